@@ -1,0 +1,49 @@
+/**
+ * Events, per-bottle links and Merkle leaves, as DESIGN.md's "Proof format" defines them:
+ *   eventHash = keccak256(JCS(event))
+ *   link      = { serial, n, event: eventHash, prev }   (prev = ZERO_HASH for n = 1)
+ *   linkHash  = keccak256(JCS(link))
+ *   leaf      = keccak256(linkHash bytes)
+ */
+import { fromHex, hashCanonical, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "./hash.ts";
+
+/** The stored, normalised event: `type`, `codes` and `salt` always; the rest is the service's. */
+export interface CanonicalEvent {
+  type: string;
+  codes: string[];
+  salt: string;
+  [field: string]: Json;
+}
+
+export interface Link {
+  serial: string;
+  n: number;
+  event: Hash;
+  prev: Hash;
+}
+
+export function eventHash(event: CanonicalEvent): Hash {
+  return hashCanonical(event);
+}
+
+export function linkHash(link: Link): Hash {
+  return hashCanonical({ serial: link.serial, n: link.n, event: link.event, prev: link.prev });
+}
+
+export function leafOf(linkHashHex: Hash): Hash {
+  return toHex(keccak256(fromHex(linkHashHex)));
+}
+
+/** The link that follows `previous` (or starts the chain when `previous` is null) for `event`. */
+export function nextLink(serial: string, event: Hash, previous: { n: number; linkHash: Hash } | null): Link {
+  return previous === null
+    ? { serial, n: 1, event, prev: ZERO_HASH }
+    : { serial, n: previous.n + 1, event, prev: previous.linkHash };
+}
+
+/** 16 random bytes as lowercase hex, the salt that keeps published leaves from revealing events. */
+export function randomSalt(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return toHex(bytes).slice(2);
+}
