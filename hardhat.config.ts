@@ -4,6 +4,7 @@ import hardhatEthers from "@nomicfoundation/hardhat-ethers";
 import hardhatMocha from "@nomicfoundation/hardhat-mocha";
 import hardhatChaiMatchers from "@nomicfoundation/hardhat-ethers-chai-matchers";
 import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
+import hardhatTypechain from "@nomicfoundation/hardhat-typechain";
 
 // Compile offline with the solc-js build shipped in the `solc` npm package:
 // Hardhat never downloads a compiler, and the version always matches the file.
@@ -12,7 +13,7 @@ const solcVersion = (require("solc/package.json") as { version: string }).versio
 const soljsonPath = require.resolve("solc/soljson.js");
 
 export default defineConfig({
-  plugins: [hardhatEthers, hardhatMocha, hardhatChaiMatchers, hardhatNetworkHelpers],
+  plugins: [hardhatEthers, hardhatMocha, hardhatChaiMatchers, hardhatNetworkHelpers, hardhatTypechain],
   solidity: {
     version: solcVersion,
     path: soljsonPath,

@@ -1,0 +1,69 @@
+import { expect } from "chai";
+import { MerkleTree as ReferenceTree } from "merkletreejs";
+import { fromHex, keccak256, toHex, type Hash } from "../../service/core/hash.ts";
+import { hashPair, MerkleTree, processProof, verifyProof } from "../../service/core/merkle.ts";
+
+function leaves(count: number, seed = 0): Hash[] {
+  return Array.from({ length: count }, (_, i) => toHex(keccak256(new TextEncoder().encode(`leaf ${seed}/${i}`))));
+}
+
+function reference(hashes: Hash[]): ReferenceTree {
+  const keccak = (data: Buffer): Buffer => Buffer.from(keccak256(data));
+  return new ReferenceTree(hashes.map((h) => Buffer.from(fromHex(h))), keccak, { sortPairs: true });
+}
+
+/** Sizes the issue asks for: 1, 2, 3, 2^k and 2^k + 1, plus a few awkward ones. */
+const SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32, 33, 100, 255, 256, 257, 1000, 1024, 1025];
+
+describe("core/merkle", () => {
+  it("a single leaf is its own root with an empty proof", () => {
+    const [leaf] = leaves(1);
+    const tree = new MerkleTree([leaf!]);
+    expect(tree.root).to.equal(leaf);
+    expect(tree.proof(0)).to.deep.equal([]);
+  });
+
+  it("two leaves hash as the sorted pair, whichever order they come in", () => {
+    const [a, b] = leaves(2);
+    const [lo, hi] = a! < b! ? [a!, b!] : [b!, a!];
+    const expected = toHex(keccak256(new Uint8Array([...fromHex(lo), ...fromHex(hi)])));
+    expect(new MerkleTree([a!, b!]).root).to.equal(expected);
+    expect(new MerkleTree([b!, a!]).root).to.equal(expected);
+    expect(toHex(hashPair(fromHex(a!), fromHex(b!)))).to.equal(expected);
+  });
+
+  for (const size of SIZES) {
+    it(`${size} leaves: same root and proofs as merkletreejs (sortPairs), every proof verifies`, () => {
+      const hashes = leaves(size, size);
+      const ours = new MerkleTree(hashes);
+      const theirs = reference(hashes);
+      expect(ours.root).to.equal(theirs.getHexRoot());
+      expect(ours.leafCount).to.equal(size);
+      for (let i = 0; i < size; i++) {
+        const proof = ours.proof(i);
+        expect(proof, `proof of leaf ${i}`).to.deep.equal(theirs.getHexProof(Buffer.from(fromHex(hashes[i]!)), i));
+        expect(verifyProof(hashes[i]!, proof, ours.root), `leaf ${i}`).to.equal(true);
+      }
+    });
+  }
+
+  it("refuses an empty tree and an out-of-range leaf index", () => {
+    expect(() => new MerkleTree([])).to.throw(RangeError);
+    const tree = new MerkleTree(leaves(3));
+    expect(() => tree.proof(3)).to.throw(RangeError);
+    expect(() => tree.proof(-1)).to.throw(RangeError);
+    expect(() => tree.proof(0.5)).to.throw(RangeError);
+  });
+
+  it("a proof fails for another leaf, an edited sibling, or another root", () => {
+    const hashes = leaves(9);
+    const tree = new MerkleTree(hashes);
+    const proof = tree.proof(4);
+    expect(verifyProof(hashes[5]!, proof, tree.root)).to.equal(false);
+    const edited = [...proof];
+    edited[1] = toHex(keccak256(fromHex(edited[1]!)));
+    expect(verifyProof(hashes[4]!, edited, tree.root)).to.equal(false);
+    expect(processProof(hashes[4]!, proof)).to.equal(tree.root);
+    expect(verifyProof(hashes[4]!, proof, new MerkleTree(leaves(9, 1)).root)).to.equal(false);
+  });
+});
