@@ -39,7 +39,7 @@ describe("core/bundle", () => {
     beforeEach(() => { bundle = clone(sealedHistory(CHAIN).bundle); });
 
     it("an edited event field", () => {
-      (bundle.events[4]!.event as { price: string }).price = "99.00 CNY";
+      bundle.events[4]!.event.price = "99.00 CNY";
       const [problem, ...rest] = verifyBundle(bundle).problems;
       expect(problem!.path).to.equal("events[4].eventHash");
       expect(problem!.message).to.match(/event field was changed/);

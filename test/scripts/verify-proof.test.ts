@@ -84,7 +84,7 @@ describe("npm run verify-proof", function () {
     beforeEach(() => { bundle = clone(history.bundle); });
 
     it("an edited event field", async () => {
-      (bundle.events[4]!.event as { price: string }).price = "99.00 CNY";
+      bundle.events[4]!.event.price = "99.00 CNY";
       const { code, stdout } = await verify(bundle);
       expect(code).to.equal(1);
       expect(stdout).to.match(/^INVALID: bottle MT2026A0000001/);
