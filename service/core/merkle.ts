@@ -51,17 +51,29 @@ export class MerkleTree {
 
   /** Sibling hashes from leaf `index` up to the root. */
   proof(index: number): Hash[] {
+    return this.siblings(index).map(toHex);
+  }
+
+  /** The same proof as `proof(index)`, as its 32-byte siblings concatenated (how it is stored). */
+  proofBytes(index: number): Uint8Array {
+    const siblings = this.siblings(index);
+    const bytes = new Uint8Array(siblings.length * 32);
+    siblings.forEach((sibling, i) => bytes.set(sibling, i * 32));
+    return bytes;
+  }
+
+  private siblings(index: number): Uint8Array[] {
     if (!Number.isInteger(index) || index < 0 || index >= this.leafCount) {
       throw new RangeError(`leaf index ${index} is outside 0..${this.leafCount - 1}`);
     }
-    const proof: Hash[] = [];
+    const siblings: Uint8Array[] = [];
     for (let depth = 0; depth < this.levels.length - 1; depth++) {
       const level = this.levels[depth]!;
       const sibling = index ^ 1;
-      if (sibling < level.length) proof.push(toHex(level[sibling]!));
+      if (sibling < level.length) siblings.push(level[sibling]!);
       index >>= 1;
     }
-    return proof;
+    return siblings;
   }
 }
 
@@ -70,6 +82,14 @@ export function processProof(leaf: Hash, proof: readonly Hash[]): Hash {
   let node = fromHex(leaf);
   for (const sibling of proof) node = hashPair(node, fromHex(sibling));
   return toHex(node);
+}
+
+/** Splits a stored proof (concatenated 32-byte siblings) back into hashes. */
+export function proofFromBytes(bytes: Uint8Array): Hash[] {
+  if (bytes.length % 32 !== 0) throw new RangeError("a stored proof must be a multiple of 32 bytes");
+  const proof: Hash[] = [];
+  for (let i = 0; i < bytes.length; i += 32) proof.push(toHex(bytes.subarray(i, i + 32)));
+  return proof;
 }
 
 export function verifyProof(leaf: Hash, proof: readonly Hash[], root: Hash): boolean {

@@ -1,0 +1,113 @@
+/**
+ * The chain as the anchorer sees it: the registry's state, signing and sending `anchor`
+ * transactions, receipts and confirmations. Every failed RPC call is counted.
+ */
+import { JsonRpcProvider, Transaction, Wallet, type TransactionReceipt } from "ethers";
+import type { Hash } from "../core/hash.ts";
+import type { Metrics } from "../metrics.ts";
+import { registryAt } from "./registry.ts";
+
+export interface SignedAnchor {
+  rawTx: string;
+  txHash: string;
+  nonce: number;
+}
+
+export interface ChainClient {
+  readonly rpcUrl: string;
+  readonly registry: string;
+  readonly address: string;
+  chainId(): Promise<number>;
+  nextSeq(): Promise<number>;
+  rootOf(seq: number): Promise<Hash>;
+  /** The transaction that anchored `seq`, from the registry's BatchAnchored log. */
+  findAnchorTx(seq: number): Promise<string | null>;
+  signAnchor(seq: number, root: Hash, leafCount: number): Promise<SignedAnchor>;
+  /** Sends a signed transaction; sending one the node already has is not an error. */
+  broadcast(rawTx: string): Promise<void>;
+  receipt(txHash: string): Promise<TransactionReceipt | null>;
+  waitForConfirmations(txHash: string, confirmations: number, timeoutMs: number): Promise<TransactionReceipt | null>;
+  blockTime(blockNumber: number): Promise<Date>;
+  blockNumber(): Promise<number>;
+  close(): void;
+}
+
+export function createChainClient(options: { rpcUrl: string; privateKey: string; registry: string; metrics: Metrics }): ChainClient {
+  const provider = new JsonRpcProvider(options.rpcUrl, undefined, { batchMaxCount: 1, cacheTimeout: -1 });
+  const wallet = new Wallet(options.privateKey, provider);
+  const registry = registryAt(options.registry, wallet);
+  let chainId: number | null = null;
+
+  async function rpc<T>(method: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      options.metrics.rpcErrors.inc({ method });
+      throw error;
+    }
+  }
+
+  return {
+    rpcUrl: options.rpcUrl,
+    registry: options.registry,
+    address: wallet.address,
+    async chainId() {
+      chainId ??= Number((await rpc("eth_chainId", () => provider.getNetwork())).chainId);
+      return chainId;
+    },
+    async nextSeq() {
+      return Number(await rpc("nextSeq", () => registry.getFunction("nextSeq")() as Promise<bigint>));
+    },
+    async rootOf(seq) {
+      return ((await rpc("rootOf", () => registry.getFunction("rootOf")(seq) as Promise<string>)).toLowerCase()) as Hash;
+    },
+    async findAnchorTx(seq) {
+      const filter = registry.filters.BatchAnchored!(seq);
+      const logs = await rpc("eth_getLogs", () => registry.queryFilter(filter, 0, "latest"));
+      return logs.at(-1)?.transactionHash ?? null;
+    },
+    async signAnchor(seq, root, leafCount) {
+      const request = await rpc("populate", async () =>
+        wallet.populateTransaction({
+          to: options.registry,
+          data: registry.interface.encodeFunctionData("anchor", [seq, root, leafCount]),
+          nonce: await provider.getTransactionCount(wallet.address, "pending"),
+        }));
+      const rawTx = await wallet.signTransaction(request);
+      const tx = Transaction.from(rawTx);
+      return { rawTx, txHash: tx.hash!, nonce: tx.nonce };
+    },
+    async broadcast(rawTx) {
+      try {
+        await rpc("eth_sendRawTransaction", () => provider.broadcastTransaction(rawTx));
+      } catch (error) {
+        const message = String((error as Error).message ?? error);
+        // Already known or already mined: what matters is the receipt, which the caller waits for.
+        if (/already known|known transaction|nonce too low|nonce has already been used|already imported/i.test(message)) return;
+        throw error;
+      }
+    },
+    async receipt(txHash) {
+      return await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(txHash));
+    },
+    async waitForConfirmations(txHash, confirmations, timeoutMs) {
+      try {
+        return await rpc("waitForTransaction", () => provider.waitForTransaction(txHash, confirmations, timeoutMs));
+      } catch (error) {
+        if ((error as { code?: string }).code === "TIMEOUT") return null;
+        throw error;
+      }
+    },
+    async blockTime(blockNumber) {
+      const block = await rpc("eth_getBlockByNumber", () => provider.getBlock(blockNumber));
+      if (block === null) throw new Error(`block ${blockNumber} not found`);
+      return new Date(block.timestamp * 1000);
+    },
+    async blockNumber() {
+      return await rpc("eth_blockNumber", () => provider.getBlockNumber());
+    },
+    close() {
+      provider.destroy();
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * Job wiring for the sealer and the anchorer: BullMQ when REDIS_URL is set (any number of worker
+ * processes; database locks keep one sealer and one anchorer at a time), or the same processors on
+ * in-process timers. Redis only schedules: every run starts from the database's state, so a wiped
+ * Redis loses nothing.
+ */
+import { Queue, UnrecoverableError, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
+import type { Sealer } from "./sealer.ts";
+
+export interface Jobs {
+  /** Ingest tells how many links it just committed; a full batch's worth seals at once. */
+  linksAdded(count: number): void;
+  /** Starts running the processors (workers only). */
+  startWorkers(): Promise<void>;
+  /** Resolves when the scheduler (Redis) answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Processors {
+  sealer: Sealer;
+  /** Null in an HTTP-only process that cannot anchor. */
+  anchorer: Anchorer | null;
+  sealIntervalMs: number;
+  sealMaxLinks: number;
+  log: Logger;
+}
+
+/** Counts links since the last trigger and fires when a full batch has arrived. */
+function batchTrigger(max: number, fire: () => void) {
+  let pending = 0;
+  return (count: number) => {
+    pending += count;
+    if (pending >= max) {
+      pending = 0;
+      fire();
+    }
+  };
+}
+
+/** Runs `task` now and then every `intervalMs`, never twice at once; failures back off up to 30 s. */
+function loop(name: string, intervalMs: number, task: () => Promise<unknown>, log: Logger) {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  let failures = 0;
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(kick, delay);
+  };
+  function kick(): void {
+    if (stopped) return;
+    if (running) { again = true; return; }
+    running = (async () => {
+      try {
+        await task();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        log.warn({ err: error, job: name, failures }, "job failed; retrying with backoff");
+      } finally {
+        running = null;
+        const backoff = failures === 0 ? intervalMs : Math.min(30_000, intervalMs * 2 ** Math.min(failures, 10));
+        if (again) { again = false; schedule(0); } else schedule(backoff);
+      }
+    })();
+  }
+  return {
+    start: () => schedule(0),
+    kick,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+export function createInProcessJobs(p: Processors): Jobs {
+  const anchorLoop = p.anchorer ? loop("anchor", p.sealIntervalMs, () => p.anchorer!.anchorPending(), p.log) : null;
+  const sealLoop = loop("seal", p.sealIntervalMs, async () => {
+    const sealed = await p.sealer.sealAll();
+    if (sealed.length > 0) anchorLoop?.kick();
+  }, p.log);
+  let started = false;
+  return {
+    linksAdded: batchTrigger(p.sealMaxLinks, () => { if (started) sealLoop.kick(); }),
+    async startWorkers() {
+      started = true;
+      sealLoop.start();
+      anchorLoop?.start();
+    },
+    async ping() {},
+    async close() {
+      await sealLoop.stop();
+      await anchorLoop?.stop();
+    },
+  };
+}
+
+export function createBullJobs(p: Processors & { redisUrl: string; prefix: string }): Jobs {
+  // BullMQ's blocking workers need maxRetriesPerRequest: null; they duplicate this connection.
+  const connection = new Redis(p.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  connection.on("error", (error) => p.log.warn({ err: error }, "redis connection error"));
+  const sealQueue = new Queue("seal", { connection, prefix: p.prefix });
+  const anchorQueue = new Queue("anchor", { connection, prefix: p.prefix });
+  for (const queue of [sealQueue, anchorQueue]) queue.on("error", (error) => p.log.warn({ err: error, queue: queue.name }, "queue error"));
+  const workers: Worker[] = [];
+  const jobOptions = { attempts: 8, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: 100, removeOnFail: 500 };
+
+  return {
+    linksAdded: batchTrigger(p.sealMaxLinks, () => {
+      sealQueue.add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } }).catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
+    }),
+    async startWorkers() {
+      // Schedules live in Redis; upserting them at every start rebuilds them after a wipe.
+      await sealQueue.upsertJobScheduler("seal-every", { every: p.sealIntervalMs }, { name: "seal", opts: jobOptions });
+      const seal = new Worker("seal", async () => {
+        const sealed = await p.sealer.sealAll();
+        if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
+        return { sealed: sealed.map((b) => b.seq) };
+      }, { connection, prefix: p.prefix, concurrency: 1 });
+      workers.push(seal);
+      if (p.anchorer) {
+        const anchorer = p.anchorer;
+        await anchorQueue.upsertJobScheduler("anchor-every", { every: p.sealIntervalMs }, { name: "anchor", opts: jobOptions });
+        workers.push(new Worker("anchor", async () => {
+          try {
+            return { anchored: await anchorer.anchorPending() };
+          } catch (error) {
+            // A conflicting root on chain needs an operator: retrying cannot help.
+            if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
+            throw error;
+          }
+        }, { connection, prefix: p.prefix, concurrency: 1 }));
+      }
+      for (const worker of workers) {
+        worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
+        worker.on("error", (error) => p.log.warn({ err: error }, "worker error"));
+      }
+    },
+    async ping() {
+      await connection.ping();
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([sealQueue.close(), anchorQueue.close()]);
+      connection.disconnect();
+    },
+  };
+}

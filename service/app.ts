@@ -1,0 +1,79 @@
+/**
+ * Builds the Fastify app: plugins, error mapping, OpenAPI docs and every feature's routes.
+ * It never listens by itself (main.ts and the tests do).
+ */
+import { randomUUID } from "node:crypto";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { auditRoutes } from "./audit/routes.ts";
+import type { ChainRef } from "./core/bundle.ts";
+import type { Db } from "./db/pool.ts";
+import { installErrorHandler } from "./http/errors.ts";
+import { ingestRoutes } from "./ingest/routes.ts";
+import { createIngestStore } from "./ingest/store.ts";
+import type { Metrics } from "./metrics.ts";
+import { opsRoutes } from "./ops/routes.ts";
+import { setupRoutes } from "./setup/routes.ts";
+import { createSetupStore } from "./setup/store.ts";
+import { createBundleStore } from "./verify/bundles.ts";
+import { verifyRoutes } from "./verify/routes.ts";
+
+export interface AppDeps {
+  db: Db;
+  log: Logger;
+  metrics: Metrics;
+  adminToken: string | null;
+  /** Where bottle URLs point: PUBLIC_BASE_URL, or the address the server listens on. */
+  publicBaseUrl: () => string;
+  publicRpcUrl: string;
+  chain: () => Promise<ChainRef>;
+  linksAdded: (count: number) => void;
+  pingRedis: () => Promise<void>;
+  pingChain: () => Promise<unknown>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Unknown fields are refused, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    bodyLimit: 1024 * 1024,
+    trustProxy: true,
+  });
+  app.addHook("onSend", async (request, reply) => { void reply.header("x-request-id", request.id); });
+  installErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "SealTrace API", version: "1", description: "One code per bottle, a history anchored on an EVM chain that anyone can verify." },
+      components: {
+        securitySchemes: {
+          adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
+          brandApiKey: { type: "http", scheme: "bearer", description: "A brand API key (stk_…)" },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl), adminToken: deps.adminToken });
+  ingestRoutes(app, {
+    store: createIngestStore(deps.db),
+    onLinksAdded: (count) => deps.linksAdded(count),
+    onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
+  });
+  verifyRoutes(app, { db: deps.db, bundles: createBundleStore(deps.db, deps.chain) });
+  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
+  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
+  return app;
+}

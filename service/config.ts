@@ -1,0 +1,110 @@
+/**
+ * One validated, typed configuration from the environment. With no DATABASE_URL, REDIS_URL or
+ * CHAIN_RPC_URL the service runs embedded: PGlite under DATA_DIR, jobs in-process, a local chain.
+ */
+import { resolve } from "node:path";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  chainRpcUrl: string | null;
+  anchorPrivateKey: string | null;
+  registryAddress: string | null;
+  confirmations: number;
+  sealIntervalMs: number;
+  sealMaxLinks: number;
+  adminToken: string | null;
+  publicRpcUrl: string | null;
+  port: number;
+  host: string;
+  publicBaseUrl: string | null;
+  dataDir: string;
+  logLevel: LogLevel;
+  /** BullMQ key prefix, so several deployments (or test runs) can share one Redis. */
+  queuePrefix: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | null => {
+    const value = env[name]?.trim();
+    return value ? value : null;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === null) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const url = (name: string, protocols: string[]): string | null => {
+    const raw = text(name);
+    if (raw === null) return null;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) problems.push(`${name} must be a ${protocols.join(" or ")} URL (got "${parsed.protocol}")`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return raw;
+  };
+
+  const anchorPrivateKey = text("ANCHOR_PRIVATE_KEY");
+  if (anchorPrivateKey !== null && !/^0x[0-9a-fA-F]{64}$/.test(anchorPrivateKey)) {
+    problems.push("ANCHOR_PRIVATE_KEY must be 0x followed by 64 hex digits");
+  }
+  const registryAddress = text("REGISTRY_ADDRESS");
+  if (registryAddress !== null && !/^0x[0-9a-fA-F]{40}$/.test(registryAddress)) {
+    problems.push("REGISTRY_ADDRESS must be 0x followed by 40 hex digits");
+  }
+  const logLevel = (text("LOG_LEVEL") ?? "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  const adminToken = text("ADMIN_TOKEN");
+  if (adminToken !== null && adminToken.length < 16) problems.push("ADMIN_TOKEN must be at least 16 characters");
+
+  const config: Config = {
+    databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
+    chainRpcUrl: url("CHAIN_RPC_URL", ["http:", "https:", "ws:", "wss:"]),
+    anchorPrivateKey,
+    registryAddress,
+    confirmations: int("CONFIRMATIONS", 1, 1, 1_000),
+    sealIntervalMs: int("SEAL_INTERVAL_MS", 2_000, 50, 3_600_000),
+    sealMaxLinks: int("SEAL_MAX_LINKS", 100_000, 1, 4_000_000),
+    adminToken,
+    publicRpcUrl: url("PUBLIC_RPC_URL", ["http:", "https:"]),
+    port: int("PORT", 3000, 0, 65_535),
+    host: text("HOST") ?? "127.0.0.1",
+    publicBaseUrl: url("PUBLIC_BASE_URL", ["http:", "https:"]),
+    dataDir: resolve(text("DATA_DIR") ?? "data"),
+    logLevel,
+    queuePrefix: text("QUEUE_PREFIX") ?? "sealtrace",
+  };
+  if (config.chainRpcUrl !== null && config.anchorPrivateKey === null) {
+    problems.push("CHAIN_RPC_URL is set, so ANCHOR_PRIVATE_KEY (the funded key that anchors) must be set too");
+  }
+  if (config.chainRpcUrl !== null && config.registryAddress === null) {
+    problems.push("CHAIN_RPC_URL is set, so REGISTRY_ADDRESS must be set too (deploy one with `npm run deploy`)");
+  }
+  if (config.chainRpcUrl === null && config.registryAddress !== null) {
+    problems.push("REGISTRY_ADDRESS is set without CHAIN_RPC_URL");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,34 @@
+/**
+ * The PostgreSQL pool and the one transaction helper every feature uses.
+ */
+import pg from "pg";
+import type { Logger } from "pino";
+
+export type Db = pg.Pool;
+export type Tx = pg.PoolClient;
+
+// bigint columns come back as JS numbers: every bigint we store (ids, seqs, blocks) stays far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export function createPool(connectionString: string, log: Logger, max = 10): Db {
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));
+  return pool;
+}
+
+/** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
+export async function withTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

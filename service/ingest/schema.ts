@@ -1,0 +1,83 @@
+/**
+ * The webhook event schema, and validation that lists every problem as { index, id, field, message }.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import { Ajv, type ErrorObject } from "ajv";
+import type { Problem } from "../http/errors.ts";
+
+export const EVENT_TYPES = ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+export const MAX_EVENTS_PER_REQUEST = 1_000;
+
+const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[\\x21-\\x7e]+$" });
+
+export const EventSchema = Type.Object({
+  id: Id,
+  type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
+  codes: Type.Array(Type.String({ minLength: 1, maxLength: 20, pattern: "^[0-9A-Za-z]+$" }), { minItems: 1, maxItems: 1_000, uniqueItems: true }),
+  occurredAt: Type.String({
+    pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$",
+    description: "ISO 8601 date-time with an offset, e.g. 2026-11-20T09:30:00+08:00",
+  }),
+  party: Id,
+  to: Type.Optional(Id),
+  price: Type.Optional(Type.Object({
+    amount: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
+    currency: Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" }),
+  }, { additionalProperties: false })),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+}, { additionalProperties: false });
+
+export type WebhookEvent = Static<typeof EventSchema>;
+
+export const EventsBodySchema = Type.Object({
+  events: Type.Array(EventSchema, { minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST }),
+});
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateEvent = ajv.compile<WebhookEvent>(EventSchema);
+
+function fieldOf(error: ErrorObject): string {
+  const path = error.instancePath.replace(/^\//, "").split("/").filter(Boolean)
+    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join("").replace(/^\./, "");
+  const params = error.params as { missingProperty?: string; additionalProperty?: string };
+  const name = params.missingProperty ?? params.additionalProperty;
+  return name === undefined ? path || "(event)" : path ? `${path}.${name}` : name;
+}
+
+function messageOf(error: ErrorObject): string {
+  const params = error.params as { additionalProperty?: string; allowedValues?: unknown[] };
+  if (error.keyword === "additionalProperties") return `unknown field "${params.additionalProperty}"`;
+  if (error.keyword === "const" || error.keyword === "anyOf") return `must be one of ${EVENT_TYPES.join(", ")}`;
+  if (error.keyword === "pattern" && error.instancePath.endsWith("/occurredAt")) return "must be an ISO 8601 date-time with an offset";
+  return error.message ?? "is invalid";
+}
+
+/** Schema problems of one event, plus the rules a schema cannot say. Empty when it is valid. */
+export function eventProblems(event: unknown, index: number): Problem[] {
+  const id = typeof (event as { id?: unknown })?.id === "string" ? (event as { id: string }).id : undefined;
+  const problem = (field: string, message: string): Problem => (id === undefined ? { index, field, message } : { index, id, field, message });
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return [problem("(event)", "an event must be a JSON object")];
+  if (!validateEvent(event)) {
+    const seen = new Set<string>();
+    const problems: Problem[] = [];
+    for (const error of validateEvent.errors ?? []) {
+      // the type union reports one error per literal: keep the summary, once per field
+      if (error.keyword === "const") continue;
+      const p = problem(fieldOf(error), messageOf(error));
+      const key = `${p.field}\u0000${p.message}`;
+      if (!seen.has(key)) { seen.add(key); problems.push(p); }
+    }
+    return problems;
+  }
+  const problems: Problem[] = [];
+  if (Number.isNaN(Date.parse(event.occurredAt))) problems.push(problem("occurredAt", "is not a real date and time"));
+  if (event.type === "warehouse_out" && event.to === undefined) problems.push(problem("to", "a warehouse_out event must name the party it ships to"));
+  if (event.type !== "warehouse_out" && event.to !== undefined) problems.push(problem("to", "only a warehouse_out event has a destination"));
+  if (event.type !== "retail_sale" && event.price !== undefined) problems.push(problem("price", "only a retail_sale event has a price"));
+  // PostgreSQL's jsonb cannot hold NUL characters or lone UTF-16 surrogates: refuse them up front.
+  if (event.data !== undefined && /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(JSON.stringify(event.data))) {
+    problems.push(problem("data", "must not contain NUL characters or unpaired surrogates"));
+  }
+  return problems;
+}

@@ -1,0 +1,149 @@
+/**
+ * Resources for one process, from a validated config: database (or embedded PGlite), migrations,
+ * chain client (or a local chain with a fresh registry), jobs (BullMQ or in-process), and the HTTP
+ * app. main.ts runs it; the tests start it in-process.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { JsonRpcProvider, NonceManager, Wallet } from "ethers";
+import type { Logger } from "pino";
+import { createAnchorer } from "./anchoring/anchorer.ts";
+import { createChainClient, type ChainClient } from "./anchoring/chain.ts";
+import { createBullJobs, createInProcessJobs, type Jobs } from "./anchoring/jobs.ts";
+import { freePort, LOCAL_DEV_KEY, startLocalChain, type LocalChain } from "./anchoring/local-chain.ts";
+import { deployRegistry } from "./anchoring/registry.ts";
+import { createSealer } from "./anchoring/sealer.ts";
+import { buildApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import type { ChainRef } from "./core/bundle.ts";
+import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
+import { migrate } from "./db/migrate.ts";
+import { createPool, type Db } from "./db/pool.ts";
+import { createMetrics } from "./metrics.ts";
+
+export type Role = "all" | "http" | "worker";
+
+export interface Runtime {
+  config: Config;
+  db: Db;
+  log: Logger;
+  chain: ChainClient;
+  jobs: Jobs;
+  app: FastifyInstance | null;
+  /** The address the HTTP server listens on (null for a worker). */
+  url: string | null;
+  adminToken: string | null;
+  embedded: { database: boolean; chain: boolean };
+  stop(): Promise<void>;
+}
+
+/** The admin token: ADMIN_TOKEN, or one generated once and kept in DATA_DIR/admin-token. */
+async function adminTokenFor(config: Config): Promise<{ token: string; generated: boolean }> {
+  if (config.adminToken !== null) return { token: config.adminToken, generated: false };
+  const file = join(config.dataDir, "admin-token");
+  try {
+    return { token: (await readFile(file, "utf8")).trim(), generated: false };
+  } catch {
+    await mkdir(config.dataDir, { recursive: true });
+    const token = `adm_${randomBytes(24).toString("base64url")}`;
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    return { token, generated: true };
+  }
+}
+
+async function localChainPort(): Promise<number> {
+  // The conventional development port when it is free, so wallets and scripts find it.
+  const probe = await import("node:net").then(({ createServer }) => new Promise<boolean>((resolve) => {
+    const server = createServer().once("error", () => resolve(false)).listen(8545, "127.0.0.1", () => server.close(() => resolve(true)));
+  }));
+  return probe ? 8545 : await freePort();
+}
+
+export async function startRuntime(config: Config, options: { role: Role; log: Logger }): Promise<Runtime> {
+  const { role, log } = options;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch((error: unknown) => log.warn({ err: error }, "shutdown step failed"));
+    cleanups.length = 0;
+  };
+  try {
+    let databaseUrl = config.databaseUrl;
+    let embeddedDb: EmbeddedDatabase | null = null;
+    if (databaseUrl === null) {
+      embeddedDb = await startEmbeddedDatabase(config.dataDir);
+      cleanups.push(() => embeddedDb!.stop());
+      databaseUrl = embeddedDb.url;
+      log.info({ dataDir: config.dataDir }, "embedded database (PGlite) started");
+    }
+    await migrate(databaseUrl, log);
+    const db = createPool(databaseUrl, log, embeddedDb ? 4 : 10);
+    cleanups.push(() => db.end());
+
+    let rpcUrl = config.chainRpcUrl;
+    let privateKey = config.anchorPrivateKey;
+    let registry = config.registryAddress;
+    let localChain: LocalChain | null = null;
+    if (rpcUrl === null) {
+      localChain = await startLocalChain({ port: await localChainPort() });
+      cleanups.push(() => localChain!.stop());
+      rpcUrl = localChain.url;
+      privateKey = LOCAL_DEV_KEY;
+      const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
+      try {
+        registry = (await deployRegistry(new NonceManager(new Wallet(privateKey, provider)))).address;
+      } finally {
+        provider.destroy();
+      }
+      log.info({ rpcUrl, registry }, "local chain started with a new AnchorRegistry");
+    }
+
+    const metrics = createMetrics(async () => {
+      const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM links WHERE batch_seq IS NULL");
+      return rows[0]!.count;
+    });
+    const chain = createChainClient({ rpcUrl, privateKey: privateKey!, registry: registry!, metrics });
+    cleanups.push(() => chain.close());
+    const chainRef = async (): Promise<ChainRef> => ({ chainId: await chain.chainId(), registry: chain.registry });
+
+    const runsWorkers = role !== "http";
+    const sealer = createSealer(db, config.sealMaxLinks);
+    const anchorer = runsWorkers ? createAnchorer({ db, chain, confirmations: config.confirmations, log: log.child({ component: "anchorer" }), metrics }) : null;
+    const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
+    const jobs = config.redisUrl !== null
+      ? createBullJobs({ ...processors, redisUrl: config.redisUrl, prefix: config.queuePrefix })
+      : createInProcessJobs(processors);
+    cleanups.push(() => jobs.close());
+
+    const admin = await adminTokenFor(config);
+    let app: FastifyInstance | null = null;
+    let url: string | null = null;
+    if (role !== "worker") {
+      app = await buildApp({
+        db, log, metrics,
+        adminToken: admin.token,
+        publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
+        publicRpcUrl: config.publicRpcUrl ?? (localChain ? localChain.url : rpcUrl),
+        chain: chainRef,
+        linksAdded: (count) => jobs.linksAdded(count),
+        pingRedis: () => jobs.ping(),
+        pingChain: () => chain.blockNumber(),
+      });
+      cleanups.push(() => app!.close());
+      const address = await app.listen({ port: config.port, host: config.host });
+      url = address.replace("[::1]", "localhost");
+    }
+    if (runsWorkers) await jobs.startWorkers();
+
+    return {
+      config, db, log, chain, jobs, app, url,
+      adminToken: admin.token,
+      embedded: { database: embeddedDb !== null, chain: localChain !== null },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
