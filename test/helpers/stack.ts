@@ -1,0 +1,197 @@
+/**
+ * A whole SealTrace stack for integration tests, on the real services: a database of its own on the
+ * local PostgreSQL, a BullMQ prefix of its own on the local Redis, and a registry of its own on a
+ * real local chain. Nothing is shared between stacks, so tests never depend on each other.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from "ethers";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { deployRegistry } from "../../service/anchoring/registry.ts";
+import { loadConfig, type Config } from "../../service/config.ts";
+import type { ProofBundle } from "../../service/core/bundle.ts";
+import { signWebhook } from "../../service/ingest/signature.ts";
+import { createLogger } from "../../service/log.ts";
+import { startRuntime, type Role, type Runtime } from "../../service/runtime.ts";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+
+/** Hardhat's funded development account #i (the local chain funds 20 of them). */
+export function devKey(i: number): string {
+  return HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey;
+}
+
+export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `sealtrace_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: TEST_PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(TEST_PG_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: TEST_PG_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function deployTestRegistry(rpcUrl: string, key: string): Promise<string> {
+  const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
+  try {
+    return (await deployRegistry(new NonceManager(new Wallet(key, provider)))).address;
+  } finally {
+    provider.destroy();
+  }
+}
+
+export interface BrandFixture {
+  slug: string;
+  apiKey: string;
+  webhookSecret: string;
+  gtin: string;
+  codes: { serial: string; secret: string; url: string }[];
+}
+
+export interface Stack {
+  runtime: Runtime;
+  url: string;
+  config: Config;
+  env: Record<string, string>;
+  request(method: string, path: string, options?: { body?: unknown; token?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  createBrand(options?: { codes?: number }): Promise<BrandFixture>;
+  postEvents(brand: { slug: string; webhookSecret: string }, events: unknown[], webhookId?: string): Promise<{ status: number; body: any }>;
+  waitAnchored(serial: string, secret: string, timeoutMs?: number): Promise<ProofBundle>;
+  stop(): Promise<void>;
+}
+
+let brandCounter = 0;
+
+/** A GTIN-14 with a correct check digit, from 13 digits. */
+export function gtinFrom(digits13: string): string {
+  let sum = 0;
+  for (let i = 0; i < 13; i++) sum += Number(digits13[i]) * (i % 2 === 0 ? 3 : 1);
+  return digits13 + String((10 - (sum % 10)) % 10);
+}
+
+export async function startStack(options: {
+  chainUrl?: string; keyIndex?: number; redis?: boolean; role?: Role; embedded?: boolean; dataDir?: string;
+  env?: Record<string, string>;
+} = {}): Promise<Stack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), "sealtrace-stack-"));
+  if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const env: Record<string, string> = { DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN };
+  if (!options.embedded) {
+    const db = await createDatabase();
+    cleanups.push(() => db.drop());
+    const key = devKey(options.keyIndex ?? 1);
+    Object.assign(env, {
+      DATABASE_URL: db.url,
+      CHAIN_RPC_URL: options.chainUrl!,
+      ANCHOR_PRIVATE_KEY: key,
+      REGISTRY_ADDRESS: await deployTestRegistry(options.chainUrl!, key),
+    });
+    if (options.redis !== false) {
+      const prefix = `sealtrace-test-${randomBytes(4).toString("hex")}`;
+      Object.assign(env, { REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix });
+      cleanups.push(async () => {
+        const redis = new Redis(TEST_REDIS_URL);
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+        redis.disconnect();
+      });
+    }
+  }
+  Object.assign(env, options.env ?? {});
+  const config = loadConfig(env);
+  const runtime = await startRuntime(config, { role: options.role ?? "all", log: createLogger("silent") });
+  const url = runtime.url!;
+
+  const request: Stack["request"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers["content-type"] ??= "application/json";
+      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+    }
+    const response = await fetch(`${url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: response.status, body: parsed as any, headers: response.headers };
+  };
+
+  const stack: Stack = {
+    runtime, url, config, env, request,
+    async createBrand({ codes = 3 } = {}) {
+      const slug = `brand-${process.pid}-${++brandCounter}-${randomBytes(2).toString("hex")}`;
+      const created = await request("POST", "/api/v1/admin/brands", { token: ADMIN_TOKEN, body: { slug, name: "贵州茅台酒股份有限公司 (test)" } });
+      if (created.status !== 201) throw new Error(`create brand: ${created.status} ${JSON.stringify(created.body)}`);
+      const { apiKey, webhookSecret } = created.body as { apiKey: string; webhookSecret: string };
+      const put = async (path: string, body: unknown) => {
+        const r = await request("PUT", path, { token: apiKey, body });
+        if (r.status !== 200) throw new Error(`PUT ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      };
+      await put("/api/v1/regions/CN-GZ", { name: "贵州" });
+      await put("/api/v1/regions/CN-SH", { name: "上海" });
+      await put("/api/v1/parties/factory-zunyi", { kind: "factory", name: "茅台镇酒厂", region: "CN-GZ" });
+      await put("/api/v1/parties/wh-guiyang", { kind: "warehouse", name: "贵阳仓", region: "CN-GZ" });
+      await put("/api/v1/parties/dist-shanghai", { kind: "distributor", name: "上海经销商", region: "CN-SH" });
+      await put("/api/v1/parties/store-pudong", { kind: "store", name: "浦东专卖店", region: "CN-SH" });
+      const gtin = gtinFrom("0690123456789");
+      await put(`/api/v1/products/${gtin}`, { name: "飞天茅台 53%vol 500ml", volumeMl: 500, abv: 53 });
+      const minted = await request("POST", "/api/v1/codes", { token: apiKey, body: { gtin, count: codes, lot: "2026-11-A", region: "CN-SH" } });
+      if (minted.status !== 201) throw new Error(`mint: ${minted.status} ${JSON.stringify(minted.body)}`);
+      return { slug, apiKey, webhookSecret, gtin, codes: minted.body.codes };
+    },
+    async postEvents(brand, events, webhookId = `msg_${randomBytes(8).toString("hex")}`) {
+      const body = JSON.stringify({ events });
+      const response = await fetch(`${url}/webhooks/${brand.slug}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, webhookId, body) },
+        body,
+      });
+      return { status: response.status, body: await response.json() };
+    },
+    async waitAnchored(serial, secret, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = await request("GET", `/api/v1/items/${serial}/proof?s=${encodeURIComponent(secret)}`);
+        if (r.status === 200 && (r.body as ProofBundle).links.every((l) => l.anchor !== null)) return r.body as ProofBundle;
+        if (Date.now() > deadline) throw new Error(`bottle ${serial} not anchored in ${timeoutMs} ms: ${JSON.stringify(r.body).slice(0, 500)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+    async stop() {
+      await runtime.stop();
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    },
+  };
+  return stack;
+}
+
+/** A bottle's ordinary life, as webhook events. */
+export function lifecycle(serials: string[], prefix = randomBytes(3).toString("hex")): Record<string, unknown>[] {
+  return [
+    { id: `${prefix}-prod`, type: "production", codes: serials, occurredAt: "2026-11-14T09:00:00+08:00", party: "factory-zunyi", data: { line: 3 } },
+    { id: `${prefix}-whin`, type: "warehouse_in", codes: serials, occurredAt: "2026-11-15T10:00:00+08:00", party: "wh-guiyang" },
+    { id: `${prefix}-whout`, type: "warehouse_out", codes: serials, occurredAt: "2026-11-16T08:00:00+08:00", party: "wh-guiyang", to: "dist-shanghai" },
+    { id: `${prefix}-recv`, type: "store_receiving", codes: serials, occurredAt: "2026-11-18T14:00:00+08:00", party: "store-pudong" },
+    ...serials.map((serial, i) => ({
+      id: `${prefix}-sale-${i}`, type: "retail_sale", codes: [serial], occurredAt: "2026-11-20T19:30:00+08:00", party: "store-pudong",
+      price: { amount: "1499.00", currency: "CNY" },
+    })),
+  ];
+}

@@ -1,0 +1,98 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import { verifyBundle, type ProofBundle } from "../../service/core/bundle.ts";
+import { runScript } from "../helpers/run.ts";
+import { lifecycle, startStack, type Stack } from "../helpers/stack.ts";
+
+/** The whole path: signed webhook → PostgreSQL → sealed batch → anchored root → verifiable bundle. */
+function endToEnd(mode: string, start: () => Promise<Stack>) {
+  describe(`end to end (${mode})`, function () {
+    this.timeout(180_000);
+    let stack: Stack;
+    let dir: string;
+    before(async () => {
+      stack = await start();
+      dir = await mkdtemp(join(tmpdir(), "sealtrace-e2e-"));
+    });
+    after(async () => {
+      await stack?.stop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it("a signed batch of events becomes an anchored bundle that verify-proof --rpc accepts", async () => {
+      const brand = await stack.createBrand({ codes: 3 });
+      const serials = brand.codes.map((c) => c.serial);
+      const events = lifecycle(serials);
+      const posted = await stack.postEvents(brand, events);
+      expect(posted.status, JSON.stringify(posted.body)).to.equal(202);
+      expect(posted.body.events).to.have.length(events.length);
+      for (const [i, result] of (posted.body.events as { id: string; status: string; eventHash: string; eventId: string }[]).entries()) {
+        expect(result.id).to.equal(events[i]!.id);
+        expect(result.status).to.equal("accepted");
+        expect(result.eventHash).to.match(/^0x[0-9a-f]{64}$/);
+        expect(result.eventId).to.match(/^\d+$/);
+      }
+
+      const { serial, secret } = brand.codes[0]!;
+      const bundle = await stack.waitAnchored(serial, secret);
+      expect(bundle.format).to.equal("sealtrace-proof/1");
+      expect(bundle.serial).to.equal(serial);
+      expect(bundle.gtin).to.equal(brand.gtin);
+      expect(bundle.links.map((l) => l.link.n)).to.deep.equal([1, 2, 3, 4, 5]);
+      expect(bundle.events.map((e) => e.event.type)).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale"]);
+      expect(bundle.events[0]!.eventHash).to.equal(posted.body.events[0].eventHash);
+      expect(verifyBundle(bundle).valid).to.equal(true);
+
+      const chain = await stack.request("GET", "/api/v1/chain");
+      expect(chain.status).to.equal(200);
+      expect(chain.body).to.deep.equal({ chainId: 31337, registry: stack.runtime.chain.registry, rpcUrl: stack.runtime.chain.rpcUrl });
+      expect(bundle.chain).to.deep.equal({ chainId: 31337, registry: stack.runtime.chain.registry });
+
+      const anchor = bundle.links[0]!.anchor!;
+      const batch = await stack.request("GET", `/api/v1/batches/${anchor.seq}`);
+      expect(batch.status).to.equal(200);
+      expect(batch.body).to.include({ seq: anchor.seq, root: anchor.root, status: "anchored", txHash: anchor.txHash, blockNumber: anchor.blockNumber });
+      expect(batch.body.leafCount).to.be.at.least(1);
+      expect(new Date(batch.body.blockTime).getTime()).to.be.closeTo(Date.now(), 120_000);
+
+      const file = join(dir, "bundle.json");
+      await writeFile(file, JSON.stringify(bundle));
+      const verified = await runScript("scripts/verify-proof.ts", [file, "--rpc", chain.body.rpcUrl]);
+      expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
+      expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*roots match the chain/);
+    });
+
+    it("shows links as pending (anchor null) until their batch is anchored, then anchors later events too", async () => {
+      const brand = await stack.createBrand({ codes: 1 });
+      const { serial, secret } = brand.codes[0]!;
+      const [production, ...rest] = lifecycle([serial]);
+      expect((await stack.postEvents(brand, [production])).status).to.equal(202);
+      const first = await stack.request("GET", `/api/v1/items/${serial}/proof?s=${secret}`);
+      expect(first.status).to.equal(200);
+      expect((first.body as ProofBundle).links).to.have.length(1);
+      await stack.waitAnchored(serial, secret);
+      expect((await stack.postEvents(brand, rest)).status).to.equal(202);
+      const bundle = await stack.waitAnchored(serial, secret);
+      expect(bundle.links).to.have.length(5);
+      const verdict = verifyBundle(bundle);
+      expect(verdict.valid).to.equal(true);
+      expect(verdict.roots.length).to.be.at.least(2);
+    });
+  });
+}
+
+describe("pipeline", () => {
+  let chain: LocalChain;
+  before(async function () {
+    this.timeout(60_000);
+    chain = await startLocalChain();
+  });
+  after(async () => { await chain?.stop(); });
+
+  endToEnd("PostgreSQL, Redis and BullMQ, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 1 }));
+  endToEnd("PostgreSQL and in-process jobs, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 2, redis: false }));
+  endToEnd("embedded: PGlite, in-process jobs, its own local chain", () => startStack({ embedded: true }));
+});
