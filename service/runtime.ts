@@ -116,6 +116,9 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       : createInProcessJobs(processors);
     cleanups.push(() => jobs.close());
 
+    // A fresh local chain holds none of the batches anchored before a restart: say so before serving.
+    if (localChain !== null) await anchorer?.reconcile();
+
     const admin = await adminTokenFor(config);
     let app: FastifyInstance | null = null;
     let url: string | null = null;

@@ -138,6 +138,11 @@ export function createAnchorer(options: AnchorerOptions) {
   }
 
   return {
+    /** Marks batches the chain does not hold (or that another registry holds) for anchoring again. */
+    async reconcile(): Promise<void> {
+      await reconcile(await chain.chainId());
+    },
+
     /** Anchors every unanchored batch in seq order; returns how many were anchored in this run. */
     async anchorPending(): Promise<number> {
       const client = await db.connect();

@@ -21,6 +21,8 @@ interface LinkRow {
   proof: Buffer | null;
   root: Buffer | null;
   state: string | null;
+  chain_id: number | null;
+  registry: string | null;
   tx_hash: string | null;
   block_number: number | null;
   block_time: Date | null;
@@ -41,17 +43,20 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
 
       const { rows } = await db.query<LinkRow>(
         `SELECT l.n, l.prev, e.event_hash, e.canonical, l.batch_seq, l.proof,
-                b.root, b.state, b.tx_hash, b.block_number, b.block_time
+                b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
            FROM links l JOIN events e ON e.id = l.event_id LEFT JOIN batches b ON b.seq = l.batch_seq
           WHERE l.serial = $1 ORDER BY l.n`,
         [serial],
       );
+      const chainRef = await chain();
       const events = new Map<string, CanonicalEvent>();
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
         events.set(eventHash, row.canonical);
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
-        const anchor: Anchor | null = row.state === "anchored" && row.root && row.proof
+        // Only anchors on the registry the bundle names count; others are pending until re-anchored.
+        const anchoredHere = row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry;
+        const anchor: Anchor | null = anchoredHere && row.root && row.proof
           ? {
             seq: row.batch_seq!,
             root: toHex(row.root),
@@ -63,7 +68,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
           : null;
         return { link, anchor };
       });
-      return buildBundle({ serial, gtin: code.gtin, chain: await chain(), events: [...events.values()], links });
+      return buildBundle({ serial, gtin: code.gtin, chain: chainRef, events: [...events.values()], links });
     },
   };
 }

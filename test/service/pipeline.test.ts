@@ -95,4 +95,40 @@ describe("pipeline", () => {
   endToEnd("PostgreSQL, Redis and BullMQ, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 1 }));
   endToEnd("PostgreSQL and in-process jobs, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 2, redis: false }));
   endToEnd("embedded: PGlite, in-process jobs, its own local chain", () => startStack({ embedded: true }));
+
+  describe("embedded restart", function () {
+    this.timeout(180_000);
+    it("keeps the data, and anchors sealed batches again onto the new local chain", async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), "sealtrace-embedded-"));
+      try {
+        let stack = await startStack({ embedded: true, dataDir });
+        const brand = await stack.createBrand({ codes: 2 });
+        const { serial, secret } = brand.codes[0]!;
+        expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)))).status).to.equal(202);
+        const before = await stack.waitAnchored(serial, secret);
+        await stack.stop();
+
+        stack = await startStack({ embedded: true, dataDir });
+        try {
+          // The brand, its codes and its history are still there…
+          const after = await stack.waitAnchored(serial, secret);
+          expect(after.events.map((e) => e.eventHash)).to.deep.equal(before.events.map((e) => e.eventHash));
+          expect(after.links.map((l) => l.leaf)).to.deep.equal(before.links.map((l) => l.leaf));
+          // …and anchored on the chain that runs now, where verify-proof --rpc confirms every root.
+          const file = join(dataDir, "bundle.json");
+          await writeFile(file, JSON.stringify(after));
+          const verified = await runScript("scripts/verify-proof.ts", [file, "--rpc", stack.runtime.chain.rpcUrl]);
+          expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
+          // and ingest goes on where it stopped
+          const more = await stack.postEvents(brand, [{ id: "after-restart", type: "opened", codes: [serial], occurredAt: "2026-11-21T20:00:00+08:00", party: "store-pudong" }]);
+          expect(more.status).to.equal(202);
+          expect((await stack.waitAnchored(serial, secret)).links).to.have.length(6);
+        } finally {
+          await stack.stop();
+        }
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
 });
