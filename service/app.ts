@@ -30,7 +30,8 @@ export interface AppDeps {
   publicRpcUrl: string;
   chain: () => Promise<ChainRef>;
   linksAdded: (count: number) => void;
-  pingRedis: () => Promise<void>;
+  /** Null when jobs run in-process, without Redis. */
+  pingRedis: (() => Promise<void>) | null;
   pingChain: () => Promise<unknown>;
 }
 

@@ -115,6 +115,9 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       ? createBullJobs({ ...processors, redisUrl: config.redisUrl, prefix: config.queuePrefix })
       : createInProcessJobs(processors);
     cleanups.push(() => jobs.close());
+    if (role === "http" && config.redisUrl === null) {
+      log.warn("HTTP-only without REDIS_URL: no worker can be told to seal; run `npm start` instead, or set REDIS_URL");
+    }
 
     // A fresh local chain holds none of the batches anchored before a restart: say so before serving.
     if (localChain !== null) await anchorer?.reconcile();
@@ -130,7 +133,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         publicRpcUrl: config.publicRpcUrl ?? (localChain ? localChain.url : rpcUrl),
         chain: chainRef,
         linksAdded: (count) => jobs.linksAdded(count),
-        pingRedis: () => jobs.ping(),
+        pingRedis: config.redisUrl !== null ? () => jobs.ping() : null,
         pingChain: () => chain.blockNumber(),
       });
       cleanups.push(() => app!.close());

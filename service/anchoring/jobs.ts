@@ -15,7 +15,7 @@ export interface Jobs {
   linksAdded(count: number): void;
   /** Starts running the processors (workers only). */
   startWorkers(): Promise<void>;
-  /** Resolves when the scheduler (Redis) answers. */
+  /** Resolves when the scheduler (Redis) answers; in-process jobs have nothing to ask. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

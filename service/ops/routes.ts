@@ -5,6 +5,8 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
 import type { Metrics } from "../metrics.ts";
 
+const NOT_USED = "not used (in-process jobs)";
+
 async function check(probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<string> {
   try {
     await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), timeoutMs).unref())]);
@@ -14,17 +16,17 @@ async function check(probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<
   }
 }
 
-export function opsRoutes(app: FastifyInstance, deps: { db: Db; metrics: Metrics; pingRedis: () => Promise<void>; pingChain: () => Promise<unknown> }): void {
+export function opsRoutes(app: FastifyInstance, deps: { db: Db; metrics: Metrics; pingRedis: (() => Promise<void>) | null; pingChain: () => Promise<unknown> }): void {
   app.get("/healthz", { schema: { tags: ["ops"], summary: "Liveness" }, logLevel: "warn" }, async () => ({ status: "ok" }));
 
   app.get("/readyz", { schema: { tags: ["ops"], summary: "Readiness: database, Redis and chain answer" }, logLevel: "warn" }, async (_request, reply) => {
     const [database, redis, chain] = await Promise.all([
       check(() => deps.db.query("SELECT 1")),
-      check(deps.pingRedis),
+      deps.pingRedis === null ? Promise.resolve(NOT_USED) : check(deps.pingRedis),
       check(deps.pingChain),
     ]);
     const checks = { database, redis, chain };
-    const ready = Object.values(checks).every((c) => c === "ok");
+    const ready = Object.values(checks).every((c) => c === "ok" || c === NOT_USED);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks });
   });
 
