@@ -78,7 +78,9 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       log.info({ dataDir: config.dataDir }, "embedded database (PGlite) started");
     }
     await migrate(databaseUrl, log);
-    const db = createPool(databaseUrl, log, embeddedDb ? 4 : 10);
+    // PGlite is one database session: its socket server interleaves the protocol messages of
+    // concurrent connections, so the embedded database gets exactly one connection at a time.
+    const db = createPool(databaseUrl, log, embeddedDb ? 1 : 10);
     cleanups.push(() => db.end());
 
     let rpcUrl = config.chainRpcUrl;

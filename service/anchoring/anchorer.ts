@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { toHex, type Hash } from "../core/hash.ts";
-import type { Db } from "../db/pool.ts";
+import type { Db, Tx } from "../db/pool.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ChainClient } from "./chain.ts";
 
@@ -51,8 +51,8 @@ export function createAnchorer(options: AnchorerOptions) {
   const { db, chain, log, metrics } = options;
   const receiptTimeoutMs = options.receiptTimeoutMs ?? 120_000;
 
-  async function markSent(seq: number, chainId: number, signed: { rawTx: string; txHash: string }): Promise<void> {
-    await db.query(
+  async function markSent(conn: Tx, seq: number, chainId: number, signed: { rawTx: string; txHash: string }): Promise<void> {
+    await conn.query(
       `UPDATE batches SET state = 'sent', chain_id = $2, registry = $3, raw_tx = $4, tx_hash = $5, sent_at = now(),
               block_number = NULL, block_time = NULL, anchored_at = NULL
         WHERE seq = $1`,
@@ -60,7 +60,7 @@ export function createAnchorer(options: AnchorerOptions) {
     );
   }
 
-  async function confirm(batch: BatchRow, chainId: number, txHash: string): Promise<boolean> {
+  async function confirm(conn: Tx, batch: BatchRow, chainId: number, txHash: string): Promise<boolean> {
     const receipt = await chain.waitForConfirmations(txHash, options.confirmations, receiptTimeoutMs);
     if (receipt === null) {
       log.warn({ seq: batch.seq, txHash }, "anchor transaction not confirmed yet; will check again");
@@ -68,11 +68,11 @@ export function createAnchorer(options: AnchorerOptions) {
     }
     if (receipt.status !== 1) {
       log.warn({ seq: batch.seq, txHash }, "anchor transaction reverted; the batch will be anchored again");
-      await db.query("UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL WHERE seq = $1", [batch.seq]);
+      await conn.query("UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL WHERE seq = $1", [batch.seq]);
       return false;
     }
     const blockTime = await chain.blockTime(receipt.blockNumber);
-    await db.query(
+    await conn.query(
       `UPDATE batches SET state = 'anchored', chain_id = $2, registry = $3, tx_hash = $4, block_number = $5, block_time = $6,
               anchored_at = now(), raw_tx = NULL
         WHERE seq = $1`,
@@ -85,9 +85,9 @@ export function createAnchorer(options: AnchorerOptions) {
   }
 
   /** Puts our records back in line with the chain before anything is sent. */
-  async function reconcile(chainId: number): Promise<void> {
+  async function reconcile(conn: Tx | Db, chainId: number): Promise<void> {
     const onChainNext = await chain.nextSeq();
-    const { rowCount } = await db.query(
+    const { rowCount } = await conn.query(
       `UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL, block_number = NULL, block_time = NULL, anchored_at = NULL
         WHERE (state = 'anchored' AND (seq >= $1 OR chain_id <> $2 OR registry <> $3))
            OR (state = 'sent' AND (chain_id <> $2 OR registry <> $3))`,
@@ -97,21 +97,21 @@ export function createAnchorer(options: AnchorerOptions) {
   }
 
   /** Anchors one batch; true when it is anchored and confirmed. */
-  async function anchorBatch(batch: BatchRow, chainId: number): Promise<boolean> {
+  async function anchorBatch(conn: Tx, batch: BatchRow, chainId: number): Promise<boolean> {
     const root = toHex(batch.root);
     const onChain = await chain.rootOf(batch.seq);
     if (onChain === root) {
       // Sent before a crash (or by another worker): adopt it.
       const txHash = batch.state === "sent" && batch.tx_hash ? batch.tx_hash : await chain.findAnchorTx(batch.seq);
       if (txHash === null) throw new Error(`batch ${batch.seq} is on chain but its transaction was not found`);
-      return await confirm(batch, chainId, txHash);
+      return await confirm(conn, batch, chainId, txHash);
     }
     if (onChain !== ZERO) throw new AnchorConflictError(batch.seq, root, onChain);
 
     const next = await chain.nextSeq();
     if (next < batch.seq) {
       // An earlier batch is missing on chain (reorg or reset): go back and anchor it first.
-      await reconcile(chainId);
+      await reconcile(conn, chainId);
       return false;
     }
     if (batch.state === "sent" && batch.raw_tx !== null && batch.tx_hash !== null) {
@@ -119,31 +119,35 @@ export function createAnchorer(options: AnchorerOptions) {
       if (receipt === null) {
         log.info({ seq: batch.seq, txHash: batch.tx_hash }, "sending the stored anchor transaction again");
         await chain.broadcast(batch.raw_tx);
-        if (await confirm(batch, chainId, batch.tx_hash)) return true;
+        if (await confirm(conn, batch, chainId, batch.tx_hash)) return true;
         // Not mined in time: if its nonce was taken by another transaction it can never be mined.
         const fresh = await chain.receipt(batch.tx_hash);
         if (fresh === null && (await chain.rootOf(batch.seq)) === ZERO) {
-          await db.query("UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL WHERE seq = $1", [batch.seq]);
+          await conn.query("UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL WHERE seq = $1", [batch.seq]);
         }
         return false;
       }
-      return await confirm(batch, chainId, batch.tx_hash);
+      return await confirm(conn, batch, chainId, batch.tx_hash);
     }
 
     const signed = await chain.signAnchor(batch.seq, root, batch.leaf_count);
-    await markSent(batch.seq, chainId, signed);
+    await markSent(conn, batch.seq, chainId, signed);
     await chain.broadcast(signed.rawTx);
     log.info({ seq: batch.seq, txHash: signed.txHash, nonce: signed.nonce }, "anchor transaction sent");
-    return await confirm(batch, chainId, signed.txHash);
+    return await confirm(conn, batch, chainId, signed.txHash);
   }
 
   return {
     /** Marks batches the chain does not hold (or that another registry holds) for anchoring again. */
     async reconcile(): Promise<void> {
-      await reconcile(await chain.chainId());
+      await reconcile(db, await chain.chainId());
     },
 
-    /** Anchors every unanchored batch in seq order; returns how many were anchored in this run. */
+    /**
+     * Anchors every unanchored batch in seq order; returns how many were anchored in this run.
+     * The whole run uses the one connection that holds the anchor lock (the embedded database
+     * serves one connection at a time).
+     */
     async anchorPending(): Promise<number> {
       const client = await db.connect();
       let locked = false;
@@ -152,19 +156,19 @@ export function createAnchorer(options: AnchorerOptions) {
         locked = lock!.got;
         if (!locked) return 0;
         const chainId = await chain.chainId();
-        await reconcile(chainId);
+        await reconcile(client, chainId);
         let anchored = 0;
         for (;;) {
-          const { rows } = await db.query<BatchRow>(
+          const { rows } = await client.query<BatchRow>(
             `SELECT seq, root, leaf_count, state, chain_id, registry, raw_tx, tx_hash, sealed_at
                FROM batches WHERE state <> 'anchored' ORDER BY seq LIMIT 1`,
           );
           const batch = rows[0];
           if (batch === undefined) return anchored;
-          if (!(await anchorBatch(batch, chainId))) {
+          if (!(await anchorBatch(client, batch, chainId))) {
             // Not done yet (waiting, reverted): leave it to the next run, unless reconciling sent us
             // back to an earlier batch, which comes first.
-            const { rows: again } = await db.query<{ seq: number }>("SELECT MIN(seq) AS seq FROM batches WHERE state <> 'anchored'");
+            const { rows: again } = await client.query<{ seq: number }>("SELECT MIN(seq) AS seq FROM batches WHERE state <> 'anchored'");
             if (again[0]?.seq != null && again[0].seq < batch.seq) continue;
             return anchored;
           }

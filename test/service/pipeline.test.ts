@@ -65,6 +65,18 @@ function endToEnd(mode: string, start: () => Promise<Stack>) {
       expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*roots match the chain/);
     });
 
+    it("takes concurrent deliveries while sealing and anchoring run, and anchors all of them", async () => {
+      const brand = await stack.createBrand({ codes: 200 });
+      const groups = Array.from({ length: 10 }, (_, g) => brand.codes.slice(g * 20, g * 20 + 20));
+      const posted = await Promise.all(groups.map((group) => stack.postEvents(brand, lifecycle(group.map((c) => c.serial)))));
+      expect(posted.map((p) => p.status)).to.deep.equal(groups.map(() => 202));
+      const bundles = await Promise.all(groups.map((group) => stack.waitAnchored(group[19]!.serial, group[19]!.secret)));
+      for (const bundle of bundles) {
+        expect(bundle.links).to.have.length(5);
+        expect(verifyBundle(bundle).valid).to.equal(true);
+      }
+    });
+
     it("shows links as pending (anchor null) until their batch is anchored, then anchors later events too", async () => {
       const brand = await stack.createBrand({ codes: 1 });
       const { serial, secret } = brand.codes[0]!;
