@@ -110,7 +110,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     const chainRef = async (): Promise<ChainRef> => ({ chainId: await chain.chainId(), registry: chain.registry });
 
     const runsWorkers = role !== "http";
-    const sealer = createSealer(db, config.sealMaxLinks);
+    const sealer = createSealer({ db, maxLinks: config.sealMaxLinks, log: log.child({ component: "sealer" }), metrics });
     const anchorer = runsWorkers ? createAnchorer({ db, chain, confirmations: config.confirmations, log: log.child({ component: "anchorer" }), metrics }) : null;
     const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
     const jobs = config.redisUrl !== null

@@ -6,6 +6,8 @@
 import { MerkleTree } from "../core/merkle.ts";
 import { fromHex, type Hash } from "../core/hash.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
+import type { Logger } from "pino";
+import type { Metrics } from "../metrics.ts";
 
 const SEAL_LOCK = 0x5ea1_0001;
 
@@ -15,11 +17,12 @@ export interface SealedBatch {
   leafCount: number;
 }
 
-export function createSealer(db: Db, maxLinks: number) {
+export function createSealer(options: { db: Db; maxLinks: number; log: Logger; metrics: Metrics }) {
+  const { db, maxLinks, log, metrics } = options;
   return {
     /** Seals one batch; null when there was nothing to seal or another sealer holds the lock. */
     async sealOnce(): Promise<SealedBatch | null> {
-      return await withTransaction(db, async (tx) => {
+      const batch = await withTransaction(db, async (tx): Promise<SealedBatch | null> => {
         const { rows: [lock] } = await tx.query<{ got: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS got", [SEAL_LOCK]);
         if (!lock!.got) return null;
         const { rows } = await tx.query<{ id: number; leaf: Buffer }>(
@@ -39,6 +42,11 @@ export function createSealer(db: Db, maxLinks: number) {
         );
         return { seq, root: tree.root, leafCount: rows.length };
       });
+      if (batch !== null) {
+        metrics.batchesSealed.inc();
+        log.info({ batch }, "batch sealed");
+      }
+      return batch;
     },
 
     /** Seals until fewer than a full batch is left; returns the batches sealed. */

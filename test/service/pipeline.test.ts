@@ -63,6 +63,13 @@ function endToEnd(mode: string, start: () => Promise<Stack>) {
       const verified = await runScript("scripts/verify-proof.ts", [file, "--rpc", chain.body.rpcUrl]);
       expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
       expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*roots match the chain/);
+
+      const metrics = String((await stack.request("GET", "/metrics")).body);
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
+      expect(value("sealtrace_events_ingested_total")).to.equal(events.length);
+      expect(value("sealtrace_batches_sealed_total")).to.be.at.least(1);
+      expect(value("sealtrace_batches_anchored_total")).to.be.at.least(1);
+      expect(value("sealtrace_anchor_latency_seconds_count")).to.be.at.least(1);
     });
 
     it("takes concurrent deliveries while sealing and anchoring run, and anchors all of them", async () => {
