@@ -25,6 +25,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   adminToken: string | null;
+  /** Bottle secrets and cap codes are derived from it (see core/labels.ts). */
+  labelSecret: string;
   /** Where bottle URLs point: PUBLIC_BASE_URL, or the address the server listens on. */
   publicBaseUrl: () => string;
   publicRpcUrl: string;

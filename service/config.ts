@@ -16,6 +16,8 @@ export interface Config {
   sealIntervalMs: number;
   sealMaxLinks: number;
   adminToken: string | null;
+  /** Key from which bottle secrets and cap codes are derived (so label files can be exported again). */
+  labelSecret: string | null;
   publicRpcUrl: string | null;
   port: number;
   host: string;
@@ -77,6 +79,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   const adminToken = text("ADMIN_TOKEN");
   if (adminToken !== null && adminToken.length < 16) problems.push("ADMIN_TOKEN must be at least 16 characters");
+  const labelSecret = text("LABEL_SECRET");
+  if (labelSecret !== null && labelSecret.length < 32) problems.push("LABEL_SECRET must be at least 32 characters");
 
   const config: Config = {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
@@ -88,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sealIntervalMs: int("SEAL_INTERVAL_MS", 2_000, 50, 3_600_000),
     sealMaxLinks: int("SEAL_MAX_LINKS", 100_000, 1, 4_000_000),
     adminToken,
+    labelSecret,
     publicRpcUrl: url("PUBLIC_RPC_URL", ["http:", "https:"]),
     port: int("PORT", 3000, 0, 65_535),
     host: text("HOST") ?? "127.0.0.1",

@@ -39,17 +39,17 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-/** The admin token: ADMIN_TOKEN, or one generated once and kept in DATA_DIR/admin-token. */
-async function adminTokenFor(config: Config): Promise<{ token: string; generated: boolean }> {
-  if (config.adminToken !== null) return { token: config.adminToken, generated: false };
-  const file = join(config.dataDir, "admin-token");
+/** A secret from the environment, or else one generated once and kept in DATA_DIR/{file}. */
+async function secretFor(config: Config, given: string | null, file: string, prefix: string): Promise<string> {
+  if (given !== null) return given;
+  const path = join(config.dataDir, file);
   try {
-    return { token: (await readFile(file, "utf8")).trim(), generated: false };
+    return (await readFile(path, "utf8")).trim();
   } catch {
     await mkdir(config.dataDir, { recursive: true });
-    const token = `adm_${randomBytes(24).toString("base64url")}`;
-    await writeFile(file, `${token}\n`, { mode: 0o600 });
-    return { token, generated: true };
+    const secret = `${prefix}${randomBytes(32).toString("base64url")}`;
+    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+    return secret;
   }
 }
 
@@ -124,13 +124,15 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     // A fresh local chain holds none of the batches anchored before a restart: say so before serving.
     if (localChain !== null) await anchorer?.reconcile();
 
-    const admin = await adminTokenFor(config);
+    const adminToken = await secretFor(config, config.adminToken, "admin-token", "adm_");
+    const labelSecret = await secretFor(config, config.labelSecret, "label-secret", "");
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (role !== "worker") {
       app = await buildApp({
         db, log, metrics,
-        adminToken: admin.token,
+        adminToken,
+        labelSecret,
         publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
         publicRpcUrl: config.publicRpcUrl ?? (localChain ? localChain.url : rpcUrl),
         chain: chainRef,
@@ -146,7 +148,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
 
     return {
       config, db, log, chain, jobs, app, url,
-      adminToken: admin.token,
+      adminToken,
       embedded: { database: embeddedDb !== null, chain: localChain !== null },
       stop,
     };

@@ -1,0 +1,123 @@
+/**
+ * The append-only ledger every writer shares (webhooks, consumer scans, cap-code openings, later
+ * EPCIS): events with their canonical hash, and one link per (event, bottle) at the head of that
+ * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork.
+ */
+import { fromHex, toHex, type Hash } from "../core/hash.ts";
+import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
+import type { Tx } from "../db/pool.ts";
+
+/** A bottle code's chain head and what checks need to know about it. */
+export interface Head {
+  serial: string;
+  brandId: number;
+  n: number;
+  linkHash: Hash | null;
+  state: string;
+  region: string | null;
+  openedAt: Date | null;
+}
+
+export interface NewEvent {
+  canonical: CanonicalEvent;
+  /** The brand's own id (or one SealTrace gives its own events), unique per brand. */
+  brandEventId: string;
+  occurredAt: string;
+  party: string | null;
+  to: string | null;
+  price: { amount: string; currency: string } | null;
+  data: unknown;
+}
+
+/** Locks the codes' rows (in serial order, so concurrent writers never deadlock) and returns their heads. */
+export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, Head>> {
+  const { rows } = await tx.query<{ serial: string; brand_id: number; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
+    "SELECT serial, brand_id, last_n, last_link_hash, state, region, opened_at FROM codes WHERE serial = ANY($1::text[]) ORDER BY serial FOR UPDATE",
+    [[...new Set(serials)].sort()],
+  );
+  return new Map(rows.map((r) => [r.serial, {
+    serial: r.serial, brandId: r.brand_id, n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
+    state: r.state, region: r.region, openedAt: r.opened_at,
+  }]));
+}
+
+/**
+ * Inserts the events and their links, advancing `heads` (which must hold every code the events
+ * name, locked). Returns each event's server id and hash, in order, and how many links were written.
+ */
+export async function appendEvents(
+  tx: Tx, brandId: number, webhookId: string | null, receivedAt: string, events: NewEvent[], heads: Map<string, Head>,
+): Promise<{ events: { id: number; hash: Hash }[]; links: number }> {
+  if (events.length === 0) return { events: [], links: 0 };
+  const hashes = events.map((e) => eventHash(e.canonical));
+  const { rows } = await tx.query<{ id: number; brand_event_id: string }>(
+    `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
+                         price_amount, price_currency, data, salt, canonical, event_hash, webhook_id)
+     SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text(t.codes)), t.occurred_at, $2, t.party, t.to_party,
+            t.amount, t.currency, t.data, t.salt, t.canonical, t.hash, $3
+       FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
+                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::bytea[])
+         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, hash)
+     RETURNING id, brand_event_id`,
+    [
+      brandId, receivedAt, webhookId,
+      events.map((e) => e.brandEventId),
+      events.map((e) => e.canonical.type),
+      events.map((e) => JSON.stringify(e.canonical.codes)),
+      events.map((e) => e.occurredAt),
+      events.map((e) => e.party),
+      events.map((e) => e.to),
+      events.map((e) => e.price?.amount ?? null),
+      events.map((e) => e.price?.currency ?? null),
+      events.map((e) => (e.data === undefined || e.data === null ? null : JSON.stringify(e.data))),
+      events.map((e) => e.canonical.salt),
+      events.map((e) => JSON.stringify(e.canonical)),
+      hashes.map((h) => Buffer.from(fromHex(h))),
+    ],
+  );
+  const idOf = new Map(rows.map((r) => [r.brand_event_id, r.id]));
+  const stored = events.map((e, i) => ({ id: idOf.get(e.brandEventId)!, hash: hashes[i]! }));
+
+  const serials: string[] = [], ns: number[] = [], eventIds: number[] = [];
+  const prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
+  const states = new Map<string, string>();
+  const openedAt = new Map<string, string>();
+  events.forEach((event, i) => {
+    for (const serial of event.canonical.codes) {
+      const head = heads.get(serial);
+      if (head === undefined) throw new Error(`code ${serial} was not locked before appending`);
+      const link = nextLink(serial, stored[i]!.hash, head.linkHash === null ? null : { n: head.n, linkHash: head.linkHash });
+      const hash = linkHash(link);
+      serials.push(serial); ns.push(link.n); eventIds.push(stored[i]!.id);
+      prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
+      head.n = link.n;
+      head.linkHash = hash;
+      // A consumer's scan is not a step in the bottle's life: it leaves the state as it was.
+      if (event.canonical.type !== "consumer_scan") states.set(serial, event.canonical.type);
+      if (event.canonical.type === "opened" && !openedAt.has(serial)) openedAt.set(serial, event.occurredAt);
+    }
+  });
+  await tx.query(
+    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[])`,
+    [serials, ns, eventIds, prevs, linkHashes, leaves],
+  );
+  const touched = [...new Set(serials)];
+  await tx.query(
+    `UPDATE codes SET last_n = t.n, last_link_hash = t.h, state = COALESCE(t.state, codes.state),
+                      opened_at = COALESCE(codes.opened_at, t.opened_at)
+       FROM unnest($1::text[], $2::int[], $3::bytea[], $4::text[], $5::timestamptz[]) AS t(serial, n, h, state, opened_at)
+      WHERE codes.serial = t.serial`,
+    [
+      touched, touched.map((s) => heads.get(s)!.n), touched.map((s) => Buffer.from(fromHex(heads.get(s)!.linkHash!))),
+      touched.map((s) => states.get(s) ?? null), touched.map((s) => openedAt.get(s) ?? null),
+    ],
+  );
+  for (const serial of touched) {
+    const head = heads.get(serial)!;
+    head.state = states.get(serial) ?? head.state;
+    const opened = openedAt.get(serial);
+    if (opened !== undefined && head.openedAt === null) head.openedAt = new Date(opened);
+  }
+  return { events: stored, links: serials.length };
+}
