@@ -3,6 +3,8 @@
  * It never listens by itself (main.ts and the tests do).
  */
 import { randomUUID } from "node:crypto";
+import helmet from "@fastify/helmet";
+import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
@@ -17,6 +19,7 @@ import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
 import { createSetupStore } from "./setup/store.ts";
+import { createBottleStore } from "./verify/bottles.ts";
 import { createBundleStore } from "./verify/bundles.ts";
 import { verifyRoutes } from "./verify/routes.ts";
 
@@ -35,6 +38,9 @@ export interface AppDeps {
   /** Null when jobs run in-process, without Redis. */
   pingRedis: (() => Promise<void>) | null;
   pingChain: () => Promise<unknown>;
+  trustProxy: boolean;
+  rateLimitPerIp: number;
+  rateLimitPerBottle: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -50,10 +56,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     bodyLimit: 1024 * 1024,
-    trustProxy: true,
+    trustProxy: deps.trustProxy,
   });
   app.addHook("onSend", async (request, reply) => { void reply.header("x-request-id", request.id); });
   installErrorHandler(app);
+
+  // Security headers everywhere; the strict policy lets pages run only our own script and reach
+  // only our own origin and the chain's public RPC (for the in-browser check of anchored roots).
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'", new URL(deps.publicRpcUrl).origin], frameAncestors: ["'none'"], baseUri: ["'none'"],
+        formAction: ["'self'"], objectSrc: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: "no-referrer" },
+  });
+  await app.register(rateLimit, { global: false });
 
   await app.register(swagger, {
     openapi: {
@@ -67,7 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
+  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
   setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl), adminToken: deps.adminToken });
   ingestRoutes(app, {
@@ -75,7 +95,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
-  verifyRoutes(app, { db: deps.db, bundles: createBundleStore(deps.db, deps.chain) });
+  verifyRoutes(app, {
+    db: deps.db,
+    bundles: createBundleStore(deps.db, deps.chain),
+    bottles: createBottleStore(deps.db, deps.chain),
+    rpcUrl: deps.publicRpcUrl,
+    rateLimitPerIp: deps.rateLimitPerIp,
+    rateLimitPerBottle: deps.rateLimitPerBottle,
+    linksAdded: deps.linksAdded,
+  });
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
   return app;

@@ -24,6 +24,11 @@ export interface Config {
   publicBaseUrl: string | null;
   dataDir: string;
   logLevel: LogLevel;
+  /** Trust X-Forwarded-For (behind a reverse proxy): scans' places and rate limits use the client IP. */
+  trustProxy: boolean;
+  /** Public pages and proofs per client IP per minute, and consumer pages per bottle per minute. */
+  rateLimitPerIp: number;
+  rateLimitPerBottle: number;
   /** BullMQ key prefix, so several deployments (or test runs) can share one Redis. */
   queuePrefix: string;
 }
@@ -54,6 +59,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return fallback;
     }
     return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = text(name)?.toLowerCase();
+    if (raw === undefined || raw === null) return fallback;
+    if (["1", "true", "yes"].includes(raw)) return true;
+    if (["0", "false", "no"].includes(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
   };
   const url = (name: string, protocols: string[]): string | null => {
     const raw = text(name);
@@ -100,6 +113,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(text("DATA_DIR") ?? "data"),
     logLevel,
     queuePrefix: text("QUEUE_PREFIX") ?? "sealtrace",
+    trustProxy: bool("TRUST_PROXY", false),
+    rateLimitPerIp: int("RATE_LIMIT_PER_IP", 120, 1, 1_000_000),
+    rateLimitPerBottle: int("RATE_LIMIT_PER_BOTTLE", 30, 1, 1_000_000),
   };
   if (config.chainRpcUrl !== null && config.anchorPrivateKey === null) {
     problems.push("CHAIN_RPC_URL is set, so ANCHOR_PRIVATE_KEY (the funded key that anchors) must be set too");

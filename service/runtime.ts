@@ -139,6 +139,9 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         linksAdded: (count) => jobs.linksAdded(count),
         pingRedis: config.redisUrl !== null ? () => jobs.ping() : null,
         pingChain: () => chain.blockNumber(),
+        trustProxy: config.trustProxy,
+        rateLimitPerIp: config.rateLimitPerIp,
+        rateLimitPerBottle: config.rateLimitPerBottle,
       });
       cleanups.push(() => app!.close());
       const address = await app.listen({ port: config.port, host: config.host });

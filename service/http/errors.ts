@@ -74,6 +74,9 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       return reply.code(415).send({ error: "unsupported_media_type", message: "send application/json" });
     }
+    if (error.statusCode === 429) {
+      return reply.code(429).send({ error: "rate_limited", message: error.message });
+    }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.code(error.statusCode).send({ error: "bad_request", message: error.message });
     }

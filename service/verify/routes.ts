@@ -1,16 +1,60 @@
 /**
- * GET /api/v1/items/{serial}/proof: the bottle's `sealtrace-proof/1` bundle, for the QR secret's
- * holder (?s=) or the brand (Bearer API key). A wrong secret is the same 404 as an unknown serial.
+ * The consumer's routes: the GS1 Digital Link page a QR code opens, the proof bundle behind its
+ * "verify it yourself" button, and the brand's IP-range table that gives scans a coarse place.
  */
-import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { normaliseGtin } from "../core/gtin.ts";
+import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
-import { bearerToken, brandForKey } from "../http/auth.ts";
-import { notFound, unauthorized } from "../http/errors.ts";
+import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
+import { invalid, notFound, unauthorized } from "../http/errors.ts";
+import type { BottleStore } from "./bottles.ts";
 import type { BundleAccess, BundleStore } from "./bundles.ts";
+import { pickLang } from "./i18n.ts";
+import { renderPage } from "./page.ts";
 
-export function verifyRoutes(app: FastifyInstance, deps: { db: Db; bundles: BundleStore }): void {
+const PAGE_CSS = new URL("./assets/page.css", import.meta.url);
+
+export interface VerifyDeps {
+  db: Db;
+  bundles: BundleStore;
+  bottles: BottleStore;
+  rpcUrl: string;
+  rateLimitPerIp: number;
+  rateLimitPerBottle: number;
+  linksAdded: (count: number) => void;
+}
+
+const PlacesBody = Type.Object({
+  places: Type.Array(Type.Object({
+    cidr: Type.String({ minLength: 3, maxLength: 64, pattern: "^[0-9A-Fa-f:.]+/[0-9]{1,3}$" }),
+    place: Type.String({ minLength: 1, maxLength: 100 }),
+    latitude: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
+    longitude: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
+  }, { additionalProperties: false }), { maxItems: 100_000 }),
+}, { additionalProperties: false });
+
+/** The same URL with `lang` set, keeping the bottle's own parameters. */
+function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): string {
+  const url = new URL(request.url, "http://x");
+  const params = new URLSearchParams();
+  if (keep) for (const key of ["s", "o"]) { const v = url.searchParams.get(key); if (v) params.set(key, v); }
+  params.set("lang", lang === "zh" ? "en" : "zh");
+  return `${url.pathname}?${params}`;
+}
+
+export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
+  const perIp = app.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
+  const perBottle = app.rateLimit({
+    max: deps.rateLimitPerBottle, timeWindow: 60_000,
+    keyGenerator: (request) => `bottle:${(request.params as { serial?: string }).serial ?? ""}`,
+  });
+
   app.get<{ Params: { serial: string }; Querystring: { s?: string } }>("/api/v1/items/:serial/proof", {
+    onRequest: perIp,
     schema: {
       tags: ["verify"],
       summary: "A bottle's proof bundle (sealtrace-proof/1); check it with `npm run verify-proof`",
@@ -32,5 +76,77 @@ export function verifyRoutes(app: FastifyInstance, deps: { db: Db; bundles: Bund
     // Pending links become anchored within seconds: never cache an incomplete bundle for long.
     const pending = bundle.links.some((l) => l.anchor === null);
     return reply.header("cache-control", pending ? "no-store" : "private, max-age=60").send(bundle);
+  });
+
+  app.get<{ Params: { gtin: string; serial: string }; Querystring: { s?: string; o?: string; lang?: string } }>("/01/:gtin/21/:serial", {
+    onRequest: [perIp, perBottle],
+    schema: {
+      tags: ["verify"],
+      summary: "The consumer verification page a bottle's QR code opens (GS1 Digital Link); ?o= is the code under the cap",
+      params: Type.Object({ gtin: Type.String({ maxLength: 14 }), serial: Type.String({ maxLength: 64 }) }),
+      querystring: Type.Object({
+        s: Type.Optional(Type.String({ maxLength: 128 })), o: Type.Optional(Type.String({ maxLength: 128 })),
+        lang: Type.Optional(Type.String({ maxLength: 8 })),
+      }),
+    },
+  }, async (request, reply) => {
+    const lang = pickLang(request.query.lang, request.headers["accept-language"]);
+    const gtin = normaliseGtin(request.params.gtin);
+    const { serial } = request.params;
+    const { s, o } = request.query;
+    const bottle = gtin === null ? null
+      : o !== undefined ? await deps.bottles.byCapCode(gtin, serial, o)
+      : await deps.bottles.bySecret(gtin, serial, s);
+    void reply.header("cache-control", "no-store").header("vary", "accept-language").type("text/html; charset=utf-8");
+    if (bottle === null) {
+      // A wrong or missing secret looks exactly like an unknown code: nothing here names the bottle.
+      return reply.code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
+    }
+
+    // The brand looking at its own bottle (API key) is not a consumer's verification.
+    const token = bearerToken(request);
+    const byBrand = token !== null && (await brandForKey(deps.db, token))?.id === bottle.brandId;
+    let scanned = false;
+    if (!byBrand) {
+      if (o !== undefined) {
+        if (await deps.bottles.recordOpening(bottle, request.ip)) deps.linksAdded(1);
+        bottle.openedAt ??= new Date();
+      } else if (await deps.bottles.recordScan(bottle, request.ip)) {
+        scanned = true;
+        deps.linksAdded(1);
+      }
+    }
+
+    const steps = await deps.bottles.steps(bottle);
+    const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
+    const scans = await deps.bottles.scans(bottle, soldAt);
+    const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now: new Date() });
+    const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
+    return reply.send(renderPage({
+      lang,
+      switchUrl: switchUrl(request, lang, true),
+      bottle: { ...bottle, steps, scans, warnings, scanned, proofUrl, rpcUrl: deps.rpcUrl },
+    }));
+  });
+
+  let css: Promise<string> | null = null;
+  app.get("/assets/page.css", { schema: { hide: true } }, async (_request, reply) => {
+    css ??= readFile(PAGE_CSS, "utf8");
+    return reply.type("text/css; charset=utf-8").header("cache-control", "public, max-age=3600").send(await css);
+  });
+
+  app.put<{ Body: Static<typeof PlacesBody> }>("/api/v1/ip-places", {
+    schema: {
+      tags: ["set-up"], summary: "Replace the brand's IP-range → place table used to place consumer scans (coarse; no raw IP is stored)",
+      security: [{ brandApiKey: [] }], body: PlacesBody,
+    },
+  }, async (request) => {
+    const brand = await requireBrand(deps.db, request);
+    request.body.places.forEach((p, i) => {
+      const [address, bits] = p.cidr.split("/") as [string, string];
+      const version = isIP(address);
+      if (version === 0 || Number(bits) > (version === 4 ? 32 : 128)) throw invalid(`places[${i}].cidr`, `"${p.cidr}" is not an IP range (address/prefix)`);
+    });
+    return { places: await deps.bottles.putPlaces(brand.id, request.body.places) };
   });
 }

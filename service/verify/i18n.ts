@@ -1,0 +1,96 @@
+/**
+ * The consumer page's words, in Chinese (default) and English.
+ */
+export type Lang = "zh" | "en";
+
+export function pickLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
+  if (query === "en" || query === "zh") return query;
+  const first = (acceptLanguage ?? "").split(",")[0]?.trim().toLowerCase() ?? "";
+  return first.startsWith("en") ? "en" : "zh";
+}
+
+const zh = {
+  title: "产品验证",
+  genuine: "正品",
+  genuineText: "这瓶酒的编码有效，其全部流通记录已在区块链上锚定，可自行核验。",
+  warning: "请注意",
+  warningText: "编码有效，但有以下需要注意的情况：",
+  notFound: "未找到",
+  notFoundText: "无法验证此编码：编码不存在，或标签上的校验码不正确。编码可能被复制或输入有误，请谨慎购买并联系品牌方。",
+  product: "产品",
+  lot: "批次",
+  produced: "生产日期",
+  region: "销售区域",
+  guidePrice: "官方指导价",
+  history: "流通记录",
+  anchored: "已上链",
+  pending: "待上链",
+  batch: "批次",
+  block: "区块",
+  tx: "交易",
+  scans: "验证记录",
+  scanCount: (n: number) => `消费者共验证 ${n} 次`,
+  firstScan: (time: string, place: string | null) => `首次验证：${time}${place ? `，${place}` : ""}`,
+  tradeScans: (n: number) => `另有售出前的验证 ${n} 次（经销商或门店）`,
+  thisScan: "（含本次）",
+  opened: (time: string) => `此瓶已于 ${time} 开启（瓶盖下暗码已被扫描）。`,
+  soldBefore: (time: string, store: string | null, times: number) => `此瓶已于 ${time}${store ? `在 ${store}` : ""}售出${times > 1 ? `（共售出 ${times} 次）` : ""}；若您现在作为新品购买，请询问原因。`,
+  outOfRegion: (assigned: string, found: string, store: string) => `此瓶应在「${assigned}」销售，却出现在「${found}」的 ${store}（疑似窜货）。`,
+  copiedCode: (a: string, b: string, hours: number, km: number) => `此编码在 ${hours} 小时内先后于${a}和${b}（相距约 ${km} 公里）被验证，可能已被复制到其他瓶上。`,
+  verifyYourself: "自行核验",
+  verifyYourselfText: "在您的浏览器中重新计算每个哈希和默克尔证明，并直接向区块链查询锚定的根，无需信任我们。",
+  verifyButton: "开始核验",
+  download: "下载证明文件",
+  downloadHint: "也可用命令 npm run verify-proof -- 文件 --rpc 节点地址 独立核验。",
+  steps: { production: "生产", warehouse_in: "入库", warehouse_out: "出库发货", store_receiving: "门店收货", retail_sale: "零售售出", opened: "开瓶", consumer_scan: "消费者验证" } as Record<string, string>,
+  switchLang: "English",
+  footer: "SealTrace 一物一码 · 记录锚定于区块链",
+};
+
+const en: typeof zh = {
+  title: "Product verification",
+  genuine: "Genuine",
+  genuineText: "This bottle's code is valid and its whole history is anchored on a blockchain, where you can check it yourself.",
+  warning: "Warning",
+  warningText: "The code is valid, but note the following:",
+  notFound: "Not found",
+  notFoundText: "This code cannot be verified: it does not exist, or the check code on the label is wrong. The code may have been copied or mistyped: be careful buying, and contact the brand.",
+  product: "Product",
+  lot: "Lot",
+  produced: "Produced",
+  region: "Sales region",
+  guidePrice: "Official guide price",
+  history: "History",
+  anchored: "anchored",
+  pending: "pending",
+  batch: "batch",
+  block: "block",
+  tx: "transaction",
+  scans: "Verifications",
+  scanCount: (n: number) => `Verified ${n} time${n === 1 ? "" : "s"} by consumers`,
+  firstScan: (time: string, place: string | null) => `First on ${time}${place ? ` in ${place}` : ""}`,
+  tradeScans: (n: number) => `plus ${n} check${n === 1 ? "" : "s"} before it was sold (by the trade)`,
+  thisScan: " (including this one)",
+  opened: (time: string) => `This bottle was opened on ${time} (the code under its cap was scanned).`,
+  soldBefore: (time: string, store: string | null, times: number) => `This bottle was sold on ${time}${store ? ` at ${store}` : ""}${times > 1 ? ` (sold ${times} times)` : ""}. If it is offered to you as new, ask why.`,
+  outOfRegion: (assigned: string, found: string, store: string) => `This bottle is meant for sale in "${assigned}" but turned up in "${found}" at ${store} (possible diversion).`,
+  copiedCode: (a: string, b: string, hours: number, km: number) => `This code was verified in ${a} and in ${b} (about ${km} km apart) within ${hours} hours: it may have been copied onto other bottles.`,
+  verifyYourself: "Verify it yourself",
+  verifyYourselfText: "Your browser recomputes every hash and Merkle proof and asks the blockchain for the anchored roots directly: no need to trust us.",
+  verifyButton: "Verify",
+  download: "Download the proof",
+  downloadHint: "Or check it independently with npm run verify-proof -- FILE --rpc RPC_URL.",
+  steps: { production: "Produced", warehouse_in: "Into warehouse", warehouse_out: "Shipped", store_receiving: "Received by store", retail_sale: "Sold", opened: "Opened", consumer_scan: "Consumer verification" },
+  switchLang: "中文",
+  footer: "SealTrace · one bottle, one code · history anchored on a blockchain",
+};
+
+export type Messages = typeof zh;
+export const MESSAGES: Record<Lang, Messages> = { zh, en };
+
+/** A time as the page shows it, in China Standard Time. */
+export function formatTime(date: Date, lang: Lang): string {
+  return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
+    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+  }).format(date);
+}

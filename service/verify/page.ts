@@ -1,0 +1,120 @@
+/**
+ * The consumer verification page, server-rendered. Every value from the database goes through the
+ * escaping `html` template; the only script is /assets/self-check.js (the in-browser verifier).
+ */
+import type { Warning } from "../core/warnings.ts";
+import type { Bottle, ScanSummary, Step } from "./bottles.ts";
+import { html, type SafeHtml } from "./html.ts";
+import { formatTime, MESSAGES, type Lang, type Messages } from "./i18n.ts";
+
+export interface PageModel {
+  lang: Lang;
+  /** The page's own URL with `lang` switched, for the language link. */
+  switchUrl: string;
+  bottle: (Bottle & { steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string; rpcUrl: string }) | null;
+}
+
+function warningText(w: Warning, m: Messages, lang: Lang): string {
+  switch (w.kind) {
+    case "opened": return m.opened(formatTime(w.at, lang));
+    case "sold_before": return m.soldBefore(formatTime(w.at, lang), w.store, w.times);
+    case "out_of_region": return m.outOfRegion(w.assigned, w.found, w.store);
+    case "copied_code": return m.copiedCode(w.first, w.second, w.hours, w.km);
+  }
+}
+
+function shortHash(hash: string): string {
+  return hash.length > 14 ? `${hash.slice(0, 8)}…${hash.slice(-6)}` : hash;
+}
+
+function layout(lang: Lang, m: Messages, switchUrl: string, body: SafeHtml): SafeHtml {
+  return html`<!doctype html>
+<html lang="${lang === "zh" ? "zh-CN" : "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${m.title} · SealTrace</title>
+<link rel="stylesheet" href="/assets/page.css">
+</head>
+<body>
+${body}
+<footer><span>${m.footer}</span><a href="${switchUrl}" hreflang="${lang === "zh" ? "en" : "zh"}">${m.switchLang}</a></footer>
+</body>
+</html>
+`;
+}
+
+export function renderPage(model: PageModel): string {
+  const { lang } = model;
+  const m = MESSAGES[lang];
+  const b = model.bottle;
+  if (b === null) {
+    return layout(lang, m, model.switchUrl, html`<header class="verdict verdict-notfound" role="status">
+<h1>${m.notFound}</h1>
+<p>${m.notFoundText}</p>
+</header>
+<main></main>`).value;
+  }
+
+  const production = b.steps.find((s) => s.type === "production");
+  const genuine = b.warnings.length === 0;
+  const verdict = html`<header class="verdict ${genuine ? "verdict-genuine" : "verdict-warning"}" role="status">
+<p class="brand">${b.brandName}</p>
+<h1>${genuine ? m.genuine : m.warning}</h1>
+<p>${genuine ? m.genuineText : m.warningText}</p>
+${genuine ? "" : html`<ul class="reasons">${b.warnings.map((w) => html`<li data-warning="${w.kind}">${warningText(w, m, lang)}</li>`)}</ul>`}
+</header>`;
+
+  const product = html`<section class="card product" aria-labelledby="product-h">
+<h2 id="product-h">${m.product}</h2>
+<dl>
+<dt>${m.product}</dt><dd>${b.product?.name ?? b.gtin}</dd>
+<dt>GTIN</dt><dd>${b.gtin}</dd>
+${b.lot === null ? "" : html`<dt>${m.lot}</dt><dd>${b.lot}</dd>`}
+${production ? html`<dt>${m.produced}</dt><dd>${formatTime(production.at, lang)}</dd>` : ""}
+${b.region === null ? "" : html`<dt>${m.region}</dt><dd>${b.region.name}</dd>`}
+</dl>
+</section>`;
+
+  const scans = b.scans;
+  const scanSection = html`<section class="card scans" aria-labelledby="scans-h">
+<h2 id="scans-h">${m.scans}</h2>
+<p data-scan-count="${scans.consumer}">${m.scanCount(scans.consumer)}${b.scanned ? m.thisScan : ""}</p>
+${scans.first ? html`<p>${m.firstScan(formatTime(scans.first.at, lang), scans.first.place?.name ?? null)}</p>` : ""}
+${scans.beforeSale > 0 ? html`<p class="muted">${m.tradeScans(scans.beforeSale)}</p>` : ""}
+</section>`;
+
+  const timeline = html`<section class="card history" aria-labelledby="history-h">
+<h2 id="history-h">${m.history}</h2>
+<ol class="timeline">
+${b.steps.map((s) => html`<li class="step ${s.anchor ? "anchored" : "pending"}" data-step="${s.type}">
+<span class="step-type">${m.steps[s.type] ?? s.type}</span>
+<time datetime="${s.at.toISOString()}">${formatTime(s.at, lang)}</time>
+${s.party ? html`<span class="place">${s.party.name}</span>` : ""}
+<span class="anchor">${s.anchor
+    ? html`${m.anchored} · ${m.batch} ${s.anchor.seq}${s.anchor.blockNumber === null ? "" : html` · ${m.block} ${s.anchor.blockNumber}`}${s.anchor.blockTime ? html` · ${formatTime(s.anchor.blockTime, lang)}` : ""}${s.anchor.txHash ? html` · ${m.tx} <span title="${s.anchor.txHash}">${shortHash(s.anchor.txHash)}</span>` : ""}`
+    : m.pending}</span>
+</li>`)}
+</ol>
+</section>`;
+
+  const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${b.rpcUrl}" data-lang="${lang}" aria-labelledby="self-check-h">
+<h2 id="self-check-h">${m.verifyYourself}</h2>
+<p class="muted">${m.verifyYourselfText}</p>
+<button id="self-check-run" type="button">${m.verifyButton}</button>
+<a id="self-check-download" href="${b.proofUrl}" download="${b.serial}.sealtrace-proof.json">${m.download}</a>
+<ol id="self-check-results" aria-live="polite"></ol>
+<p id="self-check-summary" aria-live="polite"></p>
+<p class="muted">${m.downloadHint}</p>
+</section>
+<script type="module" src="/assets/self-check.js"></script>`;
+
+  return layout(lang, m, model.switchUrl, html`${verdict}
+<main>
+${product}
+${scanSection}
+${timeline}
+${b.proofUrl ? selfCheck : ""}
+</main>`).value;
+}
