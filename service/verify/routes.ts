@@ -5,12 +5,12 @@
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { normaliseGtin } from "../core/gtin.ts";
 import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
-import { invalid, notFound, unauthorized } from "../http/errors.ts";
+import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
 import type { BottleStore } from "./bottles.ts";
 import type { BundleAccess, BundleStore } from "./bundles.ts";
 import { pickLang } from "./i18n.ts";
@@ -43,15 +43,24 @@ function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): s
   const params = new URLSearchParams();
   if (keep) for (const key of ["s", "o"]) { const v = url.searchParams.get(key); if (v) params.set(key, v); }
   params.set("lang", lang === "zh" ? "en" : "zh");
-  return `${url.pathname}?${params}`;
+  // Relative to the page itself, so the not-found page never names the code it was asked about.
+  return `?${params}`;
 }
 
 export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
   const perIp = app.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
-  const perBottle = app.rateLimit({
+  // The plugin runs one limiter per request, so the per-bottle one is checked by hand.
+  const bottleLimit = app.createRateLimit({
     max: deps.rateLimitPerBottle, timeWindow: 60_000,
     keyGenerator: (request) => `bottle:${(request.params as { serial?: string }).serial ?? ""}`,
   });
+  const perBottle = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const limit = await bottleLimit(request);
+    if (!limit.isAllowed && limit.isExceeded) {
+      void reply.header("retry-after", String(limit.ttlInSeconds));
+      throw new AppError(429, "rate_limited", `this bottle was looked up too often; retry in ${limit.ttlInSeconds} s`);
+    }
+  };
 
   app.get<{ Params: { serial: string }; Querystring: { s?: string } }>("/api/v1/items/:serial/proof", {
     onRequest: perIp,

@@ -182,15 +182,16 @@ export async function startStack(options: {
   return stack;
 }
 
-/** A bottle's ordinary life, as webhook events. */
+/** A bottle's ordinary life over the past week, as webhook events, ending with a sale an hour ago. */
 export function lifecycle(serials: string[], prefix = randomBytes(3).toString("hex")): Record<string, unknown>[] {
+  const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString().replace("Z", "+00:00");
   return [
-    { id: `${prefix}-prod`, type: "production", codes: serials, occurredAt: "2026-11-14T09:00:00+08:00", party: "factory-zunyi", data: { line: 3 } },
-    { id: `${prefix}-whin`, type: "warehouse_in", codes: serials, occurredAt: "2026-11-15T10:00:00+08:00", party: "wh-guiyang" },
-    { id: `${prefix}-whout`, type: "warehouse_out", codes: serials, occurredAt: "2026-11-16T08:00:00+08:00", party: "wh-guiyang", to: "dist-shanghai" },
-    { id: `${prefix}-recv`, type: "store_receiving", codes: serials, occurredAt: "2026-11-18T14:00:00+08:00", party: "store-pudong" },
+    { id: `${prefix}-prod`, type: "production", codes: serials, occurredAt: ago(7 * 24), party: "factory-zunyi", data: { line: 3 } },
+    { id: `${prefix}-whin`, type: "warehouse_in", codes: serials, occurredAt: ago(6 * 24), party: "wh-guiyang" },
+    { id: `${prefix}-whout`, type: "warehouse_out", codes: serials, occurredAt: ago(5 * 24), party: "wh-guiyang", to: "dist-shanghai" },
+    { id: `${prefix}-recv`, type: "store_receiving", codes: serials, occurredAt: ago(3 * 24), party: "store-pudong" },
     ...serials.map((serial, i) => ({
-      id: `${prefix}-sale-${i}`, type: "retail_sale", codes: [serial], occurredAt: "2026-11-20T19:30:00+08:00", party: "store-pudong",
+      id: `${prefix}-sale-${i}`, type: "retail_sale", codes: [serial], occurredAt: ago(1), party: "store-pudong",
       price: { amount: "1499.00", currency: "CNY" },
     })),
   ];

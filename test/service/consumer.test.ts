@@ -1,0 +1,226 @@
+import { expect } from "chai";
+import pg from "pg";
+import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import { verifyBundle } from "../../service/core/bundle.ts";
+import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+
+const SHANGHAI_IP = "203.0.113.7";
+const URUMQI_IP = "198.51.100.9";
+
+describe("consumer verification page", function () {
+  this.timeout(120_000);
+  let chain: LocalChain;
+  let stack: Stack;
+  let db: pg.Pool;
+
+  before(async () => {
+    chain = await startLocalChain();
+    stack = await startStack({ chainUrl: chain.url, keyIndex: 9, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
+    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+  });
+  after(async () => {
+    await db?.end();
+    await stack?.stop();
+    await chain?.stop();
+  });
+
+  async function page(path: string, headers: Record<string, string> = {}) {
+    const response = await fetch(`${stack.url}${path}`, { headers: { "x-forwarded-for": SHANGHAI_IP, ...headers } });
+    return { status: response.status, body: await response.text(), headers: response.headers };
+  }
+  const pathOf = (url: string) => new URL(url).pathname + new URL(url).search;
+
+  async function soldBottle(): Promise<{ brand: BrandFixture; serial: string; url: string }> {
+    const brand = await stack.createBrand({ codes: 1 });
+    const { serial, url } = brand.codes[0]!;
+    expect((await stack.postEvents(brand, lifecycle([serial]))).status).to.equal(202);
+    return { brand, serial, url };
+  }
+
+  it("shows a genuine bottle: verdict, product, history with places, anchoring and the self-check", async () => {
+    const { brand, serial, url } = await soldBottle();
+    await stack.waitAnchored(serial, brand.codes[0]!.secret);
+    const r = await page(pathOf(url));
+    expect(r.status).to.equal(200);
+    expect(r.headers.get("content-type")).to.match(/^text\/html/);
+    expect(r.body).to.include('<html lang="zh-CN">');
+    expect(r.body).to.include("verdict-genuine");
+    expect(r.body).to.include("飞天茅台 53%vol 500ml");
+    expect(r.body).to.include("2026-11-A");
+    for (const step of ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale"]) expect(r.body).to.include(`data-step="${step}"`);
+    expect(r.body).to.include("浦东专卖店");
+    expect(r.body).to.match(/class="step anchored"[\s\S]*已上链 · 批次 \d+ · 区块 \d+/);
+    expect(r.body).to.include(`data-bundle-url="/api/v1/items/${serial}/proof?s=`);
+    expect(r.body).to.include(`data-rpc-url="${stack.runtime.chain.rpcUrl}"`);
+    expect(r.body).to.include('<script type="module" src="/assets/self-check.js"></script>');
+    const csp = r.headers.get("content-security-policy")!;
+    expect(csp).to.include("script-src 'self'");
+    expect(csp).to.include(`connect-src 'self' ${new URL(stack.runtime.chain.rpcUrl).origin}`);
+    expect(r.headers.get("x-content-type-options")).to.equal("nosniff");
+    expect(r.headers.get("referrer-policy")).to.equal("no-referrer");
+  });
+
+  it("speaks English with ?lang=en or an English Accept-Language", async () => {
+    const { url } = await soldBottle();
+    const byQuery = await page(`${pathOf(url)}&lang=en`);
+    expect(byQuery.body).to.include('<html lang="en">');
+    expect(byQuery.body).to.include("Genuine");
+    const byHeader = await page(pathOf(url), { "accept-language": "en-US,en;q=0.9" });
+    expect(byHeader.body).to.include("Verify it yourself");
+    expect(byHeader.body).to.match(/href="\?s=[^"]+&amp;lang=zh"/); // the language link keeps the bottle's own URL
+  });
+
+  it("a wrong or missing secret is exactly the same not-found page as an unknown serial", async () => {
+    const { brand, serial } = await soldBottle();
+    const unknown = await page(`/01/${brand.gtin}/21/NOSUCHSERIAL00?s=abc`);
+    const wrong = await page(`/01/${brand.gtin}/21/${serial}?s=abc`);
+    const missing = await page(`/01/${brand.gtin}/21/${serial}`);
+    for (const r of [wrong, missing]) {
+      expect(r.status).to.equal(404);
+      expect(r.body).to.equal(unknown.body);
+    }
+    expect(unknown.status).to.equal(404);
+    expect(unknown.body).to.include("verdict-notfound");
+    expect(unknown.body).not.to.include(serial);
+  });
+
+  it("counts consumer scans as anchored links, not a reload from the same IP nor the brand's own look", async () => {
+    const { brand, serial, url } = await soldBottle();
+    const count = (body: string) => Number(/data-scan-count="(\d+)"/.exec(body)![1]);
+    expect(count((await page(pathOf(url))).body)).to.equal(1);
+    expect(count((await page(pathOf(url))).body), "a reload within minutes is one scan").to.equal(1);
+    expect(count((await page(pathOf(url), { "x-forwarded-for": "192.0.2.44" })).body)).to.equal(2);
+    const byBrand = await page(pathOf(url), { authorization: `Bearer ${brand.apiKey}`, "x-forwarded-for": "192.0.2.45" });
+    expect(count(byBrand.body), "the brand's own look is not a consumer scan").to.equal(2);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [serial]);
+    expect(rows[0].n).to.equal(2);
+
+    // each scan is a consumer_scan link in the bottle's chain, anchored like any other
+    const bundle = await stack.waitAnchored(serial, brand.codes[0]!.secret);
+    expect(bundle.events.filter((e) => e.event.type === "consumer_scan")).to.have.length(2);
+    expect(verifyBundle(bundle).valid).to.equal(true);
+  });
+
+  it("separates scans before the sale (the trade's) from consumers' scans after it", async () => {
+    const brand = await stack.createBrand({ codes: 1 });
+    const { serial, url } = brand.codes[0]!;
+    const [production, whIn, whOut, receiving, sale] = lifecycle([serial]);
+    expect((await stack.postEvents(brand, [production, whIn, whOut, receiving])).status).to.equal(202);
+    await page(pathOf(url), { "x-forwarded-for": "192.0.2.10" }); // the dealer pre-queries the code
+    (sale as { occurredAt: string }).occurredAt = new Date().toISOString();
+    expect((await stack.postEvents(brand, [sale])).status).to.equal(202);
+    const r = await page(pathOf(url), { "x-forwarded-for": "192.0.2.11" });
+    expect(/data-scan-count="(\d+)"/.exec(r.body)![1]).to.equal("1");
+    expect(r.body).to.include("另有售出前的验证 1 次");
+  });
+
+  it("warns about a copied code scanned in two distant places within hours", async () => {
+    const { brand, url } = await soldBottle();
+    const places = await stack.request("PUT", "/api/v1/ip-places", { token: brand.apiKey, body: { places: [
+      { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
+      { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
+    ] } });
+    expect(places.status).to.equal(200);
+    expect((await page(pathOf(url), { "x-forwarded-for": SHANGHAI_IP })).body).to.include("verdict-genuine");
+    const second = await page(pathOf(url), { "x-forwarded-for": URUMQI_IP });
+    expect(second.body).to.include("verdict-warning");
+    expect(second.body).to.include('data-warning="copied_code"');
+    expect(second.body).to.match(/先后于上海和乌鲁木齐（相距约 3\d{3} 公里）被验证/);
+    expect(second.body).to.include("首次验证");
+    const bad = await stack.request("PUT", "/api/v1/ip-places", { token: brand.apiKey, body: { places: [{ cidr: "300.1.2.3/8", place: "x" }] } });
+    expect(bad.status).to.equal(422);
+    expect(bad.body.field).to.equal("places[0].cidr");
+  });
+
+  it("warns when the bottle turns up outside its sales region, and when it was sold long ago", async () => {
+    const brand = await stack.createBrand({ codes: 1 });
+    const { serial, url } = brand.codes[0]!; // minted for CN-SH
+    await stack.request("PUT", "/api/v1/regions/CN-BJ", { token: brand.apiKey, body: { name: "北京" } });
+    await stack.request("PUT", "/api/v1/parties/store-bj", { token: brand.apiKey, body: { kind: "store", name: "北京王府井店", region: "CN-BJ" } });
+    const events = lifecycle([serial]);
+    (events[3] as { party: string }).party = "store-bj";
+    (events[4] as { party: string; occurredAt: string }).party = "store-bj";
+    (events[4] as { party: string; occurredAt: string }).occurredAt = "2026-11-01T10:00:00+08:00"; // weeks ago
+    expect((await stack.postEvents(brand, events)).status).to.equal(202);
+    const r = await page(`${pathOf(url)}&lang=en`);
+    expect(r.body).to.include('data-warning="out_of_region"');
+    expect(r.body).to.include('data-warning="sold_before"');
+  });
+
+  it("escapes brand-supplied text", async () => {
+    const brand = await stack.createBrand({ codes: 1 });
+    await stack.request("PUT", `/api/v1/products/${brand.gtin}`, { token: brand.apiKey, body: { name: "<script>alert(1)</script>" } });
+    await stack.request("PUT", "/api/v1/parties/store-pudong", { token: brand.apiKey, body: { kind: "store", name: `"><img src=x onerror=alert(2)>`, region: "CN-SH" } });
+    expect((await stack.postEvents(brand, lifecycle([brand.codes[0]!.serial]))).status).to.equal(202);
+    const r = await page(pathOf(brand.codes[0]!.url));
+    expect(r.body).not.to.include("<script>alert(1)</script>");
+    expect(r.body).to.include("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(r.body).not.to.include("<img src=x");
+    expect(r.body).to.include("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;");
+    expect(r.body.match(/<script/g)).to.have.length(1); // only our own module
+  });
+
+  it("opens a bottle with the code under its cap; a later receiving or sale raises an alert", async () => {
+    const brand = await stack.createBrand({ codes: 1 });
+    const minted = brand.codes[0]! as { serial: string; secret: string; url: string; capUrl?: string };
+    const [production, whIn, whOut, receiving, sale] = lifecycle([minted.serial]);
+    expect((await stack.postEvents(brand, [production, whIn, whOut])).status).to.equal(202);
+    expect(minted.capUrl, "minting returns the cap URL").to.be.a("string");
+    const wrongCap = await page(`/01/${brand.gtin}/21/${minted.serial}?o=WRONGCAPCODE0000`);
+    expect(wrongCap.status).to.equal(404);
+
+    const opened = await page(pathOf(minted.capUrl!));
+    expect(opened.status).to.equal(200);
+    expect(opened.body).to.include('data-warning="opened"');
+    expect(opened.body).to.include('data-step="opened"');
+    const again = await page(pathOf(minted.url));
+    expect(again.body).to.include("此瓶已于");
+    expect((await page(pathOf(minted.capUrl!))).status, "a second cap scan does not open it twice").to.equal(200);
+
+    // the refill scheme: the opened bottle comes back through a store
+    expect((await stack.postEvents(brand, [receiving, sale])).status).to.equal(202);
+    const { rows } = await db.query("SELECT kind, serial, party, details FROM alerts WHERE serial = $1 ORDER BY id", [minted.serial]);
+    expect(rows.map((r) => r.kind)).to.deep.equal(["received_after_opened", "sold_after_opened"]);
+    expect(rows[0].party).to.equal("store-pudong");
+    const bundle = await stack.waitAnchored(minted.serial, minted.secret);
+    expect(bundle.events.filter((e) => e.event.type === "opened")).to.have.length(1);
+    expect(verifyBundle(bundle).valid).to.equal(true);
+  });
+});
+
+describe("rate limits on public routes", function () {
+  this.timeout(120_000);
+  let chain: LocalChain;
+  let stack: Stack;
+  before(async () => {
+    chain = await startLocalChain();
+    stack = await startStack({ chainUrl: chain.url, keyIndex: 10, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "5", RATE_LIMIT_PER_IP: "8" } });
+  });
+  after(async () => {
+    await stack?.stop();
+    await chain?.stop();
+  });
+
+  it("limits one bottle's page across IPs, and one IP across bottles, with 429 and Retry-After", async () => {
+    const brand = await stack.createBrand({ codes: 2 });
+    const url = new URL(brand.codes[0]!.url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const r = await fetch(`${stack.url}${url.pathname}${url.search}`, { headers: { "x-forwarded-for": `192.0.2.${i + 1}` } });
+      statuses.push(r.status);
+      if (r.status === 429) expect(r.headers.get("retry-after")).to.match(/^\d+$/);
+    }
+    expect(statuses).to.deep.equal([200, 200, 200, 200, 200, 429, 429]);
+
+    const other = new URL(brand.codes[1]!.url);
+    const fromOneIp: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await fetch(`${stack.url}/api/v1/items/${brand.codes[1]!.serial}/proof?s=${other.searchParams.get("s")}`, { headers: { "x-forwarded-for": "198.51.100.77" } });
+      fromOneIp.push(r.status);
+    }
+    expect(fromOneIp.slice(0, 8).every((s) => s === 200)).to.equal(true);
+    expect(fromOneIp.slice(8)).to.deep.equal([429, 429]);
+    const body = await (await fetch(`${stack.url}/api/v1/items/x/proof`, { headers: { "x-forwarded-for": "198.51.100.77" } })).json() as { error: string };
+    expect(body.error).to.equal("rate_limited");
+  });
+});
