@@ -89,7 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
-  setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl), adminToken: deps.adminToken });
+  setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), adminToken: deps.adminToken });
   ingestRoutes(app, {
     store: createIngestStore(deps.db),
     onLinksAdded: (count) => deps.linksAdded(count),

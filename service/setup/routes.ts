@@ -1,6 +1,7 @@
 /**
  * Set-up API: brands (admin), and the brand's products, regions, parties, codes and webhook secrets.
  */
+import { Readable } from "node:stream";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
@@ -32,12 +33,29 @@ const CodesBody = Type.Object({
   lot: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
   region: Type.Optional(Code),
 }, { additionalProperties: false });
+const Lot = Type.String({ minLength: 1, maxLength: 20 });
+const MintedCode = Type.Object({
+  serial: Type.String(),
+  secret: Type.String({ description: "the public secret printed in the QR code (22 base64url characters)" }),
+  url: Type.String({ description: "the QR code's GS1 Digital Link URL: {base}/01/{gtin}/21/{serial}?s={secret}" }),
+  capCode: Type.String({ description: "the hidden code printed under the cap (16 Crockford base32 characters)" }),
+  capUrl: Type.String({ description: "the URL consumers open with the cap code: {base}/01/{gtin}/21/{serial}?o={capCode}" }),
+});
+const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) });
 const RotateBody = Type.Union([
   Type.Object({ graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) }, { additionalProperties: false }),
   Type.Null(),
 ]);
 
 const brandSecurity = [{ brandApiKey: [] }];
+
+/** `attachment; filename="codes-<lot>.csv"`, kept to safe ASCII, with the exact name in RFC 6266's filename*. */
+function attachment(filename: string): string {
+  const safe = filename.replace(/[^A-Za-z0-9._-]/g, "_");
+  if (safe === filename) return `attachment; filename="${filename}"`;
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${safe}"; filename*=UTF-8''${encoded}`;
+}
 
 export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupStore; adminToken: string | null }): void {
   const { db, store } = deps;
@@ -74,13 +92,62 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
 
   app.post<{ Body: Static<typeof CodesBody> }>("/api/v1/codes", {
     schema: {
-      tags: ["set-up"], summary: "Mint bottle codes. Each secret is returned only here; only its hash is stored.",
+      tags: ["set-up"],
+      summary: "Mint bottle codes: per bottle its QR secret and URL, and the hidden code under its cap with its URL",
+      description: "Secrets and cap codes are derived from the serial with a server-side key (LABEL_SECRET); only their "
+        + "hashes are stored. A lot's label file can be downloaded again with GET /api/v1/codes/export.",
       security: brandSecurity, body: CodesBody,
-      response: { 201: Type.Object({ codes: Type.Array(Type.Object({ serial: Type.String(), secret: Type.String(), url: Type.String() })) }) },
+      response: { 201: Type.Object({ codes: Type.Array(MintedCode) }) },
     },
   }, async (request, reply) => {
     const brand = await requireBrand(db, request);
     return reply.code(201).send({ codes: await store.mintCodes(brand.id, request.body) });
+  });
+
+  app.get<{ Querystring: { lot: string } }>("/api/v1/codes/export", {
+    schema: {
+      tags: ["set-up"],
+      summary: "The label file of one lot, for the label printer (CSV)",
+      description: "RFC 4180 CSV (UTF-8, CRLF) with the header serial,gtin,lot,region,url,cap_code,cap_url and one row per code "
+        + "of the lot, in serial order. It holds every bottle's secrets: keep it like the API key.",
+      security: brandSecurity,
+      querystring: Type.Object({ lot: Lot }),
+      response: {
+        200: { description: "the lot's label file", content: { "text/csv": { schema: Type.String() } } },
+        404: { description: "no code of this brand has this lot", content: { "application/json": { schema: ErrorBody } } },
+        409: { description: "the lot's labels cannot be regenerated (minted before derived labels, or under another LABEL_SECRET)", content: { "application/json": { schema: ErrorBody } } },
+      },
+    },
+  }, async (request, reply) => {
+    const brand = await requireBrand(db, request);
+    const { lot } = request.query;
+    const csv = await store.exportLot(brand.id, lot);
+    return reply
+      .type("text/csv; charset=utf-8")
+      .header("content-disposition", attachment(`codes-${lot}.csv`))
+      .header("cache-control", "private, no-store")
+      .send(Readable.from(csv));
+  });
+
+  app.get<{ Params: { serial: string }; Querystring: { code?: "url" | "cap" } }>("/api/v1/codes/:serial/qr.svg", {
+    schema: {
+      tags: ["set-up"],
+      summary: "A QR code (SVG) of a bottle's Digital Link URL with its secret, or with ?code=cap of its cap URL",
+      security: brandSecurity,
+      params: Type.Object({ serial: Type.String({ minLength: 1, maxLength: 64 }) }),
+      querystring: Type.Object({
+        code: Type.Optional(Type.Union([Type.Literal("url"), Type.Literal("cap")], { default: "url", description: "url: the QR printed on the label (?s=); cap: the code under the cap (?o=)" })),
+      }),
+      response: {
+        200: { description: "an SVG image; it embeds a secret, so it is never cached", content: { "image/svg+xml": { schema: Type.String() } } },
+        404: { description: "no such code for this brand", content: { "application/json": { schema: ErrorBody } } },
+        409: { description: "the code's label cannot be regenerated", content: { "application/json": { schema: ErrorBody } } },
+      },
+    },
+  }, async (request, reply) => {
+    const brand = await requireBrand(db, request);
+    const svg = await store.qrSvg(brand.id, request.params.serial, request.query.code ?? "url");
+    return reply.type("image/svg+xml").header("cache-control", "private, no-store").send(svg);
   });
 
   app.post<{ Body: Static<typeof RotateBody> }>("/api/v1/webhook-secrets/rotate", {

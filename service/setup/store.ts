@@ -1,10 +1,13 @@
 /**
- * Brand set-up: brands, products, regions, parties, minted codes and webhook secrets.
+ * Brand set-up: brands, products, regions, parties, minted codes (and their label files and QR
+ * codes) and webhook secrets.
  */
+import QRCode from "qrcode";
 import { normaliseGtin } from "../core/gtin.ts";
-import { newApiKey, newCodeSecret, newSerial, newWebhookSecret, tokenHash } from "../core/secrets.ts";
+import { brandLabelKey, csvRow, labelFor, type Label } from "../core/labels.ts";
+import { newApiKey, newSerial, newWebhookSecret, tokenHash } from "../core/secrets.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
-import { conflict, invalid } from "../http/errors.ts";
+import { conflict, invalid, notFound, type AppError } from "../http/errors.ts";
 
 export interface CreatedBrand {
   slug: string;
@@ -12,11 +15,44 @@ export interface CreatedBrand {
   webhookSecret: string;
 }
 
-export interface MintedCode {
+/** A minted code as returned once by POST /api/v1/codes (and again, for a lot, by the label export). */
+export type MintedCode = Label;
+
+/** The label export's columns, in order. */
+export const EXPORT_COLUMNS = ["serial", "gtin", "lot", "region", "url", "cap_code", "cap_url"] as const;
+
+/** Rows fetched per page of a label export: bounded memory however large the lot. */
+const EXPORT_PAGE = 1_000;
+
+interface CodeRow {
   serial: string;
-  secret: string;
-  url: string;
+  gtin: string;
+  lot: string | null;
+  region: string | null;
+  secret_hash: Buffer;
+  cap_hash: Buffer | null;
 }
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/**
+ * The code's label, re-derived; null when it cannot be regenerated because the stored hashes are not
+ * those of the derived values: a code minted before labels were derived (random secret, no cap
+ * hash), or under another LABEL_SECRET. Printing such a label would put a code on the bottle that
+ * verifies as unknown.
+ */
+function regenerated(labelKey: Uint8Array, base: string, row: CodeRow): Label | null {
+  const label = labelFor(labelKey, base, row.gtin, row.serial);
+  if (!sameBytes(tokenHash(label.secret), row.secret_hash)) return null;
+  if (row.cap_hash === null || !sameBytes(tokenHash(label.capCode), row.cap_hash)) return null;
+  return label;
+}
+
+const notRegenerable = (what: string, field: string): AppError => conflict(
+  `${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field,
+);
 
 export type PartyKind = "factory" | "warehouse" | "distributor" | "store";
 
@@ -26,7 +62,19 @@ function gtinOrThrow(input: string): string {
   return gtin;
 }
 
-export function createSetupStore(db: Db, publicBaseUrl: () => string) {
+export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecret: string) {
+  if (labelSecret.length < 32) throw new RangeError("createSetupStore: the label secret must be at least 32 characters");
+  const labelKeyOf = (brandId: number) => brandLabelKey(labelSecret, brandId);
+
+  async function codeRows(brandId: number, lot: string, after: string, limit: number): Promise<CodeRow[]> {
+    const { rows } = await db.query<CodeRow>(
+      `SELECT serial, gtin, lot, region, secret_hash, cap_hash FROM codes
+        WHERE brand_id = $1 AND lot = $2 AND serial > $3 ORDER BY serial LIMIT $4`,
+      [brandId, lot, after, limit],
+    );
+    return rows;
+  }
+
   return {
     async createBrand(slug: string, name: string): Promise<CreatedBrand> {
       const apiKey = newApiKey();
@@ -96,14 +144,58 @@ export function createSetupStore(db: Db, publicBaseUrl: () => string) {
         const region = await db.query("SELECT 1 FROM regions WHERE brand_id = $1 AND code = $2", [brandId, request.region]);
         if (region.rowCount === 0) throw invalid("region", `unknown region "${request.region}"`);
       }
-      const codes = Array.from({ length: request.count }, () => ({ serial: newSerial(), secret: newCodeSecret() }));
+      // Secrets and cap codes are derived from the serial (core/labels.ts), so the lot's label file
+      // can be exported again later; the database keeps only their hashes.
+      const labelKey = labelKeyOf(brandId);
+      const base = publicBaseUrl();
+      const codes = Array.from({ length: request.count }, () => labelFor(labelKey, base, gtin, newSerial()));
       await db.query(
-        `INSERT INTO codes (serial, brand_id, gtin, lot, region, secret_hash)
-         SELECT s, $1, $2, $3, $4, h FROM unnest($5::text[], $6::bytea[]) AS t(s, h)`,
-        [brandId, gtin, request.lot ?? null, request.region ?? null, codes.map((c) => c.serial), codes.map((c) => tokenHash(c.secret))],
+        `INSERT INTO codes (serial, brand_id, gtin, lot, region, secret_hash, cap_hash)
+         SELECT s, $1, $2, $3, $4, h, c FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
+        [brandId, gtin, request.lot ?? null, request.region ?? null,
+          codes.map((c) => c.serial), codes.map((c) => tokenHash(c.secret)), codes.map((c) => tokenHash(c.capCode))],
       );
-      const base = publicBaseUrl().replace(/\/+$/, "");
-      return codes.map(({ serial, secret }) => ({ serial, secret, url: `${base}/01/${gtin}/21/${serial}?s=${secret}` }));
+      return codes;
+    },
+
+    /**
+     * The label file of one lot, as CSV chunks (RFC 4180, CRLF), in serial order, read page by page
+     * so a large lot is never held in memory. The first page is read before this resolves, so an
+     * unknown lot is a 404 and a lot whose labels cannot be regenerated a 409, before any byte is
+     * sent; if a later code cannot be regenerated (a lot name reused across a LABEL_SECRET change)
+     * the stream fails rather than deliver a label that would not verify.
+     */
+    async exportLot(brandId: number, lot: string): Promise<AsyncIterable<string>> {
+      const labelKey = labelKeyOf(brandId);
+      const base = publicBaseUrl();
+      const first = await codeRows(brandId, lot, "", EXPORT_PAGE);
+      if (first.length === 0) throw notFound(`no codes in lot "${lot}"`);
+      const render = (rows: CodeRow[]): string => rows.map((row) => {
+        const label = regenerated(labelKey, base, row);
+        if (label === null) throw notRegenerable(`the label of code ${row.serial} in lot "${lot}"`, "lot");
+        return csvRow([row.serial, row.gtin, row.lot, row.region, label.url, label.capCode, label.capUrl]);
+      }).join("");
+      const head = csvRow([...EXPORT_COLUMNS]) + render(first);
+      return (async function* () {
+        yield head;
+        let page = first;
+        while (page.length === EXPORT_PAGE) {
+          page = await codeRows(brandId, lot, page[page.length - 1]!.serial, EXPORT_PAGE);
+          if (page.length > 0) yield render(page);
+        }
+      })();
+    },
+
+    /** An SVG QR code of one of the brand's bottles: its Digital Link URL (`?s=`), or its cap URL (`?o=`). */
+    async qrSvg(brandId: number, serial: string, which: "url" | "cap"): Promise<string> {
+      const { rows: [row] } = await db.query<CodeRow>(
+        "SELECT serial, gtin, lot, region, secret_hash, cap_hash FROM codes WHERE serial = $1 AND brand_id = $2",
+        [serial, brandId],
+      );
+      if (row === undefined) throw notFound("no such code");
+      const label = regenerated(labelKeyOf(brandId), publicBaseUrl(), row);
+      if (label === null) throw notRegenerable(`the label of code ${serial}`, "serial");
+      return await QRCode.toString(which === "cap" ? label.capUrl : label.url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
     },
   };
 }

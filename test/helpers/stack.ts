@@ -60,7 +60,7 @@ export interface BrandFixture {
   apiKey: string;
   webhookSecret: string;
   gtin: string;
-  codes: { serial: string; secret: string; url: string }[];
+  codes: { serial: string; secret: string; url: string; capCode: string; capUrl: string }[];
 }
 
 export interface Stack {

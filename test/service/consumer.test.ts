@@ -162,7 +162,7 @@ describe("consumer verification page", function () {
 
   it("opens a bottle with the code under its cap; a later receiving or sale raises an alert", async () => {
     const brand = await stack.createBrand({ codes: 1 });
-    const minted = brand.codes[0]! as { serial: string; secret: string; url: string; capUrl?: string };
+    const minted = brand.codes[0]!;
     const [production, whIn, whOut, receiving, sale] = lifecycle([minted.serial]);
     expect((await stack.postEvents(brand, [production, whIn, whOut])).status).to.equal(202);
     expect(minted.capUrl, "minting returns the cap URL").to.be.a("string");
