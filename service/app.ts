@@ -19,6 +19,7 @@ import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
 import { createSetupStore } from "./setup/store.ts";
+import { assetRoutes } from "./verify/assets.ts";
 import { createBottleStore } from "./verify/bottles.ts";
 import { createBundleStore } from "./verify/bundles.ts";
 import { verifyRoutes } from "./verify/routes.ts";
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     rateLimitPerBottle: deps.rateLimitPerBottle,
     linksAdded: deps.linksAdded,
   });
+  assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
   return app;

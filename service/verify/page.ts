@@ -35,6 +35,7 @@ function layout(lang: Lang, m: Messages, switchUrl: string, body: SafeHtml): Saf
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${m.title} · SealTrace</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/page.css">
 </head>
 <body>
