@@ -150,8 +150,9 @@ export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecre
       const base = publicBaseUrl();
       const codes = Array.from({ length: request.count }, () => labelFor(labelKey, base, gtin, newSerial()));
       await db.query(
-        `INSERT INTO codes (serial, brand_id, gtin, lot, region, secret_hash, cap_hash)
-         SELECT s, $1, $2, $3, $4, h, c FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
+        `INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
+         SELECT s, $1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE 'minted' END, h, c
+           FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
         [brandId, gtin, request.lot ?? null, request.region ?? null,
           codes.map((c) => c.serial), codes.map((c) => tokenHash(c.secret)), codes.map((c) => tokenHash(c.capCode))],
       );
