@@ -10,6 +10,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { auditRoutes } from "./audit/routes.ts";
+import { checksRoutes } from "./checks/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
 import type { Db } from "./db/pool.ts";
 import { installErrorHandler } from "./http/errors.ts";
@@ -105,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     rateLimitPerBottle: deps.rateLimitPerBottle,
     linksAdded: deps.linksAdded,
   });
+  checksRoutes(app, { db: deps.db });
   assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });

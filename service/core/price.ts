@@ -30,10 +30,14 @@ export function fromCents(cents: number): string {
   return `${whole}.${String(cents - whole * 100).padStart(2, "0")}`;
 }
 
-/** The band's bounds, rounded outwards to whole cents. */
+/** The band's bounds, rounded outwards to whole cents (exact: fractions are taken to basis points). */
 export function band(guide: GuidePrice): { min: string; max: string } {
-  const cents = toCents(guide.amount);
-  return { min: fromCents(Math.floor(cents * (1 - guide.below))), max: fromCents(Math.ceil(cents * (1 + guide.above))) };
+  const cents = BigInt(toCents(guide.amount));
+  const below = BigInt(Math.round(guide.below * 10_000));
+  const above = BigInt(Math.round(guide.above * 10_000));
+  const min = (cents * (10_000n - below)) / 10_000n; // floor
+  const max = (cents * (10_000n + above) + 9_999n) / 10_000n; // ceiling
+  return { min: fromCents(Number(min)), max: fromCents(Number(max)) };
 }
 
 /** How `price` compares with the band, and its deviation from the guide price (a signed fraction). */

@@ -6,6 +6,7 @@ import { toHex, type Hash, type Json } from "../core/hash.ts";
 import { randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { invalidEvents, type Problem } from "../http/errors.ts";
+import { runChecks } from "../checks/run.ts";
 import { appendEvents, lockHeads, type Head, type NewEvent } from "../ledger/append.ts";
 import { eventProblems, type WebhookEvent } from "./schema.ts";
 
@@ -46,31 +47,6 @@ async function existingEvents(tx: Tx, brandId: number, ids: string[]): Promise<M
     [brandId, ids],
   );
   return new Map(rows.map((r) => [r.brand_event_id, { eventId: String(r.id), eventHash: toHex(r.event_hash) }]));
-}
-
-/**
- * A bottle opened (its cap code scanned, or an `opened` event) must not be received or sold again:
- * that is how a refilled bottle shows. Raises an alert for each such event.
- */
-async function raiseOpenedAlerts(tx: Tx, brandId: number, events: WebhookEvent[], ids: number[], openedBefore: Map<string, Date | null>): Promise<void> {
-  const opened = new Map(openedBefore);
-  const alerts: { kind: string; serial: string; eventId: number; party: string; openedAt: string }[] = [];
-  events.forEach((event, i) => {
-    for (const serial of event.codes) {
-      const at = opened.get(serial);
-      if (event.type === "opened" && !at) opened.set(serial, new Date(event.occurredAt));
-      if (at && (event.type === "store_receiving" || event.type === "retail_sale")) {
-        alerts.push({ kind: event.type === "retail_sale" ? "sold_after_opened" : "received_after_opened", serial, eventId: ids[i]!, party: event.party, openedAt: at.toISOString() });
-      }
-    }
-  });
-  if (alerts.length === 0) return;
-  await tx.query(
-    `INSERT INTO alerts (brand_id, kind, serial, event_id, party, details)
-     SELECT $1, t.kind, t.serial, t.event_id, t.party, jsonb_build_object('openedAt', t.opened_at)
-       FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS t(kind, serial, event_id, party, opened_at)`,
-    [brandId, alerts.map((a) => a.kind), alerts.map((a) => a.serial), alerts.map((a) => a.eventId), alerts.map((a) => a.party), alerts.map((a) => a.openedAt)],
-  );
 }
 
 export function createIngestStore(db: Db) {
@@ -133,9 +109,8 @@ export function createIngestStore(db: Db) {
           price: event.price ?? null,
           data: event.data ?? null,
         }));
-        const openedBefore = new Map([...heads.values()].map((h) => [h.serial, h.openedAt]));
         const appended = await appendEvents(tx, brand.id, webhookId, receivedAt, newEvents, heads);
-        await raiseOpenedAlerts(tx, brand.id, fresh, appended.events.map((e) => e.id), openedBefore);
+        await runChecks(tx, brand.id, [...new Set(fresh.flatMap((e) => e.codes))], appended.events.map((e) => e.id));
         const linksAdded = appended.links;
 
         const byId = new Map(fresh.map((event, i) => [event.id, { eventId: String(appended.events[i]!.id), eventHash: appended.events[i]!.hash }]));

@@ -11,6 +11,7 @@ import type { Tx } from "../db/pool.ts";
 export interface Head {
   serial: string;
   brandId: number;
+  gtin: string;
   n: number;
   linkHash: Hash | null;
   state: string;
@@ -31,12 +32,12 @@ export interface NewEvent {
 
 /** Locks the codes' rows (in serial order, so concurrent writers never deadlock) and returns their heads. */
 export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, Head>> {
-  const { rows } = await tx.query<{ serial: string; brand_id: number; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
-    "SELECT serial, brand_id, last_n, last_link_hash, state, region, opened_at FROM codes WHERE serial = ANY($1::text[]) ORDER BY serial FOR UPDATE",
+  const { rows } = await tx.query<{ serial: string; brand_id: number; gtin: string; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
+    "SELECT serial, brand_id, gtin, last_n, last_link_hash, state, region, opened_at FROM codes WHERE serial = ANY($1::text[]) ORDER BY serial FOR UPDATE",
     [[...new Set(serials)].sort()],
   );
   return new Map(rows.map((r) => [r.serial, {
-    serial: r.serial, brandId: r.brand_id, n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
+    serial: r.serial, brandId: r.brand_id, gtin: r.gtin, n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
     state: r.state, region: r.region, openedAt: r.opened_at,
   }]));
 }

@@ -152,6 +152,7 @@ export async function startStack(options: {
       await put("/api/v1/parties/store-pudong", { kind: "store", name: "浦东专卖店", region: "CN-SH" });
       const gtin = gtinFrom("0690123456789");
       await put(`/api/v1/products/${gtin}`, { name: "飞天茅台 53%vol 500ml", volumeMl: 500, abv: 53 });
+      if (codes === 0) return { slug, apiKey, webhookSecret, gtin, codes: [] };
       const minted = await request("POST", "/api/v1/codes", { token: apiKey, body: { gtin, count: codes, lot: "2026-11-A", region: "CN-SH" } });
       if (minted.status !== 201) throw new Error(`mint: ${minted.status} ${JSON.stringify(minted.body)}`);
       return { slug, apiKey, webhookSecret, gtin, codes: minted.body.codes };
