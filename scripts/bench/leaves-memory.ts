@@ -1,0 +1,67 @@
+/**
+ * Measures the HTTP process's memory while it streams the leaves of a 1,000,000-leaf batch
+ * (GET /api/v1/batches/{seq}/leaves). Needs the local PostgreSQL (TEST_DATABASE_URL) and starts its
+ * own local chain. Prints one JSON line: baseline and peak RSS of the server process, bytes and time.
+ *   node scripts/bench/leaves-memory.ts [--leaves N]
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { freePort, startLocalChain } from "../../service/anchoring/local-chain.ts";
+import { createDatabase, deployTestRegistry, devKey } from "../../test/helpers/stack.ts";
+
+const { values } = parseArgs({ options: { leaves: { type: "string", default: "1000000" } } });
+const count = Number(values.leaves);
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+const chain = await startLocalChain();
+const database = await createDatabase();
+const key = devKey(19);
+const registry = await deployTestRegistry(chain.url, key);
+const port = await freePort();
+const env = { ...process.env, DATABASE_URL: database.url, CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: registry, PORT: String(port), LOG_LEVEL: "warn", ADMIN_TOKEN: "bench-admin-token-0123456789", DATA_DIR: "/tmp/sealtrace-bench" };
+// A small old-space cap: if streaming held the batch in memory, the server would run out.
+const server = spawn(process.execPath, ["--max-old-space-size=96", "service/main.ts", "--http"], { env, stdio: ["ignore", "pipe", "inherit"] });
+try {
+  await new Promise<void>((resolve) => server.stdout!.on("data", (chunk: Buffer) => { if (chunk.toString().includes("running at")) resolve(); }));
+  const db = new pg.Client({ connectionString: database.url });
+  await db.connect();
+  const started = Date.now();
+  await db.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
+  await db.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
+  await db.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
+  await db.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
+  await db.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
+                  SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'f', 's', '{}', '\\x00' FROM brands`);
+  await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, batch_seq, leaf_index, proof)
+                  SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex'), 1, i - 1, '\\x'
+                    FROM generate_series(1, $1) AS i`, [count]);
+  await db.query(`INSERT INTO batches (seq, root, leaf_count) VALUES (1, decode(md5('root') || md5('root'), 'hex'), $1)`, [count]);
+  await db.end();
+  const seeded = (Date.now() - started) / 1000;
+
+  const baseline = rssMiB(server.pid!);
+  let peak = baseline;
+  const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(server.pid!)); }, 50);
+  const t0 = Date.now();
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/batches/1/leaves`);
+  let bytes = 0;
+  let lines = 0;
+  for await (const chunk of response.body!) {
+    bytes += (chunk as Uint8Array).length;
+    for (const b of chunk as Uint8Array) if (b === 10) lines++;
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  clearInterval(sampler);
+  console.log(JSON.stringify({ leaves: lines, bytes, seconds, leavesPerSecond: Math.round(lines / seconds), serverRssMiB: { baseline: Math.round(baseline), peak: Math.round(peak) }, seedSeconds: seeded }));
+} finally {
+  server.kill("SIGTERM");
+  await new Promise((resolve) => server.once("exit", resolve));
+  await database.drop();
+  await chain.stop();
+}
