@@ -18,8 +18,12 @@ import { ingestRoutes } from "./ingest/routes.ts";
 import { createIngestStore } from "./ingest/store.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
+import { outboxRoutes } from "./outbox/routes.ts";
+import { priceProtectionRoutes } from "./reports/price-protection-routes.ts";
+import { priceReportRoutes } from "./reports/price-report-routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
 import { createSetupStore } from "./setup/store.ts";
+import { storeRoutes } from "./store/routes.ts";
 import { assetRoutes } from "./verify/assets.ts";
 import { createBottleStore } from "./verify/bottles.ts";
 import { createBundleStore } from "./verify/bundles.ts";
@@ -85,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         securitySchemes: {
           adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
           brandApiKey: { type: "http", scheme: "bearer", description: "A brand API key (stk_…)" },
+          storeApiKey: { type: "http", scheme: "bearer", description: "A store API key (sts_…)" },
         },
       },
     },
@@ -109,6 +114,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   checksRoutes(app, { db: deps.db });
   assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
+  outboxRoutes(app, { db: deps.db });
+  storeRoutes(app, { db: deps.db, ingest: createIngestStore(deps.db), linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
+  priceProtectionRoutes(app, { db: deps.db });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
   return app;
 }

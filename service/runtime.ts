@@ -22,6 +22,7 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { createPool, type Db } from "./db/pool.ts";
 import { createMetrics } from "./metrics.ts";
+import { createOutboxJobs } from "./outbox/jobs.ts";
 
 export type Role = "all" | "http" | "worker";
 
@@ -148,6 +149,12 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       url = address.replace("[::1]", "localhost");
     }
     if (runsWorkers) await jobs.startWorkers();
+    // Outgoing webhooks (service/outbox): run by every worker, alongside sealing and anchoring.
+    if (runsWorkers) {
+      const outbox = createOutboxJobs({ db, log: log.child({ component: "outbox" }), redisUrl: config.redisUrl, prefix: config.queuePrefix });
+      cleanups.push(() => outbox.close());
+      await outbox.start();
+    }
 
     return {
       config, db, log, chain, jobs, app, url,

@@ -11,7 +11,11 @@ export interface PageModel {
   lang: Lang;
   /** The page's own URL with `lang` switched, for the language link. */
   switchUrl: string;
-  bottle: (Bottle & { steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string; rpcUrl: string }) | null;
+  bottle: (Bottle & {
+    steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string; rpcUrl: string;
+    /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
+    reportSecret?: string | undefined;
+  }) | null;
 }
 
 function warningText(w: Warning, m: Messages, lang: Lang): string {
@@ -111,11 +115,28 @@ ${s.party ? html`<span class="place">${s.party.name}</span>` : ""}
 </section>
 <script type="module" src="/assets/self-check.js"></script>`;
 
+  // A plain form (the page runs no inline script, and its CSP allows posting only to our own origin).
+  const reportForm = b.reportSecret ? html`<section class="card report-price" aria-labelledby="report-h">
+<h2 id="report-h">${m.reportPrice}</h2>
+<p class="muted">${m.reportPriceText}</p>
+<form method="post" action="/api/v1/price-reports">
+<input type="hidden" name="serial" value="${b.serial}">
+<input type="hidden" name="secret" value="${b.reportSecret}">
+<input type="hidden" name="lang" value="${lang}">
+<p><label for="report-price">${m.reportPriceLabel}</label><br>
+<input id="report-price" name="price" type="text" inputmode="decimal" pattern="(0|[1-9][0-9]{0,11})([.][0-9]{1,2})?" maxlength="15" size="12" required autocomplete="off"></p>
+<p><label for="report-store">${m.reportStoreLabel}</label><br>
+<input id="report-store" name="store" type="text" maxlength="100" size="20" autocomplete="off"></p>
+<button type="submit">${m.reportSubmit}</button>
+</form>
+</section>` : "";
+
   return layout(lang, m, model.switchUrl, html`${verdict}
 <main>
 ${product}
 ${scanSection}
 ${timeline}
 ${b.proofUrl ? selfCheck : ""}
+${reportForm}
 </main>`).value;
 }

@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { normaliseGtin } from "../core/gtin.ts";
+import { tokenHash } from "../core/secrets.ts";
 import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
@@ -36,6 +37,13 @@ const PlacesBody = Type.Object({
     longitude: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
   }, { additionalProperties: false }), { maxItems: 100_000 }),
 }, { additionalProperties: false });
+
+/** The brand of a live store key (`sts_…`; the store_keys table belongs to service/store), else null. */
+async function storeKeyBrand(db: Db, token: string): Promise<number | null> {
+  if (!token.startsWith("sts_")) return null;
+  const { rows } = await db.query<{ brand_id: number }>("SELECT brand_id FROM store_keys WHERE key_hash = $1 AND revoked_at IS NULL", [tokenHash(token)]);
+  return rows[0]?.brand_id ?? null;
+}
 
 /** The same URL with `lang` set, keeping the bottle's own parameters. */
 function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): string {
@@ -112,9 +120,9 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
       return reply.code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
     }
 
-    // The brand looking at its own bottle (API key) is not a consumer's verification.
+    // The brand looking at its own bottle (API key), or one of its stores (store key), is not a consumer's verification.
     const token = bearerToken(request);
-    const byBrand = token !== null && (await brandForKey(deps.db, token))?.id === bottle.brandId;
+    const byBrand = token !== null && ((await brandForKey(deps.db, token))?.id === bottle.brandId || (await storeKeyBrand(deps.db, token)) === bottle.brandId);
     let scanned = false;
     if (!byBrand) {
       if (o !== undefined) {
@@ -134,7 +142,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     return reply.send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, proofUrl, rpcUrl: deps.rpcUrl },
+      bottle: { ...bottle, steps, scans, warnings, scanned, proofUrl, rpcUrl: deps.rpcUrl, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

@@ -1,0 +1,110 @@
+/**
+ * Runs the outbox (fan-out, then sending what is due) about every second: from a BullMQ job
+ * scheduler when REDIS_URL is set, or on an in-process timer. Every run starts from the database,
+ * so several workers, a crash or a wiped Redis lose and duplicate nothing (row locks and leases
+ * keep each delivery with one sender at a time).
+ */
+import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Db } from "../db/pool.ts";
+import { createDispatcher, type Dispatcher, type RetryPolicy } from "./dispatcher.ts";
+
+export const OUTBOX_INTERVAL_MS = 1_000;
+
+export interface OutboxJobs {
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OutboxJobsOptions {
+  db: Db;
+  log: Logger;
+  /** BullMQ when set; in-process timers when null. */
+  redisUrl: string | null;
+  /** BullMQ key prefix (QUEUE_PREFIX). */
+  prefix: string;
+  intervalMs?: number;
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+}
+
+/** Runs `task` now and then `intervalMs` after each run ends, never twice at once; failures back off up to 30 s. */
+function repeat(intervalMs: number, task: () => Promise<unknown>, log: Logger) {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  let failures = 0;
+  const run = (): void => {
+    timer = null;
+    running = (async () => {
+      try {
+        await task();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        log.warn({ err: error, job: "outbox", failures }, "outbox run failed; retrying with backoff");
+      }
+      if (!stopped) timer = setTimeout(run, failures === 0 ? intervalMs : Math.min(30_000, intervalMs * 2 ** Math.min(failures, 10)));
+    })();
+  };
+  return {
+    start(): void {
+      if (!stopped && timer === null) timer = setTimeout(run, 0);
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+function inProcess(dispatcher: Dispatcher, intervalMs: number, log: Logger): OutboxJobs {
+  const loop = repeat(intervalMs, () => dispatcher.runOnce(), log);
+  return {
+    async start() {
+      loop.start();
+    },
+    async close() {
+      dispatcher.abort();
+      await loop.stop();
+    },
+  };
+}
+
+function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: string }, intervalMs: number): OutboxJobs {
+  const { log, prefix } = options;
+  // BullMQ's blocking worker needs maxRetriesPerRequest: null; it duplicates this connection.
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  connection.on("error", (error) => log.warn({ err: error }, "redis connection error"));
+  const queue = new Queue("outbox", { connection, prefix });
+  queue.on("error", (error) => log.warn({ err: error, queue: "outbox" }, "queue error"));
+  let worker: Worker | null = null;
+  return {
+    async start() {
+      // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
+      // Upserted at every start, so the schedule comes back after Redis is wiped.
+      await queue.upsertJobScheduler("outbox-every", { every: intervalMs }, {
+        name: "outbox", opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 500 },
+      });
+      worker = new Worker("outbox", async () => await dispatcher.runOnce(), { connection, prefix, concurrency: 1 });
+      worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
+      worker.on("error", (error) => log.warn({ err: error }, "outbox worker error"));
+    },
+    async close() {
+      dispatcher.abort();
+      await worker?.close();
+      await queue.close();
+      connection.disconnect();
+    },
+  };
+}
+
+export function createOutboxJobs(options: OutboxJobsOptions): OutboxJobs {
+  const intervalMs = options.intervalMs ?? OUTBOX_INTERVAL_MS;
+  const dispatcher = createDispatcher({ db: options.db, log: options.log, fetch: options.fetch, retry: options.retry });
+  return options.redisUrl === null
+    ? inProcess(dispatcher, intervalMs, options.log)
+    : bull(dispatcher, { ...options, redisUrl: options.redisUrl }, intervalMs);
+}

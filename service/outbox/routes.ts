@@ -1,0 +1,132 @@
+/**
+ * Outgoing-webhook endpoints of a brand: create (the signing secret is shown only then), list,
+ * disable, and the deliveries made to one, with every attempt.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { WEBHOOK_EVENT_TYPES } from "../core/alert-kinds.ts";
+import type { Db } from "../db/pool.ts";
+import { requireBrand } from "../http/auth.ts";
+import { AppError, invalid, notFound } from "../http/errors.ts";
+import { createOutboxStore } from "./store.ts";
+
+const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)), {
+  description: "an alert kind, or batch.anchored (a batch holding the brand's links is anchored on chain)",
+});
+const EndpointBody = Type.Object({
+  url: Type.String({ minLength: 1, maxLength: 2_048, description: "http(s) URL that receives signed POSTs" }),
+  types: Type.Array(EventType, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2 }),
+}, { additionalProperties: false });
+const Created = Type.Object({
+  id: Type.String(), url: Type.String(), types: Type.Array(Type.String()),
+  secret: Type.String({ description: "Standard Webhooks signing secret (whsec_…); shown only here" }),
+});
+const Endpoint = Type.Object({
+  id: Type.String(), url: Type.String(), types: Type.Array(Type.String()), enabled: Type.Boolean(),
+  disabledReason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String(),
+});
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const Delivery = Type.Object({
+  id: Type.String(),
+  webhookId: Type.String({ description: "the webhook-id header: the same on every retry" }),
+  type: Type.String(),
+  state: Type.Union([Type.Literal("pending"), Type.Literal("delivered"), Type.Literal("failed")]),
+  payload: Type.Unknown({ description: "the JSON body sent" }),
+  createdAt: Type.String(),
+  deliveredAt: NullableString,
+  nextAttemptAt: Type.Union([Type.String(), Type.Null()], { description: "while pending: when it is tried next" }),
+  lastStatus: Type.Union([Type.Integer(), Type.Null()]),
+  lastError: NullableString,
+  attempts: Type.Array(Type.Object({
+    at: Type.String(),
+    status: Type.Union([Type.Integer(), Type.Null()], { description: "null when no answer came" }),
+    error: NullableString,
+    durationMs: Type.Integer(),
+  })),
+});
+const EndpointId = Type.Object({ id: Type.String({ pattern: "^[0-9]{1,15}$" }) });
+const DeliveriesQuery = Type.Object({
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+});
+
+const brandSecurity = [{ brandApiKey: [] }];
+
+/** Cursors are opaque to clients: the id of the last delivery of the previous page. */
+function encodeCursor(id: number): string {
+  return Buffer.from(`d${id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^d(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (match === null) throw new AppError(400, "bad_request", "cursor is not one this API gave out", { field: "cursor" });
+  return Number(match[1]);
+}
+
+function checkUrl(input: string): string {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw invalid("url", "not a valid absolute URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid("url", "only http and https URLs can receive webhooks");
+  return url.toString();
+}
+
+export function outboxRoutes(app: FastifyInstance, deps: { db: Db }): void {
+  const { db } = deps;
+  const store = createOutboxStore(db);
+
+  app.post<{ Body: Static<typeof EndpointBody> }>("/api/v1/endpoints", {
+    schema: {
+      tags: ["outbox"],
+      summary: "Add an endpoint for outgoing webhooks. Its signing secret is shown only here.",
+      description: "Alerts of the chosen kinds and, with batch.anchored, each anchored batch holding the brand's links are POSTed "
+        + "as {type, timestamp, data}, signed per Standard Webhooks with the endpoint's secret, from the moment it is created. "
+        + "Failed attempts are retried with exponential backoff (8 s, 16 s, … up to an hour apart) for a day; a 410 answer disables the endpoint.",
+      security: brandSecurity, body: EndpointBody, response: { 201: Created },
+    },
+  }, async (request, reply) => {
+    const brand = await requireBrand(db, request);
+    const url = checkUrl(request.body.url);
+    const types = [...new Set(request.body.types)];
+    return reply.code(201).send(await store.createEndpoint(brand.id, url, types));
+  });
+
+  app.get("/api/v1/endpoints", {
+    schema: {
+      tags: ["outbox"], summary: "The brand's webhook endpoints (without their secrets)", security: brandSecurity,
+      response: { 200: Type.Object({ endpoints: Type.Array(Endpoint) }) },
+    },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    return { endpoints: await store.listEndpoints(brand.id) };
+  });
+
+  app.delete<{ Params: Static<typeof EndpointId> }>("/api/v1/endpoints/:id", {
+    schema: {
+      tags: ["outbox"], summary: "Disable an endpoint: nothing more is sent to it, and its pending deliveries fail",
+      security: brandSecurity, params: EndpointId, response: { 204: Type.Null() },
+    },
+  }, async (request, reply) => {
+    const brand = await requireBrand(db, request);
+    if (!await store.disableEndpoint(brand.id, Number(request.params.id))) throw notFound(`no endpoint ${request.params.id}`);
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: Static<typeof EndpointId>; Querystring: Static<typeof DeliveriesQuery> }>("/api/v1/endpoints/:id/deliveries", {
+    schema: {
+      tags: ["outbox"], summary: "Deliveries to an endpoint, newest first, each with its attempts; pass nextCursor as cursor for the next page",
+      security: brandSecurity, params: EndpointId, querystring: DeliveriesQuery,
+      response: { 200: Type.Object({ deliveries: Type.Array(Delivery), nextCursor: NullableString }) },
+    },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    const endpoint = await store.endpoint(brand.id, Number(request.params.id));
+    if (endpoint === null) throw notFound(`no endpoint ${request.params.id}`);
+    const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
+    const page = await store.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
+    return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor(page.lastId) : null };
+  });
+}

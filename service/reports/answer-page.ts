@@ -1,0 +1,59 @@
+/**
+ * The small page a browser gets back after posting the verification page's "report the price"
+ * form: thanks, how the price compares with the guide price, and a link back to the bottle's page.
+ * Every value goes through the escaping `html` template.
+ */
+import { html, type SafeHtml } from "../verify/html.ts";
+import { MESSAGES, type Lang, type Messages } from "../verify/i18n.ts";
+import type { PriceReportAnswer } from "./price-reports.ts";
+
+function layout(lang: Lang, title: string, body: SafeHtml): string {
+  return html`<!doctype html>
+<html lang="${lang === "zh" ? "zh-CN" : "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · SealTrace</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/assets/page.css">
+</head>
+<body>
+${body}
+<footer><span>${MESSAGES[lang].footer}</span></footer>
+</body>
+</html>
+`.value;
+}
+
+export function renderThanks(lang: Lang, report: PriceReportAnswer & { price: { amount: string; currency: string }; backUrl: string }): string {
+  const m: Messages = MESSAGES[lang];
+  return layout(lang, m.reportThanks, html`<header class="verdict verdict-genuine" role="status">
+<h1>${m.reportThanks}</h1>
+<p>${m.reportThanksText}</p>
+</header>
+<main>
+<section class="card" data-verdict="${report.verdict ?? "none"}">
+<dl>
+<dt>${m.reportedPrice}</dt><dd>${report.price.amount} ${report.price.currency}</dd>
+${report.guide ? html`<dt>${m.guidePrice}</dt><dd>${report.guide.amount} ${report.guide.currency}</dd>` : ""}
+${report.band ? html`<dt>${m.priceBand}</dt><dd>${report.band.min} – ${report.band.max}</dd>` : ""}
+</dl>
+<p>${m.reportVerdicts[report.verdict ?? "none"]}</p>
+<p><a href="${report.backUrl}">${m.backToPage}</a></p>
+</section>
+</main>`);
+}
+
+/** The page for a form post that could not be taken: unknown code or wrong secret (404), bad input, too many. */
+export function renderReportFailed(lang: Lang, status: number): string {
+  const m: Messages = MESSAGES[lang];
+  const reason = status === 404 ? m.notFoundText : status === 429 ? m.reportTooOften : status === 400 || status === 422 ? m.reportInvalid : m.reportTryAgain;
+  return layout(lang, m.reportFailed, html`<header class="verdict ${status === 404 ? "verdict-notfound" : "verdict-warning"}" role="alert">
+<h1>${m.reportFailed}</h1>
+<p>${reason}</p>
+</header>
+<main>
+<section class="card"><p>${m.reportTryAgain}</p></section>
+</main>`);
+}

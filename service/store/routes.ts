@@ -1,0 +1,197 @@
+/**
+ * The store API. The brand creates and revokes store keys (`sts_…`), each bound to one of its store
+ * parties; with its key a store checks a bottle before taking it in or selling it, and posts its own
+ * store_receiving and retail_sale events (stored exactly like webhook events).
+ */
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { fromCents, toCents } from "../core/price.ts";
+import type { Db } from "../db/pool.ts";
+import { requireBrand } from "../http/auth.ts";
+import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
+import { EventSchema, MAX_EVENTS_PER_REQUEST } from "../ingest/schema.ts";
+import type { IngestStore } from "../ingest/store.ts";
+import { createStoreCheck, type Intent } from "./check.ts";
+import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
+import { pickLang } from "./messages.ts";
+
+/** The event types a store may post itself. */
+export const STORE_EVENT_TYPES: ReadonlySet<string> = new Set(["store_receiving", "retail_sale"]);
+const STORE_EVENTS_BODY_LIMIT = 4 * 1024 * 1024;
+/** The ingest's limit on an event id, which the store's prefix counts against. */
+const MAX_EVENT_ID = 128;
+
+export interface StoreDeps {
+  db: Db;
+  ingest: IngestStore;
+  linksAdded: (count: number) => void;
+  eventsAccepted: (count: number) => void;
+}
+
+const Code = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
+const Amount = Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" });
+const KeyInfo = Type.Object({ id: Type.String(), party: Type.String(), createdAt: Type.String(), revokedAt: Type.Union([Type.String(), Type.Null()]) });
+const MoneyOut = Type.Object({ amount: Type.String(), currency: Type.String() });
+const CheckQuery = Type.Object({
+  serial: Type.String({ minLength: 1, maxLength: 64 }),
+  price: Type.Optional(Amount),
+  currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$", default: "CNY", description: "ISO 4217 code of `price` (default CNY)" })),
+  intent: Type.Optional(Type.Union([Type.Literal("receiving"), Type.Literal("sale")], {
+    description: "what the store is about to do; default sale when a price is given, else receiving",
+  })),
+  lang: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")], { description: "language of the warnings' messages (default: Accept-Language, else zh)" })),
+}, { additionalProperties: false });
+const CheckAnswer = Type.Object({
+  authentic: Type.Boolean(),
+  serial: Type.Optional(Type.String()),
+  product: Type.Optional(Type.Object({ gtin: Type.String(), name: Type.Union([Type.String(), Type.Null()]) })),
+  state: Type.Optional(Type.String()),
+  region: Type.Optional(Type.Object({ ok: Type.Boolean(), assigned: Type.Union([Type.String(), Type.Null()]), store: Type.String() })),
+  price: Type.Optional(Type.Object({
+    guide: Type.Union([MoneyOut, Type.Null()]),
+    band: Type.Union([Type.Object({ min: Type.String(), max: Type.String() }), Type.Null()]),
+    verdict: Type.Union([Type.Literal("below"), Type.Literal("within"), Type.Literal("above"), Type.Literal("other_currency"), Type.Null()]),
+    deviation: Type.Union([Type.Number(), Type.Null()]),
+  })),
+  warnings: Type.Optional(Type.Array(Type.Object({ kind: Type.String(), message: Type.String() }))),
+});
+const EventsResult = Type.Object({
+  events: Type.Array(Type.Object({
+    id: Type.String(), eventId: Type.String(),
+    status: Type.Union([Type.Literal("accepted"), Type.Literal("duplicate")]), eventHash: Type.String(),
+  })),
+});
+
+const brandSecurity = [{ brandApiKey: [] }];
+const STORE_AUTH = "Authenticated with a store API key (Authorization: Bearer sts_…), created by the brand with POST /api/v1/parties/{id}/store-keys.";
+
+const forbidden = (field: string, message: string): AppError => new AppError(403, "forbidden", message, { field });
+
+/** A store's event ids are its own: they are stored as `store:{party}:{id}`, so two stores never collide. */
+const idPrefix = (store: StoreRef): string => `store:${store.party}:`;
+
+export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
+  const { db } = deps;
+  const keys = createStoreKeys(db);
+  const checks = createStoreCheck(db);
+
+  app.post<{ Params: { id: string } }>("/api/v1/parties/:id/store-keys", {
+    schema: {
+      tags: ["store"], summary: "Create an API key for one of the brand's stores (shown only here)",
+      security: brandSecurity, params: Type.Object({ id: Code }),
+      response: { 201: Type.Object({ ...KeyInfo.properties, storeKey: Type.String({ description: "sts_… (192 random bits); only its SHA-256 is kept" }) }) },
+    },
+  }, async (request, reply) => {
+    const brand = await requireBrand(db, request);
+    return reply.code(201).send(await keys.create(brand.id, request.params.id));
+  });
+
+  app.get<{ Params: { id: string } }>("/api/v1/parties/:id/store-keys", {
+    schema: {
+      tags: ["store"], summary: "A store's API keys (never the keys themselves), newest first",
+      security: brandSecurity, params: Type.Object({ id: Code }), response: { 200: Type.Object({ keys: Type.Array(KeyInfo) }) },
+    },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    return { keys: await keys.list(brand.id, request.params.id) };
+  });
+
+  app.delete<{ Params: { id: string } }>("/api/v1/store-keys/:id", {
+    schema: {
+      tags: ["store"], summary: "Revoke a store API key (at once; revoking again changes nothing)",
+      security: brandSecurity, params: Type.Object({ id: Type.String({ maxLength: 20 }) }), response: { 200: KeyInfo },
+    },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    return await keys.revoke(brand.id, request.params.id);
+  });
+
+  app.get<{ Querystring: Static<typeof CheckQuery> }>("/api/v1/store/check", {
+    schema: {
+      tags: ["store"],
+      summary: "Check a bottle before taking it in or selling it: authenticity, sales region, the price against the guide-price band, warnings",
+      description: `${STORE_AUTH} An unknown serial or another brand's bottle is {"authentic": false} and nothing else. `
+        + "The guide price is the one in force now for the bottle's product in the store's region (else the national one). "
+        + "A check is never counted as a consumer's verification.",
+      querystring: CheckQuery, response: { 200: CheckAnswer },
+    },
+  }, async (request, reply) => {
+    const store = await requireStore(db, request);
+    const { serial, price, currency } = request.query;
+    const intent: Intent = request.query.intent ?? (price !== undefined ? "sale" : "receiving");
+    const lang = pickLang(request.query.lang, request.headers["accept-language"]);
+    const amount = price === undefined ? null : fromCents(toCents(price)); // "1200" → "1200.00"
+    const result = await checks.check(store, serial, { price: amount === null ? null : { amount, currency: currency ?? "CNY" }, intent, lang });
+    return reply.header("cache-control", "no-store").send(result);
+  });
+
+  void app.register(async (scope) => {
+    // The events are validated by the ingest, which lists every problem (422) like the webhook does.
+    scope.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: STORE_EVENTS_BODY_LIMIT }, (_request, body, done) => done(null, body));
+
+    scope.post<{ Body: string }>("/api/v1/store/events", {
+      bodyLimit: STORE_EVENTS_BODY_LIMIT,
+      schema: {
+        tags: ["store"],
+        summary: "Post the store's own store_receiving and retail_sale events (same shape and answers as the webhook)",
+        description: `${STORE_AUTH} Every event's party must be the key's store (else 403 naming the field), and its type `
+          + "store_receiving or retail_sale (else 403). The store's event ids are its own: they are stored as "
+          + "`store:{party}:{id}` (at most 128 characters in all); the same id again is a duplicate.",
+        body: Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS_PER_REQUEST }) }),
+        response: { 202: EventsResult },
+      },
+      validatorCompiler: () => () => true,
+    }, async (request, reply) => {
+      const store = await requireStore(db, request);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(request.body);
+      } catch {
+        throw new AppError(400, "bad_request", "the body is not valid JSON", { field: "body" });
+      }
+      const events = (parsed as { events?: unknown } | null)?.events;
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !Array.isArray(events)) {
+        throw new AppError(400, "bad_request", "the body must be {\"events\": [ … ]}", { field: "events" });
+      }
+      const extra = Object.keys(parsed).filter((key) => key !== "events");
+      if (extra.length > 0) throw new AppError(400, "bad_request", `unknown field "${extra[0]}"`, { field: extra[0]! });
+      if (events.length === 0) throw new AppError(422, "invalid", "events must hold at least one event", { field: "events" });
+      if (events.length > MAX_EVENTS_PER_REQUEST) {
+        throw new AppError(413, "payload_too_large", `at most ${MAX_EVENTS_PER_REQUEST} events per request (got ${events.length})`, { field: "events" });
+      }
+
+      const prefix = idPrefix(store);
+      const tooLong: Problem[] = [];
+      const namespaced = events.map((event: unknown, index) => {
+        if (typeof event !== "object" || event === null || Array.isArray(event)) return event;
+        const { type, party, id } = event as { type?: unknown; party?: unknown; id?: unknown };
+        if (typeof type === "string" && !STORE_EVENT_TYPES.has(type)) {
+          throw forbidden(`events[${index}].type`, `a store key may post only store_receiving and retail_sale events, not ${type}`);
+        }
+        if (typeof party === "string" && party !== store.party) {
+          throw forbidden(`events[${index}].party`, `this store key may post only events of its own store "${store.party}"`);
+        }
+        if (typeof id !== "string") return event;
+        if (id.length > MAX_EVENT_ID - prefix.length) {
+          tooLong.push({ index, id, field: "id", message: `must be at most ${MAX_EVENT_ID - prefix.length} characters for this store` });
+        }
+        return { ...event, id: `${prefix}${id}` };
+      });
+      if (tooLong.length > 0) throw invalidEvents(tooLong);
+
+      const own = (id: string | undefined) => (id !== undefined && id.startsWith(prefix) ? id.slice(prefix.length) : id);
+      let outcome;
+      try {
+        outcome = await deps.ingest.ingest({ id: store.brandId, slug: store.brandSlug }, null, namespaced);
+      } catch (error) {
+        if (error instanceof AppError && error.problems !== undefined) {
+          throw invalidEvents(error.problems.map((p) => (p.id === undefined ? p : { ...p, id: own(p.id)! })));
+        }
+        throw error;
+      }
+      if (outcome.linksAdded > 0) deps.linksAdded(outcome.linksAdded);
+      deps.eventsAccepted(outcome.events.filter((e) => e.status === "accepted").length);
+      return reply.code(202).send({ events: outcome.events.map((e) => ({ ...e, id: own(e.id)! })) });
+    });
+  });
+}
