@@ -3,8 +3,8 @@
  * alerts it raises and the sales regions it assigns commit (or roll back) with the events.
  */
 import { checkBottle, type HistoryEvent, type PartyFact } from "../core/checks.ts";
-import type { GuidePrice } from "../core/price.ts";
 import type { Tx } from "../db/pool.ts";
+import { loadGuidePrices } from "./guide-prices.ts";
 
 /** Checks the bottles `serials` (their rows locked by the caller) for the events `freshEventIds`. */
 export async function runChecks(tx: Tx, brandId: number, serials: string[], freshEventIds: number[]): Promise<number> {
@@ -26,11 +26,7 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
     [brandId, partyIds],
   );
   const parties = new Map(partyRows.map((p) => [p.id, p]));
-  const { rows: priceRows } = await tx.query<{ gtin: string; region: string | null; amount: string; currency: string; below: number; above: number; valid_from: Date }>(
-    `SELECT gtin, region, amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, valid_from
-       FROM guide_prices WHERE brand_id = $1 AND gtin = ANY($2::text[])`,
-    [brandId, [...new Set(codes.map((c) => c.gtin))]],
-  );
+  const prices = await loadGuidePrices(tx, brandId, codes.map((c) => c.gtin));
   const { rows: diverted } = await tx.query<{ serial: string; party: string }>(
     "SELECT serial, party FROM alerts WHERE brand_id = $1 AND kind = 'diversion' AND serial = ANY($2::text[])",
     [brandId, serials],
@@ -44,13 +40,10 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
       eventId: h.id, type: h.type, party: h.party, to: h.to_party, at: h.occurred_at,
       price: h.amount === null ? null : { amount: h.amount, currency: h.currency! },
     }));
-    const prices: GuidePrice[] = priceRows.filter((p) => p.gtin === code.gtin).map((p) => ({
-      amount: p.amount, currency: p.currency, below: p.below, above: p.above, region: p.region, validFrom: p.valid_from,
-    }));
     const result = checkBottle({
       serial: code.serial, region: code.region, history: events, fresh,
       divertedTo: new Set(diverted.filter((d) => d.serial === code.serial).map((d) => d.party)),
-    }, parties, prices);
+    }, parties, prices.get(code.gtin) ?? []);
     alerts.push(...result.alerts);
     if (code.region === null && result.assignedRegion !== null) assigned.push({ serial: code.serial, region: result.assignedRegion });
   }

@@ -6,7 +6,7 @@ import { csvRow } from "../core/labels.ts";
 import {
   DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type PricePolicy, type Sale, type StoreLine, type StoreRef,
 } from "../core/price-protection.ts";
-import type { GuidePrice } from "../core/price.ts";
+import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError } from "../http/errors.ts";
 
@@ -80,17 +80,7 @@ export function createPriceProtection(db: Db) {
           WHERE brand_id = $1 AND (kind = 'store' OR id = ANY($2::text[])) ORDER BY id`,
         [brandId, [...new Set([...saleRows.map((r) => r.party), ...previousRows.map((r) => r.party)])]],
       );
-      const gtins = [...new Set(saleRows.map((r) => r.gtin))];
-      const { rows: guideRows } = await db.query<{ gtin: string; amount: string; currency: string; below: number; above: number; region: string | null; valid_from: Date }>(
-        `SELECT gtin, amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, region, valid_from
-           FROM guide_prices WHERE brand_id = $1 AND gtin = ANY($2::text[])`,
-        [brandId, gtins],
-      );
-      const guides = new Map<string, GuidePrice[]>();
-      for (const r of guideRows) {
-        const guide: GuidePrice = { amount: r.amount, currency: r.currency, below: r.below, above: r.above, region: r.region, validFrom: r.valid_from };
-        guides.set(r.gtin, [...(guides.get(r.gtin) ?? []), guide]);
-      }
+      const guides = await loadGuidePrices(db, brandId, saleRows.map((r) => r.gtin));
 
       const current = await policy(brandId);
       const stores: StoreRef[] = storeRows.map((r) => ({ id: r.id, name: r.name, region: r.region }));

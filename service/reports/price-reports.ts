@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
+import { loadGuidePrices } from "../checks/guide-prices.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
 
 export interface PriceReportAnswer {
@@ -25,12 +26,7 @@ export interface PriceReportInput {
 
 export function createPriceReports(db: Db) {
   async function guidePrices(brandId: number, gtin: string): Promise<GuidePrice[]> {
-    const { rows } = await db.query<{ amount: string; currency: string; below: number; above: number; region: string | null; valid_from: Date }>(
-      `SELECT amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, region, valid_from
-         FROM guide_prices WHERE brand_id = $1 AND gtin = $2`,
-      [brandId, gtin],
-    );
-    return rows.map((r) => ({ amount: r.amount, currency: r.currency, below: r.below, above: r.above, region: r.region, validFrom: r.valid_from }));
+    return (await loadGuidePrices(db, brandId, [gtin])).get(gtin) ?? [];
   }
 
   return {

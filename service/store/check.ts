@@ -5,6 +5,7 @@
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { warningsFor, type ScanFact, type StepFact } from "../core/warnings.ts";
+import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import type { StoreRef } from "./keys.ts";
 import { storeWarning, type Lang, type LifecycleFact, type StoreWarning } from "./messages.ts";
@@ -30,12 +31,7 @@ export type CheckResult =
 
 /** Guide prices of one product, with their history. */
 export async function guidePrices(db: Db, brandId: number, gtin: string): Promise<GuidePrice[]> {
-  const { rows } = await db.query<{ amount: string; currency: string; below: number; above: number; region: string | null; valid_from: Date }>(
-    `SELECT amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, region, valid_from
-       FROM guide_prices WHERE brand_id = $1 AND gtin = $2`,
-    [brandId, gtin],
-  );
-  return rows.map((r) => ({ amount: r.amount, currency: r.currency, below: r.below, above: r.above, region: r.region, validFrom: r.valid_from }));
+  return (await loadGuidePrices(db, brandId, [gtin])).get(gtin) ?? [];
 }
 
 /** The lifecycle facts the store check adds to the consumer warnings. */

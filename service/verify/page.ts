@@ -12,7 +12,8 @@ export interface PageModel {
   /** The page's own URL with `lang` switched, for the language link. */
   switchUrl: string;
   bottle: (Bottle & {
-    steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string; rpcUrl: string;
+    steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string;
+    guide: { amount: string; currency: string; band: { min: string; max: string } } | null; rpcUrl: string;
     /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
     reportSecret?: string | undefined;
   }) | null;
@@ -79,6 +80,7 @@ ${genuine ? "" : html`<ul class="reasons">${b.warnings.map((w) => html`<li data-
 ${b.lot === null ? "" : html`<dt>${m.lot}</dt><dd>${b.lot}</dd>`}
 ${production ? html`<dt>${m.produced}</dt><dd>${formatTime(production.at, lang)}</dd>` : ""}
 ${b.region === null ? "" : html`<dt>${m.region}</dt><dd>${b.region.name}</dd>`}
+${b.guide === null ? "" : html`<dt>${m.guidePrice}</dt><dd data-guide-price="${b.guide.amount}">${b.guide.currency === "CNY" ? "¥" : `${b.guide.currency} `}${b.guide.amount} <span class="muted">(${b.guide.band.min}–${b.guide.band.max})</span></dd>`}
 </dl>
 </section>`;
 

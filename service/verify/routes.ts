@@ -8,7 +8,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { normaliseGtin } from "../core/gtin.ts";
 import { tokenHash } from "../core/secrets.ts";
+import { band, guideInForce } from "../core/price.ts";
 import { warningsFor } from "../core/warnings.ts";
+import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
@@ -137,12 +139,13 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     const steps = await deps.bottles.steps(bottle);
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
     const scans = await deps.bottles.scans(bottle, soldAt);
+    const guide = guideInForce((await loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin])).get(bottle.gtin) ?? [], bottle.region?.code ?? null, new Date());
     const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now: new Date() });
     const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
     return reply.send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, proofUrl, rpcUrl: deps.rpcUrl, reportSecret: o === undefined ? s : undefined },
+      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

@@ -60,6 +60,18 @@ describe("consumer verification page", function () {
     expect(r.headers.get("referrer-policy")).to.equal("no-referrer");
   });
 
+  it("shows the official guide price in force for the bottle's region", async () => {
+    const { brand, url } = await soldBottle();
+    expect((await page(pathOf(url))).body).not.to.include("data-guide-price");
+    const put = (body: Record<string, unknown>) => stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { currency: "CNY", below: 0.05, above: 0.1, ...body } });
+    expect((await put({ amount: "1499.00" })).status).to.equal(201);
+    expect((await put({ amount: "1699.00", region: "CN-SH" })).status).to.equal(201);
+    expect((await put({ amount: "1999.00", validFrom: new Date(Date.now() + 86_400_000).toISOString() })).status).to.equal(201);
+    const r = await page(pathOf(url));
+    expect(r.body).to.include('data-guide-price="1699.00"');
+    expect(r.body).to.include("¥1699.00");
+  });
+
   it("speaks English with ?lang=en or an English Accept-Language", async () => {
     const { url } = await soldBottle();
     const byQuery = await page(`${pathOf(url)}&lang=en`);
