@@ -3,8 +3,8 @@
  */
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { AppError, notFound } from "../http/errors.ts";
-import { MAX_EVENTS_PER_REQUEST, EventSchema } from "./schema.ts";
+import { notFound } from "../http/errors.ts";
+import { MAX_EVENTS_PER_REQUEST, EventSchema, parseEventsEnvelope } from "./schema.ts";
 import { verifySignature, type SignedHeaders } from "./signature.ts";
 import type { IngestStore } from "./store.ts";
 
@@ -43,22 +43,7 @@ export function ingestRoutes(app: FastifyInstance, deps: { store: IngestStore; o
       if (brand === null) throw notFound(`no brand "${request.params.brand}"`);
       const webhookId = verifySignature(request.body, request.headers as SignedHeaders, brand.secrets);
 
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(request.body);
-      } catch {
-        throw new AppError(400, "bad_request", "the body is not valid JSON", { field: "body" });
-      }
-      const events = (parsed as { events?: unknown } | null)?.events;
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !Array.isArray(events)) {
-        throw new AppError(400, "bad_request", "the body must be {\"events\": [ … ]}", { field: "events" });
-      }
-      const extra = Object.keys(parsed).filter((key) => key !== "events");
-      if (extra.length > 0) throw new AppError(400, "bad_request", `unknown field "${extra[0]}"`, { field: extra[0]! });
-      if (events.length === 0) throw new AppError(422, "invalid", "events must hold at least one event", { field: "events" });
-      if (events.length > MAX_EVENTS_PER_REQUEST) {
-        throw new AppError(413, "payload_too_large", `at most ${MAX_EVENTS_PER_REQUEST} events per request (got ${events.length})`, { field: "events" });
-      }
+      const events = parseEventsEnvelope(request.body);
 
       const outcome = await deps.store.ingest({ id: brand.brandId, slug: request.params.brand }, webhookId, events);
       if (outcome.linksAdded > 0) deps.onLinksAdded(outcome.linksAdded);

@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Ajv, type ErrorObject } from "ajv";
-import type { Problem } from "../http/errors.ts";
+import { AppError, type Problem } from "../http/errors.ts";
 
 export const EVENT_TYPES = ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -80,4 +80,25 @@ export function eventProblems(event: unknown, index: number): Problem[] {
     problems.push(problem("data", "must not contain NUL characters or unpaired surrogates"));
   }
   return problems;
+}
+
+/** The raw body of a delivery, as `{"events": [ … ]}` with 1 to 1,000 events (each still unchecked). */
+export function parseEventsEnvelope(body: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new AppError(400, "bad_request", "the body is not valid JSON", { field: "body" });
+  }
+  const events = (parsed as { events?: unknown } | null)?.events;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !Array.isArray(events)) {
+    throw new AppError(400, "bad_request", "the body must be {\"events\": [ … ]}", { field: "events" });
+  }
+  const extra = Object.keys(parsed).filter((key) => key !== "events");
+  if (extra.length > 0) throw new AppError(400, "bad_request", `unknown field "${extra[0]}"`, { field: extra[0]! });
+  if (events.length === 0) throw new AppError(422, "invalid", "events must hold at least one event", { field: "events" });
+  if (events.length > MAX_EVENTS_PER_REQUEST) {
+    throw new AppError(413, "payload_too_large", `at most ${MAX_EVENTS_PER_REQUEST} events per request (got ${events.length})`, { field: "events" });
+  }
+  return events;
 }

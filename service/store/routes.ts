@@ -9,7 +9,7 @@ import { fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
-import { EventSchema, MAX_EVENTS_PER_REQUEST } from "../ingest/schema.ts";
+import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope } from "../ingest/schema.ts";
 import type { IngestStore } from "../ingest/store.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
@@ -143,22 +143,7 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
       validatorCompiler: () => () => true,
     }, async (request, reply) => {
       const store = await requireStore(db, request);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(request.body);
-      } catch {
-        throw new AppError(400, "bad_request", "the body is not valid JSON", { field: "body" });
-      }
-      const events = (parsed as { events?: unknown } | null)?.events;
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !Array.isArray(events)) {
-        throw new AppError(400, "bad_request", "the body must be {\"events\": [ … ]}", { field: "events" });
-      }
-      const extra = Object.keys(parsed).filter((key) => key !== "events");
-      if (extra.length > 0) throw new AppError(400, "bad_request", `unknown field "${extra[0]}"`, { field: extra[0]! });
-      if (events.length === 0) throw new AppError(422, "invalid", "events must hold at least one event", { field: "events" });
-      if (events.length > MAX_EVENTS_PER_REQUEST) {
-        throw new AppError(413, "payload_too_large", `at most ${MAX_EVENTS_PER_REQUEST} events per request (got ${events.length})`, { field: "events" });
-      }
+      const events = parseEventsEnvelope(request.body);
 
       const prefix = idPrefix(store);
       const tooLong: Problem[] = [];
