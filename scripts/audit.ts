@@ -69,35 +69,32 @@ async function apiBatches(api: string): Promise<ApiBatch[]> {
   }
 }
 
-/** Streams a batch's leaves (one hex leaf per line). */
-async function leavesOf(api: string, seq: number): Promise<string[]> {
-  const response = await fetch(`${api}/api/v1/batches/${seq}/leaves`);
-  if (!response.ok) throw new Error(`leaves of batch ${seq}: HTTP ${response.status}`);
-  const leaves: string[] = [];
+/** Calls `onLine` for each non-empty line of a streamed response body. */
+async function eachLine(response: Response, onLine: (line: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let rest = "";
   for await (const chunk of response.body!) {
     rest += decoder.decode(chunk as Uint8Array, { stream: true });
     const lines = rest.split("\n");
     rest = lines.pop()!;
-    for (const line of lines) if (line) leaves.push(line);
+    for (const line of lines) if (line.trim()) onLine(line);
   }
-  if (rest) leaves.push(rest);
+  if (rest.trim()) onLine(rest);
+}
+
+/** A batch's leaves (one hex leaf per line). */
+async function leavesOf(api: string, seq: number): Promise<string[]> {
+  const response = await fetch(`${api}/api/v1/batches/${seq}/leaves`);
+  if (!response.ok) throw new Error(`leaves of batch ${seq}: HTTP ${response.status}`);
+  const leaves: string[] = [];
+  await eachLine(response, (line) => leaves.push(line));
   return leaves;
 }
 
 async function exportRecords(api: string, brandKey: string, onRecord: (record: ExportRecord) => void): Promise<void> {
   const response = await fetch(`${api}/api/v1/audit/events`, { headers: { authorization: `Bearer ${brandKey}` } });
   if (!response.ok) throw new UsageError(`the brand export answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
-  const decoder = new TextDecoder();
-  let rest = "";
-  for await (const chunk of response.body!) {
-    rest += decoder.decode(chunk as Uint8Array, { stream: true });
-    const lines = rest.split("\n");
-    rest = lines.pop()!;
-    for (const line of lines) if (line) onRecord(JSON.parse(line) as ExportRecord);
-  }
-  if (rest.trim()) onRecord(JSON.parse(rest) as ExportRecord);
+  await eachLine(response, (line) => onRecord(JSON.parse(line) as ExportRecord));
 }
 
 function contiguous(seqs: number[], where: string, problems: Discrepancy[]): void {
