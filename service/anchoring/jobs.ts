@@ -7,6 +7,7 @@
 import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { loop } from "../jobs/loop.ts";
 import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
 import type { Sealer } from "./sealer.ts";
 
@@ -38,46 +39,6 @@ function batchTrigger(max: number, fire: () => void) {
       pending = 0;
       fire();
     }
-  };
-}
-
-/** Runs `task` now and then every `intervalMs`, never twice at once; failures back off up to 30 s. */
-function loop(name: string, intervalMs: number, task: () => Promise<unknown>, log: Logger) {
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  let again = false;
-  let stopped = false;
-  let failures = 0;
-  const schedule = (delay: number) => {
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(kick, delay);
-  };
-  function kick(): void {
-    if (stopped) return;
-    if (running) { again = true; return; }
-    running = (async () => {
-      try {
-        await task();
-        failures = 0;
-      } catch (error) {
-        failures++;
-        log.warn({ err: error, job: name, failures }, "job failed; retrying with backoff");
-      } finally {
-        running = null;
-        const backoff = failures === 0 ? intervalMs : Math.min(30_000, intervalMs * 2 ** Math.min(failures, 10));
-        if (again) { again = false; schedule(0); } else schedule(backoff);
-      }
-    })();
-  }
-  return {
-    start: () => schedule(0),
-    kick,
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
   };
 }
 

@@ -7,6 +7,7 @@
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { loop } from "../jobs/loop.ts";
 import type { Db } from "../db/pool.ts";
 import { createDispatcher, type Dispatcher, type RetryPolicy } from "./dispatcher.ts";
 
@@ -29,46 +30,15 @@ export interface OutboxJobsOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-/** Runs `task` now and then `intervalMs` after each run ends, never twice at once; failures back off up to 30 s. */
-function repeat(intervalMs: number, task: () => Promise<unknown>, log: Logger) {
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  let failures = 0;
-  const run = (): void => {
-    timer = null;
-    running = (async () => {
-      try {
-        await task();
-        failures = 0;
-      } catch (error) {
-        failures++;
-        log.warn({ err: error, job: "outbox", failures }, "outbox run failed; retrying with backoff");
-      }
-      if (!stopped) timer = setTimeout(run, failures === 0 ? intervalMs : Math.min(30_000, intervalMs * 2 ** Math.min(failures, 10)));
-    })();
-  };
-  return {
-    start(): void {
-      if (!stopped && timer === null) timer = setTimeout(run, 0);
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-  };
-}
-
 function inProcess(dispatcher: Dispatcher, intervalMs: number, log: Logger): OutboxJobs {
-  const loop = repeat(intervalMs, () => dispatcher.runOnce(), log);
+  const runner = loop("outbox", intervalMs, () => dispatcher.runOnce(), log);
   return {
     async start() {
-      loop.start();
+      runner.start();
     },
     async close() {
       dispatcher.abort();
-      await loop.stop();
+      await runner.stop();
     },
   };
 }
