@@ -5,26 +5,10 @@
  */
 import { html, type SafeHtml } from "../verify/html.ts";
 import { MESSAGES, type Lang, type Messages } from "../verify/i18n.ts";
+import { pageDocument } from "../verify/layout.ts";
 import type { PriceReportAnswer } from "./price-reports.ts";
 
-function layout(lang: Lang, title: string, body: SafeHtml): string {
-  return html`<!doctype html>
-<html lang="${lang === "zh" ? "zh-CN" : "en"}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${title} · SealTrace</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/page.css">
-</head>
-<body>
-${body}
-<footer><span>${MESSAGES[lang].footer}</span></footer>
-</body>
-</html>
-`.value;
-}
+const layout = (lang: Lang, title: string, body: SafeHtml): string => pageDocument(lang, title, body);
 
 export function renderThanks(lang: Lang, report: PriceReportAnswer & { price: { amount: string; currency: string }; backUrl: string }): string {
   const m: Messages = MESSAGES[lang];

@@ -5,6 +5,7 @@
 import type { Warning } from "../core/warnings.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
 import { html, type SafeHtml } from "./html.ts";
+import { pageDocument } from "./layout.ts";
 import { formatTime, MESSAGES, type Lang, type Messages } from "./i18n.ts";
 
 export interface PageModel {
@@ -32,23 +33,8 @@ function shortHash(hash: string): string {
   return hash.length > 14 ? `${hash.slice(0, 8)}…${hash.slice(-6)}` : hash;
 }
 
-function layout(lang: Lang, m: Messages, switchUrl: string, body: SafeHtml): SafeHtml {
-  return html`<!doctype html>
-<html lang="${lang === "zh" ? "zh-CN" : "en"}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${m.title} · SealTrace</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/page.css">
-</head>
-<body>
-${body}
-<footer><span>${m.footer}</span><a href="${switchUrl}" hreflang="${lang === "zh" ? "en" : "zh"}">${m.switchLang}</a></footer>
-</body>
-</html>
-`;
+function layout(lang: Lang, m: Messages, switchUrl: string, body: SafeHtml): string {
+  return pageDocument(lang, m.title, body, html`<a href="${switchUrl}" hreflang="${lang === "zh" ? "en" : "zh"}">${m.switchLang}</a>`);
 }
 
 export function renderPage(model: PageModel): string {
@@ -60,7 +46,7 @@ export function renderPage(model: PageModel): string {
 <h1>${m.notFound}</h1>
 <p>${m.notFoundText}</p>
 </header>
-<main></main>`).value;
+<main></main>`);
   }
 
   const production = b.steps.find((s) => s.type === "production");
@@ -140,5 +126,5 @@ ${scanSection}
 ${timeline}
 ${b.proofUrl ? selfCheck : ""}
 ${reportForm}
-</main>`).value;
+</main>`);
 }

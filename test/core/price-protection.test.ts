@@ -3,6 +3,7 @@ import {
   compensationRate, DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type Sale, type StoreRef,
 } from "../../service/core/price-protection.ts";
 import type { GuidePrice } from "../../service/core/price.ts";
+import { EXPECTED } from "../helpers/price-protection-expected.ts";
 
 const GTIN = "06901234567892";
 const CNY = (amount: string) => ({ amount, currency: "CNY" });
@@ -50,28 +51,6 @@ const CURRENT: Sale[] = [
 ];
 const PREVIOUS = new Map([["store-pudong", 10], ["store-xuhui", 4], ["store-tianhe", 25]]);
 
-/** What a person computes by hand from the data set above. */
-const EXPECTED = [
-  {
-    party: "store-gz", name: "广州店", region: "CN-GZ", sold: 3, previousSold: 0, volumeChange: null,
-    judged: 2, within: 1, excluded: 1, compliance: 0.5, guideRevenue: "3000.00", rate: 0, compensation: "0.00",
-  },
-  {
-    // volume 10 → 8: −20 %; compliance 8/8; rate 0.05 + 0.03 × 0.2/0.3 = 0.07; revenue 5 × 1000 + 3 × 1200 = 8600
-    party: "store-pudong", name: "浦东专卖店", region: "CN-SH", sold: 8, previousSold: 10, volumeChange: -0.2,
-    judged: 8, within: 8, excluded: 0, compliance: 1, guideRevenue: "8600.00", rate: 0.07, compensation: "602.00",
-  },
-  {
-    // volume 25 → 20: −20 %; compliance 19/20 = 95 % (just enough); rate 0.07; revenue 20 × 1000 (national: CN-GZ)
-    party: "store-tianhe", name: "天河店", region: "CN-GZ", sold: 20, previousSold: 25, volumeChange: -0.2,
-    judged: 20, within: 19, excluded: 0, compliance: 0.95, guideRevenue: "20000.00", rate: 0.07, compensation: "1400.00",
-  },
-  {
-    // volume 4 → 2: −50 % (more than maxFall) but compliance 50 %: nothing
-    party: "store-xuhui", name: "徐汇店", region: "CN-SH", sold: 2, previousSold: 4, volumeChange: -0.5,
-    judged: 2, within: 1, excluded: 0, compliance: 0.5, guideRevenue: "2000.00", rate: 0, compensation: "0.00",
-  },
-];
 
 describe("core/price-protection", () => {
   it("matches the hand-computed report on the fixed data set", () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from "ethers";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { deployRegistry } from "../../service/anchoring/registry.ts";
 import { loadConfig, type Config } from "../../service/config.ts";
 import type { ProofBundle } from "../../service/core/bundle.ts";
@@ -196,4 +197,31 @@ export function lifecycle(serials: string[], prefix = randomBytes(3).toString("h
       price: { amount: "1499.00", currency: "CNY" },
     })),
   ];
+}
+
+/** A local chain, a stack on it, and a pool on the stack's database: what most service tests need. */
+export interface ChainStack {
+  chain: LocalChain;
+  stack: Stack;
+  db: pg.Pool;
+  stop(): Promise<void>;
+}
+
+export async function startChainStack(options: Omit<Parameters<typeof startStack>[0] & object, "chainUrl">): Promise<ChainStack> {
+  const chain = await startLocalChain();
+  try {
+    const stack = await startStack({ ...options, chainUrl: chain.url });
+    const db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    return {
+      chain, stack, db,
+      async stop() {
+        await db.end();
+        await stack.stop();
+        await chain.stop();
+      },
+    };
+  } catch (error) {
+    await chain.stop();
+    throw error;
+  }
 }

@@ -1,21 +1,19 @@
 import { expect } from "chai";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
-import { ADMIN_TOKEN, gtinFrom, lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { ADMIN_TOKEN, gtinFrom, lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("set-up, proof and operations API", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   let brand: BrandFixture;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 4 });
+    services = await startChainStack({ keyIndex: 4 });
+    ({ stack } = services);
     brand = await stack.createBrand({ codes: 2 });
   });
   after(async () => {
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   describe("brands (admin)", () => {

@@ -1,20 +1,20 @@
 import { expect } from "chai";
-import pg from "pg";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import type pg from "pg";
+import type { LocalChain } from "../../service/anchoring/local-chain.ts";
 import { runScript } from "../helpers/run.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("auditors: public batch data and npm run audit", function () {
   this.timeout(180_000);
+  let services: ChainStack;
   let chain: LocalChain;
   let stack: Stack;
   let db: pg.Pool;
   let brand: BrandFixture;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 17 });
-    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    services = await startChainStack({ keyIndex: 17 });
+    ({ chain, stack, db } = services);
     brand = await stack.createBrand({ codes: 6 });
     // three deliveries, each anchored before the next: several batches
     const serials = brand.codes.map((c) => c.serial);
@@ -24,9 +24,7 @@ describe("auditors: public batch data and npm run audit", function () {
     }
   });
   after(async () => {
-    await db?.end();
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   const audit = (...extra: string[]) => runScript("scripts/audit.ts", ["--api", stack.url, "--rpc", chain.url, ...extra]);

@@ -1,19 +1,17 @@
 import { expect } from "chai";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("price and region checks, alerts", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 16, env: { SEAL_INTERVAL_MS: "600000" } });
+    services = await startChainStack({ keyIndex: 16, env: { SEAL_INTERVAL_MS: "600000" } });
+    ({ stack } = services);
   });
   after(async () => {
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   async function brandWithBeijing(codes = 2): Promise<BrandFixture> {

@@ -1,27 +1,23 @@
 import { expect } from "chai";
-import pg from "pg";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import type pg from "pg";
 import { verifyBundle } from "../../service/core/bundle.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 const SHANGHAI_IP = "203.0.113.7";
 const URUMQI_IP = "198.51.100.9";
 
 describe("consumer verification page", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   let db: pg.Pool;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 9, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
-    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    services = await startChainStack({ keyIndex: 9, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
+    ({ stack, db } = services);
   });
   after(async () => {
-    await db?.end();
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   async function page(path: string, headers: Record<string, string> = {}) {
@@ -202,15 +198,14 @@ describe("consumer verification page", function () {
 
 describe("rate limits on public routes", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 10, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "5", RATE_LIMIT_PER_IP: "8" } });
+    services = await startChainStack({ keyIndex: 10, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "5", RATE_LIMIT_PER_IP: "8" } });
+    ({ stack } = services);
   });
   after(async () => {
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   it("limits one bottle's page across IPs, and one IP across bottles, with 429 and Retry-After", async () => {

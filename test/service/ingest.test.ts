@@ -1,26 +1,22 @@
 import { expect } from "chai";
-import pg from "pg";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import type pg from "pg";
 import { signWebhook, verifySignature } from "../../service/ingest/signature.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("webhook ingest", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   let db: pg.Pool;
   let brand: BrandFixture;
 
   before(async () => {
-    chain = await startLocalChain();
     // Long seal interval: these tests look at what is stored, not at anchoring.
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 3, env: { SEAL_INTERVAL_MS: "600000" } });
-    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    services = await startChainStack({ keyIndex: 3, env: { SEAL_INTERVAL_MS: "600000" } });
+    ({ stack, db } = services);
   });
   after(async () => {
-    await db?.end();
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
   beforeEach(async () => { brand = await stack.createBrand({ codes: 3 }); });
 

@@ -1,46 +1,24 @@
 import { expect } from "chai";
-import pg from "pg";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
-import { startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import type pg from "pg";
+import { EXPECTED } from "../helpers/price-protection-expected.ts";
+import { type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 /**
  * The fixed data set of test/core/price-protection.test.ts, posted through the API: period
  * [2026-11-01, 2026-11-11) China time, previous period [2026-10-22, 2026-11-01). Guide prices:
  * national 1000.00 (band 950.00–1100.00), CN-SH 1200.00 (band 1140.00–1320.00) from 2026-11-06.
  */
-const EXPECTED = [
-  {
-    party: "store-gz", name: "广州店", region: "CN-GZ", sold: 3, previousSold: 0, volumeChange: null,
-    judged: 2, within: 1, excluded: 1, compliance: 0.5, guideRevenue: "3000.00", rate: 0, compensation: "0.00",
-  },
-  {
-    // 10 → 8 bottles (−20 %), all within: rate 0.05 + 0.03 × 0.2 / 0.3 = 0.07 of 5 × 1000 + 3 × 1200
-    party: "store-pudong", name: "浦东专卖店", region: "CN-SH", sold: 8, previousSold: 10, volumeChange: -0.2,
-    judged: 8, within: 8, excluded: 0, compliance: 1, guideRevenue: "8600.00", rate: 0.07, compensation: "602.00",
-  },
-  {
-    // 25 → 20 bottles (−20 %), 19 of 20 within (95 %, just enough): 0.07 of 20 × 1000
-    party: "store-tianhe", name: "天河店", region: "CN-GZ", sold: 20, previousSold: 25, volumeChange: -0.2,
-    judged: 20, within: 19, excluded: 0, compliance: 0.95, guideRevenue: "20000.00", rate: 0.07, compensation: "1400.00",
-  },
-  {
-    // 4 → 2 bottles (−50 %), but one of two below the band: nothing
-    party: "store-xuhui", name: "徐汇店", region: "CN-SH", sold: 2, previousSold: 4, volumeChange: -0.5,
-    judged: 2, within: 1, excluded: 0, compliance: 0.5, guideRevenue: "2000.00", rate: 0, compensation: "0.00",
-  },
-];
 
 describe("price-protection report", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   let db: pg.Pool;
   let brand: BrandFixture;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 15 });
-    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    services = await startChainStack({ keyIndex: 15 });
+    ({ stack, db } = services);
 
     brand = await stack.createBrand({ codes: 74 });
     const put = async (path: string, body: unknown) => expect((await stack.request("PUT", path, { token: brand.apiKey, body })).status).to.equal(200);
@@ -94,9 +72,7 @@ describe("price-protection report", function () {
     expect(posted.status, JSON.stringify(posted.body)).to.equal(202);
   });
   after(async () => {
-    await db?.end();
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   const get = (query: string, token = brand.apiKey) => stack.request("GET", `/api/v1/reports/price-protection?${query}`, { token });

@@ -1,24 +1,20 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
-import pg from "pg";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import type pg from "pg";
+import { lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("store API", function () {
   this.timeout(120_000);
-  let chain: LocalChain;
+  let services: ChainStack;
   let stack: Stack;
   let db: pg.Pool;
 
   before(async () => {
-    chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 13, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
-    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    services = await startChainStack({ keyIndex: 13, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
+    ({ stack, db } = services);
   });
   after(async () => {
-    await db?.end();
-    await stack?.stop();
-    await chain?.stop();
+    await services?.stop();
   });
 
   async function storeKey(brand: BrandFixture, party = "store-pudong"): Promise<string> {

@@ -1,0 +1,25 @@
+/**
+ * The HTML document every public page shares: language, phone viewport, no referrer, our
+ * stylesheet, the footer. Callers pass escaped content built with `html`.
+ */
+import { html, type SafeHtml } from "./html.ts";
+import { MESSAGES, type Lang } from "./i18n.ts";
+
+export function pageDocument(lang: Lang, title: string, body: SafeHtml, footerExtra: SafeHtml | "" = ""): string {
+  return html`<!doctype html>
+<html lang="${lang === "zh" ? "zh-CN" : "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · SealTrace</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/assets/page.css">
+</head>
+<body>
+${body}
+<footer><span>${MESSAGES[lang].footer}</span>${footerExtra}</footer>
+</body>
+</html>
+`.value;
+}
