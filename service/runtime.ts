@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { JsonRpcProvider, NonceManager, Wallet } from "ethers";
@@ -56,9 +57,9 @@ async function secretFor(config: Config, given: string | null, file: string, pre
 
 async function localChainPort(): Promise<number> {
   // The conventional development port when it is free, so wallets and scripts find it.
-  const probe = await import("node:net").then(({ createServer }) => new Promise<boolean>((resolve) => {
+  const probe = await new Promise<boolean>((resolve) => {
     const server = createServer().once("error", () => resolve(false)).listen(8545, "127.0.0.1", () => server.close(() => resolve(true)));
-  }));
+  });
   return probe ? 8545 : await freePort();
 }
 

@@ -33,16 +33,19 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
   );
 
   const fresh = new Set(freshEventIds);
+  // Grouped once: a delivery of 1,000 events may touch 1,000 bottles.
+  const historyBySerial = Map.groupBy(history, (h) => h.serial);
+  const divertedBySerial = Map.groupBy(diverted, (d) => d.serial);
   const alerts: ReturnType<typeof checkBottle>["alerts"] = [];
   const assigned: { serial: string; region: string }[] = [];
   for (const code of codes) {
-    const events: HistoryEvent[] = history.filter((h) => h.serial === code.serial).map((h) => ({
+    const events: HistoryEvent[] = (historyBySerial.get(code.serial) ?? []).map((h) => ({
       eventId: h.id, type: h.type, party: h.party, to: h.to_party, at: h.occurred_at,
       price: h.amount === null ? null : { amount: h.amount, currency: h.currency! },
     }));
     const result = checkBottle({
       serial: code.serial, region: code.region, history: events, fresh,
-      divertedTo: new Set(diverted.filter((d) => d.serial === code.serial).map((d) => d.party)),
+      divertedTo: new Set((divertedBySerial.get(code.serial) ?? []).map((d) => d.party)),
     }, parties, prices.get(code.gtin) ?? []);
     alerts.push(...result.alerts);
     if (code.region === null && result.assignedRegion !== null) assigned.push({ serial: code.serial, region: result.assignedRegion });
