@@ -13,6 +13,9 @@ import { auditRoutes } from "./audit/routes.ts";
 import { checksRoutes } from "./checks/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
 import type { Db } from "./db/pool.ts";
+import { createEpcisStore } from "./epcis/capture.ts";
+import { createEpcisQuery } from "./epcis/query.ts";
+import { epcisRoutes } from "./epcis/routes.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
 import { createIngestStore } from "./ingest/store.ts";
@@ -116,6 +119,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
   outboxRoutes(app, { db: deps.db });
   storeRoutes(app, { db: deps.db, ingest: createIngestStore(deps.db), linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  epcisRoutes(app, {
+    db: deps.db,
+    store: createEpcisStore(deps.db),
+    query: createEpcisQuery(deps.db, deps.chain),
+    activeSecrets: (slug) => createIngestStore(deps.db).activeSecrets(slug),
+    linksAdded: deps.linksAdded,
+    eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
+  });
   priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(app, { db: deps.db });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });

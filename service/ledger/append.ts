@@ -7,6 +7,9 @@ import { fromHex, toHex, type Hash } from "../core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
 import type { Tx } from "../db/pool.ts";
 
+/** Event types that are recorded in a bottle's chain without changing its state. */
+export const STATELESS_TYPES: ReadonlySet<string> = new Set(["consumer_scan", "epcis"]);
+
 /** A bottle code's chain head and what checks need to know about it. */
 export interface Head {
   serial: string;
@@ -93,8 +96,9 @@ export async function appendEvents(
       prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
       head.n = link.n;
       head.linkHash = hash;
-      // A consumer's scan is not a step in the bottle's life: it leaves the state as it was.
-      if (event.canonical.type !== "consumer_scan") states.set(serial, event.canonical.type);
+      // A consumer's scan, or an EPCIS step SealTrace has no lifecycle meaning for (packing, storing…),
+      // is not a step in the bottle's life: it leaves the state as it was.
+      if (!STATELESS_TYPES.has(event.canonical.type)) states.set(serial, event.canonical.type);
       if (event.canonical.type === "opened" && !openedAt.has(serial)) openedAt.set(serial, event.occurredAt);
     }
   });
@@ -121,4 +125,38 @@ export async function appendEvents(
     if (opened !== undefined && head.openedAt === null) head.openedAt = new Date(opened);
   }
   return { events: stored, links: serials.length };
+}
+
+/** Locks the head of the log `key` (created empty on first use) for the rest of the transaction. */
+export async function lockLog(tx: Tx, key: string, brandId: number): Promise<{ n: number; linkHash: Hash } | null> {
+  await tx.query("INSERT INTO ledger_logs (key, brand_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [key, brandId]);
+  const { rows } = await tx.query<{ last_n: number; last_link_hash: Buffer | null }>(
+    "SELECT last_n, last_link_hash FROM ledger_logs WHERE key = $1 FOR UPDATE", [key],
+  );
+  return rows[0]!.last_link_hash === null ? null : { n: rows[0]!.last_n, linkHash: toHex(rows[0]!.last_link_hash) };
+}
+
+/**
+ * Appends one link per event to a chain that is not a bottle (a brand's EPCIS log, `key`), in the
+ * events' order: the chain proves every event was sealed, and in which order, even when it names
+ * no bottle. Locks the chain's head for the rest of the transaction.
+ */
+export async function appendToLog(tx: Tx, key: string, brandId: number, events: { id: number; hash: Hash }[]): Promise<number> {
+  if (events.length === 0) return 0;
+  let head = await lockLog(tx, key, brandId);
+  const ns: number[] = [], eventIds: number[] = [], prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
+  for (const event of events) {
+    const link = nextLink(key, event.hash, head);
+    const hash = linkHash(link);
+    ns.push(link.n); eventIds.push(event.id);
+    prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
+    head = { n: link.n, linkHash: hash };
+  }
+  await tx.query(
+    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
+     SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[])`,
+    [key, ns, eventIds, prevs, linkHashes, leaves],
+  );
+  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3 WHERE key = $1", [key, head!.n, Buffer.from(fromHex(head!.linkHash))]);
+  return events.length;
 }

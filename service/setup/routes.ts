@@ -26,6 +26,10 @@ const PartyBody = Type.Object({
   name: Name,
   region: Code,
   authorised: Type.Optional(Type.Boolean()),
+  gln: Type.Optional(Type.String({
+    maxLength: 200,
+    description: "the party's GLN (13 digits), one SGLN (urn:epc:id:sgln:…) or a GS1 Digital Link (/414/{gln}[/254/{ext}]): EPCIS events at that location resolve to this party",
+  })),
 }, { additionalProperties: false });
 const CodesBody = Type.Object({
   gtin: Type.String({ pattern: "^[0-9]{8,14}$" }),
@@ -84,7 +88,7 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
   });
 
   app.put<{ Params: { id: string }; Body: Static<typeof PartyBody> }>("/api/v1/parties/:id", {
-    schema: { tags: ["set-up"], summary: "Create or update a party (factory, warehouse, distributor or store)", security: brandSecurity, params: Type.Object({ id: Code }), body: PartyBody },
+    schema: { tags: ["set-up"], summary: "Create or update a party (factory, warehouse, distributor or store), optionally with its GLN or SGLN", security: brandSecurity, params: Type.Object({ id: Code }), body: PartyBody },
   }, async (request) => {
     const brand = await requireBrand(db, request);
     return await store.putParty(brand.id, request.params.id, request.body);

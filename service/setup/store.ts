@@ -3,6 +3,7 @@
  * codes) and webhook secrets.
  */
 import QRCode from "qrcode";
+import { parseLocation } from "../core/gs1-ids.ts";
 import { normaliseGtin } from "../core/gtin.ts";
 import { brandLabelKey, csvRow, labelFor, type Label } from "../core/labels.ts";
 import { newApiKey, newSerial, newWebhookSecret, tokenHash } from "../core/secrets.ts";
@@ -123,14 +124,22 @@ export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecre
       return { code, name };
     },
 
-    async putParty(brandId: number, id: string, party: { kind: PartyKind; name: string; region: string; authorised?: boolean }) {
+    async putParty(brandId: number, id: string, party: { kind: PartyKind; name: string; region: string; authorised?: boolean; gln?: string }) {
       const authorised = party.authorised ?? true;
+      const location = party.gln === undefined ? null : parseLocation(party.gln);
+      if (party.gln !== undefined && location === null) {
+        throw invalid("gln", "must be a GLN (13 digits with a valid check digit), an SGLN (urn:epc:id:sgln:…) or a GS1 Digital Link with /414/{gln}");
+      }
+      const taken = location === null ? [] : (await db.query<{ id: string }>(
+        "SELECT id FROM parties WHERE brand_id = $1 AND gln = $2 AND gln_ext IS NOT DISTINCT FROM $3 AND id <> $4", [brandId, location.gln, location.ext, id],
+      )).rows;
+      if (taken[0] !== undefined) throw conflict(`party "${taken[0].id}" is already registered at ${party.gln}`, "gln");
       const { rowCount } = await db.query(
-        `INSERT INTO parties (brand_id, id, kind, name, region, authorised)
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM regions WHERE brand_id = $1 AND code = $5)
+        `INSERT INTO parties (brand_id, id, kind, name, region, authorised, gln, gln_ext)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM regions WHERE brand_id = $1 AND code = $5)
          ON CONFLICT (brand_id, id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, region = EXCLUDED.region,
-           authorised = EXCLUDED.authorised, updated_at = now()`,
-        [brandId, id, party.kind, party.name, party.region, authorised],
+           authorised = EXCLUDED.authorised, gln = EXCLUDED.gln, gln_ext = EXCLUDED.gln_ext, updated_at = now()`,
+        [brandId, id, party.kind, party.name, party.region, authorised, location?.gln ?? null, location?.ext ?? null],
       );
       if (rowCount === 0) throw invalid("region", `unknown region "${party.region}": create it with PUT /api/v1/regions/{code} first`);
       return { id, ...party, authorised };

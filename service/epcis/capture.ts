@@ -1,0 +1,300 @@
+/**
+ * EPCIS capture: every event of a document stored, anchored (one link in the brand's EPCIS log)
+ * and, when it is about minted bottles at registered locations, added to those bottles' histories
+ * with the same checks and alerts a webhook event gets. One transaction per document: with
+ * `rollback` a failing event stores nothing at all; with `proceed` the others are stored.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { canonicalJson, type Json } from "../core/hash.ts";
+import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, type EpcisEvent, type EpcisFacts } from "../core/epcis.ts";
+import { epcisEventHash } from "./tmp-hash.ts";
+import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
+import { randomSalt, type CanonicalEvent } from "../core/links.ts";
+import { runChecks } from "../checks/run.ts";
+import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+import type { BrandRef } from "../http/auth.ts";
+import { appendEvents, appendToLog, lockHeads, lockLog, type NewEvent } from "../ledger/append.ts";
+import type { EpcisDocument } from "./schema.ts";
+
+export type CaptureErrorBehaviour = "rollback" | "proceed";
+
+export interface CaptureError {
+  index: number;
+  eventID: string;
+  field: string;
+  reason: string;
+}
+
+export interface CaptureJob {
+  captureID: string;
+  createdAt: string;
+  finishedAt: string;
+  running: false;
+  success: boolean;
+  captureErrorBehaviour: CaptureErrorBehaviour;
+  eventCount: number;
+  stored: number;
+  duplicates: number;
+  errors: CaptureError[];
+}
+
+/** The key of a brand's EPCIS log: the chain every captured event of the brand is linked into. */
+export const logKey = (brandSlug: string): string => `epcis:${brandSlug}`;
+
+interface Party { id: string; kind: string; gln: string; gln_ext: string | null }
+
+/** Parties by GLN: an exact SGLN registration wins over the bare GLN. */
+function partyResolver(parties: Party[]) {
+  return (location: LocationKey | null): Party | null => {
+    if (location === null) return null;
+    return parties.find((p) => p.gln === location.gln && p.gln_ext !== null && p.gln_ext === location.ext)
+      ?? parties.find((p) => p.gln === location.gln && p.gln_ext === null) ?? null;
+  };
+}
+
+/** The stable id of an error declaration stored as a correction of `eventID`. */
+function correctionId(eventID: string, declaration: Record<string, unknown>): string {
+  return `${eventID}#correction:${createHash("sha256").update(canonicalJson(declaration as Json)).digest("hex").slice(0, 32)}`;
+}
+
+/** Nested contents (pallet → cases → bottles), breadth first, cycles ignored. */
+function contentsOf(contents: Map<string, Map<string, number | null>>, ids: string[]): string[] {
+  const found: string[] = [];
+  const seen = new Set(ids);
+  const queue = [...ids];
+  while (queue.length > 0) {
+    for (const child of contents.get(queue.shift()!)?.keys() ?? []) {
+      if (seen.has(child)) continue;
+      seen.add(child); found.push(child); queue.push(child);
+    }
+  }
+  return found;
+}
+
+class RolledBack extends Error {
+  readonly errors: CaptureError[];
+  constructor(errors: CaptureError[]) {
+    super("capture rolled back");
+    this.errors = errors;
+  }
+}
+
+interface Planned {
+  index: number;
+  eventID: string;
+  hashedId: boolean;
+  brandEventId: string;
+  corrects: string | null;
+  facts: EpcisFacts;
+  event: EpcisEvent;
+  newEvent: NewEvent;
+}
+
+export function createEpcisStore(db: Db) {
+  async function recordJob(tx: Tx | Db, brandId: number, job: CaptureJob): Promise<void> {
+    await tx.query(
+      `INSERT INTO epcis_captures (id, brand_id, behaviour, created_at, finished_at, success, event_count, stored, duplicates, errors)
+       VALUES ($1, $2, $3, $4, now(), $5, $6, $7, $8, $9)`,
+      [job.captureID, brandId, job.captureErrorBehaviour, job.createdAt, job.success, job.eventCount, job.stored, job.duplicates, JSON.stringify(job.errors)],
+    );
+  }
+
+  return {
+    /** Captures a validated document; returns the finished job and how many links it added. */
+    async capture(brand: BrandRef, document: EpcisDocument, behaviour: CaptureErrorBehaviour, webhookId: string | null): Promise<{ job: CaptureJob; linksAdded: number }> {
+      const createdAt = new Date().toISOString();
+      const job: CaptureJob = {
+        captureID: randomUUID(), createdAt, finishedAt: createdAt, running: false, success: true, captureErrorBehaviour: behaviour,
+        eventCount: document.epcisBody.eventList.length, stored: 0, duplicates: 0, errors: [],
+      };
+      const context = document["@context"] ?? null;
+      const prefixes = contextPrefixes(context);
+      try {
+        const linksAdded = await withTransaction(db, async (tx) => {
+          const added = await captureIn(tx, brand, document, context, prefixes, behaviour, webhookId, job);
+          await recordJob(tx, brand.id, { ...job, finishedAt: new Date().toISOString() });
+          return added;
+        });
+        return { job: { ...job, finishedAt: new Date().toISOString() }, linksAdded };
+      } catch (error) {
+        if (!(error instanceof RolledBack)) throw error;
+        const failed: CaptureJob = { ...job, success: false, stored: 0, duplicates: 0, errors: error.errors, finishedAt: new Date().toISOString() };
+        await recordJob(db, brand.id, failed);
+        return { job: failed, linksAdded: 0 };
+      }
+    },
+
+    async job(brandId: number, captureID: string): Promise<CaptureJob | null> {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(captureID)) return null;
+      const { rows } = await db.query<{ id: string; behaviour: CaptureErrorBehaviour; created_at: Date; finished_at: Date; success: boolean; event_count: number; stored: number; duplicates: number; errors: CaptureError[] }>(
+        "SELECT * FROM epcis_captures WHERE brand_id = $1 AND id = $2", [brandId, captureID],
+      );
+      const row = rows[0];
+      return row === undefined ? null : {
+        captureID: row.id, createdAt: row.created_at.toISOString(), finishedAt: row.finished_at.toISOString(), running: false,
+        success: row.success, captureErrorBehaviour: row.behaviour, eventCount: row.event_count, stored: row.stored, duplicates: row.duplicates, errors: row.errors,
+      };
+    },
+  };
+
+  async function captureIn(
+    tx: Tx, brand: BrandRef, document: EpcisDocument, context: unknown, prefixes: Map<string, string>,
+    behaviour: CaptureErrorBehaviour, webhookId: string | null, job: CaptureJob,
+  ): Promise<number> {
+    const events = document.epcisBody.eventList;
+    const log = logKey(brand.slug);
+    // One capture of a brand at a time: the log's head and what is packed in what stay consistent.
+    await lockLog(tx, log, brand.id);
+
+    const ids = events.map((event) => (typeof event.eventID === "string" ? { id: event.eventID, hashed: false } : { id: epcisEventHash(event, context), hashed: true }));
+    const facts = events.map((event) => epcisFacts(event, prefixes));
+
+    const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null }>(
+      "SELECT epcis_id, event_id, corrects, body->'errorDeclaration' AS declaration FROM epcis_events WHERE brand_id = $1 AND epcis_id = ANY($2::text[])",
+      [brand.id, [...new Set(ids.map((i) => i.id))]],
+    );
+    const originals = new Set(known.filter((k) => k.corrects === null).map((k) => k.epcis_id));
+    const corrections = new Set(known.filter((k) => k.corrects !== null && k.declaration !== null).map((k) => correctionId(k.epcis_id, k.declaration!)));
+
+    const locations = facts.flatMap((f) => [f.location, f.destination]).filter((l): l is LocationKey => l !== null);
+    const { rows: parties } = await tx.query<Party>(
+      "SELECT id, kind, gln, gln_ext FROM parties WHERE brand_id = $1 AND gln = ANY($2::text[])",
+      [brand.id, [...new Set(locations.map((l) => l.gln))]],
+    );
+    const partyAt = partyResolver(parties);
+
+    // What is packed in what: loaded for every identifier the document names, then kept current in memory.
+    const named = [...new Set(facts.flatMap((f) => (f.parent === null ? f.epcs : [...f.epcs, f.parent])))];
+    const contents = new Map<string, Map<string, number | null>>();
+    let frontier = named;
+    for (let depth = 0; depth < 4 && frontier.length > 0; depth++) {
+      const { rows } = await tx.query<{ parent: string; child: string; event_id: number }>(
+        "SELECT parent, child, event_id FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brand.id, frontier],
+      );
+      for (const row of rows) {
+        if (!contents.has(row.parent)) contents.set(row.parent, new Map());
+        contents.get(row.parent)!.set(row.child, row.event_id);
+      }
+      frontier = rows.map((r) => r.child).filter((c) => !contents.has(c));
+    }
+
+    // Minted bottles of this brand among every identifier that could be a bottle.
+    const candidates = new Map<string, { gtin: string; serial: string }>();
+    for (const id of [...named, ...[...contents.values()].flatMap((m) => [...m.keys()])]) {
+      const item = parseItem(id);
+      if (item) candidates.set(id, item);
+    }
+    const { rows: minted } = await tx.query<{ serial: string; gtin: string }>(
+      "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])", [brand.id, [...new Set([...candidates.values()].map((c) => c.serial))]],
+    );
+    const bottleOf = new Map<string, string>();
+    for (const [id, item] of candidates) if (minted.some((m) => m.serial === item.serial && m.gtin === item.gtin)) bottleOf.set(id, item.serial);
+    const heads = await lockHeads(tx, [...new Set(bottleOf.values())]);
+    const produced = new Set([...heads.values()].filter((h) => h.state !== "minted").map((h) => h.serial));
+
+    const receivedAt = new Date().toISOString();
+    const planned: Planned[] = [];
+    const seen = new Set<string>();
+    const touchedParents = new Set<string>();
+    events.forEach((event, index) => {
+      const f = facts[index]!;
+      const { id: eventID, hashed } = ids[index]!;
+      const fail = (field: string, reason: string) => job.errors.push({ index, eventID, field, reason });
+
+      let corrects: string | null = null;
+      let brandEventId = eventID;
+      if (f.errorDeclaration !== null && (originals.has(eventID) || seen.has(eventID))) {
+        corrects = eventID;
+        brandEventId = correctionId(eventID, f.errorDeclaration);
+        if (corrections.has(brandEventId) || seen.has(brandEventId)) { job.duplicates++; return; }
+      } else if (originals.has(eventID) || seen.has(eventID)) {
+        job.duplicates++;
+        return;
+      }
+
+      // The bottles it covers: its own identifiers, and whatever is packed in the containers it names.
+      const change = corrects === null ? contentsChange(f) : null;
+      const covered = change !== null && "add" in change ? f.epcs : [...f.epcs, ...contentsOf(contents, f.parent === null ? f.epcs : [...f.epcs, f.parent])];
+      const serials = [...new Set(covered.map((id) => bottleOf.get(id)).filter((s): s is string => s !== undefined))];
+      const party = partyAt(f.location);
+      const step = lifecycleStep(f, party?.kind ?? null);
+      const destination = step === "warehouse_out" ? partyAt(f.destination) : null;
+      // Bottle history needs a registered location (and, for a shipment, a registered destination).
+      const joinsHistory = corrects === null && serials.length > 0 && party !== null && (step !== "warehouse_out" || destination !== null);
+
+      if (joinsHistory && step !== "production") {
+        const waiting = serials.find((s) => !produced.has(s));
+        if (waiting !== undefined) { fail("epcList", `bottle ${waiting} has not been commissioned yet`); return; }
+      }
+      seen.add(brandEventId);
+      if (joinsHistory && step === "production") serials.forEach((s) => produced.add(s));
+      if (change !== null) {
+        touchedParents.add(change.parent);
+        if (!contents.has(change.parent)) contents.set(change.parent, new Map());
+        const inside = contents.get(change.parent)!;
+        if ("add" in change) for (const child of change.add) inside.set(child, -(planned.length + 1));
+        else if (change.remove === "all") inside.clear();
+        else for (const child of change.remove) inside.delete(child);
+      }
+
+      const codes = joinsHistory ? serials : [];
+      const type = joinsHistory && step !== null ? step : "epcis";
+      const price = type === "retail_sale" ? f.price : null;
+      const canonical: CanonicalEvent = { brand: brand.slug, id: brandEventId, type, codes, occurredAt: event.eventTime, receivedAt, salt: randomSalt(), epcis: event as Json };
+      if (context !== null) canonical.context = context as Json;
+      if (corrects !== null) canonical.corrects = corrects;
+      if (joinsHistory) canonical.party = party!.id;
+      if (joinsHistory && destination !== null) canonical.to = destination.id;
+      if (price !== null) canonical.price = price;
+      planned.push({
+        index, eventID, hashedId: hashed, brandEventId, corrects, facts: f, event,
+        newEvent: { canonical, brandEventId, occurredAt: event.eventTime, party: joinsHistory ? party!.id : null, to: joinsHistory ? destination?.id ?? null : null, price, data: null },
+      });
+    });
+
+    if (job.errors.length > 0 && behaviour === "rollback") throw new RolledBack(job.errors);
+    if (job.errors.length > 0) job.success = false;
+    job.stored = planned.length;
+    if (planned.length === 0) return 0;
+
+    const appended = await appendEvents(tx, brand.id, webhookId, receivedAt, planned.map((p) => p.newEvent), heads);
+    const stored = appended.events;
+    const logLinks = await appendToLog(tx, log, brand.id, stored);
+    const eventIdOf = new Map(planned.map((p, i) => [p.brandEventId, stored[i]!.id]));
+
+    await tx.query(
+      `INSERT INTO epcis_events (event_id, brand_id, epcis_id, hashed_id, corrects, capture_id, event_type, event_time, biz_step, biz_location, read_point, epcs, parent, body, context)
+       SELECT t.event_id, $1, t.epcis_id, t.hashed, c.event_id, $2, t.event_type, t.event_time, t.biz_step, t.biz_location, t.read_point,
+              ARRAY(SELECT jsonb_array_elements_text(t.epcs)), t.parent, t.body, $3::jsonb
+         FROM unnest($4::bigint[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::jsonb[], $14::text[], $15::jsonb[])
+           AS t(event_id, epcis_id, hashed, corrects, event_type, event_time, biz_step, biz_location, read_point, epcs, parent, body)
+         LEFT JOIN epcis_events c ON c.brand_id = $1 AND c.epcis_id = t.corrects AND c.corrects IS NULL
+        ORDER BY t.event_id`,
+      [
+        brand.id, job.captureID, context === null ? null : JSON.stringify(context),
+        stored.map((s) => s.id), planned.map((p) => p.eventID), planned.map((p) => p.hashedId), planned.map((p) => p.corrects),
+        planned.map((p) => p.facts.eventType), planned.map((p) => p.event.eventTime), planned.map((p) => p.facts.bizStep),
+        planned.map((p) => p.facts.bizLocation), planned.map((p) => p.facts.readPoint), planned.map((p) => JSON.stringify(p.facts.epcs)),
+        planned.map((p) => p.facts.parent), planned.map((p) => JSON.stringify(p.event)),
+      ],
+    );
+
+    if (touchedParents.size > 0) {
+      const parents = [...touchedParents];
+      await tx.query("DELETE FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brand.id, parents]);
+      const rows = parents.flatMap((parent) => [...(contents.get(parent) ?? new Map<string, number | null>())].map(([child, source]) => ({
+        parent, child, eventId: source !== null && source < 0 ? stored[-source - 1]!.id : source!,
+      })));
+      await tx.query(
+        "INSERT INTO epcis_contents (brand_id, parent, child, event_id) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])",
+        [brand.id, rows.map((r) => r.parent), rows.map((r) => r.child), rows.map((r) => r.eventId)],
+      );
+    }
+
+    const bottleSerials = [...new Set(planned.flatMap((p) => p.newEvent.canonical.codes))];
+    await runChecks(tx, brand.id, bottleSerials, [...eventIdOf.values()]);
+    return appended.links + logLinks;
+  }
+}
+
+export type EpcisStore = ReturnType<typeof createEpcisStore>;
