@@ -11,6 +11,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { auditRoutes } from "./audit/routes.ts";
 import { checksRoutes } from "./checks/routes.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
 import type { Db } from "./db/pool.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
@@ -50,6 +51,8 @@ export interface AppDeps {
   trustProxy: boolean;
   rateLimitPerIp: number;
   rateLimitPerBottle: number;
+  /** The web console (/console): chain explorer for batch links, Secure cookies, session length. */
+  console: { explorerUrl: string | null; secureCookies: boolean; sessionHours: number };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -130,5 +133,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(app, { db: deps.db });
   opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
+  consoleRoutes(app, { db: deps.db, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

@@ -31,6 +31,12 @@ export interface Config {
   rateLimitPerBottle: number;
   /** BullMQ key prefix, so several deployments (or test runs) can share one Redis. */
   queuePrefix: string;
+  /** A chain explorer (Etherscan-like: {url}/tx/{hash}, {url}/block/{n}) the console links batches to. */
+  explorerUrl: string | null;
+  /** Whether console cookies are Secure (HTTPS only); off only for plain-http development. */
+  consoleSecureCookies: boolean;
+  /** How long a console sign-in lasts. */
+  consoleSessionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: bool("TRUST_PROXY", false),
     rateLimitPerIp: int("RATE_LIMIT_PER_IP", 120, 1, 1_000_000),
     rateLimitPerBottle: int("RATE_LIMIT_PER_BOTTLE", 30, 1, 1_000_000),
+    explorerUrl: url("EXPLORER_URL", ["http:", "https:"])?.replace(/\/+$/, "") ?? null,
+    // Secure by default; the embedded development mode (no DATABASE_URL) defaults to plain http.
+    consoleSecureCookies: bool("CONSOLE_SECURE_COOKIES", text("DATABASE_URL") !== null),
+    consoleSessionHours: int("CONSOLE_SESSION_HOURS", 12, 1, 24 * 30),
   };
   if (config.chainRpcUrl !== null && config.anchorPrivateKey === null) {
     problems.push("CHAIN_RPC_URL is set, so ANCHOR_PRIVATE_KEY (the funded key that anchors) must be set too");

@@ -144,6 +144,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         trustProxy: config.trustProxy,
         rateLimitPerIp: config.rateLimitPerIp,
         rateLimitPerBottle: config.rateLimitPerBottle,
+        console: { explorerUrl: config.explorerUrl, secureCookies: config.consoleSecureCookies, sessionHours: config.consoleSessionHours },
       });
       cleanups.push(() => app!.close());
       const address = await app.listen({ port: config.port, host: config.host });

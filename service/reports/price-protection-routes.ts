@@ -57,6 +57,15 @@ function instant(field: string, value: string): Date {
   return date;
 }
 
+/** The period [from, to) of a report, from dates or date-times as given; 422 naming the field otherwise. */
+export function reportPeriod(fromText: string, toText: string): { from: Date; to: Date } {
+  const from = instant("from", fromText);
+  const to = instant("to", toText);
+  if (to.getTime() <= from.getTime()) throw invalid("to", "must be after from");
+  if (to.getTime() - from.getTime() > MAX_PERIOD_DAYS * 86_400_000) throw invalid("to", `a report covers at most ${MAX_PERIOD_DAYS} days`);
+  return { from, to };
+}
+
 export function priceProtectionRoutes(app: FastifyInstance, deps: { db: Db }): void {
   const { db } = deps;
   const protection = createPriceProtection(db);
@@ -83,10 +92,7 @@ export function priceProtectionRoutes(app: FastifyInstance, deps: { db: Db }): v
     },
   }, async (request, reply) => {
     const brand = await requireBrand(db, request);
-    const from = instant("from", request.query.from);
-    const to = instant("to", request.query.to);
-    if (to.getTime() <= from.getTime()) throw invalid("to", "must be after from");
-    if (to.getTime() - from.getTime() > MAX_PERIOD_DAYS * 86_400_000) throw invalid("to", `a report covers at most ${MAX_PERIOD_DAYS} days`);
+    const { from, to } = reportPeriod(request.query.from, request.query.to);
     const report = await protection.report(brand.id, from, to, request.query.currency ?? "CNY");
     void reply.header("cache-control", "private, no-store");
     if (request.query.format !== "csv") return reply.send(report);

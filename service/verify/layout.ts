@@ -1,11 +1,12 @@
 /**
  * The HTML document every public page shares: language, phone viewport, no referrer, our
- * stylesheet, the footer. Callers pass escaped content built with `html`.
+ * stylesheet, the footer. Callers pass escaped content built with `html` (and, like the console,
+ * may add their own stylesheets and scripts to the head).
  */
 import { html, type SafeHtml } from "./html.ts";
 import { MESSAGES, type Lang } from "./i18n.ts";
 
-export function pageDocument(lang: Lang, title: string, body: SafeHtml, footerExtra: SafeHtml | "" = ""): string {
+export function pageDocument(lang: Lang, title: string, body: SafeHtml, footerExtra: SafeHtml | "" = "", head: SafeHtml | "" = ""): string {
   return html`<!doctype html>
 <html lang="${lang === "zh" ? "zh-CN" : "en"}">
 <head>
@@ -15,6 +16,7 @@ export function pageDocument(lang: Lang, title: string, body: SafeHtml, footerEx
 <title>${title} · SealTrace</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/page.css">
+${head}
 </head>
 <body>
 ${body}
