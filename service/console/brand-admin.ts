@@ -162,7 +162,7 @@ ${batches.length === BATCHES_SHOWN ? html`<p><a href="/console/batches?before=${
     const { m } = ctx;
     const [users, stores] = await Promise.all([deps.users.list(brandId), data.stores(brandId)]);
     const storeNames = new Map(stores.map((s) => [s.id, s.name]));
-    const body = html`${table(m.usersTitle, [m.username, m.displayName, m.kind, m.store, m.admin, m.state, ""], users.map((u) => [
+    const body = html`${table(m.usersTitle, [m.username, m.name, m.kind, m.store, m.admin, m.state, m.actions], users.map((u) => [
     u.username, u.displayName, m.userKinds[u.kind] ?? u.kind, u.party === null ? null : storeNames.get(u.party) ?? u.party, u.admin ? m.yes : m.no,
     u.disabledAt === null ? m.active : `${m.disabledAt} ${time(ctx, new Date(u.disabledAt))}`,
     u.disabledAt !== null || u.id === String(ctx.user!.userId) ? null : html`<form method="post" action="/console/users/${u.id}/disable">${csrfField(ctx)}<button type="submit" class="button-secondary">${m.disable}<span class="visually-hidden"> ${u.username}</span></button></form>`,

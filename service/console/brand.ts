@@ -25,12 +25,14 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const stat = (id: string, label: string, value: string | number): SafeHtml =>
   html`<div class="stat"><dt>${label}</dt><dd id="${id}" data-value="${value}">${value}</dd></div>`;
 
-function protectionTable(ctx: Ctx, report: PriceProtectionReport): SafeHtml {
+/** The report per store, what matters most first (a phone shows the first columns). */
+function protectionTable(ctx: Ctx, report: PriceProtectionReport, regions: Map<string, string>): SafeHtml {
   const { m } = ctx;
-  return table(m.nav.protection, [m.store, m.region, m.sold, m.previousSold, m.volumeChange, m.judged, m.within, m.compliance, m.guideRevenue, m.rate, m.compensation], [
-    ...report.stores.map((s) => [s.name, s.region, s.sold, s.previousSold, percent(s.volumeChange), s.judged, s.within, percent(s.compliance), s.guideRevenue, percent(s.rate), s.compensation]),
-    [html`<strong>${m.totals}</strong>`, null, report.totals.sold, report.totals.previousSold, null, null, null, null, report.totals.guideRevenue, null, html`<strong>${report.totals.compensation}</strong>`],
-  ], { numeric: [2, 3, 4, 5, 6, 7, 8, 9, 10], id: "protection-table" });
+  return table(m.nav.protection, [m.store, m.compensation, m.rate, m.compliance, m.sold, m.previousSold, m.volumeChange, m.judged, m.within, m.guideRevenue, m.region], [
+    ...report.stores.map((s) => [s.name, s.compensation, percent(s.rate), percent(s.compliance), s.sold, s.previousSold, percent(s.volumeChange), s.judged, s.within, s.guideRevenue,
+      s.region === null ? null : regions.get(s.region) ?? s.region]),
+    [html`<strong>${m.totals}</strong>`, html`<strong>${report.totals.compensation}</strong>`, null, null, report.totals.sold, report.totals.previousSold, null, null, null, report.totals.guideRevenue, null],
+  ], { numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9], id: "protection-table" });
 }
 
 /** The path a diverted bottle took, as an ordered list of holders. */
@@ -116,9 +118,9 @@ ${card("best", m.bestSellers, best.length === 0 ? html`<p class="muted">${m.noDa
       const region = (code: unknown) => (typeof code === "string" ? regions.get(code) ?? code : "—");
       body = html`${filter}
 ${chart(ctx, "chart-responsible", m.diversionsByResponsible, { type: "bar", horizontal: true, labels: byResponsible.map((r) => r.name ?? r.party ?? m.unknown), series: [{ label: m.count, data: byResponsible.map((r) => r.count) }] }, m.responsible)}
-${card("alert-list", m.alertKinds.diversion!, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds.diversion!, [m.time, m.bottle, m.store, m.assigned, m.found, m.responsible, m.path], alerts.map((a) => [
-    time(ctx, a.createdAt), a.serial, a.partyName ?? a.party, region(a.details.assigned), region(a.details.found),
-    html`<strong>${(a.details.responsibleName as string | null) ?? (a.details.responsible as string | null) ?? m.unknown}</strong>`, pathList(ctx, a.details.path),
+${card("alert-list", m.alertKinds.diversion!, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds.diversion!, [m.responsible, m.store, m.assigned, m.found, m.path, m.time, m.bottle], alerts.map((a) => [
+    html`<strong>${(a.details.responsibleName as string | null) ?? (a.details.responsible as string | null) ?? m.unknown}</strong>`,
+    a.partyName ?? a.party, region(a.details.assigned), region(a.details.found), pathList(ctx, a.details.path), time(ctx, a.createdAt), a.serial,
   ]), { id: "alerts-table" }))}`;
     } else {
       body = html`${filter}
@@ -134,15 +136,19 @@ ${card("alert-list", m.alertKinds[kind] ?? kind, alerts.length === 0 ? html`<p c
     const ctx = web.ctx(request, reply);
     const { m } = ctx;
     const now = new Date();
-    const report = await protection.report(user.brand.id, periodStart("day", now, 29), periodStart("day", now, -1), "CNY");
+    const [report, regionList] = await Promise.all([
+      protection.report(user.brand.id, periodStart("day", now, 29), periodStart("day", now, -1), "CNY"), data.regions(user.brand.id),
+    ]);
+    const regions = new Map(regionList.map((r) => [r.code, r.name]));
     const judged = report.stores.filter((s) => s.judged > 0);
     const body = html`<p class="muted">${m.complianceNote}</p>
 ${chart(ctx, "chart-compliance", m.complianceTitle, {
     type: "bar", horizontal: true, labels: judged.map((s) => s.name),
     series: [{ label: m.within, data: judged.map((s) => s.within) }, { label: `${m.judged} − ${m.within}`, data: judged.map((s) => s.judged - s.within) }],
   }, m.store)}
-${card("compliance-stores", m.nav.stores, table(m.complianceTitle, [m.store, m.region, m.sold, m.judged, m.within, m.excluded, m.compliance],
-    report.stores.map((s) => [s.name, s.region, s.sold, s.judged, s.within, s.excluded, percent(s.compliance)]), { numeric: [2, 3, 4, 5, 6], id: "compliance-table" }))}`;
+${card("compliance-stores", m.nav.stores, table(m.complianceTitle, [m.store, m.compliance, m.sold, m.judged, m.within, m.excluded, m.region],
+    report.stores.map((s) => [s.name, percent(s.compliance), s.sold, s.judged, s.within, s.excluded, s.region === null ? null : regions.get(s.region) ?? s.region]),
+    { numeric: [1, 2, 3, 4, 5], id: "compliance-table" }))}`;
     return web.send(reply, consolePage(ctx, m.complianceTitle, body));
   });
 
@@ -181,7 +187,7 @@ ${card("compliance-stores", m.nav.stores, table(m.complianceTitle, [m.store, m.r
 </form>
 ${report === null ? "" : html`<p class="muted">${m.protectionPeriod(fromText, toText)}</p>
 <p><a class="button-link" id="protection-csv" href="${csv}" download>${m.downloadCsv}</a></p>
-${protectionTable(ctx, report)}`}`;
+${protectionTable(ctx, report, new Map((await data.regions(user.brand.id)).map((r) => [r.code, r.name])))}`}`;
     return web.send(reply, consolePage(ctx, m.nav.protection, body, error), error === "" ? 200 : 422);
   });
 

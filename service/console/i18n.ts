@@ -141,6 +141,8 @@ const zh = {
 
   usersTitle: "用户",
   displayName: "姓名（可选）",
+  name: "姓名",
+  actions: "操作",
   userKinds: { brand: "品牌", store: "门店" } as Record<string, string>,
   admin: "管理员",
   yes: "是",
@@ -324,6 +326,8 @@ const en: typeof zh = {
 
   usersTitle: "Users",
   displayName: "Name (optional)",
+  name: "Name",
+  actions: "Actions",
   userKinds: { brand: "brand", store: "store" },
   admin: "Admin",
   yes: "yes",

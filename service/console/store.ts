@@ -81,7 +81,7 @@ ${csrfField(ctx)}
 </form>`)}
 ${chart(ctx, "chart-stock", m.onHand, { type: "bar", horizontal: true, labels: stock.map((s) => s.name ?? s.gtin), series: [{ label: m.onHand, data: stock.map((s) => s.onHand) }] }, m.product)}
 ${card("stock", m.stockTitle, html`<p class="muted">${m.stockNote}</p>
-${stock.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.stockTitle, [m.product, "GTIN", m.received, m.sold, m.onHand], stock.map((s) => [s.name ?? s.gtin, s.gtin, s.received, s.sold, s.onHand]), { numeric: [2, 3, 4], id: "stock-table" })}`)}`;
+${stock.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.stockTitle, [m.product, m.onHand, m.received, m.sold, "GTIN"], stock.map((s) => [s.name ?? s.gtin, s.onHand, s.received, s.sold, s.gtin]), { numeric: [1, 2, 3], id: "stock-table" })}`)}`;
     return consolePage(ctx, `${m.stockTitle} · ${store.name}`, body, status);
   }
 

@@ -81,6 +81,10 @@ export interface Expected {
   storeSalesByMonth: Record<string, number[]>;
   stock: Record<string, Record<string, { received: number; sold: number; onHand: number }>>;
   diversionsByResponsible: Record<string, number>;
+  /** Per store, sales of the last 30 days judged against the guide price, and those within its band. */
+  compliance: Record<string, { judged: number; within: number }>;
+  /** Bottles per product (GTIN) the store sold in the last 30 days. */
+  bestSellers: Record<string, Record<string, number>>;
 }
 
 const PASSWORD = "correct horse battery staple";
@@ -163,8 +167,9 @@ export function expectedFor(demo: DemoBrand, now = new Date()): Expected {
   const bucket = (starts: number[], at: number) => starts.findLastIndex((start) => at >= start);
   const expected: Expected = {
     eventsToday: 0, eventsWeek: 0, states: {}, alerts: {}, salesByRegion: {}, salesByWeek: weeks.map(() => 0),
-    storeSalesByWeek: {}, storeSalesByMonth: {}, stock: {}, diversionsByResponsible: {},
+    storeSalesByWeek: {}, storeSalesByMonth: {}, stock: {}, diversionsByResponsible: {}, compliance: {}, bestSellers: {},
   };
+  const lastMonth = periodStart("day", now, 29).getTime();
   const last = new Map<string, string>(demo.codes.map((c) => [c.serial, "minted"]));
   const gtinOf = new Map(demo.codes.map((c) => [c.serial, c.gtin]));
   for (const event of [...demo.events].sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt))) {
@@ -190,6 +195,14 @@ export function expectedFor(demo: DemoBrand, now = new Date()): Expected {
     if (t >= weeks[0]!) byWeek[bucket(weeks, t)]! += n;
     const byMonth = (expected.storeSalesByMonth[event.party] ??= months.map(() => 0));
     if (t >= months[0]!) byMonth[bucket(months, t)]! += n;
+    if (t < lastMonth) continue;
+    const best = (expected.bestSellers[event.party] ??= {});
+    for (const serial of event.codes) best[gtinOf.get(serial)!] = (best[gtinOf.get(serial)!] ?? 0) + 1;
+    // Only 飞天 has a guide price: 1499.00 CNY, from −5 % to +10 %, i.e. 1424.05 to 1648.90.
+    const line = (expected.compliance[event.party] ??= { judged: 0, within: 0 });
+    if (event.price === undefined || gtinOf.get(event.codes[0]!) !== demo.gtins.feitian) continue;
+    line.judged += n;
+    if (Number(event.price.amount) >= 1424.05 && Number(event.price.amount) <= 1648.9) line.within += n;
   }
   for (const state of last.values()) expected.states[state] = (expected.states[state] ?? 0) + 1;
   // The checks' verdicts on this history: two Shanghai bottles received in Guiyang (one alert per

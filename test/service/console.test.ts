@@ -216,7 +216,7 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(overview).to.include(`id="events-week" data-value="${expected.eventsWeek}"`);
     const stock = (await admin.get("/console/stores/store-pudong")).text;
     const feitian = expected.stock["store-pudong"]![demo.gtins.feitian]!;
-    expect(stock).to.match(new RegExp(`<td>${demo.gtins.feitian}</td><td class="num">${feitian.received}</td><td class="num">${feitian.sold}</td><td class="num">${feitian.onHand}</td>`));
+    expect(stock).to.include(`<td class="num">${feitian.onHand}</td><td class="num">${feitian.received}</td><td class="num">${feitian.sold}</td><td>${demo.gtins.feitian}</td>`);
   });
 
   it("lets a store set its low-stock threshold with a form, refusing bad values with a 422 page", async () => {

@@ -5,8 +5,9 @@
  *
  * The page's contract (../view.ts renders it): <canvas data-chart="{type, labels, series,
  * horizontal}">, followed by a table of the same numbers. Once drawn, the canvas gets
- * data-rendered="true" and data-total = the sum of the data Chart.js holds, so anyone (the tests
- * too) can compare what was drawn with the table. No inline script or style: the CSP forbids both.
+ * data-rendered="true", data-values = the labels and series Chart.js holds, and data-total = their
+ * sum, so anyone (the tests too) can compare what was drawn with the table. No inline script or
+ * style: the CSP forbids both.
  */
 import {
   ArcElement, BarController, BarElement, CategoryScale, Chart, DoughnutController, Legend, LinearScale, LineController, LineElement,
@@ -56,6 +57,7 @@ for (const canvas of document.querySelectorAll<HTMLCanvasElement>("canvas[data-c
     const spec = JSON.parse(canvas.dataset.chart ?? "") as Spec;
     const chart = new Chart(canvas, configFor(spec));
     const total = chart.data.datasets.reduce((sum, dataset) => sum + (dataset.data as number[]).reduce((a, b) => a + (Number(b) || 0), 0), 0);
+    canvas.dataset.values = JSON.stringify({ labels: chart.data.labels, series: chart.data.datasets.map((dataset) => dataset.data) });
     canvas.dataset.total = String(total);
     canvas.dataset.rendered = "true";
   } catch (error) {
