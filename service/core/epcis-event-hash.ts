@@ -30,6 +30,23 @@
  *    pattern URIs and GS1 Digital Link URIs on any domain to the constrained canonical Digital Link
  *    (`https://id.gs1.org/01/<GTIN-14>/21/<serial>`, lot dropped when a serial is present, no query).
  *
+ * Where this differs from the reference (all outside its test vectors, which all pass):
+ * - Bare CBV words are expanded only in the fields that take them. The reference JSON-LD-expands the whole
+ *   document and then rewrites any string anywhere that matches the tail of one expanded term, so an
+ *   extension value "shipping" next to bizStep "shipping" became a URI there; here it stays "shipping".
+ * - A bizTransaction/source/destination entry is always written type first, then its value, whatever the
+ *   JSON key order; one without a type is its value alone. (The reference follows key order and fails on
+ *   a missing type.) Other properties inside such an entry are ignored, as in the reference.
+ * - null values are ignored (the reference hashes Python's "None"); an `@context` inside the event only
+ *   declares prefixes (the reference would hash it as an extension); a timestamp without an offset is
+ *   UTC (the reference takes the machine's zone); only ISO 8601 timestamps are recognised.
+ * - EPC URIs with a 12-digit company prefix and an empty reference (grai, gdti, sgcn) convert per TDS; the
+ *   reference's patterns for them expect an extra dot and leave them unconverted.
+ * - Numbers are hashed as JavaScript parsed them: integers beyond 2^53 and floats of 1e16 or more written
+ *   with a point or exponent can differ from Python's reading; pass such values as strings.
+ * - Only the CBV 2.0 profile (`?ver=CBV2.0`); the reference's CBV 2.1 mode, its document-level
+ *   "ignoreFields" and its master-data features are not implemented.
+ *
  * Pure: no I/O. One event at a time; pass the document's `@context` so user namespaces resolve.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -180,15 +197,20 @@ function addNamespaces(namespaces: Map<string, string>, context: unknown): void 
 // ---------------------------------------------------------------------------------------------------
 // JSON -> tree
 
-/** Compare strings by Unicode code point (Python's order, which the reference sorts by). */
+/** Compare strings by Unicode code point (Python's order, which the reference sorts by). UTF-16 code
+ * units order the same except surrogates against U+E000..U+FFFF, which the shift below puts right. */
 function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  const x = [...a], y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = (x[i] as string).codePointAt(0)! - (y[i] as string).codePointAt(0)!;
-    if (d !== 0) return d;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
 
 /** Order of (name, text, children) tuples, as Python compares them. */

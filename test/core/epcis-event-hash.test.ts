@@ -549,6 +549,86 @@ const GS1_DE_EVENT: Event = {
   bizTransactionList: [{ type: "desadv", bizTransaction: "urn:epcglobal:cbv:bt:4012345000009:ASN1099" }],
 };
 
+/** TransformationEventWithUserExtensions.json: user extensions inside readPoint, bizLocation and sensor fields. */
+const USER_EXTENSIONS_CONTEXT = [
+  "https://ref.gs1.org/standards/epcis/epcis-context.jsonld",
+  { example: "http://ns.example.com/epcis/" }, { example2: "http://ns.example.com/epcis-2/" },
+  { example3: "http://ns.example.com/epcis-3/" }, { example4: "http://ns.example.com/epcis-4/" },
+];
+const USER_EXTENSIONS_EVENT: Event = {
+  type: "TransformationEvent",
+  eventTime: "2020-09-29T14:00:00+02:00",
+  eventTimeZoneOffset: "+02:00",
+  errorDeclaration: {
+    declarationTime: "2020-09-29T15:00:00+02:00",
+    "example:issuer": "Employee 123",
+    "example3:errorCodes": { "example3:value1": "34", "example3:value44": "66" },
+    "example:field": { "example:furtherData": "abcd1234" },
+  },
+  inputQuantityList: [{ epcClass: "urn:epc:class:lgtin:4023333.055555.ABC123", quantity: 25.0, uom: "KGM" }],
+  outputEPCList: ["urn:epc:id:sgtin:4012345.012345.987", "urn:epc:id:sgtin:4012345.012345.988"],
+  bizStep: "commissioning",
+  readPoint: { id: "urn:epc:id:sgln:4023333.00000.0", "example:gs1ES": "(414)4023333000000" },
+  bizLocation: { id: "urn:epc:id:sgln:4023333.00001.12", "example:gs1ES": "(414)4023333000017 (254)12" },
+  ilmd: { "cbvmda:lotNumber": "LOTABC", "example:grading": "A", "example2:userMasterData": { "example2:sizeCode": "B-2" } },
+  sensorElementList: [{
+    sensorMetadata: { startTime: "2019-04-01T15:00:00+01:00", endTime: "2019-04-02T14:59:59.999+01:00", "example:someFurtherMetaData": "someText" },
+    sensorReport: [
+      { type: "Temperature", minValue: 12.4, maxValue: 13.8, meanValue: 13.2, percRank: 50.0, percValue: 12.7, uom: "CEL", sDev: 0.41, "example:cv": "123" },
+      { type: "example:someSensorProperty", stringValue: "someSensorOutput" },
+    ],
+    "example:furtherSensorData": { "example:measure1": "123.5", "example:measure2": "0.987" },
+    "example:someUserField": "abc123",
+  }],
+  "example:extension": { moreExtensions: { futureExtension: { tag1: "1", tag2: "2", tag3: "3" } } },
+  "example:internalData": { "example:machine": "urn:epc:id:giai:4012345.ABC", "example:procedure": "A-1" },
+  "example2:furtherData": { "example2:assemblyLine": "2", "example2:workingShift": "1" },
+  "example4:otherThings": "some text",
+};
+const USER_EXTENSIONS_PREHASH = "eventType=TransformationEventeventTime=2020-09-29T12:00:00.000ZeventTimeZoneOffset=+02:00inputQuantityListquantityElementepcClass=https://id.gs1.org/01/04023333555555/10/ABC123quantity=25uom=KGMoutputEPCListepc=https://id.gs1.org/01/04012345123456/21/987epc=https://id.gs1.org/01/04012345123456/21/988bizStep=https://ref.gs1.org/cbv/BizStep-commissioningreadPointid=https://id.gs1.org/414/4023333000000bizLocationid=https://id.gs1.org/414/4023333000017/254/12sensorElementsensorMetadatastartTime=2019-04-01T14:00:00.000ZendTime=2019-04-02T13:59:59.999ZsensorReporttype=example:someSensorPropertystringValue=someSensorOutputsensorReporttype=https://ref.gs1.org/voc/TemperatureminValue=12.4maxValue=13.8meanValue=13.2sDev=0.41percRank=50percValue=12.7uom=CELilmd{http://ns.example.com/epcis-2/}userMasterData{http://ns.example.com/epcis-2/}sizeCode=B-2{http://ns.example.com/epcis/}grading=A{urn:epcglobal:cbv:mda}lotNumber=LOTABCreadPoint{http://ns.example.com/epcis/}gs1ES=(414)4023333000000bizLocation{http://ns.example.com/epcis/}gs1ES=(414)4023333000017 (254)12sensorElementsensorMetadata{http://ns.example.com/epcis/}someFurtherMetaData=someTextsensorReport{http://ns.example.com/epcis/}cv=123{http://ns.example.com/epcis/}furtherSensorData{http://ns.example.com/epcis/}measure1=123.5{http://ns.example.com/epcis/}measure2=0.987{http://ns.example.com/epcis/}someUserField=abc123{http://ns.example.com/epcis-2/}furtherData{http://ns.example.com/epcis-2/}assemblyLine=2{http://ns.example.com/epcis-2/}workingShift=1{http://ns.example.com/epcis-4/}otherThings=some text{http://ns.example.com/epcis/}extensionmoreExtensionsfutureExtensiontag1=1tag2=2tag3=3{http://ns.example.com/epcis/}internalData{http://ns.example.com/epcis/}machine=https://id.gs1.org/8004/4012345ABC{http://ns.example.com/epcis/}procedure=A-1";
+
+/** epcisDocWithCustomExtensions.jsonld: the same event with and without two repository fields (both are hashed). */
+const CUSTOM_EXTENSIONS_CONTEXT = [
+  "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+  { example: "https://ns.example.com/epcis/", "repository-x": "https://repository-x.example.com/" },
+  { rdfs: "http://www.w3.org/2000/01/rdf-schema#" },
+];
+const CUSTOM_EXTENSIONS_PLAIN: Event = {
+  type: "ObjectEvent",
+  eventTime: "2019-10-21T14:45:00Z",
+  recordTime: "2023-06-02T07:03:16.073Z",
+  eventTimeZoneOffset: "+01:00",
+  eventID: "ni:///sha-256;b3d481c5590757ab8361a6cb0e924820feb3b61eb568e7d7703f21a96f76f51d?ver=CBV2.0",
+  epcList: ["https://id.gs1.org/00/040123451111111127"],
+  action: "OBSERVE",
+  bizStep: "inspecting",
+  disposition: "in_progress",
+  readPoint: { id: "https://id.gs1.org/414/4012345000245/254/1" },
+};
+const CUSTOM_EXTENSIONS_EXTENDED: Event = {
+  ...CUSTOM_EXTENSIONS_PLAIN,
+  "repository-x:hash": "ni:///sha-256;b3d481c5590757ab8361a6cb0e924820feb3b61eb568e7d7703f21a96f76f51d?ver=CBV2.0",
+  "example:captureID": "cc90bbe4-7f3a-4abd-b150-d4371c72a64f",
+};
+
+/** epcisDocWithSensorComponent.jsonld: two sensor reports, gs1:/cbv: CURIE values, Digital Links on another domain. */
+const SENSOR_COMPONENT_EVENT: Event = {
+  type: "ObjectEvent",
+  eventTime: "2022-04-07T10:00:00.000Z",
+  eventTimeZoneOffset: "+01:00",
+  epcList: ["https://id.example.com/8003/040123450007718765"],
+  action: "OBSERVE",
+  bizStep: "sensor_reporting",
+  readPoint: { id: "https://id.example.com/414/4012345000054" },
+  sensorElementList: [{
+    sensorReport: [
+      { type: "gs1:Angle", value: 42.698334, component: "cbv:Comp-latitude", uom: "DD", coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84" },
+      { type: "gs1:Angle", value: 23.319941, component: "cbv:Comp-longitude", uom: "DD", coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84" },
+    ],
+  }],
+};
+const SENSOR_COMPONENT_PREHASH = "eventType=ObjectEventeventTime=2022-04-07T10:00:00.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/8003/040123450007718765action=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-sensor_reportingreadPointid=https://id.gs1.org/414/4012345000054sensorElementsensorReporttype=https://ref.gs1.org/voc/Anglevalue=23.319941component=https://ref.gs1.org/cbv/Comp-longitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84sensorReporttype=https://ref.gs1.org/voc/Anglevalue=42.698334component=https://ref.gs1.org/cbv/Comp-latitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
 interface Vector { name: string; event: Event; context?: Record<string, string> | unknown[]; hash: string; preHash?: string }
 
 const VECTORS: Vector[] = [
@@ -567,6 +647,14 @@ const VECTORS: Vector[] = [
     hash: "ni:///sha-256;40744f32beff53a4bf5bb5956d465cb52de5bbcc9f131409d8efb903b04d9351?ver=CBV2.0" },
   { name: "ReferenceEventHashAlgorithm", event: REFERENCE_EVENT, context: [{ example: "https://ns.example.com/epcis/" }],
     hash: "ni:///sha-256;6ae96341e0acc6d7a261364751f60e68278a81cdf51da0abb6b4e617014e39d7?ver=CBV2.0" },
+  { name: "TransformationEventWithUserExtensions", event: USER_EXTENSIONS_EVENT, context: USER_EXTENSIONS_CONTEXT, preHash: USER_EXTENSIONS_PREHASH,
+    hash: "ni:///sha-256;dca180f4e6005d4b6a6408a8d143977ca2e4f3e72048d7aa03b4df4055d484f9?ver=CBV2.0" },
+  { name: "epcisDocWithCustomExtensions #1", event: CUSTOM_EXTENSIONS_EXTENDED, context: CUSTOM_EXTENSIONS_CONTEXT,
+    hash: "ni:///sha-256;81d42556b26127560fee1c57e0b7775cbd58aa401af0565e58ce043472ab3a5b?ver=CBV2.0" },
+  { name: "epcisDocWithCustomExtensions #2", event: CUSTOM_EXTENSIONS_PLAIN, context: CUSTOM_EXTENSIONS_CONTEXT,
+    hash: "ni:///sha-256;b3d481c5590757ab8361a6cb0e924820feb3b61eb568e7d7703f21a96f76f51d?ver=CBV2.0" },
+  { name: "epcisDocWithSensorComponent", event: SENSOR_COMPONENT_EVENT, context: [{ cbv: "https://ref.gs1.org/cbv/" }], preHash: SENSOR_COMPONENT_PREHASH,
+    hash: "ni:///sha-256;14faa21345eb49fa31e5578aed52a2c291b7dc8ded0d53c88135955173ea91fc?ver=CBV2.0" },
   { name: "epcisEventWithCURIEs", event: GS1_DE_EVENT,
     hash: "ni:///sha-256;65f196f1b17e2525de2b6f45f5d31d74fa3fdf1e689863484f8e9660cc36f69f?ver=CBV2.0" },
   ...TIMESTAMP_ROUND_OFF.map((event, i) => ({
@@ -725,6 +813,15 @@ describe("core/epcis-event-hash", () => {
       }
       // Python's Decimal prints an integral value with a positive exponent in scientific notation; so does the reference.
       expect(quantity("1e3")).to.equal(expected("1E+3"));
+    });
+
+    it("writes a bizTransaction, source or destination as type then value, with or without a type; ignores nulls", () => {
+      const event = (entry: Record<string, unknown>): Event => ({ type: "TransactionEvent", action: "ADD", bizTransactionList: [entry], bizLocation: null, disposition: null });
+      const typed = "eventType=TransactionEventaction=ADDbizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1";
+      expect(epcisPreHashString(event({ type: "po", bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" }))).to.equal(typed);
+      expect(epcisPreHashString(event({ bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1", type: "po" }))).to.equal(typed);
+      expect(epcisPreHashString(event({ bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" })))
+        .to.equal("eventType=TransactionEventaction=ADDbizTransactionListbizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1");
     });
 
     it("expands user-extension prefixes to their namespace, whatever the prefix and however the context is given", () => {
