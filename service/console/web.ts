@@ -23,7 +23,7 @@ export const CSRF_COOKIE = "sealtrace_csrf";
 export const LANG_COOKIE = "sealtrace_lang";
 const FORM = "application/x-www-form-urlencoded";
 const FORM_LIMIT = 16 * 1024;
-/** Sign-in attempts allowed per client IP per minute, and per username per 15 minutes. */
+/** Sign-in attempts allowed per client IP per minute, and failed ones per username per 15 minutes. */
 export const SIGN_IN_PER_IP = 60;
 export const SIGN_IN_PER_USER = 10;
 
@@ -55,9 +55,17 @@ export interface Web {
 
 export const forbidden = (): AppError => new AppError(403, "forbidden", "this page does not belong to your account");
 
-/** Where to go after signing in: a console path of ours, nothing else. */
+/** Where to go after signing in: a console path of ours, as given (no dot segments, no other origin), else /console. */
 export function safeNext(next: string | undefined): string {
-  return next !== undefined && /^\/console(\/[A-Za-z0-9._~%/-]*)?(\?[^\s\\]*)?$/.test(next) && !next.includes("//") ? next : "/console";
+  if (next === undefined || !next.startsWith("/console")) return "/console";
+  let url: URL;
+  try {
+    url = new URL(next, "http://console.invalid");
+  } catch {
+    return "/console";
+  }
+  const unchanged = url.origin === "http://console.invalid" && `${url.pathname}${url.search}` === next;
+  return unchanged && /^\/console(\/|$)/.test(url.pathname) ? next : "/console";
 }
 
 export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: (web: Web) => void): Promise<void> {
@@ -203,13 +211,15 @@ ${csrfField(ctx)}
 
   scope.post("/sign-in", { onRequest: perIp, preHandler: scope.csrfProtection }, async (request, reply) => {
     const form = web.form(request);
-    const limit = await perUsername(request);
-    if (!limit.isAllowed && limit.isExceeded) {
+    // Failed attempts count against the username (so its owner signing in often is never locked out).
+    const limit = await perUsername(request, { increment: false });
+    if (!limit.isAllowed && limit.remaining === 0) {
       void reply.header("retry-after", String(limit.ttlInSeconds));
       throw new AppError(429, "rate_limited", "too many sign-in attempts");
     }
     const userId = await users.authenticate(form.username ?? "", form.password ?? "");
     if (userId === null) {
+      await perUsername(request);
       const ctx = web.ctx(request, reply);
       return web.send(reply, signInPage(ctx, { error: ctx.m.signInFailed, username: form.username ?? "", next: form.next ?? "" }), 401);
     }

@@ -248,6 +248,39 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(scans.rows[0].n, "a store check is not a consumer scan").to.equal(0);
   });
 
+  it("never sends a signed-in user off our console, whatever `next` says", async () => {
+    for (const next of ["https://evil.example/", "//evil.example/console", "/console/../../etc", "/\\evil.example", "javascript:alert(1)"]) {
+      const client = consoleClient(stack.url);
+      const answer = await client.post("/console/sign-in", { ...demo.users.admin, next });
+      expect(answer.status, next).to.equal(303);
+      expect(answer.location, next).to.equal("/console");
+    }
+    const client = consoleClient(stack.url);
+    expect((await client.post("/console/sign-in", { ...demo.users.admin, next: "/console/alerts?kind=price_below" })).location).to.equal("/console/alerts?kind=price_below");
+  });
+
+  it("lets a brand admin create and disable users with the console's forms", async () => {
+    const admin = await signedIn(demo.users.admin);
+    const page = await admin.get("/console/users");
+    expect(page.status).to.equal(200);
+    const username = `${demo.brand.slug}-cashier`;
+    const refused = await admin.post("/console/users", { username, password: "short", kind: "store", party: "store-pudong", _csrf: csrfOf(page.text) });
+    expect(refused.status).to.equal(422);
+    expect(refused.text).to.include("请检查「密码」").and.to.include(`value="${username}"`).and.not.to.include('value="short"');
+    const created = await admin.post("/console/users", { username, password: "cashier-password", kind: "store", party: "store-pudong", _csrf: csrfOf(page.text) });
+    expect(created.status, created.text.slice(0, 400)).to.equal(303);
+    expect((await admin.get(created.location!)).text).to.include(`已创建用户 ${username}`);
+    const cashier = await signedIn({ username, password: "cashier-password" });
+    expect((await cashier.get("/console")).location).to.equal("/console/stores/store-pudong");
+
+    const { rows: [row] } = await db.query("SELECT id FROM console_users WHERE username = $1", [username]);
+    const disabled = await admin.post(`/console/users/${row.id}/disable`, { _csrf: csrfOf(page.text) });
+    expect(disabled.status).to.equal(303);
+    expect((await cashier.get("/console/stores/store-pudong")).status, "signed out at once").to.equal(303);
+    const self = (await db.query("SELECT id FROM console_users WHERE username = $1", [demo.users.admin.username])).rows[0].id;
+    expect((await admin.post(`/console/users/${self}/disable`, { _csrf: csrfOf(page.text) })).status, "not yourself").to.equal(422);
+  });
+
   it("rate-limits sign-in attempts per username", async () => {
     const client = consoleClient(stack.url);
     const token = await client.csrf();
