@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { canonicalJson, type Json } from "../core/hash.ts";
 import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, type EpcisEvent, type EpcisFacts } from "../core/epcis.ts";
-import { epcisEventHash } from "./tmp-hash.ts";
+import { epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
 import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
 import { randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { runChecks } from "../checks/run.ts";
@@ -146,7 +146,7 @@ export function createEpcisStore(db: Db) {
     // One capture of a brand at a time: the log's head and what is packed in what stay consistent.
     await lockLog(tx, log, brand.id);
 
-    const ids = events.map((event) => (typeof event.eventID === "string" ? { id: event.eventID, hashed: false } : { id: epcisEventHash(event, context), hashed: true }));
+    const ids = events.map((event) => (typeof event.eventID === "string" ? { id: event.eventID, hashed: false } : { id: epcisEventHash(event, (context ?? undefined) as EpcisContext | undefined), hashed: true }));
     const facts = events.map((event) => epcisFacts(event, prefixes));
 
     const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null }>(
@@ -187,8 +187,9 @@ export function createEpcisStore(db: Db) {
     const { rows: minted } = await tx.query<{ serial: string; gtin: string }>(
       "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])", [brand.id, [...new Set([...candidates.values()].map((c) => c.serial))]],
     );
+    const mintedKeys = new Set(minted.map((m) => `${m.gtin}/${m.serial}`));
     const bottleOf = new Map<string, string>();
-    for (const [id, item] of candidates) if (minted.some((m) => m.serial === item.serial && m.gtin === item.gtin)) bottleOf.set(id, item.serial);
+    for (const [id, item] of candidates) if (mintedKeys.has(`${item.gtin}/${item.serial}`)) bottleOf.set(id, item.serial);
     const heads = await lockHeads(tx, [...new Set(bottleOf.values())]);
     const produced = new Set([...heads.values()].filter((h) => h.state !== "minted").map((h) => h.serial));
 
