@@ -35,11 +35,12 @@ describe("GS1 identifiers", () => {
     expect(parseLocation("urn:epc:id:sgln:bad")).to.equal(null);
   });
 
-  it("gives SSCCs and other keys one canonical spelling, and leaves private identifiers alone", () => {
+  it("gives SSCCs, classes and other keys one canonical spelling, and leaves private identifiers alone", () => {
     expect(canonicalId("urn:epc:id:sscc:0614141.1234567890")).to.equal("https://id.gs1.org/00/106141412345678908");
     expect(canonicalId("https://example.com/path/00/106141412345678908?x=1")).to.equal("https://id.gs1.org/00/106141412345678908");
     expect(canonicalId("urn:uuid:3a0f")).to.equal("urn:uuid:3a0f");
-    expect(canonicalId("urn:epc:class:lgtin:4012345.012345.998877")).to.equal("urn:epc:class:lgtin:4012345.012345.998877");
+    expect(canonicalId("urn:epc:class:lgtin:4012345.012345.998877")).to.equal("https://id.gs1.org/01/04012345123456/10/998877");
+    expect(canonicalId("https://brand.example/steps/x")).to.equal("https://brand.example/steps/x");
   });
 
   it("reads CBV values written bare, as URNs or as web-vocabulary URIs", () => {
