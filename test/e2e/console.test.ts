@@ -23,16 +23,13 @@ describe("console in the browser", function () {
   let browser: Browser;
   let demo: DemoBrand;
   let expected: Expected;
-  let endpointId: string;
 
   before(async () => {
     services = await startChainStack({ keyIndex: 16, env: { EXPLORER_URL: "https://explorer.example/" } });
     stack = services.stack;
-    demo = await createDemoBrand(stack);
+    // the endpoint refuses connections: its deliveries stay pending, with failed attempts
+    demo = await createDemoBrand(stack, { webhookUrl: "http://127.0.0.1:9/hook" });
     expected = expectedFor(demo);
-    const endpoint = await stack.request("POST", "/api/v1/endpoints", { token: demo.brand.apiKey, body: { url: "http://127.0.0.1:9/hook", types: ["diversion"] } });
-    expect(endpoint.status).to.equal(201);
-    endpointId = endpoint.body.id;
     await stack.waitAnchored(demo.codes[0]!.serial, demo.codes[0]!.secret);
     browser = await launchBrowser();
   });
@@ -183,7 +180,15 @@ describe("console in the browser", function () {
       await page.goto(`${stack.url}/console/webhooks`);
       expect(await page.textContent("#endpoints-table")).to.include("http://127.0.0.1:9/hook");
       await checkPage(page, "brand-webhooks", problems);
-      await page.goto(`${stack.url}/console/webhooks/${endpointId}`);
+      await page.click(`a[href="/console/webhooks/${demo.endpointId}"]`);
+      await at(page, `/console/webhooks/${demo.endpointId}`);
+      // the outbox fans the two diversion alerts out to the endpoint within moments
+      for (let i = 0; i < 100 && await page.locator("#deliveries-table tbody tr").count() < expected.alerts.diversion!; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await page.reload();
+      }
+      const deliveries = await page.$$eval("#deliveries-table tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim())));
+      expect(deliveries.map((d) => d[1])).to.deep.equal([m.alertKinds.diversion, m.alertKinds.diversion]);
       await checkPage(page, "brand-webhook-deliveries", problems);
 
       await page.goto(`${stack.url}/console/batches`);
@@ -210,6 +215,8 @@ describe("console in the browser", function () {
   it("shows a store user its stock, sales and scan box, and nothing of the brand or other stores", async () => {
     const { page, problems, close } = await open();
     try {
+      await page.goto(`${stack.url}/console/sign-in`);
+      await checkPage(page, "sign-in", problems);
       await signIn(page, demo.users.pudong);
       expect(new URL(page.url()).pathname).to.equal("/console/stores/store-pudong");
       const stock = expected.stock["store-pudong"]!;

@@ -67,6 +67,8 @@ export interface DemoBrand {
   codes: { serial: string; secret: string; gtin: string }[];
   events: { id: string; type: string; codes: string[]; occurredAt: string; party: string; to?: string; price?: { amount: string; currency: string } }[];
   users: { admin: { username: string; password: string }; pudong: { username: string; password: string }; guiyang: { username: string; password: string } };
+  /** The webhook endpoint subscribed to diversions before the history was posted, when one was asked for. */
+  endpointId: string | null;
 }
 
 /** What the console should show for a demo brand, computed here from its events (not by the service). */
@@ -100,8 +102,10 @@ async function ok(r: Promise<{ status: number; body: unknown }>, status: number,
  * A brand with two regions, a distributor and a store in each, two products and 18 bottles, and 40
  * days of history: production, shipping, receiving, sales across several weeks (one below the
  * guide price), and two Shanghai bottles received and one sold by the Guiyang store (diversion).
+ * With `webhookUrl`, an endpoint subscribed to diversions is added first, so it gets their deliveries.
  */
-export async function createDemoBrand(stack: Stack, now = new Date()): Promise<DemoBrand> {
+export async function createDemoBrand(stack: Stack, options: { now?: Date; webhookUrl?: string } = {}): Promise<DemoBrand> {
+  const now = options.now ?? new Date();
   const brand = await stack.createBrand({ codes: 0 });
   const key = brand.apiKey;
   const put = (path: string, body: unknown) => ok(stack.request("PUT", path, { token: key, body }), 200, `PUT ${path}`);
@@ -116,6 +120,8 @@ export async function createDemoBrand(stack: Stack, now = new Date()): Promise<D
 
   const mint = async (gtin: string, count: number, lot: string) =>
     (await ok(stack.request("POST", "/api/v1/codes", { token: key, body: { gtin, count, lot } }), 201, "mint")).codes.map((c: { serial: string; secret: string }) => ({ serial: c.serial, secret: c.secret, gtin }));
+  const endpointId: string | null = options.webhookUrl === undefined ? null
+    : (await ok(stack.request("POST", "/api/v1/endpoints", { token: key, body: { url: options.webhookUrl, types: ["diversion"] } }), 201, "endpoint")).id;
   const f = await mint(feitian, 12, "FT-1");
   const w = await mint(wangzi, 6, "WZ-1");
   const s = (list: { serial: string }[]) => list.map((c) => c.serial);
@@ -153,7 +159,7 @@ export async function createDemoBrand(stack: Stack, now = new Date()): Promise<D
   await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.admin, kind: "brand", admin: true, displayName: "王经理" } }), 201, "admin user");
   await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.pudong, kind: "store", party: "store-pudong" } }), 201, "pudong user");
   await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.guiyang, kind: "store", party: "store-guiyang" } }), 201, "guiyang user");
-  return { brand, gtins: { feitian, wangzi }, codes: [...f, ...w], events, users };
+  return { brand, gtins: { feitian, wangzi }, codes: [...f, ...w], events, users, endpointId };
 }
 
 const REGION_OF_STORE: Record<string, string> = { "store-pudong": "CN-SH", "store-guiyang": "CN-GZ" };
