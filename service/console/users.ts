@@ -65,6 +65,8 @@ const info = (row: UserRow): UserInfo => ({
 export const normaliseUsername = (username: string): string => username.trim().toLowerCase();
 
 export function createUsers(db: Db) {
+  // Ready before the first sign-in, so an unknown user's first attempt takes no longer than a wrong password.
+  void decoyHash();
   return {
     async create(brandId: number, user: NewUser): Promise<UserInfo> {
       const username = normaliseUsername(user.username);
