@@ -67,6 +67,11 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect((await stack.request("DELETE", `/api/v1/users/${created.body.id}`, { token: other.apiKey })).status, "another brand's user").to.equal(404);
     const { rows: count } = await db.query("SELECT count(*)::int AS n FROM console_users WHERE username LIKE $1", [`%-${"no-store"}`]);
     expect(count[0].n, "nothing written by a refused request").to.equal(0);
+
+    // the users API is documented; the console's pages are not API
+    const doc = await stack.request("GET", "/docs/json");
+    expect(doc.body.paths).to.have.property("/api/v1/users");
+    expect(Object.keys(doc.body.paths).filter((path) => path.startsWith("/console"))).to.deep.equal([]);
   });
 
   it("signs in with a session cookie whose token is stored only hashed; wrong password and unknown user look the same", async () => {
