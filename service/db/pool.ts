@@ -14,6 +14,13 @@ export function createPool(connectionString: string, log: Logger, max = 10): Db 
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));
+  // Nor may a checked-out one: pg-pool listens only while a client is idle, and a client held between
+  // queries (a transaction doing other work, the anchorer's lock connection waiting on the chain)
+  // emits 'error' with no query to fail when the server shuts down (57P01). The next query on it
+  // fails, its holder answers 503 or retries, and the broken client is discarded on release.
+  pool.on("connect", (client) => {
+    client.on("error", (error) => log.warn({ err: error }, "database connection lost"));
+  });
   return pool;
 }
 

@@ -85,41 +85,55 @@ export function gtinFrom(digits13: string): string {
   return digits13 + String((10 - (sum % 10)) % 10);
 }
 
-export async function startStack(options: {
+export interface StackOptions {
   chainUrl?: string; keyIndex?: number; redis?: boolean; role?: Role; embedded?: boolean; dataDir?: string;
   env?: Record<string, string>;
-} = {}): Promise<Stack> {
-  const cleanups: (() => Promise<void>)[] = [];
-  const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), "sealtrace-stack-"));
-  if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const env: Record<string, string> = { DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN };
-  if (!options.embedded) {
-    const db = await createDatabase();
-    cleanups.push(() => db.drop());
-    const key = devKey(options.keyIndex ?? 1);
-    Object.assign(env, {
-      DATABASE_URL: db.url,
-      CHAIN_RPC_URL: options.chainUrl!,
-      ANCHOR_PRIVATE_KEY: key,
-      REGISTRY_ADDRESS: await deployTestRegistry(options.chainUrl!, key),
-    });
-    if (options.redis !== false) {
-      const prefix = `sealtrace-test-${randomBytes(4).toString("hex")}`;
-      Object.assign(env, { REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix });
-      cleanups.push(async () => {
-        const redis = new Redis(TEST_REDIS_URL);
-        const keys = await redis.keys(`${prefix}:*`);
-        if (keys.length > 0) await redis.del(...keys);
-        redis.disconnect();
-      });
-    }
-  }
-  Object.assign(env, options.env ?? {});
-  const config = loadConfig(env);
-  const runtime = await startRuntime(config, { role: options.role ?? "all", log: createLogger("silent") });
-  const url = runtime.url!;
+}
 
-  const request: Stack["request"] = async (method, path, opts = {}) => {
+/**
+ * A stack's environment: its own data directory, and unless embedded its own database, registry and
+ * Redis prefix; `cleanup` removes them. startStack runs SealTrace in this process on it; the fault
+ * tests run it as separate processes.
+ */
+export async function stackEnv(options: StackOptions = {}): Promise<{ env: Record<string, string>; cleanup(): Promise<void> }> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => { for (const step of cleanups.reverse()) await step(); };
+  try {
+    const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), "sealtrace-stack-"));
+    if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const env: Record<string, string> = { DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN };
+    if (!options.embedded) {
+      const db = await createDatabase();
+      cleanups.push(() => db.drop());
+      const key = devKey(options.keyIndex ?? 1);
+      Object.assign(env, {
+        DATABASE_URL: db.url,
+        CHAIN_RPC_URL: options.chainUrl!,
+        ANCHOR_PRIVATE_KEY: key,
+        REGISTRY_ADDRESS: await deployTestRegistry(options.chainUrl!, key),
+      });
+      if (options.redis !== false) {
+        const prefix = `sealtrace-test-${randomBytes(4).toString("hex")}`;
+        Object.assign(env, { REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix });
+        cleanups.push(async () => {
+          const redis = new Redis(TEST_REDIS_URL);
+          const keys = await redis.keys(`${prefix}:*`);
+          if (keys.length > 0) await redis.del(...keys);
+          redis.disconnect();
+        });
+      }
+    }
+    Object.assign(env, options.env ?? {});
+    return { env, cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** JSON requests to a running SealTrace at `url`. */
+export function httpClient(url: string): Stack["request"] {
+  return async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     let body: string | undefined;
@@ -133,31 +147,48 @@ export async function startStack(options: {
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
     return { status: response.status, body: parsed as any, headers: response.headers };
   };
+}
+
+/** A brand with two regions, a factory, a warehouse, a distributor, a store, a product and `codes` minted codes. */
+export async function createBrandWith(request: Stack["request"], { codes = 3 }: { codes?: number } = {}): Promise<BrandFixture> {
+  const slug = `brand-${process.pid}-${++brandCounter}-${randomBytes(2).toString("hex")}`;
+  const created = await request("POST", "/api/v1/admin/brands", { token: ADMIN_TOKEN, body: { slug, name: "贵州茅台酒股份有限公司 (test)" } });
+  if (created.status !== 201) throw new Error(`create brand: ${created.status} ${JSON.stringify(created.body)}`);
+  const { apiKey, webhookSecret } = created.body as { apiKey: string; webhookSecret: string };
+  const put = async (path: string, body: unknown) => {
+    const r = await request("PUT", path, { token: apiKey, body });
+    if (r.status !== 200) throw new Error(`PUT ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  await put("/api/v1/regions/CN-GZ", { name: "贵州" });
+  await put("/api/v1/regions/CN-SH", { name: "上海" });
+  await put("/api/v1/parties/factory-zunyi", { kind: "factory", name: "茅台镇酒厂", region: "CN-GZ" });
+  await put("/api/v1/parties/wh-guiyang", { kind: "warehouse", name: "贵阳仓", region: "CN-GZ" });
+  await put("/api/v1/parties/dist-shanghai", { kind: "distributor", name: "上海经销商", region: "CN-SH" });
+  await put("/api/v1/parties/store-pudong", { kind: "store", name: "浦东专卖店", region: "CN-SH" });
+  const gtin = gtinFrom("0690123456789");
+  await put(`/api/v1/products/${gtin}`, { name: "飞天茅台 53%vol 500ml", volumeMl: 500, abv: 53 });
+  if (codes === 0) return { slug, apiKey, webhookSecret, gtin, codes: [] };
+  const minted = await request("POST", "/api/v1/codes", { token: apiKey, body: { gtin, count: codes, lot: "2026-11-A", region: "CN-SH" } });
+  if (minted.status !== 201) throw new Error(`mint: ${minted.status} ${JSON.stringify(minted.body)}`);
+  return { slug, apiKey, webhookSecret, gtin, codes: minted.body.codes };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const { env, cleanup } = await stackEnv(options);
+  let runtime: Runtime;
+  try {
+    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: createLogger("silent") });
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  const config = runtime.config;
+  const url = runtime.url!;
+  const request = httpClient(url);
 
   const stack: Stack = {
     runtime, url, config, env, request,
-    async createBrand({ codes = 3 } = {}) {
-      const slug = `brand-${process.pid}-${++brandCounter}-${randomBytes(2).toString("hex")}`;
-      const created = await request("POST", "/api/v1/admin/brands", { token: ADMIN_TOKEN, body: { slug, name: "贵州茅台酒股份有限公司 (test)" } });
-      if (created.status !== 201) throw new Error(`create brand: ${created.status} ${JSON.stringify(created.body)}`);
-      const { apiKey, webhookSecret } = created.body as { apiKey: string; webhookSecret: string };
-      const put = async (path: string, body: unknown) => {
-        const r = await request("PUT", path, { token: apiKey, body });
-        if (r.status !== 200) throw new Error(`PUT ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-      };
-      await put("/api/v1/regions/CN-GZ", { name: "贵州" });
-      await put("/api/v1/regions/CN-SH", { name: "上海" });
-      await put("/api/v1/parties/factory-zunyi", { kind: "factory", name: "茅台镇酒厂", region: "CN-GZ" });
-      await put("/api/v1/parties/wh-guiyang", { kind: "warehouse", name: "贵阳仓", region: "CN-GZ" });
-      await put("/api/v1/parties/dist-shanghai", { kind: "distributor", name: "上海经销商", region: "CN-SH" });
-      await put("/api/v1/parties/store-pudong", { kind: "store", name: "浦东专卖店", region: "CN-SH" });
-      const gtin = gtinFrom("0690123456789");
-      await put(`/api/v1/products/${gtin}`, { name: "飞天茅台 53%vol 500ml", volumeMl: 500, abv: 53 });
-      if (codes === 0) return { slug, apiKey, webhookSecret, gtin, codes: [] };
-      const minted = await request("POST", "/api/v1/codes", { token: apiKey, body: { gtin, count: codes, lot: "2026-11-A", region: "CN-SH" } });
-      if (minted.status !== 201) throw new Error(`mint: ${minted.status} ${JSON.stringify(minted.body)}`);
-      return { slug, apiKey, webhookSecret, gtin, codes: minted.body.codes };
-    },
+    createBrand: (brandOptions) => createBrandWith(request, brandOptions),
     async postEvents(brand, events, webhookId = `msg_${randomBytes(8).toString("hex")}`) {
       const body = JSON.stringify({ events });
       const response = await fetch(`${url}/webhooks/${brand.slug}/events`, {
@@ -178,7 +209,7 @@ export async function startStack(options: {
     },
     async stop() {
       await runtime.stop();
-      for (const cleanup of cleanups.reverse()) await cleanup();
+      await cleanup();
     },
   };
   return stack;
