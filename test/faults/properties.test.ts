@@ -1,0 +1,238 @@
+/**
+ * Hostile input, part 1: property tests (fast-check) of the pure core every proof rests on —
+ * canonical JSON, links, Merkle trees and proof bundles. Each property runs on hundreds of generated
+ * inputs, odd Unicode and lone surrogates included; fast-check shrinks any failure to a minimal case.
+ */
+import { expect } from "chai";
+import fc from "fast-check";
+import { MerkleTree as ReferenceTree } from "merkletreejs";
+import { buildBundle, verifyBundle, type Anchor, type ProofBundle } from "../../service/core/bundle.ts";
+import { canonicalJson, fromHex, hashCanonical, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "../../service/core/hash.ts";
+import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
+import { MerkleTree, processProof, proofFromBytes, verifyProof } from "../../service/core/merkle.ts";
+import { faultSuite } from "./support/suite.ts";
+
+/** An independent reading of RFC 8785: sorted keys (UTF-16 code units), ECMAScript number and string forms. */
+function referenceJcs(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(referenceJcs).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${referenceJcs(value[key]!)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Rebuilds every object of `value` with its keys in another order. */
+function shuffleKeys(value: Json, rotate: number): Json {
+  if (Array.isArray(value)) return value.map((v) => shuffleKeys(v, rotate));
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    const turned = keys.map((_, i) => keys[(i + rotate) % keys.length]!).reverse();
+    return Object.fromEntries(turned.map((key) => [key, shuffleKeys(value[key]!, rotate)]));
+  }
+  return value;
+}
+
+const unicodeJson = fc.oneof(
+  fc.jsonValue({ maxDepth: 4 }),
+  fc.jsonValue({ maxDepth: 4, stringUnit: "grapheme" }),
+  fc.jsonValue({ maxDepth: 3, stringUnit: "binary" }),
+) as fc.Arbitrary<Json>;
+const hash: fc.Arbitrary<Hash> = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => toHex(bytes));
+const serial = fc.stringMatching(/^[0-9A-Z]{1,20}$/);
+
+const event = (codes: string[]): fc.Arbitrary<CanonicalEvent> => fc.record({
+  type: fc.constantFrom("production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"),
+  salt: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => toHex(b).slice(2)),
+  party: fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }),
+  occurredAt: fc.date({ noInvalidDate: true, min: new Date(0), max: new Date(4e12) }).map((d) => d.toISOString()),
+  data: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>, { maxKeys: 4 }),
+}).map((fields) => ({ ...fields, codes }));
+
+/** A bottle's history of 1–8 events, sealed into 1–3 batches among other bottles' leaves. */
+const history = fc.record({
+  serial,
+  others: fc.array(serial, { maxLength: 3 }),
+  count: fc.integer({ min: 1, max: 8 }),
+  cuts: fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 2 }),
+  fillers: fc.array(fc.array(hash, { maxLength: 9 }), { minLength: 3, maxLength: 3 }),
+  firstSeq: fc.integer({ min: 1, max: 1_000_000 }),
+  pendingTail: fc.integer({ min: 0, max: 2 }),
+}).chain((h) => fc.array(event([h.serial, ...h.others.filter((o) => o !== h.serial)]), { minLength: h.count, maxLength: h.count }).map((events) => ({ ...h, events })))
+  .map((h): ProofBundle => {
+    const links: Link[] = [];
+    for (const e of h.events) {
+      const previous = links.at(-1);
+      links.push(nextLink(h.serial, eventHash(e), previous ? { n: previous.n, linkHash: linkHash(previous) } : null));
+    }
+    const cuts = [...new Set(h.cuts.filter((c) => c < links.length))].sort((a, b) => a - b);
+    const groups = [0, ...cuts].map((start, i) => links.slice(start, [...cuts, links.length][i]));
+    const anchors: (Anchor | null)[] = [];
+    groups.forEach((group, g) => {
+      const own = group.map((l) => leafOf(linkHash(l)));
+      const filler = h.fillers[g] ?? [];
+      const before = filler.slice(0, Math.floor(filler.length / 2));
+      const tree = new MerkleTree([...before, ...own, ...filler.slice(before.length)]);
+      group.forEach((_, i) => anchors.push({ seq: h.firstSeq + g, root: tree.root, proof: tree.proof(before.length + i), txHash: null, blockNumber: null, blockTime: null }));
+    });
+    const pendingFrom = links.length - Math.min(h.pendingTail, links.length - 1);
+    return buildBundle({
+      serial: h.serial, gtin: "06901234567892", chain: { chainId: 31337, registry: `0x${"5f".repeat(20)}` },
+      events: h.events,
+      links: links.map((link, i) => ({ link, anchor: link.n > pendingFrom ? null : anchors[i] ?? null })),
+    });
+  });
+
+/** Changes a bundle in a way any verifier must catch. */
+const tampering = fc.record({ kind: fc.constantFrom("event-field", "event-hash", "link-n", "link-prev", "link-serial", "link-hash", "drop-link", "swap-links", "proof", "root", "leaf", "foreign-event"), pick: fc.nat(), value: hash });
+
+function tamper(bundle: ProofBundle, t: { kind: string; pick: number; value: Hash }): boolean {
+  const links = bundle.links;
+  const i = t.pick % links.length;
+  const anchored = links.map((l, j) => (l.anchor !== null && l.anchor.proof.length > 0 ? j : -1)).filter((j) => j >= 0);
+  switch (t.kind) {
+    case "event-field": bundle.events[t.pick % bundle.events.length]!.event.party = `${String(bundle.events[t.pick % bundle.events.length]!.event.party)}x`; return true;
+    case "event-hash": bundle.events[t.pick % bundle.events.length]!.eventHash = t.value; return true;
+    case "link-n": links[i]!.link.n += 1; return true;
+    case "link-prev": links[i]!.link.prev = t.value; return true;
+    case "link-serial": links[i]!.link.serial = `${links[i]!.link.serial}0`; return true;
+    case "link-hash": links[i]!.linkHash = t.value; return true;
+    case "leaf": links[i]!.leaf = t.value; return true;
+    case "drop-link": if (links.length < 2) return false; links.splice(i === links.length - 1 ? 0 : i, 1); return true;
+    case "swap-links": {
+      if (links.length < 2) return false;
+      const j = (i + 1) % links.length;
+      [links[i], links[j]] = [links[j]!, links[i]!];
+      return true;
+    }
+    case "proof": {
+      if (anchored.length === 0) return false;
+      const a = links[anchored[t.pick % anchored.length]!]!.anchor!;
+      a.proof[t.pick % a.proof.length] = t.value;
+      return true;
+    }
+    case "root": {
+      const a = links.find((l) => l.anchor !== null)?.anchor;
+      if (!a) return false;
+      a.root = t.value;
+      return true;
+    }
+    case "foreign-event": {
+      bundle.events.push({ event: { type: "opened", codes: ["ELSEWHERE"], salt: "00" }, eventHash: eventHash({ type: "opened", codes: ["ELSEWHERE"], salt: "00" }) });
+      return true;
+    }
+  }
+  return false;
+}
+
+faultSuite("faults: properties of the core (fast-check)", () => {
+  describe("canonical JSON (RFC 8785)", () => {
+    it("agrees with an independent reading of the RFC, for any JSON, odd Unicode included", () => {
+      fc.assert(fc.property(unicodeJson, (value) => canonicalJson(value) === referenceJcs(value)), { numRuns: 500 });
+    });
+    it("does not depend on key order, and is a fixed point", () => {
+      fc.assert(fc.property(unicodeJson, fc.nat(7), (value, rotate) => {
+        const canonical = canonicalJson(value);
+        expect(canonicalJson(shuffleKeys(value, rotate))).to.equal(canonical);
+        expect(canonicalJson(JSON.parse(canonical) as Json)).to.equal(canonical);
+        expect(hashCanonical(shuffleKeys(value, rotate))).to.equal(hashCanonical(value));
+      }), { numRuns: 500 });
+    });
+    it("keeps every value: parsing the canonical form gives the same data back", () => {
+      fc.assert(fc.property(unicodeJson, (value) => {
+        expect(JSON.parse(canonicalJson(value))).to.deep.equal(JSON.parse(JSON.stringify(value)));
+      }), { numRuns: 300 });
+    });
+    it("a __proto__ key is data like any other, never a prototype", () => {
+      fc.assert(fc.property(fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>, (inner) => {
+        const value = JSON.parse(`{"__proto__": ${JSON.stringify(inner)}, "a": 1}`) as Json;
+        const canonical = canonicalJson(value);
+        expect(canonical.startsWith('{"__proto__":')).to.equal(true);
+        expect(hashCanonical(value)).to.not.equal(hashCanonical({ a: 1 }));
+      }));
+    });
+  });
+
+  describe("links", () => {
+    it("chain n = 1, 2, 3 … each pointing at the previous link's hash, from the zero hash", () => {
+      fc.assert(fc.property(serial, fc.array(hash, { minLength: 1, maxLength: 20 }), (s, events) => {
+        let previous: Link | null = null;
+        events.forEach((e, i) => {
+          const link: Link = nextLink(s, e, previous ? { n: previous.n, linkHash: linkHash(previous) } : null);
+          expect(link.n).to.equal(i + 1);
+          expect(link.prev).to.equal(previous ? linkHash(previous) : ZERO_HASH);
+          expect(leafOf(linkHash(link))).to.equal(toHex(keccak256(fromHex(linkHash(link)))));
+          previous = link;
+        });
+      }));
+    });
+    it("a link's hash changes with any of its four fields, and only with them", () => {
+      fc.assert(fc.property(serial, fc.integer({ min: 1, max: 1e9 }), hash, hash, hash, (s, n, e, prev, other) => {
+        const link: Link = { serial: s, n, event: e, prev };
+        const h = linkHash(link);
+        expect(linkHash({ ...link, serial: `${s}X` })).to.not.equal(h);
+        expect(linkHash({ ...link, n: n + 1 })).to.not.equal(h);
+        if (other !== e) expect(linkHash({ ...link, event: other })).to.not.equal(h);
+        if (other !== prev) expect(linkHash({ ...link, prev: other })).to.not.equal(h);
+        expect(linkHash({ ...link, extra: "ignored" } as Link)).to.equal(h);
+      }));
+    });
+  });
+
+  describe("Merkle trees", () => {
+    const keccak = (data: Buffer): Buffer => Buffer.from(keccak256(data));
+    it("every proof leads its leaf to the root, and the root is merkletreejs's (sortPairs)", () => {
+      fc.assert(fc.property(fc.array(hash, { minLength: 1, maxLength: 300, size: "max" }), (leaves) => {
+        const tree = new MerkleTree(leaves);
+        expect(tree.root).to.equal(new ReferenceTree(leaves.map((l) => Buffer.from(fromHex(l))), keccak, { sortPairs: true }).getHexRoot());
+        leaves.forEach((leaf, i) => {
+          const proof = tree.proof(i);
+          expect(proof.length).to.be.at.most(Math.ceil(Math.log2(leaves.length)));
+          expect(processProof(leaf, proof)).to.equal(tree.root);
+          expect(proofFromBytes(tree.proofBytes(i))).to.deep.equal(proof);
+        });
+      }), { numRuns: 100 });
+    });
+    it("a proof proves nothing for another leaf, nor against another root", () => {
+      fc.assert(fc.property(fc.array(hash, { minLength: 2, maxLength: 100, size: "max" }), fc.nat(), hash, (leaves, pick, stranger) => {
+        fc.pre(!leaves.includes(stranger));
+        const tree = new MerkleTree(leaves);
+        const i = pick % leaves.length;
+        expect(verifyProof(stranger, tree.proof(i), tree.root)).to.equal(false);
+        expect(verifyProof(leaves[i]!, tree.proof(i), stranger)).to.equal(false);
+      }), { numRuns: 300 });
+    });
+  });
+
+  describe("proof bundles", () => {
+    it("a bundle built from any history verifies, also after a JSON round trip", () => {
+      fc.assert(fc.property(history, (bundle) => {
+        const verdict = verifyBundle(JSON.parse(JSON.stringify(bundle)));
+        expect(verdict.problems).to.deep.equal([]);
+        expect(verdict.linkCount).to.equal(bundle.links.length);
+      }), { numRuns: 300 });
+    });
+    it("any tampering with events, links, leaves, proofs or roots is caught", () => {
+      fc.assert(fc.property(history, tampering, (bundle, t) => {
+        const copy = structuredClone(bundle);
+        fc.pre(tamper(copy, t));
+        expect(verifyBundle(copy).valid, t.kind).to.equal(false);
+      }), { numRuns: 600 });
+    });
+    it("never throws, whatever it is given: it answers with problems", () => {
+      const anything = fc.oneof(fc.anything({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 4, stringUnit: "binary" }));
+      fc.assert(fc.property(anything, (value) => {
+        const verdict = verifyBundle(value);
+        expect(verdict.valid).to.equal(false);
+        expect(verdict.problems.length).to.be.greaterThan(0);
+      }), { numRuns: 500 });
+      // A valid bundle with one part replaced by arbitrary data: never a throw.
+      fc.assert(fc.property(history, fc.constantFrom("events", "links", "chain", "serial", "format"), fc.nat(), fc.anything({ maxDepth: 2 }), (bundle, key, pick, junk) => {
+        const copy = structuredClone(bundle) as unknown as Record<string, unknown>;
+        const target = copy[key];
+        if (Array.isArray(target) && target.length > 0) target[pick % target.length] = junk;
+        else copy[key] = junk;
+        expect(() => verifyBundle(copy)).to.not.throw();
+      }), { numRuns: 500 });
+    });
+  });
+});
