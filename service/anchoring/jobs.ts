@@ -8,6 +8,7 @@ import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { loop } from "../jobs/loop.ts";
+import { keepScheduled, type KeptSchedule } from "../jobs/schedule.ts";
 import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
 import type { Sealer } from "./sealer.ts";
 
@@ -72,6 +73,7 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
   const anchorQueue = new Queue("anchor", { connection, prefix: p.prefix });
   for (const queue of [sealQueue, anchorQueue]) queue.on("error", (error) => p.log.warn({ err: error, queue: queue.name }, "queue error"));
   const workers: Worker[] = [];
+  const schedules: KeptSchedule[] = [];
   const jobOptions = { attempts: 8, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: 100, removeOnFail: 500 };
 
   return {
@@ -79,8 +81,8 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
       sealQueue.add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } }).catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
     }),
     async startWorkers() {
-      // Schedules live in Redis; upserting them at every start rebuilds them after a wipe.
-      await sealQueue.upsertJobScheduler("seal-every", { every: p.sealIntervalMs }, { name: "seal", opts: jobOptions });
+      // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
+      schedules.push(keepScheduled(sealQueue, "seal-every", p.sealIntervalMs, { name: "seal", opts: jobOptions }, p.log));
       const seal = new Worker("seal", async () => {
         const sealed = await p.sealer.sealAll();
         if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
@@ -89,7 +91,7 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
       workers.push(seal);
       if (p.anchorer) {
         const anchorer = p.anchorer;
-        await anchorQueue.upsertJobScheduler("anchor-every", { every: p.sealIntervalMs }, { name: "anchor", opts: jobOptions });
+        schedules.push(keepScheduled(anchorQueue, "anchor-every", p.sealIntervalMs, { name: "anchor", opts: jobOptions }, p.log));
         workers.push(new Worker("anchor", async () => {
           try {
             return { anchored: await anchorer.anchorPending() };
@@ -104,11 +106,13 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
         worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
         worker.on("error", (error) => p.log.warn({ err: error }, "worker error"));
       }
+      for (const schedule of schedules) await schedule.start();
     },
     async ping() {
       await connection.ping();
     },
     async close() {
+      for (const schedule of schedules) schedule.stop();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([sealQueue.close(), anchorQueue.close()]);
       connection.disconnect();

@@ -8,6 +8,7 @@ import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { loop } from "../jobs/loop.ts";
+import { keepScheduled } from "../jobs/schedule.ts";
 import type { Db } from "../db/pool.ts";
 import { createDispatcher, type Dispatcher, type RetryPolicy } from "./dispatcher.ts";
 
@@ -51,18 +52,20 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
   const queue = new Queue("outbox", { connection, prefix });
   queue.on("error", (error) => log.warn({ err: error, queue: "outbox" }, "queue error"));
   let worker: Worker | null = null;
+  // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
+  // Kept, the schedule comes back after Redis is wiped (service/jobs/schedule.ts).
+  const schedule = keepScheduled(queue, "outbox-every", intervalMs, {
+    name: "outbox", opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 500 },
+  }, log);
   return {
     async start() {
-      // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
-      // Upserted at every start, so the schedule comes back after Redis is wiped.
-      await queue.upsertJobScheduler("outbox-every", { every: intervalMs }, {
-        name: "outbox", opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 500 },
-      });
+      await schedule.start();
       worker = new Worker("outbox", async () => await dispatcher.runOnce(), { connection, prefix, concurrency: 1 });
       worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
       worker.on("error", (error) => log.warn({ err: error }, "outbox worker error"));
     },
     async close() {
+      schedule.stop();
       dispatcher.abort();
       await worker?.close();
       await queue.close();
