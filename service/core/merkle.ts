@@ -4,76 +4,140 @@
  * of merkletreejs with `sortPairs: true`, and every proof checks with OpenZeppelin's
  * `MerkleProof.verify`. Written by hand because merkletreejs copies buffers on every hash and is
  * about ten times slower on the million-leaf batches the sealer builds (the tests cross-check both).
+ *
+ * Each level is one flat buffer (32 bytes a node), not an array of small arrays: a 1,000,000-leaf
+ * tree is 64 MB in a few objects instead of two million garbage-collected ones. The keccak256 used
+ * for inner nodes can be passed in (the sealer passes a WebAssembly one, several times faster than
+ * the pure-JS default, which the browser's self-check keeps using); the result is the same.
  */
 import { fromHex, keccak256, toHex, type Hash } from "./hash.ts";
 
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 32; i++) {
-    const d = a[i]! - b[i]!;
+/** keccak256 of `bytes` as 32 bytes (the result may be reused by the caller only until the next call). */
+export type Keccak = (bytes: Uint8Array) => Uint8Array;
+
+const NODE = 32;
+
+/** Compares the 32-byte nodes at `a[i..]` and `b[j..]`. */
+function compareAt(a: Uint8Array, i: number, b: Uint8Array, j: number): number {
+  for (let k = 0; k < NODE; k++) {
+    const d = a[i + k]! - b[j + k]!;
     if (d !== 0) return d;
   }
   return 0;
 }
 
-const pairBuffer = new Uint8Array(64);
+const pairBuffer = new Uint8Array(2 * NODE);
 
-export function hashPair(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const [lo, hi] = compare(a, b) <= 0 ? [a, b] : [b, a];
+export function hashPair(a: Uint8Array, b: Uint8Array, keccak: Keccak = keccak256): Uint8Array {
+  const [lo, hi] = compareAt(a, 0, b, 0) <= 0 ? [a, b] : [b, a];
   pairBuffer.set(lo, 0);
-  pairBuffer.set(hi, 32);
-  return keccak256(pairBuffer);
+  pairBuffer.set(hi, NODE);
+  return keccak(pairBuffer).slice(0, NODE);
+}
+
+/** The proofs of a range of leaves: `bytes[offsets[k] .. offsets[k + 1])` is leaf `from + k`'s proof. */
+export interface ProofRange {
+  bytes: Uint8Array;
+  offsets: Int32Array;
 }
 
 export class MerkleTree {
-  /** levels[0] are the leaves, the last level holds the root alone. */
-  private readonly levels: Uint8Array[][];
+  /** levels[0] are the leaves, the last level holds the root alone; 32 bytes a node. */
+  private readonly levels: Uint8Array[];
 
-  constructor(leaves: readonly (Hash | Uint8Array)[]) {
-    if (leaves.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
-    let level = leaves.map((leaf) => (typeof leaf === "string" ? fromHex(leaf) : leaf));
+  /**
+   * @param leaves the leaves as hashes or 32-byte arrays, or all of them concatenated in one array
+   * @param keccak the keccak256 implementation for inner nodes (the pure-JS one by default)
+   */
+  constructor(leaves: readonly (Hash | Uint8Array)[] | Uint8Array, keccak: Keccak = keccak256) {
+    let level: Uint8Array;
+    if (leaves instanceof Uint8Array) {
+      if (leaves.length % NODE !== 0) throw new RangeError("concatenated leaves must be a multiple of 32 bytes");
+      level = leaves;
+    } else {
+      level = new Uint8Array(leaves.length * NODE);
+      leaves.forEach((leaf, i) => {
+        const bytes = typeof leaf === "string" ? fromHex(leaf) : leaf;
+        if (bytes.length !== NODE) throw new RangeError(`leaf ${i} is not 32 bytes`);
+        level.set(bytes, i * NODE);
+      });
+    }
+    if (level.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
     this.levels = [level];
-    while (level.length > 1) {
-      const next: Uint8Array[] = new Array<Uint8Array>(Math.ceil(level.length / 2));
-      for (let i = 0; i + 1 < level.length; i += 2) next[i >> 1] = hashPair(level[i]!, level[i + 1]!);
-      if (level.length % 2 === 1) next[next.length - 1] = level[level.length - 1]!;
+    const pair = new Uint8Array(2 * NODE);
+    let count = level.length / NODE;
+    while (count > 1) {
+      const nextCount = Math.ceil(count / 2);
+      const next = new Uint8Array(nextCount * NODE);
+      for (let i = 0; i + 1 < count; i += 2) {
+        const a = i * NODE, b = a + NODE;
+        if (compareAt(level, a, level, b) <= 0) pair.set(level.subarray(a, b + NODE));
+        else { pair.set(level.subarray(b, b + NODE), 0); pair.set(level.subarray(a, b), NODE); }
+        next.set(keccak(pair).subarray(0, NODE), (i >> 1) * NODE);
+      }
+      if (count % 2 === 1) next.set(level.subarray((count - 1) * NODE, count * NODE), (nextCount - 1) * NODE);
       this.levels.push(next);
       level = next;
+      count = nextCount;
     }
   }
 
   get leafCount(): number {
-    return this.levels[0]!.length;
+    return this.levels[0]!.length / NODE;
   }
 
   get root(): Hash {
-    return toHex(this.levels[this.levels.length - 1]![0]!);
+    return toHex(this.levels[this.levels.length - 1]!);
   }
 
   /** Sibling hashes from leaf `index` up to the root. */
   proof(index: number): Hash[] {
-    return this.siblings(index).map(toHex);
+    const bytes = this.proofBytes(index);
+    const proof: Hash[] = [];
+    for (let i = 0; i < bytes.length; i += NODE) proof.push(toHex(bytes.subarray(i, i + NODE)));
+    return proof;
   }
 
   /** The same proof as `proof(index)`, as its 32-byte siblings concatenated (how it is stored). */
   proofBytes(index: number): Uint8Array {
-    const siblings = this.siblings(index);
-    const bytes = new Uint8Array(siblings.length * 32);
-    siblings.forEach((sibling, i) => bytes.set(sibling, i * 32));
-    return bytes;
-  }
-
-  private siblings(index: number): Uint8Array[] {
     if (!Number.isInteger(index) || index < 0 || index >= this.leafCount) {
       throw new RangeError(`leaf index ${index} is outside 0..${this.leafCount - 1}`);
     }
-    const siblings: Uint8Array[] = [];
-    for (let depth = 0; depth < this.levels.length - 1; depth++) {
-      const level = this.levels[depth]!;
-      const sibling = index ^ 1;
-      if (sibling < level.length) siblings.push(level[sibling]!);
-      index >>= 1;
+    const { bytes } = this.proofRange(index, index + 1);
+    return bytes;
+  }
+
+  /**
+   * The proofs of leaves `from` (inclusive) to `to` (exclusive), computed level by level (each level
+   * is read in order once) into one buffer: how the sealer stores a million proofs a slice at a time.
+   */
+  proofRange(from: number, to: number): ProofRange {
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to > this.leafCount || from >= to) {
+      throw new RangeError(`leaf range ${from}..${to} is outside 0..${this.leafCount}`);
     }
-    return siblings;
+    const depth = this.levels.length - 1;
+    const count = to - from;
+    const offsets = new Int32Array(count + 1);
+    // A leaf has a sibling at a level unless it is the odd node carried up there.
+    for (let k = 0; k < count; k++) {
+      let length = 0;
+      for (let d = 0, i = from + k; d < depth; d++, i >>= 1) if ((i ^ 1) < this.levels[d]!.length / NODE) length += NODE;
+      offsets[k + 1] = offsets[k]! + length;
+    }
+    const bytes = new Uint8Array(offsets[count]!);
+    const cursor = offsets.slice(0, count);
+    for (let d = 0; d < depth; d++) {
+      const level = this.levels[d]!;
+      const nodes = level.length / NODE;
+      for (let k = 0; k < count; k++) {
+        const sibling = ((from + k) >> d) ^ 1;
+        if (sibling < nodes) {
+          bytes.set(level.subarray(sibling * NODE, (sibling + 1) * NODE), cursor[k]!);
+          cursor[k]! += NODE;
+        }
+      }
+    }
+    return { bytes, offsets };
   }
 }
 
@@ -86,9 +150,9 @@ export function processProof(leaf: Hash, proof: readonly Hash[]): Hash {
 
 /** Splits a stored proof (concatenated 32-byte siblings) back into hashes. */
 export function proofFromBytes(bytes: Uint8Array): Hash[] {
-  if (bytes.length % 32 !== 0) throw new RangeError("a stored proof must be a multiple of 32 bytes");
+  if (bytes.length % NODE !== 0) throw new RangeError("a stored proof must be a multiple of 32 bytes");
   const proof: Hash[] = [];
-  for (let i = 0; i < bytes.length; i += 32) proof.push(toHex(bytes.subarray(i, i + 32)));
+  for (let i = 0; i < bytes.length; i += NODE) proof.push(toHex(bytes.subarray(i, i + NODE)));
   return proof;
 }
 

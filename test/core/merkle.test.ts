@@ -67,3 +67,36 @@ describe("core/merkle", () => {
     expect(verifyProof(hashes[4]!, proof, new MerkleTree(leaves(9, 1)).root)).to.equal(false);
   });
 });
+
+describe("core/merkle with another keccak256 and by ranges", () => {
+  it("the WebAssembly keccak256 the sealer uses builds the same roots and proofs", async () => {
+    const { wasmKeccak256 } = await import("../../service/anchoring/keccak.ts");
+    const keccak = await wasmKeccak256();
+    for (const size of [1, 2, 3, 5, 17, 1000, 1025]) {
+      const hashes = leaves(size, size);
+      const js = new MerkleTree(hashes);
+      const wasm = new MerkleTree(hashes, keccak);
+      expect(wasm.root, `${size} leaves`).to.equal(js.root);
+      for (const i of [0, size >> 1, size - 1]) expect(wasm.proof(i)).to.deep.equal(js.proof(i));
+    }
+  });
+
+  it("proofRange gives every leaf's stored proof, from concatenated leaves too", () => {
+    for (const size of [1, 2, 3, 9, 33, 257]) {
+      const hashes = leaves(size, size + 7);
+      const tree = new MerkleTree(hashes);
+      const concatenated = new Uint8Array(size * 32);
+      hashes.forEach((h, i) => concatenated.set(fromHex(h), i * 32));
+      expect(new MerkleTree(concatenated).root).to.equal(tree.root);
+      for (const [from, to] of [[0, size], [size >> 1, size], [size - 1, size]] as const) {
+        const { bytes, offsets } = tree.proofRange(from, to);
+        expect(offsets.length).to.equal(to - from + 1);
+        for (let k = 0; k < to - from; k++) {
+          expect(bytes.subarray(offsets[k]!, offsets[k + 1]!), `${size} leaves, leaf ${from + k}`).to.deep.equal(tree.proofBytes(from + k));
+        }
+      }
+    }
+    expect(() => new MerkleTree(leaves(4)).proofRange(2, 2)).to.throw(RangeError);
+    expect(() => new MerkleTree(new Uint8Array(33))).to.throw(RangeError);
+  });
+});
