@@ -1,0 +1,394 @@
+/**
+ * `npm run bench`: starts what it needs (a database of its own on the local PostgreSQL, a BullMQ
+ * prefix of its own on the local Redis, a local chain, the service as separate HTTP and worker
+ * processes), measures every path of issue 8 next to a ceiling measured in the same run on the same
+ * machine, prints one table and writes it as JSON to bench-results/latest.json. Everything it
+ * created is dropped at the end. Nothing of it runs in `npm test`.
+ *
+ *   npm run bench [-- --only ingest,seal,bundle,page,gas,latency] [--ingest-events N] [--seal-links N]
+ *   BENCH_CPU_PROF=dir npm run bench     also writes the service processes' CPU profiles into dir
+ *
+ * Load always comes from a separate process (scripts/bench/load.ts, autocannon) on loopback.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { freePort, startLocalChain } from "../../service/anchoring/local-chain.ts";
+import { migrate } from "../../service/db/migrate.ts";
+import { createLogger } from "../../service/log.ts";
+import { createDatabase, deployTestRegistry, devKey, gtinFrom, TEST_REDIS_URL } from "../../test/helpers/stack.ts";
+import { copyCeiling } from "./copy.ts";
+import { measureGas } from "./gas.ts";
+import type { LoadResult } from "./load.ts";
+import { peakRssMiB, ROOT, runJson, runLoad, startBare, startService, type ServiceProcess } from "./processes.ts";
+
+const PHASES = ["gas", "ingest", "bundle", "page", "latency", "seal"] as const;
+type Phase = (typeof PHASES)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: "string" },
+    "ingest-events": { type: "string", default: "150000" },
+    "seal-links": { type: "string", default: "1000000" },
+    seconds: { type: "string", default: "10" },
+  },
+});
+const only = new Set((args.only ?? PHASES.join(",")).split(",") as Phase[]);
+const INGEST_EVENTS = Number(args["ingest-events"]);
+const SEAL_LINKS = Number(args["seal-links"]);
+const SECONDS = Number(args.seconds);
+const SEAL_INTERVAL_MS = 2_000;
+const BLOCK_TIME_MS = 1_000;
+const BOTTLES = 5_000;
+const LATENCY_RATE = 2_000;
+const LATENCY_SECONDS = 15;
+const ADMIN_TOKEN = "bench-admin-token-0123456789";
+
+interface Row {
+  metric: string;
+  goal: string;
+  measured: number | null;
+  ceiling: number | null;
+  unit: string;
+  /** measured / ceiling */
+  ratio: number | null;
+  met: boolean | null;
+  note?: string;
+}
+const rows: Row[] = [];
+const raw: Record<string, unknown> = {};
+const started = Date.now();
+const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+
+function row(metric: string, goal: string, unit: string, measured: number | null, ceiling: number | null, met: boolean | null, note?: string): void {
+  const ratio = measured !== null && ceiling !== null && ceiling !== 0 ? measured / ceiling : null;
+  rows.push({ metric, goal, measured, ceiling, unit, ratio, met, ...(note ? { note } : {}) });
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`clean-up step failed: ${String(error)}`));
+  cleanups.length = 0;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const body = await response.json() as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+/** A service stack of its own: database, chain (1 s blocks), Redis prefix, HTTP and worker processes. */
+async function startBenchStack() {
+  const chain = await startLocalChain();
+  cleanups.push(() => chain.stop());
+  if (only.has("gas")) {
+    log("gas: anchoring 100 one-event batches and 5 batches of 10,000 leaves");
+    const gas = await measureGas(chain.url, devKey(17));
+    raw.gas = gas;
+    row("gas per anchor (10,000-leaf batch)", "≤ 50,000", "gas", gas.perAnchor, null, gas.perAnchor <= 50_000);
+    row("gas per bottle-event, 10,000-leaf batches", "≤ 5", "gas", gas.perEventAt10k, gas.perEventOneTxEach, gas.perEventAt10k <= 5,
+      "ceiling: gas per event when every event is its own anchor transaction (mean of 100)");
+  }
+  // Real chains do not mine on demand: one block a second from here on.
+  await rpc(chain.url, "evm_setAutomine", [false]);
+  await rpc(chain.url, "evm_setIntervalMining", [BLOCK_TIME_MS]);
+
+  const database = await createDatabase();
+  cleanups.push(() => database.drop());
+  await migrate(database.url, createLogger("silent"));
+  const key = devKey(16);
+  const prefix = `sealtrace-bench-${randomBytes(4).toString("hex")}`;
+  cleanups.push(async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "sealtrace-bench-"));
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+  const env: Record<string, string> = {
+    DATABASE_URL: database.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix,
+    CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
+    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
+    // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
+    TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000",
+  };
+  const http = await startService("http", env);
+  cleanups.push(() => http.stop());
+  const db = new pg.Pool({ connectionString: database.url, max: 2 });
+  cleanups.push(() => db.end());
+  return { chain, database, env, http, db, url: `http://127.0.0.1:${port}` };
+}
+type BenchStack = Awaited<ReturnType<typeof startBenchStack>>;
+
+async function api<T = Record<string, unknown>>(stack: BenchStack, method: string, path: string, token: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${stack.url}${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+/** A brand with regions, parties and a product through the API; codes for the ingest runs straight in SQL. */
+async function setUpBrand(stack: BenchStack) {
+  const slug = `bench-${randomBytes(3).toString("hex")}`;
+  const { apiKey, webhookSecret } = await api<{ apiKey: string; webhookSecret: string }>(stack, "POST", "/api/v1/admin/brands", ADMIN_TOKEN, { slug, name: "基准酒业 (bench)" });
+  await api(stack, "PUT", "/api/v1/regions/CN-GZ", apiKey, { name: "贵州" });
+  await api(stack, "PUT", "/api/v1/regions/CN-SH", apiKey, { name: "上海" });
+  await api(stack, "PUT", "/api/v1/parties/factory", apiKey, { kind: "factory", name: "酒厂", region: "CN-GZ" });
+  await api(stack, "PUT", "/api/v1/parties/wh", apiKey, { kind: "warehouse", name: "贵阳仓", region: "CN-GZ" });
+  await api(stack, "PUT", "/api/v1/parties/dist", apiKey, { kind: "distributor", name: "上海经销商", region: "CN-SH" });
+  await api(stack, "PUT", "/api/v1/parties/store", apiKey, { kind: "store", name: "浦东专卖店", region: "CN-SH" });
+  const gtin = gtinFrom("0690123456789");
+  await api(stack, "PUT", `/api/v1/products/${gtin}`, apiKey, { name: "飞天 53%vol 500ml", volumeMl: 500, abv: 53 });
+  const { rows: [brand] } = await stack.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [slug]);
+  return { slug, id: brand!.id, apiKey, webhookSecret, gtin };
+}
+type Brand = Awaited<ReturnType<typeof setUpBrand>>;
+
+async function seedCodes(stack: BenchStack, brand: Brand, prefix: string, count: number): Promise<string[]> {
+  await stack.db.query(
+    `INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash)
+     SELECT $1 || lpad(i::text, 9, '0'), $2, $3, 'bench', '\\x00' FROM generate_series(1, $4) AS i`,
+    [prefix, brand.id, brand.gtin, count],
+  );
+  return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(9, "0")}`);
+}
+
+/** Bottles minted through the API, each given a six-event life through signed webhooks. */
+async function sixEventBottles(stack: BenchStack, brand: Brand): Promise<{ serial: string; url: string }[]> {
+  const codes: { serial: string; url: string }[] = [];
+  for (let left = BOTTLES; left > 0; left -= 10_000) {
+    const minted = await api<{ codes: { serial: string; url: string }[] }>(stack, "POST", "/api/v1/codes", brand.apiKey, { gtin: brand.gtin, count: Math.min(left, 10_000), lot: "bench", region: "CN-SH" });
+    codes.push(...minted.codes);
+  }
+  const at = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+  const steps = [
+    { type: "production", party: "factory", occurredAt: at(7 * 24) },
+    { type: "warehouse_in", party: "wh", occurredAt: at(6 * 24) },
+    { type: "warehouse_out", party: "wh", to: "dist", occurredAt: at(5 * 24) },
+    { type: "store_receiving", party: "store", occurredAt: at(3 * 24) },
+    { type: "retail_sale", party: "store", occurredAt: at(2), price: { amount: "1499.00", currency: "CNY" } },
+    { type: "opened", party: "store", occurredAt: at(1) },
+  ];
+  // One event per bottle and step, as a line scanning each bottle posts them (an event naming 1,000
+  // bottles would put all 1,000 serials into every one of their bundles).
+  const { signWebhook } = await import("../../service/ingest/signature.ts");
+  for (const [s, step] of steps.entries()) {
+    for (let i = 0; i < codes.length; i += 500) {
+      const events = codes.slice(i, i + 500).map((c) => ({ id: `life-${s}-${c.serial}`, codes: [c.serial], ...step }));
+      const body = JSON.stringify({ events });
+      const response = await fetch(`${stack.url}/webhooks/${brand.slug}/events`, {
+        method: "POST", headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, `life-${s}-${i}`, body) }, body,
+      });
+      if (response.status !== 202) throw new Error(`life events: ${response.status} ${await response.text()}`);
+    }
+  }
+  return codes;
+}
+
+async function allAnchored(stack: BenchStack): Promise<boolean> {
+  const { rows: [r] } = await stack.db.query<{ pending: number; unanchored: number }>(
+    `SELECT (SELECT count(*)::int FROM links WHERE batch_seq IS NULL) AS pending,
+            (SELECT count(*)::int FROM batches WHERE state <> 'anchored') AS unanchored`,
+  );
+  return r!.pending === 0 && r!.unanchored === 0;
+}
+
+async function benchIngest(stack: BenchStack, brand: Brand): Promise<void> {
+  const serials = await seedCodes(stack, brand, "I", INGEST_EVENTS);
+  log(`ingest: ${INGEST_EVENTS} one-bottle events in signed deliveries of 500, 8 connections`);
+  const result = await runLoad<LoadResult>({
+    kind: "ingest", url: stack.url, connections: 8, brand: brand.slug, secret: brand.webhookSecret, serials,
+    eventsPerRequest: 500, party: "factory", runId: "ing",
+  });
+  raw.ingest = result;
+  const { rows: [stored] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM events WHERE brand_id = $1 AND brand_event_id LIKE 'ing-%'", [brand.id]);
+  const eventsPerSecond = stored!.count / result.seconds;
+  log(`ingest: ${stored!.count} events committed in ${result.seconds.toFixed(1)} s; COPY of the same rows`);
+  const copy = await copyCeiling(stack.database.url, brand.id, "ing");
+  raw.ingestCopy = copy;
+  row("webhook ingest, 500-event deliveries, 8 connections", "≥ 20,000", "events/s", eventsPerSecond, copy.eventsPerSecond, eventsPerSecond >= 20_000,
+    `ceiling: COPY of the same ${copy.events} events + ${copy.links} links; p99 ${result.latencyMs.p99} ms per delivery${result.firstFailure ? `; failures: ${result.firstFailure}` : ""}`);
+}
+
+async function bareCeiling(bodies: { json: unknown; html: string }, path: "/json" | "/html"): Promise<LoadResult> {
+  const port = await freePort();
+  const bare = await startBare(bodies, port);
+  try {
+    return await runLoad<LoadResult>({ kind: "get", url: `http://127.0.0.1:${port}`, connections: 64, duration: SECONDS, paths: [path] });
+  } finally {
+    await bare.stop();
+  }
+}
+
+async function benchReads(stack: BenchStack, bottles: { serial: string; url: string }[]): Promise<void> {
+  const pagePaths = bottles.map((b) => { const u = new URL(b.url); return `${u.pathname}${u.search}`; });
+  const proofPaths = bottles.map((b) => `/api/v1/items/${b.serial}/proof?s=${new URL(b.url).searchParams.get("s")}`);
+  const sample = await fetch(`${stack.url}${proofPaths[0]}`);
+  const bundle = await sample.json() as { links: { anchor: unknown }[] };
+  if (bundle.links.length !== 6 || bundle.links.some((l) => l.anchor === null)) throw new Error("bench bottles are not six anchored links");
+  const html = await (await fetch(`${stack.url}${pagePaths[0]}`, { headers: { "x-forwarded-for": "192.0.2.1" } })).text();
+  const bodies = { json: bundle, html };
+  raw.sizes = { bundleBytes: JSON.stringify(bundle).length, pageBytes: Buffer.byteLength(html) };
+
+  if (only.has("bundle")) {
+    log(`bundle: GET /api/v1/items/{serial}/proof of ${bottles.length} six-link bottles, 64 connections, ${SECONDS} s`);
+    const measured = await runLoad<LoadResult>({ kind: "get", url: stack.url, connections: 64, duration: SECONDS, paths: proofPaths });
+    const ceiling = await bareCeiling(bodies, "/json");
+    raw.bundle = { measured, ceiling };
+    row("proof bundle API, 6-link bottles, 64 connections", "≥ 10,000", "req/s", measured.requestsPerSecond, ceiling.requestsPerSecond, measured.requestsPerSecond >= 10_000 && measured.non2xx === 0,
+      `ceiling: a bare Fastify route returning the same ${JSON.stringify(bundle).length}-byte JSON${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+    row("proof bundle API p99", "≤ 20", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, measured.latencyMs.p99 <= 20);
+  }
+  if (only.has("page")) {
+    log(`page: GET /01/{gtin}/21/{serial}?s=… (a scan logged each, every request from its own address), 64 connections, ${SECONDS} s`);
+    const { rows: [before] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
+    const measured = await runLoad<LoadResult>({ kind: "get", url: stack.url, connections: 64, duration: SECONDS, paths: pagePaths, randomClientAddress: true });
+    const { rows: [after] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
+    const ceiling = await bareCeiling(bodies, "/html");
+    raw.page = { measured, ceiling, scansLogged: after!.count - before!.count };
+    row("verification page with scan logging, 64 connections", "≥ 5,000", "pages/s", measured.requestsPerSecond, ceiling.requestsPerSecond, measured.requestsPerSecond >= 5_000 && measured.non2xx === 0,
+      `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes; ${after!.count - before!.count} scans logged${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+    row("verification page p99", "≤ 30", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, measured.latencyMs.p99 <= 30);
+  }
+}
+
+async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
+  const serials = await seedCodes(stack, brand, "L", LATENCY_RATE * LATENCY_SECONDS);
+  log(`latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s (deliveries of 100), accepted → anchored with 1 confirmation, ${BLOCK_TIME_MS} ms blocks`);
+  const result = await runLoad<LoadResult>({
+    kind: "ingest", url: stack.url, connections: 16, overallRate: LATENCY_RATE / 100, brand: brand.slug, secret: brand.webhookSecret, serials,
+    eventsPerRequest: 100, party: "factory", runId: "lat",
+  });
+  await waitFor("the latency run's events to be anchored", () => allAnchored(stack), 120_000);
+  const { rows: [r] } = await stack.db.query<{ p50: number; p99: number; max: number; count: number }>(
+    `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*)::int AS count
+       FROM (SELECT extract(epoch FROM b.anchored_at - e.received_at) * 1000 AS ms
+               FROM events e JOIN links l ON l.event_id = e.id JOIN batches b ON b.seq = l.batch_seq
+              WHERE e.brand_id = $1 AND e.brand_event_id LIKE 'lat-%') AS t`,
+    [brand.id],
+  );
+  raw.latency = { load: result, anchoredMs: r };
+  const goal = SEAL_INTERVAL_MS + 2_000;
+  row(`accepted → anchored p99 at ${LATENCY_RATE} events/s, 1 confirmation`, `≤ ${goal}`, "ms", r!.p99, SEAL_INTERVAL_MS + BLOCK_TIME_MS, r!.p99 <= goal,
+    `ceiling: SEAL_INTERVAL_MS (${SEAL_INTERVAL_MS}) + block time (${BLOCK_TIME_MS}); p50 ${Math.round(r!.p50)} ms over ${r!.count} events, ${Math.round(result.requestsPerSecond * 100)} events/s offered`);
+}
+
+async function benchService(): Promise<void> {
+  const stack = await startBenchStack();
+  const needsService = ["ingest", "bundle", "page", "latency"].some((p) => only.has(p as Phase));
+  if (!needsService) return;
+  const brand = await setUpBrand(stack);
+  const needsBottles = only.has("bundle") || only.has("page");
+  // The HTTP process's peak RSS after each phase, to tell which one grew it.
+  const peaks: Record<string, number> = { started: peakRssMiB(stack.http.pid) };
+  raw.httpPeakRssMiBAfter = peaks;
+  const bottles = needsBottles ? await sixEventBottles(stack, brand) : [];
+  peaks.setUp = peakRssMiB(stack.http.pid);
+  if (only.has("ingest")) await benchIngest(stack, brand);
+  peaks.ingest = peakRssMiB(stack.http.pid);
+
+  // Sealing and anchoring run in a worker process of their own, as in production.
+  const worker: ServiceProcess = await startService("worker", stack.env);
+  cleanups.push(() => worker.stop());
+  log("waiting for every link so far to be sealed and anchored");
+  await waitFor("everything to be anchored", () => allAnchored(stack), 300_000);
+  if (needsBottles) await benchReads(stack, bottles);
+  peaks.reads = peakRssMiB(stack.http.pid);
+  if (only.has("latency")) await benchLatency(stack, brand);
+  const http = peakRssMiB(stack.http.pid);
+  peaks.latency = http;
+  row("peak memory, HTTP process under the load above", "≤ 300", "MiB", http, null, http <= 300);
+}
+
+async function benchSeal(): Promise<void> {
+  const database = await createDatabase();
+  cleanups.push(() => database.drop());
+  await migrate(database.url, createLogger("silent"));
+  log(`seal: seeding ${SEAL_LINKS} pending links`);
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    await client.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
+    await client.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
+    await client.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
+    await client.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
+    await client.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
+                        SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'factory', 's', '{}', '\\x00' FROM brands`);
+    // Leaves are 32 pseudo-random bytes each (two md5s): the tree does not care where they come from.
+    await client.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
+                        SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex')
+                          FROM generate_series(1, $1) AS i`, [SEAL_LINKS]);
+    await client.query("VACUUM ANALYZE links");
+  } finally {
+    await client.end();
+  }
+  log(`seal: sealing ${SEAL_LINKS} links as one batch in a worker process`);
+  const result = await runJson<{ leafCount: number; seconds: number; ms: { read: number; tree: number; write: number }; hashesPerSecond: number; peakRssMiB: number }>(
+    "scripts/bench/seal.ts", [database.url, String(SEAL_LINKS)],
+  );
+  raw.seal = result;
+  const treeLeavesPerSecond = result.leafCount / (result.ms.tree / 1000);
+  const ceilingLeavesPerSecond = result.hashesPerSecond / 2;
+  row(`sealing ${result.leafCount} pending links (tree + stored proofs)`, "≤ 15", "s", result.seconds, null, result.seconds <= 15,
+    `read ${result.ms.read} ms, tree ${result.ms.tree} ms, proofs computed and stored ${result.ms.write} ms`);
+  row("tree building", "≥ 50 % of ceiling", "leaves/s", treeLeavesPerSecond, ceilingLeavesPerSecond, treeLeavesPerSecond >= ceilingLeavesPerSecond / 2,
+    `ceiling: ${Math.round(result.hashesPerSecond)} raw keccak256/s (WebAssembly, 64-byte inputs) ÷ 2 per leaf`);
+  row(`peak memory, worker sealing ${result.leafCount} links`, "≤ 1,024", "MiB", result.peakRssMiB, null, result.peakRssMiB <= 1_024);
+}
+
+function format(value: number | null, unit: string): string {
+  if (value === null) return "—";
+  if (unit === "s" || Math.abs(value) < 100) return value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+  return Math.round(value).toLocaleString("en-US");
+}
+
+function table(): string {
+  const header = ["metric", "goal", "measured", "ceiling", "ratio", "met?"];
+  const lines = rows.map((r) => [
+    r.metric, `${r.goal} ${r.unit}`, format(r.measured, r.unit), format(r.ceiling, r.unit),
+    r.ratio === null ? "—" : r.ratio.toFixed(2), r.met === null ? "—" : r.met ? "yes" : "NO",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [render(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(render)].join("\n");
+}
+
+const loadBefore = loadavg();
+try {
+  await benchService();
+  await cleanUp();
+  if (only.has("seal")) await benchSeal();
+} finally {
+  await cleanUp();
+}
+const output = {
+  date: new Date().toISOString(),
+  seconds: Math.round((Date.now() - started) / 1000),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", loadAverage: { before: loadBefore, after: loadavg() }, node: process.version },
+  ratio: "measured / ceiling",
+  rows,
+  raw,
+};
+mkdirSync(join(ROOT, "bench-results"), { recursive: true });
+writeFileSync(join(ROOT, "bench-results", "latest.json"), `${JSON.stringify(output, null, 2)}\n`);
+process.stdout.write(`${table()}\n\nratio = measured / ceiling; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after.map((l) => l.toFixed(2)).join(" ")}; written to bench-results/latest.json\n`);
+// Everything was stopped above; a stray handle (a pool timer) must not keep the run alive.
+process.exit(0);
