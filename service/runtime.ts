@@ -13,12 +13,14 @@ import type { Logger } from "pino";
 import { createAnchorer } from "./anchoring/anchorer.ts";
 import { createChainClient, type ChainClient } from "./anchoring/chain.ts";
 import { createBullJobs, createInProcessJobs, type Jobs } from "./anchoring/jobs.ts";
+import { wasmKeccak256 } from "./anchoring/keccak.ts";
 import { freePort, LOCAL_DEV_KEY, startLocalChain, type LocalChain } from "./anchoring/local-chain.ts";
 import { deployRegistry } from "./anchoring/registry.ts";
 import { createSealer } from "./anchoring/sealer.ts";
 import { buildApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { ChainRef } from "./core/bundle.ts";
+import { useKeccak256 } from "./core/hash.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { createPool, type Db } from "./db/pool.ts";
@@ -71,6 +73,8 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     cleanups.length = 0;
   };
   try {
+    // Every hash this process computes (ingest, bundles, sealing) with the WebAssembly keccak256.
+    useKeccak256(await wasmKeccak256());
     let databaseUrl = config.databaseUrl;
     let embeddedDb: EmbeddedDatabase | null = null;
     if (databaseUrl === null) {

@@ -37,11 +37,26 @@ export function canonicalJson(value: Json): string {
 
 const encoder = new TextEncoder();
 
+/**
+ * The keccak256 implementation in use: @noble/hashes (pure JS, so this module runs unchanged in the
+ * browser's self-check) unless the process installs a faster one with `useKeccak256`.
+ */
+let keccakImpl: (bytes: Uint8Array) => Uint8Array = keccak_256;
+
+/**
+ * Installs another keccak256 implementation for this process (the service installs a WebAssembly
+ * one at start-up: about eight times faster here). It must give the same digests and return a
+ * fresh 32-byte array on every call; it must be synchronous.
+ */
+export function useKeccak256(impl: (bytes: Uint8Array) => Uint8Array): void {
+  keccakImpl = impl;
+}
+
 export function keccak256(bytes: Uint8Array): Uint8Array {
-  return keccak_256(bytes);
+  return keccakImpl(bytes);
 }
 
 /** keccak256 of the UTF-8 bytes of `value`'s canonical JSON. */
 export function hashCanonical(value: Json): Hash {
-  return toHex(keccak_256(encoder.encode(canonicalJson(value))));
+  return toHex(keccakImpl(encoder.encode(canonicalJson(value))));
 }

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { canonicalJson, fromHex, hashCanonical, isHash, keccak256, toHex, type Json } from "../../service/core/hash.ts";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import { canonicalJson, fromHex, hashCanonical, isHash, keccak256, toHex, useKeccak256, type Json } from "../../service/core/hash.ts";
 
 describe("core/hash", () => {
   describe("canonical JSON (RFC 8785)", () => {
@@ -51,5 +52,23 @@ describe("core/hash", () => {
     expect(isHash(hash.toUpperCase())).to.equal(false);
     expect(isHash(hash.slice(0, -1))).to.equal(false);
     expect(isHash(hash.slice(2))).to.equal(false);
+  });
+
+  it("gives the same digests with the WebAssembly keccak256 the service installs", async () => {
+    const { wasmKeccak256 } = await import("../../service/anchoring/keccak.ts");
+    const inputs = [0, 1, 31, 32, 64, 135, 136, 137, 272, 1000].map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff));
+    const expected = inputs.map((bytes) => toHex(keccak256(bytes)));
+    const canonical = hashCanonical({ type: "production", codes: ["飞天0001"], salt: "00" });
+    useKeccak256(await wasmKeccak256());
+    try {
+      expect(inputs.map((bytes) => toHex(keccak256(bytes)))).to.deep.equal(expected);
+      expect(hashCanonical({ codes: ["飞天0001"], salt: "00", type: "production" })).to.equal(canonical);
+      // every call returns an array of its own
+      const [a, b] = [keccak256(inputs[0]!), keccak256(inputs[1]!)];
+      expect(toHex(a)).to.equal(expected[0]);
+      expect(toHex(b)).to.equal(expected[1]);
+    } finally {
+      useKeccak256(keccak_256);
+    }
   });
 });
