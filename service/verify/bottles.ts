@@ -8,7 +8,7 @@ import { randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
-import { appendEvents, lockHeads } from "../ledger/append.ts";
+import { appendEvents, lockHeads, type Head } from "../ledger/append.ts";
 
 export interface Bottle {
   serial: string;
@@ -74,12 +74,11 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
     return row ? { name: row.place, latitude: row.latitude, longitude: row.longitude } : null;
   }
 
-  /** Appends one event SealTrace itself writes for the bottle, in the caller's transaction. */
-  async function appendOwn(tx: Tx, bottle: Bottle, type: "consumer_scan" | "opened", place: Place | null, at: string): Promise<number> {
+  /** Appends one event SealTrace itself writes for the bottle, in the caller's transaction (which locked its head). */
+  async function appendOwn(tx: Tx, bottle: Bottle, heads: Map<string, Head>, type: "consumer_scan" | "opened", place: Place | null, at: string): Promise<number> {
     const canonical: CanonicalEvent = { brand: bottle.brandSlug, id: `${type}-${randomUUID()}`, type, codes: [bottle.serial], occurredAt: at, receivedAt: at, salt: randomSalt() };
     if (place !== null) canonical.place = place.name;
     if (type === "opened") canonical.by = "consumer";
-    const heads = await lockHeads(tx, [bottle.serial]);
     const { events } = await appendEvents(tx, bottle.brandId, null, at, [{
       canonical, brandEventId: canonical.id as string, occurredAt: at, party: null, to: null, price: null, data: null,
     }], heads);
@@ -103,14 +102,14 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       const ipHash = createHash("sha256").update(bottle.scanSalt).update(ip).digest();
       const place = await placeFor(bottle.brandId, ip);
       return await withTransaction(db, async (tx) => {
-        await lockHeads(tx, [bottle.serial]);
+        const heads = await lockHeads(tx, [bottle.serial]);
         const recent = await tx.query(
           `SELECT 1 FROM scans WHERE serial = $1 AND ip_hash = $2 AND scanned_at > now() - interval '${RESCAN_WINDOW}'`,
           [bottle.serial, ipHash],
         );
         if (recent.rowCount) return false;
         const now = new Date().toISOString();
-        const eventId = await appendOwn(tx, bottle, "consumer_scan", place, now);
+        const eventId = await appendOwn(tx, bottle, heads, "consumer_scan", place, now);
         await tx.query(
           "INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
           [bottle.serial, eventId, now, place?.name ?? null, place?.latitude ?? null, place?.longitude ?? null, ipHash],
@@ -125,7 +124,7 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       return await withTransaction(db, async (tx) => {
         const heads = await lockHeads(tx, [bottle.serial]);
         if (heads.get(bottle.serial)?.openedAt) return false;
-        await appendOwn(tx, bottle, "opened", place, new Date().toISOString());
+        await appendOwn(tx, bottle, heads, "opened", place, new Date().toISOString());
         return true;
       });
     },

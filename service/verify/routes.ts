@@ -136,10 +136,11 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
       }
     }
 
-    const steps = await deps.bottles.steps(bottle);
+    // Independent reads in parallel: the page waits for the slowest, not for their sum.
+    const [steps, prices] = await Promise.all([deps.bottles.steps(bottle), loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin])]);
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
     const scans = await deps.bottles.scans(bottle, soldAt);
-    const guide = guideInForce((await loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin])).get(bottle.gtin) ?? [], bottle.region?.code ?? null, new Date());
+    const guide = guideInForce(prices.get(bottle.gtin) ?? [], bottle.region?.code ?? null, new Date());
     const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now: new Date() });
     const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
     return reply.send(renderPage({
