@@ -54,7 +54,15 @@ export async function startService(role: "http" | "worker", env: Record<string, 
   // Keep draining its output so that it never blocks on a full pipe.
   child.stdout!.resume();
   child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`[${role}] ${chunk}`));
-  return { pid: child.pid!, stop: () => exitOf(child, 15_000) };
+  return {
+    pid: child.pid!,
+    async stop() {
+      const started = Date.now();
+      await exitOf(child, 30_000);
+      if (child.signalCode === "SIGKILL") process.stderr.write(`[bench] service --${role} did not stop within 30 s of SIGTERM: killed\n`);
+      else if (Date.now() - started > 5_000) process.stderr.write(`[bench] service --${role} took ${Date.now() - started} ms to stop\n`);
+    },
+  };
 }
 
 /** Runs `node <script> ...args` to completion and returns its last stdout line, parsed as JSON. */

@@ -274,7 +274,7 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
   const serials = await seedCodes(stack, brand, "L", LATENCY_RATE * LATENCY_SECONDS);
   log(`latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s (deliveries of 100), accepted → anchored with 1 confirmation, ${BLOCK_TIME_MS} ms blocks`);
   const result = await runLoad<LoadResult>({
-    kind: "ingest", url: stack.url, connections: 16, overallRate: LATENCY_RATE / 100, brand: brand.slug, secret: brand.webhookSecret, serials,
+    kind: "ingest", url: stack.url, connections: 40, overallRate: LATENCY_RATE / 100, brand: brand.slug, secret: brand.webhookSecret, serials,
     eventsPerRequest: 100, party: "factory", runId: "lat",
   });
   await waitFor("the latency run's events to be anchored", () => allAnchored(stack), 120_000);
