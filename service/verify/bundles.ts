@@ -32,22 +32,23 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   return {
     /** The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable). */
     async bundleFor(serial: string, access: BundleAccess): Promise<ProofBundle | null> {
-      const { rows: [code] } = await db.query<{ brand_id: number; gtin: string; secret_hash: Buffer }>(
-        "SELECT brand_id, gtin, secret_hash FROM codes WHERE serial = $1",
-        [serial],
-      );
+      // One round trip, a statement prepared once per connection: the code (to check access) with
+      // its links, events and batches (no link: one row of nulls).
+      const { rows: all } = await db.query<LinkRow & { brand_id: number; gtin: string; secret_hash: Buffer }>({
+        name: "bundle-for",
+        text: `SELECT c.brand_id, c.gtin, c.secret_hash, l.n, l.prev, e.event_hash, e.canonical, l.batch_seq, l.proof,
+                      b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
+                 FROM codes c LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
+                 LEFT JOIN batches b ON b.seq = l.batch_seq
+                WHERE c.serial = $1 ORDER BY l.n`,
+        values: [serial],
+      });
+      const code = all[0];
       const allowed = code !== undefined && ("brandId" in access
         ? access.brandId === code.brand_id
         : timingSafeEqual(tokenHash(access.secret), code.secret_hash));
       if (!allowed) return null;
-
-      const { rows } = await db.query<LinkRow>(
-        `SELECT l.n, l.prev, e.event_hash, e.canonical, l.batch_seq, l.proof,
-                b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
-           FROM links l JOIN events e ON e.id = l.event_id LEFT JOIN batches b ON b.seq = l.batch_seq
-          WHERE l.serial = $1 ORDER BY l.n`,
-        [serial],
-      );
+      const rows = all.filter((row) => row.n !== null);
       const chainRef = await chain();
       const events = new Map<string, CanonicalEvent>();
       const links = rows.map((row) => {
