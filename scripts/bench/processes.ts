@@ -36,8 +36,8 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
 }
 
 /** `node service/main.ts --http|--worker` with `env`; resolves once it serves (HTTP) or runs its workers. */
-export async function startService(role: "http" | "worker", env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...profileFlags(), "service/main.ts", `--${role}`], {
+export async function startService(role: "http" | "worker", env: Record<string, string>, nodeFlags: string[] = []): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...profileFlags(), ...nodeFlags, "service/main.ts", `--${role}`], {
     cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: role === "worker" ? "info" : "warn" }, stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -6,6 +6,7 @@
  * created is dropped at the end. Nothing of it runs in `npm test`.
  *
  *   npm run bench [-- --only ingest,seal,bundle,page,gas,latency] [--ingest-events N] [--seal-links N]
+ *                 [--seconds N (each read benchmark)] [--http-heap MiB (cap the HTTP process's old space)]
  *   BENCH_CPU_PROF=dir npm run bench     also writes the service processes' CPU profiles into dir
  *
  * Load always comes from a separate process (scripts/bench/load.ts, autocannon) on loopback.
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     "ingest-events": { type: "string", default: "150000" },
     "seal-links": { type: "string", default: "1000000" },
     seconds: { type: "string", default: "10" },
+    "http-heap": { type: "string", default: "0" },
   },
 });
 const only = new Set((args.only ?? PHASES.join(",")).split(",") as Phase[]);
@@ -127,7 +129,9 @@ async function startBenchStack() {
     // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
     TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000",
   };
-  const http = await startService("http", env);
+  // --http-heap N: the HTTP process's old space capped at N MiB (node's default when 0).
+  const heap = Number(args["http-heap"]);
+  const http = await startService("http", env, heap > 0 ? [`--max-old-space-size=${heap}`] : []);
   cleanups.push(() => http.stop());
   const db = new pg.Pool({ connectionString: database.url, max: 2 });
   cleanups.push(() => db.end());
