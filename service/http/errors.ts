@@ -43,6 +43,18 @@ function isUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
 }
 
+/**
+ * PostgreSQL data exceptions that a value from the request causes: NUL characters and lone escapes
+ * text and jsonb cannot hold (22021, 22P05), and numbers, times or texts out of a column's range or
+ * form (22003, 22008, 22007, 22P02, 22001). The transaction is rolled back; the client gets a 400.
+ */
+const BAD_VALUE = new Set(["22021", "22P05", "22003", "22008", "22007", "22P02", "22001"]);
+
+function isBadValue(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && BAD_VALUE.has(code);
+}
+
 function fieldOf(error: FastifyError): string {
   const first = error.validation?.[0];
   if (!first) return "";
@@ -79,6 +91,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.code(error.statusCode).send({ error: "bad_request", message: error.message });
+    }
+    if (isBadValue(error)) {
+      request.log.info({ err: error }, "a value in the request cannot be stored");
+      return reply.code(400).send({ error: "bad_request", message: "the request holds a value that cannot be stored (e.g. a NUL character, or a number or date out of range)" });
     }
     if (isUnavailable(error)) {
       request.log.warn({ err: error }, "database unavailable");

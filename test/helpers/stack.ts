@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from "ethers";
 import { Redis } from "ioredis";
 import pg from "pg";
+import type { Logger } from "pino";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { deployRegistry } from "../../service/anchoring/registry.ts";
 import { loadConfig, type Config } from "../../service/config.ts";
@@ -88,6 +89,8 @@ export function gtinFrom(digits13: string): string {
 export interface StackOptions {
   chainUrl?: string; keyIndex?: number; redis?: boolean; role?: Role; embedded?: boolean; dataDir?: string;
   env?: Record<string, string>;
+  /** Where the stack logs (silent by default). */
+  log?: Logger;
 }
 
 /**
@@ -177,7 +180,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const { env, cleanup } = await stackEnv(options);
   let runtime: Runtime;
   try {
-    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: createLogger("silent") });
+    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: options.log ?? createLogger("silent") });
   } catch (error) {
     await cleanup();
     throw error;
