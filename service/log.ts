@@ -1,12 +1,12 @@
 /**
  * pino, configured so that secrets never reach the logs: no authorization or signature headers,
- * and the bottle secret in `?s=` is masked in every logged URL.
+ * and the bottle secret in `?s=` and the cap code in `?o=` are masked in every logged URL.
  */
 import { pino, type Logger, type DestinationStream } from "pino";
 import type { LogLevel } from "./config.ts";
 
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]s=)[^&#]*/g, "$1[redacted]");
+  return url.replace(/([?&][so]=)[^&#]*/g, "$1[redacted]");
 }
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
