@@ -7,6 +7,23 @@ import type { Hash } from "../core/hash.ts";
 import type { Metrics } from "../metrics.ts";
 import { registryAt } from "./registry.ts";
 
+/** How often a sent transaction's receipt is looked for (as often as ethers polls for blocks here). */
+const RECEIPT_POLL_MS = 250;
+/** Attempts per call when the endpoint fails in a way that may pass (a 5xx, a dropped connection). */
+const RPC_ATTEMPTS = 3;
+const TRANSIENT = new Set(["SERVER_ERROR", "NETWORK_ERROR", "TIMEOUT", "UNKNOWN_ERROR", "ECONNRESET", "ECONNREFUSED", "EPIPE"]);
+
+/** A failure another try may not meet: the endpoint answered badly, not the chain said no. */
+function isTransient(error: unknown): boolean {
+  const e = error as { code?: unknown; error?: { code?: unknown }; cause?: { code?: unknown } };
+  if (typeof e.code === "string" && TRANSIENT.has(e.code)) {
+    // A JSON-RPC error the node reports as "internal" (-32603) or "server" (-32000..-32099) may pass; others are answers.
+    const rpcCode = e.error?.code;
+    return typeof rpcCode !== "number" || rpcCode === -32603 || (rpcCode <= -32000 && rpcCode >= -32099);
+  }
+  return typeof e.cause?.code === "string" && TRANSIENT.has(e.cause.code);
+}
+
 export interface SignedAnchor {
   rawTx: string;
   txHash: string;
@@ -40,12 +57,16 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
   const registry = registryAt(options.registry, wallet);
   let chainId: number | null = null;
 
+  /** One RPC call, counted when it fails; a transient failure is tried again (every call here is idempotent). */
   async function rpc<T>(method: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      options.metrics.rpcErrors.inc({ method });
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        options.metrics.rpcErrors.inc({ method });
+        if (attempt >= RPC_ATTEMPTS || !isTransient(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
     }
   }
 
@@ -93,11 +114,19 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
       return await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(txHash));
     },
     async waitForConfirmations(txHash, confirmations, timeoutMs) {
-      try {
-        return await rpc("waitForTransaction", () => provider.waitForTransaction(txHash, confirmations, timeoutMs));
-      } catch (error) {
-        if ((error as { code?: string }).code === "TIMEOUT") return null;
-        throw error;
+      // Polled here rather than with ethers' waitForTransaction: that one checks again only when a
+      // new block arrives, so one failed receipt call (a flaky RPC) stalls it until the timeout on a
+      // quiet chain, and a failed first block-number call leaves its promise unsettled.
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          const receipt = await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(txHash));
+          if (receipt !== null && (await rpc("eth_blockNumber", () => provider.getBlockNumber())) - receipt.blockNumber + 1 >= confirmations) return receipt;
+        } catch {
+          // counted by rpc(); a transient failure is tried again at the next poll
+        }
+        if (Date.now() >= deadline) return null;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RECEIPT_POLL_MS, Math.max(0, deadline - Date.now()))));
       }
     },
     async blockTime(blockNumber) {
