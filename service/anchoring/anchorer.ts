@@ -116,6 +116,13 @@ export function createAnchorer(options: AnchorerOptions) {
     }
     if (batch.state === "sent" && batch.raw_tx !== null && batch.tx_hash !== null) {
       const receipt = await chain.receipt(batch.tx_hash);
+      if (receipt === null && (await chain.nonceTaken(batch.raw_tx))) {
+        // Dropped (a reorganisation, or a reset node) and its nonce since used by another anchor:
+        // it can never be mined, so sign this batch again instead of waiting out the receipt timeout.
+        log.warn({ seq: batch.seq, txHash: batch.tx_hash }, "stored anchor transaction can no longer be mined; signing it again");
+        await conn.query("UPDATE batches SET state = 'sealed', raw_tx = NULL, tx_hash = NULL WHERE seq = $1", [batch.seq]);
+        return false;
+      }
       if (receipt === null) {
         log.info({ seq: batch.seq, txHash: batch.tx_hash }, "sending the stored anchor transaction again");
         await chain.broadcast(batch.raw_tx);

@@ -43,6 +43,8 @@ export interface ChainClient {
   /** Sends a signed transaction; sending one the node already has is not an error. */
   broadcast(rawTx: string): Promise<void>;
   receipt(txHash: string): Promise<TransactionReceipt | null>;
+  /** True when the account has already used this signed transaction's nonce for another one (it can never be mined). */
+  nonceTaken(rawTx: string): Promise<boolean>;
   waitForConfirmations(txHash: string, confirmations: number, timeoutMs: number): Promise<TransactionReceipt | null>;
   blockTime(blockNumber: number): Promise<Date>;
   blockNumber(): Promise<number>;
@@ -112,6 +114,11 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
     },
     async receipt(txHash) {
       return await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(txHash));
+    },
+    async nonceTaken(rawTx) {
+      const tx = Transaction.from(rawTx);
+      const mined = await rpc("eth_getTransactionCount", () => provider.getTransactionCount(wallet.address, "latest"));
+      return tx.nonce < mined && (await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(tx.hash!))) === null;
     },
     async waitForConfirmations(txHash, confirmations, timeoutMs) {
       // Polled here rather than with ethers' waitForTransaction: that one checks again only when a

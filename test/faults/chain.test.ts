@@ -123,16 +123,18 @@ faultSuite("faults: chain trouble", function () {
 
   it("anchors dropped by a reorganisation (evm_snapshot / evm_revert) are detected and anchored again, in order", async () => {
     const snapshot = await rpc(chain.url, "evm_snapshot");
-    const onChainBefore = await nextSeq();
+    const atSnapshot = await nextSeq(); // an anchor mined just after the snapshot may already count here
     // Let a few more batches be anchored, then drop them from the chain.
     const deadline = Date.now() + 60_000;
-    while ((await nextSeq()) < onChainBefore + 3) {
+    while ((await nextSeq()) < atSnapshot + 3) {
       if (Date.now() > deadline) throw new Error("no new batches anchored");
       await sleep(200);
     }
+    const beforeRevert = await nextSeq();
     expect(await rpc(chain.url, "evm_revert", [snapshot])).to.equal(true);
     tally.faultsInjected++;
-    expect(await nextSeq(), "the reverted chain lost the latest anchors").to.equal(onChainBefore);
+    const onChainBefore = await nextSeq();
+    expect(onChainBefore, "the reverted chain lost the latest anchors").to.be.lessThan(beforeRevert - 2);
     const { rows: [dropped] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored' AND seq >= $1", [onChainBefore]);
     expect(dropped!.n, "batches the database held as anchored but the chain no longer has").to.be.greaterThan(0);
     await during(3_000);
