@@ -7,7 +7,8 @@ import { normaliseGtin } from "../core/gtin.ts";
 import { band } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
-import { AppError, invalid } from "../http/errors.ts";
+import { cursorParam, encodeCursor } from "../http/cursor.ts";
+import { invalid } from "../http/errors.ts";
 
 const GuidePriceBody = Type.Object({
   amount: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
@@ -32,17 +33,6 @@ interface GuideRow { region: string | null; amount: string; currency: string; be
 function present(row: GuideRow) {
   const guide = { amount: row.amount, currency: row.currency, below: row.below, above: row.above, region: row.region, validFrom: row.valid_from };
   return { ...guide, validFrom: row.valid_from.toISOString(), band: band(guide) };
-}
-
-/** Cursors are opaque to clients: the id of the last alert of the previous page. */
-function encodeCursor(id: number): string {
-  return Buffer.from(`a${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): number {
-  const match = /^a(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
-  if (match === null) throw new AppError(400, "bad_request", "cursor is not one this API gave out", { field: "cursor" });
-  return Number(match[1]);
 }
 
 export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
@@ -97,7 +87,7 @@ export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
     const brand = await requireBrand(db, request);
     const { kind, party, serial, since, cursor } = request.query;
     const limit = request.query.limit ?? 50;
-    const after = cursor === undefined ? null : decodeCursor(cursor);
+    const after = cursor === undefined ? null : cursorParam("a", cursor);
     const { rows } = await db.query<{ id: number; kind: string; serial: string | null; event_id: number | null; party: string | null; details: unknown; created_at: Date }>(
       `SELECT id, kind, serial, event_id, party, details, created_at FROM alerts
         WHERE brand_id = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR party = $3 OR details->>'responsible' = $3)
@@ -110,7 +100,7 @@ export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
     const last = page.at(-1);
     return {
       alerts: page.map((a) => ({ id: String(a.id), kind: a.kind, serial: a.serial, party: a.party, eventId: a.event_id === null ? null : String(a.event_id), details: a.details, createdAt: a.created_at.toISOString() })),
-      nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+      nextCursor: rows.length > limit && last ? encodeCursor("a", last.id) : null,
     };
   });
 }

@@ -8,6 +8,7 @@ import { canonicalId, cbvName } from "../core/gs1-ids.ts";
 import { proofFromBytes } from "../core/merkle.ts";
 import { toHex, type Hash } from "../core/hash.ts";
 import type { Db } from "../db/pool.ts";
+import { decodeCursor, encodeCursor } from "../http/cursor.ts";
 import { AppError } from "../http/errors.ts";
 import { logKey } from "./capture.ts";
 
@@ -44,8 +45,6 @@ function time(field: string, value: string): Date {
   return at;
 }
 
-/** Page tokens are opaque to clients: the last event's server id, base64url. */
-export const pageToken = (after: number): string => Buffer.from(`e${after}`).toString("base64url");
 
 /** Reads the query string into a typed query; 400 QueryParameterException naming the parameter otherwise. */
 export function parseEventQuery(raw: Record<string, unknown>): EventQuery {
@@ -74,9 +73,9 @@ export function parseEventQuery(raw: Record<string, unknown>): EventQuery {
         break;
       }
       case "nextPageToken": {
-        const decoded = Buffer.from(value, "base64url").toString();
-        if (!/^e\d{1,18}$/.test(decoded)) throw queryError(name, "nextPageToken is not a token this repository issued");
-        query.after = Number(decoded.slice(1));
+        const after = decodeCursor("e", value);
+        if (after === null) throw queryError(name, "nextPageToken is not a token this repository issued");
+        query.after = after;
         break;
       }
     }
@@ -187,7 +186,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
           creationDate: new Date().toISOString(),
           epcisBody: { queryResults: { queryName: "SimpleEventQuery", resultsBody: { eventList: page.map((r) => r.event) } } },
         },
-        nextPageToken: rows.length > query.perPage ? pageToken(page.at(-1)!.id) : null,
+        nextPageToken: rows.length > query.perPage ? encodeCursor("e", page.at(-1)!.id) : null,
       };
     },
 

@@ -7,7 +7,8 @@ import type { FastifyInstance } from "fastify";
 import { WEBHOOK_EVENT_TYPES } from "../core/alert-kinds.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
-import { AppError, invalid, notFound } from "../http/errors.ts";
+import { cursorParam, encodeCursor } from "../http/cursor.ts";
+import { invalid, notFound } from "../http/errors.ts";
 import { createOutboxStore } from "./store.ts";
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)), {
@@ -51,17 +52,6 @@ const DeliveriesQuery = Type.Object({
 });
 
 const brandSecurity = [{ brandApiKey: [] }];
-
-/** Cursors are opaque to clients: the id of the last delivery of the previous page. */
-function encodeCursor(id: number): string {
-  return Buffer.from(`d${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): number {
-  const match = /^d(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
-  if (match === null) throw new AppError(400, "bad_request", "cursor is not one this API gave out", { field: "cursor" });
-  return Number(match[1]);
-}
 
 function checkUrl(input: string): string {
   let url: URL;
@@ -125,8 +115,8 @@ export function outboxRoutes(app: FastifyInstance, deps: { db: Db }): void {
     const brand = await requireBrand(db, request);
     const endpoint = await store.endpoint(brand.id, Number(request.params.id));
     if (endpoint === null) throw notFound(`no endpoint ${request.params.id}`);
-    const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
+    const before = request.query.cursor === undefined ? null : cursorParam("d", request.query.cursor);
     const page = await store.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
-    return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor(page.lastId) : null };
+    return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor("d", page.lastId) : null };
   });
 }
