@@ -6,10 +6,11 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
+import { attachment } from "../http/download.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
 import { createOutboxStore } from "../outbox/store.ts";
 import type { SetupStore } from "../setup/store.ts";
-import { html, type SafeHtml } from "../verify/html.ts";
+import { html, shortHash, type SafeHtml } from "../verify/html.ts";
 import { MIN_PASSWORD, type Users } from "./users.ts";
 import { card, consolePage, csrfField, notice, table, time, type Ctx } from "./view.ts";
 import type { Web } from "./web.ts";
@@ -24,15 +25,6 @@ export interface BrandAdminDeps {
   setup: SetupStore;
   users: Users;
   explorerUrl: string | null;
-}
-
-const shortHash = (hash: string): string => `${hash.slice(0, 10)}…${hash.slice(-6)}`;
-
-/** `attachment; filename=…` for a label file, with the exact name in RFC 6266's filename* when it is not plain ASCII. */
-function labelFileName(lot: string): string {
-  const name = `codes-${lot}.csv`;
-  const safe = name.replace(/[^A-Za-z0-9._-]/g, "_");
-  return safe === name ? `attachment; filename="${name}"` : `attachment; filename="${safe}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
 export function brandAdminRoutes(scope: FastifyInstance, web: Web, deps: BrandAdminDeps): void {
@@ -93,7 +85,7 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     const lot = request.query.lot ?? "";
     if (lot.length < 1 || lot.length > 20) throw notFound("no such lot");
     const csv = await deps.setup.exportLot(user.brand.id, lot);
-    return reply.type("text/csv; charset=utf-8").header("content-disposition", labelFileName(lot)).header("cache-control", "private, no-store")
+    return reply.type("text/csv; charset=utf-8").header("content-disposition", attachment(`codes-${lot}.csv`)).header("cache-control", "private, no-store")
       .send(Readable.from(csv));
   });
 

@@ -6,6 +6,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
 import { requireAdmin, requireBrand } from "../http/auth.ts";
+import { attachment } from "../http/download.ts";
 import type { SetupStore } from "./store.ts";
 
 const Slug = Type.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "lowercase letters, digits and dashes" });
@@ -52,14 +53,6 @@ const RotateBody = Type.Union([
 ]);
 
 const brandSecurity = [{ brandApiKey: [] }];
-
-/** `attachment; filename="codes-<lot>.csv"`, kept to safe ASCII, with the exact name in RFC 6266's filename*. */
-function attachment(filename: string): string {
-  const safe = filename.replace(/[^A-Za-z0-9._-]/g, "_");
-  if (safe === filename) return `attachment; filename="${filename}"`;
-  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${safe}"; filename*=UTF-8''${encoded}`;
-}
 
 export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupStore; adminToken: string | null }): void {
   const { db, store } = deps;

@@ -30,3 +30,8 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   values.forEach((value, i) => { out += render(value) + strings[i + 1]!; });
   return new SafeHtml(out);
 }
+
+/** A 32-byte hash shortened for display (`0x1234ab…cdef01`); the full value belongs in a title. */
+export function shortHash(hash: string): string {
+  return hash.length > 14 ? `${hash.slice(0, 8)}…${hash.slice(-6)}` : hash;
+}

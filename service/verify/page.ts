@@ -4,7 +4,7 @@
  */
 import type { Warning } from "../core/warnings.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
-import { html, type SafeHtml } from "./html.ts";
+import { html, shortHash, type SafeHtml } from "./html.ts";
 import { pageDocument } from "./layout.ts";
 import { formatTime, MESSAGES, type Lang, type Messages } from "./i18n.ts";
 
@@ -27,10 +27,6 @@ function warningText(w: Warning, m: Messages, lang: Lang): string {
     case "out_of_region": return m.outOfRegion(w.assigned, w.found, w.store);
     case "copied_code": return m.copiedCode(w.first, w.second, w.hours, w.km);
   }
-}
-
-function shortHash(hash: string): string {
-  return hash.length > 14 ? `${hash.slice(0, 8)}…${hash.slice(-6)}` : hash;
 }
 
 function layout(lang: Lang, m: Messages, switchUrl: string, body: SafeHtml): string {
