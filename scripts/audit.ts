@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { Interface, JsonRpcProvider, type Log } from "ethers";
 import { verifyBundle, type ProofBundle } from "../service/core/bundle.ts";
 import { isHash, type Hash } from "../service/core/hash.ts";
-import { eventHash, leafOf, linkHash, type CanonicalEvent, type Link } from "../service/core/links.ts";
+import { eventHash, isBottleChain, leafOf, linkHash, type CanonicalEvent, type Link } from "../service/core/links.ts";
 import { MerkleTree, processProof } from "../service/core/merkle.ts";
 import { ANCHOR_REGISTRY_ABI } from "../service/core/registry-abi.ts";
 
@@ -166,8 +166,8 @@ async function audit(argv: string[]): Promise<number> {
         const computed = eventHash(record.event);
         if (computed !== record.eventHash) problems.push({ where, message: "its content no longer hashes to the hash it was sealed with (changed after sealing)", expected: record.eventHash, found: computed });
         for (const l of record.links) {
-          // chains that are not bottles (a brand's EPCIS log, "epcis:<brand>") have no bottle bundle
-          if (!l.link.serial.includes(":")) serials.add(l.link.serial);
+          // chains that are not bottles (a brand's EPCIS log) have no bottle bundle
+          if (isBottleChain(l.link.serial)) serials.add(l.link.serial);
           const what = `bottle ${l.link.serial} link ${l.link.n}`;
           if (l.link.event !== record.eventHash) problems.push({ where: `${where}, ${what}`, message: "the link points at another event hash", expected: record.eventHash, found: l.link.event });
           const hash = linkHash(l.link);

@@ -103,8 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
   setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), adminToken: deps.adminToken });
+  const ingestStore = createIngestStore(deps.db);
   ingestRoutes(app, {
-    store: createIngestStore(deps.db),
+    store: ingestStore,
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
@@ -121,12 +122,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
   outboxRoutes(app, { db: deps.db });
-  storeRoutes(app, { db: deps.db, ingest: createIngestStore(deps.db), linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(app, {
     db: deps.db,
     store: createEpcisStore(deps.db),
     query: createEpcisQuery(deps.db, deps.chain),
-    activeSecrets: (slug) => createIngestStore(deps.db).activeSecrets(slug),
+    activeSecrets: (slug) => ingestStore.activeSecrets(slug),
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });

@@ -52,9 +52,8 @@ export interface ChainClient {
 }
 
 export function createChainClient(options: { rpcUrl: string; privateKey: string; registry: string; metrics: Metrics }): ChainClient {
-  // Receipts are awaited by polling for new blocks: every 250 ms rather than ethers' default 4 s, which
-  // alone would add up to 4 s to every anchor (and make a backlog of batches at 2 s seal intervals).
-  const provider = new JsonRpcProvider(options.rpcUrl, undefined, { batchMaxCount: 1, cacheTimeout: -1, pollingInterval: 250 });
+  // Receipts are polled by waitForConfirmations itself (every RECEIPT_POLL_MS), not by ethers.
+  const provider = new JsonRpcProvider(options.rpcUrl, undefined, { batchMaxCount: 1, cacheTimeout: -1 });
   const wallet = new Wallet(options.privateKey, provider);
   const registry = registryAt(options.registry, wallet);
   let chainId: number | null = null;

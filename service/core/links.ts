@@ -41,6 +41,13 @@ export function nextLink(serial: string, event: Hash, previous: { n: number; lin
     : { serial, n: previous.n + 1, event, prev: previous.linkHash };
 }
 
+/**
+ * The key of a brand's EPCIS log: a chain of links like a bottle's, one per captured EPCIS event.
+ * Bottle serials are alphanumeric, so a chain key with a colon is never a bottle.
+ */
+export const logKey = (brandSlug: string): string => `epcis:${brandSlug}`;
+export const isBottleChain = (key: string): boolean => !key.includes(":");
+
 /** 16 random bytes as lowercase hex, the salt that keeps published leaves from revealing events. */
 export function randomSalt(): string {
   const bytes = new Uint8Array(16);

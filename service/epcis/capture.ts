@@ -9,7 +9,7 @@ import { canonicalJson, type Json } from "../core/hash.ts";
 import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, type EpcisEvent, type EpcisFacts } from "../core/epcis.ts";
 import { epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
 import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
-import { randomSalt, type CanonicalEvent } from "../core/links.ts";
+import { logKey, randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { runChecks } from "../checks/run.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import type { BrandRef } from "../http/auth.ts";
@@ -37,9 +37,6 @@ export interface CaptureJob {
   duplicates: number;
   errors: CaptureError[];
 }
-
-/** The key of a brand's EPCIS log: the chain every captured event of the brand is linked into. */
-export const logKey = (brandSlug: string): string => `epcis:${brandSlug}`;
 
 interface Party { id: string; kind: string; gln: string; gln_ext: string | null }
 

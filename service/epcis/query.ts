@@ -7,10 +7,10 @@ import { contextPrefixes, EPCIS_CONTEXT, EPCIS_EVENT_TYPES, SEALTRACE_NS } from 
 import { canonicalId, cbvName } from "../core/gs1-ids.ts";
 import { proofFromBytes } from "../core/merkle.ts";
 import { toHex, type Hash } from "../core/hash.ts";
+import { logKey } from "../core/links.ts";
 import type { Db } from "../db/pool.ts";
 import { decodeCursor, encodeCursor } from "../http/cursor.ts";
 import { AppError } from "../http/errors.ts";
-import { logKey } from "./capture.ts";
 
 export const DEFAULT_PER_PAGE = 100;
 export const MAX_PER_PAGE = 1_000;
@@ -115,7 +115,7 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null) {
 }
 
 export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number; registry: string }>) {
-  async function fetch(brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
+  async function load(brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
     const key = logKey(brand.slug);
     const { rows } = await db.query<Row>(
       `SELECT x.event_id, x.epcis_id, x.body, x.context, e.canonical, e.event_hash,
@@ -176,7 +176,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
       if (query.bizLocations) add((p) => `x.biz_location = ANY(${p}::text[])`, query.bizLocations);
       if (query.readPoints) add((p) => `x.read_point = ANY(${p}::text[])`, query.readPoints);
       if (query.after > 0) add((p) => `x.event_id > ${p}`, query.after);
-      const rows = await fetch(brand, where, params, query.perPage + 1);
+      const rows = await load(brand, where, params, query.perPage + 1);
       const page = rows.slice(0, query.perPage);
       return {
         document: {
@@ -191,7 +191,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
     },
 
     async event(brand: { id: number; slug: string }, eventID: string) {
-      const rows = await fetch(brand, ["x.epcis_id = $3"], [eventID], 1);
+      const rows = await load(brand, ["x.epcis_id = $3"], [eventID], 1);
       if (rows.length === 0) return null;
       return {
         "@context": contextFor([rows[0]!.context]),
