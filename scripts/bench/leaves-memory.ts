@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { freePort, startLocalChain } from "../../service/anchoring/local-chain.ts";
 import { createDatabase, deployTestRegistry, devKey } from "../../test/helpers/stack.ts";
+import { seedLinks } from "./seed.ts";
 
 const { values } = parseArgs({ options: { leaves: { type: "string", default: "1000000" } } });
 const count = Number(values.leaves);
@@ -32,16 +33,7 @@ try {
   const db = new pg.Client({ connectionString: database.url });
   await db.connect();
   const started = Date.now();
-  await db.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
-  await db.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
-  await db.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
-  await db.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
-  await db.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
-                  SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'f', 's', '{}', '\\x00' FROM brands`);
-  await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, batch_seq, leaf_index, proof)
-                  SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex'), 1, i - 1, '\\x'
-                    FROM generate_series(1, $1) AS i`, [count]);
-  await db.query(`INSERT INTO batches (seq, root, leaf_count) VALUES (1, decode(md5('root') || md5('root'), 'hex'), $1)`, [count]);
+  await seedLinks(db, count, { sealed: true });
   await db.end();
   const seeded = (Date.now() - started) / 1000;
 

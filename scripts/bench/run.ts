@@ -26,6 +26,7 @@ import { copyCeiling } from "./copy.ts";
 import { measureGas } from "./gas.ts";
 import type { LoadResult } from "./load.ts";
 import { peakRssMiB, ROOT, runJson, runLoad, startBare, startService, type ServiceProcess } from "./processes.ts";
+import { seedLinks } from "./seed.ts";
 
 const PHASES = ["gas", "ingest", "bundle", "page", "latency", "seal"] as const;
 type Phase = (typeof PHASES)[number];
@@ -330,16 +331,7 @@ async function benchSeal(): Promise<void> {
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   try {
-    await client.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
-    await client.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
-    await client.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
-    await client.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
-    await client.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
-                        SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'factory', 's', '{}', '\\x00' FROM brands`);
-    // Leaves are 32 pseudo-random bytes each (two md5s): the tree does not care where they come from.
-    await client.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
-                        SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex')
-                          FROM generate_series(1, $1) AS i`, [SEAL_LINKS]);
+    await seedLinks(client, SEAL_LINKS);
     await client.query("VACUUM ANALYZE links");
   } finally {
     await client.end();

@@ -1,0 +1,25 @@
+/**
+ * Bench data straight into the tables: one brand, product, bottle and event, and `count` links
+ * whose leaves are 32 pseudo-random bytes each (two md5s; the tree does not care where they come
+ * from). Either pending (for sealing) or already sealed as batch 1 (for streaming its leaves).
+ */
+import type pg from "pg";
+
+export async function seedLinks(db: pg.Client, count: number, options: { sealed?: boolean } = {}): Promise<void> {
+  await db.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
+  await db.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
+  await db.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
+  await db.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
+  await db.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
+                  SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'factory', 's', '{}', '\\x00' FROM brands`);
+  if (options.sealed) {
+    await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, batch_seq, leaf_index, proof)
+                    SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex'), 1, i - 1, '\\x'
+                      FROM generate_series(1, $1) AS i`, [count]);
+    await db.query(`INSERT INTO batches (seq, root, leaf_count) VALUES (1, decode(md5('root') || md5('root'), 'hex'), $1)`, [count]);
+  } else {
+    await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
+                    SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex')
+                      FROM generate_series(1, $1) AS i`, [count]);
+  }
+}
