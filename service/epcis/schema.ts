@@ -4,7 +4,7 @@
  * the conformance copy). Every schema error is reported with its JSON path.
  */
 import { readFileSync } from "node:fs";
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { AppError, type Problem } from "../http/errors.ts";
 import type { EpcisEvent } from "../core/epcis.ts";
@@ -23,10 +23,16 @@ export interface EpcisDocument {
   [key: string]: unknown;
 }
 
-const schema = JSON.parse(readFileSync(new URL("./EPCIS-JSON-Schema.json", import.meta.url), "utf8")) as object;
-const ajv = new Ajv({ allErrors: true, strict: false });
-(addFormatsModule as unknown as { default: (ajv: Ajv) => void }).default(ajv);
-const validateDocument = ajv.compile(schema);
+/** Compiled on first use (about a quarter of a second): processes that never capture, such as workers, never pay it. */
+let compiled: ValidateFunction | null = null;
+function documentValidator(): ValidateFunction {
+  if (compiled === null) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    (addFormatsModule as unknown as { default: (ajv: Ajv) => void }).default(ajv);
+    compiled = ajv.compile(JSON.parse(readFileSync(new URL("./EPCIS-JSON-Schema.json", import.meta.url), "utf8")) as object);
+  }
+  return compiled;
+}
 
 /** `/epcisBody/eventList/0/bizStep` → `epcisBody.eventList[0].bizStep`, the field naming the house errors use. */
 function fieldOf(error: ErrorObject): string {
@@ -67,7 +73,8 @@ export function parseEpcisDocument(body: string): EpcisDocument {
   if (Array.isArray(events) && events.length > CAPTURE_LIMIT) {
     throw new AppError(413, "capture_limit_exceeded", `at most ${CAPTURE_LIMIT} events per capture (got ${events.length})`, { field: "epcisBody.eventList" });
   }
-  if (!validateDocument(parsed)) throw badDocument("the document does not match the EPCIS 2.0 JSON schema; nothing was stored", schemaProblems(validateDocument.errors ?? []));
+  const validate = documentValidator();
+  if (!validate(parsed)) throw badDocument("the document does not match the EPCIS 2.0 JSON schema; nothing was stored", schemaProblems(validate.errors ?? []));
   const document = parsed as EpcisDocument;
   if (!/^2(\.\d+)*$/.test(document.schemaVersion)) {
     throw badDocument("only EPCIS 2.0 documents are accepted", [{ field: "schemaVersion", message: `must be 2.0 (got "${document.schemaVersion}")` }]);
