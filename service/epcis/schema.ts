@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { AppError, type Problem } from "../http/errors.ts";
+import { distinctProblems, fieldOf, storableAsJsonb } from "../http/problems.ts";
 import type { EpcisEvent } from "../core/epcis.ts";
 
 /** GS1-EPCIS-Capture-Limit: events per capture document (one transaction, like a webhook delivery). */
@@ -34,24 +35,10 @@ function documentValidator(): ValidateFunction {
   return compiled;
 }
 
-/** `/epcisBody/eventList/0/bizStep` → `epcisBody.eventList[0].bizStep`, the field naming the house errors use. */
-function fieldOf(error: ErrorObject): string {
-  const path = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"))
-    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join("").replace(/^\./, "");
-  const params = error.params as { missingProperty?: string; additionalProperty?: string; propertyName?: string };
-  const name = params.missingProperty ?? params.additionalProperty ?? params.propertyName;
-  return name === undefined ? path || "(document)" : path ? `${path}.${name}` : name;
-}
-
 function schemaProblems(errors: ErrorObject[]): Problem[] {
-  const seen = new Set<string>();
-  const problems: Problem[] = [];
   // if/then and anyOf wrappers only repeat what their inner errors say
-  for (const error of errors.filter((e) => e.keyword !== "if" && e.keyword !== "anyOf" && e.keyword !== "allOf")) {
-    const problem = { field: fieldOf(error), message: error.message ?? "is invalid" };
-    const key = `${problem.field}\u0000${problem.message}`;
-    if (!seen.has(key)) { seen.add(key); problems.push(problem); }
-  }
+  const problems = distinctProblems(errors.filter((e) => e.keyword !== "if" && e.keyword !== "anyOf" && e.keyword !== "allOf")
+    .map((error) => ({ field: fieldOf(error, "(document)"), message: error.message ?? "is invalid" })));
   return problems.length > 0 ? problems : [{ field: "(document)", message: "does not match the EPCIS 2.0 schema" }];
 }
 
@@ -79,8 +66,8 @@ export function parseEpcisDocument(body: string): EpcisDocument {
   if (!/^2(\.\d+)*$/.test(document.schemaVersion)) {
     throw badDocument("only EPCIS 2.0 documents are accepted", [{ field: "schemaVersion", message: `must be 2.0 (got "${document.schemaVersion}")` }]);
   }
-  // PostgreSQL's jsonb cannot hold NUL characters or lone UTF-16 surrogates: refuse them up front.
-  const nul = document.epcisBody.eventList.findIndex((event) => /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(JSON.stringify(event)));
+  // Refused up front, with the event's place, rather than by PostgreSQL halfway through the capture.
+  const nul = document.epcisBody.eventList.findIndex((event) => !storableAsJsonb(event));
   if (nul >= 0) throw badDocument("an event holds a NUL character or an unpaired surrogate", [{ field: `epcisBody.eventList[${nul}]`, message: "must not contain NUL characters or unpaired surrogates" }]);
   return document;
 }

@@ -4,6 +4,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Ajv, type ErrorObject } from "ajv";
 import { AppError, type Problem } from "../http/errors.ts";
+import { distinctProblems, fieldOf, storableAsJsonb } from "../http/problems.ts";
 
 export const EVENT_TYPES = ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -37,14 +38,6 @@ export const EventsBodySchema = Type.Object({
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateEvent = ajv.compile<WebhookEvent>(EventSchema);
 
-function fieldOf(error: ErrorObject): string {
-  const path = error.instancePath.replace(/^\//, "").split("/").filter(Boolean)
-    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join("").replace(/^\./, "");
-  const params = error.params as { missingProperty?: string; additionalProperty?: string };
-  const name = params.missingProperty ?? params.additionalProperty;
-  return name === undefined ? path || "(event)" : path ? `${path}.${name}` : name;
-}
-
 function messageOf(error: ErrorObject): string {
   const params = error.params as { additionalProperty?: string; allowedValues?: unknown[] };
   if (error.keyword === "additionalProperties") return `unknown field "${params.additionalProperty}"`;
@@ -59,16 +52,9 @@ export function eventProblems(event: unknown, index: number): Problem[] {
   const problem = (field: string, message: string): Problem => (id === undefined ? { index, field, message } : { index, id, field, message });
   if (typeof event !== "object" || event === null || Array.isArray(event)) return [problem("(event)", "an event must be a JSON object")];
   if (!validateEvent(event)) {
-    const seen = new Set<string>();
-    const problems: Problem[] = [];
-    for (const error of validateEvent.errors ?? []) {
-      // the type union reports one error per literal: keep the summary, once per field
-      if (error.keyword === "const") continue;
-      const p = problem(fieldOf(error), messageOf(error));
-      const key = `${p.field}\u0000${p.message}`;
-      if (!seen.has(key)) { seen.add(key); problems.push(p); }
-    }
-    return problems;
+    // the type union reports one error per literal: keep the summary, once per field
+    return distinctProblems((validateEvent.errors ?? []).filter((error) => error.keyword !== "const")
+      .map((error) => problem(fieldOf(error, "(event)"), messageOf(error))));
   }
   const problems: Problem[] = [];
   if (Number.isNaN(Date.parse(event.occurredAt))) problems.push(problem("occurredAt", "is not a real date and time"));
@@ -76,7 +62,7 @@ export function eventProblems(event: unknown, index: number): Problem[] {
   if (event.type !== "warehouse_out" && event.to !== undefined) problems.push(problem("to", "only a warehouse_out event has a destination"));
   if (event.type !== "retail_sale" && event.price !== undefined) problems.push(problem("price", "only a retail_sale event has a price"));
   // PostgreSQL's jsonb cannot hold NUL characters or lone UTF-16 surrogates: refuse them up front.
-  if (event.data !== undefined && /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(JSON.stringify(event.data))) {
+  if (event.data !== undefined && !storableAsJsonb(event.data)) {
     problems.push(problem("data", "must not contain NUL characters or unpaired surrogates"));
   }
   return problems;
