@@ -51,6 +51,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { gs1CheckDigit } from "./gtin.ts";
 
 /** What `epcisPreHashString` accepts as context: a JSON-LD `@context` value (a URL string, an object
  * mapping prefixes to namespace IRIs, or a list of those), or a plain `{ prefix: namespace }` map. */
@@ -433,13 +434,6 @@ function canonicalValue(text: string): string {
 // ---------------------------------------------------------------------------------------------------
 // GS1 identifiers -> constrained canonical GS1 Digital Link
 
-/** The standard GS1 check digit (mod 10, weights 3 and 1 from the right). */
-function checkDigit(digits: string): string {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) sum += Number(digits[digits.length - 1 - i]) * (i % 2 === 0 ? 3 : 1);
-  return String((10 - (sum % 10)) % 10);
-}
-
 /** Company prefix (6 to 12 digits) '.' reference, together `total` digits. */
 function partition(total: number): string {
   const options: string[] = [];
@@ -468,12 +462,12 @@ const split = (pair: string): [string, string] => {
 const gtin14 = (pair: string): string => {
   const [prefix, reference] = split(pair);
   const body = reference.slice(0, 1) + prefix + reference.slice(1);
-  return body + checkDigit(body);
+  return body + gs1CheckDigit(body);
 };
 /** Company prefix and reference run together, plus the check digit (GLN, GRAI, GDTI, GCN, GSRN, GSIN...). */
 const withCheckDigit = (pair: string): string => {
   const [prefix, reference] = split(pair);
-  return prefix + reference + checkDigit(prefix + reference);
+  return prefix + reference + gs1CheckDigit(prefix + reference);
 };
 
 type Conversion = readonly [RegExp, (m: RegExpExecArray) => string];
@@ -484,7 +478,7 @@ const EPC_CONVERSIONS: readonly Conversion[] = [
   [new RegExp(`^urn:epc:id:sscc:${partition(17)}$`), (m) => {
     const [prefix, reference] = split(g(m, 1));
     const body = reference.slice(0, 1) + prefix + reference.slice(1);
-    return `${DL}00/${body}${checkDigit(body)}`;
+    return `${DL}00/${body}${gs1CheckDigit(body)}`;
   }],
   [new RegExp(`^urn:epc:id:sgln:${partition(12)}\\.(${CHAR82}{1,20})$`), (m) => `${DL}414/${withCheckDigit(g(m, 1))}${g(m, 2) === "0" ? "" : `/254/${g(m, 2)}`}`],
   [new RegExp(`^urn:epc:id:grai:${partition(12)}\\.(${CHAR82}{1,16})$`), (m) => `${DL}8003/0${withCheckDigit(g(m, 1))}${g(m, 2)}`],

@@ -5,14 +5,7 @@
  * URN conversion itself is the event hash's (epcis-event-hash.ts); this file reads keys out of it.
  */
 import { canonicalGs1DigitalLink } from "./epcis-event-hash.ts";
-import { normaliseGtin } from "./gtin.ts";
-
-/** The GS1 mod-10 check digit of a string of digits (weights 3,1,3,… from the right). */
-export function gs1CheckDigit(digits: string): string {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) sum += Number(digits[digits.length - 1 - i]) * (i % 2 === 0 ? 3 : 1);
-  return String((10 - (sum % 10)) % 10);
-}
+import { gs1CheckDigit, normaliseGtin } from "./gtin.ts";
 
 function decodeComponent(value: string): string | null {
   try {

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, SEALTRACE_NS, type EpcisEvent } from "../../service/core/epcis.ts";
-import { canonicalId, cbvName, gs1CheckDigit, parseItem, parseLocation } from "../../service/core/gs1-ids.ts";
+import { canonicalId, cbvName, parseItem, parseLocation } from "../../service/core/gs1-ids.ts";
+import { gs1CheckDigit } from "../../service/core/gtin.ts";
 
 const CONFORMANCE = fileURLToPath(new URL("../../../shared/conformance/epcis/", import.meta.url));
 

@@ -16,6 +16,7 @@ import { deployRegistry } from "../../service/anchoring/registry.ts";
 import { loadConfig, type Config } from "../../service/config.ts";
 import type { ProofBundle } from "../../service/core/bundle.ts";
 import { signWebhook } from "../../service/ingest/signature.ts";
+import { gs1CheckDigit } from "../../service/core/gtin.ts";
 import { createLogger } from "../../service/log.ts";
 import { startRuntime, type Role, type Runtime } from "../../service/runtime.ts";
 
@@ -81,9 +82,7 @@ let brandCounter = 0;
 
 /** A GTIN-14 with a correct check digit, from 13 digits. */
 export function gtinFrom(digits13: string): string {
-  let sum = 0;
-  for (let i = 0; i < 13; i++) sum += Number(digits13[i]) * (i % 2 === 0 ? 3 : 1);
-  return digits13 + String((10 - (sum % 10)) % 10);
+  return digits13 + gs1CheckDigit(digits13);
 }
 
 export interface StackOptions {

@@ -10,7 +10,7 @@ import { Contract, JsonRpcProvider } from "ethers";
 import { eventHash, leafOf, linkHash } from "../../service/core/links.ts";
 import { processProof } from "../../service/core/merkle.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
-import { gs1CheckDigit } from "../../service/core/gs1-ids.ts";
+import { gs1CheckDigit } from "../../service/core/gtin.ts";
 import { ANCHOR_REGISTRY_ABI } from "../../service/core/registry-abi.ts";
 import { signWebhook } from "../../service/ingest/signature.ts";
 import { startChainStack, type BrandFixture, type ChainStack } from "../helpers/stack.ts";
