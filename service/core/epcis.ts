@@ -80,14 +80,9 @@ function priceOf(value: unknown): { amount: string; currency: string } | null {
 
 function destinationOf(event: EpcisEvent): LocationKey | null {
   const list = Array.isArray(event.destinationList) ? (event.destinationList as { type?: unknown; destination?: unknown }[]) : [];
-  const byType = (type: string) => list.find((d) => typeof d?.type === "string" && cbvSdt(d.type) === type && typeof d.destination === "string");
+  const byType = (type: string) => list.find((d) => typeof d?.type === "string" && cbvName("sourceDestType", d.type) === type && typeof d.destination === "string");
   const chosen = byType("location") ?? byType("owning_party") ?? byType("possessing_party");
   return chosen ? parseLocation(chosen.destination as string) : null;
-}
-
-/** Source/destination types as bare names, whichever spelling was used. */
-function cbvSdt(value: string): string {
-  return value.replace(/^urn:epcglobal:cbv:sdt:/, "").replace(/^https:\/\/(ref\.gs1\.org\/cbv|gs1\.org\/voc)\/SDT-/, "");
 }
 
 export function epcisFacts(event: EpcisEvent, prefixes: Map<string, string> = new Map()): EpcisFacts {

@@ -57,10 +57,11 @@ export function parseLocation(id: string): LocationKey | null {
 const CBV_PREFIXES: Record<string, string[]> = {
   bizStep: ["urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-", "https://gs1.org/voc/BizStep-"],
   disposition: ["urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-", "https://gs1.org/voc/Disp-"],
+  sourceDestType: ["urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-", "https://gs1.org/voc/SDT-"],
 };
 
 /** A CBV value's bare name (`shipping`) whether written bare, as a CBV 1.x URN or as a GS1 web-vocabulary URI; other values unchanged. */
-export function cbvName(kind: "bizStep" | "disposition", value: string): string {
+export function cbvName(kind: "bizStep" | "disposition" | "sourceDestType", value: string): string {
   for (const prefix of CBV_PREFIXES[kind]!) if (value.startsWith(prefix)) return value.slice(prefix.length);
   return value;
 }
