@@ -1,16 +1,20 @@
 /**
  * The sealer: takes pending links (oldest first, at most SEAL_MAX_LINKS), builds their Merkle tree,
- * and in one transaction records the batch and each link's leaf index and proof. One sealer at a
- * time (a transaction-scoped advisory lock); a crash before commit leaves the links pending.
+ * moves the heads map to each chain's newest link (tiles, core/heads.ts), and in one transaction
+ * records the batch (format 2: root = node(linksRoot, headsRoot, depth)), the new tile versions, and
+ * each link's leaf index and proof. One sealer at a time (a transaction-scoped advisory lock); a
+ * crash before commit leaves the links pending and the tiles as they were.
  *
  * Memory stays bounded for million-link batches: leaves are read a page at a time into one flat
  * buffer, the tree is flat buffers (core/merkle.ts) hashed with WebAssembly keccak256, and proofs
  * are computed and written a slice at a time, each slice one UPDATE whose proofs travel as one
  * binary parameter (a million proofs as one hex-encoded array literal would not even fit a string).
  */
+import { batchRoot, depthFor, headLeaf } from "../core/commitments.ts";
+import { tileId, updateHeads, type TileKey, TILE_BYTES, TILE_WIDTH, groupsFor } from "../core/heads.ts";
 import { MerkleTree } from "../core/merkle.ts";
-import { fromHex, type Hash } from "../core/hash.ts";
-import { withTransaction, type Db } from "../db/pool.ts";
+import { fromHex, toHex, type Hash } from "../core/hash.ts";
+import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.ts";
 import { wasmKeccak256 } from "./keccak.ts";
@@ -25,8 +29,37 @@ export interface SealedBatch {
   seq: number;
   root: Hash;
   leafCount: number;
-  /** Where the time went, in milliseconds: reading the leaves, building the tree, storing the proofs. */
-  ms: { read: number; tree: number; write: number };
+  headsRoot: Hash;
+  headsDepth: number;
+  /** Where the time went, in milliseconds: reading the leaves, building the tree, the heads map, storing. */
+  ms: { read: number; tree: number; heads: number; write: number };
+}
+
+/**
+ * The heads of every chain sealed before the first format-2 batch (batches of format 1 had no heads
+ * map): read once, when the map has no tile yet, so the first format-2 batch commits to them all.
+ */
+async function headsBeforeFormat2(tx: Tx): Promise<Map<number, { n: number; linkHash: Buffer }>> {
+  const { rows: [started] } = await tx.query<{ tiles: boolean; batches: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM head_tiles) AS tiles, EXISTS (SELECT 1 FROM batches) AS batches",
+  );
+  if (started!.tiles || !started!.batches) return new Map();
+  const { rows } = await tx.query<{ idx: number; n: number; link_hash: Buffer }>(
+    `SELECT COALESCE(c.chain_index, g.chain_index) AS idx, l.n, l.link_hash
+       FROM (SELECT DISTINCT ON (serial) serial, n, link_hash FROM links WHERE batch_seq IS NOT NULL ORDER BY serial, n DESC) l
+       LEFT JOIN codes c ON c.serial = l.serial LEFT JOIN ledger_logs g ON g.key = l.serial`,
+  );
+  return new Map(rows.map((r) => [r.idx, { n: r.n, linkHash: r.link_hash }]));
+}
+
+/** The latest version of each tile in `keys` (absent: empty). */
+async function loadTiles(tx: Tx, keys: TileKey[]): Promise<Map<string, Uint8Array>> {
+  const { rows } = await tx.query<{ grp: number; idx: number; hashes: Buffer }>(
+    `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
+      WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) ORDER BY grp, idx, seq DESC`,
+    [keys.map((k) => k.group), keys.map((k) => k.index)],
+  );
+  return new Map(rows.map((r) => [tileId({ group: r.grp, index: r.idx }), r.hashes]));
 }
 
 export function createSealer(options: { db: Db; maxLinks: number; log: Logger; metrics: Metrics }) {
@@ -42,16 +75,18 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         let t = performance.now();
         const ids: number[] = [];
         const pages: Buffer[] = [];
+        // Each chain's newest link in the batch (links of a chain are read in the order they were written).
+        const heads = await headsBeforeFormat2(tx);
         while (ids.length < maxLinks) {
-          const { rows } = await tx.query<[number, Buffer]>({
-            name: "seal-read",
-            text: "SELECT id, leaf FROM links WHERE batch_seq IS NULL AND id > $1 ORDER BY id LIMIT $2",
+          const { rows } = await tx.query<[number, Buffer, number, number, Buffer]>({
+            name: "seal-read-2",
+            text: "SELECT id, leaf, chain_index, n, link_hash FROM links WHERE batch_seq IS NULL AND id > $1 ORDER BY id LIMIT $2",
             values: [ids.at(-1) ?? 0, Math.min(READ_PAGE, maxLinks - ids.length)],
             rowMode: "array",
           });
           if (rows.length === 0) break;
           const page = Buffer.allocUnsafe(rows.length * 32);
-          rows.forEach(([id, leaf], i) => { ids.push(id); leaf.copy(page, i * 32); });
+          rows.forEach(([id, leaf, index, n, hash], i) => { ids.push(id); leaf.copy(page, i * 32); heads.set(index, { n, linkHash: hash }); });
           pages.push(page);
           if (rows.length < READ_PAGE) break;
         }
@@ -65,9 +100,44 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         const treeMs = performance.now() - t;
 
         t = performance.now();
-        const { rows: [next] } = await tx.query<{ seq: number }>("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM batches");
+        const { rows: [next] } = await tx.query<{ seq: number; depth: number | null }>(
+          "SELECT COALESCE(MAX(seq), 0) + 1 AS seq, MAX(heads_depth) AS depth FROM batches",
+        );
         const seq = next!.seq;
-        await tx.query("INSERT INTO batches (seq, root, leaf_count) VALUES ($1, $2, $3)", [seq, Buffer.from(fromHex(tree.root)), ids.length]);
+        let maxIndex = 0;
+        const headLeaves = new Map<number, Uint8Array>();
+        for (const [index, head] of heads) {
+          if (index > maxIndex) maxIndex = index;
+          headLeaves.set(index, fromHex(headLeaf(index, head.n, toHex(head.linkHash))));
+        }
+        const depth = Math.max(next!.depth ?? 1, depthFor(maxIndex));
+        const keys = new Map<string, TileKey>();
+        for (let g = 0; g < groupsFor(depth); g++) {
+          keys.set(tileId({ group: g, index: 0 }), { group: g, index: 0 });
+          for (const index of heads.keys()) {
+            const key = { group: g, index: Math.floor(index / TILE_WIDTH ** (g + 1)) };
+            keys.set(tileId(key), key);
+          }
+        }
+        const stored = await loadTiles(tx, [...keys.values()]);
+        const map = updateHeads((key) => stored.get(tileId(key)), headLeaves, depth, keccak);
+        const root = batchRoot(tree.root, map.root, depth);
+        const headsMs = performance.now() - t;
+
+        t = performance.now();
+        await tx.query(
+          "INSERT INTO batches (seq, root, leaf_count, format, links_root, heads_root, heads_depth) VALUES ($1, $2, $3, 2, $4, $5, $6)",
+          [seq, Buffer.from(fromHex(root)), ids.length, Buffer.from(fromHex(tree.root)), Buffer.from(fromHex(map.root)), depth],
+        );
+        const tiles = [...map.tiles.values()];
+        const tileBytes = Buffer.allocUnsafe(tiles.length * TILE_BYTES);
+        tiles.forEach((tile, i) => tileBytes.set(tile.bytes, i * TILE_BYTES));
+        await tx.query(
+          `INSERT INTO head_tiles (grp, idx, seq, hashes)
+           SELECT t.g, t.i, $1, substring($2::bytea FROM ((t.k - 1) * ${TILE_BYTES} + 1)::int FOR ${TILE_BYTES})
+             FROM unnest($3::smallint[], $4::bigint[]) WITH ORDINALITY AS t(g, i, k)`,
+          [seq, tileBytes, tiles.map((x) => x.key.group), tiles.map((x) => x.key.index)],
+        );
         for (let from = 0; from < ids.length; from += WRITE_SLICE) {
           const to = Math.min(from + WRITE_SLICE, ids.length);
           const { bytes, offsets } = tree.proofRange(from, to);
@@ -82,7 +152,10 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
             ],
           });
         }
-        return { seq, root: tree.root, leafCount: ids.length, ms: { read: Math.round(read), tree: Math.round(treeMs), write: Math.round(performance.now() - t) } };
+        return {
+          seq, root, leafCount: ids.length, headsRoot: map.root, headsDepth: depth,
+          ms: { read: Math.round(read), tree: Math.round(treeMs), heads: Math.round(headsMs), write: Math.round(performance.now() - t) },
+        };
       });
       if (batch !== null) {
         metrics.batchesSealed.inc();

@@ -7,7 +7,11 @@
  */
 import { fromHex, hashCanonical, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "./hash.ts";
 
-/** The stored, normalised event: `type`, `codes` and `salt` always; the rest is the service's. */
+/**
+ * An event as the service builds it: `type`, `codes` (the bottles it names) and `salt` always; the
+ * rest is the service's. Format 1 stored and hashed it as it is; format 2 stores its commitment form
+ * (`commitEvent` in core/commitments.ts), which names no serial.
+ */
 export interface CanonicalEvent {
   type: string;
   codes: string[];
@@ -22,7 +26,8 @@ export interface Link {
   prev: Hash;
 }
 
-export function eventHash(event: CanonicalEvent): Hash {
+/** The hash of an event as stored (a format-1 `CanonicalEvent`, or its format-2 commitment form). */
+export function eventHash(event: { readonly [field: string]: Json }): Hash {
   return hashCanonical(event);
 }
 
@@ -34,10 +39,13 @@ export function leafOf(linkHashHex: Hash): Hash {
   return toHex(keccak256(fromHex(linkHashHex)));
 }
 
-/** The link that follows `previous` (or starts the chain when `previous` is null) for `event`. */
-export function nextLink(serial: string, event: Hash, previous: { n: number; linkHash: Hash } | null): Link {
+/**
+ * The link that follows `previous` for `event`, or, when `previous` is null, the chain's first link,
+ * whose `prev` is the chain's genesis (core/commitments.ts; ZERO_HASH for a format-1 chain).
+ */
+export function nextLink(serial: string, event: Hash, previous: { n: number; linkHash: Hash } | null, genesis: Hash = ZERO_HASH): Link {
   return previous === null
-    ? { serial, n: 1, event, prev: ZERO_HASH }
+    ? { serial, n: 1, event, prev: genesis }
     : { serial, n: previous.n + 1, event, prev: previous.linkHash };
 }
 

@@ -3,6 +3,8 @@
  * EPCIS): events with their canonical hash, and one link per (event, bottle) at the head of that
  * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork.
  */
+import { randomBytes } from "node:crypto";
+import { commitEvent, genesis, type LogIdentity } from "../core/commitments.ts";
 import { fromHex, toHex, type Hash } from "../core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
 import type { Tx } from "../db/pool.ts";
@@ -14,7 +16,11 @@ export const STATELESS_TYPES: ReadonlySet<string> = new Set(["consumer_scan", "e
 export interface Head {
   serial: string;
   brandId: number;
+  brandSlug: string;
   gtin: string;
+  lot: string | null;
+  /** The chain's place in the heads map; null until its first link is written. */
+  index: number | null;
   n: number;
   linkHash: Hash | null;
   state: string;
@@ -35,33 +41,46 @@ export interface NewEvent {
 
 /** Locks the codes' rows (in serial order, so concurrent writers never deadlock) and returns their heads. */
 export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, Head>> {
-  const { rows } = await tx.query<{ serial: string; brand_id: number; gtin: string; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
-    "SELECT serial, brand_id, gtin, last_n, last_link_hash, state, region, opened_at FROM codes WHERE serial = ANY($1::text[]) ORDER BY serial FOR UPDATE",
+  const { rows } = await tx.query<{ serial: string; brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
+    `SELECT c.serial, c.brand_id, b.slug, c.gtin, c.lot, c.chain_index, c.last_n, c.last_link_hash, c.state, c.region, c.opened_at
+       FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = ANY($1::text[]) ORDER BY c.serial FOR UPDATE OF c`,
     [[...new Set(serials)].sort()],
   );
   return new Map(rows.map((r) => [r.serial, {
-    serial: r.serial, brandId: r.brand_id, gtin: r.gtin, n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
+    serial: r.serial, brandId: r.brand_id, brandSlug: r.slug, gtin: r.gtin, lot: r.lot, index: r.chain_index,
+    n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
     state: r.state, region: r.region, openedAt: r.opened_at,
   }]));
 }
 
+/** `count` fresh places in the heads map, in ascending order. */
+async function allocateIndexes(tx: Tx, count: number): Promise<number[]> {
+  if (count === 0) return [];
+  const { rows } = await tx.query<{ i: number }>("SELECT nextval('chain_index_seq') AS i FROM generate_series(1, $1)", [count]);
+  return rows.map((r) => r.i).sort((a, b) => a - b);
+}
+
 /**
- * Inserts the events and their links, advancing `heads` (which must hold every code the events
- * name, locked). Returns each event's server id and hash, in order, and how many links were written.
+ * Inserts the events (in their format-2 commitment form, with the secret their bottles' salts come
+ * from) and their links, advancing `heads` (which must hold every code the events name, locked). A
+ * bottle's first link gets the bottle a place in the heads map and commits to its identity.
+ * Returns each event's server id and hash, in order, and how many links were written.
  */
 export async function appendEvents(
   tx: Tx, brandId: number, webhookId: string | null, receivedAt: string, events: NewEvent[], heads: Map<string, Head>,
 ): Promise<{ events: { id: number; hash: Hash }[]; links: number }> {
   if (events.length === 0) return { events: [], links: 0 };
-  const hashes = events.map((e) => eventHash(e.canonical));
+  const secrets = events.map(() => randomBytes(16));
+  const stored = events.map((e, i) => commitEvent(e.canonical, secrets[i]!).event);
+  const hashes = stored.map((event) => eventHash(event));
   const { rows } = await tx.query<{ id: number; brand_event_id: string }>(
     `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
-                         price_amount, price_currency, data, salt, canonical, event_hash, webhook_id)
+                         price_amount, price_currency, data, salt, canonical, event_hash, webhook_id, codes_secret)
      SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text(t.codes)), t.occurred_at, $2, t.party, t.to_party,
-            t.amount, t.currency, t.data, t.salt, t.canonical, t.hash, $3
+            t.amount, t.currency, t.data, t.salt, t.canonical, t.hash, $3, t.secret
        FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
-                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::bytea[])
-         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, hash)
+                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::bytea[], $16::bytea[])
+         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, hash, secret)
      RETURNING id, brand_event_id`,
     [
       brandId, receivedAt, webhookId,
@@ -75,14 +94,20 @@ export async function appendEvents(
       events.map((e) => e.price?.currency ?? null),
       events.map((e) => (e.data === undefined || e.data === null ? null : JSON.stringify(e.data))),
       events.map((e) => e.canonical.salt),
-      events.map((e) => JSON.stringify(e.canonical)),
+      stored.map((event) => JSON.stringify(event)),
       hashes.map((h) => Buffer.from(fromHex(h))),
+      secrets,
     ],
   );
   const idOf = new Map(rows.map((r) => [r.brand_event_id, r.id]));
-  const stored = events.map((e, i) => ({ id: idOf.get(e.brandEventId)!, hash: hashes[i]! }));
+  const written = events.map((e, i) => ({ id: idOf.get(e.brandEventId)!, hash: hashes[i]! }));
 
-  const serials: string[] = [], ns: number[] = [], eventIds: number[] = [];
+  // Bottles starting their chain get the next places in the heads map, in serial order.
+  const starting = [...new Set(events.flatMap((e) => e.canonical.codes))].filter((s) => heads.get(s)?.index === null).sort();
+  const fresh = await allocateIndexes(tx, starting.length);
+  starting.forEach((serial, i) => { heads.get(serial)!.index = fresh[i]!; });
+
+  const serials: string[] = [], ns: number[] = [], eventIds: number[] = [], indexes: number[] = [];
   const prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
   const states = new Map<string, string>();
   const openedAt = new Map<string, string>();
@@ -90,9 +115,11 @@ export async function appendEvents(
     for (const serial of event.canonical.codes) {
       const head = heads.get(serial);
       if (head === undefined) throw new Error(`code ${serial} was not locked before appending`);
-      const link = nextLink(serial, stored[i]!.hash, head.linkHash === null ? null : { n: head.n, linkHash: head.linkHash });
+      const link = head.linkHash === null
+        ? nextLink(serial, written[i]!.hash, null, genesis({ brand: head.brandSlug, gtin: head.gtin, lot: head.lot, serial, index: head.index! }))
+        : nextLink(serial, written[i]!.hash, { n: head.n, linkHash: head.linkHash });
       const hash = linkHash(link);
-      serials.push(serial); ns.push(link.n); eventIds.push(stored[i]!.id);
+      serials.push(serial); ns.push(link.n); eventIds.push(written[i]!.id); indexes.push(head.index!);
       prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
       head.n = link.n;
       head.linkHash = hash;
@@ -103,19 +130,19 @@ export async function appendEvents(
     }
   });
   await tx.query(
-    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
-     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[])`,
-    [serials, ns, eventIds, prevs, linkHashes, leaves],
+    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[])`,
+    [serials, ns, eventIds, prevs, linkHashes, leaves, indexes],
   );
   const touched = [...new Set(serials)];
   await tx.query(
     `UPDATE codes SET last_n = t.n, last_link_hash = t.h, state = COALESCE(t.state, codes.state),
-                      opened_at = COALESCE(codes.opened_at, t.opened_at)
-       FROM unnest($1::text[], $2::int[], $3::bytea[], $4::text[], $5::timestamptz[]) AS t(serial, n, h, state, opened_at)
+                      opened_at = COALESCE(codes.opened_at, t.opened_at), chain_index = t.idx
+       FROM unnest($1::text[], $2::int[], $3::bytea[], $4::text[], $5::timestamptz[], $6::bigint[]) AS t(serial, n, h, state, opened_at, idx)
       WHERE codes.serial = t.serial`,
     [
       touched, touched.map((s) => heads.get(s)!.n), touched.map((s) => Buffer.from(fromHex(heads.get(s)!.linkHash!))),
-      touched.map((s) => states.get(s) ?? null), touched.map((s) => openedAt.get(s) ?? null),
+      touched.map((s) => states.get(s) ?? null), touched.map((s) => openedAt.get(s) ?? null), touched.map((s) => heads.get(s)!.index),
     ],
   );
   for (const serial of touched) {
@@ -124,16 +151,22 @@ export async function appendEvents(
     const opened = openedAt.get(serial);
     if (opened !== undefined && head.openedAt === null) head.openedAt = new Date(opened);
   }
-  return { events: stored, links: serials.length };
+  return { events: written, links: serials.length };
 }
 
+/** The head of a log that is not a bottle: where its chain stands, and what it is about. */
+export interface LogHead { n: number; linkHash: Hash | null; identity: Omit<LogIdentity, "index"> & { index: number | null } }
+
 /** Locks the head of the log `key` (created empty on first use) for the rest of the transaction. */
-export async function lockLog(tx: Tx, key: string, brandId: number): Promise<{ n: number; linkHash: Hash } | null> {
+export async function lockLog(tx: Tx, key: string, brandId: number): Promise<LogHead> {
   await tx.query("INSERT INTO ledger_logs (key, brand_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [key, brandId]);
-  const { rows } = await tx.query<{ last_n: number; last_link_hash: Buffer | null }>(
-    "SELECT last_n, last_link_hash FROM ledger_logs WHERE key = $1 FOR UPDATE", [key],
+  const { rows: [row] } = await tx.query<{ last_n: number; last_link_hash: Buffer | null; chain_index: number | null; slug: string }>(
+    "SELECT l.last_n, l.last_link_hash, l.chain_index, b.slug FROM ledger_logs l JOIN brands b ON b.id = l.brand_id WHERE l.key = $1 FOR UPDATE OF l", [key],
   );
-  return rows[0]!.last_link_hash === null ? null : { n: rows[0]!.last_n, linkHash: toHex(rows[0]!.last_link_hash) };
+  return {
+    n: row!.last_n, linkHash: row!.last_link_hash === null ? null : toHex(row!.last_link_hash),
+    identity: { brand: row!.slug, log: key, index: row!.chain_index },
+  };
 }
 
 /**
@@ -143,20 +176,22 @@ export async function lockLog(tx: Tx, key: string, brandId: number): Promise<{ n
  */
 export async function appendToLog(tx: Tx, key: string, brandId: number, events: { id: number; hash: Hash }[]): Promise<number> {
   if (events.length === 0) return 0;
-  let head = await lockLog(tx, key, brandId);
+  const log = await lockLog(tx, key, brandId);
+  const index = log.identity.index ?? (await allocateIndexes(tx, 1))[0]!;
+  let head = log.linkHash === null ? null : { n: log.n, linkHash: log.linkHash };
   const ns: number[] = [], eventIds: number[] = [], prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
   for (const event of events) {
-    const link = nextLink(key, event.hash, head);
+    const link = nextLink(key, event.hash, head, head === null ? genesis({ ...log.identity, index }) : undefined);
     const hash = linkHash(link);
     ns.push(link.n); eventIds.push(event.id);
     prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
     head = { n: link.n, linkHash: hash };
   }
   await tx.query(
-    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
-     SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[])`,
-    [key, ns, eventIds, prevs, linkHashes, leaves],
+    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
+     SELECT $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,
+    [key, ns, eventIds, prevs, linkHashes, leaves, index],
   );
-  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3 WHERE key = $1", [key, head!.n, Buffer.from(fromHex(head!.linkHash))]);
+  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE key = $1", [key, head!.n, Buffer.from(fromHex(head!.linkHash)), index]);
   return events.length;
 }

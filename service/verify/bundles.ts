@@ -1,10 +1,14 @@
 /**
- * Proof bundles from the database: one bottle's events, links and anchors, as `sealtrace-proof/1`.
+ * Proof bundles from the database: one bottle's events (each with only this bottle's membership
+ * proof), links, the batches they were sealed in, and the proof that the heads map of the latest
+ * anchored batch records the bottle's last link, as `sealtrace-proof/2` (core/bundle.ts).
  */
 import { timingSafeEqual } from "node:crypto";
-import { buildBundle, type Anchor, type ChainRef, type ProofBundle } from "../core/bundle.ts";
+import { buildBundle, type BundleBatch, type BundleInput, type ChainRef, type HeadProof, type ProofBundle, type StoredEvent } from "../core/bundle.ts";
+import { commitCodes } from "../core/commitments.ts";
 import { toHex, type Hash } from "../core/hash.ts";
-import type { CanonicalEvent, Link } from "../core/links.ts";
+import { proofFromTiles, tileId, tilesForProof } from "../core/heads.ts";
+import type { Link } from "../core/links.ts";
 import { proofFromBytes } from "../core/merkle.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
@@ -12,14 +16,12 @@ import type { Db } from "../db/pool.ts";
 /** Who asks: the holder of the bottle's QR secret, or the brand (by its API key). */
 export type BundleAccess = { secret: string } | { brandId: number };
 
-interface LinkRow {
-  n: number;
-  prev: Buffer;
-  event_hash: Buffer;
-  canonical: CanonicalEvent;
-  batch_seq: number | null;
-  proof: Buffer | null;
+interface BatchColumns {
   root: Buffer | null;
+  format: 1 | 2 | null;
+  links_root: Buffer | null;
+  heads_root: Buffer | null;
+  heads_depth: number | null;
   state: string | null;
   chain_id: number | null;
   registry: string | null;
@@ -28,17 +30,65 @@ interface LinkRow {
   block_time: Date | null;
 }
 
+interface LinkRow extends BatchColumns {
+  n: number;
+  prev: Buffer;
+  link_hash: Buffer;
+  event_hash: Buffer;
+  canonical: StoredEvent;
+  codes: string[];
+  codes_secret: Buffer | null;
+  batch_seq: number | null;
+  proof: Buffer | null;
+}
+
+interface CodeColumns { brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; secret_hash: Buffer }
+
+function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
+  const common = {
+    seq, root: toHex(row.root!), txHash: row.tx_hash as Hash | null, blockNumber: row.block_number, blockTime: row.block_time?.toISOString() ?? null,
+  };
+  return row.format === 2
+    ? { ...common, format: 2, linksRoot: toHex(row.links_root!), headsRoot: toHex(row.heads_root!), headsDepth: row.heads_depth! }
+    : { ...common, format: 1 };
+}
+
 export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
+  /** The bottle's head in the heads map of the latest batch anchored on `chainRef`, with that batch. */
+  async function headProof(chainRef: ChainRef, index: number, rows: LinkRow[]): Promise<{ head: HeadProof; batch: BundleBatch } | null> {
+    const { rows: [latest] } = await db.query<BatchColumns & { seq: number }>({
+      name: "bundle-head-batch",
+      text: `SELECT seq, root, format, links_root, heads_root, heads_depth, state, chain_id, registry, tx_hash, block_number, block_time
+               FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1`,
+      values: [chainRef.chainId, chainRef.registry],
+    });
+    if (latest === undefined) return null;
+    const last = rows.filter((row) => row.batch_seq !== null && row.batch_seq <= latest.seq).at(-1);
+    if (last === undefined) return null;
+    const depth = latest.heads_depth!;
+    const keys = tilesForProof(index, depth);
+    const { rows: tiles } = await db.query<{ grp: number; idx: number; hashes: Buffer }>({
+      name: "bundle-head-tiles",
+      text: `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
+              WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) AND seq <= $3 ORDER BY grp, idx, seq DESC`,
+      values: [keys.map((k) => k.group), keys.map((k) => k.index), latest.seq],
+    });
+    const proof = proofFromTiles(index, depth, new Map(tiles.map((t) => [tileId({ group: t.grp, index: t.idx }), t.hashes])));
+    return { head: { seq: latest.seq, n: last.n, linkHash: toHex(last.link_hash), proof }, batch: bundleBatch(latest.seq, latest) };
+  }
+
   return {
     /** The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable). */
     async bundleFor(serial: string, access: BundleAccess): Promise<ProofBundle | null> {
       // One round trip, a statement prepared once per connection: the code (to check access) with
       // its links, events and batches (no link: one row of nulls).
-      const { rows: all } = await db.query<LinkRow & { brand_id: number; gtin: string; secret_hash: Buffer }>({
-        name: "bundle-for",
-        text: `SELECT c.brand_id, c.gtin, c.secret_hash, l.n, l.prev, e.event_hash, e.canonical, l.batch_seq, l.proof,
-                      b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
-                 FROM codes c LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
+      const { rows: all } = await db.query<LinkRow & CodeColumns>({
+        name: "bundle-for-2",
+        text: `SELECT c.brand_id, br.slug, c.gtin, c.lot, c.chain_index, c.secret_hash,
+                      l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, l.batch_seq, l.proof,
+                      b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
+                 FROM codes c JOIN brands br ON br.id = c.brand_id
+                 LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
                  LEFT JOIN batches b ON b.seq = l.batch_seq
                 WHERE c.serial = $1 ORDER BY l.n`,
         values: [serial],
@@ -50,26 +100,30 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       if (!allowed) return null;
       const rows = all.filter((row) => row.n !== null);
       const chainRef = await chain();
-      const events = new Map<string, CanonicalEvent>();
+      const batches = new Map<number, BundleBatch>();
+      const events: BundleInput["events"] = [];
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
-        events.set(eventHash, row.canonical);
+        // A format-2 event shows only this bottle's membership; an older one lists its codes.
+        const member = row.codes_secret === null ? undefined : commitCodes(row.codes_secret, row.codes).members.get(serial);
+        events.push(member === undefined ? { event: row.canonical } : { event: row.canonical, member });
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
         // Only anchors on the registry the bundle names count; others are pending until re-anchored.
         const anchoredHere = row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry;
-        const anchor: Anchor | null = anchoredHere && row.root && row.proof
-          ? {
-            seq: row.batch_seq!,
-            root: toHex(row.root),
-            proof: proofFromBytes(row.proof),
-            txHash: row.tx_hash as Hash,
-            blockNumber: row.block_number,
-            blockTime: row.block_time?.toISOString() ?? null,
-          }
-          : null;
-        return { link, anchor };
+        if (!anchoredHere || row.proof === null) return { link, anchor: null };
+        batches.set(row.batch_seq!, bundleBatch(row.batch_seq!, row));
+        return { link, anchor: { seq: row.batch_seq!, proof: proofFromBytes(row.proof) } };
       });
-      return buildBundle({ serial, gtin: code.gtin, chain: chainRef, events: [...events.values()], links });
+      const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(chainRef, code.chain_index, rows);
+      if (proven !== null) batches.set(proven.batch.seq, proven.batch);
+      return buildBundle({
+        identity: { brand: code.slug, gtin: code.gtin, lot: code.lot, serial, index: code.chain_index ?? 0 },
+        chain: chainRef,
+        batches: [...batches.values()].sort((a, b) => a.seq - b.seq),
+        events,
+        links,
+        head: proven?.head ?? null,
+      });
     },
   };
 }

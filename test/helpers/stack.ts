@@ -179,7 +179,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const { env, cleanup } = await stackEnv(options);
   let runtime: Runtime;
   try {
-    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: options.log ?? createLogger("silent") });
+    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: options.log ?? createLogger((process.env.TEST_LOG_LEVEL ?? "silent") as "silent") });
   } catch (error) {
     await cleanup();
     throw error;
