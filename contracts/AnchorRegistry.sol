@@ -54,7 +54,8 @@ contract AnchorRegistry is IAnchorRegistry, AccessControl {
     function setSuccessor(address newSuccessor) external onlyRole(DEFAULT_ADMIN_ROLE) {
         address current = _successor;
         if (current != address(0)) revert SuccessorAlreadySet(current);
-        if (newSuccessor == address(0) || newSuccessor == address(this)) revert InvalidSuccessor(newSuccessor);
+        // A successor is a deployed registry: a typo or a wallet address would retire this one for nothing.
+        if (newSuccessor == address(this) || newSuccessor.code.length == 0) revert InvalidSuccessor(newSuccessor);
         _successor = newSuccessor;
         emit SuccessorSet(newSuccessor);
     }

@@ -53,7 +53,7 @@ interface IAnchorRegistry {
     /// @param current The successor already set.
     error SuccessorAlreadySet(address current);
 
-    /// @notice `setSuccessor` was called with the zero address or the registry's own address.
+    /// @notice `setSuccessor` was called with the registry's own address or an address without code.
     /// @param successor The address that was passed.
     error InvalidSuccessor(address successor);
 
@@ -69,7 +69,7 @@ interface IAnchorRegistry {
     /// @notice Retires the registry in favour of `newSuccessor`, which anchors new batches from now
     /// on. Only callable by accounts with `DEFAULT_ADMIN_ROLE`, and only once: it cannot be undone.
     /// @dev Reverts with `SuccessorAlreadySet` if a successor is already set and with
-    /// `InvalidSuccessor` for the zero address or the registry itself. Emits `SuccessorSet`. Roots
+    /// `InvalidSuccessor` for the registry itself or an address with no contract. Emits `SuccessorSet`. Roots
     /// anchored here stay here and keep verifying; the successor is a registry of its own, with
     /// its own seqs.
     /// @param newSuccessor The registry that takes over.

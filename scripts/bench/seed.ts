@@ -2,6 +2,8 @@
  * Bench data straight into the tables: one brand, product, bottle and event, and `count` links
  * whose leaves are 32 pseudo-random bytes each (two md5s; the tree does not care where they come
  * from). Either pending (for sealing) or already sealed as batch 1 (for streaming its leaves).
+ * Pending links each stand for a chain of its own (heads-map indexes 0 … count − 1, as a run of
+ * new lots would have): the most heads one batch can move.
  */
 import type pg from "pg";
 
@@ -18,8 +20,9 @@ export async function seedLinks(db: pg.Client, count: number, options: { sealed?
                       FROM generate_series(1, $1) AS i`, [count]);
     await db.query(`INSERT INTO batches (seq, root, leaf_count) VALUES (1, decode(md5('root') || md5('root'), 'hex'), $1)`, [count]);
   } else {
-    await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf)
-                    SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', '\\x00', decode(md5(i::text) || md5((i + 1)::text), 'hex')
+    await db.query(`INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
+                    SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', decode(md5((i + 2)::text) || md5((i + 3)::text), 'hex'),
+                           decode(md5(i::text) || md5((i + 1)::text), 'hex'), i - 1
                       FROM generate_series(1, $1) AS i`, [count]);
   }
 }

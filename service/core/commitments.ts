@@ -91,9 +91,13 @@ export function memberLeaf(salt: string, serial: string): Hash {
   return toHex(keccak256(concat(TAG.code, fromHex(salt), ascii(serial))));
 }
 
-/** The commitment to `serials` (in the event's order) and each bottle's membership proof. */
+/**
+ * The commitment to `serials` (in the event's order) and each bottle's membership proof. An event
+ * that names no bottle (an EPCIS event about other things, kept in the brand's log) commits to
+ * `{ root: ZERO_HASH, count: 0 }`.
+ */
 export function commitCodes(secret: Uint8Array, serials: readonly string[]): { codes: CodesCommitment; members: Map<string, Membership> } {
-  if (serials.length === 0) throw new RangeError("an event names at least one bottle");
+  if (serials.length === 0) return { codes: { root: ZERO_HASH, count: 0 }, members: new Map() };
   const salts = serials.map((serial) => memberSalt(secret, serial));
   const tree = new MerkleTree(serials.map((serial, i) => memberLeaf(salts[i]!, serial)));
   const members = new Map(serials.map((serial, i) => [serial, { salt: salts[i]!, proof: tree.proof(i) }]));

@@ -5,6 +5,8 @@
 export const ANCHOR_REGISTRY_ABI = [
   "constructor(address admin)",
   "function ANCHORER_ROLE() view returns (bytes32)",
+  "function DEFAULT_ADMIN_ROLE() view returns (bytes32)",
+  "function hasRole(bytes32 role, address account) view returns (bool)",
   "function anchor(uint64 seq, bytes32 root, uint32 leafCount)",
   "function nextSeq() view returns (uint64)",
   "function rootOf(uint64 seq) view returns (bytes32)",

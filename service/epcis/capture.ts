@@ -240,6 +240,8 @@ export function createEpcisStore(db: Db) {
       const price = type === "retail_sale" ? f.price : null;
       const canonical: CanonicalEvent = { brand: brand.slug, id: brandEventId, type, codes, occurredAt: event.eventTime, receivedAt, salt: randomSalt(), epcis: event as Json };
       if (context !== null) canonical.context = context as Json;
+      // Bundles show the EPCIS event only as its digest (it may name other bottles): its step stays readable.
+      if (f.bizStep !== null) canonical.bizStep = f.bizStep;
       if (corrects !== null) canonical.corrects = corrects;
       if (joinsHistory) canonical.party = party!.id;
       if (joinsHistory && destination !== null) canonical.to = destination.id;

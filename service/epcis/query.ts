@@ -87,17 +87,26 @@ interface Row {
   event_id: number; epcis_id: string; body: Record<string, unknown>; context: unknown; canonical: Record<string, unknown>; event_hash: Buffer;
   log: LinkRow | null; bottles: string[] | null; corrections: CorrectionRow[] | null;
 }
-interface LinkRow { n: number; prev: string; link_hash: string; leaf: string; seq: number | null; leaf_index: number | null; proof: string | null; root: string | null; tx_hash: string | null; block_number: number | null; block_time: string | null; state: string | null }
+interface LinkRow {
+  n: number; prev: string; link_hash: string; leaf: string; seq: number | null; leaf_index: number | null; proof: string | null; root: string | null;
+  format: 1 | 2 | null; links_root: string | null; heads_root: string | null; heads_depth: number | null;
+  tx_hash: string | null; block_number: number | null; block_time: string | null; state: string | null;
+}
 interface CorrectionRow { event_id: number; epcis_id: string; body: Record<string, unknown>; canonical: Record<string, unknown>; event_hash: string; log: LinkRow | null }
 
 const hex = (column: string) => `'0x' || encode(${column}, 'hex')`;
 const LINK_JSON = (alias: string, batch: string) => `jsonb_build_object('n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
   'seq', ${alias}.batch_seq, 'leaf_index', ${alias}.leaf_index, 'proof', ${hex(`${alias}.proof`)}, 'root', ${hex(`${batch}.root`)}, 'tx_hash', ${batch}.tx_hash,
+  'format', ${batch}.format, 'links_root', ${hex(`${batch}.links_root`)}, 'heads_root', ${hex(`${batch}.heads_root`)}, 'heads_depth', ${batch}.heads_depth,
   'block_number', ${batch}.block_number, 'block_time', ${batch}.block_time, 'state', ${batch}.state)`;
 
-/** The canonical event without the EPCIS event it carries (the caller has that already: it is the returned event). */
+/**
+ * The canonical event without the EPCIS event a format-1 event carries (the caller has that already:
+ * it is the returned event). A format-2 event carries only its digest (core/commitments.ts
+ * epcisDigest), which stays.
+ */
 function withoutEpcis(canonical: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(canonical).filter(([key]) => key !== "epcis"));
+  return typeof canonical.epcis === "string" ? canonical : Object.fromEntries(Object.entries(canonical).filter(([key]) => key !== "epcis"));
 }
 
 function anchorOf(key: string, eventHash: Hash, log: LinkRow | null) {
@@ -109,6 +118,8 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null) {
     leaf: log.leaf,
     anchor: anchored ? {
       seq: log.seq, root: log.root, proof: log.proof === null ? [] : proofFromBytes(Buffer.from(log.proof.slice(2), "hex")),
+      // A format-2 root is node(linksRoot, headsRoot, headsDepth): the proof leads to linksRoot.
+      ...(log.format === 2 ? { format: 2, linksRoot: log.links_root, headsRoot: log.heads_root, headsDepth: log.heads_depth } : { format: 1 }),
       txHash: log.tx_hash, blockNumber: log.block_number, blockTime: log.block_time === null ? null : new Date(log.block_time).toISOString(),
     } : null,
   };
@@ -141,6 +152,8 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
           "sealtrace:anchor": {
             eventHash,
             canonical,
+            // A format-2 canonical event holds the digest of this event with its document's @context.
+            ...(typeof canonical.epcis === "string" ? { context: row.context ?? null } : {}),
             chain: { chainId, registry },
             log: anchorOf(key, eventHash, row.log),
             bottles: row.bottles ?? [],

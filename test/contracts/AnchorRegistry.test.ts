@@ -369,6 +369,9 @@ describe("AnchorRegistry", () => {
   });
 
   describe("succession", () => {
+    /** Another deployed registry, the only kind of address a successor may be. */
+    const deployNext = async (admin: string): Promise<string> => (await ethers.deployContract("AnchorRegistry", [admin])).getAddress();
+
     it("has no successor at first", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
       expect(await registry.successor()).to.equal(ethers.ZeroAddress);
@@ -384,35 +387,37 @@ describe("AnchorRegistry", () => {
     });
 
     it("refuses a second successor, even the same one", async () => {
-      const { registry, anchorer, stranger } = await loadFixture(deployRegistryFixture);
-      await registry.setSuccessor(anchorer.address);
-      await expect(registry.setSuccessor(stranger.address)).to.be.revertedWithCustomError(registry, "SuccessorAlreadySet").withArgs(anchorer.address);
-      await expect(registry.setSuccessor(anchorer.address)).to.be.revertedWithCustomError(registry, "SuccessorAlreadySet").withArgs(anchorer.address);
-      expect(await registry.successor()).to.equal(anchorer.address);
+      const { registry, admin } = await loadFixture(deployRegistryFixture);
+      const [first, second] = [await deployNext(admin.address), await deployNext(admin.address)];
+      await registry.setSuccessor(first);
+      await expect(registry.setSuccessor(second)).to.be.revertedWithCustomError(registry, "SuccessorAlreadySet").withArgs(first);
+      await expect(registry.setSuccessor(first)).to.be.revertedWithCustomError(registry, "SuccessorAlreadySet").withArgs(first);
+      expect(await registry.successor()).to.equal(first);
     });
 
-    it("refuses the zero address and the registry itself", async () => {
-      const { registry } = await loadFixture(deployRegistryFixture);
+    it("refuses the zero address, the registry itself and an address with no contract (a typo, a wallet)", async () => {
+      const { registry, stranger } = await loadFixture(deployRegistryFixture);
       const self = await registry.getAddress();
-      for (const invalid of [ethers.ZeroAddress, self]) {
+      for (const invalid of [ethers.ZeroAddress, self, stranger.address]) {
         await expect(registry.setSuccessor(invalid)).to.be.revertedWithCustomError(registry, "InvalidSuccessor").withArgs(invalid);
       }
       expect(await registry.successor()).to.equal(ethers.ZeroAddress);
     });
 
     it("is for DEFAULT_ADMIN_ROLE only: not an anchorer, not a stranger", async () => {
-      const { registry, anchorer, stranger } = await loadFixture(deployRegistryFixture);
+      const { registry, admin, anchorer, stranger } = await loadFixture(deployRegistryFixture);
+      const next = await deployNext(admin.address);
       await registry.grantRole(await registry.ANCHORER_ROLE(), anchorer.address);
       const adminRole = await registry.DEFAULT_ADMIN_ROLE();
       for (const account of [anchorer, stranger]) {
-        await expect(registry.connect(account).setSuccessor(stranger.address))
+        await expect(registry.connect(account).setSuccessor(next))
           .to.be.revertedWithCustomError(registry, "AccessControlUnauthorizedAccount")
           .withArgs(account.address, adminRole);
       }
       expect(await registry.successor()).to.equal(ethers.ZeroAddress);
       // another admin may
       await registry.grantRole(adminRole, stranger.address);
-      await expect(registry.connect(stranger).setSuccessor(anchorer.address)).to.emit(registry, "SuccessorSet").withArgs(anchorer.address);
+      await expect(registry.connect(stranger).setSuccessor(next)).to.emit(registry, "SuccessorSet").withArgs(next);
     });
 
     it("retires the registry: anchor refused, every root kept and still verifying", async () => {
@@ -421,10 +426,11 @@ describe("AnchorRegistry", () => {
       const tree = new MerkleTree(leaves);
       await registry.anchor(1, tree.root, 3);
       await registry.grantRole(await registry.ANCHORER_ROLE(), anchorer.address);
-      await registry.setSuccessor(stranger.address);
+      const next = await deployNext(stranger.address);
+      await registry.setSuccessor(next);
       for (const account of [admin, anchorer]) {
         await expect(registry.connect(account).anchor(2, randomRoot(), 1))
-          .to.be.revertedWithCustomError(registry, "RegistryRetired").withArgs(stranger.address);
+          .to.be.revertedWithCustomError(registry, "RegistryRetired").withArgs(next);
       }
       await expect(registry.anchor(1, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "RegistryRetired");
       expect(await registry.nextSeq()).to.equal(2n);
@@ -433,11 +439,12 @@ describe("AnchorRegistry", () => {
     });
 
     it("keeps the successor in the same storage slot as nextSeq", async () => {
-      const { registry, stranger } = await loadFixture(deployRegistryFixture);
+      const { registry, admin } = await loadFixture(deployRegistryFixture);
       await registry.anchor(1, randomRoot(), 1);
       await registry.anchor(2, randomRoot(), 1);
-      await registry.setSuccessor(stranger.address);
-      const packed = ethers.toBeHex((BigInt(stranger.address) << 64n) | 3n, 32);
+      const next = await deployNext(admin.address);
+      await registry.setSuccessor(next);
+      const packed = ethers.toBeHex((BigInt(next) << 64n) | 3n, 32);
       const slots = await Promise.all(Array.from({ length: 8 }, (_, i) => ethers.provider.getStorage(registry, i)));
       expect(slots).to.include(packed);
     });

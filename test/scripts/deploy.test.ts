@@ -26,6 +26,27 @@ describe("npm run deploy", function () {
     }
   });
 
+  it("--replace deploys a successor and records it on the old registry, which stops anchoring; only once", async () => {
+    const env = { CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: LOCAL_DEV_KEY };
+    const first = JSON.parse((await runScript("scripts/deploy.ts", [], env)).stdout) as { registry: string };
+    const { code, stdout, stderr } = await runScript("scripts/deploy.ts", ["--replace", first.registry], env);
+    expect(code, stderr).to.equal(0);
+    const out = JSON.parse(stdout) as { registry: string; replaces: string };
+    expect(out.replaces).to.equal(first.registry);
+    const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
+    try {
+      expect(await registryAt(first.registry, provider).getFunction("successor")()).to.equal(out.registry);
+      expect(await registryAt(out.registry, provider).getFunction("successor")()).to.equal("0x0000000000000000000000000000000000000000");
+    } finally {
+      provider.destroy();
+    }
+    const again = await runScript("scripts/deploy.ts", ["--replace", first.registry], env);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/already names its successor/);
+    const other = await runScript("scripts/deploy.ts", ["--replace", out.registry], { ...env, ANCHOR_PRIVATE_KEY: `0x${"11".repeat(32)}` });
+    expect(other.code).to.equal(1);
+  });
+
   it("explains what is missing when CHAIN_RPC_URL or ANCHOR_PRIVATE_KEY is not set", async () => {
     const { code, stderr } = await runScript("scripts/deploy.ts", [], { CHAIN_RPC_URL: "", ANCHOR_PRIVATE_KEY: "" });
     expect(code).to.equal(1);

@@ -7,6 +7,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { Contract, JsonRpcProvider } from "ethers";
+import { batchRoot, epcisDigest } from "../../service/core/commitments.ts";
+import type { Json } from "../../service/core/hash.ts";
 import { eventHash, leafOf, linkHash } from "../../service/core/links.ts";
 import { processProof } from "../../service/core/merkle.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
@@ -164,7 +166,7 @@ describe("EPCIS 2.0 capture and query", function () {
           .map((e) => ({ type: e.type, party: e.party, to: e.to ?? null, price: e.price ?? null }));
         expect(steps(a), `bottle ${i}`).to.deep.equal(steps(b));
         // plus the packing and unpacking steps, kept as generic EPCIS steps in the history of the packed bottles
-        expect(a.events.filter((e) => e.event.type === "epcis").map((e) => (e.event.epcis as { bizStep: string }).bizStep)).to.deep.equal(i < 2 ? ["packing", "unpacking"] : []);
+        expect(a.events.filter((e) => e.event.type === "epcis").map((e) => e.event.bizStep)).to.deep.equal(i < 2 ? ["packing", "unpacking"] : []);
       }
 
       const alerts = async (brand: BrandFixture) => {
@@ -352,14 +354,17 @@ describe("EPCIS 2.0 capture and query", function () {
         let previous: string | null = null;
         for (const event of events) {
           const anchor = event["sealtrace:anchor"];
-          const canonical = { ...anchor.canonical, epcis: stripAnchor(event) };
-          expect(eventHash(canonical)).to.equal(anchor.eventHash);
+          // Format 2: the canonical event carries the EPCIS event's digest, with the document's @context.
+          expect(anchor.canonical.epcis).to.equal(epcisDigest(stripAnchor(event) as Json, anchor.context));
+          expect(eventHash(anchor.canonical)).to.equal(anchor.eventHash);
           expect(anchor.log.link.event).to.equal(anchor.eventHash);
           if (previous !== null) expect(anchor.log.link.prev).to.equal(previous);
           previous = anchor.log.linkHash;
           expect(linkHash(anchor.log.link)).to.equal(anchor.log.linkHash);
           expect(leafOf(anchor.log.linkHash)).to.equal(anchor.log.leaf);
-          const root = processProof(anchor.log.leaf, anchor.log.anchor.proof);
+          const { linksRoot, headsRoot, headsDepth } = anchor.log.anchor;
+          expect(processProof(anchor.log.leaf, anchor.log.anchor.proof)).to.equal(linksRoot);
+          const root = batchRoot(linksRoot, headsRoot, headsDepth);
           expect(root).to.equal(anchor.log.anchor.root);
           expect(await registry.getFunction("rootOf")(anchor.log.anchor.seq)).to.equal(root);
         }

@@ -96,7 +96,7 @@ describe("label codes: minting, label export and QR codes", function () {
       const [code] = await mint(brand.apiKey, { gtin: brand.gtin, count: 1, lot: "MINT-2" });
       const proof = await stack.request("GET", `/api/v1/items/${code!.serial}/proof?s=${new URL(code!.url).searchParams.get("s")}`);
       expect(proof.status).to.equal(200);
-      expect(proof.body).to.include({ format: "sealtrace-proof/1", serial: code!.serial, gtin: brand.gtin });
+      expect(proof.body).to.include({ format: "sealtrace-proof/2", serial: code!.serial, gtin: brand.gtin });
       expect(proof.body.links).to.deep.equal([]);
       const wrong = await stack.request("GET", `/api/v1/items/${code!.serial}/proof?s=${code!.capCode}`);
       expect(wrong.status).to.equal(404);

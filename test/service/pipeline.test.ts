@@ -38,20 +38,24 @@ function endToEnd(mode: string, start: () => Promise<Stack>) {
 
       const { serial, secret } = brand.codes[0]!;
       const bundle = await stack.waitAnchored(serial, secret);
-      expect(bundle.format).to.equal("sealtrace-proof/1");
+      expect(bundle.format).to.equal("sealtrace-proof/2");
       expect(bundle.serial).to.equal(serial);
       expect(bundle.gtin).to.equal(brand.gtin);
       expect(bundle.links.map((l) => l.link.n)).to.deep.equal([1, 2, 3, 4, 5]);
       expect(bundle.events.map((e) => e.event.type)).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale"]);
       expect(bundle.events[0]!.eventHash).to.equal(posted.body.events[0].eventHash);
-      expect(verifyBundle(bundle).valid).to.equal(true);
+      const verdict = verifyBundle(bundle);
+      expect(verdict.status, JSON.stringify(verdict)).to.equal("valid");
+      expect(verdict.identityBound).to.equal(true);
+      expect(verdict.completeAsOf?.seq).to.equal(bundle.head!.seq);
+      expect(bundle.head!.n).to.equal(5);
 
       const chain = await stack.request("GET", "/api/v1/chain");
       expect(chain.status).to.equal(200);
       expect(chain.body).to.deep.equal({ chainId: 31337, registry: stack.runtime.chain.registry, rpcUrl: stack.runtime.chain.rpcUrl });
       expect(bundle.chain).to.deep.equal({ chainId: 31337, registry: stack.runtime.chain.registry });
 
-      const anchor = bundle.links[0]!.anchor!;
+      const anchor = bundle.batches.find((b) => b.seq === bundle.links[0]!.anchor!.seq)!;
       const batch = await stack.request("GET", `/api/v1/batches/${anchor.seq}`);
       expect(batch.status).to.equal(200);
       expect(batch.body).to.include({ seq: anchor.seq, root: anchor.root, status: "anchored", txHash: anchor.txHash, blockNumber: anchor.blockNumber });
@@ -132,7 +136,7 @@ describe("pipeline", () => {
           // The brand, its codes and its history are still there…
           const after = await stack.waitAnchored(serial, secret);
           expect(after.events.map((e) => e.eventHash)).to.deep.equal(before.events.map((e) => e.eventHash));
-          expect(after.links.map((l) => l.leaf)).to.deep.equal(before.links.map((l) => l.leaf));
+          expect(after.links.map((l) => l.linkHash)).to.deep.equal(before.links.map((l) => l.linkHash));
           // …and anchored on the chain that runs now, where verify-proof --rpc confirms every root.
           const file = join(dataDir, "bundle.json");
           await writeFile(file, JSON.stringify(after));

@@ -26,7 +26,6 @@ ALTER TABLE events ADD COLUMN codes_secret bytea;
 
 -- A format-2 batch anchors node(links_root, heads_root, heads_depth); a format-1 batch its links root.
 ALTER TABLE batches ADD COLUMN format smallint NOT NULL DEFAULT 1 CHECK (format IN (1, 2));
-ALTER TABLE batches ALTER COLUMN format SET DEFAULT 2;
 ALTER TABLE batches ADD COLUMN links_root bytea;
 ALTER TABLE batches ADD COLUMN heads_root bytea;
 ALTER TABLE batches ADD COLUMN heads_depth smallint;
