@@ -192,12 +192,16 @@ async function sixEventBottles(stack: BenchStack, brand: Brand): Promise<{ seria
     { type: "retail_sale", party: "store", occurredAt: at(2), price: { amount: "1499.00", currency: "CNY" } },
     { type: "opened", party: "store", occurredAt: at(1) },
   ];
-  // One event per bottle and step, as a line scanning each bottle posts them (an event naming 1,000
-  // bottles would put all 1,000 serials into every one of their bundles).
+  // Production as a line reports it, one event per 1,000 bottles (format 2 bundles show none of the
+  // other 999 serials); every later step one event per bottle, as a scanner posts them.
   const { signWebhook } = await import("../../service/ingest/signature.ts");
   for (const [s, step] of steps.entries()) {
     for (let i = 0; i < codes.length; i += 500) {
-      const events = codes.slice(i, i + 500).map((c) => ({ id: `life-${s}-${c.serial}`, codes: [c.serial], ...step }));
+      const slice = codes.slice(i, i + 500);
+      const events = s === 0
+        ? (i % 1_000 === 0 ? [{ id: `life-${s}-${i}`, codes: codes.slice(i, i + 1_000).map((c) => c.serial), ...step }] : [])
+        : slice.map((c) => ({ id: `life-${s}-${c.serial}`, codes: [c.serial], ...step }));
+      if (events.length === 0) continue;
       const body = JSON.stringify({ events });
       const response = await fetch(`${stack.url}/webhooks/${brand.slug}/events`, {
         method: "POST", headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, `life-${s}-${i}`, body) }, body,
@@ -252,6 +256,22 @@ async function benchReads(stack: BenchStack, bottles: { serial: string; url: str
   const html = await (await fetch(`${stack.url}${pagePaths[0]}`, { headers: { "x-forwarded-for": "192.0.2.1" } })).text();
   const bodies = { json: bundle, html };
   raw.sizes = { bundleBytes: JSON.stringify(bundle).length, pageBytes: Buffer.byteLength(html) };
+  // Bundles as the service serves them: a bottle of a 1,000-bottle production event plus five
+  // one-bottle events, sealed into batches as the running sealer cut them.
+  const sizes: number[] = [];
+  let leaked = 0;
+  for (const path of proofPaths.slice(0, 20)) {
+    const text = await (await fetch(`${stack.url}${path}`)).text();
+    sizes.push(Buffer.byteLength(text));
+    const own = /"serial":"([^"]+)"/.exec(text)?.[1];
+    leaked += bottles.filter((b) => b.serial !== own && text.includes(b.serial)).length;
+  }
+  const { rows: [depths] } = await stack.db.query<{ links: number; heads: number }>(
+    "SELECT max(leaf_count)::int AS links, max(heads_depth)::int AS heads FROM batches WHERE format = 2",
+  );
+  const largest = Math.max(...sizes);
+  row("bundle: a bottle of a 1,000-bottle event + 5 one-bottle events (largest of 20)", "≤ 8,192", "bytes", largest, null, largest <= 8_192 && leaked === 0,
+    `batches of up to ${depths!.links} links, heads map depth ${depths!.heads}; other bottles' serials found in them: ${leaked}`);
 
   if (only.has("bundle")) {
     log(`bundle: GET /api/v1/items/{serial}/proof of ${bottles.length} six-link bottles, 64 connections, ${SECONDS} s`);

@@ -10,10 +10,10 @@
  * are computed and written a slice at a time, each slice one UPDATE whose proofs travel as one
  * binary parameter (a million proofs as one hex-encoded array literal would not even fit a string).
  */
-import { batchRoot, depthFor, headLeaf } from "../core/commitments.ts";
+import { batchRoot, depthFor, headLeafInto } from "../core/commitments.ts";
 import { tileId, updateHeads, type TileKey, TILE_BYTES, TILE_WIDTH, groupsFor } from "../core/heads.ts";
 import { MerkleTree } from "../core/merkle.ts";
-import { fromHex, toHex, type Hash } from "../core/hash.ts";
+import { fromHex, type Hash } from "../core/hash.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.ts";
@@ -36,20 +36,56 @@ export interface SealedBatch {
 }
 
 /**
+ * Each chain's newest link in the batch, as flat arrays: row r's head leaf is at `leaves[32r …]`,
+ * and `rowOf` maps a chain's index to the row of its newest link (a chain may move several times in
+ * one batch; its links are read in the order they were written).
+ */
+class BatchHeads {
+  leaves = new Uint8Array(32 * 1_024);
+  rows = 0;
+  readonly rowOf = new Map<number, number>();
+  private readonly keccak: (bytes: Uint8Array) => Uint8Array;
+  constructor(keccak: (bytes: Uint8Array) => Uint8Array) {
+    this.keccak = keccak;
+  }
+
+  add(index: number, n: number, linkHash: Uint8Array): void {
+    if ((this.rows + 1) * 32 > this.leaves.length) {
+      const grown = new Uint8Array(this.leaves.length * 2);
+      grown.set(this.leaves);
+      this.leaves = grown;
+    }
+    headLeafInto(this.leaves, this.rows * 32, index, n, linkHash, this.keccak);
+    this.rowOf.set(index, this.rows++);
+  }
+
+  /** The moved chains' indexes, ascending, and their head leaves in the same order. */
+  run(): { indices: number[]; leaves: Uint8Array } {
+    const indices = [...this.rowOf.keys()].sort((a, b) => a - b);
+    const leaves = new Uint8Array(indices.length * 32);
+    indices.forEach((index, i) => {
+      const row = this.rowOf.get(index)!;
+      leaves.set(this.leaves.subarray(row * 32, row * 32 + 32), i * 32);
+    });
+    return { indices, leaves };
+  }
+}
+
+/**
  * The heads of every chain sealed before the first format-2 batch (batches of format 1 had no heads
  * map): read once, when the map has no tile yet, so the first format-2 batch commits to them all.
  */
-async function headsBeforeFormat2(tx: Tx): Promise<Map<number, { n: number; linkHash: Buffer }>> {
+async function addHeadsBeforeFormat2(tx: Tx, heads: BatchHeads): Promise<void> {
   const { rows: [started] } = await tx.query<{ tiles: boolean; batches: boolean }>(
     "SELECT EXISTS (SELECT 1 FROM head_tiles) AS tiles, EXISTS (SELECT 1 FROM batches) AS batches",
   );
-  if (started!.tiles || !started!.batches) return new Map();
+  if (started!.tiles || !started!.batches) return;
   const { rows } = await tx.query<{ idx: number; n: number; link_hash: Buffer }>(
     `SELECT COALESCE(c.chain_index, g.chain_index) AS idx, l.n, l.link_hash
        FROM (SELECT DISTINCT ON (serial) serial, n, link_hash FROM links WHERE batch_seq IS NOT NULL ORDER BY serial, n DESC) l
        LEFT JOIN codes c ON c.serial = l.serial LEFT JOIN ledger_logs g ON g.key = l.serial`,
   );
-  return new Map(rows.map((r) => [r.idx, { n: r.n, linkHash: r.link_hash }]));
+  for (const row of rows) heads.add(row.idx, row.n, row.link_hash);
 }
 
 /** The latest version of each tile in `keys` (absent: empty). */
@@ -75,8 +111,8 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         let t = performance.now();
         const ids: number[] = [];
         const pages: Buffer[] = [];
-        // Each chain's newest link in the batch (links of a chain are read in the order they were written).
-        const heads = await headsBeforeFormat2(tx);
+        const heads = new BatchHeads(keccak);
+        await addHeadsBeforeFormat2(tx, heads);
         while (ids.length < maxLinks) {
           const { rows } = await tx.query<[number, Buffer, number, number, Buffer]>({
             name: "seal-read-2",
@@ -86,7 +122,7 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
           });
           if (rows.length === 0) break;
           const page = Buffer.allocUnsafe(rows.length * 32);
-          rows.forEach(([id, leaf, index, n, hash], i) => { ids.push(id); leaf.copy(page, i * 32); heads.set(index, { n, linkHash: hash }); });
+          rows.forEach(([id, leaf, index, n, hash], i) => { ids.push(id); leaf.copy(page, i * 32); heads.add(index, n, hash); });
           pages.push(page);
           if (rows.length < READ_PAGE) break;
         }
@@ -104,23 +140,20 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
           "SELECT COALESCE(MAX(seq), 0) + 1 AS seq, MAX(heads_depth) AS depth FROM batches",
         );
         const seq = next!.seq;
-        let maxIndex = 0;
-        const headLeaves = new Map<number, Uint8Array>();
-        for (const [index, head] of heads) {
-          if (index > maxIndex) maxIndex = index;
-          headLeaves.set(index, fromHex(headLeaf(index, head.n, toHex(head.linkHash))));
-        }
-        const depth = Math.max(next!.depth ?? 1, depthFor(maxIndex));
+        const moved = heads.run();
+        const depth = Math.max(next!.depth ?? 1, depthFor(moved.indices.at(-1) ?? 0));
         const keys = new Map<string, TileKey>();
         for (let g = 0; g < groupsFor(depth); g++) {
           keys.set(tileId({ group: g, index: 0 }), { group: g, index: 0 });
-          for (const index of heads.keys()) {
-            const key = { group: g, index: Math.floor(index / TILE_WIDTH ** (g + 1)) };
-            keys.set(tileId(key), key);
+          let last = -1;
+          for (const index of moved.indices) {
+            const t = Math.floor(index / TILE_WIDTH ** (g + 1));
+            if (t !== last) keys.set(tileId({ group: g, index: t }), { group: g, index: t });
+            last = t;
           }
         }
         const stored = await loadTiles(tx, [...keys.values()]);
-        const map = updateHeads((key) => stored.get(tileId(key)), headLeaves, depth, keccak);
+        const map = updateHeads((key) => stored.get(tileId(key)), moved, depth, keccak);
         const root = batchRoot(tree.root, map.root, depth);
         const headsMs = performance.now() - t;
 
@@ -137,6 +170,15 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
            SELECT t.g, t.i, $1, substring($2::bytea FROM ((t.k - 1) * ${TILE_BYTES} + 1)::int FOR ${TILE_BYTES})
              FROM unnest($3::smallint[], $4::bigint[]) WITH ORDINALITY AS t(g, i, k)`,
           [seq, tileBytes, tiles.map((x) => x.key.group), tiles.map((x) => x.key.index)],
+        );
+        // Versions of these tiles that no proof will ask for again: older than the newest version at or
+        // before the latest anchored batch (bundles prove heads against the latest anchored batch).
+        await tx.query(
+          `DELETE FROM head_tiles t
+            WHERE (t.grp, t.idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))
+              AND t.seq < (SELECT max(u.seq) FROM head_tiles u WHERE u.grp = t.grp AND u.idx = t.idx
+                              AND u.seq <= (SELECT COALESCE(max(seq), 0) FROM batches WHERE state = 'anchored'))`,
+          [tiles.map((x) => x.key.group), tiles.map((x) => x.key.index)],
         );
         for (let from = 0; from < ids.length; from += WRITE_SLICE) {
           const to = Math.min(from + WRITE_SLICE, ids.length);

@@ -82,53 +82,79 @@ export function proofFromTiles(index: number, depth: number, tiles: ReadonlyMap<
 }
 
 export interface HeadsUpdate {
-  /** The new version of every tile that changed, by `tileId`. */
+  /** The new version of every tile that changed, by `tileId`, bottom group first. */
   tiles: Map<string, { key: TileKey; bytes: Uint8Array }>;
   root: Hash;
 }
 
+/** New leaves as flat arrays: ascending, distinct indexes, and their hashes, 32 bytes each in the same order. */
+export interface LeafRun { indices: ArrayLike<number>; leaves: Uint8Array }
+
+function runOf(leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun): LeafRun {
+  if (!(leaves instanceof Map)) return leaves as LeafRun;
+  const indices = [...leaves.keys()].sort((a, b) => a - b);
+  const flat = new Uint8Array(indices.length * 32);
+  indices.forEach((index, i) => {
+    const leaf = leaves.get(index)!;
+    flat.set(typeof leaf === "string" ? fromHex(leaf) : leaf.subarray(0, 32), i * 32);
+  });
+  return { indices, leaves: flat };
+}
+
 /**
  * Applies new leaves to the map. `current` gives a tile's latest stored version (undefined: empty);
- * `leaves` are the new leaf hashes by index (all below 2^depth); `depth` may exceed the last batch's
- * (the map deepens as chains are added) but never shrinks.
+ * `leaves` are the new leaf hashes, as a map by index (small maps) or as flat arrays (the sealer
+ * moves up to a million chains a batch), every index below 2^depth; `depth` may exceed the last
+ * batch's (the map deepens as chains are added) but never shrinks.
  */
 export function updateHeads(
-  current: (key: TileKey) => Uint8Array | undefined, leaves: ReadonlyMap<number, Uint8Array | Hash>, depth: number, keccak: Keccak = keccak256,
+  current: (key: TileKey) => Uint8Array | undefined, leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun, depth: number, keccak: Keccak = keccak256,
 ): HeadsUpdate {
-  const groups = groupsFor(depth);
-  // changes[g]: tile index → (position in tile → new node)
-  let changes = new Map<number, Map<number, Uint8Array>>();
-  for (const [index, leaf] of leaves) {
+  const run = runOf(leaves);
+  if (run.leaves.length !== run.indices.length * 32) throw new RangeError("one 32-byte leaf per index");
+  for (let i = 0; i < run.indices.length; i++) {
+    const index = run.indices[i]!;
     if (!Number.isSafeInteger(index) || index < 0 || index >= 2 ** depth) throw new RangeError(`index ${index} does not fit depth ${depth}`);
-    const t = Math.floor(index / TILE_WIDTH);
-    if (!changes.has(t)) changes.set(t, new Map());
-    changes.get(t)!.set(index % TILE_WIDTH, typeof leaf === "string" ? fromHex(leaf) : leaf);
+    if (i > 0 && index <= run.indices[i - 1]!) throw new RangeError("indices must be ascending and distinct");
   }
-  const tiles = new Map<string, { key: TileKey; bytes: Uint8Array }>();
+  const groups = groupsFor(depth);
+  const tiles: HeadsUpdate["tiles"] = new Map();
+  let positions: ArrayLike<number> = run.indices;
+  let nodes = run.leaves;
   let root: Uint8Array | null = null;
   for (let g = 0; g < groups; g++) {
-    // Tile 0 of every group is recomputed: a deeper tree changes what the old top group's root is.
-    if (!changes.has(0)) changes.set(0, new Map());
     const height = heightOf(g, depth);
-    const parents = new Map<number, Map<number, Uint8Array>>();
-    for (const [t, set] of changes) {
+    const parents: number[] = [];
+    const roots: Uint8Array[] = [];
+    const apply = (t: number, from: number, to: number): void => {
       const key = { group: g, index: t };
-      const stored = current(key);
       const bytes = new Uint8Array(TILE_BYTES);
+      const stored = current(key);
       if (stored !== undefined) bytes.set(stored.subarray(0, TILE_BYTES));
-      for (const [position, node] of set) bytes.set(node.subarray(0, 32), position * 32);
+      for (let i = from; i < to; i++) bytes.set(nodes.subarray(i * 32, i * 32 + 32), (positions[i]! % TILE_WIDTH) * 32);
       tiles.set(tileId(key), { key, bytes });
       const subtree = tileRoot(bytes, height, keccak);
       if (g === groups - 1) {
         if (t !== 0) throw new RangeError("the top tile group holds one tile");
         root = subtree;
       } else {
-        const p = Math.floor(t / TILE_WIDTH);
-        if (!parents.has(p)) parents.set(p, new Map());
-        parents.get(p)!.set(t % TILE_WIDTH, subtree);
+        parents.push(t);
+        roots.push(subtree);
       }
+    };
+    // Tile 0 of every group is recomputed even when nothing under it moved: a deeper tree changes
+    // what the old top group's root is.
+    if (positions.length === 0 || Math.floor(positions[0]! / TILE_WIDTH) !== 0) apply(0, 0, 0);
+    for (let from = 0; from < positions.length;) {
+      const t = Math.floor(positions[from]! / TILE_WIDTH);
+      let to = from + 1;
+      while (to < positions.length && Math.floor(positions[to]! / TILE_WIDTH) === t) to++;
+      apply(t, from, to);
+      from = to;
     }
-    changes = parents;
+    positions = parents;
+    nodes = new Uint8Array(roots.length * 32);
+    roots.forEach((r, i) => nodes.set(r, i * 32));
   }
   return { tiles, root: toHex(root!) };
 }

@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { buildBundle, type BundleBatch, type BundleInput, type ChainRef, type HeadProof, type ProofBundle, type StoredEvent } from "../core/bundle.ts";
-import { commitCodes } from "../core/commitments.ts";
+import { commitCodes, headLeaf, MAX_HEADS_DEPTH, processHeadProof } from "../core/commitments.ts";
 import { toHex, type Hash } from "../core/hash.ts";
 import { proofFromTiles, tileId, tilesForProof } from "../core/heads.ts";
 import type { Link } from "../core/links.ts";
@@ -54,27 +54,36 @@ function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
 }
 
 export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
-  /** The bottle's head in the heads map of the latest batch anchored on `chainRef`, with that batch. */
+  /**
+   * The bottle's head in the heads map of the latest batch anchored on `chainRef`, with that batch:
+   * the batch and the tiles under the bottle's leaf read in one statement (one snapshot, so the
+   * sealer pruning tile versions meanwhile cannot mix two maps). Null when the bottle has no link
+   * sealed by then, or when the stored tiles do not give the batch's heads root (versions pruned
+   * while batches are anchored again on a new registry): the bundle is then incomplete, never wrong.
+   */
   async function headProof(chainRef: ChainRef, index: number, rows: LinkRow[]): Promise<{ head: HeadProof; batch: BundleBatch } | null> {
-    const { rows: [latest] } = await db.query<BatchColumns & { seq: number }>({
-      name: "bundle-head-batch",
-      text: `SELECT seq, root, format, links_root, heads_root, heads_depth, state, chain_id, registry, tx_hash, block_number, block_time
-               FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1`,
-      values: [chainRef.chainId, chainRef.registry],
+    const keys = tilesForProof(index, MAX_HEADS_DEPTH);
+    const { rows: found } = await db.query<BatchColumns & { seq: number; grp: number | null; idx: number | null; hashes: Buffer | null }>({
+      name: "bundle-head",
+      text: `WITH latest AS (
+               SELECT seq, root, format, links_root, heads_root, heads_depth, state, chain_id, registry, tx_hash, block_number, block_time
+                 FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1)
+             SELECT latest.*, t.grp, t.idx, t.hashes FROM latest LEFT JOIN LATERAL (
+               SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
+                WHERE (grp, idx) IN (SELECT * FROM unnest($3::smallint[], $4::bigint[])) AND seq <= latest.seq
+                ORDER BY grp, idx, seq DESC) t ON true`,
+      values: [chainRef.chainId, chainRef.registry, keys.map((k) => k.group), keys.map((k) => k.index)],
     });
+    const latest = found[0];
     if (latest === undefined) return null;
     const last = rows.filter((row) => row.batch_seq !== null && row.batch_seq <= latest.seq).at(-1);
     if (last === undefined) return null;
     const depth = latest.heads_depth!;
-    const keys = tilesForProof(index, depth);
-    const { rows: tiles } = await db.query<{ grp: number; idx: number; hashes: Buffer }>({
-      name: "bundle-head-tiles",
-      text: `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
-              WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) AND seq <= $3 ORDER BY grp, idx, seq DESC`,
-      values: [keys.map((k) => k.group), keys.map((k) => k.index), latest.seq],
-    });
-    const proof = proofFromTiles(index, depth, new Map(tiles.map((t) => [tileId({ group: t.grp, index: t.idx }), t.hashes])));
-    return { head: { seq: latest.seq, n: last.n, linkHash: toHex(last.link_hash), proof }, batch: bundleBatch(latest.seq, latest) };
+    const tiles = new Map(found.filter((t) => t.hashes !== null).map((t) => [tileId({ group: t.grp!, index: t.idx! }), t.hashes!]));
+    const proof = proofFromTiles(index, depth, tiles);
+    const linkHash = toHex(last.link_hash);
+    if (processHeadProof(index, headLeaf(index, last.n, linkHash), proof) !== toHex(latest.heads_root!)) return null;
+    return { head: { seq: latest.seq, n: last.n, linkHash, proof }, batch: bundleBatch(latest.seq, latest) };
   }
 
   return {

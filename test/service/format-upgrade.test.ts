@@ -137,4 +137,31 @@ describe("upgrading a populated database to proof format 2", function () {
     a.links.pop(); a.events.pop();
     expect(verifyBundle(a).status).to.equal("invalid");
   });
+
+  it("keeps only the tile versions a proof can still ask for, and every bundle still proves its head", async () => {
+    const sealer = createSealer({ db, maxLinks: 1_000, log, metrics: createMetrics(async () => 0) });
+    const bundles = createBundleStore(db, async () => CHAIN);
+    for (let k = 0; k < 4; k++) {
+      await withTransaction(db, async (tx) => {
+        const locked = await lockHeads(tx, ["NEWC"]);
+        await appendEvents(tx, 1, null, new Date().toISOString(), [
+          { canonical: { brand: "old", id: `scan-${k}`, type: "consumer_scan", codes: ["NEWC"], salt: randomSalt() }, brandEventId: `scan-${k}`, occurredAt: new Date().toISOString(), party: null, to: null, price: null, data: null },
+        ], locked);
+      });
+      const batch = (await sealer.sealOnce())!;
+      // Sealed but not yet anchored: the bundle still proves the head of the latest anchored batch.
+      const before = verifyBundle((await bundles.bundleFor("NEWC", { secret: "secret-NEWC" }))!);
+      expect(before.status).to.equal("incomplete");
+      expect(before.pending).to.deep.equal([2 + k]);
+      await db.query("UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = $4, block_time = now() WHERE seq = $4",
+        [CHAIN.chainId, CHAIN.registry, `0x${"ef".repeat(32)}`, batch.seq]);
+      const after = verifyBundle((await bundles.bundleFor("NEWC", { secret: "secret-NEWC" }))!);
+      expect(after.status, JSON.stringify(after.problems)).to.equal("valid");
+      expect(after.completeAsOf?.seq).to.equal(batch.seq);
+    }
+    // Tile 0/0 changed in every batch; only the version of the latest anchored batch's map (and none older) is kept.
+    const { rows } = await db.query<{ seq: number }>("SELECT seq FROM head_tiles WHERE grp = 0 AND idx = 0 ORDER BY seq");
+    expect(rows.map((r) => r.seq)).to.have.length.at.most(2);
+    expect(verifyBundle((await bundles.bundleFor("OLDD", { secret: "secret-OLDD" }))!).status).to.equal("valid");
+  });
 });
