@@ -114,6 +114,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bundles: createBundleStore(deps.db, deps.chain),
     bottles: createBottleStore(deps.db, deps.chain),
     rpcUrl: deps.publicRpcUrl,
+    chain: deps.chain,
+    explorerUrl: deps.console.explorerUrl,
     rateLimitPerIp: deps.rateLimitPerIp,
     rateLimitPerBottle: deps.rateLimitPerBottle,
     linksAdded: deps.linksAdded,

@@ -185,8 +185,13 @@ export async function checkOnChain(
     result.completeAsOf = { seq: head.seq, blockTime: anchored.blockTime, blockNumber: anchored.blockNumber };
     if (result.latestSeq > head.seq) {
       const newer = await findAnchoring(rpc, trust.registry, head.seq + 1, { from: anchored.blockNumber });
-      const age = newer === null ? 0 : trust.now - newer.blockTime;
-      if (newer !== null && age > trust.maxAgeSeconds) {
+      if (newer === null) {
+        // The registry says a newer batch exists but its log cannot be found (a node that prunes
+        // logs, a provider's range limits): its age is unknown, so the proof cannot be called fresh.
+        problems.push({ path: "head.seq", message: `stale or unknown: the registry holds batch ${head.seq + 1}, newer than the head proof's batch ${head.seq}, but its BatchAnchored event could not be found to tell when; fetch a fresh bundle or use a node that keeps logs` });
+        return result;
+      }
+      if (trust.now - newer.blockTime > trust.maxAgeSeconds) {
         problems.push({
           path: "head.seq",
           message: `stale: the registry has held batch ${head.seq + 1} (newer than the head proof's batch ${head.seq}) since ${new Date(newer.blockTime * 1000).toISOString()}, longer than ${trust.maxAgeSeconds} s: links may have been added since; fetch a fresh bundle`,

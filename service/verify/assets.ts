@@ -1,7 +1,8 @@
 /**
- * The consumer page's in-browser verifier, /assets/self-check.js: client/self-check.ts and the
- * service/core modules it reuses (with `canonicalize` and `@noble/hashes`), bundled by esbuild in
- * memory on first use. Bundling at run time keeps one source of truth for the proof format and
+ * The consumer page's in-browser verifier, /assets/self-check.js: client/self-check.ts, the
+ * client/verifier.ts it shares with the standalone verifier (scripts/build-verifier.ts) and the
+ * service/core modules they reuse (`verifyBundle`, `checkOnChain`, with `canonicalize` and
+ * `@noble/hashes`), bundled by esbuild in memory on first use. Bundling at run time keeps one source of truth for the proof format and
  * needs no build step, in line with the rest of the service (Node runs our .ts files directly).
  * The console's charts script is bundled the same way (bundledScript, sendScript).
  */
@@ -67,7 +68,7 @@ export function assetRoutes(app: FastifyInstance): void {
   app.get("/assets/self-check.js", {
     schema: {
       tags: ["verify"],
-      summary: "The consumer page's in-browser verifier: recomputes a proof bundle's hashes and Merkle proofs and asks the chain for its roots",
+      summary: "The consumer page's in-browser verifier: recomputes a proof bundle's hashes and proofs (membership, Merkle, completeness) and asks the chain for its roots and their age",
     },
   }, async (request, reply) => await sendScript(request, reply, await selfCheckScript()));
 }

@@ -15,6 +15,10 @@ export interface PageModel {
   bottle: (Bottle & {
     steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string;
     guide: { amount: string; currency: string; band: { min: string; max: string } } | null; rpcUrl: string;
+    /** The chain and registry the self-check trusts (the server's), and the explorer that shows the registry. */
+    chain: { chainId: number; registry: string }; explorerUrl: string | null;
+    /** The GTIN of the QR code the page was opened with (the self-check compares the bundle's with it). */
+    qrGtin: string;
     /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
     reportSecret?: string | undefined;
   }) | null;
@@ -88,9 +92,14 @@ ${s.party ? html`<span class="place">${s.party.name}</span>` : ""}
 </ol>
 </section>`;
 
-  const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${b.rpcUrl}" data-lang="${lang}" aria-labelledby="self-check-h">
+  const registry = b.explorerUrl === null
+    ? html`<code title="${b.chain.registry}">${shortHash(b.chain.registry)}</code>`
+    : html`<a href="${b.explorerUrl}/address/${b.chain.registry}" rel="noopener noreferrer" title="${b.chain.registry}"><code>${shortHash(b.chain.registry)}</code></a>`;
+  const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${b.rpcUrl}" data-lang="${lang}"
+ data-serial="${b.serial}" data-gtin="${b.qrGtin}" data-chain-id="${b.chain.chainId}" data-registry="${b.chain.registry}" aria-labelledby="self-check-h">
 <h2 id="self-check-h">${m.verifyYourself}</h2>
 <p class="muted">${m.verifyYourselfText}</p>
+<p class="trust" id="self-check-trust">${m.trustedChain(b.chain.chainId)} · ${m.trustedRegistry} ${registry}</p>
 <button id="self-check-run" type="button">${m.verifyButton}</button>
 <a id="self-check-download" href="${b.proofUrl}" download="${b.serial}.sealtrace-proof.json">${m.download}</a>
 <ol id="self-check-results" aria-live="polite"></ol>

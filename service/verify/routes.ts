@@ -26,6 +26,9 @@ export interface VerifyDeps {
   bundles: BundleStore;
   bottles: BottleStore;
   rpcUrl: string;
+  /** The chain and registry the page's self-check trusts, and the explorer that shows the registry (EXPLORER_URL). */
+  chain: () => Promise<{ chainId: number; registry: string }>;
+  explorerUrl: string | null;
   rateLimitPerIp: number;
   rateLimitPerBottle: number;
   linksAdded: (count: number) => void;
@@ -76,7 +79,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     onRequest: perIp,
     schema: {
       tags: ["verify"],
-      summary: "A bottle's proof bundle (sealtrace-proof/1); check it with `npm run verify-proof`",
+      summary: "A bottle's proof bundle (sealtrace-proof/2, docs/PROOF-FORMAT.md): its whole history, proven complete by the latest anchored heads map; check it with `npm run verify-proof`",
       params: Type.Object({ serial: Type.String({ maxLength: 64 }) }),
       querystring: Type.Object({ s: Type.Optional(Type.String({ maxLength: 128 })) }),
     },
@@ -137,7 +140,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     }
 
     // Independent reads in parallel: the page waits for the slowest, not for their sum.
-    const [steps, prices] = await Promise.all([deps.bottles.steps(bottle), loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin])]);
+    const [steps, prices, chain] = await Promise.all([deps.bottles.steps(bottle), loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin]), deps.chain()]);
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
     const scans = await deps.bottles.scans(bottle, soldAt);
     const guide = guideInForce(prices.get(bottle.gtin) ?? [], bottle.region?.code ?? null, new Date());
@@ -146,7 +149,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     return reply.send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, reportSecret: o === undefined ? s : undefined },
+      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, chain, explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

@@ -1,15 +1,20 @@
 /**
  * The real consumer page in a real browser: a phone-sized screen, the in-browser verification of
- * an anchored bottle (every check passes), and the same page fed a tampered bundle (a check fails).
+ * an anchored bottle (every check passes, complete as of its batch, against the registry the page
+ * names with its explorer link), and the same page fed the tampered bundles of issue 14 (served to
+ * the browser in place of the real one): each one fails, or says it is incomplete, never passes.
  */
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
-import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
+import { LOCAL_CHAIN_ID, startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import type { ProofBundle } from "../../service/core/bundle.ts";
 import { launchBrowser, newPage, saveScreenshot } from "../helpers/browser.ts";
-import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { gtinFrom, lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 
 const PHONE = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" };
+const EXPLORER = "https://explorer.example.org";
+
+type Checks = { name: string | null; state: string; text: string | null }[];
 
 describe("consumer page in the browser", function () {
   this.timeout(180_000);
@@ -20,7 +25,7 @@ describe("consumer page in the browser", function () {
 
   before(async () => {
     chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 11 });
+    stack = await startStack({ chainUrl: chain.url, keyIndex: 11, env: { EXPLORER_URL: `${EXPLORER}/` } });
     browser = await launchBrowser();
     brand = await stack.createBrand({ codes: 2 });
     expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)))).status).to.equal(202);
@@ -51,12 +56,15 @@ describe("consumer page in the browser", function () {
     await page.click("#self-check-run");
     await page.waitForSelector("#self-check[data-verdict]", { timeout: 30_000 });
     const verdict = await page.getAttribute("#self-check", "data-verdict");
-    const checks = await page.$$eval("#self-check-results li", (items) => items.map((li) => ({ name: li.getAttribute("data-check"), state: li.className.replace("check ", ""), text: li.textContent })));
+    const checks: Checks = await page.$$eval("#self-check-results li", (items) => items.map((li) => ({ name: li.getAttribute("data-check"), state: li.className.replace("check ", ""), text: li.textContent })));
     const summary = await page.textContent("#self-check-summary");
     return { context, page, verdict, checks, summary, problems };
   }
 
-  it("is readable on a 375-px-wide screen and verifies itself: every check passes", async () => {
+  const failing = (checks: Checks) => checks.filter((c) => c.state === "fail").map((c) => c.name);
+  const text = (checks: Checks, name: string) => checks.find((c) => c.name === name)?.text ?? "";
+
+  it("is readable on a 375-px-wide screen and verifies itself: complete as of its batch, against the registry it names", async () => {
     const code = brand.codes[0]!;
     const { context, page, verdict, checks, summary, problems } = await openAndVerify(code);
     try {
@@ -66,12 +74,26 @@ describe("consumer page in the browser", function () {
       expect(widths.scroll).to.be.at.most(widths.client);
       await saveScreenshot(page, "page-375-verified-zh");
       expect(verdict, JSON.stringify(checks)).to.equal("pass");
-      expect(checks.length).to.be.greaterThan(10);
+      expect(checks.length).to.be.greaterThan(15);
       expect(checks.every((c) => c.state === "pass"), JSON.stringify(checks.filter((c) => c.state !== "pass"))).to.equal(true);
+      expect(checks.map((c) => c.name)).to.include.members(["format", "identity", "head", "chain", "fresh"]);
       expect(checks.some((c) => c.name?.startsWith("root:"))).to.equal(true);
-      expect(checks.some((c) => c.name === "chain")).to.equal(true);
-      expect(summary).to.match(/全部 \d+ 项检查通过/);
+      expect(text(checks, "head")).to.match(/^记录完整，截至批次 \d+（锚定于 .+）/);
+      expect(text(checks, "identity")).to.contain(`GTIN ${brand.gtin}`).and.to.contain("与二维码一致");
+      expect(summary).to.match(/^全部 \d+ 项检查通过：此瓶的完整记录（截至批次 \d+，锚定于 .+）与链上一致。$/);
       expect(problems, "no console errors and no CSP violations").to.deep.equal([]);
+
+      // The chain and registry the check trusts are the server's, shown with a link to the explorer.
+      const registry = stack.runtime.chain.registry;
+      const section = await page.$eval("#self-check", (s) => ({ ...(s as HTMLElement).dataset }));
+      expect(section).to.include({ chainId: String(LOCAL_CHAIN_ID), registry, gtin: brand.gtin, serial: code.serial });
+      expect(await page.textContent("#self-check-trust")).to.match(new RegExp(`^核验所依据的区块链：链 ${LOCAL_CHAIN_ID} · 锚定合约 0x`));
+      expect(await page.getAttribute("#self-check-trust a", "href")).to.equal(`${EXPLORER}/address/${registry}`);
+
+      // The bundle the page checks shows no other bottle: the other serial of its production event is not in it.
+      const bundle = (await stack.request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`)).body as ProofBundle;
+      expect(bundle.events[0]!.event.type).to.equal("production");
+      expect(JSON.stringify(bundle)).not.to.contain(brand.codes[1]!.serial);
     } finally {
       await context.close();
     }
@@ -86,9 +108,113 @@ describe("consumer page in the browser", function () {
     try {
       await saveScreenshot(page, "page-375-tampered-en");
       expect(verdict).to.equal("fail");
-      const failed = checks.filter((c) => c.state === "fail");
-      expect(failed.map((c) => c.name)).to.include("event:4");
-      expect(await page.textContent("#self-check-summary")).to.match(/fail/i);
+      expect(failing(checks)).to.include("event:4");
+      expect(await page.textContent("#self-check-summary")).to.match(/^Verification failed/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("fails a bundle whose last two links and their events were left out: the head proof names the last link", async () => {
+    const code = brand.codes[1]!;
+    let kept = 0;
+    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
+      const dropped = bundle.links.splice(-2);
+      bundle.events = bundle.events.filter((e) => !dropped.some((l) => l.link.event === e.eventHash));
+      kept = bundle.links.length;
+    }, "&lang=en");
+    try {
+      await saveScreenshot(page, "page-375-truncated-en");
+      expect(verdict).to.equal("fail");
+      expect(failing(checks)).to.include("head");
+      expect(text(checks, "head")).to.match(new RegExp(`^The completeness proof is wrong: .*records link ${kept + 2} as this bottle's last, but the bundle stops at link ${kept}: links were left out`));
+      // Everything that is shown is genuine: only the omission fails.
+      for (const c of checks.filter((c) => /^(event|link|proof):/.test(c.name ?? ""))) expect(c.state, `${c.name}: ${c.text}`).to.equal("pass");
+      expect(summary).to.match(/^Verification failed/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("fails a bundle whose GTIN was edited: the first link binds the real one, and the QR code names it", async () => {
+    const code = brand.codes[1]!;
+    const other = gtinFrom("0690123456790");
+    const { context, verdict, checks } = await openAndVerify(code, (bundle) => { bundle.gtin = other; }, "&lang=en");
+    try {
+      expect(verdict).to.equal("fail");
+      expect(failing(checks)).to.deep.equal(["identity"]);
+      expect(text(checks, "identity")).to.match(/^The bottle's identity is wrong: the first link does not commit to this bottle's brand, GTIN, lot, serial and index/);
+      expect(text(checks, "identity")).to.contain(`the proof's GTIN (${other}) is not the QR code's (${brand.gtin})`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("fails a bundle that names another registry than the page's", async () => {
+    const code = brand.codes[1]!;
+    const elsewhere = "0x000000000000000000000000000000000000dEaD";
+    const { context, verdict, checks, summary } = await openAndVerify(code, (bundle) => { bundle.chain.registry = elsewhere; }, "&lang=en");
+    try {
+      expect(verdict).to.equal("fail");
+      expect(failing(checks)).to.deep.equal(["chain"]);
+      expect(text(checks, "chain")).to.match(/: the check failed: the bundle names another registry than the one trusted \(expected 0x.+, found 0x000000…00dEaD\)$/);
+      expect(checks.some((c) => /^(root:|fresh)/.test(c.name ?? ""))).to.equal(false);
+      expect(summary).to.match(/The roots on chain could not be checked\.$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("never passes a bundle whose every anchor was set to null", async () => {
+    const code = brand.codes[1]!;
+    const { context, verdict, checks } = await openAndVerify(code, (bundle) => {
+      for (const link of bundle.links) link.anchor = null;
+    }, "&lang=en");
+    try {
+      // The batches those links were anchored in are still named, and nothing uses them any more.
+      expect(verdict).to.equal("fail");
+      expect(checks.filter((c) => c.name?.startsWith("proof:")).every((c) => c.state === "pending")).to.equal(true);
+      expect(failing(checks).every((name) => name?.startsWith("batch:"))).to.equal(true);
+      expect(failing(checks)).not.to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("says 'incomplete' in words, not pass, when every link is pending (and no batch is left unused)", async () => {
+    const code = brand.codes[1]!;
+    let links = 0;
+    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
+      for (const link of bundle.links) link.anchor = null;
+      bundle.batches = bundle.batches.filter((b) => b.seq === bundle.head!.seq);
+      links = bundle.links.length;
+    }, "&lang=en");
+    try {
+      await saveScreenshot(page, "page-375-pending-en");
+      expect(verdict).to.equal("incomplete");
+      expect(failing(checks)).to.deep.equal([]);
+      expect(checks.filter((c) => c.state === "pending").map((c) => c.name)).to.deep.equal(Array.from({ length: links }, (_, i) => `proof:${i + 1}`));
+      expect(summary).to.equal(`Incomplete, not verified yet: ${links} links are not anchored yet. Nothing wrong was found, but this is not a pass: check again in a few seconds.`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("says 'incomplete' in words (Chinese) when the head proof is removed: completeness is not proven", async () => {
+    const code = brand.codes[1]!;
+    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
+      bundle.head = null;
+      // A batch that only the head proof used would now be unused (a failure): drop it as a forger would.
+      const used = new Set(bundle.links.map((l) => l.anchor?.seq));
+      bundle.batches = bundle.batches.filter((b) => used.has(b.seq));
+    });
+    try {
+      await saveScreenshot(page, "page-375-no-head-zh");
+      expect(verdict).to.equal("incomplete");
+      expect(failing(checks)).to.deep.equal([]);
+      expect(checks.find((c) => c.name === "head")).to.deep.equal({ name: "head", state: "pending", text: "完整性尚未证明：还没有已上链的批次记录此瓶的最后一环" });
+      expect(checks.some((c) => c.name === "fresh")).to.equal(false);
+      expect(summary).to.equal("核验尚未完成：记录的完整性尚未得到证明。目前未发现问题，但这不是“通过”；请几秒后再核验。");
     } finally {
       await context.close();
     }
