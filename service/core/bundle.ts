@@ -5,9 +5,11 @@
  *  - every event, with only this bottle's membership proof (the other bottles it names stay hidden);
  *  - every link of the bottle's hash chain, whose first link commits to the bottle's identity
  *    (brand, GTIN, lot, serial, place in the heads map);
- *  - the batches the links were sealed in: each anchored root is node(linksRoot, headsRoot, depth);
- *  - a head proof: the heads map of the latest anchored batch records this bottle's last link, so no
- *    link can be left out of the bundle without the verifier noticing.
+ *  - a head proof: the heads map of the latest anchored batch (root = node(linksRoot, headsRoot,
+ *    depth)) records this bottle's last link. Through the hash chain that one proof authenticates
+ *    every link, and no link can be left out of the bundle without the verifier noticing;
+ *  - each link's batch, and (on request: `?proofs=all`) its own Merkle proof there, which proves
+ *    when it was anchored; without one, a link's batch number is the bundle's claim.
  *
  * `buildBundle` assembles one from stored rows (recomputing every derived hash); `verifyBundle`
  * checks an untrusted bundle of either format and says what is wrong, what is pending, and which
@@ -52,11 +54,14 @@ export interface BundleEvent {
   member?: Membership;
 }
 
+/** The batch a link was sealed in, with (optionally) the sibling hashes from its leaf to the batch's links root. */
+export interface LinkAnchor { seq: number; proof?: Hash[] }
+
 export interface BundleLink {
   link: Link;
   linkHash: Hash;
-  /** Where the link's leaf sits in its batch's links tree: the batch and the sibling hashes; null while pending. */
-  anchor: { seq: number; proof: Hash[] } | null;
+  /** Null while the link is pending. */
+  anchor: LinkAnchor | null;
 }
 
 /** The bottle's head as the heads map of batch `seq` records it, with its proof (siblings, leaf up). */
@@ -87,7 +92,7 @@ export interface BundleInput {
   chain: ChainRef;
   batches: BundleBatch[];
   events: { event: StoredEvent; member?: Membership }[];
-  links: { link: Link; anchor: { seq: number; proof: Hash[] } | null }[];
+  links: { link: Link; anchor: LinkAnchor | null }[];
   head: HeadProof | null;
 }
 
@@ -116,6 +121,8 @@ export interface Verdict {
   problems: Problem[];
   /** n of each link that is not anchored yet. */
   pending: number[];
+  /** n of each anchored link whose batch is the bundle's claim (no Merkle proof of its own; the head proof covers it). */
+  timesClaimed: number[];
   /** Every (seq, root) the bundle claims, for a caller to compare with the chain. */
   roots: { seq: number; root: Hash; paths: string[] }[];
   linkCount: number;
@@ -141,7 +148,7 @@ export function verifyBundle(bundle: unknown): Verdict {
   } catch (error) {
     // Every input is checked before use; this is a last line against a verifier bug.
     return {
-      format: null, status: "invalid", valid: false, linkCount: 0, pending: [], roots: [], completeAsOf: null, identityBound: false, notes: [],
+      format: null, status: "invalid", valid: false, linkCount: 0, pending: [], timesClaimed: [], roots: [], completeAsOf: null, identityBound: false, notes: [],
       problems: [{ path: "$", message: `the bundle could not be checked: ${(error as Error).message}` }],
     };
   }
@@ -151,12 +158,13 @@ function fromV1(v1: ReturnType<typeof verifyBundleV1>): Verdict {
   const status: Status = v1.problems.length > 0 ? "invalid" : v1.pending.length > 0 ? "incomplete" : "valid";
   const notes = ["format 1: completeness not proven (nothing shows that no link was left out)"];
   if (v1.pending.length > 0) notes.unshift(`${v1.pending.length} link${v1.pending.length === 1 ? "" : "s"} pending (n = ${v1.pending.join(", ")})`);
-  return { ...v1, format: 1, status, valid: status === "valid", completeAsOf: null, identityBound: false, notes };
+  return { ...v1, format: 1, status, valid: status === "valid", timesClaimed: [], completeAsOf: null, identityBound: false, notes };
 }
 
 function verifyV2(bundle: unknown): Verdict {
   const problems: Problem[] = [];
   const pending: number[] = [];
+  const timesClaimed: number[] = [];
   const notes: string[] = [];
   const roots = new Map<number, { seq: number; root: Hash; paths: string[] }>();
   let completeAsOf: Verdict["completeAsOf"] = null;
@@ -173,7 +181,7 @@ function verifyV2(bundle: unknown): Verdict {
     const status: Status = problems.length > 0 ? "invalid"
       : pending.length > 0 || (identityBound && completeAsOf === null) ? "incomplete" : "valid";
     return {
-      format: 2, status, valid: status === "valid", problems, pending, linkCount, completeAsOf, identityBound,
+      format: 2, status, valid: status === "valid", problems, pending, timesClaimed, linkCount, completeAsOf, identityBound,
       roots: [...roots.values()].sort((a, b) => a.seq - b.seq), notes,
     };
   };
@@ -225,8 +233,9 @@ function verifyV2(bundle: unknown): Verdict {
   });
   const used = new Set<number>();
 
-  // Events: each hash must match its content, and each must name this bottle.
+  // Events, in the order of the links that use them: each hash must match its content, and each must name this bottle.
   const events = new Map<string, { path: string; used: boolean }>();
+  const eventOrder: (Hash | null)[] = [];
   bundle.events.forEach((entry: unknown, i) => {
     const path = `events[${i}]`;
     if (!isObject(entry) || !isObject(entry.event)) { problem(path, "an event entry must be { event: {…}, eventHash, member? }"); return; }
@@ -240,6 +249,7 @@ function verifyV2(bundle: unknown): Verdict {
       return;
     }
     if (entry.eventHash !== computed) problem(`${path}.eventHash`, "the event's content does not match its hash (an event field was changed)", computed, entry.eventHash);
+    eventOrder[i] = computed;
     if (events.has(computed)) { problem(path, "the event appears twice"); return; }
     events.set(computed, { path, used: false });
     const codes = event.codes;
@@ -290,7 +300,10 @@ function verifyV2(bundle: unknown): Verdict {
     const event = events.get(link.event);
     if (event === undefined) problem(`${path}.link.event`, "the link points at an event the bundle does not contain", undefined, link.event);
     else if (event.used) problem(`${path}.link.event`, "two links point at the same event");
-    else event.used = true;
+    else {
+      event.used = true;
+      if (eventOrder[i] !== link.event) problem(`events[${i}]`, `events must be in the order of the links: link ${n}'s event is ${event.path}`);
+    }
 
     const anchor = entry.anchor;
     if (anchor === null || anchor === undefined) {
@@ -298,8 +311,8 @@ function verifyV2(bundle: unknown): Verdict {
       anchoredIn.push(null);
       return;
     }
-    if (!isObject(anchor) || !Number.isSafeInteger(anchor.seq) || !isProof(anchor.proof)) {
-      problem(`${path}.anchor`, "an anchor must be { seq, proof: [hash…] } or null");
+    if (!isObject(anchor) || !Number.isSafeInteger(anchor.seq) || (anchor.proof !== undefined && !isProof(anchor.proof))) {
+      problem(`${path}.anchor`, "an anchor must be { seq, proof?: [hash…] } or null");
       anchoredIn.push(null);
       return;
     }
@@ -308,13 +321,20 @@ function verifyV2(bundle: unknown): Verdict {
     if (pending.length > 0) problem(`${path}.anchor`, `link ${n} is anchored but link ${pending[0]} before it is not`);
     const prior = anchoredIn.slice(0, -1).filter((s): s is number => s !== null).at(-1);
     if (prior !== undefined && seq < prior) problem(`${path}.anchor.seq`, `link ${n} is in batch ${seq}, before the batch of the link it follows (${prior})`);
+    if (anchor.proof === undefined) {
+      // Its batch is a claim; the link itself is proven by the head proof, checked below.
+      timesClaimed.push(n);
+      if (batches.has(seq)) used.add(seq);
+      return;
+    }
     const batch = batches.get(seq);
     if (batch === undefined) { problem(`${path}.anchor.seq`, `batch ${seq} is not among the bundle's batches`); return; }
     used.add(seq);
-    const reached = processProof(leafOf(computed), anchor.proof);
+    const reached = processProof(leafOf(computed), anchor.proof as Hash[]);
     if (reached !== batch.linksRoot) problem(`${path}.anchor.proof`, `the Merkle proof does not lead from the link's leaf to batch ${seq}'s links root`, batch.linksRoot, reached);
   });
   for (const [hash, event] of events) if (!event.used) problem(event.path, "the event is not part of the bottle's chain of links", undefined, hash);
+  if (bundle.events.length !== bundle.links.length) problem("events", "a bundle holds one event per link", bundle.links.length, bundle.events.length);
   if (!identityBound && problems.every((p) => p.path !== "links[0].link.prev")) {
     notes.push("identity not bound: the bottle's chain began before format 2, so its first link does not commit to its brand, GTIN and lot");
   }
@@ -345,7 +365,10 @@ function verifyV2(bundle: unknown): Verdict {
       } else {
         const later = anchoredIn.slice(n).map((s, k) => ({ s, n: n + 1 + k })).filter((x) => x.s !== null);
         const contradicting = later.find((x) => x.s! <= seq);
-        if (contradicting !== undefined) {
+        const unproven = later.find((x) => timesClaimed.includes(x.n));
+        if (unproven !== undefined) {
+          problem(`links[${unproven.n - 1}].anchor`, `link ${unproven.n} claims batch ${unproven.s} without a proof, and the head proof (batch ${seq}) does not cover it`);
+        } else if (contradicting !== undefined) {
           problem(`links[${contradicting.n - 1}].anchor`, `link ${contradicting.n} is in batch ${contradicting.s}, but batch ${seq}'s heads map ends this bottle's history at link ${n}`);
         } else if (later.length > 0) {
           notes.push(`completeness proven only up to link ${n}: links ${later.map((x) => x.n).join(", ")} were anchored after batch ${seq}`);
@@ -358,6 +381,9 @@ function verifyV2(bundle: unknown): Verdict {
     }
   }
   if (pending.length > 0) notes.unshift(`${pending.length} link${pending.length === 1 ? "" : "s"} pending (n = ${pending.join(", ")})`);
+  if (timesClaimed.length > 0 && (head === null || head === undefined)) {
+    problem(`links[${timesClaimed[0]! - 1}].anchor`, "a link without a Merkle proof of its own needs the head proof, and the bundle has none");
+  }
   for (const [seq, batch] of batches) if (!used.has(seq)) problem(batch.path, `batch ${seq} is not used by any link or by the head proof`);
   return done(linkCount);
 }

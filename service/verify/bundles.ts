@@ -16,6 +16,12 @@ import type { Db } from "../db/pool.ts";
 /** Who asks: the holder of the bottle's QR secret, or the brand (by its API key). */
 export type BundleAccess = { secret: string } | { brandId: number };
 
+/**
+ * Which links carry their own Merkle proof: "head" (the default) only those the head proof does not
+ * cover, so a bundle stays small; "all" every anchored link, proving when each was anchored.
+ */
+export type LinkProofs = "head" | "all";
+
 interface BatchColumns {
   root: Buffer | null;
   format: 1 | 2 | null;
@@ -88,7 +94,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
 
   return {
     /** The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable). */
-    async bundleFor(serial: string, access: BundleAccess): Promise<ProofBundle | null> {
+    async bundleFor(serial: string, access: BundleAccess, proofs: LinkProofs = "head"): Promise<ProofBundle | null> {
       // One round trip, a statement prepared once per connection: the code (to check access) with
       // its links, events and batches (no link: one row of nulls).
       const { rows: all } = await db.query<LinkRow & CodeColumns>({
@@ -111,6 +117,8 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       const chainRef = await chain();
       const batches = new Map<number, BundleBatch>();
       const events: BundleInput["events"] = [];
+      const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(chainRef, code.chain_index, rows);
+      if (proven !== null) batches.set(proven.batch.seq, proven.batch);
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
         // A format-2 event shows only this bottle's membership; an older one lists its codes.
@@ -120,11 +128,11 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
         // Only anchors on the registry the bundle names count; others are pending until re-anchored.
         const anchoredHere = row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry;
         if (!anchoredHere || row.proof === null) return { link, anchor: null };
+        const covered = proven !== null && row.n <= proven.head.n;
+        if (covered && proofs === "head") return { link, anchor: { seq: row.batch_seq! } };
         batches.set(row.batch_seq!, bundleBatch(row.batch_seq!, row));
         return { link, anchor: { seq: row.batch_seq!, proof: proofFromBytes(row.proof) } };
       });
-      const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(chainRef, code.chain_index, rows);
-      if (proven !== null) batches.set(proven.batch.seq, proven.batch);
       return buildBundle({
         identity: { brand: code.slug, gtin: code.gtin, lot: code.lot, serial, index: code.chain_index ?? 0 },
         chain: chainRef,

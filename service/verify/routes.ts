@@ -15,7 +15,7 @@ import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
 import type { BottleStore } from "./bottles.ts";
-import type { BundleAccess, BundleStore } from "./bundles.ts";
+import type { BundleAccess, BundleStore, LinkProofs } from "./bundles.ts";
 import { pickLang } from "./i18n.ts";
 import { renderPage } from "./page.ts";
 
@@ -75,13 +75,17 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     }
   };
 
-  app.get<{ Params: { serial: string }; Querystring: { s?: string } }>("/api/v1/items/:serial/proof", {
+  app.get<{ Params: { serial: string }; Querystring: { s?: string; proofs?: LinkProofs } }>("/api/v1/items/:serial/proof", {
     onRequest: perIp,
     schema: {
       tags: ["verify"],
-      summary: "A bottle's proof bundle (sealtrace-proof/2, docs/PROOF-FORMAT.md): its whole history, proven complete by the latest anchored heads map; check it with `npm run verify-proof`",
+      summary: "A bottle's proof bundle (sealtrace-proof/2, docs/PROOF-FORMAT.md): its whole history, proven complete by the latest anchored heads map; "
+        + "?proofs=all adds each link's own Merkle proof (when it was anchored). Check it with `npm run verify-proof`",
       params: Type.Object({ serial: Type.String({ maxLength: 64 }) }),
-      querystring: Type.Object({ s: Type.Optional(Type.String({ maxLength: 128 })) }),
+      querystring: Type.Object({
+        s: Type.Optional(Type.String({ maxLength: 128 })),
+        proofs: Type.Optional(Type.Union([Type.Literal("head"), Type.Literal("all")], { default: "head" })),
+      }),
     },
   }, async (request, reply) => {
     let access: BundleAccess;
@@ -93,7 +97,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     } else {
       access = { secret: request.query.s ?? "" };
     }
-    const bundle = await deps.bundles.bundleFor(request.params.serial, access);
+    const bundle = await deps.bundles.bundleFor(request.params.serial, access, request.query.proofs ?? "head");
     if (bundle === null) throw notFound("no such bottle");
     // Pending links become anchored within seconds: never cache an incomplete bundle for long.
     const pending = bundle.links.some((l) => l.anchor === null);

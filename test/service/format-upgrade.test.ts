@@ -109,7 +109,15 @@ describe("upgrading a populated database to proof format 2", function () {
     const va = verifyBundle(a);
     expect(va.status, JSON.stringify(va.problems)).to.equal("valid");
     expect(va.identityBound).to.equal(false);
-    expect(a.batches.map((b) => b.format)).to.deep.equal([1, 2]);
+    expect(a.batches.map((b) => b.format)).to.deep.equal([2]); // the head proof's batch covers every link
+    expect(va.timesClaimed).to.deep.equal([1, 2, 3]);
+    // With every link's own proof: the format-1 batch's proofs lead to its root, the format-2 batch's to its links root.
+    const full = (await bundles.bundleFor("OLDA", { secret: "secret-OLDA" }, "all"))!;
+    expect(full.batches.map((b) => b.format)).to.deep.equal([1, 2]);
+    const vfull = verifyBundle(full);
+    expect(vfull.status, JSON.stringify(vfull.problems)).to.equal("valid");
+    expect(vfull.timesClaimed).to.deep.equal([]);
+    expect(vfull.roots.map((r) => r.seq)).to.deep.equal([1, 2]);
     expect(a.head).to.include({ seq: 2, n: 3 });
     expect(va.notes.join(" ")).to.match(/identity not bound/);
     expect(a.links[0]!.link.prev).to.equal(ZERO_HASH);

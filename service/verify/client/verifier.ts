@@ -90,6 +90,7 @@ const zh = {
   linkBad: (n: number) => `第 ${n} 环有误`,
   proofOk: (n: number, seq: number) => `第 ${n} 环的默克尔证明通向批次 ${seq} 的记录根`,
   proofPending: (n: number) => `第 ${n} 环尚未上链`,
+  proofByHead: (n: number, seq: number) => `第 ${n} 环由完整性证明覆盖（记于批次 ${seq}；此证明文件未附其单独的默克尔证明）`,
   proofBad: (n: number) => `第 ${n} 环的锚定有误`,
   batchOk: (seq: number, format: number) => format === 2 ? `批次 ${seq} 的根同时承诺其记录和所有瓶的最新一环（头部映射）` : `批次 ${seq}（格式 1）的根只承诺其记录`,
   batchBad: (seq: number) => `批次 ${seq} 有误`,
@@ -144,6 +145,7 @@ const en: Texts = {
   linkBad: (n) => `Link ${n} is wrong`,
   proofOk: (n, seq) => `Link ${n}'s Merkle proof leads to batch ${seq}'s links root`,
   proofPending: (n) => `Link ${n} is not anchored yet`,
+  proofByHead: (n, seq) => `Link ${n} is covered by the completeness proof (sealed in batch ${seq}, by the proof's account: its own Merkle proof is not included)`,
   proofBad: (n) => `Link ${n}'s anchor is wrong`,
   batchOk: (seq, format) => format === 2 ? `Batch ${seq}'s root commits to its links and to every bottle's last link (the heads map)` : `Batch ${seq} (format 1) commits to its links only`,
   batchBad: (seq) => `Batch ${seq} is wrong`,
@@ -399,6 +401,7 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
         const anchor = isObject(entry) ? entry.anchor : undefined;
         if (problems.length > 0) await fail(t.proofBad(i));
         else if (verdict.pending.includes(i) || !isObject(anchor)) await emit(name, "pending", t.proofPending(i));
+        else if (verdict.timesClaimed.includes(i)) await emit(name, "pass", t.proofByHead(i, anchor.seq as number));
         else await emit(name, "pass", t.proofOk(i, anchor.seq as number));
         break;
       }
