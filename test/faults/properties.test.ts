@@ -1,12 +1,16 @@
 /**
  * Hostile input, part 1: property tests (fast-check) of the pure core every proof rests on —
- * canonical JSON, links, Merkle trees and proof bundles. Each property runs on hundreds of generated
- * inputs, odd Unicode and lone surrogates included; fast-check shrinks any failure to a minimal case.
+ * canonical JSON, links, Merkle trees and proof bundles of both formats. Each property runs on
+ * hundreds of generated inputs, odd Unicode and lone surrogates included; fast-check shrinks any
+ * failure to a minimal case.
  */
 import { expect } from "chai";
 import fc from "fast-check";
 import { MerkleTree as ReferenceTree } from "merkletreejs";
-import { buildBundle, verifyBundle, type Anchor, type ProofBundle } from "../../service/core/bundle.ts";
+import { buildBundleV1, type AnchorV1, type ProofBundleV1 } from "../../service/core/bundle-v1.ts";
+import { verifyBundle, type ProofBundle, type Verdict } from "../../service/core/bundle.ts";
+import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type Rpc } from "../../service/core/onchain.ts";
+import { sealedHistoryV2, type HistoryV2Options } from "../helpers/bottle.ts";
 import { canonicalJson, fromHex, hashCanonical, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "../../service/core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
 import { MerkleTree, processProof, proofFromBytes, verifyProof } from "../../service/core/merkle.ts";
@@ -48,7 +52,7 @@ const event = (codes: string[]): fc.Arbitrary<CanonicalEvent> => fc.record({
   data: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>, { maxKeys: 4 }),
 }).map((fields) => ({ ...fields, codes }));
 
-/** A bottle's history of 1–8 events, sealed into 1–3 batches among other bottles' leaves. */
+/** A bottle's format-1 history of 1–8 events, sealed into 1–3 batches among other bottles' leaves. */
 const history = fc.record({
   serial,
   others: fc.array(serial, { maxLength: 3 }),
@@ -58,7 +62,7 @@ const history = fc.record({
   firstSeq: fc.integer({ min: 1, max: 1_000_000 }),
   pendingTail: fc.integer({ min: 0, max: 2 }),
 }).chain((h) => fc.array(event([h.serial, ...h.others.filter((o) => o !== h.serial)]), { minLength: h.count, maxLength: h.count }).map((events) => ({ ...h, events })))
-  .map((h): ProofBundle => {
+  .map((h): ProofBundleV1 => {
     const links: Link[] = [];
     for (const e of h.events) {
       const previous = links.at(-1);
@@ -66,7 +70,7 @@ const history = fc.record({
     }
     const cuts = [...new Set(h.cuts.filter((c) => c < links.length))].sort((a, b) => a - b);
     const groups = [0, ...cuts].map((start, i) => links.slice(start, [...cuts, links.length][i]));
-    const anchors: (Anchor | null)[] = [];
+    const anchors: (AnchorV1 | null)[] = [];
     groups.forEach((group, g) => {
       const own = group.map((l) => leafOf(linkHash(l)));
       const filler = h.fillers[g] ?? [];
@@ -75,7 +79,7 @@ const history = fc.record({
       group.forEach((_, i) => anchors.push({ seq: h.firstSeq + g, root: tree.root, proof: tree.proof(before.length + i), txHash: null, blockNumber: null, blockTime: null }));
     });
     const pendingFrom = links.length - Math.min(h.pendingTail, links.length - 1);
-    return buildBundle({
+    return buildBundleV1({
       serial: h.serial, gtin: "06901234567892", chain: { chainId: 31337, registry: `0x${"5f".repeat(20)}` },
       events: h.events,
       links: links.map((link, i) => ({ link, anchor: link.n > pendingFrom ? null : anchors[i] ?? null })),
@@ -85,7 +89,7 @@ const history = fc.record({
 /** Changes a bundle in a way any verifier must catch. */
 const tampering = fc.record({ kind: fc.constantFrom("event-field", "event-hash", "link-n", "link-prev", "link-serial", "link-hash", "drop-link", "swap-links", "proof", "root", "leaf", "foreign-event"), pick: fc.nat(), value: hash });
 
-function tamper(bundle: ProofBundle, t: { kind: string; pick: number; value: Hash }): boolean {
+function tamper(bundle: ProofBundleV1, t: { kind: string; pick: number; value: Hash }): boolean {
   const links = bundle.links;
   const i = t.pick % links.length;
   const anchored = links.map((l, j) => (l.anchor !== null && l.anchor.proof.length > 0 ? j : -1)).filter((j) => j >= 0);
@@ -122,6 +126,98 @@ function tamper(bundle: ProofBundle, t: { kind: string; pick: number; value: Has
     }
   }
   return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format 2: histories sealed with the sealer's own code (test/helpers/bottle.ts), and what may be done to them.
+
+const CHAIN = { chainId: 31337, registry: `0x${"5f".repeat(20)}` };
+
+/** The options of a format-2 history: lots of 1–12 bottles anywhere in the map, 0–4 other chains, 1–5 batches. */
+const historyV2 = fc.record({
+  seed: fc.string({ minLength: 1, maxLength: 8 }),
+  index: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 65_000, max: 70_000 })),
+  lotSize: fc.integer({ min: 1, max: 12 }),
+  otherChains: fc.integer({ min: 0, max: 4 }),
+  cuts: fc.subarray([2, 3, 4, 5]),
+  firstSeq: fc.integer({ min: 1, max: 1_000_000 }),
+}) as fc.Arbitrary<HistoryV2Options>;
+
+/** A valid v2 bundle, and another valid bundle of the same batches (another bottle's) to take parts from. */
+function pairV2(options: HistoryV2Options): { bundle: ProofBundle; donor: ProofBundle | null } {
+  const history = sealedHistoryV2(CHAIN, options);
+  const others = [...history.chains.keys()].filter((k) => !k.includes(":") && k !== history.identity.serial);
+  return { bundle: history.bundle, donor: others.length > 0 ? history.bundleFor(others[0]!) : null };
+}
+
+type Part = "link" | "event" | "member" | "head" | "header" | "batch";
+const HEADER = ["format", "serial", "brand", "gtin", "lot", "index", "chain"] as const;
+
+/**
+ * Removes, reorders, duplicates or substitutes one part of `bundle` (substitutes come from `donor`,
+ * another bottle's bundle, or are junk). False when the change is not possible or changes nothing.
+ */
+function mutate(bundle: ProofBundle, donor: ProofBundle | null, part: Part, op: string, pick: number, junk: unknown): boolean {
+  const before = JSON.stringify(bundle);
+  const at = <T>(list: T[], k = pick): number => k % list.length;
+  const b = bundle as unknown as Record<string, unknown>;
+  switch (`${part}/${op}`) {
+    case "link/remove": bundle.links.splice(at(bundle.links), 1); break;
+    case "link/reorder": { if (bundle.links.length < 2) return false; const i = at(bundle.links), j = (i + 1) % bundle.links.length; [bundle.links[i], bundle.links[j]] = [bundle.links[j]!, bundle.links[i]!]; break; }
+    case "link/duplicate": { const i = at(bundle.links); bundle.links.splice(i, 0, structuredClone(bundle.links[i]!)); break; }
+    case "link/substitute": { if (!donor) return false; bundle.links[at(bundle.links)] = structuredClone(donor.links[at(donor.links)]!); break; }
+    case "event/remove": bundle.events.splice(at(bundle.events), 1); break;
+    case "event/duplicate": { const i = at(bundle.events); bundle.events.splice(i + 1, 0, structuredClone(bundle.events[i]!)); break; }
+    case "event/substitute": { if (!donor) return false; bundle.events[at(bundle.events)] = structuredClone(donor.events[at(donor.events)]!); break; }
+    case "member/remove": { const e = bundle.events[at(bundle.events)]!; if (!e.member) return false; delete e.member; break; }
+    case "member/reorder": { const m = bundle.events[at(bundle.events)]!.member; if (!m || m.proof.length < 2) return false; m.proof.reverse(); break; }
+    case "member/duplicate": {
+      if (bundle.events.length < 2) return false;
+      const i = at(bundle.events), j = (i + 1) % bundle.events.length;
+      if (!bundle.events[i]!.member) return false;
+      bundle.events[j]!.member = structuredClone(bundle.events[i]!.member);
+      break;
+    }
+    case "member/substitute": {
+      const i = at(bundle.events);
+      const other = donor?.events.find((e) => e.eventHash === bundle.events[i]!.eventHash)?.member ?? donor?.events[0]?.member;
+      bundle.events[i]!.member = other ? structuredClone(other) : junk as never;
+      break;
+    }
+    case "head/remove": bundle.head = null; break;
+    case "head/reorder": { if (!bundle.head || bundle.head.proof.length < 2) return false; const p = bundle.head.proof; const i = at(p), j = (i + 1) % p.length; [p[i], p[j]] = [p[j]!, p[i]!]; break; }
+    case "head/duplicate": { if (!bundle.head || bundle.head.proof.length < 2) return false; const p = bundle.head.proof; p[at(p)] = p[at(p, pick + 1)]!; break; }
+    case "head/substitute": {
+      if (!bundle.head) return false;
+      if (donor?.head && pick % 2 === 0) bundle.head = structuredClone(donor.head);
+      else if (donor?.head) bundle.head.proof = structuredClone(donor.head.proof);
+      else bundle.head = junk as never;
+      break;
+    }
+    case "header/remove": delete b[HEADER[pick % HEADER.length]!]; break;
+    case "header/substitute": {
+      const key = HEADER[pick % HEADER.length]!;
+      b[key] = donor && pick % 3 !== 0 ? structuredClone((donor as unknown as Record<string, unknown>)[key]) : key === "chain" ? { chainId: CHAIN.chainId, registry: `0x${"66".repeat(20)}` } : junk;
+      break;
+    }
+    case "header/duplicate": { const key = HEADER[pick % HEADER.length]!; const other = HEADER[(pick + 1) % HEADER.length]!; b[key] = structuredClone(b[other]); break; }
+    case "batch/remove": bundle.batches.splice(at(bundle.batches), 1); break;
+    case "batch/duplicate": { const i = at(bundle.batches); bundle.batches.splice(i, 0, structuredClone(bundle.batches[i]!)); break; }
+    case "batch/substitute": { if (bundle.batches.length < 2) return false; bundle.batches[at(bundle.batches)] = structuredClone(bundle.batches[at(bundle.batches, pick + 1)]!); break; }
+    default: return false;
+  }
+  return JSON.stringify(bundle) !== before;
+}
+
+/** The verdict, with the chain and registry compared with the ones trusted (the bundle's own before the change). */
+async function verdictOf(bundle: unknown, trusted: { chainId: number; registry: string }): Promise<Verdict> {
+  const verdict = verifyBundle(bundle);
+  if (verdict.status !== "valid") return verdict;
+  // The chain is in no hash: the verifier's own choice refutes it, before any call to the chain.
+  const never: Rpc = () => Promise.reject(new Error("not reached: the pin is compared first"));
+  const check = await checkOnChain(never, { ...trusted, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now: 0 }, (bundle as ProofBundle).chain, { roots: [], completeAsOf: null })
+    .catch((error: unknown) => ({ problems: [{ path: "rpc", message: (error as Error).message }] }));
+  return check.problems.some((p) => p.path.startsWith("chain")) ? { ...verdict, status: "invalid", valid: false, problems: check.problems } : verdict;
 }
 
 faultSuite("faults: properties of the core (fast-check)", () => {
@@ -203,11 +299,13 @@ faultSuite("faults: properties of the core (fast-check)", () => {
     });
   });
 
-  describe("proof bundles", () => {
-    it("a bundle built from any history verifies, also after a JSON round trip", () => {
+  describe("proof bundles, format 1 (old bundles)", () => {
+    it("a bundle built from any history verifies as format 1, also after a JSON round trip", () => {
       fc.assert(fc.property(history, (bundle) => {
         const verdict = verifyBundle(JSON.parse(JSON.stringify(bundle)));
         expect(verdict.problems).to.deep.equal([]);
+        expect(verdict.format).to.equal(1);
+        expect(verdict.status).to.equal(verdict.pending.length > 0 ? "incomplete" : "valid");
         expect(verdict.linkCount).to.equal(bundle.links.length);
       }), { numRuns: 300 });
     });
@@ -215,7 +313,9 @@ faultSuite("faults: properties of the core (fast-check)", () => {
       fc.assert(fc.property(history, tampering, (bundle, t) => {
         const copy = structuredClone(bundle);
         fc.pre(tamper(copy, t));
-        expect(verifyBundle(copy).valid, t.kind).to.equal(false);
+        const verdict = verifyBundle(copy);
+        expect(verdict.valid, t.kind).to.equal(false);
+        expect(verdict.status, t.kind).to.equal("invalid");
       }), { numRuns: 600 });
     });
     it("never throws, whatever it is given: it answers with problems", () => {
@@ -232,6 +332,89 @@ faultSuite("faults: properties of the core (fast-check)", () => {
         if (Array.isArray(target) && target.length > 0) target[pick % target.length] = junk;
         else copy[key] = junk;
         expect(() => verifyBundle(copy)).to.not.throw();
+      }), { numRuns: 500 });
+    });
+  });
+  describe("proof bundles, format 2", () => {
+    it("a bundle of any history verifies as valid (complete, identity bound), also after a JSON round trip", () => {
+      fc.assert(fc.property(historyV2, (options) => {
+        const { bundle, donor } = pairV2(options);
+        for (const b of donor ? [bundle, donor] : [bundle]) {
+          const verdict = verifyBundle(JSON.parse(JSON.stringify(b)));
+          expect(verdict.problems).to.deep.equal([]);
+          expect(verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: b.links.length });
+          expect(verdict.completeAsOf?.seq).to.equal(b.head!.seq);
+        }
+      }), { numRuns: 150 });
+    });
+
+    it("removing, reordering, duplicating or substituting any link, event, membership proof, head proof, header field or batch makes it fail, never throw", async () => {
+      const change = fc.record({
+        part: fc.constantFrom<Part>("link", "event", "member", "head", "header", "batch"),
+        op: fc.constantFrom("remove", "reorder", "duplicate", "substitute"),
+        pick: fc.nat(),
+        junk: fc.oneof(fc.constant(null), fc.string(), fc.integer(), fc.jsonValue({ maxDepth: 2 })),
+      });
+      await fc.assert(fc.asyncProperty(historyV2, change, async (options, c) => {
+        const { bundle, donor } = pairV2(options);
+        const copy = structuredClone(bundle);
+        fc.pre(mutate(copy, donor, c.part, c.op, c.pick, c.junk));
+        const label = `${c.part}/${c.op}`;
+        let verdict: Verdict;
+        try {
+          verdict = await verdictOf(JSON.parse(JSON.stringify(copy)), bundle.chain);
+        } catch (error) {
+          throw new Error(`${label}: the verifier threw: ${(error as Error).message}`, { cause: error });
+        }
+        expect(verdict.status, `${label}: ${JSON.stringify(verdict.problems)} ${JSON.stringify(verdict.notes)}`).to.not.equal("valid");
+        expect(verdict.problems.filter((p) => p.path === "$"), `${label}: a check threw`).to.deep.equal([]);
+      }), { numRuns: 800 });
+    });
+
+    it("the order of the events array carries no meaning: reordering it changes no verdict (each link names its event by hash)", () => {
+      fc.assert(fc.property(historyV2, fc.nat(), ((options, pick) => {
+        const { bundle } = pairV2(options);
+        fc.pre(bundle.events.length >= 2);
+        const copy = structuredClone(bundle);
+        const i = pick % copy.events.length, j = (i + 1) % copy.events.length;
+        [copy.events[i], copy.events[j]] = [copy.events[j]!, copy.events[i]!];
+        const [a, b] = [verifyBundle(bundle), verifyBundle(copy)];
+        expect(b.status).to.equal(a.status);
+        expect(b.completeAsOf).to.deep.equal(a.completeAsOf);
+        expect(b.linkCount).to.equal(a.linkCount);
+        expect(new Set(copy.events.map((e) => e.eventHash))).to.deep.equal(new Set(copy.links.map((l) => l.link.event)));
+      })), { numRuns: 100 });
+    });
+
+    it("pending links and a missing head proof are never valid", () => {
+      fc.assert(fc.property(historyV2, fc.integer({ min: 1, max: 5 }), (options, pendingFrom) => {
+        const { bundle } = sealedHistoryV2(CHAIN, { ...options, pendingFrom });
+        expect(verifyBundle(bundle).status).to.equal("incomplete");
+        const headless = { ...structuredClone(bundle), head: null };
+        headless.batches = headless.batches.filter((b) => headless.links.some((l) => l.anchor?.seq === b.seq));
+        expect(verifyBundle(headless).status).to.equal("incomplete");
+      }), { numRuns: 60 });
+    });
+
+    it("any value anywhere in a valid bundle replaced by junk: problems, never a throw, never a check that crashed", () => {
+      /** Every path of a JSON value, as lists of keys. */
+      const pathsOf = (value: unknown, path: (string | number)[] = []): (string | number)[][] => {
+        const here = [path];
+        if (Array.isArray(value)) return [...here, ...value.flatMap((v, i) => pathsOf(v, [...path, i]))];
+        if (value !== null && typeof value === "object") return [...here, ...Object.entries(value).flatMap(([k, v]) => pathsOf(v, [...path, k]))];
+        return here;
+      };
+      fc.assert(fc.property(historyV2, fc.nat(), fc.anything({ maxDepth: 2 }), (options, pick, junk) => {
+        const { bundle } = pairV2(options);
+        const copy = structuredClone(bundle) as unknown as Record<string, unknown>;
+        const all = pathsOf(copy).filter((p) => p.length > 0);
+        const path = all[pick % all.length]!;
+        let parent: Record<string | number, unknown> = copy;
+        for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+        parent[path.at(-1)!] = junk;
+        let verdict: Verdict;
+        expect(() => { verdict = verifyBundle(copy); }, path.join(".")).to.not.throw();
+        expect(verdict!.problems.filter((p) => p.path === "$"), `${path.join(".")} = ${fc.stringify(junk)}`).to.deep.equal([]);
       }), { numRuns: 500 });
     });
   });
