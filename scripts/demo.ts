@@ -558,7 +558,8 @@ async function run(options: Options): Promise<Summary> {
       bundleFile,
     },
     chain,
-    verifyCommand: `npm run verify-proof -- ${shellQuote(bundleFile)} --rpc ${shellQuote(chain.rpcUrl)}`,
+    // Pinned: the verifier trusts the chain and registry it is told, not the ones the bundle names.
+    verifyCommand: `npm run verify-proof -- ${shellQuote(bundleFile)} --rpc ${shellQuote(chain.rpcUrl)} --chain-id ${chain.chainId} --registry ${chain.registry}`,
   };
 }
 

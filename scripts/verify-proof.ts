@@ -1,116 +1,160 @@
 /**
- * npm run verify-proof -- <bundle.json> [--rpc URL] [--json]
+ * npm run verify-proof -- <bundle.json> [--rpc URL] [--chain-id N --registry ADDR | --pin FILE] [--max-age SECONDS] [--json]
  *
- * The independent verifier for a `sealtrace-proof/1` bundle. Offline it checks every hash, the
- * bottle's link chain and every Merkle proof; with --rpc it also asks the bundle's registry for
- * rootOf(seq) of every batch. Exit 0: valid (pending links are reported, not failures);
- * 1: invalid, with every reason; 2: usage error, unreadable file or unreachable chain.
+ * The independent verifier of a bottle's proof bundle (docs/PROOF-FORMAT.md). Offline it checks
+ * what core/bundle.ts `verifyBundle` checks: every hash, the chain of links from the bottle's identity
+ * (brand, GTIN, lot, serial) to its last link, each event's proof that it names this bottle, every
+ * Merkle proof, and the head proof that no link was left out. With --rpc it asks the trusted registry
+ * (core/onchain.ts `checkOnChain`) for the root of every batch the bundle names, and fails a head
+ * proof whose batch the registry has superseded for longer than --max-age seconds (default
+ * DEFAULT_MAX_AGE_SECONDS of core/onchain.ts, an hour).
+ *
+ * The verifier chooses the registry: --chain-id with --registry, or --pin FILE ({"chainId": N,
+ * "registry": "0x…"}); a bundle naming another chain or registry fails. Without them, the chain and
+ * registry the bundle names are trusted, and the first line of output says so.
+ *
+ * Exit 0 VALID: every link anchored, the history proven complete as of a batch (format 2) and, with
+ * --rpc, every root found on chain; 1 INVALID, with every problem; 3 INCOMPLETE: links pending, or
+ * completeness not proven (a bundle of format 1, or of a chain begun before format 2, is VALID with a
+ * note that it does not prove completeness); 2 usage error, unreadable file or unreachable chain.
+ * --json prints one JSON object: status, the verdict, the chain check, and the chain and registry trusted.
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { Contract, JsonRpcProvider } from "ethers";
-import { verifyBundle, type Problem, type Verdict } from "../service/core/bundle.ts";
-import { ANCHOR_REGISTRY_ABI } from "../service/core/registry-abi.ts";
+import { verifyBundle, type Problem, type Status } from "../service/core/bundle.ts";
+import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type ChainCheck, type Rpc } from "../service/core/onchain.ts";
+import { CannotCheck, describe, httpRpc, isAddress, readPin, runMain, wholeNumber } from "./lib/cli.ts";
 
-const USAGE = "usage: npm run verify-proof -- <bundle.json> [--rpc URL] [--json]";
+const USAGE = "usage: npm run verify-proof -- <bundle.json> [--rpc URL] [--chain-id N --registry ADDR | --pin FILE] [--max-age SECONDS] [--json]";
 
-class UsageError extends Error {}
+const EXIT: Record<Status, number> = { valid: 0, invalid: 1, incomplete: 3 };
 
-async function checkOnChain(bundle: { chain: { chainId: number; registry: string } }, verdict: Verdict, rpc: string): Promise<Problem[]> {
-  const provider = new JsonRpcProvider(rpc, undefined, { staticNetwork: true, batchMaxCount: 1 });
-  try {
-    const problems: Problem[] = [];
-    let chainId: bigint;
-    try {
-      chainId = (await provider.getNetwork()).chainId;
-    } catch (error) {
-      throw new UsageError(`cannot reach the chain at ${rpc}: ${(error as Error).message}`);
-    }
-    if (chainId !== BigInt(bundle.chain.chainId)) {
-      problems.push({ path: "chain.chainId", message: "the RPC serves another chain than the bundle names", expected: String(bundle.chain.chainId), found: String(chainId) });
-      return problems;
-    }
-    if ((await provider.getCode(bundle.chain.registry)) === "0x") {
-      problems.push({ path: "chain.registry", message: `no contract is deployed at ${bundle.chain.registry} on chain ${chainId}` });
-      return problems;
-    }
-    const registry = new Contract(bundle.chain.registry, ANCHOR_REGISTRY_ABI, provider);
-    for (const { seq, root, paths } of verdict.roots) {
-      const onChain = (await registry.getFunction("rootOf")(seq)) as string;
-      if (onChain.toLowerCase() !== root) {
-        problems.push({
-          path: paths.join(", "),
-          message: BigInt(onChain) === 0n
-            ? `the registry holds no root for batch ${seq}`
-            : `the registry holds a different root for batch ${seq}`,
-          expected: root,
-          found: onChain,
-        });
-      }
-    }
-    return problems;
-  } finally {
-    provider.destroy();
-  }
-}
+interface Trusted { chainId: number; registry: string; source: "options" | "pin" | "bundle" }
 
-function describe(problem: Problem): string {
-  const diff = problem.expected !== undefined || problem.found !== undefined
-    ? ` (expected ${problem.expected ?? "—"}, found ${problem.found ?? "—"})`
-    : "";
-  return `  ${problem.path}: ${problem.message}${diff}`;
+/** Thrown by the RPC of an offline run: checkOnChain compares the pinned chain and registry before its first call. */
+class Offline extends Error {}
+const offline: Rpc = () => Promise.reject(new Offline());
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { rpc: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
+    options: {
+      rpc: { type: "string" }, "chain-id": { type: "string" }, registry: { type: "string" }, pin: { type: "string" },
+      "max-age": { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "no bundle file given" : "give exactly one bundle file");
+  if (positionals.length !== 1) throw new CannotCheck(positionals.length === 0 ? "no bundle file given" : "give exactly one bundle file");
+  const maxAgeSeconds = values["max-age"] === undefined ? DEFAULT_MAX_AGE_SECONDS : wholeNumber(values["max-age"], "--max-age");
+
+  // The chain and registry to trust: chosen by the user, or else (said first) the bundle's own.
+  let pinned: Trusted | null = null;
+  if (values.pin !== undefined) {
+    if (values["chain-id"] !== undefined || values.registry !== undefined) throw new CannotCheck("give --pin or --chain-id with --registry, not both");
+    pinned = { ...(await readPin(values.pin)), source: "pin" };
+  } else if (values["chain-id"] !== undefined || values.registry !== undefined) {
+    if (values["chain-id"] === undefined || values.registry === undefined) throw new CannotCheck("--chain-id and --registry go together");
+    if (!isAddress(values.registry)) throw new CannotCheck(`--registry must be an address (0x and 40 hex digits), not ${values.registry}`);
+    const chainId = wholeNumber(values["chain-id"], "--chain-id");
+    pinned = { chainId, registry: values.registry, source: "options" };
+  }
+
   const file = positionals[0]!;
   let bundle: unknown;
   try {
     bundle = JSON.parse(await readFile(file, "utf8"));
   } catch (error) {
-    throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`);
+    throw new CannotCheck(`cannot read ${file} as JSON: ${(error as Error).message}`);
   }
-
   const verdict = verifyBundle(bundle);
-  let checkedOnChain = false;
-  if (values.rpc !== undefined && verdict.problems.every((p) => !p.path.startsWith("chain"))) {
-    verdict.problems.push(...(await checkOnChain(bundle as { chain: { chainId: number; registry: string } }, verdict, values.rpc)));
-    verdict.valid = verdict.problems.length === 0;
-    checkedOnChain = true;
+  const named = (bundle as { chain?: { chainId?: unknown; registry?: unknown } } | null)?.chain;
+  const bundleChain = Number.isSafeInteger(named?.chainId) && isAddress(named?.registry)
+    ? { chainId: named.chainId as number, registry: named.registry as string }
+    : null;
+  const trusted: Trusted | null = pinned ?? (bundleChain === null ? null : { ...bundleChain, source: "bundle" });
+  const problems: Problem[] = [...verdict.problems];
+  if (bundleChain === null && typeof named?.registry === "string" && !isAddress(named.registry)) {
+    problems.push({ path: "chain.registry", message: "the registry the bundle names is not an address", found: named.registry });
   }
 
-  const serial = (bundle as { serial?: unknown }).serial;
-  if (values.json) {
-    console.log(JSON.stringify({ ...verdict, checkedOnChain }));
-  } else if (verdict.valid) {
-    const anchored = verdict.linkCount - verdict.pending.length;
-    const batches = verdict.roots.map((r) => r.seq).join(", ");
-    const parts = [`VALID: bottle ${String(serial)}, ${verdict.linkCount} links, ${anchored} anchored`];
-    if (batches) parts.push(`in batch${verdict.roots.length > 1 ? "es" : ""} ${batches}`);
-    if (verdict.pending.length > 0) parts.push(`${verdict.pending.length} pending (n = ${verdict.pending.join(", ")})`);
-    parts.push(checkedOnChain ? "roots match the chain" : "roots not checked on chain (no --rpc)");
-    console.log(parts.join("; "));
-  } else {
-    console.log(`INVALID: bottle ${String(serial)}, ${verdict.problems.length} problem${verdict.problems.length > 1 ? "s" : ""}:`);
-    for (const problem of verdict.problems) console.log(describe(problem));
+  // The chain: the pin (offline, that is all that can be compared), the roots and the head's age.
+  let chain: ChainCheck | null = null;
+  if (trusted !== null && bundleChain !== null) {
+    const trust = { chainId: trusted.chainId, registry: trusted.registry, maxAgeSeconds, now: Math.floor(Date.now() / 1000) };
+    if (values.rpc !== undefined) {
+      chain = await checkOnChain(httpRpc(values.rpc), trust, bundleChain, verdict);
+      problems.push(...chain.problems);
+    } else {
+      try {
+        problems.push(...(await checkOnChain(offline, trust, bundleChain, verdict)).problems);
+      } catch (error) {
+        if (!(error instanceof Offline)) throw error;
+      }
+    }
   }
-  return verdict.valid ? 0 : 1;
+
+  // Valid only when nothing is wrong, nothing is pending, and with --rpc every root was compared.
+  const unchecked = values.rpc !== undefined && (chain === null || chain.rootsChecked === 0 || chain.rootsChecked < verdict.roots.length);
+  const status: Status = problems.length > 0 ? "invalid" : verdict.status === "incomplete" || unchecked ? "incomplete" : verdict.status;
+  const completeAsOf = chain?.completeAsOf != null
+    ? { seq: chain.completeAsOf.seq, anchoredAt: new Date(chain.completeAsOf.blockTime * 1000).toISOString(), blockNumber: chain.completeAsOf.blockNumber, from: "chain" as const }
+    : verdict.completeAsOf !== null
+      ? { seq: verdict.completeAsOf.seq, anchoredAt: verdict.completeAsOf.blockTime, blockNumber: verdict.completeAsOf.blockNumber, from: "bundle" as const }
+      : null;
+
+  if (values.json) {
+    console.log(JSON.stringify({ status, valid: status === "valid", trusted, problems, completeAsOf, verdict, chain }));
+    return EXIT[status];
+  }
+
+  // First, what was trusted, so that nobody takes the bundle's word for it unawares.
+  if (trusted === null) console.log("trusted: no chain or registry (the bundle names none, and none was pinned)");
+  else if (trusted.source === "bundle") {
+    console.log(`trusted: chain ${trusted.chainId}, registry ${trusted.registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`);
+  } else console.log(`trusted: chain ${trusted.chainId}, registry ${trusted.registry} (pinned by ${trusted.source === "pin" ? values.pin : "--chain-id and --registry"})`);
+
+  const serial = String((bundle as { serial?: unknown } | null)?.serial);
+  const anchored = verdict.linkCount - verdict.pending.length;
+  // The batches the links name (consistent unless the verdict is INVALID, which lists problems instead).
+  const links = (bundle as { links?: unknown } | null)?.links;
+  const batches = [...new Set((Array.isArray(links) ? links : []).map((l) => (l as { anchor?: { seq?: unknown } | null } | null)?.anchor?.seq)
+    .filter((seq): seq is number => Number.isSafeInteger(seq)))].sort((a, b) => a - b);
+  const summary = `bottle ${serial}, ${plural(verdict.linkCount, "link")}, ${anchored} anchored${batches.length > 0 ? `; in batch${batches.length > 1 ? "es" : ""} ${batches.join(", ")}` : ""}`;
+  if (status === "invalid") {
+    console.log(`INVALID: ${summary}; ${plural(problems.length, "problem")}:`);
+    for (const problem of problems) console.log(describe(problem));
+    return EXIT[status];
+  }
+  const notes = [...verdict.notes];
+  if (verdict.timesClaimed.length > 0) {
+    notes.push(`the batch of link${verdict.timesClaimed.length === 1 ? "" : "s"} ${verdict.timesClaimed.join(", ")} is the bundle's claim: the head proof authenticates the links, `
+      + "not when each was anchored (a bundle fetched with ?proofs=all proves that too)");
+  }
+  if (status === "incomplete") {
+    const why = verdict.pending.length > 0 ? `${plural(verdict.pending.length, "link")} pending (n = ${verdict.pending.join(", ")})`
+      : verdict.status === "incomplete" ? notes.shift() ?? "completeness not proven"
+      : "--rpc compared no root with the chain";
+    if (verdict.pending.length > 0 && notes[0]?.includes("pending")) notes.shift();
+    console.log(`INCOMPLETE: ${why}; ${summary}`);
+  } else {
+    const parts = [`VALID: ${summary}`];
+    if (completeAsOf !== null) {
+      parts.push(`complete as of batch ${completeAsOf.seq}, anchored at ${completeAsOf.anchoredAt ?? "an unknown time"} ${completeAsOf.from === "chain"
+        ? `(from the chain, block ${completeAsOf.blockNumber})` : "(as the bundle says; not checked without --rpc)"}`);
+    }
+    parts.push(chain !== null ? `roots match the chain (${plural(chain.rootsChecked, "root")} compared)` : "roots not checked on chain (no --rpc)");
+    console.log(parts.join("; "));
+  }
+  for (const note of notes) console.log(`  note: ${note}`);
+  return EXIT[status];
 }
 
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`verify-proof: ${message}\n${USAGE}`);
-    process.exitCode = 2;
-  },
-);
+runMain("verify-proof", USAGE, main);

@@ -1,31 +1,53 @@
 /**
  * Auditors' data: batches (one, or a page), every leaf of a batch (streamed), the latest checkpoint,
- * which chain and registry to check them on, and the brand's own events with their links and proofs.
+ * which chain and registry to check them on, and the brand's own events with their links and proofs,
+ * with what the brand needs to check each event's commitments and, for the whole history, the head
+ * of each of its chains in the latest anchored heads map (`npm run audit` checks them all).
  * Anchored batches never change, so their answers carry long-lived cache headers and strong ETags.
  */
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChainRef } from "../core/bundle.ts";
+import { memberSalt } from "../core/commitments.ts";
 import { toHex } from "../core/hash.ts";
+import { proofFromTiles, tileId, tilesForProof, type TileKey } from "../core/heads.ts";
 import { proofFromBytes } from "../core/merkle.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, notFound } from "../http/errors.ts";
 
+/**
+ * A batch. Format 2 (docs/PROOF-FORMAT.md) anchors root = node(linksRoot, headsRoot, headsDepth):
+ * its leaves recompute `linksRoot`; format 1 anchors its links tree's root alone.
+ */
 const Batch = Type.Object({
   seq: Type.Integer(), root: Type.String(), leafCount: Type.Integer(),
   status: Type.Union([Type.Literal("sealed"), Type.Literal("sent"), Type.Literal("anchored")]),
   txHash: Type.Union([Type.String(), Type.Null()]), blockNumber: Type.Union([Type.Integer(), Type.Null()]),
   blockTime: Type.Union([Type.String(), Type.Null()]),
+  format: Type.Union([Type.Literal(1), Type.Literal(2)]),
+  linksRoot: Type.Optional(Type.String()), headsRoot: Type.Optional(Type.String()), headsDepth: Type.Optional(Type.Integer()),
 });
 
-interface BatchRow { seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null; block_number: number | null; block_time: Date | null; chain_id: number | null; registry: string | null }
+interface FormatColumns { format: 1 | 2; links_root: Buffer | null; heads_root: Buffer | null; heads_depth: number | null }
+interface BatchRow extends FormatColumns { seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null; block_number: number | null; block_time: Date | null; chain_id: number | null; registry: string | null }
 
-const BATCH_COLUMNS = "seq, root, leaf_count, state, tx_hash, block_number, block_time, chain_id, registry";
+const BATCH_COLUMNS = "seq, root, leaf_count, state, tx_hash, block_number, block_time, chain_id, registry, format, links_root, heads_root, heads_depth";
 const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Rows read per round trip when streaming: memory stays flat whatever the batch size. */
 const PAGE = 10_000;
+/** Events per page of the brand's export (an event names at most 1,000 bottles: at most 100,000 links a page). */
+const EVENT_PAGE = 100;
+/** Chains per page of the export's head records. */
+const HEAD_PAGE = 1_000;
+
+/** `format`, and for format 2 the parts of the root. */
+function formatOf(row: FormatColumns): { format: 1 } | { format: 2; linksRoot: string; headsRoot: string; headsDepth: number } {
+  return row.format === 2
+    ? { format: 2, linksRoot: toHex(row.links_root!), headsRoot: toHex(row.heads_root!), headsDepth: row.heads_depth! }
+    : { format: 1 };
+}
 
 function present(batch: BatchRow, current: ChainRef) {
   // Anchored on another registry (before a move or a fresh development chain): not anchored here yet.
@@ -38,6 +60,7 @@ function present(batch: BatchRow, current: ChainRef) {
     txHash: anchored ? batch.tx_hash : null,
     blockNumber: anchored ? batch.block_number : null,
     blockTime: anchored ? batch.block_time?.toISOString() ?? null : null,
+    ...formatOf(batch),
   };
 }
 
@@ -172,7 +195,16 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
   app.get<{ Querystring: { from?: string; to?: string } }>("/api/v1/audit/events", {
     schema: {
       tags: ["audit"],
-      summary: "The brand's canonical events (received in [from, to)) with their hashes, links and proofs, as NDJSON, streamed",
+      summary: "The brand's history as NDJSON, streamed: its events (received in [from, to)) with their hashes, links and proofs; "
+        + "without from/to, then the checkpoint and each of its chains' head. One JSON object a line: "
+        + "(1) an event: { eventId, id, receivedAt, event, eventHash, links: [{ link, linkHash, leaf, batch, anchor, identity? }], members?, epcis? } — "
+        + "`batch` is null while pending, else { seq, leafIndex, root, proof, format, and for format 2 linksRoot, headsRoot, headsDepth } "
+        + "(the proof leads from `leaf` to linksRoot in format 2, to root in format 1); `anchor` is the anchoring on the current registry, or null; "
+        + "a chain's link 1 carries the `identity` its prev commits to ({ brand, gtin, lot, serial, index } or { brand, log, index }); "
+        + "a format-2 event carries `members`: [{ serial, salt }] in the order of its codes tree; an EPCIS event `epcis`: { event, context }, the body its digest commits to. "
+        + "(2) { checkpoint: { seq, root, linksRoot, headsRoot, headsDepth } }: the latest format-2 batch anchored on the current registry when the export began. "
+        + "(3) { heads: { chain, index, n, linkHash, seq, proof } }, one per chain of the brand with a link in a format-2 batch anchored on the current registry "
+        + "(up to the checkpoint), in index order: the chain's head in the checkpoint's heads map, with its proof (siblings from the leaf up).",
       security: [{ brandApiKey: [] }],
       querystring: Type.Object({ from: Type.Optional(Type.String({ format: "date-time" })), to: Type.Optional(Type.String({ format: "date-time" })) }),
     },
@@ -183,43 +215,134 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       throw new AppError(400, "bad_request", "from must be before to", { field: "from" });
     }
     const current = await deps.chain();
+    // The checkpoint is fixed before the first event is read: every link in a batch up to it is then
+    // already sealed, so the events streamed after hold every link its heads map records.
+    const checkpoint = from === undefined && to === undefined ? await latestHeadsBatch(current) : null;
     void reply.type("application/x-ndjson; charset=utf-8").header("cache-control", "private, no-store");
-    return reply.send(pagedStream<number>(async (after) => {
-      const { rows } = await db.query<{
-        id: number; brand_event_id: string; canonical: unknown; event_hash: Buffer; received_at: Date;
-        links: { serial: string; n: number; prev: string; link_hash: string; leaf: string; batch_seq: number | null; leaf_index: number | null; proof: string | null;
-          root: string | null; state: string | null; chain_id: number | null; registry: string | null; tx_hash: string | null; block_number: number | null; block_time: string | null }[];
-      }>(
-        `SELECT e.id, e.brand_event_id, e.canonical, e.event_hash, e.received_at,
-                json_agg(json_build_object(
-                  'serial', l.serial, 'n', l.n, 'prev', encode(l.prev, 'hex'), 'link_hash', encode(l.link_hash, 'hex'),
-                  'leaf', encode(l.leaf, 'hex'), 'batch_seq', l.batch_seq, 'leaf_index', l.leaf_index, 'proof', encode(l.proof, 'hex'),
-                  'root', encode(b.root, 'hex'), 'state', b.state, 'chain_id', b.chain_id, 'registry', b.registry,
-                  'tx_hash', b.tx_hash, 'block_number', b.block_number, 'block_time', b.block_time) ORDER BY l.serial) AS links
-           FROM events e JOIN links l ON l.event_id = e.id LEFT JOIN batches b ON b.seq = l.batch_seq
-          WHERE e.brand_id = $1 AND e.id > $2
-            AND ($3::timestamptz IS NULL OR e.received_at >= $3) AND ($4::timestamptz IS NULL OR e.received_at < $4)
-          GROUP BY e.id ORDER BY e.id LIMIT $5`,
-        [brand.id, after ?? 0, from ?? null, to ?? null, 1_000],
-      );
-      const text = rows.map((e) => `${JSON.stringify({
+    type Cursor = { phase: "events" | "heads"; after: number };
+    return reply.send(pagedStream<Cursor>(async (cursor) => {
+      if (cursor === null || cursor.phase === "events") {
+        const { text, last } = await eventPage(brand, current, cursor?.after ?? 0, from ?? null, to ?? null);
+        if (last !== null) return { text, last: { phase: "events", after: last } };
+        if (checkpoint === null) return { text, last: null };
+        const { seq, root, linksRoot, headsRoot, headsDepth } = checkpoint;
+        return { text: `${text}${JSON.stringify({ checkpoint: { seq, root, linksRoot, headsRoot, headsDepth } })}\n`, last: { phase: "heads", after: -1 } };
+      }
+      const { text, last } = await headsPage(brand.id, current, checkpoint!, cursor.after);
+      return { text, last: last === null ? null : { phase: "heads", after: last } };
+    }));
+  });
+
+  interface Checkpoint { seq: number; root: string; linksRoot: string; headsRoot: string; headsDepth: number }
+
+  /** The latest format-2 batch anchored on the current registry, or null. */
+  async function latestHeadsBatch(current: ChainRef): Promise<Checkpoint | null> {
+    const { rows: [row] } = await db.query<BatchRow>(
+      `SELECT ${BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1`,
+      [current.chainId, current.registry],
+    );
+    return row === undefined ? null : {
+      seq: row.seq, root: toHex(row.root), linksRoot: toHex(row.links_root!), headsRoot: toHex(row.heads_root!), headsDepth: row.heads_depth!,
+    };
+  }
+
+  /** One page of the brand's events, each with its links and what its commitments need. */
+  async function eventPage(brand: { id: number; slug: string }, current: ChainRef, after: number, from: string | null, to: string | null): Promise<{ text: string; last: number | null }> {
+    const { rows: events } = await db.query<{
+      id: number; brand_event_id: string; canonical: unknown; event_hash: Buffer; received_at: Date;
+      codes: string[]; codes_secret: Buffer | null; epcis_body: unknown; epcis_context: unknown; is_epcis: boolean;
+    }>(
+      `SELECT e.id, e.brand_event_id, e.canonical, e.event_hash, e.received_at, e.codes, e.codes_secret,
+              x.body AS epcis_body, x.context AS epcis_context, x.event_id IS NOT NULL AS is_epcis
+         FROM events e LEFT JOIN epcis_events x ON x.event_id = e.id
+        WHERE e.brand_id = $1 AND e.id > $2
+          AND ($3::timestamptz IS NULL OR e.received_at >= $3) AND ($4::timestamptz IS NULL OR e.received_at < $4)
+        ORDER BY e.id LIMIT $5`,
+      [brand.id, after, from, to, EVENT_PAGE],
+    );
+    if (events.length === 0) return { text: "", last: null };
+    const { rows: links } = await db.query<FormatColumns & {
+      event_id: number; serial: string; n: number; prev: Buffer; link_hash: Buffer; leaf: Buffer; batch_seq: number | null; leaf_index: number | null; proof: Buffer | null;
+      root: Buffer | null; state: string | null; chain_id: number | null; registry: string | null; tx_hash: string | null; block_number: number | null; block_time: Date | null;
+      gtin: string | null; lot: string | null; code_index: number | null; log_index: number | null;
+    }>(
+      `SELECT l.event_id, l.serial, l.n, l.prev, l.link_hash, l.leaf, l.batch_seq, l.leaf_index, l.proof,
+              b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time, b.format, b.links_root, b.heads_root, b.heads_depth,
+              c.gtin, c.lot, c.chain_index AS code_index, g.chain_index AS log_index
+         FROM links l LEFT JOIN batches b ON b.seq = l.batch_seq
+         LEFT JOIN codes c ON l.n = 1 AND c.serial = l.serial LEFT JOIN ledger_logs g ON l.n = 1 AND g.key = l.serial
+        WHERE l.event_id = ANY($1::bigint[]) ORDER BY l.event_id, l.serial`,
+      [events.map((e) => e.id)],
+    );
+    const linksOf = new Map<number, typeof links>();
+    for (const link of links) {
+      if (!linksOf.has(link.event_id)) linksOf.set(link.event_id, []);
+      linksOf.get(link.event_id)!.push(link);
+    }
+    const text = events.map((e) => {
+      const eventHash = toHex(e.event_hash);
+      const record: Record<string, unknown> = {
         eventId: String(e.id),
         id: e.brand_event_id,
         receivedAt: e.received_at.toISOString(),
         event: e.canonical,
-        eventHash: toHex(e.event_hash),
-        links: e.links.map((l) => {
+        eventHash,
+        links: (linksOf.get(e.id) ?? []).map((l) => {
           const anchored = l.state === "anchored" && l.chain_id === current.chainId && l.registry === current.registry;
-          return {
-            link: { serial: l.serial, n: l.n, event: toHex(e.event_hash), prev: `0x${l.prev}` },
-            linkHash: `0x${l.link_hash}`,
-            leaf: `0x${l.leaf}`,
-            batch: l.batch_seq === null ? null : { seq: l.batch_seq, leafIndex: l.leaf_index, root: `0x${l.root}`, proof: l.proof === null ? [] : proofFromBytes(Buffer.from(l.proof, "hex")) },
-            anchor: anchored ? { seq: l.batch_seq, root: `0x${l.root}`, txHash: l.tx_hash, blockNumber: l.block_number, blockTime: l.block_time === null ? null : new Date(l.block_time).toISOString() } : null,
+          const out: Record<string, unknown> = {
+            link: { serial: l.serial, n: l.n, event: eventHash, prev: toHex(l.prev) },
+            linkHash: toHex(l.link_hash),
+            leaf: toHex(l.leaf),
+            batch: l.batch_seq === null ? null : {
+              seq: l.batch_seq, leafIndex: l.leaf_index, root: toHex(l.root!), proof: l.proof === null ? [] : proofFromBytes(l.proof), ...formatOf(l),
+            },
+            anchor: anchored ? { seq: l.batch_seq, root: toHex(l.root!), txHash: l.tx_hash, blockNumber: l.block_number, blockTime: l.block_time?.toISOString() ?? null } : null,
           };
+          // What link 1's prev (the chain's genesis, core/commitments.ts) commits to.
+          if (l.code_index !== null) out.identity = { brand: brand.slug, gtin: l.gtin, lot: l.lot, serial: l.serial, index: l.code_index };
+          else if (l.log_index !== null) out.identity = { brand: brand.slug, log: l.serial, index: l.log_index };
+          return out;
         }),
-      })}\n`).join("");
-      return { text, last: rows.length === 0 ? null : rows.at(-1)!.id };
-    }));
-  });
+      };
+      // A format-2 event commits to its bottles by a tree over salted leaves, in the order of its codes.
+      if (e.codes_secret !== null) record.members = e.codes.map((serial) => ({ serial, salt: memberSalt(e.codes_secret!, serial) }));
+      if (e.is_epcis) record.epcis = { event: e.epcis_body, context: e.epcis_context };
+      return `${JSON.stringify(record)}\n`;
+    }).join("");
+    return { text, last: events.at(-1)!.id };
+  }
+
+  /**
+   * One page of head records: each chain of the brand (bottles, and logs such as its EPCIS log) with a
+   * link in a format-2 batch anchored on the current registry, up to the checkpoint, and its head in
+   * the checkpoint's heads map with the proof cut from the tiles as of that batch.
+   */
+  async function headsPage(brandId: number, current: ChainRef, checkpoint: Checkpoint, after: number): Promise<{ text: string; last: number | null }> {
+    // In index order: chains begun together sit side by side in the map, so a page reads few tiles.
+    const { rows: chains } = await db.query<{ chain: string; idx: number; n: number; link_hash: Buffer }>(
+      `SELECT ch.chain, ch.idx, h.n, h.link_hash
+         FROM (SELECT serial AS chain, chain_index AS idx FROM codes WHERE brand_id = $1 AND chain_index > $2
+               UNION ALL
+               SELECT key, chain_index FROM ledger_logs WHERE brand_id = $1 AND chain_index > $2) ch
+         CROSS JOIN LATERAL (SELECT l.n, l.link_hash FROM links l WHERE l.serial = ch.chain AND l.batch_seq <= $3 ORDER BY l.n DESC LIMIT 1) h
+        WHERE EXISTS (SELECT 1 FROM links l JOIN batches b ON b.seq = l.batch_seq
+                       WHERE l.serial = ch.chain AND l.batch_seq <= $3 AND b.format = 2 AND b.state = 'anchored' AND b.chain_id = $4 AND b.registry = $5)
+        ORDER BY ch.idx LIMIT $6`,
+      [brandId, after, checkpoint.seq, current.chainId, current.registry, HEAD_PAGE],
+    );
+    if (chains.length === 0) return { text: "", last: null };
+    const depth = checkpoint.headsDepth;
+    const keys = new Map<string, TileKey>();
+    for (const { idx } of chains) for (const key of tilesForProof(idx, depth)) keys.set(tileId(key), key);
+    const { rows: tiles } = await db.query<{ grp: number; idx: number; hashes: Buffer }>(
+      `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
+        WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) AND seq <= $3 ORDER BY grp, idx, seq DESC`,
+      [[...keys.values()].map((k) => k.group), [...keys.values()].map((k) => k.index), checkpoint.seq],
+    );
+    const stored = new Map(tiles.map((t) => [tileId({ group: t.grp, index: t.idx }), t.hashes]));
+    const text = chains.map((c) => `${JSON.stringify({
+      heads: { chain: c.chain, index: c.idx, n: c.n, linkHash: toHex(c.link_hash), seq: checkpoint.seq, proof: proofFromTiles(c.idx, depth, stored) },
+    })}\n`).join("");
+    return { text, last: chains.at(-1)!.idx };
+  }
 }

@@ -343,7 +343,7 @@ function verifyV2(bundle: unknown): Verdict {
   const head = bundle.head;
   const linkCount = bundle.links.length;
   if (head === null || head === undefined) {
-    notes.push("completeness not proven: no format-2 batch has been anchored since this bottle's history began");
+    notes.push("completeness not proven: the bundle carries no head proof (no format-2 batch holding this bottle's links has been anchored yet)");
   } else if (!isObject(head) || !Number.isSafeInteger(head.seq) || !Number.isSafeInteger(head.n) || (head.n as number) < 1 || !isHash(head.linkHash) || !isProof(head.proof)) {
     problem("head", "a head proof must be { seq, n ≥ 1, linkHash, proof: [hash…] }");
   } else {

@@ -204,7 +204,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const r = await request("GET", `/api/v1/items/${serial}/proof?s=${encodeURIComponent(secret)}`);
-        if (r.status === 200 && (r.body as ProofBundle).links.every((l) => l.anchor !== null)) return r.body as ProofBundle;
+        const bundle = r.body as ProofBundle;
+        // Every link anchored, and the latest anchored heads map holding the last one (the bundle is complete).
+        if (r.status === 200 && bundle.links.every((l) => l.anchor !== null) && bundle.head?.n === bundle.links.length) return bundle;
         if (Date.now() > deadline) throw new Error(`bottle ${serial} not anchored in ${timeoutMs} ms: ${JSON.stringify(r.body).slice(0, 500)}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -124,13 +124,14 @@ describe("npm run demo", function () {
       // The brand's API key works, and the saved bundle verifies against the chain with the printed command.
       const asBrand = await fetch(`${api}/api/v1/items/${served.serial}/proof`, { headers: { authorization: `Bearer ${apiKey}` } });
       expect(asBrand.status).to.equal(200);
-      const chain = (await (await fetch(`${api}/api/v1/chain`)).json()) as { rpcUrl: string };
-      expect(stdout).to.include(`npm run verify-proof -- ${bundleFile} --rpc ${chain.rpcUrl}`);
+      const chain = (await (await fetch(`${api}/api/v1/chain`)).json()) as { rpcUrl: string; chainId: number; registry: string };
+      expect(stdout).to.include(`npm run verify-proof -- ${bundleFile} --rpc ${chain.rpcUrl} --chain-id ${chain.chainId} --registry ${chain.registry}`);
       const saved = JSON.parse(await readFile(bundleFile, "utf8")) as ProofBundle;
       expect(saved.serial).to.equal(served.serial);
-      const check = await runScript("scripts/verify-proof.ts", [bundleFile, "--rpc", chain.rpcUrl]);
+      const check = await runScript("scripts/verify-proof.ts", [bundleFile, "--rpc", chain.rpcUrl, "--chain-id", String(chain.chainId), "--registry", chain.registry]);
       expect(check.code, check.stdout + check.stderr).to.equal(0);
-      expect(check.stdout).to.match(new RegExp(`^VALID: bottle ${served.serial}, 6 links, 6 anchored; .*roots match the chain`));
+      expect(check.stdout).to.match(new RegExp(`^trusted: chain ${chain.chainId}, registry ${chain.registry}`));
+      expect(check.stdout).to.match(new RegExp(`^VALID: bottle ${served.serial}, 6 links, 6 anchored; .*roots match the chain`, "m"));
 
       // Progress went to stderr, the summary to stdout.
       expect(stderr).to.include('Creating brand "demo-text"');

@@ -66,7 +66,8 @@ function endToEnd(mode: string, start: () => Promise<Stack>) {
       await writeFile(file, JSON.stringify(bundle));
       const verified = await runScript("scripts/verify-proof.ts", [file, "--rpc", chain.body.rpcUrl]);
       expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
-      expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*roots match the chain/);
+      expect(verified.stdout).to.match(/^trusted: chain 31337, registry 0x[0-9a-fA-F]{40}, as named by the bundle itself/);
+      expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*complete as of batch \d+.*roots match the chain/m);
 
       const metrics = String((await stack.request("GET", "/metrics")).body);
       const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);

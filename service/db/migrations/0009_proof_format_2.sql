@@ -20,6 +20,11 @@ UPDATE links SET chain_index = COALESCE(
          (SELECT g.chain_index FROM ledger_logs g WHERE g.key = links.serial))
  WHERE batch_seq IS NULL;
 
+-- A link found by its event (the brand's audit export pages by event), and a brand's chains in
+-- heads-map order (the export's head records).
+CREATE INDEX links_event ON links (event_id);
+CREATE INDEX codes_brand_chain ON codes (brand_id, chain_index) WHERE chain_index IS NOT NULL;
+
 -- An event commits to its bottles by a Merkle root over salted leaves; each bottle's salt is derived
 -- from this secret, which is never published (null: an event stored before format 2 lists its codes).
 ALTER TABLE events ADD COLUMN codes_secret bytea;
@@ -44,6 +49,8 @@ CREATE TABLE head_tiles (
 
 -- Down Migration
 DROP TABLE head_tiles;
+DROP INDEX codes_brand_chain;
+DROP INDEX links_event;
 ALTER TABLE batches DROP CONSTRAINT batches_format_2, DROP COLUMN heads_depth, DROP COLUMN heads_root, DROP COLUMN links_root, DROP COLUMN format;
 ALTER TABLE events DROP COLUMN codes_secret;
 ALTER TABLE links DROP COLUMN chain_index;
