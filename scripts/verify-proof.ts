@@ -127,7 +127,8 @@ async function main(argv: string[]): Promise<number> {
   const links = (bundle as { links?: unknown } | null)?.links;
   const batches = [...new Set((Array.isArray(links) ? links : []).map((l) => (l as { anchor?: { seq?: unknown } | null } | null)?.anchor?.seq)
     .filter((seq): seq is number => Number.isSafeInteger(seq)))].sort((a, b) => a - b);
-  const summary = `bottle ${serial}, ${plural(verdict.linkCount, "link")}, ${anchored} anchored${batches.length > 0 ? `; in batch${batches.length > 1 ? "es" : ""} ${batches.join(", ")}` : ""}`;
+  const claimed = verdict.timesClaimed.length > 0 ? " (as the bundle says)" : "";
+  const summary = `bottle ${serial}, ${plural(verdict.linkCount, "link")}, ${anchored} anchored${batches.length > 0 ? `; in batch${batches.length > 1 ? "es" : ""} ${batches.join(", ")}${claimed}` : ""}`;
   if (status === "invalid") {
     console.log(`INVALID: ${summary}; ${plural(problems.length, "problem")}:`);
     for (const problem of problems) console.log(describe(problem));

@@ -311,8 +311,8 @@ function verifyV2(bundle: unknown): Verdict {
       anchoredIn.push(null);
       return;
     }
-    if (!isObject(anchor) || !Number.isSafeInteger(anchor.seq) || (anchor.proof !== undefined && !isProof(anchor.proof))) {
-      problem(`${path}.anchor`, "an anchor must be { seq, proof?: [hash…] } or null");
+    if (!isObject(anchor) || !Number.isSafeInteger(anchor.seq) || (anchor.seq as number) < 1 || (anchor.proof !== undefined && !isProof(anchor.proof))) {
+      problem(`${path}.anchor`, "an anchor must be { seq ≥ 1, proof?: [hash…] } or null");
       anchoredIn.push(null);
       return;
     }
@@ -343,7 +343,7 @@ function verifyV2(bundle: unknown): Verdict {
   const head = bundle.head;
   const linkCount = bundle.links.length;
   if (head === null || head === undefined) {
-    notes.push("completeness not proven: the bundle carries no head proof (no format-2 batch holding this bottle's links has been anchored yet)");
+    notes.push("completeness not proven: the bundle carries no head proof, so nothing shows that no link was left out (a bundle has one once an anchored format-2 batch's heads map records this bottle's last sealed link)");
   } else if (!isObject(head) || !Number.isSafeInteger(head.seq) || !Number.isSafeInteger(head.n) || (head.n as number) < 1 || !isHash(head.linkHash) || !isProof(head.proof)) {
     problem("head", "a head proof must be { seq, n ≥ 1, linkHash, proof: [hash…] }");
   } else {
@@ -366,7 +366,10 @@ function verifyV2(bundle: unknown): Verdict {
         const later = anchoredIn.slice(n).map((s, k) => ({ s, n: n + 1 + k })).filter((x) => x.s !== null);
         const contradicting = later.find((x) => x.s! <= seq);
         const unproven = later.find((x) => timesClaimed.includes(x.n));
-        if (unproven !== undefined) {
+        const early = anchoredIn.findIndex((s, k) => k < n && s !== null && s > seq);
+        if (early >= 0) {
+          problem(`links[${early}].anchor.seq`, `link ${early + 1} is in batch ${anchoredIn[early]}, after batch ${seq}, whose heads map already records link ${n}`);
+        } else if (unproven !== undefined) {
           problem(`links[${unproven.n - 1}].anchor`, `link ${unproven.n} claims batch ${unproven.s} without a proof, and the head proof (batch ${seq}) does not cover it`);
         } else if (contradicting !== undefined) {
           problem(`links[${contradicting.n - 1}].anchor`, `link ${contradicting.n} is in batch ${contradicting.s}, but batch ${seq}'s heads map ends this bottle's history at link ${n}`);

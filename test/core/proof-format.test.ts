@@ -4,8 +4,8 @@
  *     inputs, so no change to the core can change the format unnoticed;
  *  2. every value is recomputed here without the core: tags and JCS strings written out by hand,
  *     integers encoded by hand, a from-scratch keccak256 (vectors/keccak-reference.ts), Merkle and
- *     heads trees hashed pair by pair; then the bundle verifies, and the registry on a local chain
- *     accepts its links and head;
+ *     heads trees hashed pair by pair; then both bundles (full, and compact as the service serves it)
+ *     verify, and the registry on a local chain accepts the links and the head;
  *  3. the numbers printed in the doc are the file's (parsed out of the markdown), so the doc cannot
  *     drift from the code.
  */
@@ -16,7 +16,7 @@ import { TAGS } from "../../service/core/commitments.ts";
 import { keccak256 } from "../../service/core/hash.ts";
 import { deployRegistryFixture, networkHelpers } from "../contracts/fixtures.ts";
 import { keccak256Reference } from "./vectors/keccak-reference.ts";
-import { buildVectors, CHAINS, E1_DRAFT, E2_DRAFT, SECRETS, type ChainName, type Vectors } from "./vectors/proof-format-2.ts";
+import { buildVectors, BUNDLE_TITLES, CHAINS, E1_DRAFT, E2_DRAFT, SECRETS, type ChainName, type Vectors } from "./vectors/proof-format-2.ts";
 
 const FILE = new URL("./vectors/proof-format-2.json", import.meta.url);
 const DOC = new URL("../../docs/PROOF-FORMAT.md", import.meta.url);
@@ -211,8 +211,8 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       expect(JSON.parse(v("batch2.A.headProof"))).to.deep.equal([h2[1], headNodeRef(h2[2]!, h2[3]!)]);
     });
 
-    it("the bundle is made of exactly these values, and verifies as complete as of batch 2", () => {
-      const b = vectors.bundle;
+    it("the full bundle is made of exactly these values, and verifies as complete as of batch 2", () => {
+      const b = vectors.bundles.full;
       expect(b.batches.map((x) => [x.seq, x.root, x.format === 2 && x.linksRoot, x.format === 2 && x.headsRoot, x.format === 2 && x.headsDepth])).to.deep.equal([
         [1, v("batch1.root"), v("batch1.linksRoot"), v("batch1.headsRoot"), 2],
         [2, v("batch2.root"), v("batch2.linksRoot"), v("batch2.headsRoot"), 2],
@@ -233,10 +233,47 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
 
       const verdict = verifyBundle(structuredClone(b));
       expect(verdict.problems).to.deep.equal([]);
-      expect(verdict.status).to.equal("valid");
-      expect(verdict.identityBound).to.equal(true);
+      expect(verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: 2, pending: [], timesClaimed: [], notes: [] });
       expect(verdict.completeAsOf).to.deep.equal({ seq: 2, blockNumber: 202, blockTime: "2026-11-21T01:30:10.000Z" });
-      expect(vectors.verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: 2 });
+      expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([[1, v("batch1.root")], [2, v("batch2.root")]]);
+      expect(vectors.verdicts.full).to.deep.equal(JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })));
+      expect([v("bundle.full.status"), v("bundle.full.completeAsOf"), v("bundle.full.timesClaimed"), v("bundle.full.batches"), v("bundle.full.roots")])
+        .to.deep.equal(["valid", "2", "[]", "[1,2]", "[1,2]"]);
+      expect(v("bundle.full.bytes")).to.equal(String(Buffer.byteLength(JSON.stringify(b))));
+    });
+
+    it("the compact bundle is the full one with the covered links' proofs and batch 1 left out, and verifies the same, its batch numbers claimed", () => {
+      const full = vectors.bundles.full, compact = vectors.bundles.compact;
+      // Built by hand from the full bundle: the head (batch 2, n = 2) covers links 1 and 2.
+      const expected = structuredClone(full);
+      expected.links.forEach((l) => { l.anchor = { seq: l.anchor!.seq }; });
+      expected.batches = expected.batches.filter((b) => b.seq === 2);
+      expect(compact).to.deep.equal(expected);
+      expect(compact.links.map((l) => l.anchor)).to.deep.equal([{ seq: 1 }, { seq: 2 }]);
+
+      const verdict = verifyBundle(structuredClone(compact));
+      expect(verdict.problems).to.deep.equal([]);
+      expect(verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: 2, pending: [], timesClaimed: [1, 2], notes: [] });
+      expect(verdict.completeAsOf).to.deep.equal({ seq: 2, blockNumber: 202, blockTime: "2026-11-21T01:30:10.000Z" });
+      // Only batch 2's root is a claim to compare with the chain: batch 1 is named by link 1 only, as a claim.
+      expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([[2, v("batch2.root")]]);
+      expect(vectors.verdicts.compact).to.deep.equal(JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })));
+      expect([v("bundle.compact.status"), v("bundle.compact.completeAsOf"), v("bundle.compact.timesClaimed"), v("bundle.compact.batches"), v("bundle.compact.roots")])
+        .to.deep.equal(["valid", "2", "[1,2]", "[2]", "[2]"]);
+      expect(v("bundle.compact.bytes")).to.equal(String(Buffer.byteLength(JSON.stringify(compact))));
+      expect(Number(v("bundle.compact.bytes"))).to.be.lessThan(Number(v("bundle.full.bytes")));
+
+      // Link 1 is proven by the head alone: its hash is link 2's prev, and link 2's hash is the head's leaf.
+      const head = (index: number, n: number, link: string): string => K(utf8Hex("sealtrace:head:2"), u64Hex(index), u64Hex(n), link);
+      const proof = JSON.parse(v("batch2.A.headProof")) as string[];
+      expect(headNodeRef(headNodeRef(head(0, 2, v("A.2.linkHash")), proof[0]!), proof[1]!)).to.equal(v("batch2.headsRoot"));
+      expect(JSON.parse(v("A.2.jcs")).prev).to.equal(v("A.1.linkHash"));
+      expect(JSON.parse(v("A.1.jcs")).prev).to.equal(v("A.genesis"));
+      // Without the head proof, the compact bundle proves nothing about its links: invalid, naming link 1.
+      const headless = { ...structuredClone(compact), head: null, batches: [] };
+      const bare = verifyBundle(headless);
+      expect(bare.status).to.equal("invalid");
+      expect(bare.problems.map((p) => p.path)).to.deep.equal(["links[0].anchor"]);
     });
 
     it("the registry accepts the batch roots, every link (verifyLink) and A's head (verifyHead)", async () => {
@@ -272,10 +309,14 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       expect([...shown.keys()]).to.deep.equal(Object.keys(vectors.values));
     });
 
-    it("the bundle printed in the doc is the file's", () => {
-      const json = /```json\n([\s\S]*?)```/.exec(section.slice(section.indexOf("The bundle of bottle A")));
-      expect(json, "a json block after 'The bundle of bottle A'").to.not.equal(null);
-      expect(JSON.parse(json![1]!) as ProofBundle).to.deep.equal(vectors.bundle);
+    it("both bundles printed in the doc are the file's", () => {
+      for (const name of ["full", "compact"] as const) {
+        const at = section.indexOf(`**${BUNDLE_TITLES[name]}**`);
+        expect(at, `a bold title "${BUNDLE_TITLES[name]}"`).to.be.greaterThan(0);
+        const json = /```json\n([\s\S]*?)```/.exec(section.slice(at));
+        expect(json, `a json block after "${BUNDLE_TITLES[name]}"`).to.not.equal(null);
+        expect(JSON.parse(json![1]!) as ProofBundle, name).to.deep.equal(vectors.bundles[name]);
+      }
     });
 
     it("every hash anywhere in the doc is one of the vectors' (or a zero or a placeholder)", () => {

@@ -118,6 +118,13 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
     expect(scripts[0]![2]).not.to.match(/\beval\(|new Function\(/);
   });
 
+  it("is the file whose SHA-256 the README publishes (rebuild and update the README when the verifier's sources change)", async () => {
+    const readme = await readFile(join(ROOT, "README.md"), "utf8");
+    const published = /sealtrace-verifier\.html` is SHA-256 `([0-9a-f]{64})`/.exec(readme)?.[1];
+    expect(published, "the README names the verifier's SHA-256").to.be.a("string");
+    expect(published).to.equal(printed);
+  });
+
   it("finds a real bundle valid against the pinned chain and registry, contacting nothing but the typed RPC", async () => {
     const result = await verifyFile(bundle, { chainId: String(LOCAL_CHAIN_ID), registry, screenshot: "standalone-valid-375-en" });
     expect(result.verdict, JSON.stringify(result.checks)).to.equal("valid");

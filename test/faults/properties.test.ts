@@ -10,7 +10,7 @@ import { MerkleTree as ReferenceTree } from "merkletreejs";
 import { buildBundleV1, type AnchorV1, type ProofBundleV1 } from "../../service/core/bundle-v1.ts";
 import { verifyBundle, type ProofBundle, type Verdict } from "../../service/core/bundle.ts";
 import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type Rpc } from "../../service/core/onchain.ts";
-import { sealedHistoryV2, type HistoryV2Options } from "../helpers/bottle.ts";
+import { compactBundle, sealedHistoryV2, type HistoryV2Options } from "../helpers/bottle.ts";
 import { canonicalJson, fromHex, hashCanonical, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "../../service/core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
 import { MerkleTree, processProof, proofFromBytes, verifyProof } from "../../service/core/merkle.ts";
@@ -133,7 +133,10 @@ function tamper(bundle: ProofBundleV1, t: { kind: string; pick: number; value: H
 
 const CHAIN = { chainId: 31337, registry: `0x${"5f".repeat(20)}` };
 
-/** The options of a format-2 history: lots of 1–12 bottles anywhere in the map, 0–4 other chains, 1–5 batches. */
+/**
+ * The options of a format-2 history: lots of 1–12 bottles anywhere in the map, 0–4 other chains,
+ * 1–5 batches; its bundles compact (as the service serves them) or full (`?proofs=all`).
+ */
 const historyV2 = fc.record({
   seed: fc.string({ minLength: 1, maxLength: 8 }),
   index: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 65_000, max: 70_000 })),
@@ -141,21 +144,26 @@ const historyV2 = fc.record({
   otherChains: fc.integer({ min: 0, max: 4 }),
   cuts: fc.subarray([2, 3, 4, 5]),
   firstSeq: fc.integer({ min: 1, max: 1_000_000 }),
+  proofs: fc.constantFrom("head", "all"),
 }) as fc.Arbitrary<HistoryV2Options>;
 
-/** A valid v2 bundle, and another valid bundle of the same batches (another bottle's) to take parts from. */
+/** A valid v2 bundle, and another valid bundle of the same batches (another bottle's, of the same form) to take parts from. */
 function pairV2(options: HistoryV2Options): { bundle: ProofBundle; donor: ProofBundle | null } {
   const history = sealedHistoryV2(CHAIN, options);
   const others = [...history.chains.keys()].filter((k) => !k.includes(":") && k !== history.identity.serial);
   return { bundle: history.bundle, donor: others.length > 0 ? history.bundleFor(others[0]!) : null };
 }
 
-type Part = "link" | "event" | "member" | "head" | "header" | "batch";
+/** The n of each link that carries its own Merkle proof. */
+const withProof = (bundle: ProofBundle): number[] => bundle.links.filter((l) => l.anchor?.proof !== undefined).map((l) => l.link.n);
+
+type Part = "link" | "event" | "member" | "anchor" | "head" | "header" | "batch";
 const HEADER = ["format", "serial", "brand", "gtin", "lot", "index", "chain"] as const;
 
 /**
  * Removes, reorders, duplicates or substitutes one part of `bundle` (substitutes come from `donor`,
  * another bottle's bundle, or are junk). False when the change is not possible or changes nothing.
+ * Reordering events is one such change: `events[i]` must be link `i + 1`'s event.
  */
 function mutate(bundle: ProofBundle, donor: ProofBundle | null, part: Part, op: string, pick: number, junk: unknown): boolean {
   const before = JSON.stringify(bundle);
@@ -167,6 +175,7 @@ function mutate(bundle: ProofBundle, donor: ProofBundle | null, part: Part, op: 
     case "link/duplicate": { const i = at(bundle.links); bundle.links.splice(i, 0, structuredClone(bundle.links[i]!)); break; }
     case "link/substitute": { if (!donor) return false; bundle.links[at(bundle.links)] = structuredClone(donor.links[at(donor.links)]!); break; }
     case "event/remove": bundle.events.splice(at(bundle.events), 1); break;
+    case "event/reorder": { if (bundle.events.length < 2) return false; const i = at(bundle.events), j = (i + 1) % bundle.events.length; [bundle.events[i], bundle.events[j]] = [bundle.events[j]!, bundle.events[i]!]; break; }
     case "event/duplicate": { const i = at(bundle.events); bundle.events.splice(i + 1, 0, structuredClone(bundle.events[i]!)); break; }
     case "event/substitute": { if (!donor) return false; bundle.events[at(bundle.events)] = structuredClone(donor.events[at(donor.events)]!); break; }
     case "member/remove": { const e = bundle.events[at(bundle.events)]!; if (!e.member) return false; delete e.member; break; }
@@ -182,6 +191,25 @@ function mutate(bundle: ProofBundle, donor: ProofBundle | null, part: Part, op: 
       const i = at(bundle.events);
       const other = donor?.events.find((e) => e.eventHash === bundle.events[i]!.eventHash)?.member ?? donor?.events[0]?.member;
       bundle.events[i]!.member = other ? structuredClone(other) : junk as never;
+      break;
+    }
+    // A link's anchor: set to pending, or its own proof reordered, copied from the link before, or another bottle's.
+    // (Leaving a proof out, or changing a claimed batch number, is no error: see the properties of compact bundles.)
+    case "anchor/remove": { const l = bundle.links[at(bundle.links)]!; if (l.anchor === null) return false; l.anchor = null; break; }
+    case "anchor/reorder": { const proven = withProof(bundle); if (proven.length === 0) return false; bundle.links[proven[pick % proven.length]! - 1]!.anchor!.proof!.reverse(); break; }
+    case "anchor/duplicate": {
+      const proven = withProof(bundle).filter((n) => n > 1 && bundle.links[n - 2]!.anchor?.proof !== undefined);
+      if (proven.length === 0) return false;
+      const n = proven[pick % proven.length]!;
+      bundle.links[n - 1]!.anchor = structuredClone(bundle.links[n - 2]!.anchor);
+      break;
+    }
+    case "anchor/substitute": {
+      const proven = withProof(bundle);
+      if (proven.length === 0) return false;
+      const donated = donor?.links.find((l) => l.anchor?.proof !== undefined)?.anchor;
+      const proof = donated?.proof && pick % 2 === 0 ? donated.proof : [junk as Hash];
+      bundle.links[proven[pick % proven.length]! - 1]!.anchor!.proof = structuredClone(proof);
       break;
     }
     case "head/remove": bundle.head = null; break;
@@ -336,7 +364,7 @@ faultSuite("faults: properties of the core (fast-check)", () => {
     });
   });
   describe("proof bundles, format 2", () => {
-    it("a bundle of any history verifies as valid (complete, identity bound), also after a JSON round trip", () => {
+    it("a bundle of any history, compact or full, verifies as valid (complete, identity bound), also after a JSON round trip", () => {
       fc.assert(fc.property(historyV2, (options) => {
         const { bundle, donor } = pairV2(options);
         for (const b of donor ? [bundle, donor] : [bundle]) {
@@ -344,13 +372,64 @@ faultSuite("faults: properties of the core (fast-check)", () => {
           expect(verdict.problems).to.deep.equal([]);
           expect(verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: b.links.length });
           expect(verdict.completeAsOf?.seq).to.equal(b.head!.seq);
+          // Compact: no link carries a proof, every batch number is claimed, only the head's batch is listed.
+          const compact = options.proofs !== "all";
+          expect(withProof(b)).to.deep.equal(compact ? [] : b.links.map((l) => l.link.n));
+          expect(verdict.timesClaimed).to.deep.equal(compact ? b.links.map((l) => l.link.n) : []);
+          if (compact) expect(b.batches.map((x) => x.seq)).to.deep.equal([b.head!.seq]);
         }
       }), { numRuns: 150 });
     });
 
-    it("removing, reordering, duplicating or substituting any link, event, membership proof, head proof, header field or batch makes it fail, never throw", async () => {
+    it("the compact and the full bundle of any history, pending links or not, get the same verdict but for the batch numbers claimed", () => {
+      fc.assert(fc.property(historyV2, fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }), (options, pendingFrom) => {
+        const history = sealedHistoryV2(CHAIN, { ...options, pendingFrom });
+        const full = history.bundleFor(history.identity.serial, "all");
+        const compact = history.bundleFor(history.identity.serial, "head");
+        expect(compact).to.deep.equal(compactBundle(full));
+        const [f, c] = [verifyBundle(full), verifyBundle(compact)];
+        for (const key of ["status", "problems", "pending", "linkCount", "completeAsOf", "identityBound", "notes"] as const) expect(c[key], key).to.deep.equal(f[key]);
+        expect(f.timesClaimed).to.deep.equal([]);
+        // Claimed: every anchored link the head covers, which is every anchored link.
+        expect(c.timesClaimed).to.deep.equal(compact.head === null ? [] : full.links.filter((l) => l.anchor !== null).map((l) => l.link.n));
+        expect(c.roots.every((r) => f.roots.some((x) => x.seq === r.seq && x.root === r.root))).to.equal(true);
+      }), { numRuns: 150 });
+    });
+
+    it("leaving out any links' own proofs under a head proof that covers them changes nothing but timesClaimed; without the head proof, it is invalid", () => {
+      fc.assert(fc.property(historyV2, fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), (options, strip) => {
+        const history = sealedHistoryV2(CHAIN, { ...options, proofs: "all" });
+        const mixed = structuredClone(history.bundle);
+        mixed.links.forEach((l, i) => { if (strip[i]) l.anchor = { seq: l.anchor!.seq }; });
+        const verdict = verifyBundle(mixed);
+        expect(verdict.problems).to.deep.equal([]);
+        expect(verdict.status).to.equal("valid");
+        expect(verdict.timesClaimed).to.deep.equal(mixed.links.filter((_, i) => strip[i]).map((l) => l.link.n));
+        const headless = verifyBundle({ ...mixed, head: null });
+        if (strip.some(Boolean)) {
+          expect(headless.status).to.equal("invalid");
+          expect(headless.problems.map((p) => p.path)).to.include(`links[${strip.indexOf(true)}].anchor`);
+        } else {
+          expect(headless.status).to.equal("incomplete");
+        }
+      }), { numRuns: 150 });
+    });
+
+    it("a claimed batch number out of the links' order is invalid, compact or full", () => {
+      fc.assert(fc.property(historyV2, fc.nat(), fc.integer({ min: 1, max: 1_000 }), (options, pick, back) => {
+        const { bundle } = pairV2(options);
+        const later = bundle.links.filter((l) => l.link.n > 1).map((l) => l.link.n);
+        fc.pre(later.length > 0);
+        const n = later[pick % later.length]!;
+        const copy = structuredClone(bundle);
+        copy.links[n - 1]!.anchor = { seq: copy.links[n - 2]!.anchor!.seq - back };
+        expect(verifyBundle(copy).problems.map((p) => p.path)).to.include(`links[${n - 1}].anchor.seq`);
+      }), { numRuns: 100 });
+    });
+
+    it("removing, reordering, duplicating or substituting any link, event, membership proof, link proof, head proof, header field or batch makes it fail, never throw (compact and full)", async () => {
       const change = fc.record({
-        part: fc.constantFrom<Part>("link", "event", "member", "head", "header", "batch"),
+        part: fc.constantFrom<Part>("link", "event", "member", "anchor", "head", "header", "batch"),
         op: fc.constantFrom("remove", "reorder", "duplicate", "substitute"),
         pick: fc.nat(),
         junk: fc.oneof(fc.constant(null), fc.string(), fc.integer(), fc.jsonValue({ maxDepth: 2 })),
@@ -371,28 +450,30 @@ faultSuite("faults: properties of the core (fast-check)", () => {
       }), { numRuns: 800 });
     });
 
-    it("the order of the events array carries no meaning: reordering it changes no verdict (each link names its event by hash)", () => {
-      fc.assert(fc.property(historyV2, fc.nat(), ((options, pick) => {
+    it("reordering the events in any way is never valid: each misplaced event is a problem, and nothing else is", () => {
+      // A bottle's life is five events: any permutation of them but the identity.
+      const order = fc.shuffledSubarray([0, 1, 2, 3, 4], { minLength: 5, maxLength: 5 });
+      fc.assert(fc.property(historyV2, order, (options, order) => {
+        fc.pre(order.some((k, i) => k !== i));
         const { bundle } = pairV2(options);
-        fc.pre(bundle.events.length >= 2);
+        expect(bundle.events).to.have.length(order.length);
         const copy = structuredClone(bundle);
-        const i = pick % copy.events.length, j = (i + 1) % copy.events.length;
-        [copy.events[i], copy.events[j]] = [copy.events[j]!, copy.events[i]!];
-        const [a, b] = [verifyBundle(bundle), verifyBundle(copy)];
-        expect(b.status).to.equal(a.status);
-        expect(b.completeAsOf).to.deep.equal(a.completeAsOf);
-        expect(b.linkCount).to.equal(a.linkCount);
-        expect(new Set(copy.events.map((e) => e.eventHash))).to.deep.equal(new Set(copy.links.map((l) => l.link.event)));
-      })), { numRuns: 100 });
+        copy.events = order.map((k) => structuredClone(bundle.events[k]!));
+        const verdict = verifyBundle(JSON.parse(JSON.stringify(copy)));
+        expect(verdict.status).to.equal("invalid");
+        expect(verdict.problems.map((p) => p.path)).to.deep.equal(order.map((k, i) => (k === i ? null : `events[${i}]`)).filter((p) => p !== null));
+        expect(verdict.problems.every((p) => p.message.startsWith("events must be in the order of the links"))).to.equal(true);
+      }), { numRuns: 200 });
     });
 
-    it("pending links and a missing head proof are never valid", () => {
+    it("pending links and a missing head proof are never valid: incomplete, or (a compact bundle without its head) invalid", () => {
       fc.assert(fc.property(historyV2, fc.integer({ min: 1, max: 5 }), (options, pendingFrom) => {
         const { bundle } = sealedHistoryV2(CHAIN, { ...options, pendingFrom });
         expect(verifyBundle(bundle).status).to.equal("incomplete");
         const headless = { ...structuredClone(bundle), head: null };
         headless.batches = headless.batches.filter((b) => headless.links.some((l) => l.anchor?.seq === b.seq));
-        expect(verifyBundle(headless).status).to.equal("incomplete");
+        const claimed = headless.links.some((l) => l.anchor !== null && l.anchor.proof === undefined);
+        expect(verifyBundle(headless).status).to.equal(claimed ? "invalid" : "incomplete");
       }), { numRuns: 60 });
     });
 

@@ -9,7 +9,9 @@
  *    into two or more format-2 batches with other chains' links (other bottles, the brand's EPCIS
  *    log); each batch moves the heads map (core/heads.ts `updateHeads`, the sealer's own code) and
  *    the bundle carries the head proof cut from its tiles (`proofFromTiles`). Everything is derived
- *    from a seed, so a history is the same on every run.
+ *    from a seed, so a history is the same on every run. Its bundles are compact by default, as the
+ *    service serves them (`compactBundle`): only links the head proof does not cover carry their own
+ *    Merkle proof; with `proofs: "all"` (the service's `?proofs=all`) every anchored link does.
  */
 import { buildBundleV1, type AnchorV1, type ChainRef, type ProofBundleV1 } from "../../service/core/bundle-v1.ts";
 import { buildBundle, type BundleBatch, type BundleInput, type HeadProof, type ProofBundle, type StoredEvent } from "../../service/core/bundle.ts";
@@ -21,6 +23,7 @@ import { keccak256, toHex, ZERO_HASH, type Hash, type Json } from "../../service
 import { proofFromTiles, tileId, updateHeads } from "../../service/core/heads.ts";
 import { eventHash, leafOf, linkHash, logKey, nextLink, randomSalt, type CanonicalEvent, type Link } from "../../service/core/links.ts";
 import { MerkleTree } from "../../service/core/merkle.ts";
+import type { LinkProofs } from "../../service/verify/bundles.ts";
 
 export const SERIAL = "MT2026A0000001";
 export const GTIN = "06901234567892";
@@ -112,6 +115,8 @@ export interface HistoryV2Options {
   editEvents?: (drafts: CanonicalEvent[]) => void;
   /** Every secret and salt is derived from it (default "bottle"). */
   seed?: string;
+  /** Which links of the bundles carry their own Merkle proof: "head" (default, as the service) or "all" (`?proofs=all`). */
+  proofs?: LinkProofs;
 }
 
 /** A batch as sealed: its links tree, and (format 2) the heads map after it. */
@@ -150,9 +155,10 @@ export interface SealedHistoryV2 {
   batches: SealedBatchV2[];
   /** The bottle's identity (brand, GTIN, lot, serial, index), which its first link commits to. */
   identity: BottleIdentity;
+  /** The bottle's bundle, with the link proofs `options.proofs` asks for. */
   bundle: ProofBundle;
-  /** The bundle of any bottle of the history (the lot's others, the other lot's). */
-  bundleFor: (serial: string) => ProofBundle;
+  /** The bundle of any bottle of the history (the lot's others, the other lot's); `proofs` defaults to `options.proofs`. */
+  bundleFor: (serial: string, proofs?: LinkProofs) => ProofBundle;
   /** The proof, in batch `seq`'s heads map, of the chain at `index`. */
   headProofIn: (seq: number, index: number) => Hash[];
 }
@@ -285,7 +291,7 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
     return proofFromTiles(at, batch.headsDepth!, batch.tiles);
   };
 
-  const bundleFor = (serial: string): ProofBundle => {
+  const bundleFor = (serial: string, proofs: LinkProofs = options.proofs ?? "head"): ProofBundle => {
     const c = chains.get(serial);
     if (c === undefined || "log" in c.identity) throw new RangeError(`${serial} is not a bottle of this history`);
     const used = new Set<number>();
@@ -307,10 +313,31 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
       head = { seq: latest.seq, n, linkHash: linkHash(c.links[n - 1]!), proof: headProofIn(latest.seq, c.identity.index) };
       used.add(latest.seq);
     }
-    return buildBundle({
+    const full = buildBundle({
       identity: c.identity, chain, batches: batches.filter((b) => used.has(b.seq)).map((b) => clone(b.entry)), events: bundleEvents, links, head,
     });
+    return proofs === "all" ? full : compactBundle(full);
   };
 
   return { chain, events, chains, batches, identity: chains.get(SERIAL)!.identity as BottleIdentity, bundle: bundleFor(SERIAL), bundleFor, headProofIn };
+}
+
+/**
+ * `bundle` as the service serves it by default (service/verify/bundles.ts): every anchored link the
+ * head proof covers (n ≤ head.n) keeps only its batch number, and `batches` keeps only the batches a
+ * proof refers to (the head's, and those of links that keep their own proof). Without a head proof
+ * nothing is covered, and the bundle is returned as it is.
+ */
+export function compactBundle(bundle: ProofBundle): ProofBundle {
+  const compact = clone(bundle);
+  const head = compact.head;
+  if (head === null) return compact;
+  const used = new Set<number>([head.seq]);
+  for (const entry of compact.links) {
+    if (entry.anchor === null) continue;
+    if (entry.link.n <= head.n) entry.anchor = { seq: entry.anchor.seq };
+    else used.add(entry.anchor.seq);
+  }
+  compact.batches = compact.batches.filter((b) => used.has(b.seq));
+  return compact;
 }

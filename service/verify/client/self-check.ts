@@ -19,7 +19,7 @@
  * The page's CSP allows only this script ('self'), no inline styles and connections to 'self' and
  * the RPC origin: text goes in through textContent, state through classes and data attributes.
  */
-import { CheckError, fetchRpc, hostOf, reason, TEXTS, verifyInBrowser, type Lang, type Step, type TrustSetting } from "./verifier.ts";
+import { CheckError, fetchRpc, hostOf, listReport, reason, TEXTS, verifyInBrowser, type Lang, type TrustSetting } from "./verifier.ts";
 
 /** Pause between steps, so that each check can be seen as it passes (about a second in all). */
 const PACE_MS = 40;
@@ -29,10 +29,6 @@ const FETCH_TEXTS: Record<Lang, { fetchFailed: (why: string) => string; notJson:
   zh: { fetchFailed: (why) => `无法获取证明文件：${why}`, notJson: "证明文件不是有效的 JSON", verdictBug: (why) => `核验程序出错：${why}` },
   en: { fetchFailed: (why) => `Could not load the proof: ${why}`, notJson: "the proof is not valid JSON", verdictBug: (why) => `The checker itself failed: ${why}` },
 };
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** The bundle, from our server: the only thing it is trusted to provide, and checked below. */
 async function fetchBundle(url: string, lang: Lang): Promise<unknown> {
@@ -69,14 +65,7 @@ function attach(section: HTMLElement): void {
     results.replaceChildren();
     summary.textContent = lang === "zh" ? "正在核验…" : "Checking…";
 
-    const draw = async (step: Step): Promise<void> => {
-      const item = document.createElement("li");
-      item.className = `check ${step.status}`;
-      item.dataset.check = step.name;
-      item.textContent = step.text;
-      results.append(item);
-      await sleep(PACE_MS); // let the browser draw it before the next check
-    };
+    const draw = listReport(results, PACE_MS);
     const rpcUrl = data.rpcUrl ?? "";
     const finish = (verdict: "pass" | "incomplete" | "fail", text: string): void => {
       summary.textContent = text;

@@ -15,7 +15,7 @@
  * RPC is the user's choice): text goes in through textContent, state through classes and data.
  */
 import { DEFAULT_MAX_AGE_SECONDS } from "../../core/onchain.ts";
-import { fetchRpc, hostOf, short, TEXTS, verifyInBrowser, type Lang, type Step, type TrustSetting } from "./verifier.ts";
+import { fetchRpc, hostOf, listReport, short, TEXTS, verifyInBrowser, type Lang, type TrustSetting } from "./verifier.ts";
 
 const PACE_MS = 25;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
@@ -90,10 +90,6 @@ const byId = <T extends HTMLElement>(id: string): T => {
   if (element === null) throw new Error(`the page has no #${id}`);
   return element as T;
 };
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function readFile(file: File): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -177,14 +173,7 @@ async function run(): Promise<void> {
     trusted.textContent = w.trustedNone!;
   }
 
-  const draw = async (step: Step): Promise<void> => {
-    const item = document.createElement("li");
-    item.className = `check ${step.status}`;
-    item.dataset.check = step.name;
-    item.textContent = step.text;
-    results.append(item);
-    await sleep(PACE_MS);
-  };
+  const draw = listReport(results, PACE_MS);
   const result = await verifyInBrowser(bundle, { lang, rpc: fetchRpc(rpcUrl, lang), rpcHost: hostOf(rpcUrl), trust, timeZone: "UTC" }, draw);
   verdictLine.textContent = result.status === "valid" ? w.verdictValid! : result.status === "incomplete" ? w.verdictIncomplete! : w.verdictInvalid!;
   summary.textContent = result.summary;

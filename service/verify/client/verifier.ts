@@ -71,6 +71,21 @@ const STEP_NAMES: Record<Lang, Record<string, string>> = {
   en: { production: "produced", warehouse_in: "into warehouse", warehouse_out: "shipped", store_receiving: "received by store", retail_sale: "sold", opened: "opened", consumer_scan: "consumer verification", epcis: "supply-chain step" },
 };
 
+/**
+ * Draws each step as it is reported: an <li class="check pass|fail|pending" data-check="NAME"> in
+ * `list` (text through textContent only), then a pause of `paceMs` so each can be seen as it passes.
+ */
+export function listReport(list: HTMLElement, paceMs: number): Report {
+  return async (step) => {
+    const item = document.createElement("li");
+    item.className = `check ${step.status}`;
+    item.dataset.check = step.name;
+    item.textContent = step.text;
+    list.append(item);
+    await new Promise((resolve) => setTimeout(resolve, paceMs)); // let the browser draw it before the next check
+  };
+}
+
 export function short(hex: string): string {
   return hex.length > 14 ? `${hex.slice(0, 8)}…${hex.slice(-6)}` : hex;
 }
@@ -196,6 +211,12 @@ const ZH_PROBLEMS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^the event does not list serial (.+)$/, (m) => `事件没有列出瓶号 ${m[1]}`],
   [/^the event is not part of the bottle's chain of links/, () => "不属于此瓶的记录链"],
   [/^the event appears twice/, () => "事件重复出现"],
+  [/^events must be in the order of the links/, () => "事件的顺序与记录链不符（顺序被打乱）"],
+  [/^a bundle holds one event per link/, () => "事件数与记录环数不符"],
+  [/^link (\d+) claims batch (\d+) without a proof, and the head proof \(batch (\d+)\) does not cover it/, (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但没有其默克尔证明，而完整性证明（批次 ${m[3]}）不涵盖它`],
+  [/^a link without a Merkle proof of its own needs the head proof/, () => "此环没有单独的默克尔证明，而证明文件缺少完整性证明"],
+  [/^link (\d+) is in batch (\d+), after batch (\d+), whose heads map already records link (\d+)/, (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射已记录到第 ${m[4]} 环`],
+  [/^an anchor must be/, () => "锚定信息格式不正确"],
   [/^the link is for another bottle/, () => "属于另一瓶"],
   [/^links are out of order or have a gap/, () => "序号不连续（记录有缺失或顺序被打乱）"],
   [/^the first link does not commit to this bottle's/, () => "第 1 环与证明文件所写的品牌、GTIN、批次或瓶号不符（文件头被改动过）"],

@@ -2,7 +2,9 @@
  * The worked example of docs/PROOF-FORMAT.md ("Test vectors"), computed with the real code
  * (service/core) from fixed inputs: three bottles of one lot produced in one event, an EPCIS event
  * that moves one of them (and is also the first entry of the brand's EPCIS log), two format-2
- * batches, a heads map of four chains (depth 2), and the first bottle's complete bundle.
+ * batches, a heads map of four chains (depth 2), and the first bottle's bundle twice: full (every
+ * link with its own Merkle proof, `?proofs=all`) and compact (as the service serves it by default:
+ * the head proof covers both links, which keep only their batch number).
  *
  * `buildVectors()` gives every intermediate value under a flat name (`values`), which the doc
  * lists as `name = value` lines and test/core/proof-format.test.ts recomputes independently.
@@ -14,7 +16,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { buildBundle, verifyBundle, type ProofBundle, type StoredEvent } from "../../../service/core/bundle.ts";
+import { buildBundle, verifyBundle, type ProofBundle, type StoredEvent, type Verdict } from "../../../service/core/bundle.ts";
 import {
   batchRoot, commitCodes, commitEvent, epcisDigest, genesis, headLeaf, headNode, memberLeaf, memberSalt, TAGS,
   type BottleIdentity, type ChainIdentity,
@@ -114,9 +116,17 @@ export interface Vectors {
   values: Record<string, string>;
   /** The groups of `values` the doc shows, one block each. */
   sections: { title: string; keys: string[] }[];
-  bundle: ProofBundle;
-  verdict: { status: string; completeAsOf: unknown; identityBound: boolean; linkCount: number; roots: unknown };
+  bundles: { full: ProofBundle; compact: ProofBundle };
+  verdicts: { full: VerdictSummary; compact: VerdictSummary };
 }
+
+/** What `verifyBundle` says of a bundle, without its problems (there are none) and notes (none either). */
+export type VerdictSummary = Pick<Verdict, "status" | "completeAsOf" | "identityBound" | "linkCount" | "pending" | "timesClaimed" | "roots">;
+
+const summaryOf = (verdict: Verdict): VerdictSummary => {
+  const { status, completeAsOf, identityBound, linkCount, pending, timesClaimed, roots } = verdict;
+  return { status, completeAsOf, identityBound, linkCount, pending, timesClaimed, roots };
+};
 
 /** Computes every vector with service/core. */
 export function buildVectors(): Vectors {
@@ -259,19 +269,35 @@ export function buildVectors(): Vectors {
     }
   }
 
-  // A's bundle: both events with A's membership, both links, both batches, the head in batch 2.
+  // A's bundles. Full: both events with A's membership, both links with their proofs, both batches,
+  // the head in batch 2. Compact: the head proof covers both links (n ≤ 2), which keep only their
+  // batch number, and only the head's batch is listed.
   const a = chainLinks.get("A")!;
-  const bundle = buildBundle({
-    identity: CHAINS.A as BottleIdentity,
-    chain: CHAIN,
-    batches: bundleBatches,
-    events: (["E1", "E2"] as const).map((e) => ({ event: stored.get(e)!.event, member: stored.get(e)!.members.get(keyOf("A"))! })),
+  const head = { seq: 2, n: 2, linkHash: a[1]!.hash, proof: headProofA };
+  const events = (["E1", "E2"] as const).map((e) => ({ event: stored.get(e)!.event, member: stored.get(e)!.members.get(keyOf("A"))! }));
+  const full = buildBundle({
+    identity: CHAINS.A as BottleIdentity, chain: CHAIN, batches: bundleBatches, events,
     links: a.map(({ link }) => ({ link, anchor: linkAnchors.get(`A.${link.n}`)! })),
-    head: { seq: 2, n: 2, linkHash: a[1]!.hash, proof: headProofA },
+    head,
   });
-  const verdict = verifyBundle(bundle);
+  const compact = buildBundle({
+    identity: CHAINS.A as BottleIdentity, chain: CHAIN, batches: bundleBatches.filter((b) => b.seq === head.seq), events,
+    links: a.map(({ link }) => ({ link, anchor: { seq: linkAnchors.get(`A.${link.n}`)!.seq } })),
+    head,
+  });
+  const verdicts = { full: summaryOf(verifyBundle(full)), compact: summaryOf(verifyBundle(compact)) };
+
+  open("Bottle A's bundles: size (bytes of JSON without whitespace), batches listed, verdict");
+  for (const [name, bundle] of [["full", full], ["compact", compact]] as const) {
+    put(`bundle.${name}.bytes`, Buffer.byteLength(JSON.stringify(bundle)));
+    put(`bundle.${name}.batches`, JSON.stringify(bundle.batches.map((b) => b.seq)));
+    put(`bundle.${name}.status`, verdicts[name].status);
+    put(`bundle.${name}.completeAsOf`, verdicts[name].completeAsOf?.seq ?? "null");
+    put(`bundle.${name}.timesClaimed`, JSON.stringify(verdicts[name].timesClaimed));
+    put(`bundle.${name}.roots`, JSON.stringify(verdicts[name].roots.map((r) => r.seq)));
+  }
   return {
-    description: "The worked example of docs/PROOF-FORMAT.md: every intermediate value of bottle A's sealtrace-proof/2 bundle.",
+    description: "The worked example of docs/PROOF-FORMAT.md: every intermediate value of bottle A's sealtrace-proof/2 bundles, full and compact.",
     generatedBy: "node test/core/vectors/proof-format-2.ts --write",
     inputs: {
       chain: CHAIN,
@@ -281,16 +307,27 @@ export function buildVectors(): Vectors {
     },
     values,
     sections,
-    bundle: JSON.parse(JSON.stringify(bundle)) as ProofBundle,
-    verdict: { status: verdict.status, completeAsOf: verdict.completeAsOf, identityBound: verdict.identityBound, linkCount: verdict.linkCount, roots: verdict.roots },
+    bundles: { full: JSON.parse(JSON.stringify(full)) as ProofBundle, compact: JSON.parse(JSON.stringify(compact)) as ProofBundle },
+    verdicts: JSON.parse(JSON.stringify(verdicts)) as Vectors["verdicts"],
   };
 }
 
-/** The doc's vector blocks: one `text` block of `name = value` lines per section, then the bundle. */
+/** The titles of the doc's two bundle blocks (test/core/proof-format.test.ts finds the bundles by them). */
+export const BUNDLE_TITLES = {
+  full: "Bottle A's full bundle",
+  compact: "Bottle A's compact bundle",
+} as const;
+
+/** The doc's vector blocks: one `text` block of `name = value` lines per section, then the two bundles. */
 export function markdownOf(vectors: Vectors): string {
   const blocks = vectors.sections.map((s) => [`**${s.title}**`, "", "```text", ...s.keys.map((k) => `${k} = ${vectors.values[k]}`), "```"].join("\n"));
-  const bundle = ["**The bundle of bottle A** (`JSON.stringify(bundle, null, 2)`)", "", "```json", JSON.stringify(vectors.bundle, null, 2), "```"].join("\n");
-  return [...blocks, bundle].join("\n\n");
+  const bundles = ([
+    ["full", "every anchored link with its own Merkle proof, as `?proofs=all` serves it"],
+    ["compact", "as the service serves it by default: the head proof covers both links, which keep only their batch number"],
+  ] as const).map(([name, what]) => [
+    `**${BUNDLE_TITLES[name]}** (${what}; \`JSON.stringify(bundle, null, 2)\`)`, "", "```json", JSON.stringify(vectors.bundles[name], null, 2), "```",
+  ].join("\n"));
+  return [...blocks, ...bundles].join("\n\n");
 }
 
 export const VECTORS_FILE = fileURLToPath(new URL("./proof-format-2.json", import.meta.url));
