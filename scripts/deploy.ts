@@ -9,7 +9,7 @@
  * from 1, onto the new registry (the same roots), so every bundle verifies against it.
  */
 import { parseArgs } from "node:util";
-import { isAddress, JsonRpcProvider, Wallet } from "ethers";
+import { isAddress, JsonRpcProvider, NonceManager, Wallet } from "ethers";
 import { deployRegistry, registryAt } from "../service/anchoring/registry.ts";
 
 async function main(): Promise<void> {
@@ -22,6 +22,8 @@ async function main(): Promise<void> {
   try {
     const { chainId } = await provider.getNetwork();
     const wallet = new Wallet(key, provider);
+    // Two transactions in a row from one key: count nonces here rather than ask a node that may lag.
+    const signer = new NonceManager(wallet);
     if (values.replace !== undefined) {
       const old = registryAt(values.replace, wallet);
       if ((await provider.getCode(values.replace)) === "0x") throw new Error(`no registry is deployed at ${values.replace}`);
@@ -31,8 +33,8 @@ async function main(): Promise<void> {
         throw new Error(`the key's account ${wallet.address} is not an admin of ${values.replace}: it cannot name a successor`);
       }
     }
-    const { address } = await deployRegistry(wallet);
-    if (values.replace !== undefined) await (await registryAt(values.replace, wallet).getFunction("setSuccessor")(address)).wait();
+    const { address } = await deployRegistry(signer);
+    if (values.replace !== undefined) await (await registryAt(values.replace, signer).getFunction("setSuccessor")(address)).wait();
     console.log(JSON.stringify({ registry: address, chainId: Number(chainId), ...(values.replace !== undefined ? { replaces: values.replace } : {}) }));
   } finally {
     provider.destroy();

@@ -367,7 +367,10 @@ function verifyV2(bundle: unknown): Verdict {
         const contradicting = later.find((x) => x.s! <= seq);
         const unproven = later.find((x) => timesClaimed.includes(x.n));
         const early = anchoredIn.findIndex((s, k) => k < n && s !== null && s > seq);
-        if (early >= 0) {
+        const hidden = pending.find((p) => p <= n);
+        if (hidden !== undefined) {
+          problem(`links[${hidden - 1}].anchor`, `link ${hidden} is shown as pending, but batch ${seq}'s heads map records link ${n}: it was anchored by then`);
+        } else if (early >= 0) {
           problem(`links[${early}].anchor.seq`, `link ${early + 1} is in batch ${anchoredIn[early]}, after batch ${seq}, whose heads map already records link ${n}`);
         } else if (unproven !== undefined) {
           problem(`links[${unproven.n - 1}].anchor`, `link ${unproven.n} claims batch ${unproven.s} without a proof, and the head proof (batch ${seq}) does not cover it`);

@@ -423,7 +423,8 @@ faultSuite("faults: properties of the core (fast-check)", () => {
         const n = later[pick % later.length]!;
         const copy = structuredClone(bundle);
         copy.links[n - 1]!.anchor = { seq: copy.links[n - 2]!.anchor!.seq - back };
-        expect(verifyBundle(copy).problems.map((p) => p.path)).to.include(`links[${n - 1}].anchor.seq`);
+        // Below the previous link's batch (anchor.seq), or below 1 (the anchor itself is malformed).
+        expect(verifyBundle(copy).problems.some((p) => p.path.startsWith(`links[${n - 1}].anchor`))).to.equal(true);
       }), { numRuns: 100 });
     });
 

@@ -217,6 +217,7 @@ const ZH_PROBLEMS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^a link without a Merkle proof of its own needs the head proof/, () => "此环没有单独的默克尔证明，而证明文件缺少完整性证明"],
   [/^link (\d+) is in batch (\d+), after batch (\d+), whose heads map already records link (\d+)/, (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射已记录到第 ${m[4]} 环`],
   [/^an anchor must be/, () => "锚定信息格式不正确"],
+  [/^link (\d+) is shown as pending, but batch (\d+)'s heads map records link (\d+)/, (m) => `第 ${m[1]} 环被标为尚未上链，但批次 ${m[2]} 的头部映射已记录到第 ${m[3]} 环：它早已上链`],
   [/^the link is for another bottle/, () => "属于另一瓶"],
   [/^links are out of order or have a gap/, () => "序号不连续（记录有缺失或顺序被打乱）"],
   [/^the first link does not commit to this bottle's/, () => "第 1 环与证明文件所写的品牌、GTIN、批次或瓶号不符（文件头被改动过）"],
