@@ -98,7 +98,8 @@ describe("npm run verify-proof", function () {
       expect(first).to.equal(`trusted: chain ${CHAIN_ID}, registry ${registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`);
       const head = honest.batches.find((b) => b.seq === honest.head!.seq)!;
       const linkBatches = [...new Set(honest.links.map((l) => l.anchor!.seq))];
-      expect(verdict).to.equal(`VALID: bottle ${bottle}, 6 links, 6 anchored; in batch${linkBatches.length > 1 ? "es" : ""} ${linkBatches.join(", ")}; `
+      // A compact bundle: the links' batches are its claim, the head proof proves the links.
+      expect(verdict).to.equal(`VALID: bottle ${bottle}, 6 links, 6 anchored; in batch${linkBatches.length > 1 ? "es" : ""} ${linkBatches.join(", ")} (as the bundle says); `
         + `complete as of batch ${head.seq}, anchored at ${head.blockTime} (as the bundle says; not checked without --rpc); roots not checked on chain (no --rpc)`);
       expect(rest).to.deep.equal(["  note: the batch of links 1, 2, 3, 4, 5, 6 is the bundle's claim: the head proof authenticates the links, not when each was anchored (a bundle fetched with ?proofs=all proves that too)"]);
       const full = await verify(withProofs);
@@ -180,10 +181,16 @@ describe("npm run verify-proof", function () {
   });
 
   describe("finding 2: pending is not valid", () => {
-    it("every anchor set to null: INCOMPLETE (exit 3), k links pending, with or without --rpc; never VALID", async () => {
+    it("every anchor set to null: INVALID while the head proof says they were anchored; without it INCOMPLETE (exit 3), k links pending; never VALID", async () => {
+      const covered = clone();
+      for (const link of covered.links) link.anchor = null;
+      const refuted = await verify(covered, "--rpc", chain.url);
+      expect(refuted.code, refuted.stdout).to.equal(1);
+      expect(refuted.stdout).to.match(/links\[0\]\.anchor: link 1 is shown as pending, but batch \d+'s heads map records link 6: it was anchored by then/);
       const bundle = clone();
       for (const link of bundle.links) link.anchor = null;
-      bundle.batches = bundle.batches.filter((b) => b.seq === bundle.head!.seq);
+      bundle.head = null;
+      bundle.batches = [];
       for (const args of [[], ["--rpc", chain.url], ["--rpc", chain.url, ...pinned()]]) {
         const { code, stdout } = await verify(bundle, ...args);
         expect(code, `${args.join(" ")}: ${stdout}`).to.equal(3);
@@ -199,11 +206,12 @@ describe("npm run verify-proof", function () {
     });
 
     it("one link pending: INCOMPLETE, naming it", async () => {
-      const bundle = clone();
-      bundle.links[5]!.anchor = null;
+      // As the service serves a bottle whose last link waits for its batch.
+      const bundle = sealedHistoryV2({ chainId: CHAIN_ID, registry }, { pendingFrom: 5 }).bundle;
+      expect(bundle.links).to.have.length(5);
       const { code, stdout } = await verify(bundle);
       expect(code).to.equal(3);
-      expect(stdout).to.match(/^INCOMPLETE: 1 link pending \(n = 6\)/m);
+      expect(stdout).to.match(/^INCOMPLETE: 1 link pending \(n = 5\)/m);
     });
   });
 
