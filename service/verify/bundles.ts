@@ -126,7 +126,10 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
         events.push(member === undefined ? { event: row.canonical } : { event: row.canonical, member });
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
         // Only anchors on the registry the bundle names count; others are pending until re-anchored.
-        const anchoredHere = row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry;
+        // A batch at or before the head's is anchored there too (the registry takes batches in order),
+        // even if the first statement read it a moment before its anchoring was recorded.
+        const anchoredHere = (row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry)
+          || (proven !== null && row.batch_seq !== null && row.batch_seq <= proven.batch.seq);
         if (!anchoredHere || row.proof === null) return { link, anchor: null };
         const covered = proven !== null && row.n <= proven.head.n;
         if (covered && proofs === "head") return { link, anchor: { seq: row.batch_seq! } };

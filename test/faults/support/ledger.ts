@@ -11,6 +11,7 @@ import { JsonRpcProvider } from "ethers";
 import type pg from "pg";
 import { registryAt } from "../../../service/anchoring/registry.ts";
 import { verifyBundle, type ProofBundle } from "../../../service/core/bundle.ts";
+import { batchRoot } from "../../../service/core/commitments.ts";
 import { toHex, type Hash } from "../../../service/core/hash.ts";
 import { MerkleTree } from "../../../service/core/merkle.ts";
 import type { BrandFixture } from "../../helpers/stack.ts";
@@ -80,8 +81,8 @@ export async function checkLedger(options: {
   for (const key of stored.keys()) if (!record.acknowledged.has(key)) report.doubled.push(`${key}: stored but never acknowledged`);
 
   // Batches: leaves at 0..n-1, and the root they make is the one recorded.
-  const { rows: batches } = await db.query<{ seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null }>(
-    "SELECT seq, root, leaf_count, state, tx_hash FROM batches ORDER BY seq",
+  const { rows: batches } = await db.query<{ seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null; format: number; links_root: Buffer | null; heads_root: Buffer | null; heads_depth: number | null }>(
+    "SELECT seq, root, leaf_count, state, tx_hash, format, links_root, heads_root, heads_depth FROM batches ORDER BY seq",
   );
   report.batches = batches.length;
   batches.forEach((b, i) => { if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`); });
@@ -99,7 +100,13 @@ export async function checkLedger(options: {
     const list = bySeq.get(b.seq) ?? [];
     if (b.state !== "anchored") report.problems.push(`batch ${b.seq} is ${b.state}`);
     if (list.length !== b.leaf_count) report.problems.push(`batch ${b.seq}: ${list.length} leaves, leaf_count ${b.leaf_count}`);
-    else if (new MerkleTree(list).root !== toHex(b.root)) report.problems.push(`batch ${b.seq}: its leaves do not make its root`);
+    else {
+      // Format 2 anchors node(linksRoot, headsRoot, depth): the leaves make the links root.
+      const linksRoot = new MerkleTree(list).root;
+      const root = b.format === 2 ? batchRoot(linksRoot, toHex(b.heads_root!), b.heads_depth!) : linksRoot;
+      if (b.format === 2 && toHex(b.links_root!) !== linksRoot) report.problems.push(`batch ${b.seq}: its leaves do not make its links root`);
+      if (root !== toHex(b.root)) report.problems.push(`batch ${b.seq}: its leaves do not make its root`);
+    }
   }
 
   // The chain: one BatchAnchored per batch, in order, each with the batch's root.
