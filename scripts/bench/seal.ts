@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
 import { createSealer } from "../../service/anchoring/sealer.ts";
-import { buildBundle, verifyBundle } from "../../service/core/bundle.ts";
+import { buildBundle } from "../../service/core/bundle.ts";
 import { commitEvent, genesis, processHeadProof, headLeaf } from "../../service/core/commitments.ts";
 import { toHex, useKeccak256, type Hash } from "../../service/core/hash.ts";
 import { proofFromTiles, tileId, tilesForProof } from "../../service/core/heads.ts";
@@ -82,7 +82,6 @@ async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes:
   // As the service serves it by default: the head proof covers every link, which carry only their batch.
   const compact = { ...full, links: full.links.map((l) => ({ ...l, anchor: { seq: l.anchor!.seq } })) };
   const text = JSON.stringify(compact);
-  if (verifyBundle(compact).problems.length > 0 || verifyBundle(full).problems.length > 0) throw new Error("the measured bundle does not verify");
   return { bytes: Buffer.byteLength(text), fullBytes: Buffer.byteLength(JSON.stringify(full)), otherSerials: serials.slice(1).filter((s) => text.includes(s)).length };
 }
 

@@ -82,13 +82,55 @@ export interface Membership { salt: string; proof: Hash[] }
 
 /** The per-bottle salt of an event, derived from the event's secret (never published). */
 export function memberSalt(secret: Uint8Array, serial: string): string {
-  if (secret.length !== 16) throw new RangeError("an event's codes secret is 16 bytes");
-  return toHex(keccak256(concat(TAG.salt, secret, ascii(serial)))).slice(2, 34);
+  return toHex(saltBytes(secret, ascii(serial))).slice(2);
 }
 
 export function memberLeaf(salt: string, serial: string): Hash {
   if (!isSalt(salt)) throw new RangeError("a member salt is 32 lowercase hex digits");
   return toHex(keccak256(concat(TAG.code, fromHex(salt), ascii(serial))));
+}
+
+function saltBytes(secret: Uint8Array, serial: Uint8Array): Uint8Array {
+  if (secret.length !== 16) throw new RangeError("an event's codes secret is 16 bytes");
+  return keccak256(concat(TAG.salt, secret, serial)).slice(0, 16);
+}
+
+/**
+ * An event's bottle tree, computed on bytes (an event may name 1,000 bottles and a bundle is asked
+ * for often): each bottle's salt, and the tree over the salted leaves in the event's order.
+ */
+export class MemberTree {
+  readonly tree: MerkleTree;
+  private readonly salts: Uint8Array;
+  private readonly position = new Map<string, number>();
+  constructor(secret: Uint8Array, serials: readonly string[]) {
+    const leaves = new Uint8Array(serials.length * 32);
+    this.salts = new Uint8Array(serials.length * 16);
+    serials.forEach((serial, i) => {
+      const bytes = ascii(serial);
+      const salt = saltBytes(secret, bytes);
+      this.salts.set(salt, i * 16);
+      leaves.set(keccak256(concat(TAG.code, salt, bytes)).subarray(0, 32), i * 32);
+      if (!this.position.has(serial)) this.position.set(serial, i);
+    });
+    this.tree = new MerkleTree(leaves);
+  }
+
+  member(serial: string): Membership | undefined {
+    const i = this.position.get(serial);
+    if (i === undefined) return undefined;
+    return { salt: toHex(this.salts.subarray(i * 16, i * 16 + 16)).slice(2), proof: this.tree.proof(i) };
+  }
+}
+
+/** The commitment to `serials` alone (what an event stores); no proof is computed. */
+export function codesRoot(secret: Uint8Array, serials: readonly string[]): CodesCommitment {
+  return serials.length === 0 ? { root: ZERO_HASH, count: 0 } : { root: new MemberTree(secret, serials).tree.root, count: serials.length };
+}
+
+/** One bottle's membership proof in the event that names `serials` (undefined if it names no such bottle). */
+export function membershipOf(secret: Uint8Array, serials: readonly string[], serial: string): Membership | undefined {
+  return serials.length === 0 ? undefined : new MemberTree(secret, serials).member(serial);
 }
 
 /**
@@ -98,10 +140,8 @@ export function memberLeaf(salt: string, serial: string): Hash {
  */
 export function commitCodes(secret: Uint8Array, serials: readonly string[]): { codes: CodesCommitment; members: Map<string, Membership> } {
   if (serials.length === 0) return { codes: { root: ZERO_HASH, count: 0 }, members: new Map() };
-  const salts = serials.map((serial) => memberSalt(secret, serial));
-  const tree = new MerkleTree(serials.map((serial, i) => memberLeaf(salts[i]!, serial)));
-  const members = new Map(serials.map((serial, i) => [serial, { salt: salts[i]!, proof: tree.proof(i) }]));
-  return { codes: { root: tree.root, count: serials.length }, members };
+  const tree = new MemberTree(secret, serials);
+  return { codes: { root: tree.tree.root, count: serials.length }, members: new Map(serials.map((serial) => [serial, tree.member(serial)!])) };
 }
 
 /** Whether `membership` proves that the event committed to `codes` names `serial`. */
@@ -120,12 +160,17 @@ export function epcisDigest(event: Json, context: Json | null): Hash {
  * digest, so that a bundle shows no other bottle's serial. Every other field is kept as it is.
  */
 export function commitEvent(draft: CanonicalEvent, secret: Uint8Array): { event: Record<string, Json>; members: Map<string, Membership> } {
-  const { codes: serials, epcis, context, ...rest } = draft;
-  const { codes, members } = commitCodes(secret, serials);
+  const { codes, members } = commitCodes(secret, draft.codes);
+  return { event: committedEvent(draft, codes), members };
+}
+
+/** `commitEvent`'s event alone, with `codes` already computed (the ledger needs no proof). */
+export function committedEvent(draft: CanonicalEvent, codes: CodesCommitment): Record<string, Json> {
+  const { epcis, context, ...rest } = draft;
   const event: Record<string, Json> = { ...rest, codes: { root: codes.root, count: codes.count } };
   if (epcis !== undefined) event.epcis = epcisDigest(epcis, context ?? null);
   else if (context !== undefined) event.context = context;
-  return { event, members };
+  return event;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork.
  */
 import { randomBytes } from "node:crypto";
-import { commitEvent, genesis, type LogIdentity } from "../core/commitments.ts";
+import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
 import { fromHex, toHex, type Hash } from "../core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
 import type { Tx } from "../db/pool.ts";
@@ -71,7 +71,7 @@ export async function appendEvents(
 ): Promise<{ events: { id: number; hash: Hash }[]; links: number }> {
   if (events.length === 0) return { events: [], links: 0 };
   const secrets = events.map(() => randomBytes(16));
-  const stored = events.map((e, i) => commitEvent(e.canonical, secrets[i]!).event);
+  const stored = events.map((e, i) => committedEvent(e.canonical, codesRoot(secrets[i]!, e.canonical.codes)));
   const hashes = stored.map((event) => eventHash(event));
   const { rows } = await tx.query<{ id: number; brand_event_id: string }>(
     `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,

@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { buildBundle, type BundleBatch, type BundleInput, type ChainRef, type HeadProof, type ProofBundle, type StoredEvent } from "../core/bundle.ts";
-import { commitCodes, headLeaf, MAX_HEADS_DEPTH, processHeadProof } from "../core/commitments.ts";
+import { headLeaf, MAX_HEADS_DEPTH, MemberTree, processHeadProof, type Membership } from "../core/commitments.ts";
 import { toHex, type Hash } from "../core/hash.ts";
 import { proofFromTiles, tileId, tilesForProof } from "../core/heads.ts";
 import type { Link } from "../core/links.ts";
@@ -59,7 +59,27 @@ function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
     : { ...common, format: 1 };
 }
 
+/** Events whose bottle trees are kept (each at most 1,000 bottles: about 100 KB). */
+const MEMBER_TREES = 128;
+
 export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
+  // The bottle trees of recently asked events, least recently used first: a production event's
+  // 1,000 bottles are asked for one after another, and its tree costs ~2,000 keccak256 to build.
+  const trees = new Map<string, MemberTree>();
+  function membership(secret: Buffer, serials: string[], serial: string): Membership | undefined {
+    if (serials.length === 0) return undefined;
+    const key = secret.toString("hex");
+    let tree = trees.get(key);
+    if (tree === undefined) {
+      tree = new MemberTree(secret, serials);
+      if (trees.size >= MEMBER_TREES) trees.delete(trees.keys().next().value!);
+    } else {
+      trees.delete(key);
+    }
+    trees.set(key, tree);
+    return tree.member(serial);
+  }
+
   /**
    * The bottle's head in the heads map of the latest batch anchored on `chainRef`, with that batch:
    * the batch and the tiles under the bottle's leaf read in one statement (one snapshot, so the
@@ -122,7 +142,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
         // A format-2 event shows only this bottle's membership; an older one lists its codes.
-        const member = row.codes_secret === null ? undefined : commitCodes(row.codes_secret, row.codes).members.get(serial);
+        const member = row.codes_secret === null ? undefined : membership(row.codes_secret, row.codes, serial);
         events.push(member === undefined ? { event: row.canonical } : { event: row.canonical, member });
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
         // Only anchors on the registry the bundle names count; others are pending until re-anchored.

@@ -18,6 +18,7 @@ import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent, type Link }
 import { MerkleTree, processProof } from "../../service/core/merkle.ts";
 import { BATCH_ANCHORED, checkOnChain, DEFAULT_MAX_AGE_SECONDS, NEXT_SEQ, ROOT_OF, type Rpc } from "../../service/core/onchain.ts";
 import { clone, compactBundle, GTIN, sealedHistoryV2, SERIAL } from "../helpers/bottle.ts";
+import { rehashed } from "../helpers/forge.ts";
 
 const CHAIN = { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" };
 const flip = (hash: string): Hash => toHex(keccak256(fromHex(hash)));
@@ -30,29 +31,8 @@ type Mode = (typeof MODES)[number];
 const proofsOf = (mode: Mode): "head" | "all" => (mode === "compact" ? "head" : "all");
 /** Which links carry their own Merkle proof. */
 const proven = (bundle: ProofBundle): number[] => bundle.links.filter((l) => l.anchor?.proof !== undefined).map((l) => l.link.n);
-/**
- * `honest` with an event's field changed and every hash after it recomputed (events, links), the
- * anchors and the head proof kept: a forged history consistent in itself, which only the head
- * proof (and each link's own proof, when there is one) can refute.
- */
-function rewritten(honest: ProofBundle, edit: (bundle: ProofBundle) => void): ProofBundle {
-  const bundle = clone(honest);
-  edit(bundle);
-  const renamed = new Map<string, Hash>();
-  for (const entry of bundle.events) {
-    const hash = eventHash(entry.event as never);
-    renamed.set(entry.eventHash, hash);
-    entry.eventHash = hash;
-  }
-  let previous: Hash | null = null;
-  for (const entry of bundle.links) {
-    entry.link.event = renamed.get(entry.link.event) ?? entry.link.event;
-    if (previous !== null) entry.link.prev = previous;
-    entry.linkHash = linkHash(entry.link);
-    previous = entry.linkHash;
-  }
-  return bundle;
-}
+/** A forged history consistent in itself (test/helpers/forge.ts), which only the head proof can refute. */
+const rewritten = rehashed;
 
 describe("core/bundle: sealtrace-proof/2", () => {
   describe("a bottle's whole history", () => {

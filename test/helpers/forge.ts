@@ -14,11 +14,11 @@ import { eventHash, leafOf, linkHash } from "../../service/core/links.ts";
 import { MerkleTree } from "../../service/core/merkle.ts";
 
 /**
- * `honest` with `edit` applied to a copy, then every derived hash recomputed: the events' hashes,
- * the links from the first changed one on, one batch (the head proof's) holding all the links in a
- * tree of their own, a heads map holding this bottle alone, and that batch's root.
+ * `honest` with `edit` applied to a copy, then the events' hashes and the links recomputed from the
+ * first changed one on; anchors, batches and the head proof are kept as they were. A history
+ * consistent in itself, which only the head proof (and each link's own proof) can refute.
  */
-export function forgeBundle(honest: ProofBundle, edit: (bundle: ProofBundle) => void): ProofBundle {
+export function rehashed(honest: ProofBundle, edit: (bundle: ProofBundle) => void): ProofBundle {
   const bundle = structuredClone(honest);
   edit(bundle);
   const renamed = new Map<string, Hash>();
@@ -34,6 +34,16 @@ export function forgeBundle(honest: ProofBundle, edit: (bundle: ProofBundle) => 
     entry.linkHash = linkHash(entry.link);
     previous = entry.linkHash;
   }
+  return bundle;
+}
+
+/**
+ * `honest` with `edit` applied to a copy, then every derived hash recomputed: the events' hashes,
+ * the links from the first changed one on, one batch (the head proof's) holding all the links in a
+ * tree of their own, a heads map holding this bottle alone, and that batch's root.
+ */
+export function forgeBundle(honest: ProofBundle, edit: (bundle: ProofBundle) => void): ProofBundle {
+  const bundle = rehashed(honest, edit);
   const head = honest.head!;
   const template = honest.batches.find((b) => b.seq === head.seq)!;
   if (template.format !== 2) throw new Error("forgeBundle needs a format-2 head batch");
