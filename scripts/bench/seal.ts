@@ -9,11 +9,12 @@
  */
 import { readFileSync } from "node:fs";
 import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
+import { readTiles } from "../../service/anchoring/head-tiles.ts";
 import { createSealer } from "../../service/anchoring/sealer.ts";
 import { buildBundle } from "../../service/core/bundle.ts";
 import { commitEvent, genesis, processHeadProof, headLeaf } from "../../service/core/commitments.ts";
 import { toHex, useKeccak256, type Hash } from "../../service/core/hash.ts";
-import { proofFromTiles, tileId, tilesForProof } from "../../service/core/heads.ts";
+import { proofFromTiles, tilesForProof } from "../../service/core/heads.ts";
 import { eventHash, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
 import { proofFromBytes } from "../../service/core/merkle.ts";
 import { createPool, type Db } from "../../service/db/pool.ts";
@@ -37,13 +38,7 @@ async function hashesPerSecond(): Promise<number> {
 
 /** The head proof of `index` in batch `seq`'s heads map, cut from the stored tiles as the bundle store does. */
 async function headProof(db: Db, seq: number, depth: number, index: number): Promise<Hash[]> {
-  const keys = tilesForProof(index, depth);
-  const { rows } = await db.query<{ grp: number; idx: number; hashes: Buffer }>(
-    `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
-      WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) AND seq <= $3 ORDER BY grp, idx, seq DESC`,
-    [keys.map((k) => k.group), keys.map((k) => k.index), seq],
-  );
-  return proofFromTiles(index, depth, new Map(rows.map((r) => [tileId({ group: r.grp, index: r.idx }), r.hashes])));
+  return proofFromTiles(index, depth, await readTiles(db, tilesForProof(index, depth), seq));
 }
 
 /**

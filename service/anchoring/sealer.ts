@@ -11,12 +11,13 @@
  * binary parameter (a million proofs as one hex-encoded array literal would not even fit a string).
  */
 import { batchRoot, depthFor, headLeafInto } from "../core/commitments.ts";
-import { tileId, updateHeads, type TileKey, TILE_BYTES, TILE_WIDTH, groupsFor } from "../core/heads.ts";
+import { tileId, tilesUnder, updateHeads } from "../core/heads.ts";
 import { MerkleTree } from "../core/merkle.ts";
 import { fromHex, type Hash } from "../core/hash.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.ts";
+import { readTiles, writeTiles } from "./head-tiles.ts";
 import { wasmKeccak256 } from "./keccak.ts";
 
 const SEAL_LOCK = 0x5ea1_0001;
@@ -88,16 +89,6 @@ async function addHeadsBeforeFormat2(tx: Tx, heads: BatchHeads): Promise<void> {
   for (const row of rows) heads.add(row.idx, row.n, row.link_hash);
 }
 
-/** The latest version of each tile in `keys` (absent: empty). */
-async function loadTiles(tx: Tx, keys: TileKey[]): Promise<Map<string, Uint8Array>> {
-  const { rows } = await tx.query<{ grp: number; idx: number; hashes: Buffer }>(
-    `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
-      WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) ORDER BY grp, idx, seq DESC`,
-    [keys.map((k) => k.group), keys.map((k) => k.index)],
-  );
-  return new Map(rows.map((r) => [tileId({ group: r.grp, index: r.idx }), r.hashes]));
-}
-
 export function createSealer(options: { db: Db; maxLinks: number; log: Logger; metrics: Metrics }) {
   const { db, maxLinks, log, metrics } = options;
   return {
@@ -142,17 +133,7 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         const seq = next!.seq;
         const moved = heads.run();
         const depth = Math.max(next!.depth ?? 1, depthFor(moved.indices.at(-1) ?? 0));
-        const keys = new Map<string, TileKey>();
-        for (let g = 0; g < groupsFor(depth); g++) {
-          keys.set(tileId({ group: g, index: 0 }), { group: g, index: 0 });
-          let last = -1;
-          for (const index of moved.indices) {
-            const t = Math.floor(index / TILE_WIDTH ** (g + 1));
-            if (t !== last) keys.set(tileId({ group: g, index: t }), { group: g, index: t });
-            last = t;
-          }
-        }
-        const stored = await loadTiles(tx, [...keys.values()]);
+        const stored = await readTiles(tx, tilesUnder(moved.indices, depth), null);
         const map = updateHeads((key) => stored.get(tileId(key)), moved, depth, keccak);
         const root = batchRoot(tree.root, map.root, depth);
         const headsMs = performance.now() - t;
@@ -162,24 +143,7 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
           "INSERT INTO batches (seq, root, leaf_count, format, links_root, heads_root, heads_depth) VALUES ($1, $2, $3, 2, $4, $5, $6)",
           [seq, Buffer.from(fromHex(root)), ids.length, Buffer.from(fromHex(tree.root)), Buffer.from(fromHex(map.root)), depth],
         );
-        const tiles = [...map.tiles.values()];
-        const tileBytes = Buffer.allocUnsafe(tiles.length * TILE_BYTES);
-        tiles.forEach((tile, i) => tileBytes.set(tile.bytes, i * TILE_BYTES));
-        await tx.query(
-          `INSERT INTO head_tiles (grp, idx, seq, hashes)
-           SELECT t.g, t.i, $1, substring($2::bytea FROM ((t.k - 1) * ${TILE_BYTES} + 1)::int FOR ${TILE_BYTES})
-             FROM unnest($3::smallint[], $4::bigint[]) WITH ORDINALITY AS t(g, i, k)`,
-          [seq, tileBytes, tiles.map((x) => x.key.group), tiles.map((x) => x.key.index)],
-        );
-        // Versions of these tiles that no proof will ask for again: older than the newest version at or
-        // before the latest anchored batch (bundles prove heads against the latest anchored batch).
-        await tx.query(
-          `DELETE FROM head_tiles t
-            WHERE (t.grp, t.idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))
-              AND t.seq < (SELECT max(u.seq) FROM head_tiles u WHERE u.grp = t.grp AND u.idx = t.idx
-                              AND u.seq <= (SELECT COALESCE(max(seq), 0) FROM batches WHERE state = 'anchored'))`,
-          [tiles.map((x) => x.key.group), tiles.map((x) => x.key.index)],
-        );
+        await writeTiles(tx, seq, [...map.tiles.values()]);
         for (let from = 0; from < ids.length; from += WRITE_SLICE) {
           const to = Math.min(from + WRITE_SLICE, ids.length);
           const { bytes, offsets } = tree.proofRange(from, to);

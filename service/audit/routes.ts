@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ChainRef } from "../core/bundle.ts";
 import { memberSalt } from "../core/commitments.ts";
 import { toHex } from "../core/hash.ts";
+import { readTiles } from "../anchoring/head-tiles.ts";
 import { proofFromTiles, tileId, tilesForProof, type TileKey } from "../core/heads.ts";
 import { proofFromBytes } from "../core/merkle.ts";
 import type { Db } from "../db/pool.ts";
@@ -334,12 +335,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     const depth = checkpoint.headsDepth;
     const keys = new Map<string, TileKey>();
     for (const { idx } of chains) for (const key of tilesForProof(idx, depth)) keys.set(tileId(key), key);
-    const { rows: tiles } = await db.query<{ grp: number; idx: number; hashes: Buffer }>(
-      `SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
-        WHERE (grp, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) AND seq <= $3 ORDER BY grp, idx, seq DESC`,
-      [[...keys.values()].map((k) => k.group), [...keys.values()].map((k) => k.index), checkpoint.seq],
-    );
-    const stored = new Map(tiles.map((t) => [tileId({ group: t.grp, index: t.idx }), t.hashes]));
+    const stored = await readTiles(db, [...keys.values()], checkpoint.seq);
     const text = chains.map((c) => `${JSON.stringify({
       heads: { chain: c.chain, index: c.idx, n: c.n, linkHash: toHex(c.link_hash), seq: checkpoint.seq, proof: proofFromTiles(c.idx, depth, stored) },
     })}\n`).join("");

@@ -44,11 +44,8 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function u64(value: number): Uint8Array {
+function checkU64(value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${value} is not a whole number ≥ 0`);
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(value));
-  return out;
 }
 
 /** A 16-byte salt as 32 lowercase hex digits (no 0x), as it appears in bundles. */
@@ -128,11 +125,6 @@ export function codesRoot(secret: Uint8Array, serials: readonly string[]): Codes
   return serials.length === 0 ? { root: ZERO_HASH, count: 0 } : { root: new MemberTree(secret, serials).tree.root, count: serials.length };
 }
 
-/** One bottle's membership proof in the event that names `serials` (undefined if it names no such bottle). */
-export function membershipOf(secret: Uint8Array, serials: readonly string[], serial: string): Membership | undefined {
-  return serials.length === 0 ? undefined : new MemberTree(secret, serials).member(serial);
-}
-
 /**
  * The commitment to `serials` (in the event's order) and each bottle's membership proof. An event
  * that names no bottle (an EPCIS event about other things, kept in the brand's log) commits to
@@ -177,7 +169,9 @@ export function committedEvent(draft: CanonicalEvent, codes: CodesCommitment): R
 // The heads map: a positional binary tree of depth D; a chain's head sits at leaf `index`.
 
 export function headLeaf(index: number, n: number, linkHash: Hash): Hash {
-  return toHex(keccak256(concat(TAG.head, u64(index), u64(n), fromHex(linkHash))));
+  const leaf = new Uint8Array(32);
+  headLeafInto(leaf, 0, index, n, fromHex(linkHash));
+  return toHex(leaf);
 }
 
 const headBuffer = new Uint8Array(TAG.head.length + 48);
@@ -186,6 +180,8 @@ const headView = new DataView(headBuffer.buffer);
 
 /** `headLeaf` on bytes, written into `out` at `at` (the sealer computes a million of them). */
 export function headLeafInto(out: Uint8Array, at: number, index: number, n: number, linkHash: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array = keccak256): void {
+  checkU64(index);
+  checkU64(n);
   headView.setBigUint64(TAG.head.length, BigInt(index));
   headView.setBigUint64(TAG.head.length + 8, BigInt(n));
   headBuffer.set(linkHash.subarray(0, 32), TAG.head.length + 16);

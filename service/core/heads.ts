@@ -32,18 +32,19 @@ function heightOf(group: number, depth: number): number {
   return Math.min(TILE_HEIGHT, depth - group * TILE_HEIGHT);
 }
 
+/** The level above `level` (its nodes, 32 bytes each, an even number of them). */
+function parentLevel(level: Uint8Array, keccak: Keccak): Uint8Array {
+  const next = new Uint8Array(level.length / 2);
+  for (let at = 0; at < level.length; at += 64) {
+    next.set(headNodeBytes(level.subarray(at, at + 32), level.subarray(at + 32, at + 64), keccak), at / 2);
+  }
+  return next;
+}
+
 /** The node `levels` levels above the first 2^levels entries of a tile. */
 export function tileRoot(tile: Uint8Array, levels: number, keccak: Keccak = keccak256): Uint8Array {
-  let width = 2 ** levels;
-  let level = tile.subarray(0, width * 32);
-  while (width > 1) {
-    const next = new Uint8Array((width / 2) * 32);
-    for (let i = 0; i < width; i += 2) {
-      next.set(headNodeBytes(level.subarray(i * 32, i * 32 + 32), level.subarray(i * 32 + 32, i * 32 + 64), keccak), (i / 2) * 32);
-    }
-    level = next;
-    width /= 2;
-  }
+  let level = tile.subarray(0, 2 ** levels * 32);
+  for (let d = 0; d < levels; d++) level = parentLevel(level, keccak);
   return level.slice(0, 32);
 }
 
@@ -62,23 +63,36 @@ export function proofFromTiles(index: number, depth: number, tiles: ReadonlyMap<
   if (!Number.isSafeInteger(index) || index < 0 || index >= 2 ** depth) throw new RangeError(`index ${index} does not fit depth ${depth}`);
   const proof: Hash[] = [];
   tilesForProof(index, depth).forEach((key, g) => {
-    let level = tiles.get(tileId(key)) ?? new Uint8Array(TILE_BYTES);
+    const levels = heightOf(g, depth);
+    let level = (tiles.get(tileId(key)) ?? new Uint8Array(TILE_BYTES)).subarray(0, 2 ** levels * 32);
     let position = Math.floor(index / TILE_WIDTH ** g) % TILE_WIDTH;
-    let width = 2 ** heightOf(g, depth);
-    level = level.subarray(0, width * 32);
-    while (width > 1) {
+    for (let d = 0; d < levels; d++) {
       const sibling = position ^ 1;
       proof.push(toHex(level.subarray(sibling * 32, sibling * 32 + 32)));
-      const next = new Uint8Array((width / 2) * 32);
-      for (let i = 0; i < width; i += 2) {
-        next.set(headNodeBytes(level.subarray(i * 32, i * 32 + 32), level.subarray(i * 32 + 32, i * 32 + 64), keccak), (i / 2) * 32);
-      }
-      level = next;
-      width /= 2;
+      level = parentLevel(level, keccak);
       position >>= 1;
     }
   });
   return proof;
+}
+
+/**
+ * The tiles `updateHeads` reads and rewrites when the leaves at `indices` (ascending) move in a tree
+ * of `depth`: in every group, the tiles above those leaves, and tile 0.
+ */
+export function tilesUnder(indices: ArrayLike<number>, depth: number): TileKey[] {
+  const keys: TileKey[] = [];
+  for (let g = 0; g < groupsFor(depth); g++) {
+    const span = TILE_WIDTH ** (g + 1);
+    keys.push({ group: g, index: 0 });
+    let last = 0;
+    for (let i = 0; i < indices.length; i++) {
+      const t = Math.floor(indices[i]! / span);
+      if (t !== last) keys.push({ group: g, index: t });
+      last = t;
+    }
+  }
+  return keys;
 }
 
 export interface HeadsUpdate {

@@ -11,7 +11,7 @@ import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
 import { depthFor, headLeaf, headsRootOf, MAX_HEADS_DEPTH, processHeadProof } from "../../service/core/commitments.ts";
 import { fromHex, keccak256, toHex, ZERO_HASH, type Hash } from "../../service/core/hash.ts";
 import {
-  groupsFor, proofFromTiles, TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tileId, tileRoot, tilesForProof, updateHeads, type TileKey,
+  groupsFor, proofFromTiles, TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tileId, tileRoot, tilesForProof, tilesUnder, updateHeads, type TileKey,
 } from "../../service/core/heads.ts";
 
 const hashOf = (label: string): Hash => toHex(keccak256(new TextEncoder().encode(`heads.test:${label}`)));
@@ -102,6 +102,9 @@ describe("core/heads", () => {
           const changes = new Map(batch.map(([i, n]) => [i, leafOf(i, n)]));
           const root = heads.seal(changes);
           expect(heads.written).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
+          // …which are the tiles the sealer reads before the update, each once.
+          const under = tilesUnder([...changes.keys()].sort((a, b) => a - b), heads.depth).map(tileId);
+          expect(under.toSorted()).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
           heads.check(root, [...heads.leaves.keys()].slice(-10));
         }
       },
