@@ -16,7 +16,8 @@ import { fromHex, keccak256, toHex, ZERO_HASH, type Hash } from "../../service/c
 import { proofFromTiles, tileId, TILE_BYTES, updateHeads, type TileKey } from "../../service/core/heads.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
 import { MerkleTree, processProof } from "../../service/core/merkle.ts";
-import { BATCH_ANCHORED, checkOnChain, DEFAULT_MAX_AGE_SECONDS, NEXT_SEQ, ROOT_OF, type Rpc } from "../../service/core/onchain.ts";
+import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type Rpc } from "../../service/core/onchain.ts";
+import { deployRegistryFixture, ethers, networkHelpers } from "../contracts/fixtures.ts";
 import { clone, compactBundle, GTIN, sealedHistoryV2, SERIAL } from "../helpers/bottle.ts";
 import { rehashed } from "../helpers/forge.ts";
 
@@ -454,49 +455,41 @@ describe("core/bundle: sealtrace-proof/2", () => {
     });
   });
 
-  describe("against the chain (checkOnChain, on a JSON-RPC stand-in)", () => {
-    /** A registry on a chain of one block a batch, serving what core/onchain.ts asks. */
-    function chainOf(roots: Hash[], times: number[]): Rpc {
-      const word = (value: number | bigint): string => BigInt(value).toString(16).padStart(64, "0");
-      return async (method, params) => {
-        const [first] = params as [Record<string, string>];
-        switch (method) {
-          case "eth_chainId": return "0x7a69";
-          case "eth_getCode": return "0x6080";
-          case "eth_blockNumber": return `0x${roots.length.toString(16)}`;
-          case "eth_getBlockByNumber": return { timestamp: `0x${times[Number(params[0]) - 1]!.toString(16)}` };
-          case "eth_call": {
-            if (first!.data!.startsWith(NEXT_SEQ)) return `0x${word(roots.length + 1)}`;
-            if (first!.data!.startsWith(ROOT_OF)) return roots[Number(BigInt(`0x${first!.data!.slice(10)}`)) - 1] ?? ZERO_HASH;
-            throw new Error("unexpected call");
-          }
-          case "eth_getLogs": {
-            const filter = params[0] as { topics: string[]; fromBlock: string; toBlock: string };
-            expect(filter.topics[0]).to.equal(BATCH_ANCHORED);
-            const seq = Number(BigInt(filter.topics[1]!));
-            if (seq < 1 || seq > roots.length || seq < Number(filter.fromBlock) || seq > Number(filter.toBlock)) return [];
-            return [{ blockNumber: `0x${seq.toString(16)}`, data: `${roots[seq - 1]}${word(1)}`, transactionHash: `0x${"ab".repeat(32)}` }];
-          }
-        }
-        throw new Error(`unexpected ${method}`);
-      };
+  describe("against the chain (checkOnChain, on the in-process Hardhat chain and a real AnchorRegistry)", () => {
+    const rpc: Rpc = (method, params) => ethers.provider.send(method, params);
+    /** A fresh registry with the history's batch roots anchored in order; the block time of each. */
+    async function anchoredOnChain(roots: Hash[]): Promise<{ chain: { chainId: number; registry: string }; times: number[]; blocks: number[] }> {
+      const { registry } = await networkHelpers.loadFixture(deployRegistryFixture);
+      const times: number[] = [], blocks: number[] = [];
+      for (const [i, root] of roots.entries()) {
+        await networkHelpers.time.increase(600);
+        const receipt = (await (await registry.anchor(i + 1, root, 1)).wait())!;
+        blocks.push(receipt.blockNumber);
+        times.push((await ethers.provider.getBlock(receipt.blockNumber))!.timestamp);
+      }
+      return { chain: { chainId: Number((await ethers.provider.getNetwork()).chainId), registry: await registry.getAddress() }, times, blocks };
     }
-    const now = 1_800_000_000;
+    /** The same history as `sealedHistoryV2(CHAIN, options)`, naming the registry `chain`. */
+    const historyOn = (chain: { chainId: number; registry: string }, options: Parameters<typeof sealedHistoryV2>[1] = {}) => sealedHistoryV2(chain, options);
 
     it("a whole bundle matches the chain and is complete as of its batch, at the chain's time: compact, its head's root; full, every root", async () => {
-      const history = sealedHistoryV2(CHAIN);
+      const roots = historyOn(CHAIN).batches.map((b) => b.root);
+      const { chain, times, blocks } = await anchoredOnChain(roots);
+      const history = historyOn(chain);
       for (const mode of MODES) {
         const bundle = history.bundleFor(SERIAL, proofsOf(mode));
         const verdict = verifyBundle(bundle);
-        const check = await checkOnChain(chainOf(history.batches.map((b) => b.root), [now - 7200, now - 60]), { ...CHAIN, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now }, bundle.chain, verdict);
+        const check = await checkOnChain(rpc, { ...chain, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now: times[1]! + 60 }, bundle.chain, verdict);
         expect(check.problems).to.deep.equal([]);
         expect(check.rootsChecked, mode).to.equal(mode === "compact" ? 1 : 2);
-        expect(check.completeAsOf).to.deep.equal({ seq: 2, blockTime: now - 60, blockNumber: 2 });
+        expect(check.completeAsOf).to.deep.equal({ seq: 2, blockTime: times[1], blockNumber: blocks[1] });
       }
     });
 
     it("truncated to an older head proof: valid offline, stale once the next batch has been on chain longer than the window (compact and full)", async () => {
-      const history = sealedHistoryV2(CHAIN, { proofs: "all" });
+      const roots = historyOn(CHAIN, { proofs: "all" }).batches.map((b) => b.root);
+      const { chain, times } = await anchoredOnChain(roots);
+      const history = historyOn(chain, { proofs: "all" });
       const full = clone(history.bundle);
       full.links.splice(3);
       full.events.splice(3);
@@ -507,25 +500,26 @@ describe("core/bundle: sealtrace-proof/2", () => {
       for (const truncated of [full, compact]) {
         const verdict = verifyBundle(truncated);
         expect(verdict.status, "offline, a truncated history with an older head proof looks complete").to.equal("valid");
-        const roots = history.batches.map((b) => b.root);
-        const trust = { ...CHAIN, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now };
-        const fresh = await checkOnChain(chainOf(roots, [now - 7200, now - 600]), trust, truncated.chain, verdict);
+        const trust = { ...chain, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS };
+        const fresh = await checkOnChain(rpc, { ...trust, now: times[1]! + 600 }, truncated.chain, verdict);
         expect(fresh.problems, "batch 2 anchored 10 minutes ago: within the window").to.deep.equal([]);
-        const stale = await checkOnChain(chainOf(roots, [now - 7200, now - DEFAULT_MAX_AGE_SECONDS - 1]), trust, truncated.chain, verdict);
+        const stale = await checkOnChain(rpc, { ...trust, now: times[1]! + DEFAULT_MAX_AGE_SECONDS + 1 }, truncated.chain, verdict);
         expect(stale.problems.map((p) => p.path)).to.deep.equal(["head.seq"]);
         expect(stale.problems[0]!.message).to.match(/^stale: /);
       }
     });
 
     it("a bundle naming another registry or chain than the verifier trusts fails before any call", async () => {
-      const { bundle } = sealedHistoryV2(CHAIN);
+      const roots = historyOn(CHAIN).batches.map((b) => b.root);
+      const { chain, times } = await anchoredOnChain(roots);
+      const { bundle } = historyOn(chain);
       const verdict = verifyBundle(bundle);
       const never: Rpc = () => Promise.reject(new Error("no call expected"));
-      const trust = { chainId: CHAIN.chainId, registry: `0x${"11".repeat(20)}`, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now };
+      const trust = { chainId: chain.chainId, registry: `0x${"11".repeat(20)}`, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now: times[1]! };
       expect((await checkOnChain(never, trust, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal(["chain.registry"]);
-      expect((await checkOnChain(never, { ...trust, ...CHAIN, chainId: 1 }, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal(["chain.chainId"]);
+      expect((await checkOnChain(never, { ...trust, ...chain, chainId: 1 }, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal(["chain.chainId"]);
       // The registry's address is compared without regard to case.
-      const upper = await checkOnChain(chainOf(sealedHistoryV2(CHAIN).batches.map((b) => b.root), [now, now]), { ...CHAIN, registry: CHAIN.registry.toLowerCase(), maxAgeSeconds: 60, now }, bundle.chain, verdict);
+      const upper = await checkOnChain(rpc, { ...chain, registry: chain.registry.toLowerCase(), maxAgeSeconds: 60, now: times[1]! }, bundle.chain, verdict);
       expect(upper.problems).to.deep.equal([]);
     });
   });
