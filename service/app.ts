@@ -30,6 +30,7 @@ import { createSetupStore } from "./setup/store.ts";
 import { storeRoutes } from "./store/routes.ts";
 import { assetRoutes } from "./verify/assets.ts";
 import { createBottleStore } from "./verify/bottles.ts";
+import { createBundleCache } from "./verify/bundle-cache.ts";
 import { createBundleStore } from "./verify/bundles.ts";
 import { verifyRoutes } from "./verify/routes.ts";
 
@@ -53,6 +54,8 @@ export interface AppDeps {
   rateLimitPerBottle: number;
   /** The web console (/console): chain explorer for batch links, Secure cookies, session length. */
   console: { explorerUrl: string | null; secureCookies: boolean; sessionHours: number };
+  /** Bounds of the proof bundle cache. */
+  bundleCache: { maxEntries: number; maxBytes: number };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -111,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   verifyRoutes(app, {
     db: deps.db,
-    bundles: createBundleStore(deps.db, deps.chain),
+    bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
     bottles: createBottleStore(deps.db, deps.chain),
     rpcUrl: deps.publicRpcUrl,
     chain: deps.chain,

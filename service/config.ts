@@ -37,6 +37,8 @@ export interface Config {
   consoleSecureCookies: boolean;
   /** How long a console sign-in lasts. */
   consoleSessionHours: number;
+  /** Bounds of the HTTP process's proof bundle cache (service/verify/bundle-cache.ts); 0 entries: none. */
+  bundleCache: { maxEntries: number; maxBytes: number };
 }
 
 export class ConfigError extends Error {
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Secure by default; the embedded development mode (no DATABASE_URL) defaults to plain http.
     consoleSecureCookies: bool("CONSOLE_SECURE_COOKIES", text("DATABASE_URL") !== null),
     consoleSessionHours: int("CONSOLE_SESSION_HOURS", 12, 1, 24 * 30),
+    bundleCache: { maxEntries: int("BUNDLE_CACHE_ENTRIES", 20_000, 0, 10_000_000), maxBytes: int("BUNDLE_CACHE_MIB", 64, 1, 65_536) * 1024 * 1024 },
   };
   if (config.chainRpcUrl !== null && config.anchorPrivateKey === null) {
     problems.push("CHAIN_RPC_URL is set, so ANCHOR_PRIVATE_KEY (the funded key that anchors) must be set too");

@@ -149,6 +149,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         rateLimitPerIp: config.rateLimitPerIp,
         rateLimitPerBottle: config.rateLimitPerBottle,
         console: { explorerUrl: config.explorerUrl, secureCookies: config.consoleSecureCookies, sessionHours: config.consoleSessionHours },
+        bundleCache: config.bundleCache,
       });
       cleanups.push(() => app!.close());
       const address = await app.listen({ port: config.port, host: config.host });

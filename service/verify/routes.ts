@@ -15,7 +15,8 @@ import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
 import type { BottleStore } from "./bottles.ts";
-import type { BundleAccess, BundleStore, LinkProofs } from "./bundles.ts";
+import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
+import type { LinkProofs } from "./bundles.ts";
 import { pickLang } from "./i18n.ts";
 import { renderPage } from "./page.ts";
 
@@ -23,7 +24,7 @@ const PAGE_CSS = new URL("./assets/page.css", import.meta.url);
 
 export interface VerifyDeps {
   db: Db;
-  bundles: BundleStore;
+  bundles: BundleCache;
   bottles: BottleStore;
   rpcUrl: string;
   /** The chain and registry the page's self-check trusts, and the explorer that shows the registry (EXPLORER_URL). */
@@ -88,20 +89,18 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
       }),
     },
   }, async (request, reply) => {
-    let access: BundleAccess;
     const token = bearerToken(request);
-    if (token !== null) {
-      const brand = await brandForKey(deps.db, token);
-      if (brand === null) throw unauthorized("unknown API key");
-      access = { brandId: brand.id };
-    } else {
-      access = { secret: request.query.s ?? "" };
-    }
-    const bundle = await deps.bundles.bundleFor(request.params.serial, access, request.query.proofs ?? "head");
-    if (bundle === null) throw notFound("no such bottle");
-    // Pending links become anchored within seconds: never cache an incomplete bundle for long.
-    const pending = bundle.links.some((l) => l.anchor === null);
-    return reply.header("cache-control", pending ? "no-store" : "private, max-age=60").send(bundle);
+    const served = await deps.bundles.serve(request.params.serial, token !== null ? { apiKey: token } : { secret: request.query.s ?? "" }, request.query.proofs ?? "head");
+    if (served === "unknown-key") throw unauthorized("unknown API key");
+    if (served === "not-found") throw notFound("no such bottle");
+    // Private: the URL carries the bottle's secret (or the request a brand's key), so no shared cache
+    // may keep it and hand it to others, or keep the secret in its logs. A complete bundle changes only
+    // when the bottle moves: a browser may keep it as long as the server would (FRESH_MS); one with a
+    // pending link is revalidated on every use (If-None-Match, 304 while it is unchanged).
+    void reply.header("etag", served.etag).header("vary", "authorization")
+      .header("cache-control", served.complete ? `private, max-age=${FRESH_MS / 1000}` : "private, no-cache");
+    if (etagMatches(request.headers["if-none-match"], served.etag)) return reply.code(304).send();
+    return reply.type("application/json; charset=utf-8").send(served.body);
   });
 
   app.get<{ Params: { gtin: string; serial: string }; Querystring: { s?: string; o?: string; lang?: string } }>("/01/:gtin/21/:serial", {
