@@ -1,14 +1,22 @@
 /**
- * What the consumer page shows about a bottle, and what a consumer's visit writes: a `consumer_scan`
- * (or, with the cap code, an `opened`) event appended to the bottle's chain, so scan counts are
- * anchored like everything else. Only a coarse place and a salted hash of the IP are kept.
+ * What the consumer page shows about a bottle, read in one statement, and what a consumer's visit
+ * would write: a `consumer_scan` (or, with the cap code, an `opened`) event appended to the bottle's
+ * chain, so scan counts are anchored like everything else (written by scan-writer.ts, many visits per
+ * transaction). Only a coarse place and a salted hash of the IP are kept.
  */
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import { randomSalt, type CanonicalEvent } from "../core/links.ts";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
+import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
-import { withTransaction, type Db, type Tx } from "../db/pool.ts";
-import { appendEvents, lockHeads, type Head } from "../ledger/append.ts";
+import { withTransaction, type Db } from "../db/pool.ts";
+import { RESCAN_WINDOW, type Visit } from "./scan-writer.ts";
+
+/**
+ * The batch a link was sealed into, as the steps read it (one place, so that how a link finds its
+ * batch can change without touching the query).
+ */
+const LINK_BATCH = "link_batch(l.id, l.batch_seq)";
 
 export interface Bottle {
   serial: string;
@@ -34,143 +42,138 @@ export interface ScanSummary {
   recent: ScanFact[];
 }
 
-/** Consumer scans from one IP within this window count once (a page reload is not a new scan). */
-const RESCAN_WINDOW = "10 minutes";
+/** Everything the page shows about a bottle, and the visit it records (null when nothing is to be written). */
+export interface BottleView {
+  bottle: Bottle;
+  steps: Step[];
+  guidePrices: GuidePrice[];
+  /** Consumer scans so far, oldest first. */
+  scans: ScanFact[];
+  /** Null for the brand's (or its store's) own look, a reload from the same IP within the window, or a cap scanned again. */
+  visit: Visit | null;
+}
+
+/** Who asks for the page: the bottle's code and the public secret (or, with `cap`, the code under the cap), the client's IP, its bearer token. */
+export interface PageRequest {
+  gtin: string;
+  serial: string;
+  secret: string | undefined;
+  cap: boolean;
+  ip: string;
+  token: string | null;
+}
+
+interface Row {
+  serial: string; gtin: string; brand_id: number; slug: string; brand_name: string; product_name: string | null;
+  attributes: Record<string, unknown> | null; lot: string | null; region: string | null; region_name: string | null;
+  opened_at: Date | null; last_n: number; key_hash: Buffer | null; scan_salt: Buffer;
+  // Null when the secret does not match (nothing else is read then).
+  steps: { n: number; type: string; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
+    batch: number | null; state: string | null; chainId: number | null; registry: string | null; block: number | null; blockTime: string | null; tx: string | null }[] | null;
+  prices: { amount: string; currency: string; below: number; above: number; region: string | null; validFrom: string }[] | null;
+  scans: { at: string; place: string | null; latitude: number | null; longitude: number | null }[] | null;
+  place: Place | null;
+  rescan: boolean | null;
+  by_owner: boolean | null;
+}
+
+/**
+ * One round trip: the bottle with its product, brand and region; and, only when the secret's hash
+ * matches ($4), its steps with their batches, its guide prices, its scans, whether this IP scanned it
+ * within the window, the IP's place in the brand's table, and whether the bearer token is the
+ * brand's API key or one of its live store keys.
+ */
+const PAGE_SQL = `
+SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS product_name, p.attributes,
+       c.lot, c.region, r.name AS region_name, c.opened_at, c.last_n, b.scan_salt,
+       CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END AS key_hash, v.*
+  FROM codes c JOIN brands b ON b.id = c.brand_id
+  LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
+  LEFT JOIN regions r ON r.brand_id = c.brand_id AND r.code = c.region
+  LEFT JOIN LATERAL (
+    SELECT
+      (SELECT coalesce(json_agg(json_build_object(
+                'n', l.n, 'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
+                'batch', ${LINK_BATCH}, 'state', ba.state, 'chainId', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
+                'blockTime', ba.block_time, 'tx', ba.tx_hash) ORDER BY l.n), '[]')
+         FROM links l JOIN events e ON e.id = l.event_id
+         LEFT JOIN parties pa ON pa.brand_id = e.brand_id AND pa.id = e.party
+         LEFT JOIN batches ba ON ba.seq = ${LINK_BATCH}
+        WHERE l.serial = c.serial AND e.type <> 'consumer_scan') AS steps,
+      (SELECT coalesce(json_agg(json_build_object(
+                'amount', g.amount::text, 'currency', g.currency, 'below', g.below::float8, 'above', g.above::float8, 'region', g.region, 'validFrom', g.valid_from)), '[]')
+         FROM guide_prices g WHERE g.brand_id = c.brand_id AND g.gtin = c.gtin) AS prices,
+      (SELECT coalesce(json_agg(json_build_object('at', s.scanned_at, 'place', s.place, 'latitude', s.latitude, 'longitude', s.longitude) ORDER BY s.scanned_at, s.id), '[]')
+         FROM scans s WHERE s.serial = c.serial) AS scans,
+      (SELECT json_build_object('name', ip.place, 'latitude', ip.latitude, 'longitude', ip.longitude)
+         FROM ip_places ip WHERE ip.brand_id = c.brand_id AND $6::inet <<= ip.cidr ORDER BY masklen(ip.cidr) DESC LIMIT 1) AS place,
+      EXISTS (SELECT 1 FROM scans s WHERE s.serial = c.serial AND s.ip_hash = sha256(b.scan_salt || convert_to($5, 'UTF8'))
+                AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
+      ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
+        SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
+     WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
+  ) v ON true
+ WHERE c.serial = $1 AND c.gtin = $2`;
+
+/** Consumer scans: how many, the first, those since the sale, and recent ones for the copy check. */
+export function scanSummary(facts: ScanFact[], soldAt: Date | null, now = Date.now()): ScanSummary {
+  // Scans before the retail sale are the trade's (a dealer pre-querying codes), not consumers'.
+  const consumer = soldAt === null ? facts : facts.filter((f) => f.at >= soldAt);
+  return {
+    consumer: consumer.length,
+    beforeSale: facts.length - consumer.length,
+    first: consumer[0] ?? null,
+    recent: facts.filter((f) => now - f.at.getTime() < 7 * 86_400_000),
+  };
+}
+
+const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
 
 export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>) {
-  async function find(where: string, params: unknown[]): Promise<(Bottle & { secretHash: Buffer; capHash: Buffer | null; scanSalt: Buffer }) | null> {
-    const { rows: [row] } = await db.query<{
-      serial: string; gtin: string; brand_id: number; slug: string; brand_name: string; product_name: string | null;
-      attributes: Record<string, unknown> | null; lot: string | null; region: string | null; region_name: string | null;
-      opened_at: Date | null; secret_hash: Buffer; cap_hash: Buffer | null; scan_salt: Buffer;
-    }>(
-      `SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS product_name, p.attributes,
-              c.lot, c.region, r.name AS region_name, c.opened_at, c.secret_hash, c.cap_hash, b.scan_salt
-         FROM codes c JOIN brands b ON b.id = c.brand_id
-         LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
-         LEFT JOIN regions r ON r.brand_id = c.brand_id AND r.code = c.region
-        WHERE ${where}`,
-      params,
-    );
-    if (!row) return null;
-    return {
-      serial: row.serial, gtin: row.gtin, brandId: row.brand_id, brandSlug: row.slug, brandName: row.brand_name,
-      product: row.product_name === null ? null : { name: row.product_name, attributes: row.attributes ?? {} },
-      lot: row.lot, region: row.region === null ? null : { code: row.region, name: row.region_name ?? row.region },
-      openedAt: row.opened_at, secretHash: row.secret_hash, capHash: row.cap_hash, scanSalt: row.scan_salt,
-    };
-  }
-
-  function matches(hash: Buffer | null, secret: string | undefined): boolean {
-    return hash !== null && secret !== undefined && secret !== "" && timingSafeEqual(tokenHash(secret), hash);
-  }
-
-  async function placeFor(brandId: number, ip: string): Promise<Place | null> {
-    const { rows: [row] } = await db.query<{ place: string; latitude: number | null; longitude: number | null }>(
-      `SELECT place, latitude, longitude FROM ip_places
-        WHERE brand_id = $1 AND $2::inet <<= cidr ORDER BY masklen(cidr) DESC LIMIT 1`,
-      [brandId, ip],
-    ).catch(() => ({ rows: [] as { place: string; latitude: number | null; longitude: number | null }[] }));
-    return row ? { name: row.place, latitude: row.latitude, longitude: row.longitude } : null;
-  }
-
-  /** Appends one event SealTrace itself writes for the bottle, in the caller's transaction (which locked its head). */
-  async function appendOwn(tx: Tx, bottle: Bottle, heads: Map<string, Head>, type: "consumer_scan" | "opened", place: Place | null, at: string): Promise<number> {
-    const canonical: CanonicalEvent = { brand: bottle.brandSlug, id: `${type}-${randomUUID()}`, type, codes: [bottle.serial], occurredAt: at, receivedAt: at, salt: randomSalt() };
-    if (place !== null) canonical.place = place.name;
-    if (type === "opened") canonical.by = "consumer";
-    const { events } = await appendEvents(tx, bottle.brandId, null, at, [{
-      canonical, brandEventId: canonical.id as string, occurredAt: at, party: null, to: null, price: null, data: null,
-    }], heads);
-    return events[0]!.id;
-  }
-
   return {
-    /** The bottle, if the public secret from its QR code matches; otherwise null, like an unknown code. */
-    async bySecret(gtin: string, serial: string, secret: string | undefined) {
-      const bottle = await find("c.serial = $1 AND c.gtin = $2", [serial, gtin]);
-      return bottle && matches(bottle.secretHash, secret) ? bottle : null;
-    },
+    /** The bottle's page, if the secret (or cap code) matches; otherwise null, exactly like an unknown code. */
+    async forPage(request: PageRequest): Promise<BottleView | null> {
+      const { secret } = request;
+      const given = secret === undefined || secret === "" ? null : Buffer.from(tokenHash(secret));
+      const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
+      const [{ rows: [row] }, current] = await Promise.all([
+        db.query<Row>(PAGE_SQL, [
+          request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
+          token, request.token?.startsWith("sts_") ?? false,
+        ]),
+        chain(),
+      ]);
+      // The database only told whether the hashes are equal; the answer rests on a constant-time comparison.
+      if (!row || given === null || row.key_hash === null || row.steps === null || !timingSafeEqual(given, row.key_hash)) return null;
 
-    async byCapCode(gtin: string, serial: string, capCode: string | undefined) {
-      const bottle = await find("c.serial = $1 AND c.gtin = $2", [serial, gtin]);
-      return bottle && matches(bottle.capHash, capCode) ? bottle : null;
-    },
-
-    /** Records a consumer's verification (unless the same IP verified it minutes ago); true if written. */
-    async recordScan(bottle: Bottle & { scanSalt: Buffer }, ip: string): Promise<boolean> {
-      const ipHash = createHash("sha256").update(bottle.scanSalt).update(ip).digest();
-      const place = await placeFor(bottle.brandId, ip);
-      return await withTransaction(db, async (tx) => {
-        const heads = await lockHeads(tx, [bottle.serial]);
-        const recent = await tx.query(
-          `SELECT 1 FROM scans WHERE serial = $1 AND ip_hash = $2 AND scanned_at > now() - interval '${RESCAN_WINDOW}'`,
-          [bottle.serial, ipHash],
-        );
-        if (recent.rowCount) return false;
-        const now = new Date().toISOString();
-        const eventId = await appendOwn(tx, bottle, heads, "consumer_scan", place, now);
-        await tx.query(
-          "INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-          [bottle.serial, eventId, now, place?.name ?? null, place?.latitude ?? null, place?.longitude ?? null, ipHash],
-        );
-        return true;
-      });
-    },
-
-    /** Records that the cap code was scanned: the bottle is opened (once). True if this visit opened it. */
-    async recordOpening(bottle: Bottle, ip: string): Promise<boolean> {
-      const place = await placeFor(bottle.brandId, ip);
-      return await withTransaction(db, async (tx) => {
-        const heads = await lockHeads(tx, [bottle.serial]);
-        if (heads.get(bottle.serial)?.openedAt) return false;
-        await appendOwn(tx, bottle, heads, "opened", place, new Date().toISOString());
-        return true;
-      });
-    },
-
-    /** The bottle's life, step by step, with places and anchoring (consumer scans left out). */
-    async steps(bottle: Bottle): Promise<Step[]> {
-      const current = await chain();
-      const { rows } = await db.query<{
-        n: number; type: string; occurred_at: Date; party: string | null; party_name: string | null; kind: string | null; region: string | null;
-        batch_seq: number | null; state: string | null; chain_id: number | null; registry: string | null; block_number: number | null; block_time: Date | null; tx_hash: string | null;
-      }>(
-        `SELECT l.n, e.type, e.occurred_at, e.party, p.name AS party_name, p.kind, p.region,
-                l.batch_seq, b.state, b.chain_id, b.registry, b.block_number, b.block_time, b.tx_hash
-           FROM links l JOIN events e ON e.id = l.event_id
-           LEFT JOIN parties p ON p.brand_id = e.brand_id AND p.id = e.party
-           LEFT JOIN batches b ON b.seq = l.batch_seq
-          WHERE l.serial = $1 AND e.type <> 'consumer_scan'
-          ORDER BY l.n`,
-        [bottle.serial],
-      );
-      return rows.map((r) => ({
+      const bottle: Bottle = {
+        serial: row.serial, gtin: row.gtin, brandId: row.brand_id, brandSlug: row.slug, brandName: row.brand_name,
+        product: row.product_name === null ? null : { name: row.product_name, attributes: row.attributes ?? {} },
+        lot: row.lot, region: row.region === null ? null : { code: row.region, name: row.region_name ?? row.region },
+        openedAt: row.opened_at,
+      };
+      const steps: Step[] = row.steps.map((r) => ({
         n: r.n,
         type: r.type,
-        at: r.occurred_at,
-        party: r.party === null ? null : { id: r.party, name: r.party_name ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },
-        anchor: r.state === "anchored" && r.chain_id === current.chainId && r.registry === current.registry
-          ? { seq: r.batch_seq!, blockNumber: r.block_number, blockTime: r.block_time, txHash: r.tx_hash }
+        at: new Date(r.at),
+        party: r.party === null ? null : { id: r.party, name: r.partyName ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },
+        anchor: r.state === "anchored" && r.chainId === current.chainId && r.registry === current.registry
+          ? { seq: r.batch!, blockNumber: r.block, blockTime: dateOrNull(r.blockTime), txHash: r.tx }
           : null,
       }));
-    },
+      const guidePrices: GuidePrice[] = row.prices!.map((g) => ({ ...g, validFrom: new Date(g.validFrom) }));
+      const scans: ScanFact[] = row.scans!.map((s) => ({
+        at: new Date(s.at), place: s.place === null ? null : { name: s.place, latitude: s.latitude, longitude: s.longitude },
+      }));
 
-    /** Consumer scans: how many, the first, those since the sale, and recent ones for the copy check. */
-    async scans(bottle: Bottle, soldAt: Date | null): Promise<ScanSummary> {
-      const { rows } = await db.query<{ scanned_at: Date; place: string | null; latitude: number | null; longitude: number | null }>(
-        "SELECT scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 ORDER BY scanned_at",
-        [bottle.serial],
-      );
-      const facts: ScanFact[] = rows.map((r) => ({ at: r.scanned_at, place: r.place === null ? null : { name: r.place, latitude: r.latitude, longitude: r.longitude } }));
-      // Scans before the retail sale are the trade's (a dealer pre-querying codes), not consumers'.
-      const consumer = soldAt === null ? facts : facts.filter((f) => f.at >= soldAt);
-      return {
-        consumer: consumer.length,
-        beforeSale: facts.length - consumer.length,
-        first: consumer[0] ?? null,
-        recent: facts.filter((f) => Date.now() - f.at.getTime() < 7 * 86_400_000),
-      };
+      // The brand looking at its own bottle (API key), or one of its stores (store key), is not a consumer's visit.
+      let visit: Visit | null = null;
+      const seen = { n: row.last_n, rescan: row.rescan === true };
+      const of = { serial: bottle.serial, brandId: bottle.brandId, brandSlug: bottle.brandSlug };
+      if (row.by_owner === true) visit = null;
+      else if (request.cap) visit = bottle.openedAt === null ? { kind: "opened", ...of, place: row.place, seen } : null;
+      else if (!seen.rescan) visit = { kind: "consumer_scan", ...of, ipHash: createHash("sha256").update(row.scan_salt).update(request.ip).digest(), place: row.place, seen };
+      return { bottle, steps, guidePrices, scans, visit };
     },
 
     /** Replaces the brand's IP-range → place table. */

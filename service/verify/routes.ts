@@ -6,19 +6,19 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { QueueFull } from "../core/group-commit.ts";
 import { normaliseGtin } from "../core/gtin.ts";
-import { tokenHash } from "../core/secrets.ts";
 import { band, guideInForce } from "../core/price.ts";
 import { warningsFor } from "../core/warnings.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
-import type { BottleStore } from "./bottles.ts";
+import { scanSummary, type BottleStore } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
 import type { LinkProofs } from "./bundles.ts";
 import { pickLang } from "./i18n.ts";
 import { renderPage } from "./page.ts";
+import { createScanWriter, type Visit, type VisitOutcome } from "./scan-writer.ts";
 
 const PAGE_CSS = new URL("./assets/page.css", import.meta.url);
 
@@ -43,13 +43,6 @@ const PlacesBody = Type.Object({
     longitude: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
   }, { additionalProperties: false }), { maxItems: 100_000 }),
 }, { additionalProperties: false });
-
-/** The brand of a live store key (`sts_…`; the store_keys table belongs to service/store), else null. */
-async function storeKeyBrand(db: Db, token: string): Promise<number | null> {
-  if (!token.startsWith("sts_")) return null;
-  const { rows } = await db.query<{ brand_id: number }>("SELECT brand_id FROM store_keys WHERE key_hash = $1 AND revoked_at IS NULL", [tokenHash(token)]);
-  return rows[0]?.brand_id ?? null;
-}
 
 /** The same URL with `lang` set, keeping the bottle's own parameters. */
 function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): string {
@@ -103,6 +96,22 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     return reply.type("application/json; charset=utf-8").send(served.body);
   });
 
+  // Consumers' visits are written many to a transaction; the page answers once its visit is committed.
+  const scanWriter = createScanWriter(deps.db, app.log);
+  app.addHook("onClose", () => scanWriter.drain());
+  const recordVisit = async (visit: Visit, reply: FastifyReply): Promise<VisitOutcome> => {
+    try {
+      return await scanWriter.record(visit);
+    } catch (error) {
+      // Not recorded (the group's transaction failed twice, or too many visits wait): the page must not claim otherwise.
+      void reply.header("retry-after", "1");
+      throw new AppError(503, "unavailable", error instanceof QueueFull
+        ? "too many verifications at once; retry in a second"
+        : "this verification could not be recorded; retry shortly");
+    }
+  };
+  const htmlReply = (reply: FastifyReply) => reply.header("cache-control", "no-store").header("vary", "accept-language").type("text/html; charset=utf-8");
+
   app.get<{ Params: { gtin: string; serial: string }; Querystring: { s?: string; o?: string; lang?: string } }>("/01/:gtin/21/:serial", {
     onRequest: [perIp, perBottle],
     schema: {
@@ -119,40 +128,40 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     const gtin = normaliseGtin(request.params.gtin);
     const { serial } = request.params;
     const { s, o } = request.query;
-    const bottle = gtin === null ? null
-      : o !== undefined ? await deps.bottles.byCapCode(gtin, serial, o)
-      : await deps.bottles.bySecret(gtin, serial, s);
-    void reply.header("cache-control", "no-store").header("vary", "accept-language").type("text/html; charset=utf-8");
-    if (bottle === null) {
+    // One round trip reads all the page shows; a visit to record then waits for its group's commit.
+    const view = gtin === null ? null
+      : await deps.bottles.forPage({ gtin, serial, secret: o ?? s, cap: o !== undefined, ip: request.ip, token: bearerToken(request) });
+    if (view === null) {
       // A wrong or missing secret looks exactly like an unknown code: nothing here names the bottle.
-      return reply.code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
+      return htmlReply(reply).code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
     }
 
-    // The brand looking at its own bottle (API key), or one of its stores (store key), is not a consumer's verification.
-    const token = bearerToken(request);
-    const byBrand = token !== null && ((await brandForKey(deps.db, token))?.id === bottle.brandId || (await storeKeyBrand(deps.db, token)) === bottle.brandId);
+    const { bottle } = view;
+    let { steps, scans: facts } = view;
     let scanned = false;
-    if (!byBrand) {
-      if (o !== undefined) {
-        if (await deps.bottles.recordOpening(bottle, request.ip)) deps.linksAdded(1);
-        bottle.openedAt ??= new Date();
-      } else if (await deps.bottles.recordScan(bottle, request.ip)) {
-        scanned = true;
-        deps.linksAdded(1);
+    if (view.visit !== null) {
+      const outcome = await recordVisit(view.visit, reply);
+      if (outcome.counted) deps.linksAdded(1);
+      if (view.visit.kind === "opened") {
+        const { opening } = outcome;
+        if (opening !== null) steps = [...steps, { n: opening.n, type: "opened", at: opening.at, party: null, anchor: null }];
+        bottle.openedAt ??= opening?.at ?? outcome.at;
+      } else {
+        scanned = outcome.counted;
+        facts = [...facts, ...outcome.scans];
       }
     }
 
-    // Independent reads in parallel: the page waits for the slowest, not for their sum.
-    const [steps, prices, chain] = await Promise.all([deps.bottles.steps(bottle), loadGuidePrices(deps.db, bottle.brandId, [bottle.gtin]), deps.chain()]);
+    const now = new Date();
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
-    const scans = await deps.bottles.scans(bottle, soldAt);
-    const guide = guideInForce(prices.get(bottle.gtin) ?? [], bottle.region?.code ?? null, new Date());
-    const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now: new Date() });
+    const scans = scanSummary(facts, soldAt, now.getTime());
+    const guide = guideInForce(view.guidePrices, bottle.region?.code ?? null, now);
+    const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now });
     const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
-    return reply.send(renderPage({
+    return htmlReply(reply).send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, chain, explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
+      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, chain: await deps.chain(), explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

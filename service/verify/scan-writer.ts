@@ -1,0 +1,155 @@
+/**
+ * Writes consumers' visits (a `consumer_scan`, or an `opened` with the cap code) to the bottles'
+ * chains, many visits per transaction (group commit, core/group-commit.ts): each page waits until the
+ * COMMIT of the group holding its visit has returned, so a page that says "this scan was counted"
+ * always names a durable scan, and a group that fails fails every page in it (after one retry).
+ *
+ * Rules kept from the one-visit-per-transaction writer: one IP's scans of a bottle within
+ * RESCAN_WINDOW count once (also when they land in the same group); a bottle is opened once; the
+ * visits to one bottle are appended in the order they were submitted; heads are locked in serial
+ * order (lockHeads), as every writer of the ledger does.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger } from "fastify";
+import { createGroupCommit } from "../core/group-commit.ts";
+import { randomSalt, type CanonicalEvent } from "../core/links.ts";
+import type { Place, ScanFact } from "../core/warnings.ts";
+import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+import { appendEvents, lockHeads, type NewEvent } from "../ledger/append.ts";
+
+/** Consumer scans from one IP within this window count once (a page reload is not a new scan). */
+export const RESCAN_WINDOW = "10 minutes";
+
+/** Groups are at most this large; past QUEUE_LIMIT waiting visits, visitors are asked to retry. */
+const GROUP_LIMIT = 256;
+const QUEUE_LIMIT = 4_096;
+
+/** A consumer's visit to a bottle's page, to be recorded. */
+export type Visit = {
+  serial: string;
+  brandId: number;
+  brandSlug: string;
+  /** The place of the visitor's IP in the brand's table. */
+  place: Place | null;
+  /**
+   * What the page read, unlocked: the head's n, and whether this IP had scanned the bottle within the
+   * window. That answer still holds while n is unchanged, since a counted scan always appends a link.
+   */
+  seen: { n: number; rescan: boolean };
+} & ({ kind: "consumer_scan"; ipHash: Buffer } | { kind: "opened" });
+
+export interface VisitOutcome {
+  /** True if this visit was written (false: the same IP within the window, or a bottle already opened). */
+  counted: boolean;
+  /** The time of the group's events. */
+  at: Date;
+  /** The consumer scans of this bottle the group wrote, up to and including this visit's. */
+  scans: ScanFact[];
+  /** For a cap scan: the opening the group wrote for this bottle (this visit's, or an earlier one's in the group). */
+  opening: { at: Date; n: number } | null;
+}
+
+type ScanVisit = Visit & { kind: "consumer_scan" };
+
+const keyOf = (serial: string, ipHash: Buffer) => `${serial}:${ipHash.toString("hex")}`;
+
+/** Appends the group's visits in the caller's transaction; one outcome (or an Error for that visit alone) per visit. */
+async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Error)[]> {
+  const heads = await lockHeads(tx, visits.map((v) => v.serial));
+  // Where a link was appended since the page read, whether the IP scanned within the window is asked again, locked.
+  const stale = visits.filter((v) => v.kind === "consumer_scan" && heads.get(v.serial)?.n !== v.seen.n) as ScanVisit[];
+  const recent = new Set<string>();
+  if (stale.length > 0) {
+    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer }>(
+      `SELECT DISTINCT s.serial, s.ip_hash FROM scans s JOIN unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash) ON s.serial = t.serial AND s.ip_hash = t.ip_hash
+        WHERE s.scanned_at > now() - interval '${RESCAN_WINDOW}'`,
+      [stale.map((v) => v.serial), stale.map((v) => v.ipHash)],
+    );
+    for (const row of rows) recent.add(keyOf(row.serial, row.ip_hash));
+  }
+
+  const at = new Date();
+  const iso = at.toISOString();
+  const counted = new Set<string>();
+  const lastN = new Map<string, number>();
+  const openings = new Map<string, { at: Date; n: number }>();
+  const groupScans = new Map<string, ScanFact[]>();
+  // Per brand, its events and, aligned with them, the scan each one is (null for an opening).
+  const byBrand = new Map<number, { events: NewEvent[]; scans: (ScanVisit | null)[] }>();
+  const outcomes = visits.map((visit): VisitOutcome | Error => {
+    const head = heads.get(visit.serial);
+    if (head === undefined) return new Error(`code ${visit.serial} is gone`);
+    let write: boolean;
+    if (visit.kind === "opened") {
+      write = head.openedAt === null && !openings.has(visit.serial);
+    } else {
+      const key = keyOf(visit.serial, visit.ipHash);
+      write = !counted.has(key) && !(head.n === visit.seen.n ? visit.seen.rescan : recent.has(key));
+      counted.add(key);
+    }
+    if (write) {
+      const n = (lastN.get(visit.serial) ?? head.n) + 1;
+      lastN.set(visit.serial, n);
+      const canonical: CanonicalEvent = { brand: visit.brandSlug, id: `${visit.kind}-${randomUUID()}`, type: visit.kind, codes: [visit.serial], occurredAt: iso, receivedAt: iso, salt: randomSalt() };
+      if (visit.place !== null) canonical.place = visit.place.name;
+      if (visit.kind === "opened") canonical.by = "consumer";
+      const brand = byBrand.get(visit.brandId) ?? { events: [], scans: [] };
+      byBrand.set(visit.brandId, brand);
+      brand.events.push({ canonical, brandEventId: canonical.id as string, occurredAt: iso, party: null, to: null, price: null, data: null });
+      if (visit.kind === "opened") {
+        openings.set(visit.serial, { at, n });
+        brand.scans.push(null);
+      } else {
+        brand.scans.push(visit);
+        groupScans.set(visit.serial, [...(groupScans.get(visit.serial) ?? []), { at, place: visit.place }]);
+      }
+    }
+    return {
+      counted: write, at,
+      scans: visit.kind === "consumer_scan" ? [...(groupScans.get(visit.serial) ?? [])] : [],
+      opening: visit.kind === "opened" ? openings.get(visit.serial) ?? null : null,
+    };
+  });
+
+  const rows = { serial: [] as string[], event: [] as number[], place: [] as (string | null)[], lat: [] as (number | null)[], lon: [] as (number | null)[], ip: [] as Buffer[] };
+  for (const [brandId, { events, scans }] of byBrand) {
+    const written = await appendEvents(tx, brandId, null, iso, events, heads);
+    scans.forEach((visit, i) => {
+      if (visit === null) return;
+      rows.serial.push(visit.serial); rows.event.push(written.events[i]!.id);
+      rows.place.push(visit.place?.name ?? null); rows.lat.push(visit.place?.latitude ?? null); rows.lon.push(visit.place?.longitude ?? null);
+      rows.ip.push(visit.ipHash);
+    });
+  }
+  if (rows.serial.length > 0) {
+    await tx.query(
+      `INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
+       SELECT t.serial, t.event_id, $3, t.place, t.lat, t.lon, t.ip_hash
+         FROM unnest($1::text[], $2::bigint[], $4::text[], $5::float8[], $6::float8[], $7::bytea[]) AS t(serial, event_id, place, lat, lon, ip_hash)`,
+      [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip],
+    );
+  }
+  return outcomes;
+}
+
+export function createScanWriter(db: Db, log: FastifyBaseLogger) {
+  const write = (visits: Visit[]) => withTransaction(db, (tx) => appendVisits(tx, visits));
+  const group = createGroupCommit<Visit, VisitOutcome>(async (visits) => {
+    try {
+      return await write(visits);
+    } catch (error) {
+      // A lost connection, a deadlock: once more, on a fresh connection. If the failed COMMIT had in
+      // fact committed, the rules above write nothing twice (the IP's scan is within the window now,
+      // the bottle is opened).
+      log.warn({ err: error, visits: visits.length }, "a group of consumer visits failed; retrying it once");
+      return await write(visits);
+    }
+  }, { maxGroup: GROUP_LIMIT, maxQueue: QUEUE_LIMIT });
+  return {
+    /** Resolves once the visit's group is committed; rejects (QueueFull, or the group's error) when it is not recorded. */
+    record: (visit: Visit) => group.submit(visit),
+    drain: () => group.drain(),
+  };
+}
+
+export type ScanWriter = ReturnType<typeof createScanWriter>;
