@@ -10,7 +10,7 @@ import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
-import { RESCAN_WINDOW, type Visit } from "./scan-writer.ts";
+import { RESCAN_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
 
 /**
  * The batch a link was sealed into, as the steps read it (one place, so that how a link finds its
@@ -31,7 +31,6 @@ export interface Bottle {
 }
 
 export interface Step extends StepFact {
-  n: number;
   anchor: { seq: number; blockNumber: number | null; blockTime: Date | null; txHash: string | null } | null;
 }
 
@@ -68,7 +67,7 @@ interface Row {
   attributes: Record<string, unknown> | null; lot: string | null; region: string | null; region_name: string | null;
   opened_at: Date | null; last_n: number; key_hash: Buffer | null; scan_salt: Buffer;
   // Null when the secret does not match (nothing else is read then).
-  steps: { n: number; type: string; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
+  steps: { type: string; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
     batch: number | null; state: string | null; chainId: number | null; registry: string | null; block: number | null; blockTime: string | null; tx: string | null }[] | null;
   prices: { amount: string; currency: string; below: number; above: number; region: string | null; validFrom: string }[] | null;
   scans: { at: string; place: string | null; latitude: number | null; longitude: number | null }[] | null;
@@ -93,7 +92,7 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
   LEFT JOIN LATERAL (
     SELECT
       (SELECT coalesce(json_agg(json_build_object(
-                'n', l.n, 'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
+                'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
                 'batch', ${LINK_BATCH}, 'state', ba.state, 'chainId', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
                 'blockTime', ba.block_time, 'tx', ba.tx_hash) ORDER BY l.n), '[]')
          FROM links l JOIN events e ON e.id = l.event_id
@@ -127,6 +126,22 @@ export function scanSummary(facts: ScanFact[], soldAt: Date | null, now = Date.n
   };
 }
 
+/**
+ * What the page shows once its visit is recorded (`outcome`, null when there was none to record):
+ * the scans its group wrote for the bottle added to those read, or the opening it wrote.
+ */
+export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bottle: Bottle; steps: Step[]; scans: ScanFact[]; scanned: boolean } {
+  const { bottle, steps, scans } = view;
+  if (outcome === null || view.visit === null) return { bottle, steps, scans, scanned: false };
+  if (view.visit.kind === "consumer_scan") return { bottle, steps, scans: [...scans, ...outcome.scans], scanned: outcome.counted };
+  const { opening } = outcome;
+  return {
+    bottle: { ...bottle, openedAt: bottle.openedAt ?? opening?.at ?? outcome.at },
+    steps: opening === null ? steps : [...steps, { type: "opened", at: opening.at, party: null, anchor: null }],
+    scans, scanned: false,
+  };
+}
+
 const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
 
 export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>) {
@@ -153,7 +168,6 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
         openedAt: row.opened_at,
       };
       const steps: Step[] = row.steps.map((r) => ({
-        n: r.n,
         type: r.type,
         at: new Date(r.at),
         party: r.party === null ? null : { id: r.party, name: r.partyName ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },

@@ -11,9 +11,9 @@ import { normaliseGtin } from "../core/gtin.ts";
 import { band, guideInForce } from "../core/price.ts";
 import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
-import { bearerToken, brandForKey, requireBrand } from "../http/auth.ts";
+import { bearerToken, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
-import { scanSummary, type BottleStore } from "./bottles.ts";
+import { afterVisit, scanSummary, type BottleStore } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
 import type { LinkProofs } from "./bundles.ts";
 import { pickLang } from "./i18n.ts";
@@ -136,21 +136,9 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
       return htmlReply(reply).code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
     }
 
-    const { bottle } = view;
-    let { steps, scans: facts } = view;
-    let scanned = false;
-    if (view.visit !== null) {
-      const outcome = await recordVisit(view.visit, reply);
-      if (outcome.counted) deps.linksAdded(1);
-      if (view.visit.kind === "opened") {
-        const { opening } = outcome;
-        if (opening !== null) steps = [...steps, { n: opening.n, type: "opened", at: opening.at, party: null, anchor: null }];
-        bottle.openedAt ??= opening?.at ?? outcome.at;
-      } else {
-        scanned = outcome.counted;
-        facts = [...facts, ...outcome.scans];
-      }
-    }
+    const outcome = view.visit === null ? null : await recordVisit(view.visit, reply);
+    if (outcome?.counted) deps.linksAdded(1);
+    const { bottle, steps, scans: facts, scanned } = afterVisit(view, outcome);
 
     const now = new Date();
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;

@@ -45,8 +45,11 @@ export interface VisitOutcome {
   at: Date;
   /** The consumer scans of this bottle the group wrote, up to and including this visit's. */
   scans: ScanFact[];
-  /** For a cap scan: the opening the group wrote for this bottle (this visit's, or an earlier one's in the group). */
-  opening: { at: Date; n: number } | null;
+  /**
+   * For a cap scan: when the bottle was opened, if the page's read did not know it yet (by this visit,
+   * by an earlier one in the group, or by a group that committed after the read).
+   */
+  opening: { at: Date } | null;
 }
 
 type ScanVisit = Visit & { kind: "consumer_scan" };
@@ -71,8 +74,7 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
   const at = new Date();
   const iso = at.toISOString();
   const counted = new Set<string>();
-  const lastN = new Map<string, number>();
-  const openings = new Map<string, { at: Date; n: number }>();
+  const openings = new Map<string, { at: Date }>();
   const groupScans = new Map<string, ScanFact[]>();
   // Per brand, its events and, aligned with them, the scan each one is (null for an opening).
   const byBrand = new Map<number, { events: NewEvent[]; scans: (ScanVisit | null)[] }>();
@@ -88,8 +90,6 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
       counted.add(key);
     }
     if (write) {
-      const n = (lastN.get(visit.serial) ?? head.n) + 1;
-      lastN.set(visit.serial, n);
       const canonical: CanonicalEvent = { brand: visit.brandSlug, id: `${visit.kind}-${randomUUID()}`, type: visit.kind, codes: [visit.serial], occurredAt: iso, receivedAt: iso, salt: randomSalt() };
       if (visit.place !== null) canonical.place = visit.place.name;
       if (visit.kind === "opened") canonical.by = "consumer";
@@ -97,7 +97,7 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
       byBrand.set(visit.brandId, brand);
       brand.events.push({ canonical, brandEventId: canonical.id as string, occurredAt: iso, party: null, to: null, price: null, data: null });
       if (visit.kind === "opened") {
-        openings.set(visit.serial, { at, n });
+        openings.set(visit.serial, { at });
         brand.scans.push(null);
       } else {
         brand.scans.push(visit);
@@ -107,7 +107,7 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
     return {
       counted: write, at,
       scans: visit.kind === "consumer_scan" ? [...(groupScans.get(visit.serial) ?? [])] : [],
-      opening: visit.kind === "opened" ? openings.get(visit.serial) ?? null : null,
+      opening: visit.kind !== "opened" ? null : openings.get(visit.serial) ?? (head.openedAt === null ? null : { at: head.openedAt }),
     };
   });
 
