@@ -614,8 +614,13 @@ async function audit(argv: string[]): Promise<number> {
       if (b.head === null || b.head === undefined) {
         if (head !== undefined) problems.push({ where, message: `carries no head proof, but batch ${head.seq}'s heads map records link ${head.n} as bottle ${serial}'s last` });
       } else if (head !== undefined) {
-        if (b.head.seq < head.seq) problems.push({ where, message: `its head proof is in batch ${b.head.seq}, older than the export's checkpoint (batch ${head.seq})` });
-        else if (b.head.seq === head.seq && (b.head.n !== head.n || b.head.linkHash !== head.linkHash)) {
+        // A head proof in an older batch is as good as the checkpoint's when it proves the same head
+        // (the bottle has not moved since: a service may serve a bundle cached that long); one that
+        // proves an older head hides the links after it.
+        const sameHead = b.head.n === head.n && b.head.linkHash === head.linkHash;
+        if (b.head.seq < head.seq && !sameHead) {
+          problems.push({ where, message: `its head proof is in batch ${b.head.seq}, older than the export's checkpoint (batch ${head.seq}), and proves another head`, expected: `link ${head.n} ${head.linkHash}`, found: `link ${b.head.n} ${b.head.linkHash}` });
+        } else if (b.head.seq === head.seq && !sameHead) {
           problems.push({ where, message: `its head differs from the export's head record in batch ${head.seq}`, expected: `link ${head.n} ${head.linkHash}`, found: `link ${b.head.n} ${b.head.linkHash}` });
         }
       } else if (c !== null && b.head.seq <= c.seq) {

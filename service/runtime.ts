@@ -108,7 +108,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     }
 
     const metrics = createMetrics(async () => {
-      const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM links WHERE batch_seq IS NULL");
+      const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM links WHERE id > links_sealed_through() AND batch_seq IS NULL");
       return rows[0]!.count;
     });
     const chain = createChainClient({ rpcUrl, privateKey: privateKey!, registry: registry!, metrics });

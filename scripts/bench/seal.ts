@@ -10,13 +10,13 @@
 import { readFileSync } from "node:fs";
 import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
 import { readTiles } from "../../service/anchoring/head-tiles.ts";
+import { readLinkPlaces } from "../../service/anchoring/link-tiles.ts";
 import { createSealer } from "../../service/anchoring/sealer.ts";
 import { buildBundle } from "../../service/core/bundle.ts";
 import { commitEvent, genesis, processHeadProof, headLeaf } from "../../service/core/commitments.ts";
 import { toHex, useKeccak256, type Hash } from "../../service/core/hash.ts";
 import { proofFromTiles, tilesForProof } from "../../service/core/heads.ts";
 import { eventHash, linkHash, nextLink, type CanonicalEvent, type Link } from "../../service/core/links.ts";
-import { proofFromBytes } from "../../service/core/merkle.ts";
 import { createPool, type Db } from "../../service/db/pool.ts";
 import { createLogger } from "../../service/log.ts";
 import { createMetrics } from "../../service/metrics.ts";
@@ -61,7 +61,11 @@ async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes:
     const previous = links.at(-1);
     links.push(nextLink(identity.serial, eventHash(event), previous ? { n: previous.n, linkHash: linkHash(previous) } : null, genesis(identity)));
   }
-  const { rows } = await db.query<{ proof: Buffer }>("SELECT proof FROM links WHERE batch_seq = $1 AND leaf_index < 6 ORDER BY leaf_index", [seq]);
+  const { rows: first } = await db.query<{ id: number }>(
+    "SELECT l.id FROM batches b JOIN links l ON l.id > b.first_link AND l.id <= b.last_link WHERE b.seq = $1 ORDER BY l.id LIMIT 6", [seq],
+  );
+  const places = await readLinkPlaces(db, first.map((r) => r.id));
+  const proofs = first.map((r) => places.get(r.id)!.proof);
   const { rows: [batch] } = await db.query<{ root: Buffer; links_root: Buffer; heads_root: Buffer }>("SELECT root, links_root, heads_root FROM batches WHERE seq = $1", [seq]);
   const full = buildBundle({
     identity,
@@ -71,7 +75,7 @@ async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes:
       txHash: `0x${"ab".repeat(32)}`, blockNumber: 123_456, blockTime: "2026-12-01T09:00:05.000Z",
     }],
     events: committed.map(({ event, members }) => ({ event: event as never, member: members.get(identity.serial)! })),
-    links: links.map((link, i) => ({ link, anchor: { seq, proof: proofFromBytes(rows[i]!.proof) } })),
+    links: links.map((link, i) => ({ link, anchor: { seq, proof: proofs[i]! } })),
     head: { seq, n: links.length, linkHash: linkHash(links.at(-1)!), proof: await headProof(db, seq, depth, 0) },
   });
   // As the service serves it by default: the head proof covers every link, which carry only their batch.

@@ -4,7 +4,7 @@
  * export and the bench read them. (The bundle store reads them in the same statement as their batch,
  * for one snapshot: service/verify/bundles.ts.)
  */
-import { tileId, type TileKey } from "../core/heads.ts";
+import { tileId, type TileKey } from "../core/tiles.ts";
 import type { Db, Tx } from "../db/pool.ts";
 
 /** The SQL condition on `head_tiles` for the tiles of arrays $k (groups) and $k+1 (indexes). */

@@ -12,8 +12,9 @@ import type { ChainRef } from "../core/bundle.ts";
 import { memberSalt } from "../core/commitments.ts";
 import { toHex } from "../core/hash.ts";
 import { readTiles } from "../anchoring/head-tiles.ts";
-import { proofFromTiles, tileId, tilesForProof, type TileKey } from "../core/heads.ts";
-import { proofFromBytes } from "../core/merkle.ts";
+import { leafLinesAfter, readLinkPlaces, readLinkTile, storedProof } from "../anchoring/link-tiles.ts";
+import { proofFromTiles, tilesForProof } from "../core/heads.ts";
+import { TILE_WIDTH, tileId, type TileKey } from "../core/tiles.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, notFound } from "../http/errors.ts";
@@ -32,9 +33,9 @@ const Batch = Type.Object({
 });
 
 interface FormatColumns { format: 1 | 2; links_root: Buffer | null; heads_root: Buffer | null; heads_depth: number | null }
-interface BatchRow extends FormatColumns { seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null; block_number: number | null; block_time: Date | null; chain_id: number | null; registry: string | null }
+interface BatchRow extends FormatColumns { seq: number; root: Buffer; leaf_count: number; last_link: number | null; state: string; tx_hash: string | null; block_number: number | null; block_time: Date | null; chain_id: number | null; registry: string | null }
 
-const BATCH_COLUMNS = "seq, root, leaf_count, state, tx_hash, block_number, block_time, chain_id, registry, format, links_root, heads_root, heads_depth";
+const BATCH_COLUMNS = "seq, root, leaf_count, last_link, state, tx_hash, block_number, block_time, chain_id, registry, format, links_root, heads_root, heads_depth";
 const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Rows read per round trip when streaming: memory stays flat whatever the batch size. */
 const PAGE = 10_000;
@@ -157,6 +158,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     // The leaves of a sealed batch are fixed by its root, anchored or not.
     if (cacheable(request, reply, `"leaves-${seq}-${root.slice(2, 18)}"`, IMMUTABLE)) return reply;
     void reply.type("text/plain; charset=utf-8").header("x-batch-root", root).header("x-leaf-count", String(row.leaf_count));
+    // Batches sealed since migration 0010 keep their leaves as tiles; older ones in their links.
+    if (row.last_link !== null) return reply.send(pagedStream<number>((after) => leafLinesAfter(db, seq, after ?? -1, Math.ceil(PAGE / TILE_WIDTH))));
     return reply.send(pagedStream<number>(async (after) => {
       const { rows } = await db.query<{ leaf_index: number; leaf: Buffer }>(
         "SELECT leaf_index, leaf FROM links WHERE batch_seq = $1 AND leaf_index > $2 ORDER BY leaf_index LIMIT $3",
@@ -164,6 +167,26 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       );
       return { text: rows.map((r) => `${toHex(r.leaf)}\n`).join(""), last: rows.length === 0 ? null : rows.at(-1)!.leaf_index };
     }));
+  });
+
+  app.get<{ Params: { seq: number; level: number; index: number } }>("/api/v1/batches/:seq/tiles/:level/:index", {
+    schema: {
+      tags: ["audit"],
+      summary: "One tile of a batch's links tree (docs/PROOF-FORMAT.md, 'Tiles'): the nodes of tree level 8·level with indices "
+        + "index·256 … index·256 + 255, 32 bytes each, concatenated (application/octet-stream; the level's last tile is shorter). Immutable",
+      params: Type.Object({
+        seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+        level: Type.Integer({ minimum: 0, maximum: 6 }),
+        index: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+      }),
+    },
+  }, async (request, reply) => {
+    const { seq, level, index } = request.params;
+    const tile = await readLinkTile(db, seq, level, index);
+    if (tile === null) throw notFound(`batch ${seq} has no tile ${level}/${index} (batches sealed before tiles have none: use /leaves)`);
+    // A sealed batch's tree never changes: the tile's address names its bytes.
+    if (cacheable(request, reply, `"tile-${seq}-${level}-${index}"`, IMMUTABLE)) return reply;
+    return reply.type("application/octet-stream").send(tile);
   });
 
   app.get("/api/v1/checkpoint", {
@@ -263,18 +286,20 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     );
     if (events.length === 0) return { text: "", last: null };
     const { rows: links } = await db.query<FormatColumns & {
-      event_id: number; serial: string; n: number; prev: Buffer; link_hash: Buffer; leaf: Buffer; batch_seq: number | null; leaf_index: number | null; proof: Buffer | null;
+      id: number; event_id: number; serial: string; n: number; prev: Buffer; link_hash: Buffer; leaf: Buffer; batch_seq: number | null; leaf_index: number | null; proof: Buffer | null;
       root: Buffer | null; state: string | null; chain_id: number | null; registry: string | null; tx_hash: string | null; block_number: number | null; block_time: Date | null;
       gtin: string | null; lot: string | null; code_index: number | null; log_index: number | null;
     }>(
-      `SELECT l.event_id, l.serial, l.n, l.prev, l.link_hash, l.leaf, l.batch_seq, l.leaf_index, l.proof,
+      `SELECT l.id, l.event_id, l.serial, l.n, l.prev, l.link_hash, l.leaf, s.seq AS batch_seq, l.leaf_index, l.proof,
               b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time, b.format, b.links_root, b.heads_root, b.heads_depth,
               c.gtin, c.lot, c.chain_index AS code_index, g.chain_index AS log_index
-         FROM links l LEFT JOIN batches b ON b.seq = l.batch_seq
+         FROM links l CROSS JOIN LATERAL (SELECT link_batch(l.id, l.batch_seq) AS seq) s LEFT JOIN batches b ON b.seq = s.seq
          LEFT JOIN codes c ON l.n = 1 AND c.serial = l.serial LEFT JOIN ledger_logs g ON l.n = 1 AND g.key = l.serial
         WHERE l.event_id = ANY($1::bigint[]) ORDER BY l.event_id, l.serial`,
       [events.map((e) => e.id)],
     );
+    // Links sealed with tiles (migration 0010) get their leaf index and proof from them.
+    const places = await readLinkPlaces(db, links.filter((l) => l.batch_seq !== null && l.proof === null).map((l) => l.id));
     const linksOf = new Map<number, typeof links>();
     for (const link of links) {
       if (!linksOf.has(link.event_id)) linksOf.set(link.event_id, []);
@@ -295,7 +320,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
             linkHash: toHex(l.link_hash),
             leaf: toHex(l.leaf),
             batch: l.batch_seq === null ? null : {
-              seq: l.batch_seq, leafIndex: l.leaf_index, root: toHex(l.root!), proof: l.proof === null ? [] : proofFromBytes(l.proof), ...formatOf(l),
+              seq: l.batch_seq, leafIndex: l.leaf_index ?? places.get(l.id)?.leafIndex ?? null, root: toHex(l.root!),
+              proof: storedProof(l.proof, places.get(l.id)) ?? [], ...formatOf(l),
             },
             anchor: anchored ? { seq: l.batch_seq, root: toHex(l.root!), txHash: l.tx_hash, blockNumber: l.block_number, blockTime: l.block_time?.toISOString() ?? null } : null,
           };
@@ -325,9 +351,9 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
          FROM (SELECT serial AS chain, chain_index AS idx FROM codes WHERE brand_id = $1 AND chain_index > $2
                UNION ALL
                SELECT key, chain_index FROM ledger_logs WHERE brand_id = $1 AND chain_index > $2) ch
-         CROSS JOIN LATERAL (SELECT l.n, l.link_hash FROM links l WHERE l.serial = ch.chain AND l.batch_seq <= $3 ORDER BY l.n DESC LIMIT 1) h
-        WHERE EXISTS (SELECT 1 FROM links l JOIN batches b ON b.seq = l.batch_seq
-                       WHERE l.serial = ch.chain AND l.batch_seq <= $3 AND b.format = 2 AND b.state = 'anchored' AND b.chain_id = $4 AND b.registry = $5)
+         CROSS JOIN LATERAL (SELECT l.n, l.link_hash FROM links l WHERE l.serial = ch.chain AND link_batch(l.id, l.batch_seq) <= $3 ORDER BY l.n DESC LIMIT 1) h
+        WHERE EXISTS (SELECT 1 FROM links l JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)
+                       WHERE l.serial = ch.chain AND b.seq <= $3 AND b.format = 2 AND b.state = 'anchored' AND b.chain_id = $4 AND b.registry = $5)
         ORDER BY ch.idx LIMIT $6`,
       [brandId, after, checkpoint.seq, current.chainId, current.registry, HEAD_PAGE],
     );

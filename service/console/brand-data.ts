@@ -48,10 +48,11 @@ export function createBrandData(db: Db) {
       tx_hash: string | null; block_number: number | null;
     }>(
       `SELECT b.seq, b.state, b.leaf_count, x.links, b.root, b.sealed_at, b.anchored_at, b.tx_hash, b.block_number
-         FROM (SELECT l.batch_seq, count(*)::int AS links FROM links l JOIN codes c ON c.serial = l.serial
-                WHERE c.brand_id = $1 AND l.batch_seq IS NOT NULL AND ($2::bigint IS NULL OR l.batch_seq < $2)
-                GROUP BY l.batch_seq ORDER BY l.batch_seq DESC LIMIT $3) x
-         JOIN batches b ON b.seq = x.batch_seq
+         FROM (SELECT s.seq, count(*)::int AS links FROM links l JOIN codes c ON c.serial = l.serial
+                CROSS JOIN LATERAL (SELECT link_batch(l.id, l.batch_seq) AS seq) s
+                WHERE c.brand_id = $1 AND s.seq IS NOT NULL AND ($2::bigint IS NULL OR s.seq < $2)
+                GROUP BY s.seq ORDER BY s.seq DESC LIMIT $3) x
+         JOIN batches b ON b.seq = x.seq
         ORDER BY b.seq DESC`,
       [brandId, before, limit],
     );
@@ -93,10 +94,13 @@ export function createBrandData(db: Db) {
     },
 
     async anchoring(brandId: number): Promise<AnchoringHealth> {
-      // Two arms so each uses its partial index: links not sealed, and links in unanchored batches.
+      // Batches are anchored in order, so links not yet anchored are those after the last anchored
+      // batch's range (pending or sealed), plus links of unanchored batches sealed before migration 0010.
       const { rows: [pending] } = await db.query<{ count: number; oldest: Date | null }>(
         `SELECT count(*)::int AS count, min(e.received_at) AS oldest
-           FROM (SELECT l.serial, l.event_id FROM links l WHERE l.batch_seq IS NULL
+           FROM (SELECT l.serial, l.event_id FROM links l
+                  WHERE l.batch_seq IS NULL
+                    AND l.id > COALESCE((SELECT max(last_link) FROM batches WHERE state = 'anchored'), (SELECT link_id FROM seal_start))
                  UNION ALL
                  SELECT l.serial, l.event_id FROM batches b JOIN links l ON l.batch_seq = b.seq WHERE b.state <> 'anchored') p
            JOIN codes c ON c.serial = p.serial AND c.brand_id = $1

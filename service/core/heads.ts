@@ -1,9 +1,7 @@
 /**
- * The heads map stored as tiles, the way C2SP tlog-tiles stores a log: the tree is cut into groups of
- * 8 levels, and a tile holds the 256 nodes at the bottom level of one group (8,192 bytes). Tile
- * (g, t) holds the nodes of tree level 8g with indices t·256 … t·256 + 255; every node inside a group
- * is recomputed from its tile when needed. The top group is shorter when the depth is not a multiple
- * of 8, and then holds one tile.
+ * The heads map stored as tiles (core/tiles.ts: groups of 8 levels, 256 nodes of 32 bytes a tile).
+ * The map is a positional tree of fixed depth, so every tile is full (8,192 bytes, ZERO where no
+ * chain is); the top group is shorter when the depth is not a multiple of 8, and then holds one tile.
  *
  * A batch rewrites only the tiles under the chains it moves (and each group's tile 0, whose root
  * changes when the tree deepens); a proof reads one tile per group. Chains get consecutive indices
@@ -12,17 +10,9 @@
  */
 import { headNodeBytes } from "./commitments.ts";
 import { fromHex, keccak256, toHex, type Hash } from "./hash.ts";
-
-export const TILE_HEIGHT = 8;
-export const TILE_WIDTH = 2 ** TILE_HEIGHT;
-export const TILE_BYTES = TILE_WIDTH * 32;
+import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tileId, type TileKey } from "./tiles.ts";
 
 type Keccak = (bytes: Uint8Array) => Uint8Array;
-
-/** A tile's address: group `g` (its bottom is tree level 8g) and its index `t` within the group. */
-export interface TileKey { group: number; index: number }
-
-export const tileId = (key: TileKey): string => `${key.group}/${key.index}`;
 
 /** How many tile groups a tree of `depth` levels has. */
 export const groupsFor = (depth: number): number => Math.ceil(depth / TILE_HEIGHT);

@@ -11,6 +11,7 @@
  * the pure-JS default, which the browser's self-check keeps using); the result is the same.
  */
 import { fromHex, keccak256, toHex, type Hash } from "./hash.ts";
+import { TILE_HEIGHT, TILE_WIDTH, tileId, type TileKey } from "./tiles.ts";
 
 /** keccak256 of `bytes` as 32 bytes (the result may be reused by the caller only until the next call). */
 export type Keccak = (bytes: Uint8Array) => Uint8Array;
@@ -41,6 +42,25 @@ export interface ProofRange {
   offsets: Int32Array;
 }
 
+/**
+ * The level above `level` (32 bytes a node): sorted pairs hashed, an odd last node carried up. A
+ * tile's nodes give the same parents as the whole level's, since tiles start at even positions.
+ */
+function parentLevel(level: Uint8Array, keccak: Keccak): Uint8Array {
+  const count = level.length / NODE;
+  const nextCount = Math.ceil(count / 2);
+  const next = new Uint8Array(nextCount * NODE);
+  const pair = new Uint8Array(2 * NODE);
+  for (let i = 0; i + 1 < count; i += 2) {
+    const a = i * NODE, b = a + NODE;
+    if (compareAt(level, a, level, b) <= 0) pair.set(level.subarray(a, b + NODE));
+    else { pair.set(level.subarray(b, b + NODE), 0); pair.set(level.subarray(a, b), NODE); }
+    next.set(keccak(pair).subarray(0, NODE), (i >> 1) * NODE);
+  }
+  if (count % 2 === 1) next.set(level.subarray((count - 1) * NODE, count * NODE), (nextCount - 1) * NODE);
+  return next;
+}
+
 export class MerkleTree {
   /** levels[0] are the leaves, the last level holds the root alone; 32 bytes a node. */
   private readonly levels: Uint8Array[];
@@ -64,21 +84,9 @@ export class MerkleTree {
     }
     if (level.length === 0) throw new RangeError("a Merkle tree needs at least one leaf");
     this.levels = [level];
-    const pair = new Uint8Array(2 * NODE);
-    let count = level.length / NODE;
-    while (count > 1) {
-      const nextCount = Math.ceil(count / 2);
-      const next = new Uint8Array(nextCount * NODE);
-      for (let i = 0; i + 1 < count; i += 2) {
-        const a = i * NODE, b = a + NODE;
-        if (compareAt(level, a, level, b) <= 0) pair.set(level.subarray(a, b + NODE));
-        else { pair.set(level.subarray(b, b + NODE), 0); pair.set(level.subarray(a, b), NODE); }
-        next.set(keccak(pair).subarray(0, NODE), (i >> 1) * NODE);
-      }
-      if (count % 2 === 1) next.set(level.subarray((count - 1) * NODE, count * NODE), (nextCount - 1) * NODE);
-      this.levels.push(next);
-      level = next;
-      count = nextCount;
+    while (level.length > NODE) {
+      level = parentLevel(level, keccak);
+      this.levels.push(level);
     }
   }
 
@@ -139,6 +147,71 @@ export class MerkleTree {
     }
     return { bytes, offsets };
   }
+
+  /** How many tiles group `group` has (`linkTileGroups` tells how many groups there are). */
+  tileCount(group: number): number {
+    return Math.ceil(this.levels[group * TILE_HEIGHT]!.length / NODE / TILE_WIDTH);
+  }
+
+  /**
+   * Tile `index` of group `group`: the nodes of tree level 8·group with indices index·256 …
+   * index·256 + 255 (fewer in the level's last tile), concatenated; a view, not a copy.
+   */
+  tile(group: number, index: number): Uint8Array {
+    const level = this.levels[group * TILE_HEIGHT]!;
+    return level.subarray(index * TILE_WIDTH * NODE, Math.min(level.length, (index + 1) * TILE_WIDTH * NODE));
+  }
+}
+
+/** The number of levels above the leaves of a tree of `leafCount` leaves (the length of a proof of its first leaf). */
+export function treeDepth(leafCount: number): number {
+  let depth = 0;
+  for (let count = leafCount; count > 1; count = Math.ceil(count / 2)) depth++;
+  return depth;
+}
+
+/**
+ * How many tile groups store a tree of `leafCount` leaves: the groups whose bottom level lies below
+ * the root, and always group 0 (the leaves, even when one leaf is the root).
+ */
+export function linkTileGroups(leafCount: number): number {
+  return Math.max(1, Math.ceil(treeDepth(leafCount) / TILE_HEIGHT));
+}
+
+/** The tiles a proof of leaf `index` reads, one per group, from the bottom up. */
+export function linkTilesForProof(index: number, leafCount: number): TileKey[] {
+  const keys: TileKey[] = [];
+  for (let g = 0; g < linkTileGroups(leafCount); g++) keys.push({ group: g, index: Math.floor(index / TILE_WIDTH ** (g + 1)) });
+  return keys;
+}
+
+/**
+ * The proof of leaf `index` in a tree of `leafCount` leaves (exactly `MerkleTree.proof(index)`),
+ * cut from the tiles `linkTilesForProof` names: the siblings inside each tile are recomputed from
+ * its nodes, the way C2SP tlog-tiles serves a log. Throws when a tile is missing or has the wrong
+ * number of nodes for the tree (a stored tile that does not belong to this tree).
+ */
+export function proofFromLinkTiles(index: number, leafCount: number, tiles: ReadonlyMap<string, Uint8Array>, keccak: Keccak = keccak256): Hash[] {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= leafCount) throw new RangeError(`leaf index ${index} is outside 0..${leafCount - 1}`);
+  const depth = treeDepth(leafCount);
+  const proof: Hash[] = [];
+  linkTilesForProof(index, leafCount).forEach((key, g) => {
+    const tile = tiles.get(tileId(key));
+    const levelCount = Math.ceil(leafCount / TILE_WIDTH ** g);
+    const expected = Math.min(TILE_WIDTH, levelCount - key.index * TILE_WIDTH) * NODE;
+    if (tile === undefined || tile.length !== expected) {
+      throw new RangeError(`tile ${tileId(key)} of a ${leafCount}-leaf tree must hold ${expected / NODE} nodes; found ${tile === undefined ? "none" : tile.length / NODE}`);
+    }
+    let level = tile;
+    let position = Math.floor(index / TILE_WIDTH ** g) % TILE_WIDTH;
+    for (let d = g * TILE_HEIGHT; d < Math.min(depth, (g + 1) * TILE_HEIGHT); d++) {
+      const sibling = position ^ 1;
+      if (sibling < level.length / NODE) proof.push(toHex(level.subarray(sibling * NODE, (sibling + 1) * NODE)));
+      level = parentLevel(level, keccak);
+      position >>= 1;
+    }
+  });
+  return proof;
 }
 
 /** The root that `proof` leads to from `leaf` (OpenZeppelin's `processProof`). */

@@ -5,7 +5,7 @@
  */
 import { contextPrefixes, EPCIS_CONTEXT, EPCIS_EVENT_TYPES, SEALTRACE_NS } from "../core/epcis.ts";
 import { canonicalId, cbvName } from "../core/gs1-ids.ts";
-import { proofFromBytes } from "../core/merkle.ts";
+import { readLinkPlaces, storedProof, type LinkPlace } from "../anchoring/link-tiles.ts";
 import { toHex, type Hash } from "../core/hash.ts";
 import { logKey } from "../core/links.ts";
 import type { Db } from "../db/pool.ts";
@@ -88,15 +88,15 @@ interface Row {
   log: LinkRow | null; bottles: string[] | null; corrections: CorrectionRow[] | null;
 }
 interface LinkRow {
-  n: number; prev: string; link_hash: string; leaf: string; seq: number | null; leaf_index: number | null; proof: string | null; root: string | null;
+  id: number; n: number; prev: string; link_hash: string; leaf: string; seq: number | null; proof: string | null; root: string | null;
   format: 1 | 2 | null; links_root: string | null; heads_root: string | null; heads_depth: number | null;
   tx_hash: string | null; block_number: number | null; block_time: string | null; state: string | null;
 }
 interface CorrectionRow { event_id: number; epcis_id: string; body: Record<string, unknown>; canonical: Record<string, unknown>; event_hash: string; log: LinkRow | null }
 
 const hex = (column: string) => `'0x' || encode(${column}, 'hex')`;
-const LINK_JSON = (alias: string, batch: string) => `jsonb_build_object('n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
-  'seq', ${alias}.batch_seq, 'leaf_index', ${alias}.leaf_index, 'proof', ${hex(`${alias}.proof`)}, 'root', ${hex(`${batch}.root`)}, 'tx_hash', ${batch}.tx_hash,
+const LINK_JSON = (alias: string, batch: string) => `jsonb_build_object('id', ${alias}.id, 'n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
+  'seq', ${batch}.seq, 'proof', ${hex(`${alias}.proof`)}, 'root', ${hex(`${batch}.root`)}, 'tx_hash', ${batch}.tx_hash,
   'format', ${batch}.format, 'links_root', ${hex(`${batch}.links_root`)}, 'heads_root', ${hex(`${batch}.heads_root`)}, 'heads_depth', ${batch}.heads_depth,
   'block_number', ${batch}.block_number, 'block_time', ${batch}.block_time, 'state', ${batch}.state)`;
 
@@ -109,15 +109,20 @@ function withoutEpcis(canonical: Record<string, unknown>): Record<string, unknow
   return typeof canonical.epcis === "string" ? canonical : Object.fromEntries(Object.entries(canonical).filter(([key]) => key !== "epcis"));
 }
 
-function anchorOf(key: string, eventHash: Hash, log: LinkRow | null) {
+/** The log's link with its batch joined: `b.seq` is the link's batch (link_batch, migration 0010). */
+const LOG_LINK = `SELECT ${LINK_JSON("l", "b")} FROM links l LEFT JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)`;
+
+/** Proofs of links sealed with tiles (migration 0010) are cut from them; older ones are in the row. */
+function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: ReadonlyMap<number, LinkPlace>) {
   if (log === null) return null;
   const anchored = log.state === "anchored" && log.seq !== null;
+  const proof = storedProof(log.proof === null ? null : Buffer.from(log.proof.slice(2), "hex"), places.get(log.id)) ?? [];
   return {
     link: { serial: key, n: log.n, event: eventHash, prev: log.prev },
     linkHash: log.link_hash,
     leaf: log.leaf,
     anchor: anchored ? {
-      seq: log.seq, root: log.root, proof: log.proof === null ? [] : proofFromBytes(Buffer.from(log.proof.slice(2), "hex")),
+      seq: log.seq, root: log.root, proof,
       // A format-2 root is node(linksRoot, headsRoot, headsDepth): the proof leads to linksRoot.
       ...(log.format === 2 ? { format: 2, linksRoot: log.links_root, headsRoot: log.heads_root, headsDepth: log.heads_depth } : { format: 1 }),
       txHash: log.tx_hash, blockNumber: log.block_number, blockTime: log.block_time === null ? null : new Date(log.block_time).toISOString(),
@@ -130,10 +135,10 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
     const key = logKey(brand.slug);
     const { rows } = await db.query<Row>(
       `SELECT x.event_id, x.epcis_id, x.body, x.context, e.canonical, e.event_hash,
-              (SELECT ${LINK_JSON("l", "b")} FROM links l LEFT JOIN batches b ON b.seq = l.batch_seq WHERE l.event_id = x.event_id AND l.serial = $2) AS log,
+              (${LOG_LINK} WHERE l.event_id = x.event_id AND l.serial = $2) AS log,
               (SELECT array_agg(l.serial ORDER BY l.serial) FROM links l WHERE l.event_id = x.event_id AND l.serial <> $2) AS bottles,
               (SELECT jsonb_agg(jsonb_build_object('event_id', c.event_id, 'epcis_id', c.epcis_id, 'body', c.body, 'canonical', ce.canonical, 'event_hash', ${hex("ce.event_hash")},
-                        'log', (SELECT ${LINK_JSON("l", "b")} FROM links l LEFT JOIN batches b ON b.seq = l.batch_seq WHERE l.event_id = c.event_id AND l.serial = $2)) ORDER BY c.event_id)
+                        'log', (${LOG_LINK} WHERE l.event_id = c.event_id AND l.serial = $2)) ORDER BY c.event_id)
                  FROM epcis_events c JOIN events ce ON ce.id = c.event_id WHERE c.corrects = x.event_id) AS corrections
          FROM epcis_events x JOIN events e ON e.id = x.event_id
         WHERE x.brand_id = $1 AND x.corrects IS NULL ${where.map((w) => `AND ${w}`).join(" ")}
@@ -141,6 +146,8 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
       [brand.id, key, ...params],
     );
     const { chainId, registry } = await chain();
+    const logs = rows.flatMap((row) => [row.log, ...(row.corrections ?? []).map((c) => c.log)]);
+    const places = await readLinkPlaces(db, logs.filter((log) => log !== null && log.seq !== null && log.proof === null).map((log) => log!.id));
     const withAnchor = rows.map((row) => {
       const eventHash = toHex(row.event_hash);
       const canonical = withoutEpcis(row.canonical);
@@ -155,10 +162,10 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
             // A format-2 canonical event holds the digest of this event with its document's @context.
             ...(typeof canonical.epcis === "string" ? { context: row.context ?? null } : {}),
             chain: { chainId, registry },
-            log: anchorOf(key, eventHash, row.log),
+            log: anchorOf(key, eventHash, row.log, places),
             bottles: row.bottles ?? [],
             corrections: (row.corrections ?? []).map((c) => {
-              return { errorDeclaration: c.body.errorDeclaration, eventHash: c.event_hash, canonical: withoutEpcis(c.canonical), log: anchorOf(key, c.event_hash as Hash, c.log) };
+              return { errorDeclaration: c.body.errorDeclaration, eventHash: c.event_hash, canonical: withoutEpcis(c.canonical), log: anchorOf(key, c.event_hash as Hash, c.log, places) };
             }),
           },
         },

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
 import { fromHex, toHex, type Hash } from "../core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
-import type { Tx } from "../db/pool.ts";
+import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 
 /** Event types that are recorded in a bottle's chain without changing its state. */
 export const STATELESS_TYPES: ReadonlySet<string> = new Set(["consumer_scan", "epcis"]);
@@ -51,6 +51,32 @@ export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, 
     n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
     state: r.state, region: r.region, openedAt: r.opened_at,
   }]));
+}
+
+/**
+ * The fence between link writers and the sealer (an advisory lock): every transaction takes it
+ * shared before it writes links and keeps it until it ends; the sealer takes it exclusively for a
+ * moment to learn how far links may be sealed. A batch covers a range of link ids (migration 0010),
+ * so no link may commit below a range's end after the range is sealed.
+ */
+const LINK_FENCE = 0x5ea1_0002;
+
+async function enterLinkFence(tx: Tx): Promise<void> {
+  await tx.query({ name: "link-fence", text: "SELECT pg_advisory_xact_lock_shared($1)", values: [LINK_FENCE] });
+}
+
+/**
+ * The highest link id that may be sealed: waits until every transaction that was writing links has
+ * ended, so each link at or below the answer is committed or rolled back for good, and every link
+ * written afterwards gets a greater id (its id is drawn after it enters the fence). Writers queue
+ * behind the sealer for that moment only, never for the sealing itself.
+ */
+export async function sealableThrough(db: Db): Promise<number> {
+  return withTransaction(db, async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock($1)", [LINK_FENCE]);
+    const { rows: [row] } = await tx.query<{ id: number }>("SELECT COALESCE(max(id), 0) AS id FROM links");
+    return row!.id;
+  });
 }
 
 /** `count` fresh places in the heads map, in ascending order. */
@@ -129,6 +155,7 @@ export async function appendEvents(
       if (event.canonical.type === "opened" && !openedAt.has(serial)) openedAt.set(serial, event.occurredAt);
     }
   });
+  await enterLinkFence(tx);
   await tx.query(
     `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
      SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[])`,
@@ -187,6 +214,7 @@ export async function appendToLog(tx: Tx, key: string, brandId: number, events: 
     prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
     head = { n: link.n, linkHash: hash };
   }
+  await enterLinkFence(tx);
   await tx.query(
     `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
      SELECT $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,

@@ -7,11 +7,12 @@ import { timingSafeEqual } from "node:crypto";
 import { buildBundle, type BundleBatch, type BundleInput, type ChainRef, type HeadProof, type ProofBundle, type StoredEvent } from "../core/bundle.ts";
 import { headLeaf, MAX_HEADS_DEPTH, MemberTree, processHeadProof, type Membership } from "../core/commitments.ts";
 import { toHex, type Hash } from "../core/hash.ts";
-import { proofFromTiles, tileId, tilesForProof } from "../core/heads.ts";
+import { proofFromTiles, tilesForProof } from "../core/heads.ts";
+import { tileId } from "../core/tiles.ts";
 import type { Link } from "../core/links.ts";
-import { proofFromBytes } from "../core/merkle.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
+import { readLinkPlaces, storedProof } from "../anchoring/link-tiles.ts";
 
 /** Who asks: the holder of the bottle's QR secret, or the brand (by its API key). */
 export type BundleAccess = { secret: string } | { brandId: number };
@@ -37,6 +38,7 @@ interface BatchColumns {
 }
 
 interface LinkRow extends BatchColumns {
+  id: number;
   n: number;
   prev: Buffer;
   link_hash: Buffer;
@@ -118,13 +120,14 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       // One round trip, a statement prepared once per connection: the code (to check access) with
       // its links, events and batches (no link: one row of nulls).
       const { rows: all } = await db.query<LinkRow & CodeColumns>({
-        name: "bundle-for-2",
+        name: "bundle-for-3",
         text: `SELECT c.brand_id, br.slug, c.gtin, c.lot, c.chain_index, c.secret_hash,
-                      l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, l.batch_seq, l.proof,
+                      l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, s.batch_seq, l.proof,
                       b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
                  FROM codes c JOIN brands br ON br.id = c.brand_id
                  LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
-                 LEFT JOIN batches b ON b.seq = l.batch_seq
+                 LEFT JOIN LATERAL (SELECT link_batch(l.id, l.batch_seq) AS batch_seq) s ON l.id IS NOT NULL
+                 LEFT JOIN batches b ON b.seq = s.batch_seq
                 WHERE c.serial = $1 ORDER BY l.n`,
         values: [serial],
       });
@@ -139,22 +142,27 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       const events: BundleInput["events"] = [];
       const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(chainRef, code.chain_index, rows);
       if (proven !== null) batches.set(proven.batch.seq, proven.batch);
+      // Only anchors on the registry the bundle names count; others are pending until re-anchored.
+      // A batch at or before the head's is anchored there too (the registry takes batches in order),
+      // even if the first statement read it a moment before its anchoring was recorded.
+      const anchoredHere = (row: LinkRow): boolean => row.batch_seq !== null
+        && ((row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry)
+          || (proven !== null && row.batch_seq <= proven.batch.seq));
+      const covered = (row: LinkRow): boolean => proven !== null && row.n <= proven.head.n;
+      const proving = rows.filter((row) => anchoredHere(row) && !(covered(row) && proofs === "head"));
+      const places = await readLinkPlaces(db, proving.filter((row) => row.proof === null).map((row) => row.id));
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
         // A format-2 event shows only this bottle's membership; an older one lists its codes.
         const member = row.codes_secret === null ? undefined : membership(row.codes_secret, row.codes, serial);
         events.push(member === undefined ? { event: row.canonical } : { event: row.canonical, member });
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
-        // Only anchors on the registry the bundle names count; others are pending until re-anchored.
-        // A batch at or before the head's is anchored there too (the registry takes batches in order),
-        // even if the first statement read it a moment before its anchoring was recorded.
-        const anchoredHere = (row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry)
-          || (proven !== null && row.batch_seq !== null && row.batch_seq <= proven.batch.seq);
-        if (!anchoredHere || row.proof === null) return { link, anchor: null };
-        const covered = proven !== null && row.n <= proven.head.n;
-        if (covered && proofs === "head") return { link, anchor: { seq: row.batch_seq! } };
+        if (!anchoredHere(row)) return { link, anchor: null };
+        if (covered(row) && proofs === "head") return { link, anchor: { seq: row.batch_seq! } };
+        const proof = storedProof(row.proof, places.get(row.id));
+        if (proof === null) return { link, anchor: null };
         batches.set(row.batch_seq!, bundleBatch(row.batch_seq!, row));
-        return { link, anchor: { seq: row.batch_seq!, proof: proofFromBytes(row.proof) } };
+        return { link, anchor: { seq: row.batch_seq!, proof } };
       });
       return buildBundle({
         identity: { brand: code.slug, gtin: code.gtin, lot: code.lot, serial, index: code.chain_index ?? 0 },

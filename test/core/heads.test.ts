@@ -10,9 +10,8 @@ import fc from "fast-check";
 import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
 import { depthFor, headLeaf, headsRootOf, MAX_HEADS_DEPTH, processHeadProof } from "../../service/core/commitments.ts";
 import { fromHex, keccak256, toHex, ZERO_HASH, type Hash } from "../../service/core/hash.ts";
-import {
-  groupsFor, proofFromTiles, TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tileId, tileRoot, tilesForProof, tilesUnder, updateHeads, type TileKey,
-} from "../../service/core/heads.ts";
+import { groupsFor, proofFromTiles, tileRoot, tilesForProof, tilesUnder, updateHeads } from "../../service/core/heads.ts";
+import { TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tileId, type TileKey } from "../../service/core/tiles.ts";
 
 const hashOf = (label: string): Hash => toHex(keccak256(new TextEncoder().encode(`heads.test:${label}`)));
 const leafOf = (index: number, n: number): Hash => headLeaf(index, n, hashOf(`${index}/${n}`));

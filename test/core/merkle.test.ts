@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import { MerkleTree as ReferenceTree } from "merkletreejs";
 import { fromHex, keccak256, toHex, type Hash } from "../../service/core/hash.ts";
-import { hashPair, MerkleTree, processProof, verifyProof } from "../../service/core/merkle.ts";
+import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
+import { hashPair, linkTileGroups, linkTilesForProof, MerkleTree, processProof, proofFromLinkTiles, treeDepth, verifyProof } from "../../service/core/merkle.ts";
+import { tileId } from "../../service/core/tiles.ts";
 
 function leaves(count: number, seed = 0): Hash[] {
   return Array.from({ length: count }, (_, i) => toHex(keccak256(new TextEncoder().encode(`leaf ${seed}/${i}`))));
@@ -98,5 +100,38 @@ describe("core/merkle with another keccak256 and by ranges", () => {
     }
     expect(() => new MerkleTree(leaves(4)).proofRange(2, 2)).to.throw(RangeError);
     expect(() => new MerkleTree(new Uint8Array(33))).to.throw(RangeError);
+  });
+});
+
+describe("core/merkle as tiles", () => {
+  /** The tiles of `tree` a proof of `index` reads, as the database hands them back. */
+  function tilesOf(tree: MerkleTree, index: number): Map<string, Uint8Array> {
+    return new Map(linkTilesForProof(index, tree.leafCount).map((key) => [tileId(key), tree.tile(key.group, key.index).slice()]));
+  }
+
+  // 1 to 3 tile groups, full and partial last tiles at every group, odd nodes carried across tile edges.
+  for (const size of [1, 2, 3, 255, 256, 257, 511, 513, 65_536, 65_537, 70_001]) {
+    it(`${size} leaves: every proof cut from tiles is the tree's own proof`, async () => {
+      const keccak = await wasmKeccak256();
+      const hashes = leaves(size, size + 7);
+      const tree = new MerkleTree(hashes, keccak);
+      expect(linkTileGroups(size)).to.equal(Math.max(1, Math.ceil(treeDepth(size) / 8)));
+      const picks = size <= 600 ? [...Array(size).keys()] : [0, 1, 255, 256, 257, 65_535, 65_536, size - 2, size - 1].filter((i) => i < size);
+      for (const index of picks) expect(proofFromLinkTiles(index, size, tilesOf(tree, index), keccak), `leaf ${index}`).to.deep.equal(tree.proof(index));
+      // The tiles together hold every node of their levels once: the leaves are tile group 0, in order.
+      const bottom = Buffer.concat(Array.from({ length: tree.tileCount(0) }, (_, t) => tree.tile(0, t)));
+      expect(bottom.length).to.equal(size * 32);
+      expect(toHex(bottom.subarray((size - 1) * 32))).to.equal(hashes[size - 1]);
+    });
+  }
+
+  it("refuses a missing tile, a tile of another size, and a leaf outside the tree", () => {
+    const hashes = leaves(300, 3);
+    const tree = new MerkleTree(hashes);
+    const tiles = tilesOf(tree, 299);
+    expect(() => proofFromLinkTiles(299, 300, new Map(), keccak256)).to.throw(RangeError, /tile 0\/1 .* must hold 44 nodes; found none/);
+    // The last tile of a 300-leaf tree read as if the tree had 301 leaves (a tile of another batch).
+    expect(() => proofFromLinkTiles(299, 301, tiles, keccak256)).to.throw(RangeError, /must hold 45 nodes; found 44/);
+    expect(() => proofFromLinkTiles(300, 300, tiles, keccak256)).to.throw(RangeError, /outside/);
   });
 });

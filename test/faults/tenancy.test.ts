@@ -70,7 +70,8 @@ async function outboxSettled(db: pg.Pool, timeoutMs = 60_000): Promise<void> {
   for (;;) {
     const { rows: [row] } = await db.query<{ missing: number; pending: number }>(
       `SELECT (SELECT count(*)::int FROM endpoints e
-                 JOIN (SELECT DISTINCT c.brand_id, l.batch_seq FROM links l JOIN codes c ON c.serial = l.serial WHERE l.batch_seq IS NOT NULL) held
+                 JOIN (SELECT DISTINCT c.brand_id, link_batch(l.id, l.batch_seq) AS batch_seq FROM links l JOIN codes c ON c.serial = l.serial
+                        WHERE link_batch(l.id, l.batch_seq) IS NOT NULL) held
                    ON held.brand_id = e.brand_id
                 WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.event_type = 'batch.anchored' AND d.source_id = held.batch_seq)) AS missing,
               (SELECT count(*)::int FROM deliveries WHERE state = 'pending') AS pending`,

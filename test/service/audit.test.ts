@@ -33,8 +33,11 @@ describe("auditors: public batch data and npm run audit", function () {
   let dir: string;
 
   before(async () => {
-    // The audit asks for every bottle's bundle, run after run, from one address.
-    services = await startChainStack({ keyIndex: 17, env: { RATE_LIMIT_PER_IP: "100000" } });
+    // The audit asks for every bottle's bundle, run after run, from one address. The operator under
+    // attack edits the database behind a running service, which a bundle cache would not see until
+    // its entries expire (an older head proof of the same head is what a cache serves: the proxy's
+    // "frozen bundle" test covers it), so this service answers every bundle from the database.
+    services = await startChainStack({ keyIndex: 17, env: { RATE_LIMIT_PER_IP: "100000", BUNDLE_CACHE_ENTRIES: "0" } });
     ({ chain, stack, db } = services);
     brand = await stack.createBrand({ codes: 6 });
     // three deliveries, each anchored before the next: several batches
@@ -288,6 +291,32 @@ describe("auditors: public batch data and npm run audit", function () {
       expect(body.stdout).to.match(/event \d+ \(.+\): its EPCIS body and @context do not recompute the digest it commits to/);
     });
 
+    it("a bundle frozen before its bottle moved; not one whose older head is still the bottle's head", async () => {
+      // A brand of its own: its bottles get events after the others' tests ran.
+      const late = await stack.createBrand({ codes: 2 });
+      const [a, b] = late.codes as [typeof late.codes[0], typeof late.codes[0]];
+      expect((await stack.postEvents(late, lifecycle([a.serial, b.serial]))).status).to.equal(202);
+      await stack.waitAnchored(a.serial, a.secret);
+      await stack.waitAnchored(b.serial, b.secret);
+      const frozen = (await stack.request("GET", `/api/v1/items/${a.serial}/proof?s=${a.secret}`)).body;
+      const opened = (serial: string, id: string) => [{ id, type: "opened", codes: [serial], occurredAt: new Date().toISOString(), party: "store-pudong" }];
+
+      // Another bottle moves: the checkpoint passes A's head batch, but A's head is what it was.
+      expect((await stack.postEvents(late, opened(b.serial, "late-b"))).status).to.equal(202);
+      await stack.waitAnchored(b.serial, b.secret);
+      proxy.tamper({ bundle: (serial, bundle) => (serial === a.serial ? frozen : bundle) });
+      const same = await auditViaProxy("--brand-key", late.apiKey, "--full");
+      expect(same.code, same.stdout).to.equal(0);
+
+      // A moves: the frozen bundle now hides its newest link.
+      expect((await stack.postEvents(late, opened(a.serial, "late-a"))).status).to.equal(202);
+      await stack.waitAnchored(a.serial, a.secret);
+      const moved = await auditViaProxy("--brand-key", late.apiKey, "--full");
+      expect(moved.code, moved.stdout).to.equal(1);
+      expect(moved.stdout).to.match(new RegExp(`bottle ${a.serial} bundle: stops at link 5, but the export has 6 links`));
+      expect(moved.stdout).to.match(new RegExp(`bottle ${a.serial} bundle: its head proof is in batch \\d+, older than the export's checkpoint \\(batch \\d+\\), and proves another head \\(expected link 6 0x[0-9a-f]{64}, found link 5 0x[0-9a-f]{64}\\)`));
+    });
+
     it("a truncated bundle, even one whose head proof and batches were trimmed to match", async () => {
       const victim = brand.codes[4]!.serial;
       proxy.tamper({ bundle: (serial, bundle) => (serial !== victim ? bundle : { ...bundle, links: bundle.links.slice(0, 4), events: bundle.events.slice(0, 4) }) });
@@ -326,35 +355,39 @@ describe("auditors: public batch data and npm run audit", function () {
     });
   });
 
-  it("finds an altered leaf, naming the batch, the leaf and what it should be", async () => {
-    const { rows: [original] } = await db.query("SELECT id, leaf FROM links WHERE batch_seq = 2 AND leaf_index = 1");
-    await db.query("UPDATE links SET leaf = sha256(leaf) WHERE id = $1", [original.id]);
+  it("finds an altered leaf in the stored tree, naming the batch, the leaf and what it should be", async () => {
+    // The operator rewrites leaf 1 of batch 2 where the batch's tree is kept (its level-0 tile).
+    const { rows: [tile] } = await db.query("SELECT hashes FROM link_tiles WHERE seq = 2 AND lvl = 0 AND idx = 0");
+    await db.query("UPDATE link_tiles SET hashes = overlay(hashes PLACING sha256(substring(hashes FROM 33 FOR 32)) FROM 33 FOR 32) WHERE seq = 2 AND lvl = 0 AND idx = 0");
     try {
       const r = await audit("--brand-key", brand.apiKey);
       expect(r.code).to.equal(1);
       expect(r.stdout).to.match(/batch 2: the links root recomputed from its \d+ leaves differs from the batch's \(whose node with its heads root is the chain's root\) \(expected 0x[0-9a-f]{64}, found 0x[0-9a-f]{64}\)/);
       expect(r.stdout).to.match(/batch 2 leaf 1: differs from bottle \w+ link \d+ \(expected 0x[0-9a-f]{64}, found 0x[0-9a-f]{64}\)/);
     } finally {
-      await db.query("UPDATE links SET leaf = $2 WHERE id = $1", [original.id, original.leaf]);
+      await db.query("UPDATE link_tiles SET hashes = $1 WHERE seq = 2 AND lvl = 0 AND idx = 0", [tile.hashes]);
     }
   });
 
-  it("finds a dropped leaf", async () => {
-    const { rows: [link] } = await db.query("SELECT * FROM links WHERE batch_seq = 1 AND leaf_index = 0");
-    await db.query("DELETE FROM links WHERE id = $1", [link.id]);
+  it("finds a leaf dropped from the stored tree", async () => {
+    // The operator cuts batch 1's first leaf out of its tree: the API then serves one leaf fewer.
+    const { rows: [tile] } = await db.query("SELECT hashes, ids FROM link_tiles WHERE seq = 1 AND lvl = 0 AND idx = 0");
+    await db.query("UPDATE link_tiles SET hashes = substring(hashes FROM 33), ids = ids[2:] WHERE seq = 1 AND lvl = 0 AND idx = 0");
     try {
       const r = await audit();
       expect(r.code).to.equal(1);
       expect(r.stdout).to.match(/batch 1: the API serves another number of leaves than the chain records \(a leaf was dropped or added\) \(expected (\d+), found \d+\)/);
     } finally {
-      await reinsert("links", link);
+      await db.query("UPDATE link_tiles SET hashes = $1, ids = $2 WHERE seq = 1 AND lvl = 0 AND idx = 0", [tile.hashes, tile.ids]);
     }
   });
 
   it("finds a batch missing from the API, a root that differs from the chain, and heads that do not make the root", async () => {
     const { rows: [batch] } = await db.query("SELECT * FROM batches WHERE seq = 2");
     const { rows: tiles } = await db.query("SELECT * FROM head_tiles WHERE seq = 2");
+    const { rows: linkTiles } = await db.query("SELECT * FROM link_tiles WHERE seq = 2");
     await db.query("DELETE FROM head_tiles WHERE seq = 2");
+    await db.query("DELETE FROM link_tiles WHERE seq = 2");
     await db.query("DELETE FROM batches WHERE seq = 2");
     try {
       const r = await audit();
@@ -364,6 +397,7 @@ describe("auditors: public batch data and npm run audit", function () {
     } finally {
       await reinsert("batches", batch);
       for (const tile of tiles) await reinsert("head_tiles", tile);
+      for (const tile of linkTiles) await reinsert("link_tiles", tile);
     }
     const { rows: [{ root, heads_root: headsRoot }] } = await db.query("SELECT root, heads_root FROM batches WHERE seq = 1");
     await tampered("UPDATE batches SET root = sha256(root) WHERE seq = 1", "SELECT 1", async () => {

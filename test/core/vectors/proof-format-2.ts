@@ -22,7 +22,8 @@ import {
   type BottleIdentity, type ChainIdentity,
 } from "../../../service/core/commitments.ts";
 import { canonicalJson, fromHex, toHex, ZERO_HASH, type Hash, type Json } from "../../../service/core/hash.ts";
-import { proofFromTiles, tileId, updateHeads } from "../../../service/core/heads.ts";
+import { proofFromTiles, updateHeads } from "../../../service/core/heads.ts";
+import { tileId } from "../../../service/core/tiles.ts";
 import { eventHash, leafOf, linkHash, logKey, nextLink, type CanonicalEvent, type Link } from "../../../service/core/links.ts";
 import { hashPair, MerkleTree } from "../../../service/core/merkle.ts";
 

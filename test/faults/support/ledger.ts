@@ -33,7 +33,7 @@ export async function waitAllAnchored(db: pg.Pool, timeoutMs = 120_000): Promise
   for (;;) {
     const { rows: [row] } = await db.query<{ open: number; links: number }>(
       `SELECT count(*) FILTER (WHERE b.state IS DISTINCT FROM 'anchored')::int AS open, count(*)::int AS links
-         FROM links l LEFT JOIN batches b ON b.seq = l.batch_seq`,
+         FROM links l LEFT JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)`,
     );
     if (row!.open === 0 && row!.links > 0) return;
     if (Date.now() > deadline) {
@@ -64,7 +64,7 @@ export async function checkLedger(options: {
     `SELECT b.slug || '/' || e.brand_event_id AS key, e.id::text AS id, cardinality(e.codes) AS codes,
             count(l.id)::int AS links, count(l.id) FILTER (WHERE bt.state = 'anchored')::int AS anchored
        FROM events e JOIN brands b ON b.id = e.brand_id
-       LEFT JOIN links l ON l.event_id = e.id LEFT JOIN batches bt ON bt.seq = l.batch_seq
+       LEFT JOIN links l ON l.event_id = e.id LEFT JOIN batches bt ON bt.seq = link_batch(l.id, l.batch_seq)
       WHERE b.slug = ANY($1::text[])
       GROUP BY b.slug, e.brand_event_id, e.id`,
     [options.brands.map((b) => b.slug)],
@@ -86,8 +86,15 @@ export async function checkLedger(options: {
   );
   report.batches = batches.length;
   batches.forEach((b, i) => { if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`); });
+  // The leaves from the links themselves, not from the stored tiles: a batch sealed as a range of
+  // link ids (migration 0010) holds the range's links in id order; older ones say where each sits.
   const { rows: leaves } = await db.query<{ batch_seq: number; leaf_index: number; leaf: Buffer }>(
-    "SELECT batch_seq, leaf_index, leaf FROM links WHERE batch_seq IS NOT NULL ORDER BY batch_seq, leaf_index",
+    `SELECT batch_seq, leaf_index, leaf FROM (
+       SELECT batch_seq, leaf_index, leaf FROM links WHERE batch_seq IS NOT NULL
+       UNION ALL
+       SELECT b.seq, (row_number() OVER (PARTITION BY b.seq ORDER BY l.id) - 1)::int, l.leaf
+         FROM batches b JOIN links l ON l.id > b.first_link AND l.id <= b.last_link AND l.batch_seq IS NULL) x
+      ORDER BY batch_seq, leaf_index`,
   );
   const bySeq = new Map<number, Uint8Array[]>();
   for (const leaf of leaves) {
