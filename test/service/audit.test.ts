@@ -8,6 +8,8 @@ import { registryAt } from "../../service/anchoring/registry.ts";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { batchRoot, epcisDigest, headLeaf, processHeadProof } from "../../service/core/commitments.ts";
 import { gs1CheckDigit } from "../../service/core/gtin.ts";
+import { toHex, type Hash } from "../../service/core/hash.ts";
+import { processProof, proofFromLinkTiles } from "../../service/core/merkle.ts";
 import { loadConfig } from "../../service/config.ts";
 import { signWebhook } from "../../service/ingest/signature.ts";
 import { createLogger } from "../../service/log.ts";
@@ -353,6 +355,27 @@ describe("auditors: public batch data and npm run audit", function () {
       const r = await auditViaProxy("--brand-key", brand.apiKey, "--full");
       expect(r.code, r.stdout).to.equal(0);
     });
+  });
+
+  it("serves a batch's links tree as immutable tiles whose proofs lead to its links root", async () => {
+    const batch = (await (await fetch(`${stack.url}/api/v1/batches/1`)).json()) as { leafCount: number; linksRoot: Hash };
+    const tile = await fetch(`${stack.url}/api/v1/batches/1/tiles/0/0`);
+    expect(tile.status).to.equal(200);
+    expect(tile.headers.get("content-type")).to.equal("application/octet-stream");
+    expect(tile.headers.get("cache-control")).to.equal("public, max-age=31536000, immutable");
+    const bytes = new Uint8Array(await tile.arrayBuffer());
+    // The leaves tile is the leaves, in the order /leaves streams them; every proof cut from it holds.
+    const lines = (await (await fetch(`${stack.url}/api/v1/batches/1/leaves`)).text()).trim().split("\n");
+    expect(bytes.length).to.equal(32 * batch.leafCount);
+    expect(lines).to.deep.equal(Array.from({ length: batch.leafCount }, (_, i) => toHex(bytes.subarray(32 * i, 32 * i + 32))));
+    for (let i = 0; i < batch.leafCount; i++) {
+      expect(processProof(lines[i] as Hash, proofFromLinkTiles(i, batch.leafCount, new Map([["0/0", bytes]])))).to.equal(batch.linksRoot);
+    }
+    expect((await fetch(`${stack.url}/api/v1/batches/1/tiles/0/0`, { headers: { "if-none-match": tile.headers.get("etag")! } })).status).to.equal(304);
+    const missing = await stack.request("GET", "/api/v1/batches/1/tiles/0/1");
+    expect(missing.status).to.equal(404);
+    expect(JSON.stringify(missing.body)).to.match(/batch 1 has no tile 0\/1/);
+    expect((await stack.request("GET", "/api/v1/batches/1/tiles/7/0")).status).to.equal(400);
   });
 
   it("finds an altered leaf in the stored tree, naming the batch, the leaf and what it should be", async () => {
