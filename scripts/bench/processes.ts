@@ -35,13 +35,13 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
-/** `node service/main.ts --http|--worker` with `env`; resolves once it serves (HTTP) or runs its workers. */
-export async function startService(role: "http" | "worker", env: Record<string, string>, nodeFlags: string[] = []): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...profileFlags(), ...nodeFlags, "service/main.ts", `--${role}`], {
+/** `node service/main.ts [--http|--worker]` with `env` ("all": both in one process); resolves once it serves (HTTP) or runs its workers. */
+export async function startService(role: "http" | "worker" | "all", env: Record<string, string>, nodeFlags: string[] = []): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...profileFlags(), ...nodeFlags, "service/main.ts", ...(role === "all" ? [] : [`--${role}`])], {
     cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: role === "worker" ? "info" : "warn" }, stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  const ready = role === "http" ? "running at" : "workers running";
+  const ready = role === "worker" ? "workers running" : "running at";
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-8_000);

@@ -5,7 +5,7 @@
  * machine, prints one table and writes it as JSON to bench-results/latest.json. Everything it
  * created is dropped at the end. Nothing of it runs in `npm test`.
  *
- *   npm run bench [-- --only ingest,seal,bundle,page,gas,latency] [--ingest-events N] [--seal-links N]
+ *   npm run bench [-- --only ingest,seal,bundle,page,gas,latency,embedded] [--ingest-events N] [--seal-links N]
  *                 [--seconds N (each read benchmark)] [--http-heap MiB (cap the HTTP process's old space)]
  *   BENCH_CPU_PROF=dir npm run bench     also writes the service processes' CPU profiles into dir
  *
@@ -28,7 +28,7 @@ import type { LoadResult } from "./load.ts";
 import { peakRssMiB, ROOT, runJson, runLoad, startBare, startService, type ServiceProcess } from "./processes.ts";
 import { seedLinks } from "./seed.ts";
 
-const PHASES = ["gas", "ingest", "bundle", "page", "latency", "seal"] as const;
+const PHASES = ["gas", "ingest", "bundle", "page", "latency", "seal", "embedded"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values: args } = parseArgs({
@@ -47,6 +47,8 @@ const SECONDS = Number(args.seconds);
 const SEAL_INTERVAL_MS = 2_000;
 const BLOCK_TIME_MS = 1_000;
 const BOTTLES = 5_000;
+/** Bottles of the embedded-mode phase (PGlite ingests them all before it is measured). */
+const EMBEDDED_BOTTLES = 1_000;
 const LATENCY_RATE = 2_000;
 const LATENCY_SECONDS = 15;
 const ADMIN_TOKEN = "bench-admin-token-0123456789";
@@ -140,7 +142,7 @@ async function startBenchStack() {
 }
 type BenchStack = Awaited<ReturnType<typeof startBenchStack>>;
 
-async function api<T = Record<string, unknown>>(stack: BenchStack, method: string, path: string, token: string, body?: unknown): Promise<T> {
+async function api<T = Record<string, unknown>>(stack: { url: string }, method: string, path: string, token: string, body?: unknown): Promise<T> {
   const response = await fetch(`${stack.url}${path}`, {
     method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -152,6 +154,13 @@ async function api<T = Record<string, unknown>>(stack: BenchStack, method: strin
 
 /** A brand with regions, parties and a product through the API; codes for the ingest runs straight in SQL. */
 async function setUpBrand(stack: BenchStack) {
+  const brand = await setUpBrandAt(stack);
+  const { rows: [row] } = await stack.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+  return { ...brand, id: row!.id };
+}
+
+/** The same through the API of any service (the embedded one's database is its own). */
+async function setUpBrandAt(stack: { url: string }) {
   const slug = `bench-${randomBytes(3).toString("hex")}`;
   const { apiKey, webhookSecret } = await api<{ apiKey: string; webhookSecret: string }>(stack, "POST", "/api/v1/admin/brands", ADMIN_TOKEN, { slug, name: "基准酒业 (bench)" });
   await api(stack, "PUT", "/api/v1/regions/CN-GZ", apiKey, { name: "贵州" });
@@ -162,8 +171,7 @@ async function setUpBrand(stack: BenchStack) {
   await api(stack, "PUT", "/api/v1/parties/store", apiKey, { kind: "store", name: "浦东专卖店", region: "CN-SH" });
   const gtin = gtinFrom("0690123456789");
   await api(stack, "PUT", `/api/v1/products/${gtin}`, apiKey, { name: "飞天 53%vol 500ml", volumeMl: 500, abv: 53 });
-  const { rows: [brand] } = await stack.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [slug]);
-  return { slug, id: brand!.id, apiKey, webhookSecret, gtin };
+  return { slug, apiKey, webhookSecret, gtin };
 }
 type Brand = Awaited<ReturnType<typeof setUpBrand>>;
 
@@ -177,9 +185,9 @@ async function seedCodes(stack: BenchStack, brand: Brand, prefix: string, count:
 }
 
 /** Bottles minted through the API, each given a six-event life through signed webhooks. */
-async function sixEventBottles(stack: BenchStack, brand: Brand): Promise<{ serial: string; url: string }[]> {
+async function sixEventBottles(stack: { url: string }, brand: Omit<Brand, "id">, count = BOTTLES): Promise<{ serial: string; url: string }[]> {
   const codes: { serial: string; url: string }[] = [];
-  for (let left = BOTTLES; left > 0; left -= 10_000) {
+  for (let left = count; left > 0; left -= 10_000) {
     const minted = await api<{ codes: { serial: string; url: string }[] }>(stack, "POST", "/api/v1/codes", brand.apiKey, { gtin: brand.gtin, count: Math.min(left, 10_000), lot: "bench", region: "CN-SH" });
     codes.push(...minted.codes);
   }
@@ -273,15 +281,7 @@ async function benchReads(stack: BenchStack, bottles: { serial: string; url: str
   row("bundle: a bottle of a 1,000-bottle event + 5 one-bottle events (largest of 20)", "≤ 8,192", "bytes", largest, null, largest <= 8_192 && leaked === 0,
     `batches of up to ${depths!.links} links, heads map depth ${depths!.heads}; other bottles' serials found in them: ${leaked}`);
 
-  if (only.has("bundle")) {
-    log(`bundle: GET /api/v1/items/{serial}/proof of ${bottles.length} six-link bottles, 64 connections, ${SECONDS} s`);
-    const measured = await runLoad<LoadResult>({ kind: "get", url: stack.url, connections: 64, duration: SECONDS, paths: proofPaths });
-    const ceiling = await bareCeiling(bodies, "/json");
-    raw.bundle = { measured, ceiling };
-    row("proof bundle API, 6-link bottles, 64 connections", "≥ 10,000", "req/s", measured.requestsPerSecond, ceiling.requestsPerSecond, measured.requestsPerSecond >= 10_000 && measured.non2xx === 0,
-      `ceiling: a bare Fastify route returning the same ${JSON.stringify(bundle).length}-byte JSON${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
-    row("proof bundle API p99", "≤ 20", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, measured.latencyMs.p99 <= 20);
-  }
+  if (only.has("bundle")) await benchBundles(stack.url, proofPaths, bodies, "bundle", "proof bundle API, 6-link bottles");
   if (only.has("page")) {
     log(`page: GET /01/{gtin}/21/{serial}?s=… (a scan logged each, every request from its own address), 64 connections, ${SECONDS} s`);
     const { rows: [before] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
@@ -294,6 +294,37 @@ async function benchReads(stack: BenchStack, bottles: { serial: string; url: str
       `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes; ${after!.count - before!.count} scans logged (each committed before its page answered)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
     row("verification page p99", "≤ 100", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, measured.latencyMs.p99 <= 100);
   }
+}
+
+/** GETs every path once, `connections` at a time (each bottle's first bundle: built, then cached); requests per second. */
+async function firstPass(url: string, paths: string[], connections = 16): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (next < paths.length) {
+      const path = paths[next++]!;
+      const response = await fetch(`${url}${path}`);
+      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+      await response.arrayBuffer();
+    }
+  }));
+  return paths.length / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The proof API at 64 connections over bottles asked once before (cached, as they stay until they
+ * move), beside the bare ceiling; against the issue's goals, or (goals false) for the record.
+ */
+async function benchBundles(url: string, proofPaths: string[], bodies: { json: unknown; html: string }, key: string, label: string, goals = true): Promise<void> {
+  log(`${label}: first request of each of ${proofPaths.length} bottles (16 clients), then 64 connections, ${SECONDS} s`);
+  const firstPerSecond = await firstPass(url, proofPaths);
+  const measured = await runLoad<LoadResult>({ kind: "get", url, connections: 64, duration: SECONDS, paths: proofPaths });
+  const ceiling = await bareCeiling(bodies, "/json");
+  raw[key] = { firstPerSecond, measured, ceiling };
+  row(`${label}, 64 connections`, goals ? "≥ 50 % of ceiling" : "report", "req/s", measured.requestsPerSecond, ceiling.requestsPerSecond,
+    goals ? measured.requestsPerSecond >= ceiling.requestsPerSecond / 2 && measured.non2xx === 0 : null,
+    `ceiling: a bare Fastify route returning the same ${JSON.stringify(bodies.json).length}-byte JSON; each bottle asked once before (uncached: ${Math.round(firstPerSecond)}/s at 16 clients)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+  row(`${label} p99`, goals ? "≤ 20" : "report", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, goals ? measured.latencyMs.p99 <= 20 : null);
 }
 
 async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
@@ -318,6 +349,7 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
 }
 
 async function benchService(): Promise<void> {
+  if (!["gas", "ingest", "bundle", "page", "latency"].some((p) => only.has(p as Phase))) return;
   const stack = await startBenchStack();
   const needsService = ["ingest", "bundle", "page", "latency"].some((p) => only.has(p as Phase));
   if (!needsService) return;
@@ -342,6 +374,47 @@ async function benchService(): Promise<void> {
   const http = peakRssMiB(stack.http.pid);
   peaks.latency = http;
   row("peak memory, HTTP process under the load above", "≤ 300", "MiB", http, null, http <= 300);
+}
+
+/**
+ * Embedded mode: one service process with no DATABASE_URL, REDIS_URL or CHAIN_RPC_URL (PGlite in it,
+ * jobs in it, a local chain beside it), its proof API and consumer page each beside the bare ceiling.
+ */
+async function benchEmbedded(): Promise<void> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "sealtrace-bench-embedded-"));
+  cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+  // Embedded whatever this shell says (the service inherits its environment; the local chain's Hardhat refuses an empty URL).
+  for (const name of ["DATABASE_URL", "REDIS_URL", "CHAIN_RPC_URL", "ANCHOR_PRIVATE_KEY", "REGISTRY_ADDRESS"]) delete process.env[name];
+  const service = await startService("all", {
+    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000",
+  });
+  cleanups.push(() => service.stop());
+  const url = `http://127.0.0.1:${port}`;
+  log(`embedded: ${EMBEDDED_BOTTLES} six-event bottles into one embedded (PGlite) process`);
+  const bottles = await sixEventBottles({ url }, await setUpBrandAt({ url }), EMBEDDED_BOTTLES);
+  const proofPaths = bottles.map((b) => `/api/v1/items/${b.serial}/proof?s=${new URL(b.url).searchParams.get("s")}`);
+  const pagePaths = bottles.map((b) => { const u = new URL(b.url); return `${u.pathname}${u.search}`; });
+  // Links are sealed in order: the last bottle's last link anchored (and its head proven), all are.
+  await waitFor("the embedded service to anchor every link", async () => {
+    const bundle = await (await fetch(`${url}${proofPaths.at(-1)}`)).json() as { links: { anchor: unknown }[]; head: { n: number } | null };
+    return bundle.links.length === 6 && bundle.links.every((l) => l.anchor !== null) && bundle.head?.n === 6;
+  }, 300_000);
+  const bundle = await (await fetch(`${url}${proofPaths[0]}`)).json() as unknown;
+  const html = await (await fetch(`${url}${pagePaths[0]}`, { headers: { "x-forwarded-for": "192.0.2.1" } })).text();
+  const bodies = { json: bundle, html };
+  await benchBundles(url, proofPaths, bodies, "embeddedBundle", "embedded: proof bundle API, 6-link bottles", false);
+
+  log(`embedded: consumer page (a scan logged each), 64 connections, ${SECONDS} s`);
+  const measured = await runLoad<LoadResult>({ kind: "get", url, connections: 64, duration: SECONDS, paths: pagePaths, randomClientAddress: true });
+  const ceiling = await bareCeiling(bodies, "/html");
+  raw.embeddedPage = { measured, ceiling };
+  row("embedded: verification page with scan logging, 64 connections", "report", "pages/s", measured.requestsPerSecond, ceiling.requestsPerSecond, null,
+    `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+  row("embedded: verification page p99", "report", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, null);
+  const peak = peakRssMiB(service.pid);
+  raw.embeddedPeakRssMiB = peak;
+  row("peak memory, the embedded process (service + PGlite) under the load above", "report", "MiB", peak, null, null);
 }
 
 async function benchSeal(): Promise<void> {
@@ -401,6 +474,8 @@ try {
   await benchService();
   await cleanUp();
   if (only.has("seal")) await benchSeal();
+  await cleanUp();
+  if (only.has("embedded")) await benchEmbedded();
 } finally {
   await cleanUp();
 }
