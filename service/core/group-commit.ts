@@ -4,7 +4,8 @@
  * its own write only), and while one is in flight the next group accumulates, up to `maxGroup`. Each
  * caller's promise settles only when its group's write has returned: with the write's result for its
  * item, or with the error that failed the whole group. The queue is bounded: past `maxQueue` waiting
- * items, `submit` refuses at once (QueueFull) instead of holding memory without limit.
+ * items, `submit` refuses at once (QueueFull) instead of holding memory without limit. `idle` is
+ * called each time the last group is written and nothing waits (to let go of a connection).
  */
 
 /** The queue of waiting items is full: the caller should answer "busy, retry shortly". */
@@ -30,7 +31,7 @@ export interface GroupCommit<T, R> {
  */
 export function createGroupCommit<T, R>(
   write: (items: T[]) => Promise<(R | Error)[]>,
-  { maxGroup, maxQueue }: { maxGroup: number; maxQueue: number },
+  { maxGroup, maxQueue, idle }: { maxGroup: number; maxQueue: number; idle?: () => void },
 ): GroupCommit<T, R> {
   const queue: { item: T; resolve(result: R): void; reject(error: unknown): void }[] = [];
   let running: Promise<void> | null = null;
@@ -40,7 +41,7 @@ export function createGroupCommit<T, R>(
     await new Promise((resolve) => setImmediate(resolve));
     for (;;) {
       // Cleared in the same turn as the queue is seen empty, so a later submit always starts a new run.
-      if (queue.length === 0) { running = null; return; }
+      if (queue.length === 0) { running = null; idle?.(); return; }
       const group = queue.splice(0, maxGroup);
       let results: (R | Error)[];
       try {

@@ -152,10 +152,11 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       const given = secret === undefined || secret === "" ? null : Buffer.from(tokenHash(secret));
       const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
       const [{ rows: [row] }, current] = await Promise.all([
-        db.query<Row>(PAGE_SQL, [
+        // Prepared once per connection: planning this statement costs more than running it.
+        db.query<Row>({ name: "verify-page", text: PAGE_SQL, values: [
           request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
           token, request.token?.startsWith("sts_") ?? false,
-        ]),
+        ] }),
         chain(),
       ]);
       // The database only told whether the hashes are equal; the answer rests on a constant-time comparison.

@@ -14,7 +14,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { createGroupCommit } from "../core/group-commit.ts";
 import { randomSalt, type CanonicalEvent } from "../core/links.ts";
 import type { Place, ScanFact } from "../core/warnings.ts";
-import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+import type { Db, Tx } from "../db/pool.ts";
 import { appendEvents, lockHeads, type NewEvent } from "../ledger/append.ts";
 
 /** Consumer scans from one IP within this window count once (a page reload is not a new scan). */
@@ -63,11 +63,10 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
   const stale = visits.filter((v) => v.kind === "consumer_scan" && heads.get(v.serial)?.n !== v.seen.n) as ScanVisit[];
   const recent = new Set<string>();
   if (stale.length > 0) {
-    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer }>(
+    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer }>({ name: "scan-recent", text:
       `SELECT DISTINCT s.serial, s.ip_hash FROM scans s JOIN unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash) ON s.serial = t.serial AND s.ip_hash = t.ip_hash
         WHERE s.scanned_at > now() - interval '${RESCAN_WINDOW}'`,
-      [stale.map((v) => v.serial), stale.map((v) => v.ipHash)],
-    );
+      values: [stale.map((v) => v.serial), stale.map((v) => v.ipHash)] });
     for (const row of rows) recent.add(keyOf(row.serial, row.ip_hash));
   }
 
@@ -122,18 +121,33 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
     });
   }
   if (rows.serial.length > 0) {
-    await tx.query(
+    await tx.query({ name: "scan-insert", text:
       `INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
        SELECT t.serial, t.event_id, $3, t.place, t.lat, t.lon, t.ip_hash
          FROM unnest($1::text[], $2::bigint[], $4::text[], $5::float8[], $6::float8[], $7::bytea[]) AS t(serial, event_id, place, lat, lon, ip_hash)`,
-      [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip],
-    );
+      values: [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip] });
   }
   return outcomes;
 }
 
 export function createScanWriter(db: Db, log: FastifyBaseLogger) {
-  const write = (visits: Visit[]) => withTransaction(db, (tx) => appendVisits(tx, visits));
+  // The writer keeps its connection while visits keep coming: checking one out for every group would
+  // queue each group behind the pages' reads waiting for the pool.
+  let held: Tx | null = null;
+  const release = (error?: Error) => { held?.release(error); held = null; };
+  async function write(visits: Visit[]): Promise<(VisitOutcome | Error)[]> {
+    held ??= await db.connect();
+    try {
+      await held.query("BEGIN");
+      const outcomes = await appendVisits(held, visits);
+      await held.query("COMMIT");
+      return outcomes;
+    } catch (error) {
+      // A connection that cannot even roll back is dropped, not reused.
+      await held.query("ROLLBACK").then(() => undefined, (broken: Error) => release(broken));
+      throw error;
+    }
+  }
   const group = createGroupCommit<Visit, VisitOutcome>(async (visits) => {
     try {
       return await write(visits);
@@ -142,9 +156,10 @@ export function createScanWriter(db: Db, log: FastifyBaseLogger) {
       // fact committed, the rules above write nothing twice (the IP's scan is within the window now,
       // the bottle is opened).
       log.warn({ err: error, visits: visits.length }, "a group of consumer visits failed; retrying it once");
+      release(error as Error);
       return await write(visits);
     }
-  }, { maxGroup: GROUP_LIMIT, maxQueue: QUEUE_LIMIT });
+  }, { maxGroup: GROUP_LIMIT, maxQueue: QUEUE_LIMIT, idle: () => release() });
   return {
     /** Resolves once the visit's group is committed; rejects (QueueFull, or the group's error) when it is not recorded. */
     record: (visit: Visit) => group.submit(visit),
