@@ -30,7 +30,8 @@ export async function writeLinkTiles(tx: Tx, seq: number, tree: MerkleTree, ids:
            SELECT $1, t.lvl, t.idx, substring($2::bytea FROM t.off + 1 FOR t.len),
                   CASE WHEN t.lvl = 0 THEN ($7::bigint[])[t.idx * ${TILE_WIDTH} + 1 : t.idx * ${TILE_WIDTH} + t.len / 32] END
              FROM unnest($3::smallint[], $4::bigint[], $5::int[], $6::int[]) AS t(lvl, idx, off, len)`,
-    values: [seq, Buffer.concat(parts), levels, indexes, offsets, lengths, ids],
+    // A million ids as one array literal written here: pg escapes array elements one by one.
+    values: [seq, Buffer.concat(parts), levels, indexes, offsets, lengths, `{${ids.join(",")}}`],
   });
   return levels.length;
 }

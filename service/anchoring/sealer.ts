@@ -27,10 +27,39 @@ import { sealableThrough } from "../ledger/append.ts";
 import { readTiles, writeTiles } from "./head-tiles.ts";
 import { writeLinkTiles } from "./link-tiles.ts";
 import { wasmKeccak256 } from "./keccak.ts";
+import { Worker } from "node:worker_threads";
 
 const SEAL_LOCK = 0x5ea1_0001;
-/** Pending links read per query. */
-const READ_PAGE = 50_000;
+/** By default, batches from this many leaves up have their tree built in a worker thread, beside the heads map. */
+const TREE_WORKER_LEAVES = 100_000;
+
+/**
+ * The links tree of `leaves` (one buffer, 32 bytes a leaf): built in a worker thread for a large
+ * batch, so the caller can move the heads map meanwhile; here for a small one.
+ */
+function buildTree(leaves: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array, workerFrom: number): Promise<MerkleTree> {
+  if (leaves.length / 32 < workerFrom) return Promise.resolve(new MerkleTree(leaves, keccak));
+  // The worker gets a buffer of its own (a Buffer may share a pooled one).
+  const own = new Uint8Array(leaves);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL("./tree-worker.ts", import.meta.url));
+    worker.once("message", (levels: Uint8Array[]) => {
+      void worker.terminate();
+      try { resolve(MerkleTree.fromLevels(levels)); } catch (error) { reject(error as Error); }
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the tree worker exited (${code}) before answering`)));
+    worker.postMessage(own, [own.buffer]);
+  });
+}
+
+/** Link ids read per query: each window of ids comes back as one row of concatenated leaves and arrays. */
+const READ_WINDOW = 50_000;
+
+/** A window's links: leaves and link hashes concatenated, and per link its id, chain index (u64) and n (u32), big-endian. */
+interface Window { n: number; indexed: number; leaves: Buffer | null; hashes: Buffer | null; numbers: Buffer | null }
+const NUMBERS = 20;
+const u64At = (bytes: Buffer, at: number): number => bytes.readUInt32BE(at) * 2 ** 32 + bytes.readUInt32BE(at + 4);
 
 export interface SealedBatch {
   seq: number;
@@ -41,41 +70,54 @@ export interface SealedBatch {
   /** The link ids the batch covers: (firstLink, lastLink]. */
   firstLink: number;
   lastLink: number;
-  /** Where the time went, in milliseconds: the fence, reading the leaves, building the tree, the heads map, storing. */
+  /**
+   * Where the time went, in milliseconds: the fence, reading the leaves, building the tree, the heads
+   * map, storing. The tree and the heads map are built at the same time (wall clock: the larger).
+   */
   ms: { fence: number; read: number; tree: number; heads: number; write: number };
 }
 
 /**
- * Each chain's newest link in the batch, as flat arrays: row r's head leaf is at `leaves[32r …]`,
- * and `rowOf` maps a chain's index to the row of its newest link (a chain may move several times in
- * one batch; its links are read in the order they were written).
+ * The batch's links as the heads map needs them, in flat arrays (row r: chain index, head leaf).
+ * A chain may move several times in one batch; its links are read in the order they were written,
+ * so its newest is its last row. Leaves are hashed as rows arrive (while the next window is read);
+ * while every row names a greater index than the one before (a run of new bottles), no map from
+ * chains to rows is needed at all.
  */
 class BatchHeads {
-  leaves = new Uint8Array(32 * 1_024);
-  rows = 0;
-  readonly rowOf = new Map<number, number>();
+  private indices = new Float64Array(1_024);
+  private leaves = new Uint8Array(32 * 1_024);
+  private rows = 0;
+  private ascending = true;
   private readonly keccak: (bytes: Uint8Array) => Uint8Array;
   constructor(keccak: (bytes: Uint8Array) => Uint8Array) {
     this.keccak = keccak;
   }
 
   add(index: number, n: number, linkHash: Uint8Array): void {
-    if ((this.rows + 1) * 32 > this.leaves.length) {
-      const grown = new Uint8Array(this.leaves.length * 2);
-      grown.set(this.leaves);
-      this.leaves = grown;
+    if (this.rows === this.indices.length) {
+      const indices = new Float64Array(this.rows * 2), leaves = new Uint8Array(this.rows * 64);
+      indices.set(this.indices);
+      leaves.set(this.leaves);
+      this.indices = indices;
+      this.leaves = leaves;
     }
+    if (this.rows > 0 && index <= this.indices[this.rows - 1]!) this.ascending = false;
+    this.indices[this.rows] = index;
     headLeafInto(this.leaves, this.rows * 32, index, n, linkHash, this.keccak);
-    this.rowOf.set(index, this.rows++);
+    this.rows++;
   }
 
   /** The moved chains' indexes, ascending, and their head leaves in the same order. */
-  run(): { indices: number[]; leaves: Uint8Array } {
-    const indices = [...this.rowOf.keys()].sort((a, b) => a - b);
+  run(): { indices: ArrayLike<number>; leaves: Uint8Array } {
+    if (this.ascending) return { indices: this.indices.subarray(0, this.rows), leaves: this.leaves.subarray(0, this.rows * 32) };
+    const newest = new Map<number, number>();
+    for (let r = 0; r < this.rows; r++) newest.set(this.indices[r]!, r);
+    const indices = [...newest.keys()].sort((a, b) => a - b);
     const leaves = new Uint8Array(indices.length * 32);
     indices.forEach((index, i) => {
-      const row = this.rowOf.get(index)!;
-      leaves.set(this.leaves.subarray(row * 32, row * 32 + 32), i * 32);
+      const r = newest.get(index)!;
+      leaves.set(this.leaves.subarray(r * 32, r * 32 + 32), i * 32);
     });
     return { indices, leaves };
   }
@@ -98,8 +140,8 @@ async function addHeadsBeforeFormat2(tx: Tx, heads: BatchHeads): Promise<void> {
   for (const row of rows) heads.add(row.idx, row.n, row.link_hash);
 }
 
-export function createSealer(options: { db: Db; maxLinks: number; log: Logger; metrics: Metrics }) {
-  const { db, maxLinks, log, metrics } = options;
+export function createSealer(options: { db: Db; maxLinks: number; log: Logger; metrics: Metrics; treeWorkerLeaves?: number }) {
+  const { db, maxLinks, log, metrics, treeWorkerLeaves = TREE_WORKER_LEAVES } = options;
   return {
     /** Seals one batch; null when there was nothing to seal or another sealer holds the lock. */
     async sealOnce(): Promise<SealedBatch | null> {
@@ -118,19 +160,33 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         const pages: Buffer[] = [];
         const heads = new BatchHeads(keccak);
         await addHeadsBeforeFormat2(tx, heads);
-        while (ids.length < maxLinks) {
-          // Links sealed before migration 0010 may sit inside the range with their own batch: skipped.
-          const { rows } = await tx.query<[number, Buffer, number, number, Buffer]>({
-            name: "seal-read-3",
-            text: "SELECT id, leaf, chain_index, n, link_hash FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL ORDER BY id LIMIT $3",
-            values: [ids.at(-1) ?? after, through, Math.min(READ_PAGE, maxLinks - ids.length)],
-            rowMode: "array",
-          });
-          if (rows.length === 0) break;
-          const page = Buffer.allocUnsafe(rows.length * 32);
-          rows.forEach(([id, leaf, index, n, hash], i) => { ids.push(id); leaf.copy(page, i * 32); heads.add(index, n, hash); });
-          pages.push(page);
-          if (rows.length < READ_PAGE) break;
+        // The range's links a window of ids at a time, aggregated by the database into one row (a
+        // million rows parsed one by one cost more than everything else), and the next window asked
+        // for before this one is hashed, so PostgreSQL and this process work at the same time.
+        // Links sealed before migration 0010 may sit inside the range with their own batch: skipped.
+        const readWindow = (from: number) => tx.query<Window>({
+          name: "seal-window",
+          text: `SELECT count(*)::int AS n, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves, string_agg(link_hash, ''::bytea ORDER BY id) AS hashes,
+                        string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
+                   FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL`,
+          values: [from, Math.min(from + READ_WINDOW, through)],
+        });
+        let from = after;
+        let pending = from < through ? readWindow(from) : null;
+        while (pending !== null) {
+          const { rows: [window] } = await pending;
+          // Every link written since migration 0009 has its chain's index; a null would shift the numbers.
+          if (window!.indexed !== window!.n) throw new Error(`links after ${from} have no chain index: cannot seal them`);
+          from = Math.min(from + READ_WINDOW, through);
+          const take = Math.min(window!.n, maxLinks - ids.length);
+          pending = from < through && ids.length + take < maxLinks ? readWindow(from) : null;
+          if (take === 0) continue;
+          const { leaves, hashes, numbers } = window as { [K in keyof Window]: NonNullable<Window[K]> };
+          for (let i = 0; i < take; i++) {
+            ids.push(u64At(numbers, i * NUMBERS));
+            heads.add(u64At(numbers, i * NUMBERS + 8), numbers.readUInt32BE(i * NUMBERS + 16), hashes.subarray(i * 32, i * 32 + 32));
+          }
+          pages.push(leaves.subarray(0, take * 32));
         }
         if (ids.length === 0) return null;
         // A full batch ends at its last link; otherwise at the fence, past any ids rolled back.
@@ -139,21 +195,23 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         pages.length = 0;
         const read = performance.now() - t;
 
+        // The tree (in a worker thread when large) and the heads map at the same time.
         t = performance.now();
-        const tree = new MerkleTree(leaves, keccak);
-        const treeMs = performance.now() - t;
-
-        t = performance.now();
+        const treeStarted = t;
+        let treeMs = 0;
+        const building = buildTree(leaves, keccak, treeWorkerLeaves).then((built) => { treeMs = performance.now() - treeStarted; return built; });
+        building.catch(() => undefined); // awaited below; not unhandled if the heads map fails first
         const { rows: [next] } = await tx.query<{ seq: number; depth: number | null }>(
           "SELECT COALESCE(MAX(seq), 0) + 1 AS seq, MAX(heads_depth) AS depth FROM batches",
         );
         const seq = next!.seq;
         const moved = heads.run();
-        const depth = Math.max(next!.depth ?? 1, depthFor(moved.indices.at(-1) ?? 0));
+        const depth = Math.max(next!.depth ?? 1, depthFor(moved.indices[moved.indices.length - 1] ?? 0));
         const stored = await readTiles(tx, tilesUnder(moved.indices, depth), null);
         const map = updateHeads((key) => stored.get(tileId(key)), moved, depth, keccak);
-        const root = batchRoot(tree.root, map.root, depth);
         const headsMs = performance.now() - t;
+        const tree = await building;
+        const root = batchRoot(tree.root, map.root, depth);
 
         t = performance.now();
         await tx.query(

@@ -182,8 +182,11 @@ const headView = new DataView(headBuffer.buffer);
 export function headLeafInto(out: Uint8Array, at: number, index: number, n: number, linkHash: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array = keccak256): void {
   checkU64(index);
   checkU64(n);
-  headView.setBigUint64(TAG.head.length, BigInt(index));
-  headView.setBigUint64(TAG.head.length + 8, BigInt(n));
+  // Big-endian u64s as two u32s (BigInt conversions cost more than the hash on a million heads).
+  headView.setUint32(TAG.head.length, Math.floor(index / 2 ** 32));
+  headView.setUint32(TAG.head.length + 4, index >>> 0);
+  headView.setUint32(TAG.head.length + 8, Math.floor(n / 2 ** 32));
+  headView.setUint32(TAG.head.length + 12, n >>> 0);
   headBuffer.set(linkHash.subarray(0, 32), TAG.head.length + 16);
   out.set(keccak(headBuffer).subarray(0, 32), at);
 }

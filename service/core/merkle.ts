@@ -90,6 +90,22 @@ export class MerkleTree {
     }
   }
 
+  /** A tree from the levels another `MerkleTree` built (`levels()`), as a worker thread hands them back. */
+  static fromLevels(levels: Uint8Array[]): MerkleTree {
+    const tree = Object.create(MerkleTree.prototype) as MerkleTree;
+    for (let d = 0; d + 1 < levels.length; d++) {
+      if (levels[d + 1]!.length !== Math.ceil(levels[d]!.length / NODE / 2) * NODE) throw new RangeError(`level ${d + 1} does not fit level ${d}`);
+    }
+    if (levels.length === 0 || levels.at(-1)!.length !== NODE) throw new RangeError("the last level must be the root alone");
+    (tree as unknown as { levels: Uint8Array[] }).levels = levels;
+    return tree;
+  }
+
+  /** The tree's levels, leaves first (the arrays themselves, not copies). */
+  allLevels(): readonly Uint8Array[] {
+    return this.levels;
+  }
+
   get leafCount(): number {
     return this.levels[0]!.length / NODE;
   }

@@ -131,8 +131,8 @@ describe("sealer: link ranges and tiles", function () {
     expect(await sealer.sealOnce()).to.equal(null);
   });
 
-  it("a full batch ends at its last link; the rest goes to the next, as one tree of tiles each", async () => {
-    const sealer = createSealer({ db, maxLinks: 300, log, metrics: createMetrics(async () => 0) });
+  it("a full batch ends at its last link; the rest goes to the next, as one tree of tiles each (built in a worker thread)", async () => {
+    const sealer = createSealer({ db, maxLinks: 300, log, metrics: createMetrics(async () => 0), treeWorkerLeaves: 200 });
     const serials = await Promise.all(Array.from({ length: 700 }, () => bottle()));
     const tx = await openTransaction();
     await produce(tx.tx, serials.slice(0, 350));
