@@ -13,8 +13,9 @@ import { toHex, type Hash } from "../core/hash.ts";
 import type { Db, Tx } from "../db/pool.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ChainClient } from "./chain.ts";
+import { ADVISORY_LOCKS } from "../db/locks.ts";
 
-const ANCHOR_LOCK = 0x5ea1_0002;
+const ANCHOR_LOCK = ADVISORY_LOCKS.anchor;
 const ZERO: Hash = `0x${"00".repeat(32)}`;
 
 /** The registry holds another root for a seq: only an operator can sort that out. */

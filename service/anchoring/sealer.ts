@@ -28,8 +28,9 @@ import { readTiles, writeTiles } from "./head-tiles.ts";
 import { writeLinkTiles } from "./link-tiles.ts";
 import { wasmKeccak256 } from "./keccak.ts";
 import { Worker } from "node:worker_threads";
+import { ADVISORY_LOCKS } from "../db/locks.ts";
 
-const SEAL_LOCK = 0x5ea1_0001;
+const SEAL_LOCK = ADVISORY_LOCKS.seal;
 /** By default, batches from this many leaves up have their tree built in a worker thread, beside the heads map. */
 const TREE_WORKER_LEAVES = 100_000;
 

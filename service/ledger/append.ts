@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
 import { fromHex, toHex, type Hash } from "../core/hash.ts";
 import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
+import { ADVISORY_LOCKS } from "../db/locks.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 
 /** Event types that are recorded in a bottle's chain without changing its state. */
@@ -59,7 +60,7 @@ export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, 
  * moment to learn how far links may be sealed. A batch covers a range of link ids (migration 0010),
  * so no link may commit below a range's end after the range is sealed.
  */
-const LINK_FENCE = 0x5ea1_0002;
+const LINK_FENCE = ADVISORY_LOCKS.linkFence;
 
 async function enterLinkFence(tx: Tx): Promise<void> {
   await tx.query({ name: "link-fence", text: "SELECT pg_advisory_xact_lock_shared($1)", values: [LINK_FENCE] });

@@ -7,9 +7,10 @@
 import { BATCH_ANCHORED } from "../core/alert-kinds.ts";
 import { newWebhookSecret } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+import { ADVISORY_LOCKS } from "../db/locks.ts";
 
 /** One fan-out at a time across all workers (transaction-scoped advisory lock). */
-const FANOUT_LOCK = 0x5ea1_0005;
+const FANOUT_LOCK = ADVISORY_LOCKS.fanOut;
 
 /**
  * Alert ids come from a sequence, and a transaction can commit a lower id after a higher one is
