@@ -348,6 +348,25 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
     `ceiling: SEAL_INTERVAL_MS (${SEAL_INTERVAL_MS}) + block time (${BLOCK_TIME_MS}); p50 ${Math.round(r!.p50)} ms over ${r!.count} events, ${Math.round(result.requestsPerSecond * 100)} events/s offered`);
 }
 
+/**
+ * What the HTTP process's memory holds right now, from its own /metrics (prom-client's default
+ * metrics): resident set, V8 heap (total and used, and used per space), and memory outside the heap
+ * (Buffers and other external allocations), in MiB.
+ */
+async function memoryOf(stack: BenchStack): Promise<Record<string, number>> {
+  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const mib = (bytes: number) => Math.round(bytes / 1048576);
+  const value = (name: string) => Number(new RegExp(`^sealtrace_process_${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
+  const spaces = [...text.matchAll(/^sealtrace_process_nodejs_heap_space_size_used_bytes\{space="([a-z_]+)"\} (\S+)/gm)];
+  return {
+    rss: mib(value("resident_memory_bytes")),
+    heapTotal: mib(value("nodejs_heap_size_total_bytes")),
+    heapUsed: mib(value("nodejs_heap_size_used_bytes")),
+    external: mib(value("nodejs_external_memory_bytes")),
+    ...Object.fromEntries(spaces.map(([, space, bytes]) => [`used.${space}`, mib(Number(bytes))])),
+  };
+}
+
 async function benchService(): Promise<void> {
   if (!["gas", "ingest", "bundle", "page", "latency"].some((p) => only.has(p as Phase))) return;
   const stack = await startBenchStack();
@@ -358,10 +377,15 @@ async function benchService(): Promise<void> {
   // The HTTP process's peak RSS after each phase, to tell which one grew it.
   const peaks: Record<string, number> = { started: peakRssMiB(stack.http.pid) };
   raw.httpPeakRssMiBAfter = peaks;
+  // And what it holds at those moments (the peak itself falls between them).
+  const held: Record<string, Record<string, number>> = { started: await memoryOf(stack) };
+  raw.httpMemoryAfter = held;
   const bottles = needsBottles ? await sixEventBottles(stack, brand) : [];
   peaks.setUp = peakRssMiB(stack.http.pid);
+  held.setUp = await memoryOf(stack);
   if (only.has("ingest")) await benchIngest(stack, brand);
   peaks.ingest = peakRssMiB(stack.http.pid);
+  held.ingest = await memoryOf(stack);
 
   // Sealing and anchoring run in a worker process of their own, as in production.
   const worker: ServiceProcess = await startService("worker", stack.env);
@@ -370,10 +394,13 @@ async function benchService(): Promise<void> {
   await waitFor("everything to be anchored", () => allAnchored(stack), 300_000);
   if (needsBottles) await benchReads(stack, bottles);
   peaks.reads = peakRssMiB(stack.http.pid);
+  held.reads = await memoryOf(stack);
   if (only.has("latency")) await benchLatency(stack, brand);
   const http = peakRssMiB(stack.http.pid);
   peaks.latency = http;
-  row("peak memory, HTTP process under the load above", "≤ 300", "MiB", http, null, http <= 300);
+  held.latency = await memoryOf(stack);
+  row("peak memory, HTTP process under the load above", "≤ 300", "MiB", http, null, http <= 300,
+    `after each phase (peak RSS / RSS, V8 heap used of total, external): ${Object.entries(held).map(([phase, m]) => `${phase} ${peaks[phase] ?? "?"}/${m.rss}, ${m.heapUsed} of ${m.heapTotal}, ${m.external}`).join("; ")}`);
 }
 
 /**
