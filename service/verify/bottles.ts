@@ -11,12 +11,8 @@ import { tokenHash } from "../core/secrets.ts";
 import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
 import { RESCAN_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
+import { linkBatchSql } from "../anchoring/link-tiles.ts";
 
-/**
- * The batch a link was sealed into, as the steps read it (one place, so that how a link finds its
- * batch can change without touching the query).
- */
-const LINK_BATCH = "link_batch(l.id, l.batch_seq)";
 
 export interface Bottle {
   serial: string;
@@ -93,11 +89,11 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
     SELECT
       (SELECT coalesce(json_agg(json_build_object(
                 'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
-                'batch', ${LINK_BATCH}, 'state', ba.state, 'chainId', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
+                'batch', ba.seq, 'state', ba.state, 'chainId', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
                 'blockTime', ba.block_time, 'tx', ba.tx_hash) ORDER BY l.n), '[]')
          FROM links l JOIN events e ON e.id = l.event_id
          LEFT JOIN parties pa ON pa.brand_id = e.brand_id AND pa.id = e.party
-         LEFT JOIN batches ba ON ba.seq = ${LINK_BATCH}
+         LEFT JOIN batches ba ON ba.seq = ${linkBatchSql("l")}
         WHERE l.serial = c.serial AND e.type <> 'consumer_scan') AS steps,
       (SELECT coalesce(json_agg(json_build_object(
                 'amount', g.amount::text, 'currency', g.currency, 'below', g.below::float8, 'above', g.above::float8, 'region', g.region, 'validFrom', g.valid_from)), '[]')

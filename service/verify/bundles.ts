@@ -12,7 +12,7 @@ import { tileId } from "../core/tiles.ts";
 import type { Link } from "../core/links.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
-import { readLinkPlaces, storedProof } from "../anchoring/link-tiles.ts";
+import { linkBatchSql, readLinkPlaces, storedProof } from "../anchoring/link-tiles.ts";
 
 /** Who asks: the holder of the bottle's QR secret, or the brand (by its API key). */
 export type BundleAccess = { secret: string } | { brandId: number };
@@ -120,14 +120,13 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       // One round trip, a statement prepared once per connection: the code (to check access) with
       // its links, events and batches (no link: one row of nulls).
       const { rows: all } = await db.query<LinkRow & CodeColumns>({
-        name: "bundle-for-3",
+        name: "bundle-for-4",
         text: `SELECT c.brand_id, br.slug, c.gtin, c.lot, c.chain_index, c.secret_hash,
-                      l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, s.batch_seq, l.proof,
+                      l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, b.seq AS batch_seq, l.proof,
                       b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
                  FROM codes c JOIN brands br ON br.id = c.brand_id
                  LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
-                 LEFT JOIN LATERAL (SELECT link_batch(l.id, l.batch_seq) AS batch_seq) s ON l.id IS NOT NULL
-                 LEFT JOIN batches b ON b.seq = s.batch_seq
+                 LEFT JOIN batches b ON b.seq = ${linkBatchSql("l")}
                 WHERE c.serial = $1 ORDER BY l.n`,
         values: [serial],
       });
