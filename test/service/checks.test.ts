@@ -113,6 +113,33 @@ describe("price and region checks, alerts", function () {
     expect(kinds(grey!)).to.deep.equal(["unauthorised_receiver"]);
   });
 
+  it("raises the same alerts whether a new bottle's whole life comes in one delivery (checked from memory) or one event per delivery (read back from the ledger)", async () => {
+    const brand = await brandWithBeijing(2);
+    expect((await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: at(24 * 30) } })).status).to.equal(201);
+    const [x, y] = brand.codes.map((c) => c.serial);
+    // PostgreSQL keeps microseconds (rounded) and amounts with two decimals: the checks must see what the ledger holds.
+    const steps = [
+      { type: "production", party: "factory-zunyi", occurredAt: at(24 * 7) },
+      { type: "warehouse_in", party: "wh-guiyang", occurredAt: at(24 * 6) },
+      { type: "warehouse_out", party: "wh-guiyang", to: "dist-shanghai", occurredAt: at(24 * 5) },
+      { type: "store_receiving", party: "store-bj", occurredAt: at(24 * 3) },
+      { type: "retail_sale", party: "store-bj", occurredAt: at(24 * 2), price: { amount: "1000", currency: "CNY" } },
+      { type: "opened", party: "store-bj", occurredAt: "2026-01-02T03:04:05.9999996+08:00" },
+      { type: "retail_sale", party: "store-bj", occurredAt: at(2), price: { amount: "1200.5", currency: "CNY" } },
+      { type: "store_receiving", party: "store-grey", occurredAt: at(1) },
+    ];
+    const life = (tag: string, serial: string) => steps.map((event, i) => ({ id: `${tag}-${i}`, codes: [serial], ...event }));
+    expect((await stack.postEvents(brand, life("x", x!))).status).to.equal(202);
+    for (const event of life("y", y!)) expect((await stack.postEvents(brand, [event])).status).to.equal(202);
+    const { alerts: found } = await alerts(brand, "?limit=100");
+    const of = (serial: string) => found.filter((a) => a.serial === serial).map(({ kind, party, details }) => ({ kind, party, details })).sort((a, b) => a.kind.localeCompare(b.kind));
+    expect(of(x!).map((a) => a.kind)).to.deep.equal(["diversion", "price_below", "price_below", "received_after_opened", "sold_after_opened", "sold_twice", "unauthorised_receiver"]);
+    expect(of(x!)).to.deep.equal(of(y!));
+    const prices = of(x!).filter((a) => a.kind === "price_below").map((a) => a.details.price.amount).sort();
+    expect(prices).to.deep.equal(["1000.00", "1200.50"]);
+    expect(of(x!).find((a) => a.kind === "sold_after_opened")!.details.openedAt).to.equal("2026-01-01T19:04:06.000Z");
+  });
+
   it("lists alerts newest first with a cursor, filtered by kind and since; another brand sees none", async () => {
     const brand = await brandWithBeijing(5);
     const serials = brand.codes.map((c) => c.serial);
