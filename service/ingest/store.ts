@@ -2,8 +2,10 @@
  * Storing a webhook delivery: every event validated against the brand's parties and codes, then
  * events, per-bottle links and chain heads written in one transaction, or nothing at all.
  */
+import { randomBytes } from "node:crypto";
+import type { HistoryEvent } from "../core/checks.ts";
 import { toHex, type Hash, type Json } from "../core/hash.ts";
-import { randomSalt, type CanonicalEvent } from "../core/links.ts";
+import type { CanonicalEvent } from "../core/links.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { invalidEvents, type Problem } from "../http/errors.ts";
 import { runChecks } from "../checks/run.ts";
@@ -100,8 +102,10 @@ export function createIngestStore(db: Db) {
 
         const receivedAt = new Date().toISOString();
         const fresh = indexed.map(({ event }) => event);
-        const newEvents: NewEvent[] = fresh.map((event) => ({
-          canonical: canonicalEvent(brand.slug, event, receivedAt, randomSalt()),
+        // One draw for every event's salt (16 random bytes as 32 hex digits, as randomSalt gives them).
+        const salts = randomBytes(16 * fresh.length).toString("hex");
+        const newEvents: NewEvent[] = fresh.map((event, i) => ({
+          canonical: canonicalEvent(brand.slug, event, receivedAt, salts.slice(32 * i, 32 * i + 32)),
           brandEventId: event.id,
           occurredAt: event.occurredAt,
           party: event.party,
@@ -109,8 +113,16 @@ export function createIngestStore(db: Db) {
           price: event.price ?? null,
           data: event.data ?? null,
         }));
+        // Chains with no link before this delivery: their whole history is what it appends.
+        const newChains = new Map([...heads.values()].filter((head) => head.n === 0).map((head) => [head.serial, [] as HistoryEvent[]]));
+        const codes = new Map([...heads.values()].map((head) => [head.serial, { gtin: head.gtin, region: head.region }]));
         const appended = await appendEvents(tx, brand.id, webhookId, receivedAt, newEvents, heads);
-        await runChecks(tx, brand.id, [...new Set(fresh.flatMap((e) => e.codes))], appended.events.map((e) => e.id));
+        fresh.forEach((event, i) => {
+          const { id, occurredAt, amount } = appended.events[i]!;
+          const entry: HistoryEvent = { eventId: id, type: event.type, party: event.party, to: event.to ?? null, at: occurredAt, price: amount === null ? null : { amount, currency: event.price!.currency } };
+          for (const serial of event.codes) newChains.get(serial)?.push(entry);
+        });
+        await runChecks(tx, brand.id, [...new Set(fresh.flatMap((e) => e.codes))], appended.events.map((e) => e.id), { codes, newChains });
         const linksAdded = appended.links;
 
         const byId = new Map(fresh.map((event, i) => [event.id, { eventId: String(appended.events[i]!.id), eventHash: appended.events[i]!.hash }]));

@@ -5,10 +5,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
-import { fromHex, toHex, type Hash } from "../core/hash.ts";
-import { eventHash, leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
+import { canonicalJson, fromHex, keccak256, toHex, type Hash } from "../core/hash.ts";
+import { leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
 import { ADVISORY_LOCKS } from "../db/locks.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+
+const encoder = new TextEncoder();
 
 /** Event types that are recorded in a bottle's chain without changing its state. */
 export const STATELESS_TYPES: ReadonlySet<string> = new Set(["consumer_scan", "epcis"]);
@@ -27,6 +29,14 @@ export interface Head {
   state: string;
   region: string | null;
   openedAt: Date | null;
+}
+
+/** An event as appended: its server id and hash, and its time and price as the ledger stores them (for the checks). */
+export interface AppendedEvent {
+  id: number;
+  hash: Hash;
+  occurredAt: Date;
+  amount: string | null;
 }
 
 export interface NewEvent {
@@ -91,24 +101,32 @@ async function allocateIndexes(tx: Tx, count: number): Promise<number[]> {
  * Inserts the events (in their format-2 commitment form, with the secret their bottles' salts come
  * from) and their links, advancing `heads` (which must hold every code the events name, locked). A
  * bottle's first link gets the bottle a place in the heads map and commits to its identity.
- * Returns each event's server id and hash, in order, and how many links were written.
+ * Returns each event's server id, hash, time and price as stored, in order, and how many links were written.
  */
 export async function appendEvents(
   tx: Tx, brandId: number, webhookId: string | null, receivedAt: string, events: NewEvent[], heads: Map<string, Head>,
-): Promise<{ events: { id: number; hash: Hash }[]; links: number }> {
+): Promise<{ events: AppendedEvent[]; links: number }> {
   if (events.length === 0) return { events: [], links: 0 };
-  const secrets = events.map(() => randomBytes(16));
-  const stored = events.map((e, i) => committedEvent(e.canonical, codesRoot(secrets[i]!, e.canonical.codes)));
-  const hashes = stored.map((event) => eventHash(event));
-  const { rows } = await tx.query<{ id: number; brand_event_id: string }>(
+  // One draw for every event's 16-byte secret; the buffer itself is the column's binary parameter.
+  const secrets = randomBytes(16 * events.length);
+  const hashes = Buffer.alloc(32 * events.length);
+  const canonical = events.map((e, i) => {
+    const json = canonicalJson(committedEvent(e.canonical, codesRoot(secrets.subarray(16 * i, 16 * i + 16), e.canonical.codes)));
+    // the event hash (core/links.ts eventHash) over the very text that is stored
+    hashes.set(keccak256(encoder.encode(json)), 32 * i);
+    return json;
+  });
+  // Hashes and secrets travel as one binary parameter each (32 and 16 bytes a row), not as arrays of hex text.
+  const { rows } = await tx.query<{ id: number; brand_event_id: string; occurred_at: Date; amount: string | null }>(
     `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
                          price_amount, price_currency, data, salt, canonical, event_hash, webhook_id, codes_secret)
      SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text(t.codes)), t.occurred_at, $2, t.party, t.to_party,
-            t.amount, t.currency, t.data, t.salt, t.canonical, t.hash, $3, t.secret
+            t.amount, t.currency, t.data, t.salt, t.canonical, substring($15::bytea FROM t.i::int * 32 - 31 FOR 32), $3,
+            substring($16::bytea FROM t.i::int * 16 - 15 FOR 16)
        FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
-                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[], $15::bytea[], $16::bytea[])
-         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, hash, secret)
-     RETURNING id, brand_event_id`,
+                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[]) WITH ORDINALITY
+         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, i)
+     RETURNING id, brand_event_id, occurred_at, price_amount::text AS amount`,
     [
       brandId, receivedAt, webhookId,
       events.map((e) => e.brandEventId),
@@ -121,13 +139,16 @@ export async function appendEvents(
       events.map((e) => e.price?.currency ?? null),
       events.map((e) => (e.data === undefined || e.data === null ? null : JSON.stringify(e.data))),
       events.map((e) => e.canonical.salt),
-      stored.map((event) => JSON.stringify(event)),
-      hashes.map((h) => Buffer.from(fromHex(h))),
+      canonical,
+      hashes,
       secrets,
     ],
   );
-  const idOf = new Map(rows.map((r) => [r.brand_event_id, r.id]));
-  const written = events.map((e, i) => ({ id: idOf.get(e.brandEventId)!, hash: hashes[i]! }));
+  const byId = new Map(rows.map((r) => [r.brand_event_id, r]));
+  const written = events.map((e, i): AppendedEvent => {
+    const row = byId.get(e.brandEventId)!;
+    return { id: row.id, hash: toHex(hashes.subarray(32 * i, 32 * i + 32)), occurredAt: row.occurred_at, amount: row.amount };
+  });
 
   // Bottles starting their chain get the next places in the heads map, in serial order.
   const starting = [...new Set(events.flatMap((e) => e.canonical.codes))].filter((s) => heads.get(s)?.index === null).sort();
@@ -135,7 +156,9 @@ export async function appendEvents(
   starting.forEach((serial, i) => { heads.get(serial)!.index = fresh[i]!; });
 
   const serials: string[] = [], ns: number[] = [], eventIds: number[] = [], indexes: number[] = [];
-  const prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
+  const count = events.reduce((sum, e) => sum + e.canonical.codes.length, 0);
+  // prev, link hash and leaf of each link, 32 bytes each, as three binary parameters
+  const prevs = Buffer.alloc(32 * count), linkHashes = Buffer.alloc(32 * count), leaves = Buffer.alloc(32 * count);
   const states = new Map<string, string>();
   const openedAt = new Map<string, string>();
   events.forEach((event, i) => {
@@ -146,8 +169,10 @@ export async function appendEvents(
         ? nextLink(serial, written[i]!.hash, null, genesis({ brand: head.brandSlug, gtin: head.gtin, lot: head.lot, serial, index: head.index! }))
         : nextLink(serial, written[i]!.hash, { n: head.n, linkHash: head.linkHash });
       const hash = linkHash(link);
+      const at = 32 * serials.length;
+      const hashBytes = fromHex(hash);
+      prevs.set(fromHex(link.prev), at); linkHashes.set(hashBytes, at); leaves.set(keccak256(hashBytes), at); // leafOf(hash)
       serials.push(serial); ns.push(link.n); eventIds.push(written[i]!.id); indexes.push(head.index!);
-      prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
       head.n = link.n;
       head.linkHash = hash;
       // A consumer's scan, or an EPCIS step SealTrace has no lifecycle meaning for (packing, storing…),
@@ -159,17 +184,21 @@ export async function appendEvents(
   await enterLinkFence(tx);
   await tx.query(
     `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
-     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[], $7::bigint[])`,
+     SELECT t.serial, t.n, t.event_id, substring($4::bytea FROM t.i::int * 32 - 31 FOR 32), substring($5::bytea FROM t.i::int * 32 - 31 FOR 32),
+            substring($6::bytea FROM t.i::int * 32 - 31 FOR 32), t.idx
+       FROM unnest($1::text[], $2::int[], $3::bigint[], $7::bigint[]) WITH ORDINALITY AS t(serial, n, event_id, idx, i)`,
     [serials, ns, eventIds, prevs, linkHashes, leaves, indexes],
   );
   const touched = [...new Set(serials)];
+  const heads32 = Buffer.alloc(32 * touched.length);
+  touched.forEach((serial, i) => heads32.set(fromHex(heads.get(serial)!.linkHash!), 32 * i));
   await tx.query(
-    `UPDATE codes SET last_n = t.n, last_link_hash = t.h, state = COALESCE(t.state, codes.state),
+    `UPDATE codes SET last_n = t.n, last_link_hash = substring($3::bytea FROM t.i::int * 32 - 31 FOR 32), state = COALESCE(t.state, codes.state),
                       opened_at = COALESCE(codes.opened_at, t.opened_at), chain_index = t.idx
-       FROM unnest($1::text[], $2::int[], $3::bytea[], $4::text[], $5::timestamptz[], $6::bigint[]) AS t(serial, n, h, state, opened_at, idx)
+       FROM unnest($1::text[], $2::int[], $4::text[], $5::timestamptz[], $6::bigint[]) WITH ORDINALITY AS t(serial, n, state, opened_at, idx, i)
       WHERE codes.serial = t.serial`,
     [
-      touched, touched.map((s) => heads.get(s)!.n), touched.map((s) => Buffer.from(fromHex(heads.get(s)!.linkHash!))),
+      touched, touched.map((s) => heads.get(s)!.n), heads32,
       touched.map((s) => states.get(s) ?? null), touched.map((s) => openedAt.get(s) ?? null), touched.map((s) => heads.get(s)!.index),
     ],
   );
