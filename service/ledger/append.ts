@@ -116,30 +116,30 @@ export async function appendEvents(
     hashes.set(keccak256(encoder.encode(json)), 32 * i);
     return json;
   });
-  // Hashes and secrets travel as one binary parameter each (32 and 16 bytes a row), not as arrays of hex text.
+  // Hashes and secrets travel as one binary parameter each (32 and 16 bytes a row), the JSON columns as
+  // one JSON array each (row i is element i - 1): no array of hex or of escaped JSON text to build and parse.
   const { rows } = await tx.query<{ id: number; brand_event_id: string; occurred_at: Date; amount: string | null }>(
     `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
                          price_amount, price_currency, data, salt, canonical, event_hash, webhook_id, codes_secret)
-     SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text(t.codes)), t.occurred_at, $2, t.party, t.to_party,
-            t.amount, t.currency, t.data, t.salt, t.canonical, substring($15::bytea FROM t.i::int * 32 - 31 FOR 32), $3,
-            substring($16::bytea FROM t.i::int * 16 - 15 FOR 16)
-       FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
-                   $10::numeric[], $11::text[], $12::jsonb[], $13::text[], $14::jsonb[]) WITH ORDINALITY
-         AS t(id, type, codes, occurred_at, party, to_party, amount, currency, data, salt, canonical, i)
+     SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text($6::jsonb -> (t.i::int - 1))), t.occurred_at, $2, t.party, t.to_party,
+            t.amount, t.currency, NULLIF($12::jsonb -> (t.i::int - 1), 'null'), t.salt, $14::jsonb -> (t.i::int - 1),
+            substring($15::bytea FROM t.i::int * 32 - 31 FOR 32), $3, substring($16::bytea FROM t.i::int * 16 - 15 FOR 16)
+       FROM unnest($4::text[], $5::text[], $7::timestamptz[], $8::text[], $9::text[], $10::numeric[], $11::text[], $13::text[]) WITH ORDINALITY
+         AS t(id, type, occurred_at, party, to_party, amount, currency, salt, i)
      RETURNING id, brand_event_id, occurred_at, price_amount::text AS amount`,
     [
       brandId, receivedAt, webhookId,
       events.map((e) => e.brandEventId),
       events.map((e) => e.canonical.type),
-      events.map((e) => JSON.stringify(e.canonical.codes)),
+      JSON.stringify(events.map((e) => e.canonical.codes)),
       events.map((e) => e.occurredAt),
       events.map((e) => e.party),
       events.map((e) => e.to),
       events.map((e) => e.price?.amount ?? null),
       events.map((e) => e.price?.currency ?? null),
-      events.map((e) => (e.data === undefined || e.data === null ? null : JSON.stringify(e.data))),
+      `[${events.map((e) => (e.data === undefined || e.data === null ? "null" : JSON.stringify(e.data))).join(",")}]`,
       events.map((e) => e.canonical.salt),
-      canonical,
+      `[${canonical.join(",")}]`,
       hashes,
       secrets,
     ],
