@@ -14,7 +14,7 @@
  * leaves and the batch's links tree are format 1's, unchanged (core/links.ts, core/merkle.ts).
  */
 import { canonicalJson, fromHex, keccak256, toHex, ZERO_HASH, type Hash, type Json } from "./hash.ts";
-import type { CanonicalEvent } from "./links.ts";
+import { jsonSafe, type CanonicalEvent } from "./links.ts";
 import { MerkleTree, processProof } from "./merkle.ts";
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -62,6 +62,13 @@ export interface LogIdentity { brand: string; log: string; index: number }
 export type ChainIdentity = BottleIdentity | LogIdentity;
 
 export function genesis(identity: ChainIdentity): Hash {
+  // The identity's JCS written out, keys in their sorted order (as linkHash does): the same bytes as canonicalJson.
+  if (!("log" in identity) && typeof identity.index === "number" && Number.isFinite(identity.index)
+    && jsonSafe(identity.brand) && jsonSafe(identity.gtin) && jsonSafe(identity.serial) && (identity.lot === null || jsonSafe(identity.lot))) {
+    const { brand, gtin, index, lot, serial } = identity;
+    return toHex(keccak256(concat(TAG.genesis, ascii(
+      `{"brand":${JSON.stringify(brand)},"gtin":${JSON.stringify(gtin)},"index":${index},"lot":${JSON.stringify(lot)},"serial":${JSON.stringify(serial)}}`))));
+  }
   const object: Record<string, Json> = "log" in identity
     ? { brand: identity.brand, index: identity.index, log: identity.log }
     : { brand: identity.brand, gtin: identity.gtin, index: identity.index, lot: identity.lot, serial: identity.serial };
