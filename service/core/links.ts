@@ -44,8 +44,13 @@ export function linkHash(link: Link): Hash {
 
 const encoder = new TextEncoder();
 
-/** A string whose JCS form is JSON.stringify's (RFC 8785 §3.2.2.2): any string without lone surrogates. */
-export const jsonSafe = (value: unknown): value is string => typeof value === "string" && value.isWellFormed();
+/**
+ * A string whose JCS form is JSON.stringify's (RFC 8785 §3.2.2.2): any string without lone surrogates.
+ * False where String.prototype.isWellFormed (ES2024) is missing, as in the older WebViews the
+ * consumer page's self-check runs in: callers then take the general path.
+ */
+export const jsonSafe = (value: unknown): value is string =>
+  typeof value === "string" && typeof value.isWellFormed === "function" && value.isWellFormed();
 
 export function leafOf(linkHashHex: Hash): Hash {
   return toHex(keccak256(fromHex(linkHashHex)));
