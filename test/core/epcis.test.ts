@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, SEALTRACE_NS, type EpcisEvent } from "../../service/core/epcis.ts";
@@ -88,7 +88,8 @@ describe("EPCIS events in SealTrace's terms", () => {
     expect(contentsChange(unpackAll)).to.deep.equal({ parent: "https://id.gs1.org/00/106141412345678908", remove: "all" });
   });
 
-  it("the vendored EPCIS schema is GS1's file, byte for byte", () => {
+  // GS1's file is read in place; a clone without ../shared skips this one (epcis-event-hash.test.ts says so).
+  (existsSync(CONFORMANCE) ? it : it.skip)("the vendored EPCIS schema is GS1's file, byte for byte", () => {
     const ours = readFileSync(fileURLToPath(new URL("../../service/epcis/EPCIS-JSON-Schema.json", import.meta.url)));
     expect(ours.equals(readFileSync(`${CONFORMANCE}EPCIS-JSON-Schema.json`))).to.equal(true);
   });

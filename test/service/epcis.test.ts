@@ -3,7 +3,7 @@
  * example documents (read in place from ../shared/conformance/epcis/), a baijiu flow written as
  * EPCIS compared with the same flow posted as webhooks, rollback/proceed, and the anchor extension.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { Contract, JsonRpcProvider } from "ethers";
@@ -18,7 +18,12 @@ import { signWebhook } from "../../service/ingest/signature.ts";
 import { startChainStack, type BrandFixture, type ChainStack } from "../helpers/stack.ts";
 
 const CONFORMANCE = fileURLToPath(new URL("../../../shared/conformance/epcis/", import.meta.url));
-const EXAMPLES = readdirSync(CONFORMANCE).filter((f) => f.endsWith(".jsonld")).sort();
+// GS1's examples are read in place; a clone without ../shared skips the tests that need them.
+const HAVE_EXAMPLES = existsSync(CONFORMANCE);
+if (!HAVE_EXAMPLES) console.log(`  (GS1's EPCIS examples not found at ${CONFORMANCE}: the tests that capture them are skipped)`);
+const EXAMPLES = HAVE_EXAMPLES ? readdirSync(CONFORMANCE).filter((f) => f.endsWith(".jsonld")).sort() : [];
+/** `it` for a test that reads GS1's examples: skipped without them. */
+const itWithExamples = HAVE_EXAMPLES ? it : it.skip;
 const example = (file: string) => JSON.parse(readFileSync(`${CONFORMANCE}${file}`, "utf8")) as { "@context": unknown; epcisBody: { eventList: Record<string, unknown>[] } };
 const CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { sealtrace: "https://ns.sealtrace.dev/epcis/" }];
 
@@ -99,7 +104,7 @@ describe("EPCIS 2.0 capture and query", function () {
       });
     }
 
-    it("a document captured again is all duplicates, and URN and Digital Link spellings of one item match the same events", async () => {
+    itWithExamples("a document captured again is all duplicates, and URN and Digital Link spellings of one item match the same events", async () => {
       const brand = await env.stack.createBrand({ codes: 0 });
       expect((await capture(brand, example("Example_9.6.1-ObjectEvent.jsonld"))).body.stored).to.equal(2);
       const again = await capture(brand, example("Example_9.6.1-ObjectEvent.jsonld"));
@@ -246,7 +251,7 @@ describe("EPCIS 2.0 capture and query", function () {
       expect((await capture(brand, document, { "GS1-Capture-Error-Behaviour": "sometimes" })).status).to.equal(400);
     });
 
-    it("a capture needs the brand's key or its webhook signature", async () => {
+    itWithExamples("a capture needs the brand's key or its webhook signature", async () => {
       const [brand, other] = [await env.stack.createBrand({ codes: 0 }), await env.stack.createBrand({ codes: 0 })];
       const body = JSON.stringify(example("Example_9.6.2-ObjectEvent.jsonld"));
       expect((await env.stack.request("POST", `/epcis/${brand.slug}/capture`, { body })).status).to.equal(401);
@@ -272,7 +277,7 @@ describe("EPCIS 2.0 capture and query", function () {
       expect((await capture(brand, documentOf([reordered]))).body).to.include({ stored: 0, duplicates: 1 });
     });
 
-    it("an error declaration is stored as a correction pointing at the original, which stays as captured", async () => {
+    itWithExamples("an error declaration is stored as a correction pointing at the original, which stays as captured", async () => {
       const brand = await env.stack.createBrand({ codes: 0 });
       const original = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList[1]!;
       await capture(brand, documentOf([original]));
@@ -290,16 +295,17 @@ describe("EPCIS 2.0 capture and query", function () {
     });
   });
 
-  describe("query", () => {
+  (HAVE_EXAMPLES ? describe : describe.skip)("query", () => {
     let brand: BrandFixture;
-    const flow = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList
-      .concat(example("Example_9.6.3-AggregationEvent.jsonld").epcisBody.eventList, example("Example_9.6.4-TransformationEvent.jsonld").epcisBody.eventList);
+    let flow: Record<string, unknown>[] = [];
     const ids = async (params: string) => {
       const r = await query(brand, params);
       expect(r.status, JSON.stringify(r.body)).to.equal(200);
       return (r.body.epcisBody.queryResults.resultsBody.eventList as { eventID: string }[]).map((e) => e.eventID);
     };
     before(async () => {
+      flow = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList
+        .concat(example("Example_9.6.3-AggregationEvent.jsonld").epcisBody.eventList, example("Example_9.6.4-TransformationEvent.jsonld").epcisBody.eventList);
       brand = await env.stack.createBrand({ codes: 0 });
       const r = await capture(brand, { ...documentOf(flow), "@context": example("Example_9.6.1-ObjectEvent.jsonld")["@context"] });
       expect(r.body.stored).to.equal(4);
