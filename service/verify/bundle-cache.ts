@@ -158,9 +158,11 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
   return {
     /**
      * The bottle's bundle as served: "not-found" when there is no such code or the caller may not
-     * see it (indistinguishable), "unknown-key" for an API key of no brand.
+     * see it (indistinguishable), "unknown-key" for an API key of no brand. `fresh` (the client sent
+     * `Cache-Control: no-cache` or `max-age=0`): never an entry whose head proof is behind the latest
+     * anchored batch.
      */
-    async serve(serial: string, request: BundleRequest, proofs: LinkProofs = "head"): Promise<ServedBundle | "not-found" | "unknown-key"> {
+    async serve(serial: string, request: BundleRequest, proofs: LinkProofs = "head", fresh = false): Promise<ServedBundle | "not-found" | "unknown-key"> {
       const { row, chain: chainRef, at } = await check(serial, "apiKey" in request ? Buffer.from(tokenHash(request.apiKey)) : null);
       let access: BundleAccess;
       if ("apiKey" in request) {
@@ -180,7 +182,7 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
       if (cached !== undefined && cached.lastN === row.last_n && cached.chain === chainKey(chainRef)) {
         const sameLatest = cached.latestSeq === row.latest_seq && cached.latestAt === latestAt;
         const newerLatest = row.latest_seq !== null && cached.latestSeq !== null && row.latest_seq > cached.latestSeq;
-        if (sameLatest || (cached.complete && newerLatest && at - cached.readAt < freshMs)) {
+        if (sameLatest || (!fresh && cached.complete && newerLatest && at - cached.readAt < freshMs)) {
           // Most recently used last.
           entries.delete(key);
           entries.set(key, cached);

@@ -83,7 +83,10 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     },
   }, async (request, reply) => {
     const token = bearerToken(request);
-    const served = await deps.bundles.serve(request.params.serial, token !== null ? { apiKey: token } : { secret: request.query.s ?? "" }, request.query.proofs ?? "head");
+    // A client that asks for a fresh answer (a reload, `fetch(…, { cache: "no-cache" })`) gets a head
+    // proof from the latest anchored batch, never a cached one from an earlier batch.
+    const fresh = /\b(no-cache|max-age=0)\b/.test(request.headers["cache-control"] ?? "") || request.headers.pragma === "no-cache";
+    const served = await deps.bundles.serve(request.params.serial, token !== null ? { apiKey: token } : { secret: request.query.s ?? "" }, request.query.proofs ?? "head", fresh);
     if (served === "unknown-key") throw unauthorized("unknown API key");
     if (served === "not-found") throw notFound("no such bottle");
     // Private: the URL carries the bottle's secret (or the request a brand's key), so no shared cache

@@ -102,7 +102,8 @@ describe("self-check: verify it yourself, in the browser", function () {
     });
     // The proof, from the stack's real route, on the page's own origin as in production.
     fixture.get("/api/v1/items/*", async (request, reply) => {
-      const response = await fetch(`${stack.url}${request.url}`);
+      const cacheControl = request.headers["cache-control"];
+      const response = await fetch(`${stack.url}${request.url}`, { headers: cacheControl === undefined ? {} : { "cache-control": cacheControl } });
       return reply.code(response.status).type(response.headers.get("content-type") ?? "application/json").send(await response.text());
     });
     fixtureUrl = await fixture.listen({ host: "127.0.0.1", port: 0 });
@@ -338,10 +339,13 @@ describe("self-check: verify it yourself, in the browser", function () {
       await stale.context.close();
     }
 
-    // The same clock, the current bundle: its head proof is from the latest batch, and passes.
+    // The same clock, a fresh bundle (as a reload asks for it: the service's cache may otherwise serve
+    // one proven by the previous batch, which is stale only because this browser's clock is 2 h ahead):
+    // its head proof is from the latest batch, and passes.
     const fresh = await newPage(browser, { viewport: MOBILE });
     try {
       await fresh.page.clock.setFixedTime(later);
+      await fresh.page.route("**/api/v1/items/**", (route) => route.continue({ headers: { ...route.request().headers(), "cache-control": "no-cache" } }));
       const { verdict, checks } = await verify(fresh.page, "?lang=en");
       expect(verdict, JSON.stringify(checks)).to.equal("pass");
       expect(checks.find((c) => c.check === "head")!.text).to.match(new RegExp(`^Complete as of batch ${old.head!.seq + 1}`));

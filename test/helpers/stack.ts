@@ -203,7 +203,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async waitAnchored(serial, secret, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const r = await request("GET", `/api/v1/items/${serial}/proof?s=${encodeURIComponent(secret)}`);
+        // Fresh: a cached bundle may prove its head in an earlier batch than the latest.
+        const r = await request("GET", `/api/v1/items/${serial}/proof?s=${encodeURIComponent(secret)}`, { headers: { "cache-control": "no-cache" } });
         const bundle = r.body as ProofBundle;
         // Every link anchored, and the latest anchored heads map holding the last one (the bundle is complete).
         if (r.status === 200 && bundle.links.every((l) => l.anchor !== null) && bundle.head?.n === bundle.links.length) return bundle;

@@ -137,9 +137,22 @@ describe("proof bundle cache", function () {
     expect(await served(cache, 0, "head", { apiKey: brand.apiKey })).to.equal(own);
   });
 
+  it("over HTTP, a client asking for a fresh answer never gets a head proof from before the latest anchored batch", async () => {
+    const path = `/api/v1/items/${code(1).serial}/proof?s=${encodeURIComponent(code(1).secret)}`;
+    const before = (await (await fetch(`${stack.url}${path}`, { headers: { "cache-control": "no-cache" } })).json()) as ProofBundle;
+    await anchorAnotherBottle(4);
+    const cached = (await (await fetch(`${stack.url}${path}`)).json()) as ProofBundle;
+    expect(cached.head!.seq, "within FRESH_MS a complete entry keeps its head").to.equal(before.head!.seq);
+    for (const headers of [{ "cache-control": "no-cache" }, { "cache-control": "max-age=0" }, { pragma: "no-cache" }] as Record<string, string>[]) {
+      const fresh = (await (await fetch(`${stack.url}${path}`, { headers })).json()) as ProofBundle;
+      expect(fresh.head!.seq, JSON.stringify(headers)).to.be.greaterThan(before.head!.seq);
+    }
+  });
+
   it("over HTTP: a strong ETag, 304 on If-None-Match, private Cache-Control; a wrong secret never confirms an ETag", async () => {
     const path = `/api/v1/items/${code(0).serial}/proof?s=${encodeURIComponent(code(0).secret)}`;
-    const first = await fetch(`${stack.url}${path}`);
+    // Fresh, so the entry is built now (an older one may pass its FRESH_MS mid-test and be rebuilt).
+    const first = await fetch(`${stack.url}${path}`, { headers: { "cache-control": "no-cache" } });
     const body = await first.text();
     expect(first.status).to.equal(200);
     expect(first.headers.get("content-type")).to.equal("application/json; charset=utf-8");
