@@ -11,6 +11,7 @@ import { randomSalt } from "../../service/core/links.ts";
 import { MerkleTree, processProof } from "../../service/core/merkle.ts";
 import { tokenHash } from "../../service/core/secrets.ts";
 import { createPool, type Db, type Tx } from "../../service/db/pool.ts";
+import { ADVISORY_LOCKS } from "../../service/db/locks.ts";
 import { migrate } from "../../service/db/migrate.ts";
 import { appendEvents, lockHeads } from "../../service/ledger/append.ts";
 import { createLogger } from "../../service/log.ts";
@@ -94,7 +95,12 @@ describe("sealer: link ranges and tiles", function () {
     const sealing = sealer.sealOnce().then((batch) => { sealed = true; return batch; });
     // The sealer queues on the fence (an advisory lock), held shared by the open writer.
     for (let i = 0; ; i++) {
-      const { rows: [waiting] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+      // This database's fence, not any advisory lock of the cluster (other tests run beside this one).
+      const { rows: [waiting] } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND NOT granted AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        [ADVISORY_LOCKS.linkFence],
+      );
       if (waiting!.n > 0) break;
       if (i > 200) throw new Error("the sealer never waited for the open writer");
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -52,13 +52,6 @@ CREATE FUNCTION link_batch(link_id bigint, legacy_seq bigint) RETURNS bigint LAN
     (SELECT seq FROM batches WHERE last_link >= link_id AND first_link < link_id ORDER BY last_link LIMIT 1))
 $$;
 
--- The leaf index of link `link_id` in its batch (whose leaf_index column is `legacy_index`), or null while it is pending.
-CREATE FUNCTION link_leaf_index(link_id bigint, legacy_index integer) RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT COALESCE(legacy_index,
-    (SELECT t.idx * 256 + array_position(t.ids, link_id) - 1 FROM link_tiles t
-      WHERE t.lvl = 0 AND t.ids[1] <= link_id ORDER BY t.ids[1] DESC LIMIT 1))
-$$;
-
 -- Down Migration
 -- A batch sealed as a range has no per-link proofs to fall back on: going down would lose its leaves.
 DO $$ BEGIN
@@ -66,7 +59,6 @@ DO $$ BEGIN
     RAISE EXCEPTION 'batches were sealed as link ranges with tiles; migration 0010 cannot be undone';
   END IF;
 END $$;
-DROP FUNCTION link_leaf_index(bigint, integer);
 DROP FUNCTION link_batch(bigint, bigint);
 DROP FUNCTION links_sealed_through();
 ALTER TABLE head_tiles ALTER COLUMN hashes SET STORAGE EXTENDED;
