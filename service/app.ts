@@ -13,6 +13,7 @@ import { auditRoutes } from "./audit/routes.ts";
 import { checksRoutes } from "./checks/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
+import type { Cidr } from "./core/destinations.ts";
 import type { Db } from "./db/pool.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
@@ -56,6 +57,8 @@ export interface AppDeps {
   console: { explorerUrl: string | null; secureCookies: boolean; sessionHours: number };
   /** Bounds of the proof bundle cache. */
   bundleCache: { maxEntries: number; maxBytes: number };
+  /** Private blocks webhook endpoints may point at (WEBHOOK_ALLOW_PRIVATE); otherwise public addresses only. */
+  webhookAllowPrivate: readonly Cidr[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -129,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   checksRoutes(app, { db: deps.db });
   assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
-  outboxRoutes(app, { db: deps.db });
+  outboxRoutes(app, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
   storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(app, {
     db: deps.db,

@@ -3,6 +3,7 @@
  * CHAIN_RPC_URL the service runs embedded: PGlite under DATA_DIR, jobs in-process, a local chain.
  */
 import { resolve } from "node:path";
+import { parseCidrList, type Cidr } from "./core/destinations.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -39,6 +40,11 @@ export interface Config {
   consoleSessionHours: number;
   /** Bounds of the HTTP process's proof bundle cache (service/verify/bundle-cache.ts); 0 entries: none. */
   bundleCache: { maxEntries: number; maxBytes: number };
+  /**
+   * Private address blocks that outgoing webhooks may go to (WEBHOOK_ALLOW_PRIVATE); empty, the
+   * default: public addresses only (service/core/destinations.ts).
+   */
+  webhookAllowPrivate: Cidr[];
 }
 
 export class ConfigError extends Error {
@@ -100,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
   const adminToken = text("ADMIN_TOKEN");
   if (adminToken !== null && adminToken.length < 16) problems.push("ADMIN_TOKEN must be at least 16 characters");
+  const allowPrivate = parseCidrList(text("WEBHOOK_ALLOW_PRIVATE") ?? "");
+  for (const problem of allowPrivate.problems) problems.push(`WEBHOOK_ALLOW_PRIVATE: ${problem} (a comma-separated list such as 10.20.0.0/16,fd00::/8)`);
   const labelSecret = text("LABEL_SECRET");
   if (labelSecret !== null && labelSecret.length < 32) problems.push("LABEL_SECRET must be at least 32 characters");
 
@@ -128,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Secure by default; the embedded development mode (no DATABASE_URL) defaults to plain http.
     consoleSecureCookies: bool("CONSOLE_SECURE_COOKIES", text("DATABASE_URL") !== null),
     consoleSessionHours: int("CONSOLE_SESSION_HOURS", 12, 1, 24 * 30),
+    webhookAllowPrivate: allowPrivate.cidrs,
     bundleCache: { maxEntries: int("BUNDLE_CACHE_ENTRIES", 20_000, 0, 10_000_000), maxBytes: int("BUNDLE_CACHE_MIB", 64, 1, 65_536) * 1024 * 1024 },
   };
   if (config.chainRpcUrl !== null && config.anchorPrivateKey === null) {

@@ -150,6 +150,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         rateLimitPerBottle: config.rateLimitPerBottle,
         console: { explorerUrl: config.explorerUrl, secureCookies: config.consoleSecureCookies, sessionHours: config.consoleSessionHours },
         bundleCache: config.bundleCache,
+        webhookAllowPrivate: config.webhookAllowPrivate,
       });
       cleanups.push(() => app!.close());
       const address = await app.listen({ port: config.port, host: config.host });
@@ -158,7 +159,9 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     if (runsWorkers) await jobs.startWorkers();
     // Outgoing webhooks (service/outbox): run by every worker, alongside sealing and anchoring.
     if (runsWorkers) {
-      const outbox = createOutboxJobs({ db, log: log.child({ component: "outbox" }), redisUrl: config.redisUrl, prefix: config.queuePrefix });
+      const outbox = createOutboxJobs({
+        db, log: log.child({ component: "outbox" }), redisUrl: config.redisUrl, prefix: config.queuePrefix, allowPrivate: config.webhookAllowPrivate,
+      });
       cleanups.push(() => outbox.close());
       await outbox.start();
     }

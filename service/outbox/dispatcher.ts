@@ -6,8 +6,10 @@
  * One bad delivery never stops the others.
  */
 import type { Logger } from "pino";
+import { parseWebhookUrl, type Cidr, type DeliveryError } from "../core/destinations.ts";
 import type { Db } from "../db/pool.ts";
 import { signWebhook } from "../ingest/signature.ts";
+import { checkedAddresses, classifyFailure, DeliveryFailure, postPinned, systemResolver, type Resolver } from "./destination.ts";
 import { createOutboxStore, type Attempt, type DueDelivery, type Outcome } from "./store.ts";
 
 /**
@@ -63,19 +65,23 @@ export function nextRetryMs(failedAttempts: number, ageMs: number, policy: Retry
   return ageMs + delay > policy.giveUpAfterMs ? null : delay;
 }
 
-/** Why a request got no answer, in a few words (no stack, no internals). */
-function describe(error: unknown): string {
-  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === "TimeoutError") return `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`;
-  const cause = e.cause?.code ?? e.cause?.message;
-  return (cause ? `${e.message ?? "request failed"}: ${cause}` : e.message ?? "request failed").slice(0, 500);
+/** Rejects when the signal aborts (a DNS lookup does not take a signal). */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 export interface DispatcherOptions {
   db: Db;
   log: Logger;
-  /** Injectable for tests; the global fetch by default. */
-  fetch?: typeof fetch;
+  /** Private blocks that may receive webhooks anyway (WEBHOOK_ALLOW_PRIVATE); none by default. */
+  allowPrivate?: readonly Cidr[];
+  /** Injectable for tests (DNS rebinding); the system resolver by default. */
+  resolve?: Resolver;
   retry?: Partial<RetryPolicy>;
   timeoutMs?: number;
 }
@@ -83,7 +89,7 @@ export interface DispatcherOptions {
 export function createDispatcher(options: DispatcherOptions) {
   const { log } = options;
   const store = createOutboxStore(options.db);
-  const send = options.fetch ?? fetch;
+  const destinations = { allowPrivate: options.allowPrivate ?? [], resolve: options.resolve ?? systemResolver };
   const policy: RetryPolicy = { ...RETRY_POLICY, ...options.retry };
   const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
   const closing = new AbortController();
@@ -96,36 +102,37 @@ export function createDispatcher(options: DispatcherOptions) {
     const at = new Date();
     const started = performance.now();
     let status: number | null = null;
-    let error: string | null = null;
+    let error: DeliveryError | null = null;
     try {
-      const response = await send(delivery.url, {
-        method: "POST",
-        headers: { "content-type": "application/json", "user-agent": USER_AGENT, ...signWebhook(delivery.secret, delivery.webhookId, body, at) },
-        body,
-        // A redirect could send the signed message anywhere: it counts as a failed attempt.
-        redirect: "manual",
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]),
-      });
-      status = response.status;
-      await response.body?.cancel().catch(() => undefined);
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]);
+      const parsed = parseWebhookUrl(delivery.url);
+      if ("problem" in parsed) throw new DeliveryFailure("refused_destination");
+      // Checked before every attempt, and the connection goes to a checked address only.
+      const addresses = await raceAbort(checkedAddresses(parsed.host, destinations), signal);
+      if (addresses === null) throw new DeliveryFailure("refused_destination");
+      const headers = { "content-type": "application/json", "user-agent": USER_AGENT, ...signWebhook(delivery.secret, delivery.webhookId, body, at) };
+      // Redirects are not followed (they could send the signed message anywhere): a 3xx is a failed attempt.
+      status = await postPinned(parsed.url, addresses, headers, body, signal);
     } catch (caught) {
       if (closing.signal.aborted) {
         // Shutting down: not the endpoint's fault, so no attempt is counted.
         await store.release(delivery.id).catch(() => undefined);
         return;
       }
-      error = describe(caught);
+      error = classifyFailure(caught);
     }
-    const durationMs = Math.round(performance.now() - started);
+    // Only a real HTTP answer's duration is kept: the time to a refusal or a failed connection
+    // would tell what lies behind an address.
+    const durationMs = status === null ? null : Math.round(performance.now() - started);
 
     let outcome: Outcome;
     if (status !== null && status >= 200 && status < 300) {
       outcome = { state: "delivered" };
     } else if (status === 410) {
-      error = "410 Gone: the endpoint is disabled";
+      error = "http_status";
       outcome = { state: "gone" };
     } else {
-      if (status !== null) error = status >= 300 && status < 400 ? `HTTP ${status} (redirects are not followed)` : `HTTP ${status}`;
+      if (status !== null) error = "http_status";
       const delayMs = nextRetryMs(delivery.attempts + 1, Date.now() - delivery.createdAt.getTime(), policy);
       outcome = delayMs === null ? { state: "failed" } : { state: "retry", delayMs };
     }

@@ -9,6 +9,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled } from "../jobs/schedule.ts";
+import type { Cidr } from "../core/destinations.ts";
 import type { Db } from "../db/pool.ts";
 import { createDispatcher, type Dispatcher, type RetryPolicy } from "./dispatcher.ts";
 
@@ -27,7 +28,8 @@ export interface OutboxJobsOptions {
   /** BullMQ key prefix (QUEUE_PREFIX). */
   prefix: string;
   intervalMs?: number;
-  fetch?: typeof fetch;
+  /** Private blocks that may receive webhooks anyway (WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivate?: readonly Cidr[];
   retry?: Partial<RetryPolicy>;
 }
 
@@ -76,7 +78,7 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
 
 export function createOutboxJobs(options: OutboxJobsOptions): OutboxJobs {
   const intervalMs = options.intervalMs ?? OUTBOX_INTERVAL_MS;
-  const dispatcher = createDispatcher({ db: options.db, log: options.log, fetch: options.fetch, retry: options.retry });
+  const dispatcher = createDispatcher({ db: options.db, log: options.log, allowPrivate: options.allowPrivate, retry: options.retry });
   return options.redisUrl === null
     ? inProcess(dispatcher, intervalMs, options.log)
     : bull(dispatcher, { ...options, redisUrl: options.redisUrl }, intervalMs);

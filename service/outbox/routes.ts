@@ -5,17 +5,24 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { WEBHOOK_EVENT_TYPES } from "../core/alert-kinds.ts";
+import { classifyIp, DELIVERY_ERRORS, parseWebhookUrl, type Cidr } from "../core/destinations.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
 import { invalid, notFound } from "../http/errors.ts";
+import { checkedAddresses, systemResolver, type Resolver } from "./destination.ts";
 import { createOutboxStore } from "./store.ts";
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)), {
   description: "an alert kind, or batch.anchored (a batch holding the brand's links is anchored on chain)",
 });
 const EndpointBody = Type.Object({
-  url: Type.String({ minLength: 1, maxLength: 2_048, description: "http(s) URL that receives signed POSTs" }),
+  url: Type.String({
+    minLength: 1, maxLength: 2_048,
+    description: "http(s) URL that receives signed POSTs, without user name or password, on any port. Its host must be, or resolve only to, "
+      + "public addresses (not loopback, private, link-local, CGNAT, multicast, documentation or reserved ranges) unless the operator "
+      + "allows private blocks (WEBHOOK_ALLOW_PRIVATE); checked again before every attempt",
+  }),
   types: Type.Array(EventType, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2 }),
 }, { additionalProperties: false });
 const Created = Type.Object({
@@ -27,6 +34,11 @@ const Endpoint = Type.Object({
   disabledReason: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String(),
 });
 const NullableString = Type.Union([Type.String(), Type.Null()]);
+const DeliveryErrorType = Type.Union(DELIVERY_ERRORS.map((reason) => Type.Literal(reason)), {
+  description: "why an attempt got no 2xx, coarsely: refused_destination (the host is not, or does not resolve only to, allowed "
+    + "addresses: nothing was sent), connection_failed, timeout, tls_error, http_status (see the status; redirects are not followed), "
+    + "endpoint_disabled",
+});
 const Delivery = Type.Object({
   id: Type.String(),
   webhookId: Type.String({ description: "the webhook-id header: the same on every retry" }),
@@ -37,12 +49,12 @@ const Delivery = Type.Object({
   deliveredAt: NullableString,
   nextAttemptAt: Type.Union([Type.String(), Type.Null()], { description: "while pending: when it is tried next" }),
   lastStatus: Type.Union([Type.Integer(), Type.Null()]),
-  lastError: NullableString,
+  lastError: Type.Union([DeliveryErrorType, Type.Null()]),
   attempts: Type.Array(Type.Object({
     at: Type.String(),
-    status: Type.Union([Type.Integer(), Type.Null()], { description: "null when no answer came" }),
-    error: NullableString,
-    durationMs: Type.Integer(),
+    status: Type.Union([Type.Integer(), Type.Null()], { description: "the HTTP status; null when no answer came" }),
+    error: Type.Union([DeliveryErrorType, Type.Null()]),
+    durationMs: Type.Union([Type.Integer(), Type.Null()], { description: "for an HTTP answer; null otherwise" }),
   })),
 });
 const EndpointId = Type.Object({ id: Type.String({ pattern: "^[0-9]{1,15}$" }) });
@@ -53,19 +65,30 @@ const DeliveriesQuery = Type.Object({
 
 const brandSecurity = [{ brandApiKey: [] }];
 
-function checkUrl(input: string): string {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw invalid("url", "not a valid absolute URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid("url", "only http and https URLs can receive webhooks");
-  return url.toString();
+/** Where endpoints may point: public addresses, and the private blocks the operator allows. */
+export interface EndpointDestinations {
+  allowPrivate: readonly Cidr[];
+  /** The system resolver by default. */
+  resolve?: Resolver;
 }
 
-export function outboxRoutes(app: FastifyInstance, deps: { db: Db }): void {
-  const { db } = deps;
+/** The endpoint URL, normalised, once its destination is allowed; a 422 naming `url` and why otherwise. */
+async function checkUrl(input: string, destinations: EndpointDestinations): Promise<string> {
+  const parsed = parseWebhookUrl(input);
+  if ("problem" in parsed) throw invalid("url", parsed.problem);
+  const policy = { allowPrivate: destinations.allowPrivate, resolve: destinations.resolve ?? systemResolver };
+  if (await checkedAddresses(parsed.host, policy) !== null) return parsed.url.toString();
+  if (parsed.host.kind === "ip") {
+    throw invalid("url", `${parsed.url.hostname} is not a public address (${classifyIp(parsed.host.ip).replace("_", "-")}); webhooks go to public addresses only, `
+      + "unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)");
+  }
+  // One answer for both: which internal names exist is not the caller's to learn.
+  throw invalid("url", `${parsed.url.hostname} does not resolve, or resolves to an address that is not public; webhooks go to public addresses `
+    + "only, unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)");
+}
+
+export function outboxRoutes(app: FastifyInstance, deps: { db: Db; destinations: EndpointDestinations }): void {
+  const { db, destinations } = deps;
   const store = createOutboxStore(db);
 
   app.post<{ Body: Static<typeof EndpointBody> }>("/api/v1/endpoints", {
@@ -79,7 +102,7 @@ export function outboxRoutes(app: FastifyInstance, deps: { db: Db }): void {
     },
   }, async (request, reply) => {
     const brand = await requireBrand(db, request);
-    const url = checkUrl(request.body.url);
+    const url = await checkUrl(request.body.url, destinations);
     const types = [...new Set(request.body.types)];
     return reply.code(201).send(await store.createEndpoint(brand.id, url, types));
   });

@@ -5,6 +5,7 @@
  * are harmless.
  */
 import { BATCH_ANCHORED } from "../core/alert-kinds.ts";
+import type { DeliveryError } from "../core/destinations.ts";
 import { newWebhookSecret } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { ADVISORY_LOCKS } from "../db/locks.ts";
@@ -46,8 +47,9 @@ export interface CreatedEndpoint {
 export interface AttemptView {
   at: string;
   status: number | null;
-  error: string | null;
-  durationMs: number;
+  error: DeliveryError | null;
+  /** Only for an HTTP answer. */
+  durationMs: number | null;
 }
 
 export interface DeliveryView {
@@ -60,7 +62,7 @@ export interface DeliveryView {
   deliveredAt: string | null;
   nextAttemptAt: string | null;
   lastStatus: number | null;
-  lastError: string | null;
+  lastError: DeliveryError | null;
   attempts: AttemptView[];
 }
 
@@ -81,8 +83,9 @@ export interface DueDelivery {
 export interface Attempt {
   at: Date;
   status: number | null;
-  error: string | null;
-  durationMs: number;
+  error: DeliveryError | null;
+  /** Only for an HTTP answer. */
+  durationMs: number | null;
 }
 
 /** What becomes of a delivery after an attempt. */
@@ -115,7 +118,7 @@ export function createOutboxStore(db: Db) {
     );
     await conn.query(
       "UPDATE deliveries SET state = 'failed', last_error = $2 WHERE endpoint_id = $1 AND state = 'pending'",
-      [endpointId, `not sent: ${reason}`],
+      [endpointId, "endpoint_disabled" satisfies DeliveryError],
     );
   }
 
@@ -162,7 +165,7 @@ export function createOutboxStore(db: Db) {
     async listDeliveries(endpointId: number, beforeId: number | null, limit: number): Promise<{ deliveries: DeliveryView[]; more: boolean; lastId: number | null }> {
       const { rows } = await db.query<{
         id: number; webhook_id: string; event_type: string; state: DeliveryView["state"]; payload: unknown; created_at: Date;
-        delivered_at: Date | null; next_attempt_at: Date; last_status: number | null; last_error: string | null;
+        delivered_at: Date | null; next_attempt_at: Date; last_status: number | null; last_error: DeliveryError | null;
       }>(
         `SELECT id, webhook_id, event_type, state, payload, created_at, delivered_at, next_attempt_at, last_status, last_error
            FROM deliveries WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2)
@@ -170,7 +173,7 @@ export function createOutboxStore(db: Db) {
         [endpointId, beforeId, limit + 1],
       );
       const page = rows.slice(0, limit);
-      const { rows: attempts } = await db.query<{ delivery_id: number; attempted_at: Date; status: number | null; error: string | null; duration_ms: number }>(
+      const { rows: attempts } = await db.query<{ delivery_id: number; attempted_at: Date; status: number | null; error: DeliveryError | null; duration_ms: number | null }>(
         `SELECT delivery_id, attempted_at, status, error, duration_ms FROM delivery_attempts
           WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`,
         [page.map((d) => d.id)],

@@ -103,7 +103,10 @@ export async function stackEnv(options: StackOptions = {}): Promise<{ env: Recor
   try {
     const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), "sealtrace-stack-"));
     if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env: Record<string, string> = { DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN };
+    // The tests' webhook receivers listen on 127.0.0.1: exactly that address is allowed, nothing else private.
+    const env: Record<string, string> = {
+      DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN, WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
+    };
     if (!options.embedded) {
       const db = await createDatabase();
       cleanups.push(() => db.drop());

@@ -247,7 +247,7 @@ describe("outgoing webhooks", function () {
         const r = await stack.request("GET", `/api/v1/endpoints/${id}/deliveries`, { token: brand.apiKey });
         return r.body.deliveries[0]?.attempts.length === 1 && r.body.deliveries[0];
       }).then((delivery) => {
-        expect(delivery).to.include({ state: "pending", lastStatus: 500, lastError: "HTTP 500" });
+        expect(delivery).to.include({ state: "pending", lastStatus: 500, lastError: "http_status" });
         expect(new Date(delivery.nextAttemptAt).getTime() - Date.now()).to.be.within(0, 10_000);
       });
 
@@ -269,7 +269,7 @@ describe("outgoing webhooks", function () {
       expect(d.payload).to.deep.equal(first.json);
       expect(d.payload.data.id).to.equal(alert);
       expect(new Date(d.deliveredAt).getTime()).to.be.closeTo(second.at, 5_000);
-      expect(d.attempts.map((a: any) => [a.status, a.error])).to.deep.equal([[500, "HTTP 500"], [200, null]]);
+      expect(d.attempts.map((a: any) => [a.status, a.error])).to.deep.equal([[500, "http_status"], [200, null]]);
       for (const attempt of d.attempts) {
         expect(attempt.durationMs).to.be.a("number").and.at.least(0);
         expect(new Date(attempt.at).toISOString()).to.equal(attempt.at);
@@ -288,7 +288,7 @@ describe("outgoing webhooks", function () {
       expect(endpoint.disabledReason).to.match(/410/);
       const deliveries = await stack.request("GET", `/api/v1/endpoints/${id}/deliveries`, { token: brand.apiKey });
       expect(deliveries.body.deliveries).to.have.length(1);
-      expect(deliveries.body.deliveries[0]).to.include({ state: "failed", lastStatus: 410, deliveredAt: null, nextAttemptAt: null });
+      expect(deliveries.body.deliveries[0]).to.include({ state: "failed", lastStatus: 410, lastError: "http_status", deliveredAt: null, nextAttemptAt: null });
       expect(deliveries.body.deliveries[0].attempts).to.have.length(1);
       await outbox.raise(brand, "unauthorised_receiver");
       await sleep(2_500);
