@@ -25,13 +25,27 @@ export interface DestinationPolicy {
   resolve: Resolver;
 }
 
-/** The addresses a request may connect to, or null when the destination is refused. */
-export async function checkedAddresses(host: WebhookHost, policy: DestinationPolicy): Promise<Ip[] | null> {
+/** Rejects when the signal aborts (a DNS lookup takes no signal: it is left to finish on its own). */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * The addresses a request may connect to: every address the host has, each one allowed; null when
+ * the destination is refused (or the name does not resolve). Rejects only when `signal` aborts first.
+ */
+export async function checkedAddresses(host: WebhookHost, policy: DestinationPolicy, signal: AbortSignal): Promise<Ip[] | null> {
   if (host.kind === "ip") return destinationAllowed(host.ip, policy.allowPrivate) ? [host.ip] : null;
   let answers: string[];
   try {
-    answers = await policy.resolve(host.name);
-  } catch {
+    answers = await raceAbort(policy.resolve(host.name), signal);
+  } catch (error) {
+    if (signal.aborted) throw error;
     return null;
   }
   const ips = answers.map(parseIp);

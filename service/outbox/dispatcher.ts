@@ -65,16 +65,6 @@ export function nextRetryMs(failedAttempts: number, ageMs: number, policy: Retry
   return ageMs + delay > policy.giveUpAfterMs ? null : delay;
 }
 
-/** Rejects when the signal aborts (a DNS lookup does not take a signal). */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 export interface DispatcherOptions {
   db: Db;
   log: Logger;
@@ -108,7 +98,7 @@ export function createDispatcher(options: DispatcherOptions) {
       const parsed = parseWebhookUrl(delivery.url);
       if ("problem" in parsed) throw new DeliveryFailure("refused_destination");
       // Checked before every attempt, and the connection goes to a checked address only.
-      const addresses = await raceAbort(checkedAddresses(parsed.host, destinations), signal);
+      const addresses = await checkedAddresses(parsed.host, destinations, signal);
       if (addresses === null) throw new DeliveryFailure("refused_destination");
       const headers = { "content-type": "application/json", "user-agent": USER_AGENT, ...signWebhook(delivery.secret, delivery.webhookId, body, at) };
       // Redirects are not followed (they could send the signed message anywhere): a 3xx is a failed attempt.

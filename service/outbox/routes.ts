@@ -65,6 +65,8 @@ const DeliveriesQuery = Type.Object({
 
 const brandSecurity = [{ brandApiKey: [] }];
 
+const RESOLVE_TIMEOUT_MS = 5_000;
+
 /** Where endpoints may point: public addresses, and the private blocks the operator allows. */
 export interface EndpointDestinations {
   allowPrivate: readonly Cidr[];
@@ -77,7 +79,9 @@ async function checkUrl(input: string, destinations: EndpointDestinations): Prom
   const parsed = parseWebhookUrl(input);
   if ("problem" in parsed) throw invalid("url", parsed.problem);
   const policy = { allowPrivate: destinations.allowPrivate, resolve: destinations.resolve ?? systemResolver };
-  if (await checkedAddresses(parsed.host, policy) !== null) return parsed.url.toString();
+  // A name that takes longer than this to resolve is refused like one that does not resolve.
+  const addresses = await checkedAddresses(parsed.host, policy, AbortSignal.timeout(RESOLVE_TIMEOUT_MS)).catch(() => null);
+  if (addresses !== null) return parsed.url.toString();
   if (parsed.host.kind === "ip") {
     throw invalid("url", `${parsed.url.hostname} is not a public address (${classifyIp(parsed.host.ip).replace("_", "-")}); webhooks go to public addresses only, `
       + "unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)");

@@ -5,14 +5,24 @@
  * connection (DNS rebinding); the deliveries list must not become a port scanner. Real local TCP
  * listeners stand in for the internal services and count every connection they get.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer, type Server } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createSecureContext } from "node:tls";
 import { expect } from "chai";
+import { runner } from "node-pg-migrate";
+import pg from "pg";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { parseCidr, type Cidr } from "../../service/core/destinations.ts";
 import { createLogger } from "../../service/log.ts";
 import { createDispatcher } from "../../service/outbox/dispatcher.ts";
-import { startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { createPool } from "../../service/db/pool.ts";
+import { createDatabase, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 
 /** A TCP listener standing in for an internal service: counts connections, and answers HTTP 200 (or never, when `silent`). */
 async function startListener(host: string, port = 0, options: { silent?: boolean } = {}) {
@@ -229,6 +239,91 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
       for (const leak of ["ECONNREFUSED", "fetch failed", "127.0.0.1", String(closedPort), "no answer within"]) expect(text).not.to.include(leak);
     } finally {
       await hanging.close();
+    }
+  });
+
+  it("keeps the URL's name for TLS (SNI, certificate check) while connecting to the checked address, and reports a bad certificate as tls_error", async function () {
+    const dir = await mkdtemp(join(tmpdir(), "sealtrace-tls-"));
+    try {
+      try {
+        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+          "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-subj", "/CN=hooks.tls.test", "-addext", "subjectAltName=DNS:hooks.tls.test"], { stdio: "ignore" });
+      } catch {
+        this.skip(); // no openssl to make a certificate with
+      }
+      const context = { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) };
+      const names: string[] = [];
+      let requests = 0;
+      const server = createHttpsServer({ ...context, SNICallback: (name, done) => { names.push(name); done(null, createSecureContext(context)); } }, (_req, res) => {
+        requests++;
+        res.end("ok");
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const id = await storedEndpoint(`https://hooks.tls.test:${(server.address() as AddressInfo).port}/hook`, "diversion");
+        await raise("diversion");
+        const dispatcher = createDispatcher({
+          db: stack.runtime.db, log: silentLog, allowPrivate: [cidr("127.0.0.1/32")], resolve: async () => ["127.0.0.1"],
+        });
+        await dispatcher.runOnce();
+        // The handshake named the host; its self-signed certificate is not trusted, so nothing was posted.
+        expect(names).to.deep.equal(["hooks.tls.test"]);
+        expect(requests).to.equal(0);
+        const [delivery] = await deliveries(id);
+        expect(delivery.attempts.map((a: any) => [a.status, a.error, a.durationMs])).to.deep.equal([[null, "tls_error", null]]);
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("deliveries recorded before the SSRF fix (migration 0012)", function () {
+  this.timeout(60_000);
+
+  it("keep only coarse causes: raw error texts become one word, and durations without an HTTP answer go", async () => {
+    const database = await createDatabase();
+    const dir = fileURLToPath(new URL("../../service/db/migrations", import.meta.url));
+    // The migrations run on a client of our own, closed before the database is dropped.
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const migrate = (count: number) => runner({
+      dbClient: client, dir, direction: "up", migrationsTable: "schema_migrations", count, singleTransaction: true, log: () => undefined, verbose: false,
+    });
+    const db = createPool(database.url, silentLog, 2);
+    try {
+      await migrate(11);
+      await db.query("INSERT INTO brands (id, slug, name, api_key_hash) VALUES (1, 'old', 'Old', '\\x01')");
+      await db.query("INSERT INTO endpoints (id, brand_id, url, types, secret) VALUES (1, 1, 'http://10.0.0.7:5432/', '{diversion}', 'whsec_x')");
+      const old: [number | null, string | null, number][] = [
+        [null, "fetch failed: ECONNREFUSED", 3], [null, "no answer within 10 s", 10_000], [null, "fetch failed: getaddrinfo ENOTFOUND redis", 41],
+        [500, "HTTP 500", 12], [301, "HTTP 301 (redirects are not followed)", 7], [410, "410 Gone: the endpoint is disabled", 5], [200, null, 9],
+      ];
+      for (const [i, [status, error, duration]] of old.entries()) {
+        await db.query("INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, last_status, last_error) VALUES ($1, 1, 'diversion', $1, '{}', $2, $3)", [i + 1, status, error]);
+        await db.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, now(), $2, $3, $4)", [i + 1, status, error, duration]);
+      }
+      await db.query("INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, state, last_error) VALUES (99, 1, 'diversion', 99, '{}', 'failed', 'not sent: disabled by the brand')");
+      await migrate(Infinity);
+
+      const { rows: attempts } = await db.query("SELECT status, error, duration_ms FROM delivery_attempts ORDER BY delivery_id");
+      expect(attempts.map((a) => [a.status, a.error, a.duration_ms])).to.deep.equal([
+        [null, "connection_failed", null], [null, "timeout", null], [null, "connection_failed", null],
+        [500, "http_status", 12], [301, "http_status", 7], [410, "http_status", 5], [200, null, 9],
+      ]);
+      const { rows: deliveries } = await db.query("SELECT last_error FROM deliveries ORDER BY id");
+      expect(deliveries.map((d) => d.last_error)).to.deep.equal(["connection_failed", "timeout", "connection_failed", "http_status", "http_status", "http_status", null, "endpoint_disabled"]);
+      // And nothing else can be written any more.
+      let refused: unknown = null;
+      await db.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES (1, now(), NULL, 'connect ECONNREFUSED 10.0.0.7:5432', NULL)").catch((e) => { refused = e; });
+      expect(refused).to.have.property("code", "23514");
+    } finally {
+      await client.end();
+      await db.end();
+      await database.drop();
     }
   });
 });
