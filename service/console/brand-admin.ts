@@ -113,7 +113,7 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     const body = html`<p><code>${endpoint.url}</code></p>
 ${page.deliveries.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.deliveries, [m.time, m.kind, m.state, m.attempts, m.lastStatus, "webhook-id"], page.deliveries.map((d) => [
     time(ctx, new Date(d.createdAt)), m.alertKinds[d.type] ?? d.type, m.deliveryStates[d.state] ?? d.state, d.attempts.length,
-    d.lastStatus ?? d.lastError, html`<code>${d.webhookId}</code>`,
+    d.lastStatus ?? (d.lastError === null ? null : m.deliveryErrors[d.lastError] ?? d.lastError), html`<code>${d.webhookId}</code>`,
   ]), { numeric: [3], id: "deliveries-table" })}
 ${page.more && page.lastId !== null ? html`<p><a href="/console/webhooks/${endpoint.id}?before=${page.lastId}">${m.older}</a></p>` : ""}
 <p><a href="/console/webhooks">${m.back}</a></p>`;

@@ -2,6 +2,7 @@
  * The console's words, in Chinese (default) and English. The language comes from ?lang=, then the
  * console's language cookie, then Accept-Language (service/verify/i18n.ts's pickLang).
  */
+import type { DeliveryError } from "../core/destinations.ts";
 import { MESSAGES as PAGE_MESSAGES, type Lang } from "../verify/i18n.ts";
 
 const zh = {
@@ -121,6 +122,10 @@ const zh = {
   createdAt: "创建时间",
   deliveries: "投递记录",
   deliveryStates: { pending: "待投递", delivered: "已送达", failed: "失败" } as Record<string, string>,
+  deliveryErrors: {
+    refused_destination: "地址不允许（非公网）", connection_failed: "连接失败", timeout: "超时", tls_error: "TLS 错误",
+    http_status: "HTTP 错误", endpoint_disabled: "端点已停用",
+  } satisfies Record<DeliveryError, string> as Record<string, string>,
   attempts: "尝试次数",
   lastStatus: "最近结果",
   older: "更早的记录",
@@ -306,6 +311,10 @@ const en: typeof zh = {
   createdAt: "Created",
   deliveries: "Deliveries",
   deliveryStates: { pending: "pending", delivered: "delivered", failed: "failed" },
+  deliveryErrors: {
+    refused_destination: "address not allowed (not public)", connection_failed: "connection failed", timeout: "timed out", tls_error: "TLS error",
+    http_status: "HTTP error", endpoint_disabled: "endpoint disabled",
+  },
   attempts: "Attempts",
   lastStatus: "Last result",
   older: "Older deliveries",
