@@ -3,7 +3,9 @@
  * with the endpoint's secret, and decides from the answer what becomes of it: 2xx delivered; 410
  * Gone fails it and disables the endpoint; anything else (another status, a network error, no answer
  * within the timeout) is retried with exponential backoff for about a day, then marked failed.
- * One bad delivery never stops the others.
+ * One bad delivery never stops the others. Before every attempt the destination is checked again
+ * (./destination.ts: public addresses only, unless allowed) and the request goes to a checked
+ * address only; what an attempt records is a coarse cause, never error text or a refused host's timing.
  */
 import type { Logger } from "pino";
 import { parseWebhookUrl, type Cidr, type DeliveryError } from "../core/destinations.ts";
@@ -93,6 +95,8 @@ export function createDispatcher(options: DispatcherOptions) {
     const started = performance.now();
     let status: number | null = null;
     let error: DeliveryError | null = null;
+    /** The full story, for the operator's log only: the brand sees `error`. */
+    let detail: unknown = undefined;
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]);
       const parsed = parseWebhookUrl(delivery.url);
@@ -110,6 +114,7 @@ export function createDispatcher(options: DispatcherOptions) {
         return;
       }
       error = classifyFailure(caught);
+      detail = caught instanceof DeliveryFailure ? undefined : caught;
     }
     // Only a real HTTP answer's duration is kept: the time to a refusal or a failed connection
     // would tell what lies behind an address.
@@ -136,9 +141,9 @@ export function createDispatcher(options: DispatcherOptions) {
       return;
     }
     if (outcome.state === "delivered") log.info({ ...context, durationMs }, "webhook delivered");
-    else if (outcome.state === "retry") log.info({ ...context, error, retryInMs: outcome.delayMs }, "webhook attempt failed; will retry");
+    else if (outcome.state === "retry") log.info({ ...context, error, err: detail, retryInMs: outcome.delayMs }, "webhook attempt failed; will retry");
     else if (outcome.state === "gone") log.warn(context, "endpoint answered 410 Gone; disabled");
-    else log.warn({ ...context, error }, "webhook delivery failed for good");
+    else log.warn({ ...context, error, err: detail }, "webhook delivery failed for good");
   }
 
   /** Sends due deliveries, a batch at a time; returns how many were attempted. */
