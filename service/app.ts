@@ -13,6 +13,7 @@ import { auditRoutes } from "./audit/routes.ts";
 import { checksRoutes } from "./checks/routes.ts";
 import { consoleRoutes } from "./console/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
+import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
 import type { Db } from "./db/pool.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
@@ -50,15 +51,30 @@ export interface AppDeps {
   /** Null when jobs run in-process, without Redis. */
   pingRedis: (() => Promise<void>) | null;
   pingChain: () => Promise<unknown>;
-  trustProxy: boolean;
+  /** Which X-Forwarded-For entries are believed (TRUST_PROXY): never the client's own. */
+  trustProxy: TrustProxy;
   rateLimitPerIp: number;
   rateLimitPerBottle: number;
+  /** Consumer scans recorded per bottle per hour at most (SCANS_PER_BOTTLE_PER_HOUR). */
+  scansPerBottlePerHour: number;
   /** The web console (/console): chain explorer for batch links, Secure cookies, session length. */
   console: { explorerUrl: string | null; secureCookies: boolean; sessionHours: number };
   /** Bounds of the proof bundle cache. */
   bundleCache: { maxEntries: number; maxBytes: number };
   /** Private blocks webhook endpoints may point at (WEBHOOK_ALLOW_PRIVATE); otherwise public addresses only. */
   webhookAllowPrivate: readonly Cidr[];
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy`, which resolves `request.ip` with proxy-addr: walking
+ * X-Forwarded-For from the right, the first address not trusted is the client. A hop count is given
+ * as a function: Fastify 5 takes a bare number as "trust no hop" (it cannot check the peer).
+ */
+export function fastifyTrustProxy(trust: TrustProxy): false | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if ("proxies" in trust) return trust.proxies;
+  const { hops } = trust;
+  return hops === 0 ? false : (_address, hop) => hop < hops;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -74,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown fields are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     bodyLimit: 1024 * 1024,
-    trustProxy: deps.trustProxy,
+    trustProxy: fastifyTrustProxy(deps.trustProxy),
   });
   app.addHook("onSend", async (request, reply) => { void reply.header("x-request-id", request.id); });
   installErrorHandler(app);
@@ -121,12 +137,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   verifyRoutes(app, {
     db: deps.db,
     bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
-    bottles: createBottleStore(deps.db, deps.chain),
+    bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
     rpcUrl: deps.publicRpcUrl,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
     rateLimitPerIp: deps.rateLimitPerIp,
     rateLimitPerBottle: deps.rateLimitPerBottle,
+    scansPerBottlePerHour: deps.scansPerBottlePerHour,
     linksAdded: deps.linksAdded,
   });
   checksRoutes(app, { db: deps.db });

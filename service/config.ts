@@ -2,10 +2,54 @@
  * One validated, typed configuration from the environment. With no DATABASE_URL, REDIS_URL or
  * CHAIN_RPC_URL the service runs embedded: PGlite under DATA_DIR, jobs in-process, a local chain.
  */
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseCidrList, type Cidr } from "./core/destinations.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/**
+ * Which X-Forwarded-For entries to believe (TRUST_PROXY). Never the client's own: the address used is
+ * the right-most one not written by a trusted proxy (proxy-addr semantics, as Fastify applies them).
+ *  - `false`: no proxy; the address of the TCP peer.
+ *  - `{ hops }`: that many proxies in front (1: one proxy, which appends the client's address).
+ *  - `{ proxies }`: the proxies' addresses or CIDR ranges (or proxy-addr's names loopback, linklocal,
+ *    uniquelocal); every hop from one of them is trusted, the first other one is the client.
+ */
+export type TrustProxy = false | { hops: number } | { proxies: string[] };
+
+const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+/** One TRUST_PROXY list entry: an IP address, an address/prefix, or one of proxy-addr's range names. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, bits, ...rest] = entry.split("/");
+  const version = isIP(address ?? "");
+  if (version === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/** TRUST_PROXY's value; `true` (trust whatever the client wrote) is refused. */
+export function parseTrustProxy(raw: string | null): TrustProxy | string {
+  const value = raw?.trim().toLowerCase() ?? "";
+  if (["", "0", "false", "no"].includes(value)) return false;
+  const forms = "give the number of proxies in front of SealTrace (TRUST_PROXY=1: one reverse proxy that appends the client's address "
+    + "to X-Forwarded-For) or a comma-separated list of the proxies' addresses or CIDR ranges (e.g. TRUST_PROXY=10.0.0.0/8,127.0.0.1); "
+    + "leave it unset (false) when clients connect directly";
+  if (["true", "yes", "on"].includes(value)) {
+    return `TRUST_PROXY=${raw} would trust the left-most X-Forwarded-For entry, which any client can write (it would choose its own IP `
+      + `for rate limits, scan counts and scan places): ${forms}`;
+  }
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    return hops <= 32 ? { hops } : `TRUST_PROXY must be a number of proxies from 0 to 32 (got "${raw}")`;
+  }
+  const proxies = value.split(",").map((entry) => entry.trim());
+  const bad = proxies.filter((entry) => !isProxyEntry(entry));
+  if (bad.length > 0) return `TRUST_PROXY: ${bad.map((b) => `"${b}"`).join(", ")} is not an IP address or CIDR range; ${forms}`;
+  return { proxies };
+}
 
 export interface Config {
   databaseUrl: string | null;
@@ -25,11 +69,13 @@ export interface Config {
   publicBaseUrl: string | null;
   dataDir: string;
   logLevel: LogLevel;
-  /** Trust X-Forwarded-For (behind a reverse proxy): scans' places and rate limits use the client IP. */
-  trustProxy: boolean;
+  /** Which X-Forwarded-For entries to believe behind reverse proxies (scan places, rate limits, scan counts). */
+  trustProxy: TrustProxy;
   /** Public pages and proofs per client IP per minute, and consumer pages per bottle per minute. */
   rateLimitPerIp: number;
   rateLimitPerBottle: number;
+  /** Consumer scans recorded per bottle per hour at most; past it the page answers but records nothing. */
+  scansPerBottlePerHour: number;
   /** BullMQ key prefix, so several deployments (or test runs) can share one Redis. */
   queuePrefix: string;
   /** A chain explorer (Etherscan-like: {url}/tx/{hash}, {url}/block/{n}) the console links batches to. */
@@ -111,6 +157,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const labelSecret = text("LABEL_SECRET");
   if (labelSecret !== null && labelSecret.length < 32) problems.push("LABEL_SECRET must be at least 32 characters");
 
+  const trustProxy = parseTrustProxy(text("TRUST_PROXY"));
+  if (typeof trustProxy === "string") problems.push(trustProxy);
+
   const config: Config = {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
@@ -129,9 +178,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(text("DATA_DIR") ?? "data"),
     logLevel,
     queuePrefix: text("QUEUE_PREFIX") ?? "sealtrace",
-    trustProxy: bool("TRUST_PROXY", false),
+    trustProxy: typeof trustProxy === "string" ? false : trustProxy,
     rateLimitPerIp: int("RATE_LIMIT_PER_IP", 120, 1, 1_000_000),
     rateLimitPerBottle: int("RATE_LIMIT_PER_BOTTLE", 30, 1, 1_000_000),
+    scansPerBottlePerHour: int("SCANS_PER_BOTTLE_PER_HOUR", 60, 1, 1_000_000),
     explorerUrl: url("EXPLORER_URL", ["http:", "https:"])?.replace(/\/+$/, "") ?? null,
     // Secure by default; the embedded development mode (no DATABASE_URL) defaults to plain http.
     consoleSecureCookies: bool("CONSOLE_SECURE_COOKIES", text("DATABASE_URL") !== null),

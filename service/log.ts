@@ -5,8 +5,24 @@
 import { pino, type Logger, type DestinationStream } from "pino";
 import type { LogLevel } from "./config.ts";
 
+/** Query parameters whose values are secrets: the bottle's `s` and the cap's `o` (in any case). */
+const SECRET_PARAMS = new Set(["s", "o"]);
+
+/**
+ * The URL with the value of every secret parameter masked. Each parameter's name is decoded as a
+ * query parser decodes it (URLSearchParams: `%73` and `s` are one name), so no spelling of a name
+ * the routes read escapes; repeated parameters are each masked. Other parameters are kept as sent.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&][so]=)[^&#]*/g, "$1[redacted]");
+  const q = url.indexOf("?");
+  if (q === -1) return url;
+  const params = url.slice(q + 1).split("&").map((param) => {
+    const eq = param.indexOf("=");
+    const rawName = eq === -1 ? param : param.slice(0, eq);
+    const [name] = new URLSearchParams(`${rawName}=`).keys();
+    return name !== undefined && SECRET_PARAMS.has(name.toLowerCase()) ? `${rawName}=[redacted]` : param;
+  });
+  return `${url.slice(0, q + 1)}${params.join("&")}`;
 }
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {

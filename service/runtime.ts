@@ -148,6 +148,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         trustProxy: config.trustProxy,
         rateLimitPerIp: config.rateLimitPerIp,
         rateLimitPerBottle: config.rateLimitPerBottle,
+        scansPerBottlePerHour: config.scansPerBottlePerHour,
         console: { explorerUrl: config.explorerUrl, secureCookies: config.consoleSecureCookies, sessionHours: config.consoleSessionHours },
         bundleCache: config.bundleCache,
         webhookAllowPrivate: config.webhookAllowPrivate,

@@ -130,7 +130,7 @@ async function startBenchStack() {
     CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
     PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
     // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
-    TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000",
+    TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   };
   // --http-heap N: the HTTP process's old space capped at N MiB (node's default when 0).
   const heap = Number(args["http-heap"]);
@@ -424,7 +424,7 @@ async function benchEmbedded(): Promise<void> {
   // Embedded whatever this shell says (the service inherits its environment; the local chain's Hardhat refuses an empty URL).
   for (const name of ["DATABASE_URL", "REDIS_URL", "CHAIN_RPC_URL", "ANCHOR_PRIVATE_KEY", "REGISTRY_ADDRESS"]) delete process.env[name];
   const service = await startService("all", {
-    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000",
+    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   });
   cleanups.push(() => service.stop());
   const url = `http://127.0.0.1:${port}`;

@@ -41,22 +41,38 @@ export function distanceKm(a: { latitude: number; longitude: number }, b: { lati
   return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
-/** The first pair of scans too far apart in too short a time to be one physical bottle. */
+type LocatedScan = ScanFact & { place: Place & { latitude: number; longitude: number } };
+
+/**
+ * The first pair of scans too far apart in too short a time to be one physical bottle.
+ *
+ * Linear in the scans (after sorting them) plus the distinct places: a distance depends only on the
+ * two places, so each pair of places is measured once, when the second of them first turns up in the
+ * window (the copy check read every pair of a week's scans before: quadratic in a bottle's scans).
+ * `latest` holds, for each place scanned within COPY_WINDOW_MS before the scan at hand, its latest
+ * scan, oldest first; its places are pairwise within COPY_DISTANCE_KM (a farther pair returns).
+ */
 export function copiedCode(scans: ScanFact[]): Extract<Warning, { kind: "copied_code" }> | null {
   const located = scans
-    .filter((s): s is ScanFact & { place: Place & { latitude: number; longitude: number } } =>
-      s.place !== null && s.place.latitude !== null && s.place.longitude !== null)
+    .filter((s): s is LocatedScan => s.place !== null && s.place.latitude !== null && s.place.longitude !== null)
     .sort((a, b) => a.at.getTime() - b.at.getTime());
-  for (let i = 0; i < located.length; i++) {
-    for (let j = i + 1; j < located.length; j++) {
-      const a = located[i]!, b = located[j]!;
-      const ms = b.at.getTime() - a.at.getTime();
-      if (ms > COPY_WINDOW_MS) break;
-      const km = distanceKm(a.place, b.place);
-      if (km > COPY_DISTANCE_KM) {
-        return { kind: "copied_code", first: a.place.name, second: b.place.name, hours: Math.round((ms / 3_600_000) * 10) / 10, km: Math.round(km) };
+  const latest = new Map<string, LocatedScan>();
+  for (const b of located) {
+    for (const [key, a] of latest) {
+      if (b.at.getTime() - a.at.getTime() <= COPY_WINDOW_MS) break;
+      latest.delete(key);
+    }
+    const key = `${b.place.latitude},${b.place.longitude}`;
+    if (!latest.delete(key)) {
+      for (const a of latest.values()) {
+        const km = distanceKm(a.place, b.place);
+        if (km > COPY_DISTANCE_KM) {
+          const ms = b.at.getTime() - a.at.getTime();
+          return { kind: "copied_code", first: a.place.name, second: b.place.name, hours: Math.round((ms / 3_600_000) * 10) / 10, km: Math.round(km) };
+        }
       }
     }
+    latest.set(key, b);
   }
   return null;
 }

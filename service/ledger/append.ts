@@ -52,16 +52,22 @@ export interface NewEvent {
 
 /** Locks the codes' rows (in serial order, so concurrent writers never deadlock) and returns their heads. */
 export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, Head>> {
-  const { rows } = await tx.query<{ serial: string; brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null }>(
-    `SELECT c.serial, c.brand_id, b.slug, c.gtin, c.lot, c.chain_index, c.last_n, c.last_link_hash, c.state, c.region, c.opened_at
+  return (await lockHeadsAt(tx, serials)).heads;
+}
+
+/** lockHeads, with the database's clock (the transaction's `now()`; the caller's when no head was found). */
+export async function lockHeadsAt(tx: Tx, serials: string[]): Promise<{ heads: Map<string, Head>; now: Date }> {
+  const { rows } = await tx.query<{ serial: string; brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null; now: Date }>(
+    `SELECT c.serial, c.brand_id, b.slug, c.gtin, c.lot, c.chain_index, c.last_n, c.last_link_hash, c.state, c.region, c.opened_at, now() AS now
        FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = ANY($1::text[]) ORDER BY c.serial FOR UPDATE OF c`,
     [[...new Set(serials)].sort()],
   );
-  return new Map(rows.map((r) => [r.serial, {
+  const heads = new Map(rows.map((r) => [r.serial, {
     serial: r.serial, brandId: r.brand_id, brandSlug: r.slug, gtin: r.gtin, lot: r.lot, index: r.chain_index,
     n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
     state: r.state, region: r.region, openedAt: r.opened_at,
   }]));
+  return { heads, now: rows[0]?.now ?? new Date() };
 }
 
 /**

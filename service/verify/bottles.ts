@@ -10,7 +10,7 @@ import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
-import { RESCAN_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
+import { RESCAN_WINDOW, SCAN_CAP_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
 import { linkBatchSql } from "../anchoring/link-tiles.ts";
 
 
@@ -44,7 +44,11 @@ export interface BottleView {
   guidePrices: GuidePrice[];
   /** Consumer scans so far, oldest first. */
   scans: ScanFact[];
-  /** Null for the brand's (or its store's) own look, a reload from the same IP within the window, or a cap scanned again. */
+  /**
+   * Null for the brand's (or its store's) own look, a reload from the same IP within the window, a
+   * cap scanned again, a request that is no scan (a link preview, HEAD, a prefetch), or a bottle that
+   * recorded its SCANS_PER_BOTTLE_PER_HOUR already.
+   */
   visit: Visit | null;
 }
 
@@ -56,6 +60,8 @@ export interface PageRequest {
   cap: boolean;
   ip: string;
   token: string | null;
+  /** False for a request that is not a person's scan (core/previews.ts): it sees the page, records nothing. */
+  record: boolean;
 }
 
 interface Row {
@@ -69,14 +75,15 @@ interface Row {
   scans: { at: string; place: string | null; latitude: number | null; longitude: number | null }[] | null;
   place: Place | null;
   rescan: boolean | null;
+  last_hour: number | null;
   by_owner: boolean | null;
 }
 
 /**
  * One round trip: the bottle with its product, brand and region; and, only when the secret's hash
  * matches ($4), its steps with their batches, its guide prices, its scans, whether this IP scanned it
- * within the window, the IP's place in the brand's table, and whether the bearer token is the
- * brand's API key or one of its live store keys.
+ * within the window, how many scans it recorded within SCAN_CAP_WINDOW, the IP's place in the
+ * brand's table, and whether the bearer token is the brand's API key or one of its live store keys.
  */
 const PAGE_SQL = `
 SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS product_name, p.attributes,
@@ -104,6 +111,7 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
          FROM ip_places ip WHERE ip.brand_id = c.brand_id AND $6::inet <<= ip.cidr ORDER BY masklen(ip.cidr) DESC LIMIT 1) AS place,
       EXISTS (SELECT 1 FROM scans s WHERE s.serial = c.serial AND s.ip_hash = sha256(b.scan_salt || convert_to($5, 'UTF8'))
                 AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
+      (SELECT count(*)::int FROM scans s WHERE s.serial = c.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour,
       ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
         SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
@@ -140,7 +148,7 @@ export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bo
 
 const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
 
-export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>) {
+export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number }) {
   return {
     /** The bottle's page, if the secret (or cap code) matches; otherwise null, exactly like an unknown code. */
     async forPage(request: PageRequest): Promise<BottleView | null> {
@@ -149,7 +157,7 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
       const [{ rows: [row] }, current] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
-        db.query<Row>({ name: "verify-page", text: PAGE_SQL, values: [
+        db.query<Row>({ name: "verify-page-2", text: PAGE_SQL, values: [
           request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
           token, request.token?.startsWith("sts_") ?? false,
         ] }),
@@ -179,11 +187,11 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
 
       // The brand looking at its own bottle (API key), or one of its stores (store key), is not a consumer's visit.
       let visit: Visit | null = null;
-      const seen = { n: row.last_n, rescan: row.rescan === true };
+      const seen = { n: row.last_n, rescan: row.rescan === true, lastHour: row.last_hour ?? 0 };
       const of = { serial: bottle.serial, brandId: bottle.brandId, brandSlug: bottle.brandSlug };
-      if (row.by_owner === true) visit = null;
+      if (row.by_owner === true || !request.record) visit = null;
       else if (request.cap) visit = bottle.openedAt === null ? { kind: "opened", ...of, place: row.place, seen } : null;
-      else if (!seen.rescan) visit = { kind: "consumer_scan", ...of, ipHash: createHash("sha256").update(row.scan_salt).update(request.ip).digest(), place: row.place, seen };
+      else if (!seen.rescan && seen.lastHour < options.scansPerHour) visit = { kind: "consumer_scan", ...of, ipHash: createHash("sha256").update(row.scan_salt).update(request.ip).digest(), place: row.place, seen };
       return { bottle, steps, guidePrices, scans, visit };
     },
 

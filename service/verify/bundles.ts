@@ -117,23 +117,27 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   return {
     /** The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable). */
     async bundleFor(serial: string, access: BundleAccess, proofs: LinkProofs = "head"): Promise<ProofBundle | null> {
-      // One round trip, a statement prepared once per connection: the code (to check access) with
-      // its links, events and batches (no link: one row of nulls).
+      // One round trip, a statement prepared once per connection: the code with its links, events and
+      // batches (no link: one row of nulls), only if the caller may see it. Access is decided on the
+      // code's row before any link is read, so a wrong secret reads no more than an unknown serial
+      // (no row either way: the time taken does not tell that a serial exists, nor how long its chain is).
+      const given = "secret" in access ? Buffer.from(tokenHash(access.secret)) : null;
       const { rows: all } = await db.query<LinkRow & CodeColumns>({
-        name: "bundle-for-4",
+        name: "bundle-for-5",
         text: `SELECT c.brand_id, br.slug, c.gtin, c.lot, c.chain_index, c.secret_hash,
                       l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, b.seq AS batch_seq, l.proof,
                       b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
                  FROM codes c JOIN brands br ON br.id = c.brand_id
                  LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
                  LEFT JOIN batches b ON b.seq = ${linkBatchSql("l")}
-                WHERE c.serial = $1 ORDER BY l.n`,
-        values: [serial],
+                WHERE c.serial = $1 AND (c.secret_hash = $2 OR c.brand_id = $3) ORDER BY l.n`,
+        values: [serial, given, "brandId" in access ? access.brandId : null],
       });
       const code = all[0];
-      const allowed = code !== undefined && ("brandId" in access
-        ? access.brandId === code.brand_id
-        : timingSafeEqual(tokenHash(access.secret), code.secret_hash));
+      // The database only told whether the hashes are equal; the answer rests on a constant-time comparison.
+      const allowed = code !== undefined && (given === null
+        ? "brandId" in access && access.brandId === code.brand_id
+        : timingSafeEqual(given, code.secret_hash));
       if (!allowed) return null;
       const rows = all.filter((row) => row.n !== null);
       const chainRef = await chain();

@@ -8,6 +8,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { QueueFull } from "../core/group-commit.ts";
 import { normaliseGtin } from "../core/gtin.ts";
+import { notAScan } from "../core/previews.ts";
 import { band, guideInForce } from "../core/price.ts";
 import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
@@ -32,6 +33,8 @@ export interface VerifyDeps {
   explorerUrl: string | null;
   rateLimitPerIp: number;
   rateLimitPerBottle: number;
+  /** Consumer scans recorded per bottle per hour at most (SCANS_PER_BOTTLE_PER_HOUR). */
+  scansPerBottlePerHour: number;
   linksAdded: (count: number) => void;
 }
 
@@ -54,9 +57,14 @@ function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): s
   return `?${params}`;
 }
 
+/** The request headers that say a browser fetches a page ahead of a click (core/previews.ts). */
+const PURPOSE_HEADERS = ["purpose", "sec-purpose", "x-purpose", "x-moz"] as const;
+
 export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
   const perIp = app.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
-  // The plugin runs one limiter per request, so the per-bottle one is checked by hand.
+  // The plugin runs one limiter per request, so the per-bottle one is checked by hand, and only once
+  // the secret has matched: keyed on the serial alone, anyone who knows a serial (it is printed in
+  // clear on the label) could keep that bottle's page at 429. Wrong secrets count against their IP.
   const bottleLimit = app.createRateLimit({
     max: deps.rateLimitPerBottle, timeWindow: 60_000,
     keyGenerator: (request) => `bottle:${(request.params as { serial?: string }).serial ?? ""}`,
@@ -100,7 +108,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
   });
 
   // Consumers' visits are written many to a transaction; the page answers once its visit is committed.
-  const scanWriter = createScanWriter(deps.db, app.log);
+  const scanWriter = createScanWriter(deps.db, app.log, { scansPerHour: deps.scansPerBottlePerHour });
   app.addHook("onClose", () => scanWriter.drain());
   const recordVisit = async (visit: Visit, reply: FastifyReply): Promise<VisitOutcome> => {
     try {
@@ -116,7 +124,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
   const htmlReply = (reply: FastifyReply) => reply.header("cache-control", "no-store").header("vary", "accept-language").type("text/html; charset=utf-8");
 
   app.get<{ Params: { gtin: string; serial: string }; Querystring: { s?: string; o?: string; lang?: string } }>("/01/:gtin/21/:serial", {
-    onRequest: [perIp, perBottle],
+    onRequest: perIp,
     schema: {
       tags: ["verify"],
       summary: "The consumer verification page a bottle's QR code opens (GS1 Digital Link); ?o= is the code under the cap",
@@ -131,13 +139,17 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     const gtin = normaliseGtin(request.params.gtin);
     const { serial } = request.params;
     const { s, o } = request.query;
+    // A link preview, a HEAD or a prefetch sees the page like anyone but is no one's scan.
+    const header = (name: string) => { const v = request.headers[name]; return Array.isArray(v) ? v.join(",") : v; };
+    const record = notAScan({ method: request.method, userAgent: header("user-agent"), purpose: PURPOSE_HEADERS.map(header) }) === null;
     // One round trip reads all the page shows; a visit to record then waits for its group's commit.
     const view = gtin === null ? null
-      : await deps.bottles.forPage({ gtin, serial, secret: o ?? s, cap: o !== undefined, ip: request.ip, token: bearerToken(request) });
+      : await deps.bottles.forPage({ gtin, serial, secret: o ?? s, cap: o !== undefined, ip: request.ip, token: bearerToken(request), record });
     if (view === null) {
       // A wrong or missing secret looks exactly like an unknown code: nothing here names the bottle.
       return htmlReply(reply).code(404).send(renderPage({ lang, switchUrl: switchUrl(request, lang, false), bottle: null }));
     }
+    await perBottle(request, reply);
 
     const outcome = view.visit === null ? null : await recordVisit(view.visit, reply);
     if (outcome?.counted) deps.linksAdded(1);

@@ -7,7 +7,10 @@
  * Rules kept from the one-visit-per-transaction writer: one IP's scans of a bottle within
  * RESCAN_WINDOW count once (also when they land in the same group); a bottle is opened once; the
  * visits to one bottle are appended in the order they were submitted; heads are locked in serial
- * order (lockHeads), as every writer of the ledger does.
+ * order (lockHeads), as every writer of the ledger does. And a bottle records at most
+ * `scansPerHour` consumer scans within SCAN_CAP_WINDOW (also when they land in the same group): past
+ * it, a visit is answered but not written, so no one can grow a bottle's chain (and its page's read)
+ * without bound. Times are the database's (the transaction's `now()`), the clock the rules compare with.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
@@ -15,10 +18,12 @@ import { createGroupCommit } from "../core/group-commit.ts";
 import { randomSalt, type CanonicalEvent } from "../core/links.ts";
 import type { Place, ScanFact } from "../core/warnings.ts";
 import type { Db, Tx } from "../db/pool.ts";
-import { appendEvents, lockHeads, type NewEvent } from "../ledger/append.ts";
+import { appendEvents, lockHeadsAt, type NewEvent } from "../ledger/append.ts";
 
 /** Consumer scans from one IP within this window count once (a page reload is not a new scan). */
 export const RESCAN_WINDOW = "10 minutes";
+/** The window of SCANS_PER_BOTTLE_PER_HOUR: at most that many consumer scans of a bottle are recorded within it. */
+export const SCAN_CAP_WINDOW = "1 hour";
 
 /** Groups are at most this large; past QUEUE_LIMIT waiting visits, visitors are asked to retry. */
 const GROUP_LIMIT = 256;
@@ -32,14 +37,15 @@ export type Visit = {
   /** The place of the visitor's IP in the brand's table. */
   place: Place | null;
   /**
-   * What the page read, unlocked: the head's n, and whether this IP had scanned the bottle within the
-   * window. That answer still holds while n is unchanged, since a counted scan always appends a link.
+   * What the page read, unlocked: the head's n, whether this IP had scanned the bottle within the
+   * window, and how many scans the bottle recorded within SCAN_CAP_WINDOW. Those answers still hold
+   * while n is unchanged, since a counted scan always appends a link (the count can only have fallen).
    */
-  seen: { n: number; rescan: boolean };
+  seen: { n: number; rescan: boolean; lastHour: number };
 } & ({ kind: "consumer_scan"; ipHash: Buffer } | { kind: "opened" });
 
 export interface VisitOutcome {
-  /** True if this visit was written (false: the same IP within the window, or a bottle already opened). */
+  /** True if this visit was written (false: the same IP within the window, the bottle's scans capped, or a bottle already opened). */
   counted: boolean;
   /** The time of the group's events. */
   at: Date;
@@ -57,20 +63,26 @@ type ScanVisit = Visit & { kind: "consumer_scan" };
 const keyOf = (serial: string, ipHash: Buffer) => `${serial}:${ipHash.toString("hex")}`;
 
 /** Appends the group's visits in the caller's transaction; one outcome (or an Error for that visit alone) per visit. */
-async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Error)[]> {
-  const heads = await lockHeads(tx, visits.map((v) => v.serial));
-  // Where a link was appended since the page read, whether the IP scanned within the window is asked again, locked.
+async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Promise<(VisitOutcome | Error)[]> {
+  const { heads, now: at } = await lockHeadsAt(tx, visits.map((v) => v.serial));
+  // Where a link was appended since the page read, whether the IP scanned within the window, and
+  // the bottle's scans within the cap's window, are asked again, locked.
   const stale = visits.filter((v) => v.kind === "consumer_scan" && heads.get(v.serial)?.n !== v.seen.n) as ScanVisit[];
   const recent = new Set<string>();
+  const lastHour = new Map<string, number>();
   if (stale.length > 0) {
-    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer }>({ name: "scan-recent", text:
-      `SELECT DISTINCT s.serial, s.ip_hash FROM scans s JOIN unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash) ON s.serial = t.serial AND s.ip_hash = t.ip_hash
-        WHERE s.scanned_at > now() - interval '${RESCAN_WINDOW}'`,
+    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer; rescan: boolean; last_hour: number }>({ name: "scan-recent-2", text:
+      `SELECT t.serial, t.ip_hash,
+              EXISTS (SELECT 1 FROM scans s WHERE s.serial = t.serial AND s.ip_hash = t.ip_hash AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
+              (SELECT count(*)::int FROM scans s WHERE s.serial = t.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour
+         FROM unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash)`,
       values: [stale.map((v) => v.serial), stale.map((v) => v.ipHash)] });
-    for (const row of rows) recent.add(keyOf(row.serial, row.ip_hash));
+    for (const row of rows) {
+      if (row.rescan) recent.add(keyOf(row.serial, row.ip_hash));
+      lastHour.set(row.serial, row.last_hour);
+    }
   }
 
-  const at = new Date();
   const iso = at.toISOString();
   const counted = new Set<string>();
   const openings = new Map<string, { at: Date }>();
@@ -85,7 +97,10 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
       write = head.openedAt === null && !openings.has(visit.serial);
     } else {
       const key = keyOf(visit.serial, visit.ipHash);
-      write = !counted.has(key) && !(head.n === visit.seen.n ? visit.seen.rescan : recent.has(key));
+      const fresh = head.n === visit.seen.n;
+      const before = fresh ? visit.seen.lastHour : lastHour.get(visit.serial) ?? 0;
+      const capped = before + (groupScans.get(visit.serial)?.length ?? 0) >= scansPerHour;
+      write = !counted.has(key) && !(fresh ? visit.seen.rescan : recent.has(key)) && !capped;
       counted.add(key);
     }
     if (write) {
@@ -130,7 +145,7 @@ async function appendVisits(tx: Tx, visits: Visit[]): Promise<(VisitOutcome | Er
   return outcomes;
 }
 
-export function createScanWriter(db: Db, log: FastifyBaseLogger) {
+export function createScanWriter(db: Db, log: FastifyBaseLogger, options: { scansPerHour: number }) {
   // The writer keeps its connection while visits keep coming: checking one out for every group would
   // queue each group behind the pages' reads waiting for the pool.
   let held: Tx | null = null;
@@ -139,7 +154,7 @@ export function createScanWriter(db: Db, log: FastifyBaseLogger) {
     held ??= await db.connect();
     try {
       await held.query("BEGIN");
-      const outcomes = await appendVisits(held, visits);
+      const outcomes = await appendVisits(held, visits, options.scansPerHour);
       await held.query("COMMIT");
       return outcomes;
     } catch (error) {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { copiedCode, distanceKm, warningsFor, type ScanFact, type StepFact } from "../../service/core/warnings.ts";
+import fc from "fast-check";
+import { COPY_DISTANCE_KM, COPY_WINDOW_MS, copiedCode, distanceKm, warningsFor, type ScanFact, type StepFact } from "../../service/core/warnings.ts";
 
 const SHANGHAI = { name: "上海", latitude: 31.23, longitude: 121.47 };
 const SUZHOU = { name: "苏州", latitude: 31.3, longitude: 120.62 };
@@ -46,5 +47,34 @@ describe("core/warnings", () => {
     const copied = copiedCode([{ at: hoursAgo(1), place: URUMQI }, { at: hoursAgo(5), place: SHANGHAI }, { at: hoursAgo(4), place: SUZHOU }]);
     expect(copied).to.include({ kind: "copied_code", first: "上海", second: "乌鲁木齐", hours: 4 });
     expect(copied!.km).to.be.greaterThan(3000);
+  });
+
+  it("finds a copy exactly when some two scans are too far apart too soon (against the pairwise definition)", () => {
+    const places = [SHANGHAI, SUZHOU, URUMQI, { name: "杭州", latitude: 30.27, longitude: 120.15 }, { name: "北京", latitude: 39.9, longitude: 116.4 }];
+    const anyPair = (scans: ScanFact[]) => scans.some((a, i) => scans.some((b, j) => i !== j && a.place?.latitude != null && b.place?.latitude != null
+      && Math.abs(a.at.getTime() - b.at.getTime()) <= COPY_WINDOW_MS && distanceKm(a.place as never, b.place as never) > COPY_DISTANCE_KM));
+    fc.assert(fc.property(fc.array(fc.record({ hours: fc.integer({ min: 0, max: 96 }), place: fc.option(fc.constantFrom(...places), { nil: null }) }), { maxLength: 30 }), (drawn) => {
+      const scans: ScanFact[] = drawn.map((d) => ({ at: hoursAgo(d.hours), place: d.place }));
+      const found = copiedCode(scans);
+      expect(found !== null, JSON.stringify(drawn)).to.equal(anyPair(scans));
+      if (found !== null) {
+        expect(found.km).to.be.greaterThan(COPY_DISTANCE_KM);
+        expect(found.hours * 3_600_000).to.be.at.most(COPY_WINDOW_MS);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it("checks a flood of scans in linear time, not every pair of a week's scans", function () {
+    this.timeout(10_000);
+    // 30,000 scans within a day at places near each other (the bound on recorded scans is per hour,
+    // so a week's page can carry thousands): every pair is within the window, none far apart.
+    const near = [SHANGHAI, SUZHOU, { name: "杭州", latitude: 30.27, longitude: 120.15 }];
+    const scans: ScanFact[] = Array.from({ length: 30_000 }, (_, i) => ({ at: new Date(now.getTime() - (i * 2_000)), place: near[i % near.length]! }));
+    const started = performance.now();
+    expect(copiedCode(scans)).to.equal(null);
+    // Pairwise, this took about 450 million distances (over 10 s); linear, a few milliseconds.
+    expect(performance.now() - started).to.be.below(1_000);
+    // and a copy at the far end of the flood is still seen
+    expect(copiedCode([...scans, { at: new Date(now.getTime() - 59_000_000), place: URUMQI }])).to.include({ kind: "copied_code" });
   });
 });

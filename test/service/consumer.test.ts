@@ -13,7 +13,7 @@ describe("consumer verification page", function () {
   let db: pg.Pool;
 
   before(async () => {
-    services = await startChainStack({ keyIndex: 9, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
+    services = await startChainStack({ keyIndex: 9, env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
     ({ stack, db } = services);
   });
   after(async () => {
@@ -201,7 +201,7 @@ describe("rate limits on public routes", function () {
   let services: ChainStack;
   let stack: Stack;
   before(async () => {
-    services = await startChainStack({ keyIndex: 10, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "5", RATE_LIMIT_PER_IP: "8" } });
+    services = await startChainStack({ keyIndex: 10, env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "5", RATE_LIMIT_PER_IP: "8" } });
     ({ stack } = services);
   });
   after(async () => {

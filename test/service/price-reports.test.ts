@@ -11,7 +11,7 @@ describe("consumer price reports", function () {
   let ipCounter = 0;
 
   before(async () => {
-    services = await startChainStack({ keyIndex: 14, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_IP: "20", RATE_LIMIT_PER_BOTTLE: "1000" } });
+    services = await startChainStack({ keyIndex: 14, env: { TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "20", RATE_LIMIT_PER_BOTTLE: "1000" } });
     ({ stack, db } = services);
   });
   after(async () => {

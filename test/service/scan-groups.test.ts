@@ -28,7 +28,7 @@ describe("consumer visits, grouped into transactions", function () {
 
   before(async () => {
     // HTTP only: no sealer runs in this process, so the statements counted below are the pages' alone.
-    services = await startChainStack({ keyIndex: 12, role: "http", env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "100000", RATE_LIMIT_PER_IP: "100000" } });
+    services = await startChainStack({ keyIndex: 12, role: "http", env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "100000", RATE_LIMIT_PER_IP: "100000", SCANS_PER_BOTTLE_PER_HOUR: "100000" } });
     ({ stack, db } = services);
     brand = await stack.createBrand({ codes: 8 });
     expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)))).status).to.equal(202);

@@ -10,7 +10,7 @@ describe("store API", function () {
   let db: pg.Pool;
 
   before(async () => {
-    services = await startChainStack({ keyIndex: 13, env: { TRUST_PROXY: "true", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
+    services = await startChainStack({ keyIndex: 13, env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "1000", RATE_LIMIT_PER_IP: "1000" } });
     ({ stack, db } = services);
   });
   after(async () => {
