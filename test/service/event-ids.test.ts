@@ -99,6 +99,13 @@ describe("event ids: idempotency and conflicts (issue 16, point 10)", function (
     expect(r.status, JSON.stringify(r.body)).to.equal(409);
     expect(r.body.problems).to.deep.equal([{ index: 1, id, field: "eventID", message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)" }]);
     expect((await db.query("SELECT count(*)::int AS n FROM epcis_events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1)", [brand.slug])).rows[0].n).to.equal(0);
+
+    // and the other way round: a webhook event under an id an EPCIS event already has
+    const epcisId = `urn:uuid:${randomUUID()}`;
+    expect((await capture(brand, [observe(epcisId)])).body).to.include({ success: true, stored: 1 });
+    const webhook = await deliver(brand, [{ id: epcisId, type: "opened", codes: [brand.codes[0]!.serial], occurredAt: ago(60_000), party: "store-pudong" }]);
+    expect(webhook.status, JSON.stringify(webhook.body)).to.equal(409);
+    expect(webhook.body.problems[0]).to.include({ index: 0, id: epcisId, field: "id" });
   });
 
   it("ten concurrent identical deliveries store the event once: one accepted, the others duplicates, never a 5xx", async () => {
