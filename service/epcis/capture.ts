@@ -11,7 +11,10 @@ import { epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
 import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
 import { logKey, randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { runChecks } from "../checks/run.ts";
+import { futureRefusal } from "../core/custody.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
+import { conflictingEvents, type Problem } from "../http/errors.ts";
+import { STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { BrandRef } from "../http/auth.ts";
 import { appendEvents, appendToLog, lockHeads, lockLog, type NewEvent } from "../ledger/append.ts";
 import type { EpcisDocument } from "./schema.ts";
@@ -66,6 +69,15 @@ function contentsOf(contents: Map<string, Map<string, number | null>>, ids: stri
     }
   }
   return found;
+}
+
+/** Whether two JSON values are the same (object keys in any order); a value no ledger could hold is no match. */
+function sameJson(a: Json, b: Json): boolean {
+  try {
+    return canonicalJson(a) === canonicalJson(b);
+  } catch {
+    return false;
+  }
 }
 
 class RolledBack extends Error {
@@ -146,11 +158,14 @@ export function createEpcisStore(db: Db) {
     const ids = events.map((event) => (typeof event.eventID === "string" ? { id: event.eventID, hashed: false } : { id: epcisEventHash(event, (context ?? undefined) as EpcisContext | undefined), hashed: true }));
     const facts = events.map((event) => epcisFacts(event, prefixes));
 
-    const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null }>(
-      "SELECT epcis_id, event_id, corrects, body->'errorDeclaration' AS declaration FROM epcis_events WHERE brand_id = $1 AND epcis_id = ANY($2::text[])",
+    const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null; body: Json }>(
+      "SELECT epcis_id, event_id, corrects, body->'errorDeclaration' AS declaration, body FROM epcis_events WHERE brand_id = $1 AND epcis_id = ANY($2::text[])",
       [brand.id, [...new Set(ids.map((i) => i.id))]],
     );
     const originals = new Set(known.filter((k) => k.corrects === null).map((k) => k.epcis_id));
+    const originalBody = new Map(known.filter((k) => k.corrects === null).map((k) => [k.epcis_id, k.body]));
+    // The same eventID must mean the same event: another event under a stored id is a conflict (409, nothing stored).
+    const conflicts: Problem[] = [];
     const corrections = new Set(known.filter((k) => k.corrects !== null && k.declaration !== null).map((k) => correctionId(k.epcis_id, k.declaration!)));
 
     const locations = facts.flatMap((f) => [f.location, f.destination]).filter((l): l is LocationKey => l !== null);
@@ -190,7 +205,8 @@ export function createEpcisStore(db: Db) {
     const heads = await lockHeads(tx, [...new Set(bottleOf.values())]);
     const produced = new Set([...heads.values()].filter((h) => h.state !== "minted").map((h) => h.serial));
 
-    const receivedAt = new Date().toISOString();
+    const now = new Date();
+    const receivedAt = now.toISOString();
     const planned: Planned[] = [];
     const seen = new Set<string>();
     const touchedParents = new Set<string>();
@@ -206,9 +222,16 @@ export function createEpcisStore(db: Db) {
         brandEventId = correctionId(eventID, f.errorDeclaration);
         if (corrections.has(brandEventId) || seen.has(brandEventId)) { job.duplicates++; return; }
       } else if (originals.has(eventID) || seen.has(eventID)) {
+        const stored = originalBody.get(eventID);
+        if (stored !== undefined && !sameJson(stored, event as Json)) {
+          conflicts.push({ index, id: eventID, field: "eventID", message: "already names a different EPCIS event; send a new eventID for a new event" });
+        }
         job.duplicates++;
         return;
       }
+      if (eventID.startsWith(STORE_ID_NAMESPACE)) { fail("eventID", `eventIDs starting with "${STORE_ID_NAMESPACE}" are reserved for the events stores post with their keys`); return; }
+      const future = futureRefusal(new Date(event.eventTime), now);
+      if (future !== null) { fail("eventTime", future); return; }
 
       // The bottles it covers: its own identifiers, and whatever is packed in the containers it names.
       const change = corrects === null ? contentsChange(f) : null;
@@ -252,6 +275,17 @@ export function createEpcisStore(db: Db) {
       });
     });
 
+    if (conflicts.length > 0) throw conflictingEvents(conflicts);
+    // An id a webhook or a store already used (the events table is one namespace per brand): a conflict too.
+    const { rows: taken } = await tx.query<{ brand_event_id: string }>(
+      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])", [brand.id, planned.map((p) => p.brandEventId)],
+    );
+    if (taken.length > 0) {
+      const ids = new Set(taken.map((t) => t.brand_event_id));
+      throw conflictingEvents(planned.filter((p) => ids.has(p.brandEventId)).map((p) => ({
+        index: p.index, id: p.eventID, field: "eventID", message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)",
+      })));
+    }
     if (job.errors.length > 0 && behaviour === "rollback") throw new RolledBack(job.errors);
     if (job.errors.length > 0) job.success = false;
     job.stored = planned.length;

@@ -9,6 +9,11 @@ import { distinctProblems, fieldOf, storableAsJsonb } from "../http/problems.ts"
 export const EVENT_TYPES = ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_EVENTS_PER_REQUEST = 1_000;
+/**
+ * The ids of a store key's events are stored as `store:{party}:{id}` (a party id has no colon, so
+ * two stores never collide); no other sender's id may start with this, so none collides with a store's.
+ */
+export const STORE_ID_NAMESPACE = "store:";
 
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[\\x21-\\x7e]+$" });
 

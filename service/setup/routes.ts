@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
 import { requireAdmin, requireBrand } from "../http/auth.ts";
 import { attachment } from "../http/download.ts";
+import { MAX_STORE_BACKDATE_HOURS } from "../core/custody.ts";
 import type { SetupStore } from "./store.ts";
 
 const Slug = Type.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "lowercase letters, digits and dashes" });
@@ -51,6 +52,17 @@ const RotateBody = Type.Union([
   Type.Object({ graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) }, { additionalProperties: false }),
   Type.Null(),
 ]);
+
+const Settings = Type.Object({
+  storeBackdateHours: Type.Integer({
+    minimum: 0, maximum: MAX_STORE_BACKDATE_HOURS,
+    description: "how many hours before it reaches SealTrace a store key's event may be dated (default 72); never in the future, never before the bottle's previous step",
+  }),
+  storeSellsUnreceived: Type.Boolean({
+    description: "whether a store may post the sale of a bottle it never recorded receiving (default false); a bottle another store holds stays refused",
+  }),
+}, { additionalProperties: false });
+const SettingsChange = Type.Partial(Settings, { additionalProperties: false, minProperties: 1 });
 
 const brandSecurity = [{ brandApiKey: [] }];
 
@@ -145,6 +157,23 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
     const brand = await requireBrand(db, request);
     const svg = await store.qrSvg(brand.id, request.params.serial, request.query.code ?? "url");
     return reply.type("image/svg+xml").header("cache-control", "private, no-store").send(svg);
+  });
+
+  app.get("/api/v1/settings", {
+    schema: { tags: ["set-up"], summary: "The brand's settings: what its stores' keys may write", security: brandSecurity, response: { 200: Settings } },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    return await store.settings(brand.id);
+  });
+
+  app.patch<{ Body: Static<typeof SettingsChange> }>("/api/v1/settings", {
+    schema: {
+      tags: ["set-up"], summary: "Change some of the brand's settings (the others are kept); answers all of them",
+      security: brandSecurity, body: SettingsChange, response: { 200: Settings },
+    },
+  }, async (request) => {
+    const brand = await requireBrand(db, request);
+    return await store.updateSettings(brand.id, request.body);
   });
 
   app.post<{ Body: Static<typeof RotateBody> }>("/api/v1/webhook-secrets/rotate", {

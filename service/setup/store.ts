@@ -5,9 +5,10 @@
 import QRCode from "qrcode";
 import { parseLocation } from "../core/gs1-ids.ts";
 import { normaliseGtin } from "../core/gtin.ts";
+import { DEFAULT_STORE_POLICY, type StorePolicy } from "../core/custody.ts";
 import { brandLabelKey, csvRow, labelFor, type Label } from "../core/labels.ts";
 import { newApiKey, newSerial, newWebhookSecret, tokenHash } from "../core/secrets.ts";
-import { withTransaction, type Db } from "../db/pool.ts";
+import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, invalid, notFound, type AppError } from "../http/errors.ts";
 
 export interface CreatedBrand {
@@ -54,6 +55,18 @@ function regenerated(labelKey: Uint8Array, base: string, row: CodeRow): Label | 
 const notRegenerable = (what: string, field: string): AppError => conflict(
   `${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field,
 );
+
+/** The brand's settings (columns of brands, migration 0014): its policy for its stores' own events. */
+export type BrandSettings = StorePolicy;
+
+/** The brand's settings, read in the caller's transaction (the ingest reads them beside the bottles it locks). */
+export async function brandSettings(q: Db | Tx, brandId: number): Promise<BrandSettings> {
+  const { rows: [row] } = await q.query<{ store_backdate_hours: number; store_sells_unreceived: boolean }>(
+    "SELECT store_backdate_hours, store_sells_unreceived FROM brands WHERE id = $1", [brandId],
+  );
+  return row === undefined ? { ...DEFAULT_STORE_POLICY }
+    : { storeBackdateHours: row.store_backdate_hours, storeSellsUnreceived: row.store_sells_unreceived };
+}
 
 export type PartyKind = "factory" | "warehouse" | "distributor" | "store";
 
@@ -103,6 +116,18 @@ export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecre
         await tx.query("INSERT INTO webhook_secrets (brand_id, secret) VALUES ($1, $2)", [brandId, webhookSecret]);
         return { webhookSecret, previousValidUntil: until.toISOString() };
       });
+    },
+
+    settings: (brandId: number): Promise<BrandSettings> => brandSettings(db, brandId),
+
+    /** Changes the settings given, keeps the others; returns them all. */
+    async updateSettings(brandId: number, change: Partial<BrandSettings>): Promise<BrandSettings> {
+      await db.query(
+        `UPDATE brands SET store_backdate_hours = COALESCE($2, store_backdate_hours),
+                           store_sells_unreceived = COALESCE($3, store_sells_unreceived) WHERE id = $1`,
+        [brandId, change.storeBackdateHours ?? null, change.storeSellsUnreceived ?? null],
+      );
+      return await brandSettings(db, brandId);
     },
 
     async putProduct(brandId: number, gtinInput: string, name: string, attributes: Record<string, unknown>) {

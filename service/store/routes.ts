@@ -9,7 +9,7 @@ import { fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
-import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope } from "../ingest/schema.ts";
+import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { IngestStore } from "../ingest/store.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
@@ -67,8 +67,11 @@ const STORE_AUTH = "Authenticated with a store API key (Authorization: Bearer st
 
 const forbidden = (field: string, message: string): AppError => new AppError(403, "forbidden", message, { field });
 
-/** A store's event ids are its own: they are stored as `store:{party}:{id}`, so two stores never collide. */
-const idPrefix = (store: StoreRef): string => `store:${store.party}:`;
+/**
+ * A store's event ids are its own: they are stored as `store:{party}:{id}`. A party id has no colon,
+ * so two stores never collide, and no webhook or EPCIS id may start with `store:`.
+ */
+const idPrefix = (store: StoreRef): string => `${STORE_ID_NAMESPACE}${store.party}:`;
 
 export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
   const { db } = deps;
@@ -135,8 +138,13 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
         tags: ["store"],
         summary: "Post the store's own store_receiving and retail_sale events (same shape and answers as the webhook)",
         description: `${STORE_AUTH} Every event's party must be the key's store (else 403 naming the field), and its type `
-          + "store_receiving or retail_sale (else 403). The store's event ids are its own: they are stored as "
-          + "`store:{party}:{id}` (at most 128 characters in all); the same id again is a duplicate.",
+          + "store_receiving or retail_sale (else 403). A store receives only a bottle whose latest step is its shipment "
+          + "(warehouse_out) to this store or to a party of its region other than another store, and sells only a bottle whose latest step is "
+          + "its own receiving (or, if the brand's storeSellsUnreceived is set, one it could receive); an event is dated no later "
+          + "than now (5 minutes' clock skew), no earlier than the brand's storeBackdateHours (default 72) before it arrives, "
+          + "and not before the bottle's previous step. Otherwise 422 naming each event's field and reason, and nothing is stored. "
+          + "The store's event ids are its own: they are stored as `store:{party}:{id}` (at most 128 characters in all); the "
+          + "same id again with the same content is a duplicate, with other content a 409 naming the id.",
         body: Type.Object({ events: Type.Array(EventSchema, { maxItems: MAX_EVENTS_PER_REQUEST }) }),
         response: { 202: EventsResult },
       },
@@ -167,10 +175,12 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
       const own = (id: string | undefined) => (id !== undefined && id.startsWith(prefix) ? id.slice(prefix.length) : id);
       let outcome;
       try {
-        outcome = await deps.ingest.ingest({ id: store.brandId, slug: store.brandSlug }, null, namespaced);
+        outcome = await deps.ingest.ingest({ id: store.brandId, slug: store.brandSlug }, null, namespaced, { store: { party: store.party, region: store.region } });
       } catch (error) {
+        // the problems (422 invalid, 409 conflicting ids) name the store's own ids
         if (error instanceof AppError && error.problems !== undefined) {
-          throw invalidEvents(error.problems.map((p) => (p.id === undefined ? p : { ...p, id: own(p.id)! })));
+          const problems = error.problems.map((p) => (p.id === undefined ? p : { ...p, id: own(p.id)! }));
+          throw new AppError(error.status, error.code, error.message, { ...(error.field === undefined ? {} : { field: error.field }), problems });
         }
         throw error;
       }

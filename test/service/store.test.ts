@@ -42,6 +42,7 @@ describe("store API", function () {
   const check = (key: string, query: string) => stack.request("GET", `/api/v1/store/check?${query}`, { token: key });
   const postStoreEvents = (key: string, events: unknown[]) => stack.request("POST", "/api/v1/store/events", { token: key, body: { events } });
   const kinds = (body: { warnings: { kind: string }[] }) => body.warnings.map((w) => w.kind);
+  const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
 
   it("lets the brand create store keys for its stores only, kept as SHA-256, and revoke them", async () => {
     const brand = await stack.createBrand({ codes: 1 });
@@ -96,7 +97,8 @@ describe("store API", function () {
     expect(early.body.price.verdict).to.equal("within");
     expect(kinds(early.body)).to.deep.equal(["not_received_here"]);
     const [, , , receiving] = lifecycle([serial]);
-    expect((await postStoreEvents(key, [receiving])).status).to.equal(202);
+    // a store may date its events at most 72 hours back (the brand's storeBackdateHours)
+    expect((await postStoreEvents(key, [{ ...receiving, occurredAt: hoursAgo(1) }])).status).to.equal(202);
 
     const verdicts: Record<string, string> = {};
     for (const price of ["1599.00", "1519.05", "1519.04", "1758.90", "1758.91", "1200"]) {
@@ -156,17 +158,17 @@ describe("store API", function () {
     const xuhui = await storeKey(moved, "store-xuhui");
     const pudong = await storeKey(moved);
     const [, , , receiving] = lifecycle([moved.codes[0]!.serial]);
-    expect((await postStoreEvents(xuhui, [{ ...receiving, party: "store-xuhui" }])).status).to.equal(202);
+    expect((await postStoreEvents(xuhui, [{ ...receiving, party: "store-xuhui", occurredAt: hoursAgo(1) }])).status).to.equal(202);
     expect(kinds((await check(pudong, `serial=${moved.codes[0]!.serial}&intent=receiving`)).body)).to.deep.equal(["received_elsewhere"]);
     expect(kinds((await check(pudong, `serial=${moved.codes[0]!.serial}&intent=sale`)).body)).to.deep.equal(["not_received_here"]);
   });
 
   it("posts its own receiving and sale events, idempotently, and refuses others' (403 naming the field)", async () => {
-    const brand = await shippedBrand(2);
+    const brand = await shippedBrand(3);
     const key = await storeKey(brand);
-    const [a, b] = brand.codes.map((c) => c.serial) as [string, string];
-    const receiving = { id: "r-1001", type: "store_receiving", codes: [a, b], occurredAt: "2026-11-20T10:00:00+08:00", party: "store-pudong" };
-    const sale = { id: "s-1001", type: "retail_sale", codes: [a], occurredAt: "2026-11-21T10:00:00+08:00", party: "store-pudong", price: { amount: "1499.00", currency: "CNY" } };
+    const [a, b, c] = brand.codes.map((code) => code.serial) as [string, string, string];
+    const receiving = { id: "r-1001", type: "store_receiving", codes: [a, b], occurredAt: hoursAgo(2), party: "store-pudong" };
+    const sale = { id: "s-1001", type: "retail_sale", codes: [a], occurredAt: hoursAgo(1), party: "store-pudong", price: { amount: "1499.00", currency: "CNY" } };
 
     const first = await postStoreEvents(key, [receiving, sale]);
     expect(first.status, JSON.stringify(first.body)).to.equal(202);
@@ -204,7 +206,7 @@ describe("store API", function () {
 
     // two stores may use the same ids: each store's are its own
     await stack.request("PUT", "/api/v1/parties/store-xuhui", { token: brand.apiKey, body: { kind: "store", name: "徐汇店", region: "CN-SH" } });
-    const xuhui = await postStoreEvents(await storeKey(brand, "store-xuhui"), [{ ...receiving, codes: [b], party: "store-xuhui" }]);
+    const xuhui = await postStoreEvents(await storeKey(brand, "store-xuhui"), [{ ...receiving, codes: [c], party: "store-xuhui" }]);
     expect(xuhui.status).to.equal(202);
     expect(xuhui.body.events[0]).to.include({ id: "r-1001", status: "accepted" });
   });
