@@ -4,6 +4,8 @@
  * names states, never the causes; /metrics answers only the bearer of METRICS_TOKEN; one /leaves
  * request streams a bounded page of leaves, and following `x-next-from` reads them all.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import Fastify from "fastify";
 import pg from "pg";
@@ -14,6 +16,7 @@ import { createMetrics } from "../../service/metrics.ts";
 import { opsRoutes } from "../../service/ops/routes.ts";
 import { renderPage } from "../../service/verify/page.ts";
 import { startRpcProxy, type RpcProxy } from "../faults/support/rpc-proxy.ts";
+import { runScript } from "../helpers/run.ts";
 import { lifecycle, METRICS_TOKEN, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 
 /** A provider-style RPC URL: the key in the path and in the query. */
@@ -159,6 +162,34 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
       }
       expect(paged).to.deep.equal(all);
       expect(requests).to.equal(Math.ceil(count / 2));
+    });
+
+    it("npm run audit follows the pages (served here two leaves a page) and passes", async () => {
+      // A pass-through proxy that asks the service for pages of 2 leaves, as a batch of more than LEAVES_PAGE_MAX gets.
+      let leafRequests = 0;
+      const server = createServer((request, response) => {
+        const url = new URL(request.url!, stack.url);
+        if (url.pathname.endsWith("/leaves")) { leafRequests++; url.searchParams.set("limit", "2"); }
+        const headers: Record<string, string> = {};
+        if (typeof request.headers.authorization === "string") headers.authorization = request.headers.authorization;
+        fetch(url, { headers }).then(async (upstream) => {
+          const kept: Record<string, string> = {};
+          for (const [name, value] of upstream.headers) if (!["content-length", "transfer-encoding", "content-encoding", "connection"].includes(name)) kept[name] = value;
+          response.writeHead(upstream.status, kept).end(Buffer.from(await upstream.arrayBuffer()));
+        }, () => response.destroy());
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const audit = await runScript("scripts/audit.ts", ["--api", api, "--rpc", chain.url, "--brand-key", brand.apiKey]);
+        expect(audit.code, audit.stdout + audit.stderr).to.equal(0);
+        const { rows: [totals] } = await db.query<{ batches: number; leaves: number }>("SELECT count(*)::int AS batches, sum(leaf_count)::int AS leaves FROM batches");
+        const { batches, leaves } = totals!;
+        expect(leafRequests, "a request per page of every batch").to.be.at.least(Math.ceil(leaves / 2)).and.to.be.greaterThan(batches);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
   });
 });
