@@ -20,6 +20,8 @@ COPY --chown=node:node package.json package-lock.json ./
 RUN npm ci
 
 COPY --chown=node:node . .
+# DATA_DIR, owned by node so a named volume mounted on it (docker-compose.yml) is writable.
+RUN mkdir -p /app/data
 # Compiles AnchorRegistry offline (solc-js from the `solc` package, no compiler download):
 # artifacts/ holds the bytecode that scripts/deploy.ts and the embedded mode deploy.
 RUN npx hardhat build --quiet

@@ -149,13 +149,22 @@ async function eachLine(response: Response, onLine: (line: string, number: numbe
   if (rest.trim()) onLine(rest, number + 1);
 }
 
-/** A batch's leaves (one hex leaf per line), or null when the API would not serve them. */
+/**
+ * A batch's leaves (one hex leaf per line), or why the API would not serve them. The API serves them
+ * a bounded page at a time: while `x-next-from` names a next page, ask for it.
+ */
 async function leavesOf(api: string, seq: number): Promise<string[] | string> {
-  const response = await fetch(`${api}/api/v1/batches/${seq}/leaves`);
-  if (!response.ok) return `HTTP ${response.status}`;
   const leaves: string[] = [];
-  await eachLine(response, (line) => leaves.push(line.trim()));
-  return leaves;
+  let from = 0;
+  for (;;) {
+    const response = await fetch(`${api}/api/v1/batches/${seq}/leaves${from === 0 ? "" : `?from=${from}`}`);
+    if (!response.ok) return `HTTP ${response.status}`;
+    await eachLine(response, (line) => leaves.push(line.trim()));
+    const next = response.headers.get("x-next-from");
+    if (next === null) return leaves;
+    if (!/^[0-9]+$/.test(next) || Number(next) !== leaves.length) return `the leaves' next page starts at ${next}, after ${leaves.length} leaves`;
+    from = leaves.length;
+  }
 }
 
 /** A bottle's bundle as the brand receives it, waiting out the API's rate limit (429 and Retry-After) as asked. */

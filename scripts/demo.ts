@@ -445,7 +445,8 @@ export interface Summary {
     proofUrl: string;
     bundleFile: string;
   };
-  chain: { chainId: number; registry: string; rpcUrl: string };
+  /** rpcUrl: null when the service offers no public RPC (PUBLIC_RPC_URL unset with CHAIN_RPC_URL set). */
+  chain: { chainId: number; registry: string; rpcUrl: string | null };
   verifyCommand: string;
 }
 
@@ -528,7 +529,7 @@ async function run(options: Options): Promise<Summary> {
     throw new DemoError(`the proof bundle of bottle ${sample.serial} does not verify:\n${verdict.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`);
   }
 
-  const { body: chain } = await call<{ chainId: number; registry: string; rpcUrl: string }>(api, "GET", "/api/v1/chain");
+  const { body: chain } = await call<{ chainId: number; registry: string; rpcUrl: string | null }>(api, "GET", "/api/v1/chain");
   const bundleFile = resolve(options.out ?? join(tmpdir(), `sealtrace-${brand}-${sample.serial}.json`));
   try {
     await writeFile(bundleFile, `${JSON.stringify(bundle, null, 2)}\n`);
@@ -559,7 +560,7 @@ async function run(options: Options): Promise<Summary> {
     },
     chain,
     // Pinned: the verifier trusts the chain and registry it is told, not the ones the bundle names.
-    verifyCommand: `npm run verify-proof -- ${shellQuote(bundleFile)} --rpc ${shellQuote(chain.rpcUrl)} --chain-id ${chain.chainId} --registry ${chain.registry}`,
+    verifyCommand: `npm run verify-proof -- ${shellQuote(bundleFile)} --rpc ${chain.rpcUrl === null ? "RPC_URL" : shellQuote(chain.rpcUrl)} --chain-id ${chain.chainId} --registry ${chain.registry}`,
   };
 }
 
@@ -577,7 +578,7 @@ function printSummary(s: Summary): void {
     `  webhook secret: ${s.webhookSecret}`,
     `  bottles:        ${s.bottles} in ${s.lots} lots`,
     `  events:         ${s.events} posted in ${s.requests} signed request${s.requests === 1 ? "" : "s"} (${types})`,
-    `  chain:          ${s.chain.chainId}, registry ${s.chain.registry}, RPC ${s.chain.rpcUrl}`,
+    `  chain:          ${s.chain.chainId}, registry ${s.chain.registry}, RPC ${s.chain.rpcUrl ?? "none offered (set PUBLIC_RPC_URL): use an RPC of your own for RPC_URL"}`,
     "",
     "Scan a bottle (its verification page):",
     ...s.verificationUrls.map((url) => `  ${url}`),

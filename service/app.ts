@@ -15,6 +15,7 @@ import { consoleRoutes } from "./console/routes.ts";
 import type { ChainRef } from "./core/bundle.ts";
 import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
+import { publicRpcOrigins, publicRpcUrl, type PublicRpc } from "./core/public-rpc.ts";
 import type { Db } from "./db/pool.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
@@ -45,7 +46,10 @@ export interface AppDeps {
   labelSecret: string;
   /** Where bottle URLs point: PUBLIC_BASE_URL, or the address the server listens on. */
   publicBaseUrl: () => string;
-  publicRpcUrl: string;
+  /** The RPC the public is offered for the in-browser check (never CHAIN_RPC_URL). */
+  publicRpc: PublicRpc;
+  /** Bearer token GET /metrics requires (null: /metrics is not served). */
+  metricsToken: string | null;
   chain: () => Promise<ChainRef>;
   linksAdded: (count: number) => void;
   /** Null when jobs run in-process, without Redis. */
@@ -103,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", "data:"],
-        connectSrc: ["'self'", new URL(deps.publicRpcUrl).origin], frameAncestors: ["'none'"], baseUri: ["'none'"],
+        connectSrc: ["'self'", ...publicRpcOrigins(deps.publicRpc)], frameAncestors: ["'none'"], baseUri: ["'none'"],
         formAction: ["'self'"], objectSrc: ["'none'"],
       },
     },
@@ -138,7 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     db: deps.db,
     bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
     bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
-    rpcUrl: deps.publicRpcUrl,
+    rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
     rateLimitPerIp: deps.rateLimitPerIp,
@@ -148,7 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   checksRoutes(app, { db: deps.db });
   assetRoutes(app);
-  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: deps.publicRpcUrl });
+  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
   outboxRoutes(app, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
   storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(app, {
@@ -161,7 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(app, { db: deps.db });
-  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain });
+  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
   consoleRoutes(app, { db: deps.db, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

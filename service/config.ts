@@ -63,7 +63,13 @@ export interface Config {
   adminToken: string | null;
   /** Key from which bottle secrets and cap codes are derived (so label files can be exported again). */
   labelSecret: string | null;
+  /**
+   * The chain RPC the public is told to check roots with (pages, CSP, GET /api/v1/chain). Never
+   * CHAIN_RPC_URL, which may carry a provider's key: null offers none (embedded mode offers the local chain).
+   */
   publicRpcUrl: string | null;
+  /** Bearer token GET /metrics requires; null: /metrics is not served. */
+  metricsToken: string | null;
   port: number;
   host: string;
   publicBaseUrl: string | null;
@@ -101,6 +107,8 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+const MAKE_LABEL_SECRET = "generate one once with `openssl rand -hex 32` and keep it (e.g. LABEL_SECRET=… in .env)";
 
 const LOG_LEVELS: LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -155,7 +163,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const allowPrivate = parseCidrList(text("WEBHOOK_ALLOW_PRIVATE") ?? "");
   for (const problem of allowPrivate.problems) problems.push(`WEBHOOK_ALLOW_PRIVATE: ${problem} (a comma-separated list such as 10.20.0.0/16,fd00::/8)`);
   const labelSecret = text("LABEL_SECRET");
-  if (labelSecret !== null && labelSecret.length < 32) problems.push("LABEL_SECRET must be at least 32 characters");
+  if (labelSecret !== null && labelSecret.length < 32) problems.push(`LABEL_SECRET must be at least 32 characters; ${MAKE_LABEL_SECRET}`);
+  // With a shared database, every process (and every container recreated later) must derive the same
+  // labels and CSRF tokens: a secret generated into one container's DATA_DIR cannot be that.
+  if (labelSecret === null && text("DATABASE_URL") !== null) {
+    problems.push(`DATABASE_URL is set, so LABEL_SECRET must be set too, the same for every process and kept for good `
+      + `(changing it makes existing lots' label files unexportable); ${MAKE_LABEL_SECRET}`);
+  }
+  const metricsToken = text("METRICS_TOKEN");
+  if (metricsToken !== null && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters");
 
   const trustProxy = parseTrustProxy(text("TRUST_PROXY"));
   if (typeof trustProxy === "string") problems.push(trustProxy);
@@ -172,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken,
     labelSecret,
     publicRpcUrl: url("PUBLIC_RPC_URL", ["http:", "https:"]),
+    metricsToken,
     port: int("PORT", 3000, 0, 65_535),
     host: text("HOST") ?? "127.0.0.1",
     publicBaseUrl: url("PUBLIC_BASE_URL", ["http:", "https:"]),

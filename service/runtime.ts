@@ -140,7 +140,10 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         adminToken,
         labelSecret,
         publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
-        publicRpcUrl: config.publicRpcUrl ?? (localChain ? localChain.url : rpcUrl),
+        // Never CHAIN_RPC_URL (it may carry a provider's key): PUBLIC_RPC_URL, else the local chain, else none.
+        publicRpc: config.publicRpcUrl !== null ? { kind: "public", url: config.publicRpcUrl }
+          : localChain !== null ? { kind: "local", url: localChain.url } : { kind: "none" },
+        metricsToken: config.metricsToken,
         chain: chainRef,
         linksAdded: (count) => jobs.linksAdded(count),
         pingRedis: config.redisUrl !== null ? () => jobs.ping() : null,

@@ -1,10 +1,11 @@
 /**
  * Measures the HTTP process's memory while it streams the leaves of a 1,000,000-leaf batch
- * (GET /api/v1/batches/{seq}/leaves). Needs the local PostgreSQL (TEST_DATABASE_URL) and starts its
+ * (GET /api/v1/batches/{seq}/leaves, page by page as the API serves it). Needs the local PostgreSQL (TEST_DATABASE_URL) and starts its
  * own local chain. Prints one JSON line: baseline and peak RSS of the server process, bytes and time.
  *   node scripts/bench/leaves-memory.ts [--leaves N]
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -25,7 +26,7 @@ const database = await createDatabase();
 const key = devKey(19);
 const registry = await deployTestRegistry(chain.url, key);
 const port = await freePort();
-const env = { ...process.env, DATABASE_URL: database.url, CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: registry, PORT: String(port), LOG_LEVEL: "warn", ADMIN_TOKEN: "bench-admin-token-0123456789", DATA_DIR: "/tmp/sealtrace-bench" };
+const env = { ...process.env, DATABASE_URL: database.url, CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: registry, PORT: String(port), LOG_LEVEL: "warn", ADMIN_TOKEN: "bench-admin-token-0123456789", LABEL_SECRET: randomBytes(32).toString("hex"), DATA_DIR: "/tmp/sealtrace-bench" };
 // A small old-space cap: if streaming held the batch in memory, the server would run out.
 const server = spawn(process.execPath, ["--max-old-space-size=96", "service/main.ts", "--http"], { env, stdio: ["ignore", "pipe", "inherit"] });
 try {
@@ -41,12 +42,16 @@ try {
   let peak = baseline;
   const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(server.pid!)); }, 50);
   const t0 = Date.now();
-  const response = await fetch(`http://127.0.0.1:${port}/api/v1/batches/1/leaves`);
   let bytes = 0;
   let lines = 0;
-  for await (const chunk of response.body!) {
-    bytes += (chunk as Uint8Array).length;
-    for (const b of chunk as Uint8Array) if (b === 10) lines++;
+  // The API serves a bounded page of leaves per request: follow x-next-from to the last one.
+  for (let next: string | null = "0"; next !== null;) {
+    const response: Response = await fetch(`http://127.0.0.1:${port}/api/v1/batches/1/leaves?from=${next}`);
+    for await (const chunk of response.body!) {
+      bytes += (chunk as Uint8Array).length;
+      for (const b of chunk as Uint8Array) if (b === 10) lines++;
+    }
+    next = response.headers.get("x-next-from");
   }
   const seconds = (Date.now() - t0) / 1000;
   clearInterval(sampler);

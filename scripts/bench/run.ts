@@ -52,6 +52,8 @@ const EMBEDDED_BOTTLES = 1_000;
 const LATENCY_RATE = 2_000;
 const LATENCY_SECONDS = 15;
 const ADMIN_TOKEN = "bench-admin-token-0123456789";
+/** GET /metrics answers only with it (the bench reads the HTTP process's memory there). */
+const METRICS_TOKEN = "bench-metrics-token-0123456789";
 
 interface Row {
   metric: string;
@@ -129,6 +131,7 @@ async function startBenchStack() {
     DATABASE_URL: database.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix,
     CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
     PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
+    LABEL_SECRET: randomBytes(32).toString("hex"), METRICS_TOKEN,
     // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
     TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   };
@@ -364,7 +367,7 @@ async function memoryOf(stack: BenchStack): Promise<Record<string, number>> {
     process.kill(stack.http.pid, "SIGUSR2");
     await new Promise((resolve) => setTimeout(resolve, 5_000));
   }
-  const text = await (await fetch(`${stack.url}/metrics`)).text();
+  const text = await (await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const mib = (bytes: number) => Math.round(bytes / 1048576);
   const value = (name: string) => Number(new RegExp(`^sealtrace_process_${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN);
   const spaces = [...text.matchAll(/^sealtrace_process_nodejs_heap_space_size_used_bytes\{space="([a-z_]+)"\} (\S+)/gm)];
@@ -424,7 +427,7 @@ async function benchEmbedded(): Promise<void> {
   // Embedded whatever this shell says (the service inherits its environment; the local chain's Hardhat refuses an empty URL).
   for (const name of ["DATABASE_URL", "REDIS_URL", "CHAIN_RPC_URL", "ANCHOR_PRIVATE_KEY", "REGISTRY_ADDRESS"]) delete process.env[name];
   const service = await startService("all", {
-    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+    PORT: String(port), ADMIN_TOKEN, METRICS_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   });
   cleanups.push(() => service.stop());
   const url = `http://127.0.0.1:${port}`;

@@ -1,5 +1,5 @@
 /**
- * Auditors' data: batches (one, or a page), every leaf of a batch (streamed), the latest checkpoint,
+ * Auditors' data: batches (one, or a page), a batch's leaves (streamed, a bounded page at a time), the latest checkpoint,
  * which chain and registry to check them on, and the brand's own events with their links and proofs,
  * with what the brand needs to check each event's commitments and, for the whole history, the head
  * of each of its chains in the latest anchored heads map (`npm run audit` checks them all).
@@ -17,7 +17,7 @@ import { proofFromTiles, tilesForProof } from "../core/heads.ts";
 import { TILE_WIDTH, tileId, type TileKey } from "../core/tiles.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
-import { AppError, notFound } from "../http/errors.ts";
+import { AppError, invalid, notFound } from "../http/errors.ts";
 
 /**
  * A batch. Format 2 (docs/PROOF-FORMAT.md) anchors root = node(linksRoot, headsRoot, headsDepth):
@@ -39,6 +39,10 @@ const BATCH_COLUMNS = "seq, root, leaf_count, last_link, state, tx_hash, block_n
 const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Rows read per round trip when streaming: memory stays flat whatever the batch size. */
 const PAGE = 10_000;
+/** Leaves one /leaves request streams at most (4.4 MB of text); larger batches are read page by page. */
+export const LEAVES_PAGE_MAX = 65_536;
+/** A leaf's line in /leaves: "0x", 64 hex digits, "\n". */
+const LEAF_LINE = 67;
 /** Events per page of the brand's export (an event names at most 1,000 bottles: at most 100,000 links a page). */
 const EVENT_PAGE = 100;
 /** Chains per page of the export's head records. */
@@ -102,7 +106,7 @@ function pagedStream<T>(fetchPage: (after: T | null) => Promise<{ text: string; 
   });
 }
 
-export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => Promise<ChainRef>; publicRpcUrl: string }): void {
+export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => Promise<ChainRef>; publicRpcUrl: string | null }): void {
   const { db } = deps;
 
   app.get<{ Querystring: { after?: number; limit?: number } }>("/api/v1/batches", {
@@ -144,28 +148,51 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     return batch;
   });
 
-  app.get<{ Params: { seq: number } }>("/api/v1/batches/:seq/leaves", {
+  app.get<{ Params: { seq: number }; Querystring: { from?: number; limit?: number } }>("/api/v1/batches/:seq/leaves", {
     schema: {
       tags: ["audit"],
-      summary: "Every leaf of a batch in leaf-index order, one 0x-hex leaf per line (text/plain, streamed)",
+      summary: `A batch's leaves in leaf-index order from leaf \`from\` (0 by default), at most \`limit\` (${LEAVES_PAGE_MAX} by default and at most), `
+        + "one 0x-hex leaf per line (text/plain, streamed). While leaves remain, `x-next-from` (and a Link rel=next) names the next page's `from`",
       params: Type.Object({ seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
+      querystring: Type.Object({
+        from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LEAVES_PAGE_MAX })),
+      }),
     },
   }, async (request, reply) => {
     const seq = request.params.seq;
     const { rows: [row] } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE seq = $1`, [seq]);
     if (row === undefined) throw notFound(`no batch ${seq}`);
+    const from = request.query.from ?? 0;
+    const limit = request.query.limit ?? LEAVES_PAGE_MAX;
+    if (from > row.leaf_count) throw invalid("from", `batch ${seq} has ${row.leaf_count} leaves: from must be at most ${row.leaf_count}`);
+    // Leaves [from, end): one request never streams more than LEAVES_PAGE_MAX of them.
+    const end = Math.min(from + limit, row.leaf_count);
     const root = toHex(row.root);
     // The leaves of a sealed batch are fixed by its root, anchored or not.
-    if (cacheable(request, reply, `"leaves-${seq}-${root.slice(2, 18)}"`, IMMUTABLE)) return reply;
-    void reply.type("text/plain; charset=utf-8").header("x-batch-root", root).header("x-leaf-count", String(row.leaf_count));
+    if (cacheable(request, reply, `"leaves-${seq}-${root.slice(2, 18)}-${from}-${end}"`, IMMUTABLE)) return reply;
+    void reply.type("text/plain; charset=utf-8").header("x-batch-root", root).header("x-leaf-count", String(row.leaf_count)).header("x-leaf-from", String(from));
+    if (end < row.leaf_count) {
+      void reply.header("x-next-from", String(end)).header("link", `</api/v1/batches/${seq}/leaves?from=${end}${request.query.limit === undefined ? "" : `&limit=${limit}`}>; rel="next"`);
+    }
+    if (end === from) return reply.send("");
     // Batches sealed since migration 0010 keep their leaves as tiles; older ones in their links.
-    if (row.last_link !== null) return reply.send(pagedStream<number>((after) => leafLinesAfter(db, seq, after ?? -1, Math.ceil(PAGE / TILE_WIDTH))));
+    const page = row.last_link !== null
+      ? (after: number) => leafLinesAfter(db, seq, after, Math.ceil(PAGE / TILE_WIDTH))
+      : async (after: number) => {
+        const { rows } = await db.query<{ leaf_index: number; leaf: Buffer }>(
+          "SELECT leaf_index, leaf FROM links WHERE batch_seq = $1 AND leaf_index > $2 AND leaf_index < $3 ORDER BY leaf_index LIMIT $4",
+          [seq, after, end, PAGE],
+        );
+        return { text: rows.map((r) => `${toHex(r.leaf)}\n`).join(""), last: rows.length === 0 ? null : rows.at(-1)!.leaf_index };
+      };
     return reply.send(pagedStream<number>(async (after) => {
-      const { rows } = await db.query<{ leaf_index: number; leaf: Buffer }>(
-        "SELECT leaf_index, leaf FROM links WHERE batch_seq = $1 AND leaf_index > $2 ORDER BY leaf_index LIMIT $3",
-        [seq, after ?? -1, PAGE],
-      );
-      return { text: rows.map((r) => `${toHex(r.leaf)}\n`).join(""), last: rows.length === 0 ? null : rows.at(-1)!.leaf_index };
+      if (after !== null && after >= end - 1) return { text: "", last: null };
+      const { text, last } = await page(after ?? from - 1);
+      if (last === null || last < end) return { text, last };
+      // The page ran past `end`: keep the lines before it (each line is "0x" + 64 hex digits + "\n").
+      const keep = text.length - (last - end + 1) * LEAF_LINE;
+      return { text: text.slice(0, Math.max(keep, 0)), last: end - 1 };
     }));
   });
 
@@ -211,8 +238,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
 
   app.get("/api/v1/chain", {
     schema: {
-      tags: ["audit"], summary: "The chain and registry roots are anchored on, and an RPC URL the public may use",
-      response: { 200: Type.Object({ chainId: Type.Integer(), registry: Type.String(), rpcUrl: Type.String() }) },
+      tags: ["audit"], summary: "The chain and registry roots are anchored on, and an RPC URL the public may use (null: the service offers none)",
+      response: { 200: Type.Object({ chainId: Type.Integer(), registry: Type.String(), rpcUrl: Type.Union([Type.String(), Type.Null()]) }) },
     },
   }, async () => ({ ...(await deps.chain()), rpcUrl: deps.publicRpcUrl }));
 

@@ -49,7 +49,7 @@ ${csrfField(ctx)}
 ${card("lots", m.lots, html`<p class="muted">${m.labelsWarning}</p>
 ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.lot, m.product, m.region, m.codes, m.mintedAt, m.downloadLabels], lots.map((l) => [
     l.lot ?? m.noLot, l.product ?? l.gtin, l.region, l.codes, time(ctx, l.mintedAt),
-    l.lot === null ? null : html`<a href="/console/codes/export?${new URLSearchParams({ lot: l.lot })}" download>${m.downloadLabels}<span class="visually-hidden"> ${l.lot}</span></a>`,
+    l.lot === null || !ctx.user?.admin ? null : html`<a href="/console/codes/export?${new URLSearchParams({ lot: l.lot })}" download>${m.downloadLabels}<span class="visually-hidden"> ${l.lot}</span></a>`,
   ]), { numeric: [3], id: "lots-table" })}`)}`;
     return consolePage(ctx, m.nav.codes, body, status);
   }
@@ -80,8 +80,9 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     }
   });
 
+  // The label file holds every bottle's QR secret and cap code: brand admins only.
   scope.get<{ Querystring: { lot?: string } }>("/codes/export", async (request, reply) => {
-    const user = web.brandUser(request);
+    const user = web.adminUser(request);
     const lot = request.query.lot ?? "";
     if (lot.length < 1 || lot.length > 20) throw notFound("no such lot");
     const csv = await deps.setup.exportLot(user.brand.id, lot);

@@ -21,9 +21,11 @@ const zh = {
 
   signIn: "登录",
   signInIntro: "品牌方与门店的日常工作台。账户由品牌方创建。",
+  brandSlug: "品牌代码",
+  brandSlugHint: "品牌方提供的代码，如 moutai",
   username: "用户名",
   password: "密码",
-  signInFailed: "用户名或密码不正确。",
+  signInFailed: "品牌代码、用户名或密码不正确。",
   tooManyAttempts: "登录尝试过于频繁，请稍后再试。",
 
   forbidden: "无权访问",
@@ -209,9 +211,11 @@ const en: typeof zh = {
 
   signIn: "Sign in",
   signInIntro: "Where the brand and its stores work every day. Accounts are created by the brand.",
+  brandSlug: "Brand code",
+  brandSlugHint: "the code your brand gave you, e.g. moutai",
   username: "Username",
   password: "Password",
-  signInFailed: "The username or password is not right.",
+  signInFailed: "The brand code, username or password is not right.",
   tooManyAttempts: "Too many sign-in attempts; try again later.",
 
   forbidden: "Not allowed",

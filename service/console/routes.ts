@@ -30,7 +30,7 @@ export interface ConsoleDeps {
 }
 
 const UserBody = Type.Object({
-  username: Type.String({ minLength: 3, maxLength: 64, description: "3 to 64 of a-z 0-9 . _ @ - (stored lowercase), unique across brands" }),
+  username: Type.String({ minLength: 3, maxLength: 64, description: "3 to 64 of a-z 0-9 . _ @ - (stored lowercase), unique within the brand (users sign in with the brand's slug, username and password)" }),
   password: Type.String({ minLength: MIN_PASSWORD, maxLength: MAX_PASSWORD, description: "kept only as a scrypt hash" }),
   kind: Type.Union([Type.Literal("brand"), Type.Literal("store")], { description: "brand: the brand's views; store: one store's views" }),
   party: Type.Optional(Type.String({ maxLength: 64, description: "the store party, for a store user" })),

@@ -1,7 +1,9 @@
 /**
  * Console users and their sessions. The brand creates its users (kind brand, or kind store bound to
- * one of its store parties); a user signs in with username and password and gets a session whose
- * random token lives only in an HTTP-only cookie: the database keeps its SHA-256.
+ * one of its store parties); usernames are unique within the brand, so a user signs in with the
+ * brand's slug, username and password, and gets a session whose random token lives only in an
+ * HTTP-only cookie: the database keeps its SHA-256. Failed sign-ins per (brand, username) are counted
+ * in the database, atomically and before any password is hashed (see `authenticate`).
  */
 import { randomBytes } from "node:crypto";
 import { tokenHash } from "../core/secrets.ts";
@@ -46,6 +48,17 @@ export interface ConsoleUser {
 }
 
 export const USERNAME = /^[a-z0-9][a-z0-9._@-]{2,63}$/;
+/** A brand's slug as typed on the sign-in form (service/setup/routes.ts's pattern). */
+export const BRAND_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+/** Failed sign-ins allowed per (brand, username) in a window of SIGN_IN_WINDOW_MINUTES. */
+export const SIGN_IN_PER_USER = 10;
+export const SIGN_IN_WINDOW_MINUTES = 15;
+
+/** A sign-in's outcome: the user, wrong credentials (indistinguishable from an unknown user), or locked out. */
+export type SignIn =
+  | { kind: "ok"; userId: number }
+  | { kind: "refused" }
+  | { kind: "locked"; retryAfterSeconds: number };
 export const MIN_PASSWORD = 10;
 export const MAX_PASSWORD = 200;
 
@@ -63,6 +76,10 @@ const info = (row: UserRow): UserInfo => ({
 
 /** Usernames are compared without case and surrounding spaces. */
 export const normaliseUsername = (username: string): string => username.trim().toLowerCase();
+/** Brand slugs too. */
+export const normaliseBrand = (slug: string): string => slug.trim().toLowerCase();
+/** The lockout's key is the input as typed (normalised and bounded): unknown names are counted too. */
+const lockoutKey = (input: string): string => input.slice(0, 100);
 
 export function createUsers(db: Db) {
   // Ready before the first sign-in, so an unknown user's first attempt takes no longer than a wrong password.
@@ -88,10 +105,11 @@ export function createUsers(db: Db) {
       const hash = await hashPassword(user.password);
       const { rows: [row] } = await db.query<UserRow>(
         `INSERT INTO console_users (brand_id, username, display_name, kind, party, admin, password_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING RETURNING ${USER_COLUMNS}`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (brand_id, username) DO NOTHING RETURNING ${USER_COLUMNS}`,
         [brandId, username, user.displayName?.trim() || null, user.kind, party, user.admin ?? false, hash],
       );
-      if (row === undefined) throw conflict(`the username "${username}" is taken`, "username");
+      // Unique within the brand only: the answer says nothing about other brands' usernames.
+      if (row === undefined) throw conflict(`the brand already has a user "${username}"`, "username");
       return info(row);
     },
 
@@ -115,17 +133,35 @@ export function createUsers(db: Db) {
     },
 
     /**
-     * The user these credentials belong to, or null. An unknown or disabled user is checked against
-     * a decoy hash, so it takes as long as a wrong password and answers the same.
+     * Checks a sign-in. The attempt is first counted as a failure against (brand, username) in one
+     * atomic upsert, so parallel attempts each see their own count and no more than SIGN_IN_PER_USER
+     * in a window ever reach the password hash; a successful one then gives its count back (its owner
+     * signing in often is never locked out). An unknown brand, unknown or disabled user is checked
+     * against a decoy hash, so it takes as long as a wrong password and answers the same.
      */
-    async authenticate(usernameInput: string, password: string): Promise<number | null> {
-      const username = normaliseUsername(usernameInput);
-      const { rows: [row] } = USERNAME.test(username)
+    async authenticate(brandInput: string, usernameInput: string, password: string): Promise<SignIn> {
+      const brand = lockoutKey(normaliseBrand(brandInput));
+      const username = lockoutKey(normaliseUsername(usernameInput));
+      const { rows: [count] } = await db.query<{ failures: number; retry_after: number }>(
+        `INSERT INTO console_sign_in_failures AS f (brand, username, failures, window_start) VALUES ($1, $2, 1, now())
+         ON CONFLICT (brand, username) DO UPDATE SET
+           failures = CASE WHEN f.window_start <= now() - make_interval(mins => $3) THEN 1 ELSE f.failures + 1 END,
+           window_start = CASE WHEN f.window_start <= now() - make_interval(mins => $3) THEN now() ELSE f.window_start END
+         RETURNING failures, ceil(extract(epoch FROM window_start + make_interval(mins => $3) - now()))::int AS retry_after`,
+        [brand, username, SIGN_IN_WINDOW_MINUTES],
+      );
+      if (count!.failures > SIGN_IN_PER_USER) return { kind: "locked", retryAfterSeconds: Math.max(count!.retry_after, 1) };
+      // Now and then, forget the windows that have ended.
+      if (Math.random() < 0.01) await db.query("DELETE FROM console_sign_in_failures WHERE window_start < now() - make_interval(mins => $1)", [SIGN_IN_WINDOW_MINUTES]);
+      const { rows: [row] } = USERNAME.test(username) && BRAND_SLUG.test(brand)
         ? await db.query<{ id: number; password_hash: string; disabled_at: Date | null }>(
-          "SELECT id, password_hash, disabled_at FROM console_users WHERE username = $1", [username])
+          `SELECT u.id, u.password_hash, u.disabled_at FROM console_users u JOIN brands b ON b.id = u.brand_id
+            WHERE b.slug = $1 AND u.username = $2`, [brand, username])
         : { rows: [] };
       const ok = await verifyPassword(password.slice(0, MAX_PASSWORD), row?.password_hash ?? await decoyHash());
-      return ok && row !== undefined && row.disabled_at === null ? row.id : null;
+      if (!ok || row === undefined || row.disabled_at !== null) return { kind: "refused" };
+      await db.query("UPDATE console_sign_in_failures SET failures = failures - 1 WHERE brand = $1 AND username = $2 AND failures > 0", [brand, username]);
+      return { kind: "ok", userId: row.id };
     },
   };
 }

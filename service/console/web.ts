@@ -15,7 +15,7 @@ import { html } from "../verify/html.ts";
 import { pickLang, type Lang } from "../verify/i18n.ts";
 import { createBrandData, type BrandData } from "./brand-data.ts";
 import { CONSOLE_MESSAGES } from "./i18n.ts";
-import { MAX_PASSWORD, normaliseUsername, type ConsoleUser, type Sessions, type Users } from "./users.ts";
+import { MAX_PASSWORD, SIGN_IN_PER_USER, type ConsoleUser, type Sessions, type Users } from "./users.ts";
 import { consolePage, csrfField, notice, type Ctx } from "./view.ts";
 
 export const SESSION_COOKIE = "sealtrace_session";
@@ -23,9 +23,9 @@ export const CSRF_COOKIE = "sealtrace_csrf";
 export const LANG_COOKIE = "sealtrace_lang";
 const FORM = "application/x-www-form-urlencoded";
 const FORM_LIMIT = 16 * 1024;
-/** Sign-in attempts allowed per client IP per minute, and failed ones per username per 15 minutes. */
+/** Sign-in attempts allowed per client IP per minute (failed ones per brand and username: users.ts). */
 export const SIGN_IN_PER_IP = 60;
-export const SIGN_IN_PER_USER = 10;
+export { SIGN_IN_PER_USER };
 
 export interface WebDeps {
   db: Db;
@@ -150,13 +150,15 @@ export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: 
     },
   };
 
-  const signInPage = (ctx: Ctx, options: { error?: string; username?: string; next?: string } = {}): string => {
+  const signInPage = (ctx: Ctx, options: { error?: string; brand?: string; username?: string; next?: string } = {}): string => {
     const { m } = ctx;
     return consolePage(ctx, m.signIn, html`<section class="card sign-in">
 <p class="muted">${m.signInIntro}</p>
 <form method="post" action="/console/sign-in">
 ${csrfField(ctx)}
 <input type="hidden" name="next" value="${safeNext(options.next)}">
+<p><label for="brand">${m.brandSlug}</label>
+<input id="brand" name="brand" type="text" autocomplete="organization" autocapitalize="none" spellcheck="false" maxlength="63" required value="${options.brand ?? ""}" placeholder="${m.brandSlugHint}"${options.error ? html` aria-describedby="sign-in-error"` : ""}></p>
 <p><label for="username">${m.username}</label>
 <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="64" required value="${options.username ?? ""}"${options.error ? html` aria-describedby="sign-in-error"` : ""}></p>
 <p><label for="password">${m.password}</label>
@@ -177,7 +179,7 @@ ${csrfField(ctx)}
     }
     if (status === 429 && request.url.startsWith("/console/sign-in")) {
       const form = web.form(request);
-      return web.send(reply, signInPage(ctx, { error: m.tooManyAttempts, username: form.username ?? "", next: form.next ?? "" }), 429);
+      return web.send(reply, signInPage(ctx, { error: m.tooManyAttempts, brand: form.brand ?? "", username: form.username ?? "", next: form.next ?? "" }), 429);
     }
     if (status >= 500) request.log.error({ err: error }, "console request failed");
     const [title, text] = error.code?.startsWith("FST_CSRF") ? [m.forbidden, m.formExpired]
@@ -194,36 +196,32 @@ ${csrfField(ctx)}
   });
 
   const perIp = scope.rateLimit({ max: SIGN_IN_PER_IP, timeWindow: 60_000 });
-  const perUsername = scope.createRateLimit({
-    max: SIGN_IN_PER_USER, timeWindow: 15 * 60_000,
-    keyGenerator: (request) => `console-sign-in:${normaliseUsername(web.form(request).username ?? "")}`,
-  });
 
   scope.get("/", async (request, reply) => {
     const user = web.user(request);
     return reply.redirect(user.kind === "store" ? `/console/stores/${encodeURIComponent(user.store!.id)}` : "/console/overview", 303);
   });
 
-  scope.get<{ Querystring: { next?: string } }>("/sign-in", async (request, reply) => {
+  // ?brand= fills in the brand's code (a brand can hand its people a link with it).
+  scope.get<{ Querystring: { next?: string; brand?: string } }>("/sign-in", async (request, reply) => {
     if (current.get(request)) return reply.redirect(safeNext(request.query.next), 303);
-    return web.send(reply, signInPage(web.ctx(request, reply), { next: request.query.next ?? "" }));
+    const brand = typeof request.query.brand === "string" ? request.query.brand.slice(0, 63) : "";
+    return web.send(reply, signInPage(web.ctx(request, reply), { next: request.query.next ?? "", brand }));
   });
 
   scope.post("/sign-in", { onRequest: perIp, preHandler: scope.csrfProtection }, async (request, reply) => {
     const form = web.form(request);
-    // Failed attempts count against the username (so its owner signing in often is never locked out).
-    const limit = await perUsername(request, { increment: false });
-    if (!limit.isAllowed && limit.remaining === 0) {
-      void reply.header("retry-after", String(limit.ttlInSeconds));
+    // Failed attempts count against the brand and username, in the database (users.ts).
+    const signIn = await users.authenticate(form.brand ?? "", form.username ?? "", form.password ?? "");
+    if (signIn.kind === "locked") {
+      void reply.header("retry-after", String(signIn.retryAfterSeconds));
       throw new AppError(429, "rate_limited", "too many sign-in attempts");
     }
-    const userId = await users.authenticate(form.username ?? "", form.password ?? "");
-    if (userId === null) {
-      await perUsername(request);
+    if (signIn.kind === "refused") {
       const ctx = web.ctx(request, reply);
-      return web.send(reply, signInPage(ctx, { error: ctx.m.signInFailed, username: form.username ?? "", next: form.next ?? "" }), 401);
+      return web.send(reply, signInPage(ctx, { error: ctx.m.signInFailed, brand: form.brand ?? "", username: form.username ?? "", next: form.next ?? "" }), 401);
     }
-    const token = await sessions.open(userId);
+    const token = await sessions.open(signIn.userId);
     void reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions, maxAge: Math.floor(sessions.ttlMs / 1000) });
     return reply.redirect(safeNext(form.next), 303);
   });

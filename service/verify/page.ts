@@ -2,6 +2,7 @@
  * The consumer verification page, server-rendered. Every value from the database goes through the
  * escaping `html` template; the only script is /assets/self-check.js (the in-browser verifier).
  */
+import { publicRpcUrl, type PublicRpc } from "../core/public-rpc.ts";
 import type { Warning } from "../core/warnings.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
 import { html, shortHash, type SafeHtml } from "./html.ts";
@@ -14,7 +15,9 @@ export interface PageModel {
   switchUrl: string;
   bottle: (Bottle & {
     steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string;
-    guide: { amount: string; currency: string; band: { min: string; max: string } } | null; rpcUrl: string;
+    guide: { amount: string; currency: string; band: { min: string; max: string } } | null;
+    /** The RPC the in-browser check may use (never the service's own CHAIN_RPC_URL). */
+    rpc: PublicRpc;
     /** The chain and registry the self-check trusts (the server's), and the explorer that shows the registry. */
     chain: { chainId: number; registry: string }; explorerUrl: string | null;
     /** The GTIN of the QR code the page was opened with (the self-check compares the bundle's with it). */
@@ -95,11 +98,13 @@ ${s.party ? html`<span class="place">${s.party.name}</span>` : ""}
   const registry = b.explorerUrl === null
     ? html`<code title="${b.chain.registry}">${shortHash(b.chain.registry)}</code>`
     : html`<a href="${b.explorerUrl}/address/${b.chain.registry}" rel="noopener noreferrer" title="${b.chain.registry}"><code>${shortHash(b.chain.registry)}</code></a>`;
-  const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${b.rpcUrl}" data-lang="${lang}"
+  const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${publicRpcUrl(b.rpc) ?? ""}" data-lang="${lang}"
  data-serial="${b.serial}" data-gtin="${b.qrGtin}" data-chain-id="${b.chain.chainId}" data-registry="${b.chain.registry}" aria-labelledby="self-check-h">
 <h2 id="self-check-h">${m.verifyYourself}</h2>
 <p class="muted">${m.verifyYourselfText}</p>
 <p class="trust" id="self-check-trust">${m.trustedChain(b.chain.chainId)} · ${m.trustedRegistry} ${registry}</p>
+${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPublicRpc(b.chain.chainId)}</p>`
+    : b.rpc.kind === "local" ? html`<p id="self-check-rpc" data-rpc="local">${m.localRpc(b.rpc.url)}</p>` : ""}
 <button id="self-check-run" type="button">${m.verifyButton}</button>
 <a id="self-check-download" href="${b.proofUrl}" download="${b.serial}.sealtrace-proof.json">${m.download}</a>
 <ol id="self-check-results" aria-live="polite"></ol>

@@ -10,6 +10,7 @@ import { QueueFull } from "../core/group-commit.ts";
 import { normaliseGtin } from "../core/gtin.ts";
 import { notAScan } from "../core/previews.ts";
 import { band, guideInForce } from "../core/price.ts";
+import type { PublicRpc } from "../core/public-rpc.ts";
 import { warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, requireBrand } from "../http/auth.ts";
@@ -27,7 +28,7 @@ export interface VerifyDeps {
   db: Db;
   bundles: BundleCache;
   bottles: BottleStore;
-  rpcUrl: string;
+  rpc: PublicRpc;
   /** The chain and registry the page's self-check trusts, and the explorer that shows the registry (EXPLORER_URL). */
   chain: () => Promise<{ chainId: number; registry: string }>;
   explorerUrl: string | null;
@@ -164,7 +165,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     return htmlReply(reply).send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpcUrl: deps.rpcUrl, chain: await deps.chain(), explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
+      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpc: deps.rpc, chain: await deps.chain(), explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

@@ -8,7 +8,7 @@ import { expect } from "chai";
 import type { Browser, Page } from "playwright-core";
 import { CONSOLE_MESSAGES } from "../../service/console/i18n.ts";
 import { launchBrowser, newPage, saveScreenshot } from "../helpers/browser.ts";
-import { createDemoBrand, expectedFor, type DemoBrand, type Expected } from "../helpers/console.ts";
+import { createDemoBrand, expectedFor, type ConsoleUserFixture, type DemoBrand, type Expected } from "../helpers/console.ts";
 import { startChainStack, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 const PHONE = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" };
@@ -48,13 +48,16 @@ describe("console in the browser", function () {
   }
 
   /** Signs in with the keyboard only: skip link first, then the form's fields, Enter to send. */
-  async function signIn(page: Page, user: { username: string; password: string }): Promise<void> {
+  async function signIn(page: Page, user: ConsoleUserFixture): Promise<void> {
     await page.goto(`${stack.url}/console`);
     expect(new URL(page.url()).pathname).to.equal("/console/sign-in");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.className)).to.equal("skip-link");
     await page.keyboard.press("Enter");
     expect(await page.evaluate(() => document.activeElement?.id), "the skip link moves focus to the content").to.equal("main");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id), "the brand's code first").to.equal("brand");
+    await page.keyboard.type(user.brand);
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.id)).to.equal("username");
     await page.keyboard.type(user.username);

@@ -54,7 +54,7 @@ faultSuite("faults: PostgreSQL restarted under load", function () {
       expect(stack.service.child.exitCode, `the service survived the ${mode} stop:\n${stack.service.output().slice(-3_000)}`).to.equal(null);
       const ready = await stack.request("GET", "/readyz");
       expect(ready.status, "readyz while the database is down").to.equal(503);
-      expect(ready.body.checks.database).to.match(/^failing/);
+      expect(ready.body.checks.database).to.equal("failing");
       const during = await stack.request("GET", `/api/v1/items/${brands[0]!.codes[0]!.serial}/proof?s=${encodeURIComponent(brands[0]!.codes[0]!.secret)}`);
       expect(during.status, "a read while the database is down").to.equal(503);
       expect(during.headers.get("retry-after")).to.match(/^\d+$/);

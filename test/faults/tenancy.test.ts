@@ -10,8 +10,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { createRequire, syncBuiltinESMExports } from "node:module";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { expect } from "chai";
 import type pg from "pg";
 import { tokenHash } from "../../service/core/secrets.ts";
@@ -233,7 +231,7 @@ faultSuite("faults: tenancy and secrets", function () {
     await stack.request("GET", "/api/v1/alerts", { token: `${a.brand.apiKey}x` });
     await waitAllAnchored(db);
 
-    const labelSecret = (await readFile(join(stack.env.DATA_DIR!, "label-secret"), "utf8")).trim();
+    const labelSecret = stack.env.LABEL_SECRET!;
     const secrets: Record<string, string> = { "admin token": ADMIN_TOKEN, "label secret": labelSecret, "A's rotated webhook secret": rotated.body.webhookSecret, "a webhook signature": signed["webhook-signature"]! };
     for (const t of [a, b]) {
       Object.assign(secrets, {

@@ -15,8 +15,12 @@ export interface ConsoleClient {
   post(path: string, fields: Record<string, string>, options?: { csrf?: boolean }): Promise<Answer>;
   /** The CSRF token of the page at `path` (the hidden _csrf field of its first form). */
   csrf(path?: string): Promise<string>;
-  signIn(username: string, password: string): Promise<Answer>;
+  /** Signs in as `user` of the brand `user.brand` (its slug). */
+  signIn(user: ConsoleUserFixture): Promise<Answer>;
 }
+
+/** A console user's credentials: usernames are unique within a brand, so signing in names the brand. */
+export interface ConsoleUserFixture { brand: string; username: string; password: string }
 
 export function csrfOf(html: string): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(html);
@@ -52,8 +56,8 @@ export function consoleClient(baseUrl: string): ConsoleClient {
       const page = await send("GET", path);
       return csrfOf(page.text);
     },
-    async signIn(username, password) {
-      return await client.post("/console/sign-in", { username, password });
+    async signIn(user) {
+      return await client.post("/console/sign-in", { brand: user.brand, username: user.username, password: user.password });
     },
   };
   return client;
@@ -66,7 +70,7 @@ export interface DemoBrand {
   gtins: { feitian: string; wangzi: string };
   codes: { serial: string; secret: string; gtin: string }[];
   events: { id: string; type: string; codes: string[]; occurredAt: string; party: string; to?: string; price?: { amount: string; currency: string } }[];
-  users: { admin: { username: string; password: string }; pudong: { username: string; password: string }; guiyang: { username: string; password: string } };
+  users: { admin: ConsoleUserFixture; pudong: ConsoleUserFixture; guiyang: ConsoleUserFixture };
   /** The webhook endpoint subscribed to diversions before the history was posted, when one was asked for. */
   endpointId: string | null;
 }
@@ -152,13 +156,13 @@ export async function createDemoBrand(stack: Stack, options: { now?: Date; webho
   await ok(stack.postEvents(brand, events), 202, "events");
 
   const users = {
-    admin: { username: `${brand.slug}-admin`, password: PASSWORD },
-    pudong: { username: `${brand.slug}-pudong`, password: PASSWORD },
-    guiyang: { username: `${brand.slug}-guiyang`, password: PASSWORD },
+    admin: { brand: brand.slug, username: `${brand.slug}-admin`, password: PASSWORD },
+    pudong: { brand: brand.slug, username: `${brand.slug}-pudong`, password: PASSWORD },
+    guiyang: { brand: brand.slug, username: `${brand.slug}-guiyang`, password: PASSWORD },
   };
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.admin, kind: "brand", admin: true, displayName: "王经理" } }), 201, "admin user");
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.pudong, kind: "store", party: "store-pudong" } }), 201, "pudong user");
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { ...users.guiyang, kind: "store", party: "store-guiyang" } }), 201, "guiyang user");
+  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.admin.username, password: users.admin.password, kind: "brand", admin: true, displayName: "王经理" } }), 201, "admin user");
+  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.pudong.username, password: users.pudong.password, kind: "store", party: "store-pudong" } }), 201, "pudong user");
+  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.guiyang.username, password: users.guiyang.password, kind: "store", party: "store-guiyang" } }), 201, "guiyang user");
   return { brand, gtins: { feitian, wangzi }, codes: [...f, ...w], events, users, endpointId };
 }
 

@@ -21,6 +21,8 @@ import { createLogger } from "../../service/log.ts";
 import { startRuntime, type Role, type Runtime } from "../../service/runtime.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
+/** GET /metrics answers only with it (Authorization: Bearer …). */
+export const METRICS_TOKEN = "test-metrics-token-0123456789";
 export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
@@ -105,7 +107,7 @@ export async function stackEnv(options: StackOptions = {}): Promise<{ env: Recor
     if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     // The tests' webhook receivers listen on 127.0.0.1: exactly that address is allowed, nothing else private.
     const env: Record<string, string> = {
-      DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN, WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
+      DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN, METRICS_TOKEN, WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
     };
     if (!options.embedded) {
       const db = await createDatabase();
@@ -113,7 +115,11 @@ export async function stackEnv(options: StackOptions = {}): Promise<{ env: Recor
       const key = devKey(options.keyIndex ?? 1);
       Object.assign(env, {
         DATABASE_URL: db.url,
+        // Required with a shared database: every process of the stack derives the same labels and CSRF tokens.
+        LABEL_SECRET: randomBytes(32).toString("hex"),
         CHAIN_RPC_URL: options.chainUrl!,
+        // The test chain has no key in its URL: the pages may offer it (PUBLIC_RPC_URL never defaults to it).
+        PUBLIC_RPC_URL: options.chainUrl!,
         ANCHOR_PRIVATE_KEY: key,
         REGISTRY_ADDRESS: await deployTestRegistry(options.chainUrl!, key),
       });

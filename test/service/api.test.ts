@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { ADMIN_TOKEN, gtinFrom, lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
+import { ADMIN_TOKEN, METRICS_TOKEN, gtinFrom, lifecycle, type BrandFixture, type Stack, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 describe("set-up, proof and operations API", function () {
   this.timeout(120_000);
@@ -152,7 +152,7 @@ describe("set-up, proof and operations API", function () {
     });
 
     it("/metrics exposes the pipeline's counters in Prometheus format", async () => {
-      const r = await stack.request("GET", "/metrics");
+      const r = await stack.request("GET", "/metrics", { token: METRICS_TOKEN });
       expect(r.status).to.equal(200);
       for (const name of ["sealtrace_events_ingested_total", "sealtrace_links_pending", "sealtrace_batches_sealed_total", "sealtrace_batches_anchored_total", "sealtrace_anchor_latency_seconds", "sealtrace_rpc_errors_total"]) {
         expect(r.body).to.include(`# TYPE ${name}`);

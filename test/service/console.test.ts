@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { expect } from "chai";
 import type pg from "pg";
 import { SIGN_IN_PER_USER } from "../../service/console/web.ts";
-import { consoleClient, createDemoBrand, csrfOf, expectedFor, type DemoBrand } from "../helpers/console.ts";
+import { consoleClient, createDemoBrand, csrfOf, expectedFor, type ConsoleUserFixture, type DemoBrand } from "../helpers/console.ts";
 import { startChainStack, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 describe("console: users, sessions, CSRF and tenancy", function () {
@@ -27,9 +27,9 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     await services?.stop();
   });
 
-  const signedIn = async (user: { username: string; password: string }) => {
+  const signedIn = async (user: ConsoleUserFixture) => {
     const client = consoleClient(stack.url);
-    const answer = await client.signIn(user.username, user.password);
+    const answer = await client.signIn(user);
     expect(answer.status, answer.text.slice(0, 300)).to.equal(303);
     return client;
   };
@@ -81,15 +81,18 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(page.headers.get("cache-control")).to.equal("no-store");
     expect(page.text).to.include('<label for="username">').and.to.include('autocomplete="current-password"');
 
-    const wrong = await client.signIn(demo.users.admin.username, "not the password");
-    const unknown = await client.signIn("nobody-at-all", "not the password");
+    const wrong = await client.signIn({ ...demo.users.admin, password: "not the password" });
+    const unknown = await client.signIn({ ...demo.users.admin, username: "nobody-at-all", password: "not the password" });
+    const otherBrand = await client.signIn({ ...demo.users.admin, brand: "no-such-brand" });
     expect(wrong.status).to.equal(401);
     expect(unknown.status).to.equal(401);
     const strip = (html: string) => html.replace(/value="[^"]*"/g, "");
+    expect(otherBrand.status, "the right username and password under another brand").to.equal(401);
     expect(strip(wrong.text)).to.equal(strip(unknown.text));
+    expect(strip(otherBrand.text)).to.equal(strip(unknown.text));
     expect(wrong.setCookies.some((c) => c.startsWith("sealtrace_session="))).to.equal(false);
 
-    const ok = await client.signIn(demo.users.admin.username.toUpperCase(), demo.users.admin.password);
+    const ok = await client.signIn({ ...demo.users.admin, brand: ` ${demo.brand.slug.toUpperCase()}`, username: demo.users.admin.username.toUpperCase() });
     expect(ok.status).to.equal(303);
     expect(ok.location).to.equal("/console");
     const cookie = ok.setCookies.find((c) => c.startsWith("sealtrace_session="))!;
@@ -166,11 +169,11 @@ describe("console: users, sessions, CSRF and tenancy", function () {
 
     const key = demo.brand.apiKey;
     const temp = await stack.request("POST", "/api/v1/users", { token: key, body: { username: `${demo.brand.slug}-temp`, password: "temporary-pass", kind: "brand" } });
-    const tempClient = await signedIn({ username: `${demo.brand.slug}-temp`, password: "temporary-pass" });
+    const tempClient = await signedIn({ brand: demo.brand.slug, username: `${demo.brand.slug}-temp`, password: "temporary-pass" });
     expect((await tempClient.get("/console/overview")).status).to.equal(200);
     expect((await stack.request("DELETE", `/api/v1/users/${temp.body.id}`, { token: key })).body.disabledAt).to.be.a("string");
     expect((await tempClient.get("/console/overview")).status, "disabled: signed out at once").to.equal(303);
-    const again = await consoleClient(stack.url).signIn(`${demo.brand.slug}-temp`, "temporary-pass");
+    const again = await consoleClient(stack.url).signIn({ brand: demo.brand.slug, username: `${demo.brand.slug}-temp`, password: "temporary-pass" });
     expect(again.status, "a disabled user cannot sign in").to.equal(401);
     expect(again.text).to.include("用户名或密码不正确");
   });
@@ -196,7 +199,7 @@ describe("console: users, sessions, CSRF and tenancy", function () {
 
     // a brand user who is not an admin cannot manage users
     await stack.request("POST", "/api/v1/users", { token: demo.brand.apiKey, body: { username: `${demo.brand.slug}-analyst`, password: "analyst-password", kind: "brand" } });
-    const analyst = await signedIn({ username: `${demo.brand.slug}-analyst`, password: "analyst-password" });
+    const analyst = await signedIn({ brand: demo.brand.slug, username: `${demo.brand.slug}-analyst`, password: "analyst-password" });
     expect((await analyst.get("/console/overview")).status).to.equal(200);
     expect((await analyst.get("/console/users")).status).to.equal(403);
     expect((await analyst.get("/console/stores/store-guiyang")).status, "brand users see every store of the brand").to.equal(200);
@@ -204,7 +207,7 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     // another brand's admin sees none of this brand's stores, lots or numbers
     const other = await stack.createBrand({ codes: 0 });
     await stack.request("POST", "/api/v1/users", { token: other.apiKey, body: { username: `${other.slug}-admin`, password: "other-password", kind: "brand", admin: true } });
-    const stranger = await signedIn({ username: `${other.slug}-admin`, password: "other-password" });
+    const stranger = await signedIn({ brand: other.slug, username: `${other.slug}-admin`, password: "other-password" });
     expect((await stranger.get("/console/stores/store-guiyang")).status).to.equal(404);
     expect((await stranger.get("/console/codes/export?lot=FT-1")).status).to.equal(404);
     const overview = await stranger.get("/console/overview");
@@ -275,7 +278,7 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     const created = await admin.post("/console/users", { username, password: "cashier-password", kind: "store", party: "store-pudong", _csrf: csrfOf(page.text) });
     expect(created.status, created.text.slice(0, 400)).to.equal(303);
     expect((await admin.get(created.location!)).text).to.include(`已创建用户 ${username}`);
-    const cashier = await signedIn({ username, password: "cashier-password" });
+    const cashier = await signedIn({ brand: demo.brand.slug, username, password: "cashier-password" });
     expect((await cashier.get("/console")).location).to.equal("/console/stores/store-pudong");
 
     const { rows: [row] } = await db.query("SELECT id FROM console_users WHERE username = $1", [username]);

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { verifyBundle, type ProofBundle } from "../../service/core/bundle.ts";
 import { runScript } from "../helpers/run.ts";
-import { lifecycle, startStack, type Stack } from "../helpers/stack.ts";
+import { lifecycle, METRICS_TOKEN, startStack, type Stack } from "../helpers/stack.ts";
 
 /** The whole path: signed webhook → PostgreSQL → sealed batch → anchored root → verifiable bundle. */
 function endToEnd(mode: string, start: () => Promise<Stack>) {
@@ -69,7 +69,7 @@ function endToEnd(mode: string, start: () => Promise<Stack>) {
       expect(verified.stdout).to.match(/^trusted: chain 31337, registry 0x[0-9a-fA-F]{40}, as named by the bundle itself/);
       expect(verified.stdout).to.match(/^VALID: bottle .*5 links, 5 anchored.*complete as of batch \d+.*roots match the chain/m);
 
-      const metrics = String((await stack.request("GET", "/metrics")).body);
+      const metrics = String((await stack.request("GET", "/metrics", { token: METRICS_TOKEN })).body);
       const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
       expect(value("sealtrace_events_ingested_total")).to.equal(events.length);
       expect(value("sealtrace_batches_sealed_total")).to.be.at.least(1);
