@@ -44,6 +44,9 @@
  *   reference's patterns for them expect an extra dot and leave them unconverted.
  * - Numbers are hashed as JavaScript parsed them: integers beyond 2^53 and floats of 1e16 or more written
  *   with a point or exponent can differ from Python's reading; pass such values as strings.
+ * - Bounded work: a number whose written exponent is beyond +-MAX_NUMBER_EXPONENT, or an event whose numbers
+ *   written out in full would add more than MAX_NUMBER_EXPANSION characters, is refused (EpcisHashInputError,
+ *   naming the value's JSON path) rather than hashed; the reference would write out `1e-400000000` in full.
  * - Only the CBV 2.0 profile (`?ver=CBV2.0`); the reference's CBV 2.1 mode, its document-level
  *   "ignoreFields" and its master-data features are not implemented.
  *
@@ -257,18 +260,24 @@ class TreeBuilder {
     return text;
   }
 
-  /** The node for a JSON value; its name is the caller's to set. */
-  build(value: unknown, path: string): Node {
+  /** Characters the event's canonical numbers add to what was written, against MAX_NUMBER_EXPANSION. */
+  private expansion = 0;
+
+  /** The node for a JSON value; its name is the caller's to set. `path` is the property names from the
+   * event (lists transparent, for vocabularies); `where` the JSON path with indexes (for errors). */
+  build(value: unknown, path: string, where: string): Node {
     if (Array.isArray(value)) {
-      return node("", "", value.filter((v) => v !== null && v !== undefined).map((v) => this.build(v, path)));
+      const kids: Node[] = [];
+      value.forEach((v, i) => { if (v !== null && v !== undefined) kids.push(this.build(v, path, `${where}[${i}]`)); });
+      return node("", "", kids);
     }
     if (value !== null && typeof value === "object") {
       const object = value as Record<string, unknown>;
       const text = object["#text"];
-      const result = node(typeof object.type === "string" ? object.type : "", text === undefined || text === null ? "" : scalarText(text));
+      const result = node(typeof object.type === "string" ? object.type : "", text === undefined || text === null ? "" : this.checked(scalarText(text), `${where}.#text`));
       for (const [rawKey, child] of Object.entries(object)) {
         if (IGNORED_KEYS.has(rawKey) || rawKey.startsWith("@xmlns") || child === null || child === undefined) continue;
-        const built = this.build(child, path === "" ? rawKey : `${path}/${rawKey}`);
+        const built = this.build(child, path === "" ? rawKey : `${path}/${rawKey}`, where === "" ? rawKey : `${where}.${rawKey}`);
         const name = this.key(rawKey);
         if (Array.isArray(child)) {
           for (const element of built.kids) result.kids.push(node(name, element.text, element.kids));
@@ -281,7 +290,17 @@ class TreeBuilder {
       if (!Object.keys(object).some((k) => PAIR_VALUE_NAMES.has(k))) result.kids.sort(compareNodes);
       return result;
     }
-    return node("", typeof value === "string" ? this.value(value, path) : scalarText(value));
+    return node("", typeof value === "string" ? this.value(this.checked(value, where), path) : this.checked(scalarText(value), where));
+  }
+
+  /** `text` itself, once its canonical form (if it is a number) is known to be within the bounds. */
+  private checked(text: string, where: string): string {
+    const canonical = canonicalNumber(text.trim(), where);
+    this.expansion += Math.max(0, canonical.length - text.length);
+    if (this.expansion > MAX_NUMBER_EXPANSION) {
+      throw new EpcisHashInputError(where, `the event's numbers written out in full would be more than ${MAX_NUMBER_EXPANSION} characters longer than sent`);
+    }
+    return text;
   }
 }
 
@@ -367,22 +386,115 @@ function isLeapYear(year: number): boolean {
   return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
-const DECIMAL = /^\s*([+-])?(\d(?:_?\d)*)?(?:\.(\d(?:_?\d)*)?)?(?:[eE]([+-]?\d(?:_?\d)*))?\s*$/;
+/** A number's written exponent may be at most this large either way: every double (5e-324 to 1.8e308) fits,
+ * and the arithmetic below stays exact. Larger ones are refused (EpcisHashInputError). */
+export const MAX_NUMBER_EXPONENT = 1_000;
+/** The canonical numbers of one event may together be at most this many characters longer than written:
+ * `1e-999` is six characters but a thousand in fixed-point notation, and a document of such numbers must not
+ * become gigabytes of pre-hash string. */
+export const MAX_NUMBER_EXPANSION = 65_536;
 const DECIMAL_PRECISION = 28;
 
-/** A number written the way the reference writes it (Python Decimal: integral values via
- * to_integral_value(), others normalized in fixed-point notation); anything else unchanged. */
-function canonicalNumber(text: string): string {
-  const m = DECIMAL.exec(text);
-  if (m === null || (m[2] === undefined && m[3] === undefined)) return text;
-  const negative = m[1] === "-";
-  const integer = (m[2] ?? "").replaceAll("_", "");
-  const fraction = (m[3] ?? "").replaceAll("_", "");
-  let exponent = Number((m[4] ?? "0").replaceAll("_", "")) - fraction.length;
-  let digits = (integer + fraction).replace(/^0+/, "") || "0";
+/** A value the event hash refuses to canonicalise (a number too large to write out), with its JSON path in the event. */
+export class EpcisHashInputError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.name = "EpcisHashInputError";
+    this.field = field;
+  }
+}
 
-  const fractional = exponent >= 0 ? "" : digits.padStart(-exponent, "0").slice(exponent);
-  if (/^0*$/.test(fractional)) {
+/** The parts of a decimal number, as Python's Decimal() reads it: `[sign] [digits] [. digits] [e [sign] digits]`,
+ * digits optionally grouped with single underscores, surrounding whitespace allowed. */
+interface Decimal {
+  negative: boolean;
+  /** Integer and fraction digits, underscores removed. */
+  integer: string;
+  fraction: string;
+  /** The written exponent's digits (underscores removed, no sign), and its sign. */
+  exponentDigits: string;
+  exponentNegative: boolean;
+}
+
+/** What JavaScript's `\s` matches (and `String.prototype.trim` removes). */
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
+    || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/**
+ * A decimal's parts, or null when `text` is none. One pass, no backtracking: each character is looked at
+ * a bounded number of times, whatever the input (the regular expression this replaces was quadratic on
+ * leading whitespace).
+ */
+function scanDecimal(text: string): Decimal | null {
+  let i = 0;
+  let end = text.length;
+  while (i < end && isSpace(text.charCodeAt(i))) i++;
+  while (end > i && isSpace(text.charCodeAt(end - 1))) end--;
+  /** `\d(_?\d)*` from i: the digits without underscores, and where they end; null if there is no digit at i. */
+  const digitsAt = (from: number): [string, number] | null => {
+    if (from >= end || !isDigit(text.charCodeAt(from))) return null;
+    let at = from + 1;
+    let grouped = false;
+    while (at < end) {
+      const c = text.charCodeAt(at);
+      if (isDigit(c)) at++;
+      else if (c === 0x5f && at + 1 < end && isDigit(text.charCodeAt(at + 1))) { grouped = true; at += 2; }
+      else break;
+    }
+    const digits = text.slice(from, at);
+    return [grouped ? digits.replaceAll("_", "") : digits, at];
+  };
+  let negative = false;
+  const sign = text.charCodeAt(i);
+  if (sign === 0x2b || sign === 0x2d) { negative = sign === 0x2d; i++; }
+  const integer = digitsAt(i);
+  if (integer !== null) i = integer[1];
+  let fraction: [string, number] | null = null;
+  if (i < end && text.charCodeAt(i) === 0x2e) {
+    fraction = digitsAt(i + 1);
+    i = fraction === null ? i + 1 : fraction[1];
+  }
+  if (integer === null && fraction === null) return null;
+  let exponentDigits = "";
+  let exponentNegative = false;
+  if (i < end && (text.charCodeAt(i) | 0x20) === 0x65) {
+    let at = i + 1;
+    const c = text.charCodeAt(at);
+    if (c === 0x2b || c === 0x2d) { exponentNegative = c === 0x2d; at++; }
+    const exponent = digitsAt(at);
+    if (exponent === null) return null;
+    [exponentDigits, i] = exponent;
+  }
+  if (i !== end) return null;
+  return { negative, integer: integer?.[0] ?? "", fraction: fraction?.[0] ?? "", exponentDigits, exponentNegative };
+}
+
+/** The written exponent as a number; throws when it is beyond MAX_NUMBER_EXPONENT. */
+function exponentOf(decimal: Decimal, field: string): number {
+  const digits = decimal.exponentDigits.replace(/^0+/, "");
+  if (digits.length > String(MAX_NUMBER_EXPONENT).length || Number(digits) > MAX_NUMBER_EXPONENT) {
+    throw new EpcisHashInputError(field, `a number's exponent must be between -${MAX_NUMBER_EXPONENT} and ${MAX_NUMBER_EXPONENT}`);
+  }
+  return decimal.exponentNegative ? -Number(digits) : Number(digits);
+}
+
+/** A number written the way the reference writes it (Python Decimal: integral values via
+ * to_integral_value(), others normalized in fixed-point notation); anything else unchanged.
+ * Throws EpcisHashInputError for an exponent beyond MAX_NUMBER_EXPONENT. */
+export function canonicalNumber(text: string, field = "(event)"): string {
+  const m = scanDecimal(text);
+  if (m === null) return text;
+  const negative = m.negative;
+  let exponent = exponentOf(m, field) - m.fraction.length;
+  let digits = (m.integer + m.fraction).replace(/^0+/, "") || "0";
+
+  // Whether the digits right of the point (exponent < 0) are all zeros: an integral value.
+  const integral = exponent >= 0 || !/[1-9]/.test(digits.slice(Math.max(0, digits.length + exponent)));
+  if (integral) {
     if (exponent < 0) {
       digits = digits.slice(0, exponent) || "0";
       exponent = 0;
@@ -656,7 +768,7 @@ function eventTree(event: Record<string, unknown>, context: EpcisContext | undef
   for (const [key, value] of Object.entries(event)) {
     if (key.startsWith("@xmlns:") && typeof value === "string") namespaces.set(key.slice(7), value);
   }
-  const tree = reshape(new TreeBuilder(namespaces).build(event, ""));
+  const tree = reshape(new TreeBuilder(namespaces).build(event, "", ""));
   return { ...tree, name: typeof event.type === "string" ? event.type : "" };
 }
 

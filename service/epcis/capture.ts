@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { canonicalJson, type Json } from "../core/hash.ts";
 import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, type EpcisEvent, type EpcisFacts } from "../core/epcis.ts";
-import { epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
+import { EpcisHashInputError, epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
 import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
 import { logKey, randomSalt, type CanonicalEvent } from "../core/links.ts";
 import { runChecks } from "../checks/run.ts";
@@ -16,6 +16,7 @@ import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflictingEvents, type Problem } from "../http/errors.ts";
 import { STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { BrandRef } from "../http/auth.ts";
+import { AppError } from "../http/errors.ts";
 import { appendEvents, appendToLog, lockHeads, lockLog, type NewEvent } from "../ledger/append.ts";
 import type { EpcisDocument } from "./schema.ts";
 
@@ -99,6 +100,28 @@ interface Planned {
   newEvent: NewEvent;
 }
 
+interface EventId { id: string; hashed: boolean }
+
+/**
+ * Each event's id: its eventID, else its CBV 2.0 event hash. Computed before the transaction (no lock is
+ * held while hashing); an event whose numbers cannot be canonicalised within bounds refuses the whole
+ * document (400, nothing stored, no job), as a schema error does.
+ */
+function eventIds(document: EpcisDocument, context: unknown): EventId[] {
+  return document.epcisBody.eventList.map((event, index) => {
+    if (typeof event.eventID === "string") return { id: event.eventID, hashed: false };
+    try {
+      return { id: epcisEventHash(event, (context ?? undefined) as EpcisContext | undefined), hashed: true };
+    } catch (error) {
+      if (!(error instanceof EpcisHashInputError)) throw error;
+      const field = `epcisBody.eventList[${index}]${error.field === "" ? "" : `.${error.field}`}`;
+      throw new AppError(400, "invalid_document", `the event hash cannot be computed: ${error.message}; nothing was stored`, {
+        field, problems: [{ field, message: error.message }],
+      });
+    }
+  });
+}
+
 export function createEpcisStore(db: Db) {
   async function recordJob(tx: Tx | Db, brandId: number, job: CaptureJob): Promise<void> {
     await tx.query(
@@ -118,9 +141,10 @@ export function createEpcisStore(db: Db) {
       };
       const context = document["@context"] ?? null;
       const prefixes = contextPrefixes(context);
+      const ids = eventIds(document, context);
       try {
         const linksAdded = await withTransaction(db, async (tx) => {
-          const added = await captureIn(tx, brand, document, context, prefixes, behaviour, webhookId, job);
+          const added = await captureIn(tx, brand, document, ids, context, prefixes, behaviour, webhookId, job);
           await recordJob(tx, brand.id, { ...job, finishedAt: new Date().toISOString() });
           return added;
         });
@@ -147,7 +171,7 @@ export function createEpcisStore(db: Db) {
   };
 
   async function captureIn(
-    tx: Tx, brand: BrandRef, document: EpcisDocument, context: unknown, prefixes: Map<string, string>,
+    tx: Tx, brand: BrandRef, document: EpcisDocument, ids: EventId[], context: unknown, prefixes: Map<string, string>,
     behaviour: CaptureErrorBehaviour, webhookId: string | null, job: CaptureJob,
   ): Promise<number> {
     const events = document.epcisBody.eventList;
@@ -155,7 +179,6 @@ export function createEpcisStore(db: Db) {
     // One capture of a brand at a time: the log's head and what is packed in what stay consistent.
     await lockLog(tx, log, brand.id);
 
-    const ids = events.map((event) => (typeof event.eventID === "string" ? { id: event.eventID, hashed: false } : { id: epcisEventHash(event, (context ?? undefined) as EpcisContext | undefined), hashed: true }));
     const facts = events.map((event) => epcisFacts(event, prefixes));
 
     const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null; body: Json }>(

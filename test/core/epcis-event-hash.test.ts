@@ -4,7 +4,9 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { canonicalGs1DigitalLink, epcisEventHash, epcisPreHashString } from "../../service/core/epcis-event-hash.ts";
+import {
+  canonicalGs1DigitalLink, canonicalNumber, EpcisHashInputError, epcisEventHash, epcisPreHashString, MAX_NUMBER_EXPANSION, MAX_NUMBER_EXPONENT,
+} from "../../service/core/epcis-event-hash.ts";
 
 type Event = Record<string, unknown>;
 
@@ -932,6 +934,71 @@ describe("core/epcis-event-hash", () => {
       expect(epcisEventHash(event, context)).to.equal(latitude);
       event.sensorElementList[0].sensorReport[0].component = "example:x";
       expect(epcisEventHash(event, context)).to.equal((VECTORS[2] as Vector).hash);
+    });
+  });
+
+  // Issue 16, point 4: one capture's numbers must not take the process's memory or time.
+  describe("bounded work on hostile numbers", () => {
+    const withQuantity = (q: unknown): Event => ({ type: "ObjectEvent", quantityList: [{ epcClass: "urn:epc:idpat:sgtin:4012345.098765.*", quantity: q }] });
+    const refusal = (event: Event): EpcisHashInputError => {
+      try {
+        epcisPreHashString(event, { ex: "https://ns.example.com/" });
+      } catch (error) {
+        expect(error).to.be.instanceOf(EpcisHashInputError);
+        return error as EpcisHashInputError;
+      }
+      throw new Error("the event was not refused");
+    };
+
+    it("refuses exponents beyond the bound at once, naming the field, instead of writing out hundreds of megabytes", function () {
+      this.timeout(10_000);
+      const heapBefore = process.memoryUsage().heapUsed;
+      for (const huge of ["1e-400000000", "1e-600000000", "1.5e-400000000", "-1E+400000000", `1e${"9".repeat(1_000_000)}`, `1e-${MAX_NUMBER_EXPONENT + 1}`]) {
+        const error = refusal(withQuantity(huge));
+        expect(error.field, huge.slice(0, 20)).to.equal("quantityList[0].quantity");
+        expect(error.message).to.match(/exponent/);
+      }
+      expect(refusal({ type: "ObjectEvent", "ex:deep": { values: [1, "2", "3e-9999"] } }).field).to.equal("ex:deep.values[2]");
+      // Writing out 1e-400000000 alone took 800 MB; refusing keeps the heap where it was (a few MB of slack for the 1 MB exponent).
+      expect(process.memoryUsage().heapUsed - heapBefore).to.be.below(64 * 1024 * 1024);
+      // At the bound the number is still written out in full, as the reference writes it.
+      expect(canonicalNumber(`1e-${MAX_NUMBER_EXPONENT}`)).to.equal(`0.${"0".repeat(MAX_NUMBER_EXPONENT - 1)}1`);
+      expect(canonicalNumber(`1e${MAX_NUMBER_EXPONENT}`)).to.equal(`1E+${MAX_NUMBER_EXPONENT}`);
+      expect(canonicalNumber("5e-324")).to.equal(`0.${"0".repeat(323)}5`);
+    });
+
+    it("reads a megabyte of digits or of whitespace in one pass (the regular expression was quadratic on whitespace)", function () {
+      // Linear work is milliseconds here; the quadratic expression took 0.6 s for 40,000 spaces, so minutes for these.
+      this.timeout(10_000);
+      const n = 1_000_000;
+      expect(canonicalNumber(`${" ".repeat(n)}x`)).to.have.length(n + 1);
+      expect(canonicalNumber(`${" ".repeat(n)}1${" ".repeat(n)}`)).to.equal("1");
+      expect(canonicalNumber(`1${" ".repeat(n)}x`)).to.have.length(n + 2);
+      expect(canonicalNumber(`${" ".repeat(n)}1.${" ".repeat(n)}e`)).to.have.length(2 * n + 3);
+      expect(canonicalNumber("1".repeat(n))).to.equal("1".repeat(n));
+      expect(canonicalNumber(`1${"_1".repeat(n / 2)}`)).to.equal("1".repeat(n / 2 + 1));
+      expect(canonicalNumber(`1${"_1".repeat(n / 2)}_`)).to.have.length(n + 2); // not a number: unchanged
+      expect(canonicalNumber(`0.${"0".repeat(n)}5`)).to.equal(`0.${"0".repeat(n)}5`);
+      expect(canonicalNumber(`1.${"1".repeat(n)}`)).to.equal(`1.${"1".repeat(27)}`); // 28 significant digits, as Decimal.normalize()
+      expect(epcisPreHashString(withQuantity("7".repeat(n)))).to.have.length(epcisPreHashString(withQuantity("7")).length + n - 1);
+    });
+
+    it("bounds what one event's numbers add when written out, however many there are", function () {
+      this.timeout(10_000);
+      const per = `1e-${MAX_NUMBER_EXPONENT}`.length;
+      const grows = MAX_NUMBER_EXPONENT + 2 - per; // "0.000…1" (1,002 characters) against "1e-1000"
+      const fits = Math.floor(MAX_NUMBER_EXPANSION / grows);
+      const event = (count: number, value = `1e-${MAX_NUMBER_EXPONENT}`): Event => ({ type: "ObjectEvent", "ex:values": Array.from({ length: count }, () => value) });
+      const preHash = epcisPreHashString(event(fits), { ex: "https://ns.example.com/" });
+      const asSent = epcisPreHashString(event(fits, "x".repeat(per)), { ex: "https://ns.example.com/" });
+      expect(preHash.length - asSent.length).to.equal(fits * grows).and.to.be.at.most(MAX_NUMBER_EXPANSION);
+      const error = refusal(event(fits + 1));
+      expect(error.field).to.equal(`ex:values[${fits}]`);
+      expect(error.message).to.match(/longer than sent/);
+      // Many small numbers: work and output grow with the input, not beyond it.
+      const many: Event = { type: "ObjectEvent", "ex:values": Array.from({ length: 50_000 }, (_, i) => i + 0.5) };
+      const manyAsText: Event = { type: "ObjectEvent", "ex:values": Array.from({ length: 50_000 }, (_, i) => "x".repeat(String(i + 0.5).length)) };
+      expect(epcisPreHashString(many, { ex: "https://ns.example.com/" })).to.have.length(epcisPreHashString(manyAsText, { ex: "https://ns.example.com/" }).length);
     });
   });
 });
