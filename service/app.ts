@@ -21,6 +21,7 @@ import { createEpcisStore } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
 import { installErrorHandler } from "./http/errors.ts";
+import { installJsonParser } from "./http/json.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
 import { createIngestStore } from "./ingest/store.ts";
 import type { Metrics } from "./metrics.ts";
@@ -98,6 +99,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook("onSend", async (request, reply) => { void reply.header("x-request-id", request.id); });
   installErrorHandler(app);
+  // Every JSON body is depth-checked on its raw text before it is parsed (a deep one is a 400, not a stack overflow).
+  installJsonParser(app);
 
   // Security headers everywhere; the strict policy lets pages run only our own script and reach
   // only our own origin and the chain's public RPC (for the in-browser check of anchored roots).

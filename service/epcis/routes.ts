@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, requireBrand, type BrandRef } from "../http/auth.ts";
 import { AppError, notFound, unauthorized } from "../http/errors.ts";
+import { rawJsonBodies } from "../http/json.ts";
 import { verifySignature, type SignedHeaders } from "../ingest/signature.ts";
 import type { CaptureErrorBehaviour, EpcisStore } from "./capture.ts";
 import type { EpcisQuery } from "./query.ts";
@@ -55,9 +56,7 @@ export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
 
   void app.register(async (scope) => {
     // A signature covers the exact bytes sent, so capture keeps the raw body and parses it itself.
-    for (const type of ["application/json", "application/ld+json"]) {
-      scope.addContentTypeParser(type, { parseAs: "string", bodyLimit: CAPTURE_FILE_SIZE_LIMIT }, (_request, body, done) => done(null, body));
-    }
+    rawJsonBodies(scope, ["application/json", "application/ld+json"], CAPTURE_FILE_SIZE_LIMIT);
 
     scope.post<{ Params: { brand: string }; Body: string }>("/epcis/:brand/capture", {
       bodyLimit: CAPTURE_FILE_SIZE_LIMIT,

@@ -24,7 +24,27 @@ export function distinctProblems<P extends { field: string; message: string }>(p
   });
 }
 
-/** False when PostgreSQL's jsonb could not store the value: a NUL character or a lone UTF-16 surrogate in it. */
+const storableText = (text: string): boolean => !text.includes("\u0000") && text.isWellFormed();
+
+/**
+ * False when PostgreSQL's jsonb could not store the value: a NUL character or a lone UTF-16 surrogate in
+ * a string or a key. Walks the value with a stack of its own, not recursion: however deep a value got
+ * here, this never overflows the call stack (the JSON parsers refuse deep bodies before; see http/json.ts).
+ */
 export function storableAsJsonb(value: unknown): boolean {
-  return !/\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(JSON.stringify(value));
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === "string") {
+      if (!storableText(next)) return false;
+    } else if (Array.isArray(next)) {
+      for (const item of next) pending.push(item);
+    } else if (next !== null && typeof next === "object") {
+      for (const [key, item] of Object.entries(next)) {
+        if (!storableText(key)) return false;
+        pending.push(item);
+      }
+    }
+  }
+  return true;
 }

@@ -4,6 +4,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { notFound } from "../http/errors.ts";
+import { rawJsonBodies } from "../http/json.ts";
 import { MAX_EVENTS_PER_REQUEST, EventSchema, parseEventsEnvelope } from "./schema.ts";
 import { verifySignature, type SignedHeaders } from "./signature.ts";
 import type { IngestStore } from "./store.ts";
@@ -21,7 +22,7 @@ const ResultSchema = Type.Object({
 export function ingestRoutes(app: FastifyInstance, deps: { store: IngestStore; onLinksAdded: (count: number) => void; onEventsAccepted: (count: number) => void }): void {
   void app.register(async (scope) => {
     // The signature covers the exact bytes sent, so this route keeps the raw body and parses it itself.
-    scope.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    rawJsonBodies(scope, ["application/json"], WEBHOOK_BODY_LIMIT);
 
     scope.post<{ Params: { brand: string }; Body: string }>("/webhooks/:brand/events", {
       bodyLimit: WEBHOOK_BODY_LIMIT,

@@ -9,6 +9,7 @@ import { fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
+import { rawJsonBodies } from "../http/json.ts";
 import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { IngestStore } from "../ingest/store.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
@@ -130,7 +131,7 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
 
   void app.register(async (scope) => {
     // The events are validated by the ingest, which lists every problem (422) like the webhook does.
-    scope.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: STORE_EVENTS_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    rawJsonBodies(scope, ["application/json"], STORE_EVENTS_BODY_LIMIT);
 
     scope.post<{ Body: string }>("/api/v1/store/events", {
       bodyLimit: STORE_EVENTS_BODY_LIMIT,
