@@ -21,10 +21,23 @@ export interface StepFact {
 }
 
 export type Warning =
+  | { kind: "not_produced" }
   | { kind: "opened"; at: Date }
   | { kind: "sold_before"; at: Date; store: string | null; times: number }
   | { kind: "out_of_region"; assigned: string; found: string; store: string }
   | { kind: "copied_code"; first: string; second: string; hours: number; km: number };
+
+/**
+ * What the page says about a bottle as a whole. `not_produced`: the brand minted the code (its label was
+ * printed) but no production was ever recorded for it, so no genuine bottle carries it: a leaked or stolen
+ * label. It outranks every other warning; `genuine` only when there is no warning at all.
+ */
+export type Verdict = "genuine" | "warning" | "not_produced";
+
+export function verdictOf(warnings: readonly Warning[]): Verdict {
+  if (warnings.some((w) => w.kind === "not_produced")) return "not_produced";
+  return warnings.length === 0 ? "genuine" : "warning";
+}
 
 /** A sale this long before the scan means the bottle is offered again (a buyer scans within a day). */
 export const RESALE_AFTER_MS = 24 * 3_600_000;
@@ -85,6 +98,8 @@ export function warningsFor(input: {
   now: Date;
 }): Warning[] {
   const warnings: Warning[] = [];
+  // A minted code without a production step was never put on a produced bottle (EPCIS commissioning is a production step too).
+  if (!input.steps.some((s) => s.type === "production")) warnings.push({ kind: "not_produced" });
   if (input.openedAt !== null) warnings.push({ kind: "opened", at: input.openedAt });
   const sales = input.steps.filter((s) => s.type === "retail_sale");
   const lastSale = sales.at(-1);

@@ -40,7 +40,6 @@ export function lifecycleFacts(input: {
 }): LifecycleFact[] {
   const { steps, store, intent } = input;
   const facts: LifecycleFact[] = [];
-  if (!steps.some((s) => s.type === "production")) facts.push({ kind: "not_produced" });
   const sales = steps.filter((s) => s.type === "retail_sale");
   if (sales.length > 0 && !input.soldBeforeWarned) facts.push({ kind: "already_sold", at: sales.at(-1)!.at, times: sales.length });
   const lastReceiving = steps.filter((s) => s.type === "store_receiving").at(-1);

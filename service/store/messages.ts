@@ -19,7 +19,6 @@ export interface StoreWarning {
 
 /** Facts about a bottle's life that a shop must know before taking it in or selling it. */
 export type LifecycleFact =
-  | { kind: "not_produced" }
   | { kind: "already_sold"; at: Date; times: number }
   | { kind: "not_received_here" }
   | { kind: "received_elsewhere"; at: Date }

@@ -3,7 +3,7 @@
  * escaping `html` template; the only script is /assets/self-check.js (the in-browser verifier).
  */
 import { publicRpcUrl, type PublicRpc } from "../core/public-rpc.ts";
-import type { Warning } from "../core/warnings.ts";
+import { verdictOf, type Verdict, type Warning } from "../core/warnings.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
 import { html, shortHash, type SafeHtml } from "./html.ts";
 import { pageDocument } from "./layout.ts";
@@ -29,6 +29,7 @@ export interface PageModel {
 
 function warningText(w: Warning, m: Messages, lang: Lang): string {
   switch (w.kind) {
+    case "not_produced": return m.notProducedWarning;
     case "opened": return m.opened(formatTime(w.at, lang));
     case "sold_before": return m.soldBefore(formatTime(w.at, lang), w.store, w.times);
     case "out_of_region": return m.outOfRegion(w.assigned, w.found, w.store);
@@ -53,12 +54,21 @@ export function renderPage(model: PageModel): string {
   }
 
   const production = b.steps.find((s) => s.type === "production");
-  const genuine = b.warnings.length === 0;
-  const verdict = html`<header class="verdict ${genuine ? "verdict-genuine" : "verdict-warning"}" role="status">
+  const verdictKind: Verdict = verdictOf(b.warnings);
+  // The page claims an anchored history only when there is one and every step of it is anchored.
+  const allAnchored = b.steps.length > 0 && b.steps.every((s) => s.anchor !== null);
+  const headline: Record<Verdict, { css: string; title: string; text: string }> = {
+    genuine: { css: "verdict-genuine", title: m.genuine, text: allAnchored ? m.genuineText : m.genuinePendingText },
+    warning: { css: "verdict-warning", title: m.warning, text: m.warningText },
+    not_produced: { css: "verdict-notproduced", title: m.notProduced, text: m.notProducedText },
+  };
+  const { css, title, text } = headline[verdictKind];
+  const reasons = b.warnings.filter((w) => w.kind !== "not_produced");
+  const verdict = html`<header class="verdict ${css}" role="status" data-verdict="${verdictKind}">
 <p class="brand">${b.brandName}</p>
-<h1>${genuine ? m.genuine : m.warning}</h1>
-<p>${genuine ? m.genuineText : m.warningText}</p>
-${genuine ? "" : html`<ul class="reasons">${b.warnings.map((w) => html`<li data-warning="${w.kind}">${warningText(w, m, lang)}</li>`)}</ul>`}
+<h1>${title}</h1>
+<p>${text}</p>
+${reasons.length === 0 ? "" : html`<ul class="reasons">${reasons.map((w) => html`<li data-warning="${w.kind}">${warningText(w, m, lang)}</li>`)}</ul>`}
 </header>`;
 
   const product = html`<section class="card product" aria-labelledby="product-h">
@@ -133,8 +143,8 @@ ${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPubl
 <main>
 ${product}
 ${scanSection}
-${timeline}
-${b.proofUrl ? selfCheck : ""}
+${b.steps.length > 0 ? timeline : ""}
+${b.proofUrl && b.steps.length > 0 ? selfCheck : ""}
 ${reportForm}
 </main>`);
 }

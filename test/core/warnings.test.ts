@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { COPY_DISTANCE_KM, COPY_WINDOW_MS, copiedCode, distanceKm, warningsFor, type ScanFact, type StepFact } from "../../service/core/warnings.ts";
+import { COPY_DISTANCE_KM, COPY_WINDOW_MS, copiedCode, distanceKm, verdictOf, warningsFor, type ScanFact, type StepFact } from "../../service/core/warnings.ts";
 
 const SHANGHAI = { name: "上海", latitude: 31.23, longitude: 121.47 };
 const SUZHOU = { name: "苏州", latitude: 31.3, longitude: 120.62 };
@@ -27,6 +27,7 @@ describe("core/warnings", () => {
 
   it("warns about an opened bottle, a resale, a second sale and a store outside the region", () => {
     const steps: StepFact[] = [
+      { type: "production", at: hoursAgo(100), party: null },
       { type: "store_receiving", at: hoursAgo(80), party: store("CN-BJ") },
       { type: "retail_sale", at: hoursAgo(30), party: store("CN-BJ") },
     ];
@@ -35,6 +36,26 @@ describe("core/warnings", () => {
     expect(warnings[2]).to.deep.include({ assigned: "CN-SH", found: "CN-BJ" });
     const twice = warningsFor({ steps: [...steps, { type: "retail_sale", at: hoursAgo(1), party: store("CN-BJ") }], openedAt: null, assignedRegion: null, scans: [], now });
     expect(twice).to.deep.equal([{ kind: "sold_before", at: hoursAgo(1), store: "门店 CN-BJ", times: 2 }]);
+  });
+
+  // Issue 16, point 6: labels printed but never put on a produced bottle (leaked or stolen) are not genuine.
+  it("a code without a production step is not_produced, whatever else its history holds, and outranks every other verdict", () => {
+    const clean = { openedAt: null, assignedRegion: "CN-SH", scans: [], now };
+    expect(warningsFor({ ...clean, steps: [] })).to.deep.equal([{ kind: "not_produced" }]);
+    expect(verdictOf(warningsFor({ ...clean, steps: [] }))).to.equal("not_produced");
+    const noProduction: StepFact[] = [
+      { type: "warehouse_in", at: hoursAgo(80), party: null },
+      { type: "store_receiving", at: hoursAgo(50), party: store("CN-SH") },
+      { type: "retail_sale", at: hoursAgo(48), party: store("CN-SH") },
+    ];
+    const warnings = warningsFor({ ...clean, steps: noProduction, openedAt: hoursAgo(1) });
+    expect(warnings.map((w) => w.kind)).to.deep.equal(["not_produced", "opened", "sold_before"]);
+    expect(verdictOf(warnings)).to.equal("not_produced");
+    // Produced: the other rules decide.
+    const produced: StepFact[] = [{ type: "production", at: hoursAgo(100), party: null }, ...noProduction];
+    expect(verdictOf(warningsFor({ ...clean, steps: produced }))).to.equal("warning");
+    expect(verdictOf(warningsFor({ ...clean, steps: produced.slice(0, 3) }))).to.equal("genuine");
+    expect(verdictOf([])).to.equal("genuine");
   });
 
   it("flags scans too far apart in too short a time as a copied code, not nearby or slow ones", () => {
