@@ -144,7 +144,7 @@ ${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPubl
 ${product}
 ${scanSection}
 ${b.steps.length > 0 ? timeline : ""}
-${b.proofUrl && b.steps.length > 0 ? selfCheck : ""}
+${b.proofUrl ? selfCheck : ""}
 ${reportForm}
 </main>`);
 }

@@ -47,8 +47,7 @@ describe("a code never produced (issue 16, point 6)", function () {
       expect(r.body).to.include(lang === "zh" ? "这瓶酒不能视为真品" : "cannot be taken as authentic");
       expect(r.body).not.to.include("verdict-genuine");
       for (const claim of claims(lang)) expect(r.body, claim).not.to.include(claim);
-      expect(r.body, "no history to show, so no timeline and no self-check of one").not.to.include('class="timeline"');
-      expect(r.body).not.to.include('id="self-check"');
+      expect(r.body, "no history to show, so no timeline").not.to.include('class="timeline"');
       if (lang === "en") expect(r.body).not.to.match(/genuine/i);
     });
   }
