@@ -5,6 +5,8 @@
  *   "confirming" and is not cached; a reorganisation after it was final (evm_snapshot / evm_revert)
  *   re-anchors it and every endpoint told of it gets a `batch.reanchored` correction with the new
  *   transaction and block;
+ * - a final anchor a reorganisation moves to another block (the same transaction, mined again) is
+ *   noticed from its block hash, recorded in its new block, and corrected the same way;
  * - a transaction stuck under a risen base fee is replaced (same nonce, fees +20 %), the stored signed
  *   transaction with it, and the batch is anchored exactly once;
  * - the anchor's transaction is found through an RPC endpoint that refuses eth_getLogs ranges of more
@@ -15,11 +17,15 @@ import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { JsonRpcProvider, Transaction, keccak256, toUtf8Bytes } from "ethers";
 import { Webhook } from "standardwebhooks";
+import { pino } from "pino";
+import { createAnchorer } from "../../service/anchoring/anchorer.ts";
 import { createChainClient } from "../../service/anchoring/chain.ts";
+import { createSealer } from "../../service/anchoring/sealer.ts";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { registryAt } from "../../service/anchoring/registry.ts";
 import type { Hash } from "../../service/core/hash.ts";
 import { createMetrics } from "../../service/metrics.ts";
+import { createOutboxStore } from "../../service/outbox/store.ts";
 import { deployTestRegistry, devKey, lifecycle, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -150,6 +156,60 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
         provider.destroy();
       }
       expect(receiver.of("batch.anchored"), "batch.anchored is sent once; corrections follow as batch.reanchored").to.have.length(1);
+    });
+  });
+
+  describe("a final anchor moved to another block by a reorganisation", () => {
+    let env: ChainStack;
+    before(async () => {
+      // HTTP only: this test runs the sealer, the anchorer and the fan-out itself, one step at a time.
+      env = await startChainStack({ keyIndex: 6, role: "http" });
+    });
+    after(async () => { await env?.stop(); });
+
+    it("is noticed from its block hash, though the registry still holds the root, and corrected with the new block", async () => {
+      const { stack, chain, db } = env;
+      const log = pino({ level: "silent" });
+      const metrics = createMetrics(async () => 0);
+      const sealer = createSealer({ db: stack.runtime.db, maxLinks: 100_000, log, metrics });
+      const anchorer = createAnchorer({ db: stack.runtime.db, chain: stack.runtime.chain, confirmations: 1, log, metrics, replaceAfterMs: 60_000 });
+      const outbox = createOutboxStore(stack.runtime.db);
+      const brand = await stack.createBrand({ codes: 1 });
+      const created = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url: "http://127.0.0.1:9/hooks", types: ["batch.anchored"] } });
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+
+      const snapshot = await rpc(chain.url, "evm_snapshot");
+      expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)).slice(0, 1))).status).to.equal(202);
+      await waitFor("a sealed batch", async () => (await sealer.sealAll()).length > 0 || (await db.query("SELECT 1 FROM batches")).rowCount);
+      expect(await anchorer.anchorPending()).to.equal(1);
+      await outbox.fanOut();
+      const { rows: [before] } = await db.query<{ tx_hash: string; block_number: number }>("SELECT tx_hash, block_number FROM batches WHERE seq = 1");
+      const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
+      try {
+        const raw = Transaction.from((await provider.getTransaction(before!.tx_hash))!).serialized;
+        // The chain goes back, grows other blocks, and mines the very same transaction higher up.
+        expect(await rpc(chain.url, "evm_revert", [snapshot])).to.equal(true);
+        await rpc(chain.url, "hardhat_mine", ["0x5"]);
+        await rpc(chain.url, "eth_sendRawTransaction", [raw]);
+        const moved = (await provider.getTransactionReceipt(before!.tx_hash))!;
+        expect(moved.blockNumber).to.not.equal(before!.block_number);
+        expect(Number(await registryAt(stack.runtime.chain.registry, provider).getFunction("nextSeq")()), "the registry still holds batch 1").to.equal(2);
+
+        await anchorer.anchorPending();
+        const { rows: [after] } = await db.query<{ state: string; tx_hash: string; block_number: number }>("SELECT state, tx_hash, block_number FROM batches WHERE seq = 1");
+        expect(after, "recorded in its new block").to.deep.equal({ state: "anchored", tx_hash: before!.tx_hash, block_number: moved.blockNumber });
+        const { rows: [hash] } = await db.query<{ block_hash: string }>("SELECT block_hash FROM batches WHERE seq = 1");
+        expect(hash!.block_hash).to.equal(moved.blockHash.toLowerCase());
+        await outbox.fanOut();
+        const { rows: deliveries } = await db.query<{ event_type: string; payload: any }>("SELECT event_type, payload FROM deliveries ORDER BY id");
+        expect(deliveries.map((d) => d.event_type)).to.deep.equal(["batch.anchored", "batch.reanchored"]);
+        expect(deliveries[1]!.payload.data).to.deep.include({ seq: 1, txHash: before!.tx_hash, blockNumber: moved.blockNumber });
+        expect(deliveries[1]!.payload.data.supersedes).to.include({ txHash: before!.tx_hash, blockNumber: before!.block_number });
+        // Nothing more to correct: the next fan-out sends nothing again.
+        expect(await outbox.fanOut()).to.equal(0);
+      } finally {
+        provider.destroy();
+      }
     });
   });
 
