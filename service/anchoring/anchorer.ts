@@ -51,7 +51,8 @@ interface BatchRow {
   raw_tx: string | null;
   tx_hash: string | null;
   sealed_at: Date;
-  sent_at: Date | null;
+  /** How long ago the stored transaction was sent, by the database's clock (null before it is). */
+  sent_ms_ago: number | null;
 }
 
 export interface AnchorerOptions {
@@ -137,6 +138,8 @@ export function createAnchorer(options: AnchorerOptions) {
   async function confirm(conn: Tx, batch: BatchRow, chainId: number, txHash: string): Promise<boolean> {
     const receipt = await chain.waitForConfirmations(txHash, 1, receiptTimeoutMs);
     if (receipt === null) {
+      // A block recorded while it was confirming is no longer where it is (a reorganisation dropped it).
+      await conn.query("UPDATE batches SET block_number = NULL, block_hash = NULL, block_time = NULL WHERE seq = $1 AND state = 'sent' AND block_number IS NOT NULL", [batch.seq]);
       log.warn({ seq: batch.seq, txHash }, "anchor transaction not mined yet; will check again");
       return false;
     }
@@ -225,27 +228,33 @@ export function createAnchorer(options: AnchorerOptions) {
     }
     if (batch.state === "sent" && batch.raw_tx !== null && batch.tx_hash !== null) {
       const receipt = await chain.receipt(batch.tx_hash);
-      if (receipt === null && (await chain.nonceTaken(batch.raw_tx))) {
-        // Dropped (a reorganisation, or a reset node) and its nonce since used by another anchor:
-        // it can never be mined, so sign this batch again instead of waiting out the receipt timeout.
+      if (receipt === null && ((await chain.nonceTaken(batch.raw_tx)) || (await chain.nonceGap(batch.raw_tx)))) {
+        // Dropped (a reorganisation, or a reset node) and its nonce since used by another anchor, or
+        // its nonce beyond the account's next one (every earlier batch is mined, so no transaction of
+        // ours will fill the gap): it can never be mined as it is, so sign this batch again (the
+        // registry takes one anchor per seq, whichever comes first).
         log.warn({ seq: batch.seq, txHash: batch.tx_hash }, "stored anchor transaction can no longer be mined; signing it again");
         await conn.query(`UPDATE batches SET ${RESET} WHERE seq = $1`, [batch.seq]);
         return false;
       }
       if (receipt === null) {
-        const waited = Date.now() - (batch.sent_at?.getTime() ?? 0);
+        const waited = batch.sent_ms_ago ?? Number.POSITIVE_INFINITY;
         if (waited >= replaceAfterMs) {
           // Stuck (too low a fee for the network now): the same call, same nonce, higher fees.
           const replacement = await chain.signReplacement(batch.raw_tx);
           if (replacement !== null) {
             // Stored before it is sent: a restarted worker sends this one, not the one it replaces.
-            await conn.query("UPDATE batches SET raw_tx = $2, tx_hash = $3, sent_at = now() WHERE seq = $1", [batch.seq, replacement.rawTx, replacement.txHash]);
+            await conn.query(
+              "UPDATE batches SET raw_tx = $2, tx_hash = $3, sent_at = now(), block_number = NULL, block_hash = NULL, block_time = NULL WHERE seq = $1",
+              [batch.seq, replacement.rawTx, replacement.txHash],
+            );
             log.warn({ seq: batch.seq, replaced: batch.tx_hash, txHash: replacement.txHash, nonce: replacement.nonce, waitedMs: waited },
               "anchor transaction not mined in time: replaced with a higher fee");
             await chain.broadcast(replacement.rawTx);
             return await confirm(conn, batch, chainId, replacement.txHash);
           }
-          log.warn({ seq: batch.seq, txHash: batch.tx_hash }, "anchor transaction not mined in time, and its fee is at ANCHOR_MAX_FEE_GWEI: sending it again as it is");
+          log.warn({ seq: batch.seq, txHash: batch.tx_hash },
+            "anchor transaction not mined in time, and cannot be replaced with a higher fee (ANCHOR_MAX_FEE_GWEI reached, or not an EIP-1559 transaction): sending it again as it is");
         } else {
           log.info({ seq: batch.seq, txHash: batch.tx_hash }, "sending the stored anchor transaction again");
         }
@@ -293,7 +302,8 @@ export function createAnchorer(options: AnchorerOptions) {
         let anchored = 0;
         for (;;) {
           const { rows } = await client.query<BatchRow>(
-            `SELECT seq, root, leaf_count, state, chain_id, registry, raw_tx, tx_hash, sealed_at, sent_at
+            `SELECT seq, root, leaf_count, state, chain_id, registry, raw_tx, tx_hash, sealed_at,
+                    (extract(epoch FROM now() - sent_at) * 1000)::float8 AS sent_ms_ago
                FROM batches WHERE state <> 'anchored' ORDER BY seq LIMIT 1`,
           );
           const batch = rows[0];

@@ -68,6 +68,8 @@ export interface ChainClient {
   receipt(txHash: string): Promise<TransactionReceipt | null>;
   /** True when the account has already used this signed transaction's nonce for another one (it can never be mined). */
   nonceTaken(rawTx: string): Promise<boolean>;
+  /** True when this signed transaction's nonce is beyond the account's next one: it waits for a nonce nobody may ever use. */
+  nonceGap(rawTx: string): Promise<boolean>;
   waitForConfirmations(txHash: string, confirmations: number, timeoutMs: number): Promise<TransactionReceipt | null>;
   blockTime(blockNumber: number): Promise<Date>;
   /** The canonical block at this height (its hash and time), or null when the chain is not that long. */
@@ -201,6 +203,10 @@ export function createChainClient(options: ChainClientOptions): ChainClient {
       const tx = Transaction.from(rawTx);
       const mined = await rpc("eth_getTransactionCount", () => provider.getTransactionCount(wallet.address, "latest"));
       return tx.nonce < mined && (await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(tx.hash!))) === null;
+    },
+    async nonceGap(rawTx) {
+      const tx = Transaction.from(rawTx);
+      return tx.nonce > (await rpc("eth_getTransactionCount", () => provider.getTransactionCount(wallet.address, "latest")));
     },
     async waitForConfirmations(txHash, confirmations, timeoutMs) {
       // Polled here rather than with ethers' waitForTransaction: that one checks again only when a
