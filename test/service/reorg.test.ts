@@ -175,8 +175,12 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       const anchorer = createAnchorer({ db: stack.runtime.db, chain: stack.runtime.chain, confirmations: 1, log, metrics, replaceAfterMs: 60_000 });
       const outbox = createOutboxStore(stack.runtime.db);
       const brand = await stack.createBrand({ codes: 1 });
-      const created = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url: "http://127.0.0.1:9/hooks", types: ["batch.anchored"] } });
-      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      // The endpoint's row itself (nothing is sent in this test: the fan-out's deliveries are what it reads).
+      await db.query(
+        `INSERT INTO endpoints (brand_id, url, types, secret, last_alert_id, last_batch_seq)
+         VALUES ((SELECT id FROM brands WHERE slug = $1), 'https://hooks.example.com/anchors', ARRAY['batch.anchored'], 'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdA==', 0, 0)`,
+        [brand.slug],
+      );
 
       const snapshot = await rpc(chain.url, "evm_snapshot");
       expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)).slice(0, 1))).status).to.equal(202);
@@ -251,11 +255,13 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       expect(replacement.maxPriorityFeePerGas! * 100n >= original.maxPriorityFeePerGas! * 120n, "maxPriorityFeePerGas +20 %").to.equal(true);
       expect(replacement.maxFeePerGas! <= 500n * 10n ** 9n, "within ANCHOR_MAX_FEE_GWEI").to.equal(true);
 
-      await rpc(chain.url, "evm_setAutomine", [true]);
-      await rpc(chain.url, "evm_mine");
+      // Blocks again (mined one by one: with automine on, Hardhat refuses any transaction while one is
+      // pending): whichever replacement the network holds by then (a later one pays more) is mined.
       const anchored = await waitFor("the batch anchored", async () => {
         const { rows: [row] } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
-        return row?.state === "anchored" && row;
+        if (row?.state === "anchored") return row;
+        await rpc(chain.url, "evm_mine");
+        return null;
       });
       const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
       try {
