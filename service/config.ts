@@ -58,6 +58,12 @@ export interface Config {
   anchorPrivateKey: string | null;
   registryAddress: string | null;
   confirmations: number;
+  /** An anchor transaction not mined this long after it was sent is replaced with a 20 % higher fee. */
+  anchorReplaceAfterMs: number;
+  /** The highest maxFeePerGas an anchor transaction (or its replacement) may offer, in gwei. */
+  anchorMaxFeeGwei: number;
+  /** The block the registry was deployed in: searches of its logs go no further back. */
+  registryDeployBlock: number;
   sealIntervalMs: number;
   sealMaxLinks: number;
   adminToken: string | null;
@@ -183,6 +189,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     anchorPrivateKey,
     registryAddress,
     confirmations: int("CONFIRMATIONS", 1, 1, 1_000),
+    anchorReplaceAfterMs: int("ANCHOR_REPLACE_AFTER_MS", 180_000, 1_000, 86_400_000),
+    anchorMaxFeeGwei: int("ANCHOR_MAX_FEE_GWEI", 500, 1, 1_000_000),
+    registryDeployBlock: int("REGISTRY_DEPLOY_BLOCK", 0, 0, Number.MAX_SAFE_INTEGER),
     sealIntervalMs: int("SEAL_INTERVAL_MS", 2_000, 50, 3_600_000),
     sealMaxLinks: int("SEAL_MAX_LINKS", 100_000, 1, 4_000_000),
     adminToken,

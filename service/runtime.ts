@@ -111,13 +111,18 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM links WHERE id > links_sealed_through() AND batch_seq IS NULL");
       return rows[0]!.count;
     });
-    const chain = createChainClient({ rpcUrl, privateKey: privateKey!, registry: registry!, metrics });
+    const chain = createChainClient({
+      rpcUrl, privateKey: privateKey!, registry: registry!, metrics,
+      maxFeePerGas: BigInt(config.anchorMaxFeeGwei) * 10n ** 9n, deployBlock: config.registryDeployBlock,
+    });
     cleanups.push(() => chain.close());
     const chainRef = async (): Promise<ChainRef> => ({ chainId: await chain.chainId(), registry: chain.registry });
 
     const runsWorkers = role !== "http";
     const sealer = createSealer({ db, maxLinks: config.sealMaxLinks, log: log.child({ component: "sealer" }), metrics });
-    const anchorer = runsWorkers ? createAnchorer({ db, chain, confirmations: config.confirmations, log: log.child({ component: "anchorer" }), metrics }) : null;
+    const anchorer = runsWorkers ? createAnchorer({
+      db, chain, confirmations: config.confirmations, replaceAfterMs: config.anchorReplaceAfterMs, log: log.child({ component: "anchorer" }), metrics,
+    }) : null;
     const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
     const jobs = config.redisUrl !== null
       ? createBullJobs({ ...processors, redisUrl: config.redisUrl, prefix: config.queuePrefix })

@@ -1,8 +1,10 @@
 /**
  * The chain as the anchorer sees it: the registry's state, signing and sending `anchor`
- * transactions, receipts and confirmations. Every failed RPC call is counted.
+ * transactions (and replacing a stuck one with a higher fee), receipts, blocks and the registry's
+ * logs, looked for in bounded block ranges. Every failed RPC call is counted.
  */
 import { JsonRpcProvider, Transaction, Wallet, type TransactionReceipt } from "ethers";
+import { bumpedFees } from "../core/fees.ts";
 import type { Hash } from "../core/hash.ts";
 import type { Metrics } from "../metrics.ts";
 import { registryAt } from "./registry.ts";
@@ -11,6 +13,12 @@ import { registryAt } from "./registry.ts";
 const RECEIPT_POLL_MS = 250;
 /** Attempts per call when the endpoint fails in a way that may pass (a 5xx, a dropped connection). */
 const RPC_ATTEMPTS = 3;
+/**
+ * Blocks per eth_getLogs query: providers cap the range (commonly 2,000 to 10,000 blocks, some far
+ * fewer), so the registry's logs are read in pages of at most this many, newest first; a page the
+ * provider refuses is halved until it is accepted.
+ */
+export const LOG_PAGE_BLOCKS = 5_000;
 const TRANSIENT = new Set(["SERVER_ERROR", "NETWORK_ERROR", "TIMEOUT", "UNKNOWN_ERROR", "ECONNRESET", "ECONNREFUSED", "EPIPE"]);
 
 /** A failure another try may not meet: the endpoint answered badly, not the chain said no. */
@@ -30,6 +38,12 @@ export interface SignedAnchor {
   nonce: number;
 }
 
+/** A block as far as the anchorer needs it: which one (its hash) and when. */
+export interface BlockRef {
+  hash: string;
+  time: Date;
+}
+
 export interface ChainClient {
   readonly rpcUrl: string;
   readonly registry: string;
@@ -37,21 +51,53 @@ export interface ChainClient {
   chainId(): Promise<number>;
   nextSeq(): Promise<number>;
   rootOf(seq: number): Promise<Hash>;
-  /** The transaction that anchored `seq`, from the registry's BatchAnchored log. */
-  findAnchorTx(seq: number): Promise<string | null>;
+  /**
+   * The transaction that anchored `seq`, from the registry's BatchAnchored log, looked for from the
+   * head back to `fromBlock` (the previous batch's block, or the registry's deployment block) in
+   * pages of at most LOG_PAGE_BLOCKS blocks.
+   */
+  findAnchorTx(seq: number, fromBlock?: number): Promise<string | null>;
   signAnchor(seq: number, root: Hash, leafCount: number): Promise<SignedAnchor>;
+  /**
+   * The same transaction (same nonce, same call) with fees raised by FEE_BUMP_PERCENT or to the
+   * market's, whichever is more, within the MAX fee; null when the cap leaves no room to raise them.
+   */
+  signReplacement(rawTx: string): Promise<SignedAnchor | null>;
   /** Sends a signed transaction; sending one the node already has is not an error. */
   broadcast(rawTx: string): Promise<void>;
   receipt(txHash: string): Promise<TransactionReceipt | null>;
   /** True when the account has already used this signed transaction's nonce for another one (it can never be mined). */
   nonceTaken(rawTx: string): Promise<boolean>;
+  /** True when this signed transaction's nonce is beyond the account's next one: it waits for a nonce nobody may ever use. */
+  nonceGap(rawTx: string): Promise<boolean>;
   waitForConfirmations(txHash: string, confirmations: number, timeoutMs: number): Promise<TransactionReceipt | null>;
   blockTime(blockNumber: number): Promise<Date>;
+  /** The canonical block at this height (its hash and time), or null when the chain is not that long. */
+  block(blockNumber: number): Promise<BlockRef | null>;
   blockNumber(): Promise<number>;
   close(): void;
 }
 
-export function createChainClient(options: { rpcUrl: string; privateKey: string; registry: string; metrics: Metrics }): ChainClient {
+export interface ChainClientOptions {
+  rpcUrl: string;
+  privateKey: string;
+  registry: string;
+  metrics: Metrics;
+  /** The highest maxFeePerGas an anchor transaction may offer, in wei (ANCHOR_MAX_FEE_GWEI). */
+  maxFeePerGas?: bigint;
+  /** The lowest block the registry's logs can be in (REGISTRY_DEPLOY_BLOCK). */
+  deployBlock?: number;
+  /** Blocks per eth_getLogs query (LOG_PAGE_BLOCKS unless a test says otherwise). */
+  logPageBlocks?: number;
+}
+
+/** The default ANCHOR_MAX_FEE_GWEI. */
+export const DEFAULT_MAX_FEE_GWEI = 500;
+
+export function createChainClient(options: ChainClientOptions): ChainClient {
+  const maxFee = options.maxFeePerGas ?? BigInt(DEFAULT_MAX_FEE_GWEI) * 10n ** 9n;
+  const deployBlock = options.deployBlock ?? 0;
+  const logPageBlocks = options.logPageBlocks ?? LOG_PAGE_BLOCKS;
   // Receipts are polled by waitForConfirmations itself (every RECEIPT_POLL_MS), not by ethers.
   const provider = new JsonRpcProvider(options.rpcUrl, undefined, { batchMaxCount: 1, cacheTimeout: -1 });
   const wallet = new Wallet(options.privateKey, provider);
@@ -85,10 +131,27 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
     async rootOf(seq) {
       return ((await rpc("rootOf", () => registry.getFunction("rootOf")(seq) as Promise<string>)).toLowerCase()) as Hash;
     },
-    async findAnchorTx(seq) {
+    async findAnchorTx(seq, fromBlock = deployBlock) {
       const filter = registry.filters.BatchAnchored!(seq);
-      const logs = await rpc("eth_getLogs", () => registry.queryFilter(filter, 0, "latest"));
-      return logs.at(-1)?.transactionHash ?? null;
+      const floor = Math.max(0, fromBlock, deployBlock);
+      let to = await rpc("eth_blockNumber", () => provider.getBlockNumber());
+      let span = logPageBlocks;
+      while (to >= floor) {
+        const from = Math.max(floor, to - span + 1);
+        let logs;
+        try {
+          logs = await rpc("eth_getLogs", () => registry.queryFilter(filter, from, to));
+        } catch (error) {
+          // Refused (a range or result cap: every provider words it differently): a smaller page.
+          if (span === 1) throw error;
+          span = Math.max(1, Math.floor(span / 2));
+          continue;
+        }
+        const found = logs.at(-1)?.transactionHash;
+        if (found !== undefined) return found;
+        to = from - 1;
+      }
+      return null;
     },
     async signAnchor(seq, root, leafCount) {
       const request = await rpc("populate", async () =>
@@ -97,9 +160,31 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
           data: registry.interface.encodeFunctionData("anchor", [seq, root, leafCount]),
           nonce: await provider.getTransactionCount(wallet.address, "pending"),
         }));
+      // Never offer more than the MAX fee, whatever the market asks.
+      if (request.maxFeePerGas != null && BigInt(request.maxFeePerGas) > maxFee) {
+        request.maxFeePerGas = maxFee;
+        if (request.maxPriorityFeePerGas != null && BigInt(request.maxPriorityFeePerGas) > maxFee) request.maxPriorityFeePerGas = maxFee;
+      }
       const rawTx = await wallet.signTransaction(request);
       const tx = Transaction.from(rawTx);
       return { rawTx, txHash: tx.hash!, nonce: tx.nonce };
+    },
+    async signReplacement(rawTx) {
+      const old = Transaction.from(rawTx);
+      if (old.maxFeePerGas === null || old.maxPriorityFeePerGas === null) return null;
+      const feeData = await rpc("fee_data", () => provider.getFeeData());
+      const fees = bumpedFees(
+        { maxFeePerGas: old.maxFeePerGas, maxPriorityFeePerGas: old.maxPriorityFeePerGas },
+        { maxFeePerGas: feeData.maxFeePerGas ?? 0n, maxPriorityFeePerGas: feeData.maxPriorityFeePerGas ?? 0n },
+        maxFee,
+      );
+      if (fees === null) return null;
+      const signed = await wallet.signTransaction({
+        type: 2, chainId: old.chainId, nonce: old.nonce, to: old.to, data: old.data, value: old.value, gasLimit: old.gasLimit,
+        accessList: old.accessList ?? [], ...fees,
+      });
+      const tx = Transaction.from(signed);
+      return { rawTx: signed, txHash: tx.hash!, nonce: tx.nonce };
     },
     async broadcast(rawTx) {
       try {
@@ -118,6 +203,10 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
       const tx = Transaction.from(rawTx);
       const mined = await rpc("eth_getTransactionCount", () => provider.getTransactionCount(wallet.address, "latest"));
       return tx.nonce < mined && (await rpc("eth_getTransactionReceipt", () => provider.getTransactionReceipt(tx.hash!))) === null;
+    },
+    async nonceGap(rawTx) {
+      const tx = Transaction.from(rawTx);
+      return tx.nonce > (await rpc("eth_getTransactionCount", () => provider.getTransactionCount(wallet.address, "latest")));
     },
     async waitForConfirmations(txHash, confirmations, timeoutMs) {
       // Polled here rather than with ethers' waitForTransaction: that one checks again only when a
@@ -139,6 +228,10 @@ export function createChainClient(options: { rpcUrl: string; privateKey: string;
       const block = await rpc("eth_getBlockByNumber", () => provider.getBlock(blockNumber));
       if (block === null) throw new Error(`block ${blockNumber} not found`);
       return new Date(block.timestamp * 1000);
+    },
+    async block(blockNumber) {
+      const block = await rpc("eth_getBlockByNumber", () => provider.getBlock(blockNumber));
+      return block === null || block.hash === null ? null : { hash: block.hash.toLowerCase(), time: new Date(block.timestamp * 1000) };
     },
     async blockNumber() {
       return await rpc("eth_blockNumber", () => provider.getBlockNumber());

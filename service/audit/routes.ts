@@ -3,7 +3,9 @@
  * which chain and registry to check them on, and the brand's own events with their links and proofs,
  * with what the brand needs to check each event's commitments and, for the whole history, the head
  * of each of its chains in the latest anchored heads map (`npm run audit` checks them all).
- * Anchored batches never change, so their answers carry long-lived cache headers and strong ETags.
+ * A final batch ('anchored': CONFIRMATIONS blocks deep, its block checked) is cached long, with a
+ * strong ETag naming its transaction; one still confirming (mined, not yet that deep) shows its
+ * transaction and block but is not cached, since a reorganisation can still move or drop it.
  */
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
@@ -25,7 +27,7 @@ import { AppError, invalid, notFound } from "../http/errors.ts";
  */
 const Batch = Type.Object({
   seq: Type.Integer(), root: Type.String(), leafCount: Type.Integer(),
-  status: Type.Union([Type.Literal("sealed"), Type.Literal("sent"), Type.Literal("anchored")]),
+  status: Type.Union([Type.Literal("sealed"), Type.Literal("sent"), Type.Literal("confirming"), Type.Literal("anchored")]),
   txHash: Type.Union([Type.String(), Type.Null()]), blockNumber: Type.Union([Type.Integer(), Type.Null()]),
   blockTime: Type.Union([Type.String(), Type.Null()]),
   format: Type.Union([Type.Literal(1), Type.Literal(2)]),
@@ -34,6 +36,12 @@ const Batch = Type.Object({
 
 interface FormatColumns { format: 1 | 2; links_root: Buffer | null; heads_root: Buffer | null; heads_depth: number | null }
 interface BatchRow extends FormatColumns { seq: number; root: Buffer; leaf_count: number; last_link: number | null; state: string; tx_hash: string | null; block_number: number | null; block_time: Date | null; chain_id: number | null; registry: string | null }
+
+/**
+ * What the API says of a batch: sealed; sent (its transaction is out); confirming (mined in
+ * blockNumber, fewer than CONFIRMATIONS blocks deep: it may still move or vanish); anchored (final).
+ */
+type BatchStatus = "sealed" | "sent" | "confirming" | "anchored";
 
 const BATCH_COLUMNS = "seq, root, leaf_count, last_link, state, tx_hash, block_number, block_time, chain_id, registry, format, links_root, heads_root, heads_depth";
 const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -57,15 +65,19 @@ function formatOf(row: FormatColumns): { format: 1 } | { format: 2; linksRoot: s
 
 function present(batch: BatchRow, current: ChainRef) {
   // Anchored on another registry (before a move or a fresh development chain): not anchored here yet.
-  const anchored = batch.state === "anchored" && batch.chain_id === current.chainId && batch.registry === current.registry;
+  const here = batch.chain_id === current.chainId && batch.registry === current.registry;
+  const status: BatchStatus = batch.state === "anchored"
+    ? (here ? "anchored" : "sealed")
+    : batch.state === "sent" && here && batch.block_number !== null ? "confirming" : batch.state as BatchStatus;
+  const onChain = status === "anchored" || status === "confirming";
   return {
     seq: batch.seq,
     root: toHex(batch.root),
     leafCount: batch.leaf_count,
-    status: anchored ? "anchored" : batch.state === "anchored" ? "sealed" : batch.state,
-    txHash: anchored ? batch.tx_hash : null,
-    blockNumber: anchored ? batch.block_number : null,
-    blockTime: anchored ? batch.block_time?.toISOString() ?? null : null,
+    status,
+    txHash: onChain ? batch.tx_hash : null,
+    blockNumber: onChain ? batch.block_number : null,
+    blockTime: onChain ? batch.block_time?.toISOString() ?? null : null,
     ...formatOf(batch),
   };
 }
@@ -135,7 +147,9 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
 
   app.get<{ Params: { seq: number } }>("/api/v1/batches/:seq", {
     schema: {
-      tags: ["audit"], summary: "One sealed batch: root, leaf count, status and its anchoring transaction",
+      tags: ["audit"],
+      summary: "One sealed batch: root, leaf count, status (sealed, sent, confirming: mined but fewer than CONFIRMATIONS blocks deep, "
+        + "anchored: final) and its anchoring transaction; cached long only once final",
       params: Type.Object({ seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
       response: { 200: Batch },
     },
@@ -143,6 +157,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     const { rows: [row] } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE seq = $1`, [request.params.seq]);
     if (row === undefined) throw notFound(`no batch ${request.params.seq}`);
     const batch = present(row, await deps.chain());
+    // Only a final batch is cached (its ETag names its transaction); one confirming may still change.
     const etag = batch.status === "anchored" ? `"batch-${batch.seq}-${batch.root.slice(2, 18)}-${batch.txHash!.slice(2, 18)}"` : null;
     if (cacheable(request, reply, etag, IMMUTABLE)) return reply;
     return batch;

@@ -17,8 +17,15 @@ export const ALERT_KINDS = [
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
-/** A sealed batch's root is anchored and confirmed on chain. */
+/** A sealed batch's root is anchored on chain and final (CONFIRMATIONS deep, its block checked). */
 export const BATCH_ANCHORED = "batch.anchored";
+
+/**
+ * A correction: a batch announced by `batch.anchored` was made final again in another transaction or
+ * block (a reorganisation deeper than CONFIRMATIONS, or a new registry). Not subscribed to: every
+ * endpoint that was sent the batch's `batch.anchored` gets it.
+ */
+export const BATCH_REANCHORED = "batch.reanchored";
 
 /** Every event type an endpoint can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [...ALERT_KINDS, BATCH_ANCHORED] as const;

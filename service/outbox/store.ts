@@ -4,7 +4,7 @@
  * each attempt got. Everything is driven by these rows, so a rerun, a crash or two workers at once
  * are harmless.
  */
-import { BATCH_ANCHORED } from "../core/alert-kinds.ts";
+import { BATCH_ANCHORED, BATCH_REANCHORED } from "../core/alert-kinds.ts";
 import type { DeliveryError } from "../core/destinations.ts";
 import { newWebhookSecret } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
@@ -225,7 +225,33 @@ export function createOutboxStore(db: Db) {
             ORDER BY e.id, a.id
            ON CONFLICT (endpoint_id, event_type, source_id) DO NOTHING`,
         );
-        // A brand hears of the batches that hold links of its own bottles.
+        // Corrections first: a batch made final again (anchoring/anchorer.ts, batch_anchors) is
+        // corrected for every endpoint that was sent its batch.anchored, pending or not. Claimed here
+        // (fanned_out_at) in the same transaction, so each goes out once.
+        const corrections = await tx.query(
+          `WITH claimed AS (
+             UPDATE batch_anchors SET fanned_out_at = now() WHERE supersedes IS NOT NULL AND fanned_out_at IS NULL RETURNING *)
+           INSERT INTO deliveries (endpoint_id, event_type, source_id, payload)
+           SELECT d.endpoint_id, $1::text, c.id, jsonb_build_object(
+                    'type', $1::text,
+                    'timestamp', ${iso("c.final_at")},
+                    'data', jsonb_build_object(
+                      'seq', c.seq, 'root', '0x' || encode(b.root, 'hex'), 'leafCount', b.leaf_count,
+                      'txHash', c.tx_hash, 'blockNumber', c.block_number, 'blockTime', ${iso("c.block_time")},
+                      'chainId', c.chain_id, 'registry', c.registry,
+                      'supersedes', jsonb_build_object(
+                        'txHash', p.tx_hash, 'blockNumber', p.block_number, 'blockTime', ${iso("p.block_time")},
+                        'chainId', p.chain_id, 'registry', p.registry)))
+             FROM claimed c
+             JOIN batch_anchors p ON p.id = c.supersedes
+             JOIN batches b ON b.seq = c.seq
+             JOIN endpoints e ON e.enabled AND $2::text = ANY (e.types)
+             JOIN deliveries d ON d.endpoint_id = e.id AND d.event_type = $2::text AND d.source_id = c.seq
+            ORDER BY d.endpoint_id, c.id
+           ON CONFLICT (endpoint_id, event_type, source_id) DO NOTHING`,
+          [BATCH_REANCHORED, BATCH_ANCHORED],
+        );
+        // A brand hears of the batches that hold links of its own bottles, once final.
         const batches = await tx.query(
           `INSERT INTO deliveries (endpoint_id, event_type, source_id, payload)
            SELECT e.id, $1::text, b.seq, jsonb_build_object(
@@ -250,7 +276,7 @@ export function createOutboxStore(db: Db) {
             WHERE enabled AND (last_alert_id < $1::bigint OR last_batch_seq < $2::bigint)`,
           [mark!.alert_id ?? 0, mark!.batch_seq],
         );
-        return (alerts.rowCount ?? 0) + (batches.rowCount ?? 0);
+        return (alerts.rowCount ?? 0) + (corrections.rowCount ?? 0) + (batches.rowCount ?? 0);
       });
     },
 
