@@ -22,7 +22,7 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** The event types a store key may post. */
 export type StoreEventType = "store_receiving" | "retail_sale";
 
-/** The brand's policy for its stores' own events (brand settings, migration 0014). */
+/** The brand's policy for its stores' own events (brand settings, migration 0013). */
 export interface StorePolicy {
   /** How far back from its arrival a store event may be dated, in hours. */
   storeBackdateHours: number;

@@ -56,7 +56,7 @@ const notRegenerable = (what: string, field: string): AppError => conflict(
   `${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field,
 );
 
-/** The brand's settings (columns of brands, migration 0014): its policy for its stores' own events. */
+/** The brand's settings (columns of brands, migration 0013): its policy for its stores' own events. */
 export type BrandSettings = StorePolicy;
 
 /** The brand's settings, read in the caller's transaction (the ingest reads them beside the bottles it locks). */
