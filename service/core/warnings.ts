@@ -23,7 +23,12 @@ export interface StepFact {
 export type Warning =
   | { kind: "not_produced" }
   | { kind: "opened"; at: Date }
-  | { kind: "sold_before"; at: Date; store: string | null; times: number }
+  /**
+   * Sold, and now offered again: sold more than once (`times` > 1), or its buyer verified it (`buyerScan`,
+   * the first consumer scan after the last sale) longer than BUYER_WINDOW_MS ago, so whoever scans now is
+   * someone else, later. `buyerScan` is null when no consumer scan followed the last sale.
+   */
+  | { kind: "sold_before"; at: Date; store: string | null; times: number; buyerScan: Date | null }
   | { kind: "out_of_region"; assigned: string; found: string; store: string }
   | { kind: "copied_code"; first: string; second: string; hours: number; km: number };
 
@@ -39,8 +44,14 @@ export function verdictOf(warnings: readonly Warning[]): Verdict {
   return warnings.length === 0 ? "genuine" : "warning";
 }
 
-/** A sale this long before the scan means the bottle is offered again (a buyer scans within a day). */
-export const RESALE_AFTER_MS = 24 * 3_600_000;
+/**
+ * The buyer's window: the first consumer scan after the (last) retail sale is its buyer's, whenever it
+ * comes (a gift, a bottle kept for a festival), and so are the scans within this long after it (the
+ * buyer showing it to the family). A scan after the window is someone else's, later.
+ */
+export const BUYER_WINDOW_MS = 24 * 3_600_000;
+/** Consumer scans this recent are checked for a copied code (and shown as the page's recent scans). */
+export const RECENT_SCANS_MS = 7 * 86_400_000;
 /** Two scans farther apart than this, sooner than COPY_WINDOW_MS, cannot be one bottle. */
 export const COPY_DISTANCE_KM = 300;
 export const COPY_WINDOW_MS = 24 * 3_600_000;
@@ -90,6 +101,38 @@ export function copiedCode(scans: ScanFact[]): Extract<Warning, { kind: "copied_
   return null;
 }
 
+/**
+ * The bottle's retail sale as a consumer's verdict sees it: the last sale, at which store, how many sales
+ * there were, and the buyer's first verification (the first consumer scan at or after that sale; scans
+ * before it are the trade's pre-queries and never the buyer's). `resold`: sold more than once, or the
+ * buyer's window closed before `now`. A scan being recorded at `now` that is the first after the sale is
+ * the buyer's whether or not `scans` already holds it: with no scan after the sale, nobody else has scanned.
+ */
+export interface SaleFact {
+  at: Date;
+  store: string | null;
+  times: number;
+  buyerScan: Date | null;
+  resold: boolean;
+}
+
+export function saleOf(input: { steps: StepFact[]; scans: ScanFact[]; now: Date }): SaleFact | null {
+  const sales = input.steps.filter((s) => s.type === "retail_sale");
+  const last = sales.at(-1);
+  if (last === undefined) return null;
+  let buyerScan: Date | null = null;
+  for (const scan of input.scans) {
+    if (scan.at.getTime() >= last.at.getTime() && (buyerScan === null || scan.at.getTime() < buyerScan.getTime())) buyerScan = scan.at;
+  }
+  const windowClosed = buyerScan !== null && input.now.getTime() - buyerScan.getTime() > BUYER_WINDOW_MS;
+  return { at: last.at, store: last.party?.name ?? null, times: sales.length, buyerScan, resold: sales.length > 1 || windowClosed };
+}
+
+/**
+ * The warnings for a look at the bottle at `now`. `scans`: the bottle's consumer scans (with the one being
+ * recorded now, if any), at least those of the last RECENT_SCANS_MS and the first after the last sale;
+ * only the recent ones are checked for a copy.
+ */
 export function warningsFor(input: {
   steps: StepFact[];
   openedAt: Date | null;
@@ -101,17 +144,14 @@ export function warningsFor(input: {
   // A minted code without a production step was never put on a produced bottle (EPCIS commissioning is a production step too).
   if (!input.steps.some((s) => s.type === "production")) warnings.push({ kind: "not_produced" });
   if (input.openedAt !== null) warnings.push({ kind: "opened", at: input.openedAt });
-  const sales = input.steps.filter((s) => s.type === "retail_sale");
-  const lastSale = sales.at(-1);
-  if (lastSale && (sales.length > 1 || input.now.getTime() - lastSale.at.getTime() > RESALE_AFTER_MS)) {
-    warnings.push({ kind: "sold_before", at: lastSale.at, store: lastSale.party?.name ?? null, times: sales.length });
-  }
+  const sale = saleOf(input);
+  if (sale?.resold) warnings.push({ kind: "sold_before", at: sale.at, store: sale.store, times: sale.times, buyerScan: sale.buyerScan });
   if (input.assignedRegion !== null) {
     const outside = input.steps.find((s) => (s.type === "store_receiving" || s.type === "retail_sale")
       && s.party !== null && s.party.kind === "store" && s.party.region !== input.assignedRegion);
     if (outside?.party) warnings.push({ kind: "out_of_region", assigned: input.assignedRegion, found: outside.party.region, store: outside.party.name });
   }
-  const copied = copiedCode(input.scans);
+  const copied = copiedCode(input.scans.filter((s) => input.now.getTime() - s.at.getTime() < RECENT_SCANS_MS));
   if (copied) warnings.push(copied);
   return warnings;
 }
