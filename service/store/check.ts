@@ -4,7 +4,7 @@
  * `{authentic: false}` and nothing else.
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
-import { warningsFor, type ScanFact, type StepFact } from "../core/warnings.ts";
+import { RECENT_SCANS_MS, warningsFor, type ScanFact, type StepFact } from "../core/warnings.ts";
 import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import type { StoreRef } from "./keys.ts";
@@ -79,9 +79,16 @@ export function createStoreCheck(db: Db) {
         type: r.type, at: r.occurred_at,
         party: r.party === null ? null : { id: r.party, name: r.name ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },
       }));
+      // The recent scans (the copy check), and the buyer's first scan after the last sale, however old: the
+      // store's own check is never a consumer's scan, so only a buyer's verification that is over a day old
+      // makes the bottle sold_before (otherwise it is already_sold, below).
+      const lastSale = steps.filter((s) => s.type === "retail_sale").at(-1)?.at ?? null;
       const { rows: scanRows } = await db.query<{ scanned_at: Date; place: string | null; latitude: number | null; longitude: number | null }>(
-        "SELECT scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 AND scanned_at > $2 ORDER BY scanned_at",
-        [serial, new Date(now.getTime() - 7 * 86_400_000)],
+        `SELECT id, scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 AND scanned_at > $2
+         UNION
+         (SELECT id, scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 AND scanned_at >= $3::timestamptz ORDER BY scanned_at, id LIMIT 1)
+         ORDER BY scanned_at, id`,
+        [serial, new Date(now.getTime() - RECENT_SCANS_MS), lastSale],
       );
       const scans: ScanFact[] = scanRows.map((r) => ({ at: r.scanned_at, place: r.place === null ? null : { name: r.place, latitude: r.latitude, longitude: r.longitude } }));
 

@@ -38,7 +38,7 @@ const percent = (fraction: number): string => `${fraction > 0 ? "+" : ""}${Math.
 function zh(w: Warning | LifecycleFact): string {
   switch (w.kind) {
     case "opened": return `此瓶已于 ${time(w.at, "zh")} 开启（瓶盖下暗码已被扫描或已登记开瓶），不可作为新品收货或销售。`;
-    case "sold_before": return `此瓶已于 ${time(w.at, "zh")}${w.store ? `在 ${w.store}` : ""}售出${w.times > 1 ? `（共售出 ${w.times} 次）` : ""}，不是新品。`;
+    case "sold_before": return `此瓶已于 ${time(w.at, "zh")}${w.store ? `在 ${w.store}` : ""}售出${w.times > 1 ? `（共售出 ${w.times} 次）` : ""}${w.buyerScan ? `，买家已于 ${time(w.buyerScan, "zh")} 首次验证` : ""}，不是新品。`;
     case "out_of_region": return `此瓶应在「${w.assigned}」销售，却曾由「${w.found}」的 ${w.store} 收货或售出（疑似窜货）。`;
     case "copied_code": return `此编码在 ${w.hours} 小时内先后于${w.first}和${w.second}（相距约 ${w.km} 公里）被验证，可能已被复制。`;
     case "not_produced": return "此编码没有生产记录：标签从未用于已生产的酒瓶。";
@@ -56,7 +56,7 @@ function zh(w: Warning | LifecycleFact): string {
 function en(w: Warning | LifecycleFact): string {
   switch (w.kind) {
     case "opened": return `Opened on ${time(w.at, "en")} (the code under its cap was scanned, or an opening was recorded): do not take it in or sell it as new.`;
-    case "sold_before": return `Sold on ${time(w.at, "en")}${w.store ? ` at ${w.store}` : ""}${w.times > 1 ? ` (sold ${w.times} times)` : ""}: it is not a new bottle.`;
+    case "sold_before": return `Sold on ${time(w.at, "en")}${w.store ? ` at ${w.store}` : ""}${w.times > 1 ? ` (sold ${w.times} times)` : ""}${w.buyerScan ? `, first verified by its buyer on ${time(w.buyerScan, "en")}` : ""}: it is not a new bottle.`;
     case "out_of_region": return `Meant for sale in "${w.assigned}" but received or sold by ${w.store} in "${w.found}" (possible diversion).`;
     case "copied_code": return `Verified in ${w.first} and in ${w.second} (about ${w.km} km apart) within ${w.hours} hours: the code may have been copied.`;
     case "not_produced": return "No production is recorded for this code: its label was never put on a produced bottle.";

@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
-import type { Place, ScanFact, StepFact } from "../core/warnings.ts";
+import { RECENT_SCANS_MS, type Place, type ScanFact, type StepFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
 import { RESCAN_WINDOW, SCAN_CAP_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
 import { linkBatchSql } from "../anchoring/link-tiles.ts";
@@ -126,7 +126,7 @@ export function scanSummary(facts: ScanFact[], soldAt: Date | null, now = Date.n
     consumer: consumer.length,
     beforeSale: facts.length - consumer.length,
     first: consumer[0] ?? null,
-    recent: facts.filter((f) => now - f.at.getTime() < 7 * 86_400_000),
+    recent: facts.filter((f) => now - f.at.getTime() < RECENT_SCANS_MS),
   };
 }
 

@@ -38,7 +38,9 @@ const zh = {
   tradeScans: (n: number) => `另有售出前的验证 ${n} 次（经销商或门店）`,
   thisScan: "（含本次）",
   opened: (time: string) => `此瓶已于 ${time} 开启（瓶盖下暗码已被扫描）。`,
-  soldBefore: (time: string, store: string | null, times: number) => `此瓶已于 ${time}${store ? `在 ${store}` : ""}售出${times > 1 ? `（共售出 ${times} 次）` : ""}；若您现在作为新品购买，请询问原因。`,
+  soldGenuine: (time: string, store: string | null) => `正品，已于 ${time}${store ? ` 在 ${store} ` : " "}售出`,
+  soldBefore: (time: string, store: string | null, times: number, buyerScan: string | null) => `此瓶已于 ${time}${store ? ` 在 ${store} ` : " "}售出${times > 1 ? `（共售出 ${times} 次）` : ""}${buyerScan ? `，买家已于 ${buyerScan} 首次验证` : ""}；${
+    times > 1 ? "一瓶酒只应售出一次，若有人将它作为新品卖给您，请询问原因。" : "若有人将它作为新品卖给您，它已被转卖或重新灌装。"}`,
   outOfRegion: (assigned: string, found: string, store: string) => `此瓶应在「${assigned}」销售，却出现在「${found}」的 ${store}（疑似窜货）。`,
   copiedCode: (a: string, b: string, hours: number, km: number) => `此编码在 ${hours} 小时内先后于${a}和${b}（相距约 ${km} 公里）被验证，可能已被复制到其他瓶上。`,
   verifyYourself: "自行核验",
@@ -99,7 +101,9 @@ const en: typeof zh = {
   tradeScans: (n: number) => `plus ${n} check${n === 1 ? "" : "s"} before it was sold (by the trade)`,
   thisScan: " (including this one)",
   opened: (time: string) => `This bottle was opened on ${time} (the code under its cap was scanned).`,
-  soldBefore: (time: string, store: string | null, times: number) => `This bottle was sold on ${time}${store ? ` at ${store}` : ""}${times > 1 ? ` (sold ${times} times)` : ""}. If it is offered to you as new, ask why.`,
+  soldGenuine: (time: string, store: string | null) => `Genuine, sold on ${time}${store ? ` at ${store}` : ""}`,
+  soldBefore: (time: string, store: string | null, times: number, buyerScan: string | null) => `This bottle was sold on ${time}${store ? ` at ${store}` : ""}${times > 1 ? ` (sold ${times} times)` : ""}${buyerScan ? `, first verified by its buyer on ${buyerScan}` : ""}. ${
+    times > 1 ? "A bottle is sold once: if it is offered to you as new, ask why." : "If it is offered to you as new, it has been resold or refilled."}`,
   outOfRegion: (assigned: string, found: string, store: string) => `This bottle is meant for sale in "${assigned}" but turned up in "${found}" at ${store} (possible diversion).`,
   copiedCode: (a: string, b: string, hours: number, km: number) => `This code was verified in ${a} and in ${b} (about ${km} km apart) within ${hours} hours: it may have been copied onto other bottles.`,
   verifyYourself: "Verify it yourself",

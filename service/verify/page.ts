@@ -3,7 +3,7 @@
  * escaping `html` template; the only script is /assets/self-check.js (the in-browser verifier).
  */
 import { publicRpcUrl, type PublicRpc } from "../core/public-rpc.ts";
-import { verdictOf, type Verdict, type Warning } from "../core/warnings.ts";
+import { verdictOf, type SaleFact, type Verdict, type Warning } from "../core/warnings.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
 import { html, shortHash, type SafeHtml } from "./html.ts";
 import { pageDocument } from "./layout.ts";
@@ -15,6 +15,8 @@ export interface PageModel {
   switchUrl: string;
   bottle: (Bottle & {
     steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string;
+    /** The last retail sale as the verdict sees it (core/warnings.ts saleOf); null when the bottle was never sold. */
+    sale: SaleFact | null;
     guide: { amount: string; currency: string; band: { min: string; max: string } } | null;
     /** The RPC the in-browser check may use (never the service's own CHAIN_RPC_URL). */
     rpc: PublicRpc;
@@ -31,7 +33,7 @@ function warningText(w: Warning, m: Messages, lang: Lang): string {
   switch (w.kind) {
     case "not_produced": return m.notProducedWarning;
     case "opened": return m.opened(formatTime(w.at, lang));
-    case "sold_before": return m.soldBefore(formatTime(w.at, lang), w.store, w.times);
+    case "sold_before": return m.soldBefore(formatTime(w.at, lang), w.store, w.times, w.buyerScan === null ? null : formatTime(w.buyerScan, lang));
     case "out_of_region": return m.outOfRegion(w.assigned, w.found, w.store);
     case "copied_code": return m.copiedCode(w.first, w.second, w.hours, w.km);
   }
@@ -64,9 +66,14 @@ export function renderPage(model: PageModel): string {
   };
   const { css, title, text } = headline[verdictKind];
   const reasons = b.warnings.filter((w) => w.kind !== "not_produced");
+  // Genuine and sold: this is its buyer's scan (or one within the buyer's window), so the sale is good news, not a warning.
+  const saleLine = verdictKind === "genuine" && b.sale !== null && !b.sale.resold
+    ? html`<p class="sale" data-sold="${b.sale.at.toISOString()}">${m.soldGenuine(formatTime(b.sale.at, lang), b.sale.store)}</p>`
+    : "";
   const verdict = html`<header class="verdict ${css}" role="status" data-verdict="${verdictKind}">
 <p class="brand">${b.brandName}</p>
 <h1>${title}</h1>
+${saleLine}
 <p>${text}</p>
 ${reasons.length === 0 ? "" : html`<ul class="reasons">${reasons.map((w) => html`<li data-warning="${w.kind}">${warningText(w, m, lang)}</li>`)}</ul>`}
 </header>`;

@@ -11,7 +11,7 @@ import { normaliseGtin } from "../core/gtin.ts";
 import { notAScan } from "../core/previews.ts";
 import { band, guideInForce } from "../core/price.ts";
 import type { PublicRpc } from "../core/public-rpc.ts";
-import { warningsFor } from "../core/warnings.ts";
+import { saleOf, warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
@@ -160,12 +160,14 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
     const scans = scanSummary(facts, soldAt, now.getTime());
     const guide = guideInForce(view.guidePrices, bottle.region?.code ?? null, now);
-    const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: scans.recent, now });
+    // All the scans read, with this visit's if it was recorded: the buyer's first scan after the sale may be weeks old.
+    const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: facts, now });
+    const sale = saleOf({ steps, scans: facts, now });
     const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
     return htmlReply(reply).send(renderPage({
       lang,
       switchUrl: switchUrl(request, lang, true),
-      bottle: { ...bottle, steps, scans, warnings, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpc: deps.rpc, chain: await deps.chain(), explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
+      bottle: { ...bottle, steps, scans, warnings, sale, scanned, guide: guide === null ? null : { amount: guide.amount, currency: guide.currency, band: band(guide) }, proofUrl, rpc: deps.rpc, chain: await deps.chain(), explorerUrl: deps.explorerUrl, qrGtin: gtin ?? bottle.gtin, reportSecret: o === undefined ? s : undefined },
     }));
   });
 

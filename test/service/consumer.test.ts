@@ -120,6 +120,73 @@ describe("consumer verification page", function () {
     const r = await page(pathOf(url), { "x-forwarded-for": "192.0.2.11" });
     expect(/data-scan-count="(\d+)"/.exec(r.body)![1]).to.equal("1");
     expect(r.body).to.include("另有售出前的验证 1 次");
+    // the dealer's pre-query opened no buyer's window: the buyer's first scan is genuine, with the sale
+    expect(r.body).to.include('data-verdict="genuine"');
+    expect(r.body).to.match(/<p class="sale" data-sold="[^"]+">正品，已于 [^<]+ 在 浦东专卖店 售出<\/p>/);
+  });
+
+  // Issue 17: the buyer scanning days after buying (a gift, a bottle kept for a festival) sees a genuine
+  // bottle and its sale; someone scanning after the buyer's window closed is warned it was resold.
+  describe("the buyer's scans after a retail sale", () => {
+    /** The whole lifecycle three weeks earlier: sold three weeks (and an hour) ago. */
+    async function boughtDaysAgo(): Promise<{ brand: BrandFixture; serial: string; url: string }> {
+      const brand = await stack.createBrand({ codes: 1 });
+      const { serial, url } = brand.codes[0]!;
+      const events = lifecycle([serial]) as { occurredAt: string }[];
+      for (const e of events) e.occurredAt = new Date(Date.parse(e.occurredAt) - 21 * 86_400_000).toISOString();
+      expect((await stack.postEvents(brand, events)).status).to.equal(202);
+      return { brand, serial, url };
+    }
+    const storeCheck = async (brand: BrandFixture, serial: string) => {
+      const created = await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: brand.apiKey });
+      expect(created.status).to.equal(201);
+      const r = await stack.request("GET", `/api/v1/store/check?serial=${serial}&intent=receiving&lang=en`, { token: created.body.storeKey });
+      expect(r.status).to.equal(200);
+      return r.body as { warnings: { kind: string; message: string }[] };
+    };
+
+    it("the buyer's first scan days after the sale is genuine, 'genuine, sold on … at …', in Chinese and in English", async () => {
+      const { url } = await boughtDaysAgo();
+      const first = await page(pathOf(url), { "x-forwarded-for": "192.0.2.60" });
+      expect(first.status).to.equal(200);
+      expect(first.body).to.include('class="verdict verdict-genuine" role="status" data-verdict="genuine"');
+      expect(first.body).not.to.include("data-warning=");
+      expect(first.body).to.match(/<p class="sale" data-sold="[^"]+">正品，已于 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2} 在 浦东专卖店 售出<\/p>/);
+      // a second scan within the buyer's window (the buyer's family, another phone) is the buyer's too
+      const second = await page(`${pathOf(url)}&lang=en`, { "x-forwarded-for": "192.0.2.61" });
+      expect(second.body).to.include('data-verdict="genuine"');
+      expect(second.body).to.match(/<p class="sale" data-sold="[^"]+">Genuine, sold on \d{2}\/\d{2}\/\d{4}, \d{2}:\d{2} at 浦东专卖店<\/p>/);
+      expect(/data-scan-count="(\d+)"/.exec(second.body)![1]).to.equal("2");
+    });
+
+    it("a scan two days after the buyer's first is sold_before, naming the buyer's first verification; the store check agrees", async () => {
+      const { brand, serial, url } = await boughtDaysAgo();
+      expect((await page(pathOf(url), { "x-forwarded-for": "192.0.2.62" })).body).to.include('data-verdict="genuine"');
+      // within the buyer's window the store (trade, never a buyer) is told the bottle is already sold, not that it was resold
+      expect((await storeCheck(brand, serial)).warnings.map((w) => w.kind)).to.deep.equal(["already_sold", "already_received_here"]);
+      // the buyer's scan was two days ago
+      await db.query("UPDATE scans SET scanned_at = scanned_at - interval '2 days' WHERE serial = $1", [serial]);
+      const later = await page(pathOf(url), { "x-forwarded-for": "192.0.2.63" });
+      expect(later.body).to.include('data-verdict="warning"');
+      expect(later.body).not.to.include('class="sale"');
+      expect(later.body).to.match(/<li data-warning="sold_before">此瓶已于 [^<]+ 在 浦东专卖店 售出，买家已于 [^<]+ 首次验证；若有人将它作为新品卖给您，它已被转卖或重新灌装。<\/li>/);
+      const en = await page(`${pathOf(url)}&lang=en`, { "x-forwarded-for": "192.0.2.64" });
+      expect(en.body).to.match(/<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店, first verified by its buyer on [^<]+\. If it is offered to you as new, it has been resold or refilled\.<\/li>/);
+      // the store's JSON: sold_before, with the buyer's first verification, even once that scan is older than the copy check's week
+      await db.query("UPDATE scans SET scanned_at = scanned_at - interval '10 days' WHERE serial = $1", [serial]);
+      const checked = await storeCheck(brand, serial);
+      expect(checked.warnings.map((w) => w.kind)).to.deep.equal(["sold_before", "already_received_here"]);
+      expect(checked.warnings[0]!.message).to.match(/^Sold on .+ at 浦东专卖店, first verified by its buyer on .+: it is not a new bottle\.$/);
+    });
+
+    it("a second sale is sold_before even on the first scan after it", async () => {
+      const { brand, url, serial } = await boughtDaysAgo();
+      const again = { id: `resale-${serial}`, type: "retail_sale", codes: [serial], occurredAt: new Date(Date.now() - 3_600_000).toISOString(), party: "store-pudong", price: { amount: "1499.00", currency: "CNY" } };
+      expect((await stack.postEvents(brand, [again])).status).to.equal(202);
+      const r = await page(`${pathOf(url)}&lang=en`, { "x-forwarded-for": "192.0.2.65" });
+      expect(r.body).to.include('data-verdict="warning"');
+      expect(r.body).to.match(/<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店 \(sold 2 times\), first verified by its buyer on [^<]+\. A bottle is sold once: if it is offered to you as new, ask why\.<\/li>/);
+    });
   });
 
   it("warns about a copied code scanned in two distant places within hours", async () => {
@@ -140,7 +207,7 @@ describe("consumer verification page", function () {
     expect(bad.body.field).to.equal("places[0].cidr");
   });
 
-  it("warns when the bottle turns up outside its sales region, and when it was sold long ago", async () => {
+  it("warns when the bottle turns up outside its sales region (also on its buyer's first scan, weeks after the sale)", async () => {
     const brand = await stack.createBrand({ codes: 1 });
     const { serial, url } = brand.codes[0]!; // minted for CN-SH
     await stack.request("PUT", "/api/v1/regions/CN-BJ", { token: brand.apiKey, body: { name: "北京" } });
@@ -151,8 +218,9 @@ describe("consumer verification page", function () {
     (events[4] as { party: string; occurredAt: string }).occurredAt = "2026-11-01T10:00:00+08:00"; // weeks ago
     expect((await stack.postEvents(brand, events)).status).to.equal(202);
     const r = await page(`${pathOf(url)}&lang=en`);
+    expect(r.body).to.include('data-verdict="warning"');
     expect(r.body).to.include('data-warning="out_of_region"');
-    expect(r.body).to.include('data-warning="sold_before"');
+    expect(r.body, "the first scan after the sale is its buyer's, however late").not.to.include('data-warning="sold_before"');
   });
 
   it("escapes brand-supplied text", async () => {
