@@ -3,9 +3,12 @@
  * an anchored bottle (every check passes, complete as of its batch, against the registry the page
  * names with its explorer link), and the same page fed the tampered bundles of issue 14 (served to
  * the browser in place of the real one): each one fails, or says it is incomplete, never passes.
+ * And the page's verdict as a phone shows it (issue 17): the buyer's first scan after a sale is
+ * genuine, with the sale, in the genuine colour; a diverted, an opened and a copied bottle each show
+ * their warning (scans placed by X-Forwarded-For, the stack trusting its proxy).
  */
 import { expect } from "chai";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { LOCAL_CHAIN_ID, startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import type { ProofBundle } from "../../service/core/bundle.ts";
 import { launchBrowser, newPage, saveScreenshot } from "../helpers/browser.ts";
@@ -13,6 +16,11 @@ import { gtinFrom, lifecycle, startStack, type BrandFixture, type Stack } from "
 
 const PHONE = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" };
 const EXPLORER = "https://explorer.example.org";
+/** The page's colours (assets/page.css --ok and --warn), as the browser computes them. */
+const GENUINE_COLOUR = "rgb(19, 115, 51)";
+const WARNING_COLOUR = "rgb(160, 90, 0)";
+const SHANGHAI_IP = "203.0.113.7";
+const URUMQI_IP = "198.51.100.9";
 
 type Checks = { name: string | null; state: string; text: string | null }[];
 
@@ -25,7 +33,7 @@ describe("consumer page in the browser", function () {
 
   before(async () => {
     chain = await startLocalChain();
-    stack = await startStack({ chainUrl: chain.url, keyIndex: 11, env: { EXPLORER_URL: `${EXPLORER}/` } });
+    stack = await startStack({ chainUrl: chain.url, keyIndex: 11, env: { EXPLORER_URL: `${EXPLORER}/`, TRUST_PROXY: "1" } });
     browser = await launchBrowser();
     brand = await stack.createBrand({ codes: 2 });
     expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)))).status).to.equal(202);
@@ -221,5 +229,123 @@ describe("consumer page in the browser", function () {
     } finally {
       await context.close();
     }
+  });
+  describe("the verdict on a phone", () => {
+    /** Opens a bottle's page as a phone at `ip` (a place in the brand's table, or none). */
+    async function scanAs(url: string, ip: string, locale = "zh-CN") {
+      const { context, page } = await newPage(browser, { ...PHONE, locale, extraHTTPHeaders: { "x-forwarded-for": ip } });
+      const response = await page.goto(url);
+      expect(response?.status()).to.equal(200);
+      return { context, page };
+    }
+    const verdictOn = async (page: Page) => page.$eval("header.verdict", (header) => ({
+      verdict: header.getAttribute("data-verdict"),
+      title: header.querySelector("h1")?.textContent ?? null,
+      sale: header.querySelector("p.sale")?.textContent ?? null,
+      background: getComputedStyle(header).backgroundColor,
+      warnings: [...header.querySelectorAll(".reasons li")].map((li) => ({ kind: li.getAttribute("data-warning"), text: li.textContent ?? "" })),
+      fits: document.documentElement.scrollWidth <= document.documentElement.clientWidth,
+    }));
+    const placed = async (b: BrandFixture) => {
+      const r = await stack.request("PUT", "/api/v1/ip-places", { token: b.apiKey, body: { places: [
+        { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
+        { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
+      ] } });
+      expect(r.status).to.equal(200);
+    };
+
+    it("the buyer's first scan, days after the sale, is genuine with the sale line, in the genuine colour (Chinese and English)", async () => {
+      const bought = await stack.createBrand({ codes: 1 });
+      const code = bought.codes[0]!;
+      // bought four days ago, kept as a gift: its first consumer scan comes now
+      const events = lifecycle([code.serial]) as { occurredAt: string }[];
+      for (const e of events) e.occurredAt = new Date(Date.parse(e.occurredAt) - 4 * 86_400_000).toISOString();
+      expect((await stack.postEvents(bought, events)).status).to.equal(202);
+
+      const zh = await scanAs(code.url, SHANGHAI_IP);
+      try {
+        const seen = await verdictOn(zh.page);
+        await saveScreenshot(zh.page, "page-375-bought-zh");
+        expect(seen).to.deep.include({ verdict: "genuine", title: "正品", background: GENUINE_COLOUR, warnings: [], fits: true });
+        expect(seen.sale).to.match(/^正品，已于 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2} 在 浦东专卖店 售出$/);
+        // the line is on the genuine header itself, white on green
+        expect(await zh.page.$eval("header.verdict p.sale", (p) => getComputedStyle(p).color)).to.equal("rgb(255, 255, 255)");
+      } finally {
+        await zh.context.close();
+      }
+      // another phone (the buyer's family) within the buyer's window, in English
+      const en = await scanAs(code.url, "192.0.2.70", "en-GB");
+      try {
+        const seen = await verdictOn(en.page);
+        expect(seen).to.deep.include({ verdict: "genuine", title: "Genuine", background: GENUINE_COLOUR, warnings: [], fits: true });
+        expect(seen.sale).to.match(/^Genuine, sold on \d{2}\/\d{2}\/\d{4}, \d{2}:\d{2} at 浦东专卖店$/);
+      } finally {
+        await en.context.close();
+      }
+    });
+
+    it("a diverted bottle (sold by a store outside its region) shows the out-of-region warning", async () => {
+      const diverted = await stack.createBrand({ codes: 1 });
+      const code = diverted.codes[0]!; // minted for CN-SH
+      await stack.request("PUT", "/api/v1/regions/CN-BJ", { token: diverted.apiKey, body: { name: "北京" } });
+      await stack.request("PUT", "/api/v1/parties/store-bj", { token: diverted.apiKey, body: { kind: "store", name: "北京王府井店", region: "CN-BJ" } });
+      const events = lifecycle([code.serial]) as { party: string }[];
+      events[3]!.party = "store-bj";
+      events[4]!.party = "store-bj";
+      expect((await stack.postEvents(diverted, events)).status).to.equal(202);
+      const { context, page } = await scanAs(code.url, "192.0.2.71");
+      try {
+        const seen = await verdictOn(page);
+        await saveScreenshot(page, "page-375-diverted-zh");
+        expect(seen).to.deep.include({ verdict: "warning", title: "请注意", background: WARNING_COLOUR, sale: null, fits: true });
+        expect(seen.warnings.map((w) => w.kind)).to.deep.equal(["out_of_region"]);
+        expect(seen.warnings[0]!.text).to.equal("此瓶应在「CN-SH」销售，却出现在「CN-BJ」的 北京王府井店（疑似窜货）。");
+      } finally {
+        await context.close();
+      }
+    });
+
+    it("an opened bottle (its cap code scanned) shows the opened warning to whoever scans it next", async () => {
+      const opened = await stack.createBrand({ codes: 1 });
+      const code = opened.codes[0]!;
+      expect((await stack.postEvents(opened, lifecycle([code.serial]))).status).to.equal(202);
+      const cap = await fetch(code.capUrl, { headers: { "x-forwarded-for": "192.0.2.72" } });
+      expect(cap.status).to.equal(200);
+      const { context, page } = await scanAs(code.url, "192.0.2.73");
+      try {
+        const seen = await verdictOn(page);
+        await saveScreenshot(page, "page-375-opened-zh");
+        expect(seen).to.deep.include({ verdict: "warning", background: WARNING_COLOUR, sale: null, fits: true });
+        expect(seen.warnings.map((w) => w.kind)).to.deep.equal(["opened"]);
+        expect(seen.warnings[0]!.text).to.match(/^此瓶已于 .+ 开启（瓶盖下暗码已被扫描）。$/);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it("a copied code (verified in Shanghai, then in Urumqi within the hour) shows the copied-code warning", async () => {
+      const copied = await stack.createBrand({ codes: 1 });
+      const code = copied.codes[0]!;
+      expect((await stack.postEvents(copied, lifecycle([code.serial]))).status).to.equal(202);
+      await placed(copied);
+      // the genuine bottle's buyer in Shanghai ...
+      const first = await scanAs(code.url, SHANGHAI_IP);
+      try {
+        expect(await verdictOn(first.page)).to.deep.include({ verdict: "genuine", background: GENUINE_COLOUR });
+      } finally {
+        await first.context.close();
+      }
+      // ... and the same code on another bottle, 3,000 km away, minutes later
+      const { context, page } = await scanAs(code.url, URUMQI_IP, "en-GB");
+      try {
+        const seen = await verdictOn(page);
+        await saveScreenshot(page, "page-375-copied-en");
+        expect(seen).to.deep.include({ verdict: "warning", title: "Warning", background: WARNING_COLOUR, sale: null, fits: true });
+        expect(seen.warnings.map((w) => w.kind)).to.deep.equal(["copied_code"]);
+        expect(seen.warnings[0]!.text).to.match(/^This code was verified in 上海 and in 乌鲁木齐 \(about 3\d{3} km apart\) within 0(\.\d)? hours: it may have been copied onto other bottles\.$/);
+      } finally {
+        await context.close();
+      }
+    });
   });
 });
