@@ -26,7 +26,8 @@ export type Warning =
   /**
    * Sold, and now offered again: sold more than once (`times` > 1), or its buyer verified it (`buyerScan`,
    * the first consumer scan after the last sale) longer than BUYER_WINDOW_MS ago, so whoever scans now is
-   * someone else, later. `buyerScan` is null when no consumer scan followed the last sale.
+   * someone else, later. `buyerScan` is null unless that window has closed (for a second sale, the first
+   * scan after it may well be the scan now).
    */
   | { kind: "sold_before"; at: Date; store: string | null; times: number; buyerScan: Date | null }
   | { kind: "out_of_region"; assigned: string; found: string; store: string }
@@ -145,7 +146,10 @@ export function warningsFor(input: {
   if (!input.steps.some((s) => s.type === "production")) warnings.push({ kind: "not_produced" });
   if (input.openedAt !== null) warnings.push({ kind: "opened", at: input.openedAt });
   const sale = saleOf(input);
-  if (sale?.resold) warnings.push({ kind: "sold_before", at: sale.at, store: sale.store, times: sale.times, buyerScan: sale.buyerScan });
+  if (sale?.resold) {
+    const closed = sale.buyerScan !== null && input.now.getTime() - sale.buyerScan.getTime() > BUYER_WINDOW_MS;
+    warnings.push({ kind: "sold_before", at: sale.at, store: sale.store, times: sale.times, buyerScan: closed ? sale.buyerScan : null });
+  }
   if (input.assignedRegion !== null) {
     const outside = input.steps.find((s) => (s.type === "store_receiving" || s.type === "retail_sale")
       && s.party !== null && s.party.kind === "store" && s.party.region !== input.assignedRegion);

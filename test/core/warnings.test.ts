@@ -90,9 +90,12 @@ describe("core/warnings", () => {
       expect(judge(steps, scans)).to.deep.include({ kind: "sold_before", at: hoursAgo(60 * 24), store: "门店 CN-SH", times: 1, buyerScan: hoursAgo(40 * 24) });
     });
 
-    it("two sales are sold_before, even on the buyer's first scan", () => {
+    it("two sales are sold_before, even on the buyer's first scan (which it does not name as the buyer's)", () => {
       const steps = [...sold(5 * 24), { type: "retail_sale", at: hoursAgo(2), party: store("CN-SH") }];
-      expect(judge(steps, [{ at: now, place: null }])).to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: now }]);
+      expect(judge(steps, [{ at: now, place: null }])).to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: null }]);
+      // sold twice and its buyer's window closed: both reasons
+      expect(judge(steps, [{ at: hoursAgo(1), place: null }], new Date(now.getTime() + 2 * BUYER_WINDOW_MS)))
+        .to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: hoursAgo(1) }]);
     });
 
     it("the trade's scans before the sale are not the buyer's: they open no window", () => {
