@@ -10,7 +10,9 @@
  * Progress goes to stderr, the summary to stdout (with --json, one JSON object).
  * Exit 0: done; 1: the service refused something or did not anchor in time; 2: usage error.
  */
-import { randomInt, randomUUID } from "node:crypto";
+import { randomBytes, randomInt, randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -74,7 +76,23 @@ const STORES: Record<RegionCode, Party[]> = {
     { id: "sh-store-xuhui-01", kind: "store", name: "徐汇徐家汇酒类专卖店", region: "CN-SH" },
   ],
 };
-const PARTIES: Party[] = [FACTORY, WAREHOUSE, ...Object.values(DISTRIBUTORS), ...Object.values(STORES).flat()];
+/** A store only the stories use: its sales fell this week, at compliant prices (the price-protection story). */
+const PROTECTED_STORE: Party = { id: "gz-store-renhuai-01", kind: "store", name: "仁怀国酒文化城专卖店", region: "CN-GZ" };
+/** The store whose key and console user the demo creates. */
+const KEY_STORE = STORES["CN-GZ"][1]!;
+const PARTIES: Party[] = [FACTORY, WAREHOUSE, ...Object.values(DISTRIBUTORS), ...Object.values(STORES).flat(), PROTECTED_STORE];
+
+/**
+ * Where consumer scans come from. A scan's place is looked up from its client IP in the brand's
+ * IP-range table (PUT /api/v1/ip-places); the demo gives three loopback addresses a city each and
+ * connects from them (the service sees the TCP peer's address: nothing is forged), so that two scans
+ * "in 贵阳 and in 上海" are two real requests from two addresses. 127.0.0.1, your browser, has no place.
+ */
+const PLACES = {
+  guiyang: { address: "127.0.0.2", place: "贵州 贵阳", latitude: 26.647, longitude: 106.63 },
+  shanghai: { address: "127.0.0.3", place: "上海", latitude: 31.23, longitude: 121.474 },
+  zunyi: { address: "127.0.0.4", place: "贵州 遵义", latitude: 27.725, longitude: 106.927 },
+} as const;
 
 /** GS1 mod-10 check digit of the first 13 digits of a GTIN-14. */
 function gtinCheckDigit(body13: string): number {
@@ -92,14 +110,17 @@ function gtin14(companyPrefix: string, itemReference: string): string {
   return gtin;
 }
 
-interface Product { gtin: string; name: string; volumeMl: number; abv: number; guidePrice: number; share: number; tag: string }
+/** Guide prices in CNY: the national one, and 上海's own (higher: freight and rents). */
+interface Product { gtin: string; name: string; volumeMl: number; abv: number; guidePrice: Record<"national" | RegionCode, number>; share: number; tag: string }
 
 /** A fictitious GS1 China company prefix (690…), three products with guide prices in CNY. */
 const PRODUCTS: Product[] = [
-  { gtin: gtin14("6901234", "56001"), name: "黔香酱酒·经典 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: 1499, share: 0.55, tag: "JD" },
-  { gtin: gtin14("6901234", "56002"), name: "黔香酱酒·十五年窖藏 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: 3999, share: 0.2, tag: "JC" },
-  { gtin: gtin14("6901234", "56003"), name: "黔香酱酒·小酒 53%vol 100ml", volumeMl: 100, abv: 53, guidePrice: 299, share: 0.25, tag: "XJ" },
+  { gtin: gtin14("6901234", "56001"), name: "黔香酱酒·经典 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: { national: 1499, "CN-GZ": 1499, "CN-SH": 1599 }, share: 0.55, tag: "JD" },
+  { gtin: gtin14("6901234", "56002"), name: "黔香酱酒·十五年窖藏 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: { national: 3999, "CN-GZ": 3999, "CN-SH": 4199 }, share: 0.2, tag: "JC" },
+  { gtin: gtin14("6901234", "56003"), name: "黔香酱酒·小酒 53%vol 100ml", volumeMl: 100, abv: 53, guidePrice: { national: 299, "CN-GZ": 299, "CN-SH": 319 }, share: 0.25, tag: "XJ" },
 ];
+/** The band around every guide price: a sale more than 5 % under or 10 % over it raises an alert. */
+const BAND = { below: 0.05, above: 0.1 } as const;
 
 // ───────────────────────────── arguments ─────────────────────────────
 
@@ -401,7 +422,7 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
           if (saleFrom >= now - HOUR) continue;
           const saleAt = shopHours(saleFrom, now - HOUR);
           add(saleAt, { id: `${brand}.sale.${serial}`, type: "retail_sale", codes: [serial], occurredAt: "", party: store.id,
-            price: { amount: retailPrice(product.guidePrice), currency: "CNY" },
+            price: { amount: retailPrice(product.guidePrice[store.region]), currency: "CNY" },
             data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}`, payment: pick(["微信支付", "支付宝", "银行卡"]) } });
           count([serial]);
           sold.add(serial);
@@ -422,6 +443,289 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
   // One delivery stream in time order: every bottle's events are in order, as a brand system would send them.
   events.sort((a, b) => at.get(a)! - at.get(b)!);
   return { events, sold, opened, linksPerBottle };
+}
+
+// ───────────────────────────── the stories ─────────────────────────────
+
+/** What the demo shows, one story each: a bottle's page (or a report) and what to look for there. */
+export type StoryKey =
+  | "shelf" | "just_bought" | "diverted" | "price_below" | "price_above"
+  | "copied" | "opened" | "pre_queried" | "price_report" | "price_protection";
+
+export interface Story {
+  key: StoryKey;
+  title: string;
+  /** The page to open: a bottle's QR URL (its consumer page), or the console's report. */
+  url: string;
+  lookFor: string;
+  /** The bottle the story is about (null for the price-protection report). */
+  serial: string | null;
+  /** Why the story could not be told on this machine (null: it was). */
+  skipped: string | null;
+}
+
+export interface ConsoleUser { kind: "brand" | "store"; party: string | null; username: string; password: string; landingUrl: string }
+
+/** The alert kinds the stories must raise. */
+const EXPECTED_ALERTS = ["diversion", "price_below", "price_above", "received_after_opened", "sold_after_opened", "sold_twice", "consumer_price_report"] as const;
+
+interface Minted { serial: string; secret: string; url: string; capCode: string; capUrl: string }
+
+/** The loopback addresses cannot be used as a source (not Linux, or the service is not on loopback). */
+class NoLoopbackSource extends Error {}
+
+const USER_AGENT = "Mozilla/5.0 (Linux; Android 14) SealTraceDemo/1.0";
+
+/**
+ * Opens a bottle's page as a phone would, from `localAddress` when given (a loopback address the
+ * brand's IP table places in a city). Answers the HTML; anything but 200 is a DemoError.
+ */
+async function openPage(url: string, localAddress: string | null): Promise<string> {
+  const target = new URL(url);
+  const request = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return await new Promise<string>((done, fail) => {
+    const req = request(target, {
+      method: "GET", timeout: REQUEST_TIMEOUT_MS,
+      headers: { "user-agent": USER_AGENT, "accept-language": "zh-CN,zh;q=0.9", accept: "text/html" },
+      ...(localAddress === null ? {} : { localAddress }),
+    }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (part: Buffer) => parts.push(part));
+      res.on("end", () => {
+        const text = Buffer.concat(parts).toString("utf8");
+        if (res.statusCode === 200) done(text);
+        else fail(new DemoError(`GET ${target.pathname} answered ${res.statusCode}:\n${describeBody(text.slice(0, 500))}`, res.statusCode));
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      if (localAddress !== null && ["EADDRNOTAVAIL", "EINVAL", "EAFNOSUPPORT"].includes(error.code ?? "")) {
+        fail(new NoLoopbackSource(`cannot connect from ${localAddress} (${error.code})`));
+      } else {
+        fail(new DemoError(`cannot reach ${target.origin} (GET ${target.pathname}): ${error.code ?? error.message}`, null));
+      }
+    });
+    req.end();
+  });
+}
+
+/** Whether the demo can connect from other loopback addresses: the service must be on an IPv4 loopback address. */
+function loopbackService(api: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(new URL(api).hostname);
+}
+
+/** YYYY-MM-DD of an instant in China time. */
+function chinaDate(ms: number): string {
+  return chinaTime(ms).slice(0, 10);
+}
+
+/** Waits until the clock is in a later whole second than `since` (event times are whole seconds). */
+async function nextSecond(since = Date.now()): Promise<void> {
+  await sleep(Math.max(0, Math.floor(since / 1_000) * 1_000 + 1_100 - Date.now()));
+}
+
+function yuan(amount: number): string {
+  return `${amount.toFixed(2)}`;
+}
+
+interface StoryContext {
+  api: string;
+  brand: string;
+  apiKey: string;
+  webhookSecret: string;
+  storeKey: string;
+  lotDate: string;
+  /** The first product's guide prices as the service answered them: national, and 上海's. */
+  guides: Record<"national" | "CN-SH", GuideSet>;
+}
+
+export interface GuideSet { gtin: string; region: string | null; amount: string; currency: string; band: { min: string; max: string } }
+
+export interface StoriesOutcome {
+  stories: Story[];
+  alerts: Record<string, number>;
+  diversion: { serial: string; store: string; responsible: string | null; responsibleName: string | null; path: string[] };
+  priceProtection: { from: string; to: string; apiUrl: string; consoleUrl: string; store: string; sold: number; previousSold: number; rate: number; compensation: string; totalCompensation: string };
+}
+
+/**
+ * Tells the stories with real requests: codes minted, a signed webhook delivery of their histories
+ * (brand systems may date their events in the past), the store's own events with its key (within
+ * the 72 hours a store may backdate), consumer scans and a cap scan from the cities' addresses, a
+ * consumer price report; then reads back the alerts and the price-protection report.
+ */
+async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
+  const { api, brand } = ctx;
+  const asBrand = { token: ctx.apiKey };
+  const asStore = { token: ctx.storeKey };
+  const jd = PRODUCTS[0]!;
+  const t = Date.now() - MINUTE;
+  const mint = async (count: number, lot: string, region: RegionCode): Promise<Minted[]> =>
+    (await call<{ codes: Minted[] }>(api, "POST", "/api/v1/codes", { ...asBrand, body: json({ gtin: jd.gtin, count, lot, region }), expect: [201] })).body.codes;
+
+  progress("Telling the stories …");
+  const [shelf, justBought, diverted, below, copied, opened, preQueried] = await mint(7, `JD${ctx.lotDate}GZS`, "CN-GZ") as [Minted, Minted, Minted, Minted, Minted, Minted, Minted];
+  const [above] = await mint(1, `JD${ctx.lotDate}SHS`, "CN-SH") as [Minted];
+  const protectedBottles = await mint(20, `JD${chinaDate(t - 14 * DAY).replaceAll("-", "").slice(2)}RH`, "CN-GZ");
+
+  // Their histories as the brand's systems send them (one signed delivery, in time order).
+  const events: (DemoEvent & { at: number })[] = [];
+  let n = 0;
+  const add = (at: number, type: DemoEvent["type"], codes: Minted[], party: Party, extra: Partial<DemoEvent> = {}) => {
+    n += 1;
+    events.push({ id: `${brand}.story.${n}`, type, codes: codes.map((c) => c.serial), occurredAt: chinaTime(at), party: party.id, at, ...extra });
+  };
+  const sale = (at: number, bottle: Minted, store: Party, amount: number) =>
+    add(at, "retail_sale", [bottle], store, { price: { amount: yuan(amount), currency: "CNY" }, data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}` } });
+  const gzStory = [shelf, justBought, diverted, below, copied, opened, preQueried];
+  add(t - 5 * DAY, "production", gzStory, FACTORY, { data: { lot: `JD${ctx.lotDate}GZS`, gtin: jd.gtin, line: "3号灌装线" } });
+  add(t - 5 * DAY + 6 * HOUR, "warehouse_in", gzStory, WAREHOUSE);
+  add(t - 4 * DAY, "warehouse_out", gzStory, WAREHOUSE, { to: DISTRIBUTORS["CN-GZ"].id, data: { carrier: "顺丰速运", waybill: "SF1400000001" } });
+  const [zunyi] = STORES["CN-GZ"] as [Party, Party, Party];
+  const [pudong, jingan] = STORES["CN-SH"] as [Party, Party, Party];
+  // Diverted: allocated to 贵州, shipped to the 贵州 distributor, and yet received and sold in 上海.
+  add(t - 3 * DAY, "store_receiving", [diverted], pudong, { data: { from: "unknown" } });
+  sale(t - 2 * DAY, diverted, pudong, jd.guidePrice["CN-SH"]);
+  // Sold under the band in 贵州, then copied, then opened: all through 遵义's store.
+  add(t - 3 * DAY, "store_receiving", [below, copied, opened], zunyi);
+  sale(t - 1 * DAY, below, zunyi, 1199);
+  sale(t - 3 * HOUR, copied, zunyi, jd.guidePrice["CN-GZ"]);
+  sale(t - 2 * DAY, opened, zunyi, 1489);
+  // Over the band in 上海 (a 上海 bottle, judged against 上海's own guide price).
+  add(t - 5 * DAY, "production", [above], FACTORY, { data: { lot: `JD${ctx.lotDate}SHS`, gtin: jd.gtin, line: "3号灌装线" } });
+  add(t - 5 * DAY + 6 * HOUR, "warehouse_in", [above], WAREHOUSE);
+  add(t - 4 * DAY, "warehouse_out", [above], WAREHOUSE, { to: DISTRIBUTORS["CN-SH"].id });
+  add(t - 3 * DAY, "store_receiving", [above], jingan);
+  sale(t - 1 * DAY, above, jingan, 1999);
+  // Price protection: 仁怀's store sold 12 bottles the week before and 8 this week, all at the guide price.
+  add(t - 14 * DAY, "production", protectedBottles, FACTORY, { data: { gtin: jd.gtin, line: "1号灌装线" } });
+  add(t - 14 * DAY + 6 * HOUR, "warehouse_in", protectedBottles, WAREHOUSE);
+  add(t - 13 * DAY, "warehouse_out", protectedBottles, WAREHOUSE, { to: DISTRIBUTORS["CN-GZ"].id });
+  add(t - 12.5 * DAY, "store_receiving", protectedBottles, PROTECTED_STORE);
+  protectedBottles.forEach((bottle, i) => {
+    const at = i < 12 ? t - 12 * DAY + i * (4 * DAY / 12) : t - 5 * DAY + (i - 12) * (4 * DAY / 8);
+    sale(at, bottle, PROTECTED_STORE, jd.guidePrice["CN-GZ"]);
+  });
+  events.sort((a, b) => a.at - b.at);
+  const delivery = events.map(({ at: _at, ...event }) => event);
+  await deliver(api, brand, ctx.webhookSecret, json({ events: delivery }));
+
+  // The store's own events, with its key: received yesterday or so, one bottle sold 40 minutes ago.
+  const storeEvent = (id: string, type: "store_receiving" | "retail_sale", bottle: Minted, at: number, amount?: number) => ({
+    id, type, codes: [bottle.serial], occurredAt: chinaTime(at), party: KEY_STORE.id,
+    ...(amount === undefined ? {} : { price: { amount: yuan(amount), currency: "CNY" } }),
+  });
+  await call(api, "POST", "/api/v1/store/events", { ...asStore, expect: [202], body: json({ events: [
+    storeEvent(`recv-${preQueried.serial}`, "store_receiving", preQueried, t - 30 * HOUR),
+    storeEvent(`recv-${justBought.serial}`, "store_receiving", justBought, t - 26 * HOUR),
+    storeEvent(`recv-${shelf.serial}`, "store_receiving", shelf, t - 20 * HOUR),
+    storeEvent(`sale-${justBought.serial}`, "retail_sale", justBought, t - 40 * MINUTE, 1529),
+  ] }) });
+
+  // Brand IP table: which city each loopback address stands for.
+  const fromCities = loopbackService(api);
+  let copiedSkipped: string | null = fromCities ? null : `the service is not on a 127.x.x.x address, so the demo cannot scan from two places (it scans from ${PLACES.guiyang.address} and ${PLACES.shanghai.address})`;
+  const from = async (url: string, city: keyof typeof PLACES): Promise<string> => {
+    if (fromCities) {
+      try {
+        return await openPage(url, PLACES[city].address);
+      } catch (error) {
+        if (!(error instanceof NoLoopbackSource)) throw error;
+        copiedSkipped = `this machine cannot connect from ${PLACES[city].address} (${error.message}); only Linux routes all of 127.0.0.0/8 to loopback`;
+      }
+    }
+    return await openPage(url, null);
+  };
+
+  // Pre-queried: a dealer in 遵义 checks the code (an ordinary page visit) before the store sells it.
+  await from(preQueried.url, "zunyi");
+  await nextSecond();
+  await call(api, "POST", "/api/v1/store/events", { ...asStore, expect: [202], body: json({ events: [storeEvent(`sale-${preQueried.serial}`, "retail_sale", preQueried, Date.now(), 1499)] }) });
+
+  // Opened: its buyer in 贵阳 scans the code under the cap; then the bottle turns up again, refilled.
+  await from(opened.capUrl, "guiyang");
+  await nextSecond();
+  const refill = Date.now();
+  const guanshanhu = STORES["CN-GZ"][2]!;
+  await deliver(api, brand, ctx.webhookSecret, json({ events: [
+    { id: `${brand}.story.refill-in`, type: "store_receiving", codes: [opened.serial], occurredAt: chinaTime(refill), party: guanshanhu.id, data: { from: "个人回收" } },
+    { id: `${brand}.story.refill-sale`, type: "retail_sale", codes: [opened.serial], occurredAt: chinaTime(refill), party: guanshanhu.id, price: { amount: yuan(1499), currency: "CNY" } },
+  ] }));
+
+  // Copied: the same code scanned in 贵阳 and, minutes later, in 上海: two bottles carry it.
+  if (copiedSkipped === null) {
+    await from(copied.url, "guiyang");
+    if (copiedSkipped === null) await from(copied.url, "shanghai");
+  }
+
+  // A consumer reports the price a 贵阳 shop asks for the bottle on its shelf.
+  const { body: reported } = await call<{ verdict: string }>(api, "POST", "/api/v1/price-reports", {
+    body: json({ serial: shelf.serial, secret: shelf.secret, price: "1099.00", currency: "CNY", store: KEY_STORE.name }), expect: [201],
+  });
+
+  // Read back what the service made of it all.
+  const alerts: Record<string, number> = {};
+  let cursor: string | null = null;
+  do {
+    const page: { alerts: { kind: string }[]; nextCursor: string | null } = (await call<{ alerts: { kind: string }[]; nextCursor: string | null }>(
+      api, "GET", `/api/v1/alerts?limit=500${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`, asBrand)).body;
+    for (const alert of page.alerts) alerts[alert.kind] = (alerts[alert.kind] ?? 0) + 1;
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  const missing = EXPECTED_ALERTS.filter((kind) => !alerts[kind]);
+  if (missing.length > 0) throw new DemoError(`the stories should have raised these alerts, which the service does not list: ${missing.join(", ")} (GET /api/v1/alerts: ${json(alerts)})`);
+  const { body: { alerts: [divertedAlert] } } = await call<{ alerts: { party: string; details: { store: string; responsible: string | null; responsibleName: string | null; path: { party: string }[] } }[] }>(
+    api, "GET", `/api/v1/alerts?kind=diversion&serial=${diverted.serial}`, asBrand);
+  if (divertedAlert === undefined) throw new DemoError(`no diversion alert for bottle ${diverted.serial}`);
+
+  const period = { from: chinaDate(t - 6 * DAY), to: chinaDate(t + DAY) };
+  const reportPath = `/api/v1/reports/price-protection?from=${period.from}&to=${period.to}`;
+  type Line = { party: string; sold: number; previousSold: number; rate: number; compensation: string };
+  const { body: report } = await call<{ stores: Line[]; totals: { compensation: string } }>(api, "GET", reportPath, asBrand);
+  const line = report.stores.find((s) => s.party === PROTECTED_STORE.id);
+  if (line === undefined || !(Number(line.compensation) > 0)) {
+    throw new DemoError(`the price-protection report for ${period.from}–${period.to} owes ${PROTECTED_STORE.id} no compensation: ${json(line ?? null)}`);
+  }
+
+  const consoleUrl = `${api}/console/price-protection?from=${period.from}&to=${period.to}`;
+  const guide = (region: RegionCode) => {
+    const g = ctx.guides[region === "CN-SH" ? "CN-SH" : "national"];
+    return `¥${g.amount} (band ¥${g.band.min}–${g.band.max})`;
+  };
+  const path = divertedAlert.details.path.map((p) => p.party);
+  const story = (key: StoryKey, title: string, bottle: Minted | null, url: string, lookFor: string, skipped: string | null = null): Story =>
+    ({ key, title, url, lookFor, serial: bottle?.serial ?? null, skipped });
+  const stories: Story[] = [
+    story("shelf", "A genuine bottle on the shelf", shelf, shelf.url,
+      `genuine: produced, shipped to ${DISTRIBUTORS["CN-GZ"].name}, received by ${KEY_STORE.name} yesterday, not sold; the guide price ${guide("CN-GZ")}`),
+    story("just_bought", "A genuine bottle just bought (you are its first consumer scan after the sale)", justBought, justBought.url,
+      `genuine, sold 40 minutes ago by ${KEY_STORE.name} at ¥1529 (posted with the store's own key); your visit is its first consumer scan`),
+    story("diverted", "A diverted bottle: allocated to 贵州, sold in 上海", diverted, diverted.url,
+      `the out-of-region warning (贵州 → 上海, ${pudong.name}); the console's alerts name the distributor responsible, ${divertedAlert.details.responsibleName ?? "?"} (${divertedAlert.details.responsible ?? "?"}), and the path ${path.join(" → ")}`),
+    story("price_below", "A sale below the guide-price band", below, below.url,
+      `sold for ¥1199 by ${zunyi.name} against the guide price ${guide("CN-GZ")}: a price_below alert in the console`),
+    story("price_above", "A sale above the guide-price band (上海's own guide price)", above, above.url,
+      `sold for ¥1999 by ${jingan.name} against 上海's guide price ${guide("CN-SH")}: a price_above alert; the page shows 上海's price`),
+    story("copied", "A copied code: scanned in 贵阳 and in 上海 within the hour", copied, copied.url,
+      `the copied-code warning: the same code scanned in ${PLACES.guiyang.place} and ${PLACES.shanghai.place}, some 1,500 km apart, minutes from each other`, copiedSkipped),
+    story("opened", "An opened bottle (cap code scanned), then received and sold again", opened, opened.url,
+      `the opened warning; the console lists received_after_opened, sold_after_opened and sold_twice for it (${guanshanhu.name} took it in and sold it after its opening: a refill)`),
+    story("pre_queried", "A code pre-queried by the trade before its sale", preQueried, preQueried.url,
+      `the check from ${PLACES.zunyi.place} before the sale is shown apart ("before it was sold, by the trade"), not as a consumer scan`),
+    story("price_report", "A consumer's price report", shelf, shelf.url,
+      `the "report the price" form at the bottom; the demo reported ¥1099 at ${KEY_STORE.name} (${reported.verdict} the band): a consumer_price_report alert in the console`),
+    story("price_protection", "Price protection for the week", null, consoleUrl,
+      `${PROTECTED_STORE.name} sold ${line.sold} bottles against ${line.previousSold} the week before, all within the band: rate ${(line.rate * 100).toFixed(1)} %, compensation ¥${line.compensation} (total ¥${report.totals.compensation}); API: ${api}${reportPath}`),
+  ];
+  return {
+    stories,
+    alerts,
+    diversion: { serial: diverted.serial, store: divertedAlert.details.store, responsible: divertedAlert.details.responsible, responsibleName: divertedAlert.details.responsibleName, path },
+    priceProtection: {
+      ...period, apiUrl: `${api}${reportPath}`, consoleUrl, store: line.party, sold: line.sold, previousSold: line.previousSold, rate: line.rate,
+      compensation: line.compensation, totalCompensation: report.totals.compensation,
+    },
+  };
 }
 
 // ───────────────────────────── the run ─────────────────────────────
@@ -448,6 +752,17 @@ export interface Summary {
   /** rpcUrl: null when the service offers no public RPC (PUBLIC_RPC_URL unset with CHAIN_RPC_URL set). */
   chain: { chainId: number; registry: string; rpcUrl: string | null };
   verifyCommand: string;
+  /** The guide prices set: each product's national one and 上海's. */
+  guidePrices: GuideSet[];
+  stories: Story[];
+  /** The brand's alerts by kind once the stories are told. */
+  alerts: Record<string, number>;
+  diversion: StoriesOutcome["diversion"];
+  priceProtection: StoriesOutcome["priceProtection"];
+  /** Where and how to sign in to the console: the brand's code is its slug. */
+  console: { signInUrl: string; brandCode: string; users: ConsoleUser[] };
+  /** The key of the store the store user works in (sts_…; shown only here). */
+  storeKey: { party: string; key: string };
 }
 
 async function run(options: Options): Promise<Summary> {
@@ -473,6 +788,37 @@ async function run(options: Options): Promise<Summary> {
     await call(api, "PUT", `/api/v1/products/${product.gtin}`, { ...asBrand, body: json({ name: product.name, volumeMl: product.volumeMl, abv: product.abv }) });
   }
   progress(`  ${REGIONS.length} regions, ${PARTIES.length} parties, ${PRODUCTS.length} products`);
+
+  // Guide prices, national and 上海's own, in force since a month ago (so every sale of the demo is judged).
+  const guidePrices: GuideSet[] = [];
+  const validFrom = new Date(now - 30 * DAY).toISOString();
+  for (const product of PRODUCTS) {
+    for (const region of [null, "CN-SH"] as const) {
+      const amount = yuan(product.guidePrice[region ?? "national"]);
+      const { body } = await call<GuideSet>(api, "PUT", `/api/v1/products/${product.gtin}/guide-price`, {
+        ...asBrand, expect: [201], body: json({ amount, currency: "CNY", ...BAND, validFrom, ...(region === null ? {} : { region }) }),
+      });
+      guidePrices.push({ gtin: product.gtin, region: body.region, amount: body.amount, currency: body.currency, band: body.band });
+    }
+  }
+  const guideOf = (region: string | null) => guidePrices.find((g) => g.gtin === PRODUCTS[0]!.gtin && g.region === region)!;
+  await call(api, "PUT", "/api/v1/ip-places", {
+    ...asBrand, body: json({ places: Object.values(PLACES).map((p) => ({ cidr: `${p.address}/32`, place: p.place, latitude: p.latitude, longitude: p.longitude })) }),
+  });
+
+  // The store's key, and the console's users: the brand's manager and that store's clerk.
+  const { body: { storeKey } } = await call<{ storeKey: string }>(api, "POST", `/api/v1/parties/${KEY_STORE.id}/store-keys`, { ...asBrand, expect: [201] });
+  const users: ConsoleUser[] = [];
+  for (const user of [
+    { kind: "brand", party: null, username: "manager", displayName: "品牌经理", admin: true },
+    { kind: "store", party: KEY_STORE.id, username: "nanming", displayName: KEY_STORE.name, admin: false },
+  ] as const) {
+    const password = randomBytes(12).toString("base64url");
+    await call(api, "POST", "/api/v1/users", { ...asBrand, expect: [201], body: json({ ...user, party: user.party ?? undefined, password }) });
+    users.push({ kind: user.kind, party: user.party, username: user.username, password,
+      landingUrl: `${api}${user.party === null ? "/console/overview" : `/console/stores/${user.party}`}` });
+  }
+  progress(`  guide prices for ${PRODUCTS.length} products (national and 上海), IP places, a store key and ${users.length} console users`);
 
   // One lot per product and region, bottled on the week's first day: e.g. JD261115GZ.
   const start = weekStart(now);
@@ -503,6 +849,8 @@ async function run(options: Options): Promise<Summary> {
     progress(`  posted events ${i * MAX_EVENTS_PER_REQUEST + 1}–${i * MAX_EVENTS_PER_REQUEST + events.length} of ${week.events.length}`);
   }
   if (accepted !== week.events.length) throw new DemoError(`only ${accepted} of ${week.events.length} events were accepted (the rest were duplicates)`);
+
+  const told = await tellStories({ api, brand, apiKey, webhookSecret, storeKey, lotDate, guides: { national: guideOf(null), "CN-SH": guideOf("CN-SH") } });
 
   // The sample: a bottle with its whole story (opened if any was), then a few others across lots.
   const sample = bottles.find((b) => week.opened.has(b.serial)) ?? bottles.find((b) => week.sold.has(b.serial)) ?? bottles[0]!;
@@ -561,6 +909,13 @@ async function run(options: Options): Promise<Summary> {
     chain,
     // Pinned: the verifier trusts the chain and registry it is told, not the ones the bundle names.
     verifyCommand: `npm run verify-proof -- ${shellQuote(bundleFile)} --rpc ${chain.rpcUrl === null ? "RPC_URL" : shellQuote(chain.rpcUrl)} --chain-id ${chain.chainId} --registry ${chain.registry}`,
+    guidePrices,
+    stories: told.stories,
+    alerts: told.alerts,
+    diversion: told.diversion,
+    priceProtection: told.priceProtection,
+    console: { signInUrl: `${api}/console/sign-in?brand=${brand}`, brandCode: brand, users },
+    storeKey: { party: KEY_STORE.id, key: storeKey },
   };
 }
 
@@ -580,7 +935,25 @@ function printSummary(s: Summary): void {
     `  events:         ${s.events} posted in ${s.requests} signed request${s.requests === 1 ? "" : "s"} (${types})`,
     `  chain:          ${s.chain.chainId}, registry ${s.chain.registry}, RPC ${s.chain.rpcUrl ?? "none offered (set PUBLIC_RPC_URL): use an RPC of your own for RPC_URL"}`,
     "",
-    "Scan a bottle (its verification page):",
+    "Guide prices (national, and 上海's own):",
+    ...s.guidePrices.map((g) => `  ${g.gtin} ${(g.region ?? "national").padEnd(8)} ¥${g.amount}, band ¥${g.band.min}–${g.band.max}`),
+    "",
+    "The stories: open each URL (a bottle's QR code opens the same page on a phone); look for what follows it.",
+    ...s.stories.flatMap((story, i) => [
+      `${String(i + 1).padStart(2)}. ${story.title}`,
+      `    ${story.url}`,
+      story.skipped === null ? `    look for: ${story.lookFor}` : `    skipped: ${story.skipped}`,
+    ]),
+    "",
+    `Alerts raised (GET ${s.api}/api/v1/alerts, or the console's alerts page): ${Object.entries(s.alerts).map(([kind, n]) => `${n} ${kind}`).join(", ")}`,
+    `  diversion of ${s.diversion.serial}: responsible ${s.diversion.responsibleName ?? "?"} (${s.diversion.responsible ?? "?"}), path ${s.diversion.path.join(" → ")}`,
+    "",
+    `Console: ${s.console.signInUrl}`,
+    `  brand code: ${s.console.brandCode}`,
+    ...s.console.users.map((u) => `  ${u.kind === "brand" ? "brand user" : `store user (${u.party})`}: username ${u.username}  password ${u.password}`),
+    `  store key of ${s.storeKey.party}: ${s.storeKey.key}`,
+    "",
+    "More bottles of the week (their verification pages):",
     ...s.verificationUrls.map((url) => `  ${url}`),
     "",
     `Proof bundle of bottle ${s.sample.serial} (${s.sample.links} links, anchored in batch${s.sample.batches.length === 1 ? "" : "es"} ${s.sample.batches.join(", ")}):`,
