@@ -11,7 +11,7 @@ import { tokenHash } from "../core/secrets.ts";
 import { RECENT_SCANS_MS, type Place, type ScanFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
 import { scanFact, scansJsonSql, stepsJsonSql, stepsOf, type ScanRow, type Step, type StepRow } from "../ledger/read-model.ts";
-import { RESCAN_WINDOW, SCAN_CAP_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
+import { capWindowScansSql, rescanSql, type Visit, type VisitOutcome } from "./scan-writer.ts";
 
 export type { Step };
 
@@ -98,9 +98,8 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
       ${scansJsonSql("c.serial")} AS scans,
       (SELECT json_build_object('name', ip.place, 'latitude', ip.latitude, 'longitude', ip.longitude)
          FROM ip_places ip WHERE ip.brand_id = c.brand_id AND $6::inet <<= ip.cidr ORDER BY masklen(ip.cidr) DESC LIMIT 1) AS place,
-      EXISTS (SELECT 1 FROM scans s WHERE s.serial = c.serial AND s.ip_hash = sha256(b.scan_salt || convert_to($5, 'UTF8'))
-                AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
-      (SELECT count(*)::int FROM scans s WHERE s.serial = c.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour,
+      ${rescanSql("c.serial", "sha256(b.scan_salt || convert_to($5, 'UTF8'))")} AS rescan,
+      ${capWindowScansSql("c.serial")} AS last_hour,
       ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
         SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
