@@ -19,6 +19,7 @@ import { proofFromTiles, tilesForProof } from "../core/heads.ts";
 import { TILE_WIDTH, tileId, type TileKey } from "../core/tiles.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
+import { anchoredHere, anchoredHereSql, latestAnchoredSql, onCurrentRegistry } from "../ledger/read-model.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
 
 /**
@@ -65,7 +66,7 @@ function formatOf(row: FormatColumns): { format: 1 } | { format: 2; linksRoot: s
 
 function present(batch: BatchRow, current: ChainRef) {
   // Anchored on another registry (before a move or a fresh development chain): not anchored here yet.
-  const here = batch.chain_id === current.chainId && batch.registry === current.registry;
+  const here = onCurrentRegistry(batch, current);
   const status: BatchStatus = batch.state === "anchored"
     ? (here ? "anchored" : "sealed")
     : batch.state === "sent" && here && batch.block_number !== null ? "confirming" : batch.state as BatchStatus;
@@ -242,7 +243,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
   }, async (_request, reply) => {
     const current = await deps.chain();
     const { rows: [row] } = await db.query<BatchRow>(
-      `SELECT ${BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1`,
+      latestAnchoredSql(BATCH_COLUMNS, "$1", "$2"),
       [current.chainId, current.registry],
     );
     void reply.header("cache-control", "public, max-age=2");
@@ -304,7 +305,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
   /** The latest format-2 batch anchored on the current registry, or null. */
   async function latestHeadsBatch(current: ChainRef): Promise<Checkpoint | null> {
     const { rows: [row] } = await db.query<BatchRow>(
-      `SELECT ${BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1`,
+      latestAnchoredSql(BATCH_COLUMNS, "$1", "$2", { format2: true }),
       [current.chainId, current.registry],
     );
     return row === undefined ? null : {
@@ -356,7 +357,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
         event: e.canonical,
         eventHash,
         links: (linksOf.get(e.id) ?? []).map((l) => {
-          const anchored = l.state === "anchored" && l.chain_id === current.chainId && l.registry === current.registry;
+          const anchored = anchoredHere(l, current);
           const out: Record<string, unknown> = {
             link: { serial: l.serial, n: l.n, event: eventHash, prev: toHex(l.prev) },
             linkHash: toHex(l.link_hash),
@@ -395,7 +396,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
                SELECT key, chain_index FROM ledger_logs WHERE brand_id = $1 AND chain_index > $2) ch
          CROSS JOIN LATERAL (SELECT l.n, l.link_hash FROM links l WHERE l.serial = ch.chain AND link_batch(l.id, l.batch_seq) <= $3 ORDER BY l.n DESC LIMIT 1) h
         WHERE EXISTS (SELECT 1 FROM links l JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)
-                       WHERE l.serial = ch.chain AND b.seq <= $3 AND b.format = 2 AND b.state = 'anchored' AND b.chain_id = $4 AND b.registry = $5)
+                       WHERE l.serial = ch.chain AND b.seq <= $3 AND b.format = 2 AND ${anchoredHereSql("b", "$4", "$5")})
         ORDER BY ch.idx LIMIT $6`,
       [brandId, after, checkpoint.seq, current.chainId, current.registry, HEAD_PAGE],
     );

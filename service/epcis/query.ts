@@ -4,11 +4,13 @@
  * carrying what is needed to check it independently (canonical event, log link, Merkle proof).
  */
 import { contextPrefixes, EPCIS_CONTEXT, EPCIS_EVENT_TYPES, SEALTRACE_NS } from "../core/epcis.ts";
+import type { ChainRef } from "../core/bundle.ts";
 import { canonicalId, cbvName } from "../core/gs1-ids.ts";
 import { readLinkPlaces, storedProof, type LinkPlace } from "../anchoring/link-tiles.ts";
 import { toHex, type Hash } from "../core/hash.ts";
 import { logKey } from "../core/links.ts";
 import type { Db } from "../db/pool.ts";
+import { anchoredHere, type BatchPlace } from "../ledger/read-model.ts";
 import { decodeCursor, encodeCursor } from "../http/cursor.ts";
 import { AppError } from "../http/errors.ts";
 
@@ -87,10 +89,10 @@ interface Row {
   event_id: number; epcis_id: string; body: Record<string, unknown>; context: unknown; canonical: Record<string, unknown>; event_hash: Buffer;
   log: LinkRow | null; bottles: string[] | null; corrections: CorrectionRow[] | null;
 }
-interface LinkRow {
+interface LinkRow extends BatchPlace {
   id: number; n: number; prev: string; link_hash: string; leaf: string; seq: number | null; proof: string | null; root: string | null;
   format: 1 | 2 | null; links_root: string | null; heads_root: string | null; heads_depth: number | null;
-  tx_hash: string | null; block_number: number | null; block_time: string | null; state: string | null;
+  tx_hash: string | null; block_number: number | null; block_time: string | null;
 }
 interface CorrectionRow { event_id: number; epcis_id: string; body: Record<string, unknown>; canonical: Record<string, unknown>; event_hash: string; log: LinkRow | null }
 
@@ -98,7 +100,8 @@ const hex = (column: string) => `'0x' || encode(${column}, 'hex')`;
 const LINK_JSON = (alias: string, batch: string) => `jsonb_build_object('id', ${alias}.id, 'n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
   'seq', ${batch}.seq, 'proof', ${hex(`${alias}.proof`)}, 'root', ${hex(`${batch}.root`)}, 'tx_hash', ${batch}.tx_hash,
   'format', ${batch}.format, 'links_root', ${hex(`${batch}.links_root`)}, 'heads_root', ${hex(`${batch}.heads_root`)}, 'heads_depth', ${batch}.heads_depth,
-  'block_number', ${batch}.block_number, 'block_time', ${batch}.block_time, 'state', ${batch}.state)`;
+  'block_number', ${batch}.block_number, 'block_time', ${batch}.block_time,
+  'state', ${batch}.state, 'chain_id', ${batch}.chain_id, 'registry', ${batch}.registry)`;
 
 /**
  * The canonical event without the EPCIS event a format-1 event carries (the caller has that already:
@@ -112,10 +115,13 @@ function withoutEpcis(canonical: Record<string, unknown>): Record<string, unknow
 /** The log's link with its batch joined: `b.seq` is the link's batch (link_batch, migration 0010). */
 const LOG_LINK = `SELECT ${LINK_JSON("l", "b")} FROM links l LEFT JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)`;
 
-/** Proofs of links sealed with tiles (migration 0010) are cut from them; older ones are in the row. */
-function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: ReadonlyMap<number, LinkPlace>) {
+/**
+ * Proofs of links sealed with tiles (migration 0010) are cut from them; older ones are in the row.
+ * Only an anchoring on the current registry counts: one on another is pending until anchored again.
+ */
+function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: ReadonlyMap<number, LinkPlace>, current: ChainRef) {
   if (log === null) return null;
-  const anchored = log.state === "anchored" && log.seq !== null;
+  const anchored = log.seq !== null && anchoredHere(log, current);
   const proof = storedProof(log.proof === null ? null : Buffer.from(log.proof.slice(2), "hex"), places.get(log.id)) ?? [];
   return {
     link: { serial: key, n: log.n, event: eventHash, prev: log.prev },
@@ -130,7 +136,7 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: Rea
   };
 }
 
-export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number; registry: string }>) {
+export function createEpcisQuery(db: Db, chain: () => Promise<ChainRef>) {
   async function load(brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
     const key = logKey(brand.slug);
     const { rows } = await db.query<Row>(
@@ -145,7 +151,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
         ORDER BY x.event_id LIMIT ${limit}`,
       [brand.id, key, ...params],
     );
-    const { chainId, registry } = await chain();
+    const current = await chain();
     const logs = rows.flatMap((row) => [row.log, ...(row.corrections ?? []).map((c) => c.log)]);
     const places = await readLinkPlaces(db, logs.filter((log) => log !== null && log.seq !== null && log.proof === null).map((log) => log!.id));
     const withAnchor = rows.map((row) => {
@@ -161,11 +167,11 @@ export function createEpcisQuery(db: Db, chain: () => Promise<{ chainId: number;
             canonical,
             // A format-2 canonical event holds the digest of this event with its document's @context.
             ...(typeof canonical.epcis === "string" ? { context: row.context ?? null } : {}),
-            chain: { chainId, registry },
-            log: anchorOf(key, eventHash, row.log, places),
+            chain: { chainId: current.chainId, registry: current.registry },
+            log: anchorOf(key, eventHash, row.log, places, current),
             bottles: row.bottles ?? [],
             corrections: (row.corrections ?? []).map((c) => {
-              return { errorDeclaration: c.body.errorDeclaration, eventHash: c.event_hash, canonical: withoutEpcis(c.canonical), log: anchorOf(key, c.event_hash as Hash, c.log, places) };
+              return { errorDeclaration: c.body.errorDeclaration, eventHash: c.event_hash, canonical: withoutEpcis(c.canonical), log: anchorOf(key, c.event_hash as Hash, c.log, places, current) };
             }),
           },
         },

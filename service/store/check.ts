@@ -4,9 +4,10 @@
  * `{authentic: false}` and nothing else.
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
-import { RECENT_SCANS_MS, warningsFor, type ScanFact, type StepFact } from "../core/warnings.ts";
+import { warningsFor, type StepFact } from "../core/warnings.ts";
 import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
+import { historyOf, recentScans } from "../ledger/read-model.ts";
 import type { StoreRef } from "./keys.ts";
 import { storeWarning, type Lang, type LifecycleFact, type StoreWarning } from "./messages.ts";
 
@@ -67,30 +68,12 @@ export function createStoreCheck(db: Db) {
       );
       if (code === undefined) return { authentic: false };
 
-      const { rows: stepRows } = await db.query<{ type: string; occurred_at: Date; party: string | null; name: string | null; kind: string | null; region: string | null }>(
-        `SELECT e.type, e.occurred_at, e.party, p.name, p.kind, p.region
-           FROM links l JOIN events e ON e.id = l.event_id
-           LEFT JOIN parties p ON p.brand_id = e.brand_id AND p.id = e.party
-          WHERE l.serial = $1 AND e.type <> 'consumer_scan'
-          ORDER BY l.n`,
-        [serial],
-      );
-      const steps: StepFact[] = stepRows.map((r) => ({
-        type: r.type, at: r.occurred_at,
-        party: r.party === null ? null : { id: r.party, name: r.name ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },
-      }));
+      const steps = await historyOf(db, serial);
       // The recent scans (the copy check), and the buyer's first scan after the last sale, however old: the
       // store's own check is never a consumer's scan, so only a buyer's verification that is over a day old
       // makes the bottle sold_before (otherwise it is already_sold, below).
       const lastSale = steps.filter((s) => s.type === "retail_sale").at(-1)?.at ?? null;
-      const { rows: scanRows } = await db.query<{ scanned_at: Date; place: string | null; latitude: number | null; longitude: number | null }>(
-        `SELECT id, scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 AND scanned_at > $2
-         UNION
-         (SELECT id, scanned_at, place, latitude, longitude FROM scans WHERE serial = $1 AND scanned_at >= $3::timestamptz ORDER BY scanned_at, id LIMIT 1)
-         ORDER BY scanned_at, id`,
-        [serial, new Date(now.getTime() - RECENT_SCANS_MS), lastSale],
-      );
-      const scans: ScanFact[] = scanRows.map((r) => ({ at: r.scanned_at, place: r.place === null ? null : { name: r.place, latitude: r.latitude, longitude: r.longitude } }));
+      const scans = await recentScans(db, serial, now, lastSale);
 
       const warnings = warningsFor({ steps, openedAt: code.opened_at, assignedRegion: code.region, scans, now });
       const facts = lifecycleFacts({ steps, store: store.party, intent: options.intent, soldBeforeWarned: warnings.some((w) => w.kind === "sold_before") });

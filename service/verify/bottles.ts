@@ -8,10 +8,12 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
-import { RECENT_SCANS_MS, type Place, type ScanFact, type StepFact } from "../core/warnings.ts";
+import { RECENT_SCANS_MS, type Place, type ScanFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
-import { RESCAN_WINDOW, SCAN_CAP_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
-import { linkBatchSql } from "../anchoring/link-tiles.ts";
+import { scanFact, scansJsonSql, stepsJsonSql, stepsOf, type ScanRow, type Step, type StepRow } from "../ledger/read-model.ts";
+import { capWindowScansSql, rescanSql, type Visit, type VisitOutcome } from "./scan-writer.ts";
+
+export type { Step };
 
 
 export interface Bottle {
@@ -24,10 +26,6 @@ export interface Bottle {
   lot: string | null;
   region: { code: string; name: string } | null;
   openedAt: Date | null;
-}
-
-export interface Step extends StepFact {
-  anchor: { seq: number; blockNumber: number | null; blockTime: Date | null; txHash: string | null } | null;
 }
 
 export interface ScanSummary {
@@ -69,10 +67,9 @@ interface Row {
   attributes: Record<string, unknown> | null; lot: string | null; region: string | null; region_name: string | null;
   opened_at: Date | null; last_n: number; key_hash: Buffer | null; scan_salt: Buffer;
   // Null when the secret does not match (nothing else is read then).
-  steps: { type: string; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
-    batch: number | null; state: string | null; chainId: number | null; registry: string | null; block: number | null; blockTime: string | null; tx: string | null }[] | null;
+  steps: StepRow[] | null;
   prices: { amount: string; currency: string; below: number; above: number; region: string | null; validFrom: string }[] | null;
-  scans: { at: string; place: string | null; latitude: number | null; longitude: number | null }[] | null;
+  scans: ScanRow[] | null;
   place: Place | null;
   rescan: boolean | null;
   last_hour: number | null;
@@ -94,24 +91,15 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
   LEFT JOIN regions r ON r.brand_id = c.brand_id AND r.code = c.region
   LEFT JOIN LATERAL (
     SELECT
-      (SELECT coalesce(json_agg(json_build_object(
-                'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
-                'batch', ba.seq, 'state', ba.state, 'chainId', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
-                'blockTime', ba.block_time, 'tx', ba.tx_hash) ORDER BY l.n), '[]')
-         FROM links l JOIN events e ON e.id = l.event_id
-         LEFT JOIN parties pa ON pa.brand_id = e.brand_id AND pa.id = e.party
-         LEFT JOIN batches ba ON ba.seq = ${linkBatchSql("l")}
-        WHERE l.serial = c.serial AND e.type <> 'consumer_scan') AS steps,
+      ${stepsJsonSql("c.serial")} AS steps,
       (SELECT coalesce(json_agg(json_build_object(
                 'amount', g.amount::text, 'currency', g.currency, 'below', g.below::float8, 'above', g.above::float8, 'region', g.region, 'validFrom', g.valid_from)), '[]')
          FROM guide_prices g WHERE g.brand_id = c.brand_id AND g.gtin = c.gtin) AS prices,
-      (SELECT coalesce(json_agg(json_build_object('at', s.scanned_at, 'place', s.place, 'latitude', s.latitude, 'longitude', s.longitude) ORDER BY s.scanned_at, s.id), '[]')
-         FROM scans s WHERE s.serial = c.serial) AS scans,
+      ${scansJsonSql("c.serial")} AS scans,
       (SELECT json_build_object('name', ip.place, 'latitude', ip.latitude, 'longitude', ip.longitude)
          FROM ip_places ip WHERE ip.brand_id = c.brand_id AND $6::inet <<= ip.cidr ORDER BY masklen(ip.cidr) DESC LIMIT 1) AS place,
-      EXISTS (SELECT 1 FROM scans s WHERE s.serial = c.serial AND s.ip_hash = sha256(b.scan_salt || convert_to($5, 'UTF8'))
-                AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
-      (SELECT count(*)::int FROM scans s WHERE s.serial = c.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour,
+      ${rescanSql("c.serial", "sha256(b.scan_salt || convert_to($5, 'UTF8'))")} AS rescan,
+      ${capWindowScansSql("c.serial")} AS last_hour,
       ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
         SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
@@ -146,8 +134,6 @@ export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bo
   };
 }
 
-const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
-
 export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number }) {
   return {
     /** The bottle's page, if the secret (or cap code) matches; otherwise null, exactly like an unknown code. */
@@ -157,7 +143,7 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
       const [{ rows: [row] }, current] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
-        db.query<Row>({ name: "verify-page-2", text: PAGE_SQL, values: [
+        db.query<Row>({ name: "verify-page-3", text: PAGE_SQL, values: [
           request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
           token, request.token?.startsWith("sts_") ?? false,
         ] }),
@@ -172,18 +158,9 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
         lot: row.lot, region: row.region === null ? null : { code: row.region, name: row.region_name ?? row.region },
         openedAt: row.opened_at,
       };
-      const steps: Step[] = row.steps.map((r) => ({
-        type: r.type,
-        at: new Date(r.at),
-        party: r.party === null ? null : { id: r.party, name: r.partyName ?? r.party, kind: r.kind ?? "", region: r.region ?? "" },
-        anchor: r.state === "anchored" && r.chainId === current.chainId && r.registry === current.registry
-          ? { seq: r.batch!, blockNumber: r.block, blockTime: dateOrNull(r.blockTime), txHash: r.tx }
-          : null,
-      }));
+      const steps = stepsOf(row.steps, current);
       const guidePrices: GuidePrice[] = row.prices!.map((g) => ({ ...g, validFrom: new Date(g.validFrom) }));
-      const scans: ScanFact[] = row.scans!.map((s) => ({
-        at: new Date(s.at), place: s.place === null ? null : { name: s.place, latitude: s.latitude, longitude: s.longitude },
-      }));
+      const scans = row.scans!.map(scanFact);
 
       // The brand looking at its own bottle (API key), or one of its stores (store key), is not a consumer's visit.
       let visit: Visit | null = null;

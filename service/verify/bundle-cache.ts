@@ -25,6 +25,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { ChainRef, ProofBundle } from "../core/bundle.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
+import { latestAnchoredSql } from "../ledger/read-model.ts";
 import type { BundleAccess, BundleStore, LinkProofs } from "./bundles.ts";
 
 /** Who asks, as the request says it: the bottle's QR secret, or a brand API key. */
@@ -120,9 +121,8 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
       const chainRef = await chain();
       const at = now();
       const { rows } = await db.query<CheckRow>({
-        name: "bundle-check",
-        text: `WITH latest AS (
-                 SELECT seq, anchored_at FROM batches WHERE state = 'anchored' AND chain_id = $3 AND registry = $4 ORDER BY seq DESC LIMIT 1)
+        name: "bundle-check-2",
+        text: `WITH latest AS (${latestAnchoredSql("seq, anchored_at", "$3", "$4")})
                SELECT q.i::int AS i, c.brand_id, c.secret_hash, c.last_n, k.id AS key_brand, latest.seq AS latest_seq, latest.anchored_at AS latest_at
                  FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS q(serial, key_hash, i)
                  LEFT JOIN codes c ON c.serial = q.serial

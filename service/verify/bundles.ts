@@ -13,6 +13,7 @@ import type { Link } from "../core/links.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
 import { linkBatchSql, readLinkPlaces, storedProof } from "../anchoring/link-tiles.ts";
+import { anchoredHere, latestAnchoredSql, type BatchPlace } from "../ledger/read-model.ts";
 
 /** Who asks: the holder of the bottle's QR secret, or the brand (by its API key). */
 export type BundleAccess = { secret: string } | { brandId: number };
@@ -23,15 +24,12 @@ export type BundleAccess = { secret: string } | { brandId: number };
  */
 export type LinkProofs = "head" | "all";
 
-interface BatchColumns {
+interface BatchColumns extends BatchPlace {
   root: Buffer | null;
   format: 1 | 2 | null;
   links_root: Buffer | null;
   heads_root: Buffer | null;
   heads_depth: number | null;
-  state: string | null;
-  chain_id: number | null;
-  registry: string | null;
   tx_hash: string | null;
   block_number: number | null;
   block_time: Date | null;
@@ -92,10 +90,9 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   async function headProof(chainRef: ChainRef, index: number, rows: LinkRow[]): Promise<{ head: HeadProof; batch: BundleBatch } | null> {
     const keys = tilesForProof(index, MAX_HEADS_DEPTH);
     const { rows: found } = await db.query<BatchColumns & { seq: number; grp: number | null; idx: number | null; hashes: Buffer | null }>({
-      name: "bundle-head",
+      name: "bundle-head-2",
       text: `WITH latest AS (
-               SELECT seq, root, format, links_root, heads_root, heads_depth, state, chain_id, registry, tx_hash, block_number, block_time
-                 FROM batches WHERE state = 'anchored' AND format = 2 AND chain_id = $1 AND registry = $2 ORDER BY seq DESC LIMIT 1)
+               ${latestAnchoredSql("seq, root, format, links_root, heads_root, heads_depth, state, chain_id, registry, tx_hash, block_number, block_time", "$1", "$2", { format2: true })})
              SELECT latest.*, t.grp, t.idx, t.hashes FROM latest LEFT JOIN LATERAL (
                SELECT DISTINCT ON (grp, idx) grp, idx, hashes FROM head_tiles
                 WHERE (grp, idx) IN (SELECT * FROM unnest($3::smallint[], $4::bigint[])) AND seq <= latest.seq
@@ -148,11 +145,10 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       // Only anchors on the registry the bundle names count; others are pending until re-anchored.
       // A batch at or before the head's is anchored there too (the registry takes batches in order),
       // even if the first statement read it a moment before its anchoring was recorded.
-      const anchoredHere = (row: LinkRow): boolean => row.batch_seq !== null
-        && ((row.state === "anchored" && row.chain_id === chainRef.chainId && row.registry === chainRef.registry)
-          || (proven !== null && row.batch_seq <= proven.batch.seq));
+      const anchoredNow = (row: LinkRow): boolean => row.batch_seq !== null
+        && (anchoredHere(row, chainRef) || (proven !== null && row.batch_seq <= proven.batch.seq));
       const covered = (row: LinkRow): boolean => proven !== null && row.n <= proven.head.n;
-      const proving = rows.filter((row) => anchoredHere(row) && !(covered(row) && proofs === "head"));
+      const proving = rows.filter((row) => anchoredNow(row) && !(covered(row) && proofs === "head"));
       const places = await readLinkPlaces(db, proving.filter((row) => row.proof === null).map((row) => row.id));
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
@@ -160,7 +156,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
         const member = row.codes_secret === null ? undefined : membership(row.codes_secret, row.codes, serial);
         events.push(member === undefined ? { event: row.canonical } : { event: row.canonical, member });
         const link: Link = { serial, n: row.n, event: eventHash, prev: toHex(row.prev) };
-        if (!anchoredHere(row)) return { link, anchor: null };
+        if (!anchoredNow(row)) return { link, anchor: null };
         if (covered(row) && proofs === "head") return { link, anchor: { seq: row.batch_seq! } };
         const proof = storedProof(row.proof, places.get(row.id));
         if (proof === null) return { link, anchor: null };

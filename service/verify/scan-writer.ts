@@ -25,6 +25,13 @@ export const RESCAN_WINDOW = "10 minutes";
 /** The window of SCANS_PER_BOTTLE_PER_HOUR: at most that many consumer scans of a bottle are recorded within it. */
 export const SCAN_CAP_WINDOW = "1 hour";
 
+/** SQL: whether the IP hashed `ipHash` scanned the bottle `serial` within RESCAN_WINDOW (the page asks; the writer asks again, locked). */
+export const rescanSql = (serial: string, ipHash: string): string =>
+  `EXISTS (SELECT 1 FROM scans s WHERE s.serial = ${serial} AND s.ip_hash = ${ipHash} AND s.scanned_at > now() - interval '${RESCAN_WINDOW}')`;
+/** SQL: how many consumer scans the bottle `serial` recorded within SCAN_CAP_WINDOW. */
+export const capWindowScansSql = (serial: string): string =>
+  `(SELECT count(*)::int FROM scans s WHERE s.serial = ${serial} AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}')`;
+
 /** Groups are at most this large; past QUEUE_LIMIT waiting visits, visitors are asked to retry. */
 const GROUP_LIMIT = 256;
 const QUEUE_LIMIT = 4_096;
@@ -71,10 +78,8 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
   const recent = new Set<string>();
   const lastHour = new Map<string, number>();
   if (stale.length > 0) {
-    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer; rescan: boolean; last_hour: number }>({ name: "scan-recent-2", text:
-      `SELECT t.serial, t.ip_hash,
-              EXISTS (SELECT 1 FROM scans s WHERE s.serial = t.serial AND s.ip_hash = t.ip_hash AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
-              (SELECT count(*)::int FROM scans s WHERE s.serial = t.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour
+    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer; rescan: boolean; last_hour: number }>({ name: "scan-recent-3", text:
+      `SELECT t.serial, t.ip_hash, ${rescanSql("t.serial", "t.ip_hash")} AS rescan, ${capWindowScansSql("t.serial")} AS last_hour
          FROM unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash)`,
       values: [stale.map((v) => v.serial), stale.map((v) => v.ipHash)] });
     for (const row of rows) {

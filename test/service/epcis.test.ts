@@ -15,7 +15,10 @@ import { verifyBundle } from "../../service/core/bundle.ts";
 import { gs1CheckDigit } from "../../service/core/gtin.ts";
 import { ANCHOR_REGISTRY_ABI } from "../../service/core/registry-abi.ts";
 import { signWebhook } from "../../service/ingest/signature.ts";
-import { startChainStack, type BrandFixture, type ChainStack } from "../helpers/stack.ts";
+import { loadConfig } from "../../service/config.ts";
+import { createLogger } from "../../service/log.ts";
+import { startRuntime } from "../../service/runtime.ts";
+import { deployTestRegistry, devKey, httpClient, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 const CONFORMANCE = fileURLToPath(new URL("../../../shared/conformance/epcis/", import.meta.url));
 // GS1's examples are read in place; a clone without ../shared skips the tests that need them.
@@ -378,6 +381,42 @@ describe("EPCIS 2.0 capture and query", function () {
         provider.destroy();
       }
     });
+  });
+
+  it("reports a link anchored on an older registry as not anchored: only the current registry's anchors count", async () => {
+    const brand = await env.stack.createBrand({ codes: 0 });
+    const item = "urn:epc:id:sgtin:0614141.107346.2017";
+    const r = await capture(brand, documentOf([
+      { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: [item], action: "ADD", bizStep: "commissioning" },
+    ]));
+    expect(r.body, JSON.stringify(r.body)).to.include({ success: true, stored: 1 });
+    const anchors = async (request: Stack["request"]) => {
+      const events = (await request("GET", `/epcis/${brand.slug}/events`, { token: brand.apiKey })).body.epcisBody.queryResults.resultsBody.eventList as Record<string, any>[];
+      return events.map((e) => e["sealtrace:anchor"]);
+    };
+    const deadline = Date.now() + 60_000;
+    while ((await anchors(env.stack.request)).some((a) => a.log.anchor === null)) {
+      if (Date.now() > deadline) throw new Error("the EPCIS log was not anchored in time");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    // The operator moves to a new registry: an HTTP node configured with it answers before any
+    // worker has anchored the history there (the batches are still recorded on the old one).
+    const moved = await deployTestRegistry(env.chain.url, devKey(19));
+    const node = await startRuntime(loadConfig({ ...env.stack.env, REGISTRY_ADDRESS: moved }), { role: "http", log: createLogger("silent") });
+    try {
+      const [batch] = (await httpClient(node.url!)("GET", "/api/v1/batches?after=0&limit=1")).body.batches as { status: string }[];
+      expect(batch!.status).to.equal("sealed"); // the audit routes' view of the same batch
+      const seen = await anchors(httpClient(node.url!));
+      expect(seen).to.have.length(1);
+      expect(seen[0].chain.registry).to.equal(moved);
+      expect(seen[0].log.link.serial).to.equal(`epcis:${brand.slug}`);
+      expect(seen[0].log.anchor, "an anchor on the old registry reported as one on the current").to.equal(null);
+    } finally {
+      await node.stop();
+    }
+    // The node still on the old registry reports it anchored there.
+    expect((await anchors(env.stack.request))[0].log.anchor).to.not.equal(null);
   });
 
   it("a party's GLN must be a real GLN, SGLN or Digital Link", async () => {
