@@ -148,6 +148,24 @@ export function bottleCandidates(named: readonly string[], contents: Contents): 
   return candidates;
 }
 
+/**
+ * Which bottles' histories an event joins: the bottles it covers (its own identifiers, and whatever
+ * is packed in the containers it names) when it happened at a registered location (and, for a
+ * shipment, went to a registered destination); never a correction's.
+ */
+function historyOf(
+  f: EpcisFacts, corrects: string | null, change: ReturnType<typeof contentsChange> | null, contents: Contents,
+  bottleOf: ReadonlyMap<string, string>, partyAt: ReturnType<typeof partyResolver>,
+) {
+  const covered = change !== null && "add" in change ? f.epcs : [...f.epcs, ...contentsOf(contents, f.parent === null ? f.epcs : [...f.epcs, f.parent])];
+  const serials = [...new Set(covered.map((id) => bottleOf.get(id)).filter((s): s is string => s !== undefined))];
+  const party = partyAt(f.location);
+  const step = lifecycleStep(f, party?.kind ?? null);
+  const destination = step === "warehouse_out" ? partyAt(f.destination) : null;
+  const joinsHistory = corrects === null && serials.length > 0 && party !== null && (step !== "warehouse_out" || destination !== null);
+  return { serials, party, step, destination, joinsHistory };
+}
+
 /** Decides, event by event in document order, what the capture stores. */
 export function planCapture(input: CaptureInput): CapturePlan {
   const { known, now } = input;
@@ -190,16 +208,8 @@ export function planCapture(input: CaptureInput): CapturePlan {
     const future = futureRefusal(new Date(event.eventTime), now);
     if (future !== null) { fail("eventTime", future); return; }
 
-    // The bottles it covers: its own identifiers, and whatever is packed in the containers it names.
     const change = corrects === null ? contentsChange(f) : null;
-    const covered = change !== null && "add" in change ? f.epcs : [...f.epcs, ...contentsOf(contents, f.parent === null ? f.epcs : [...f.epcs, f.parent])];
-    const serials = [...new Set(covered.map((id) => input.bottleOf.get(id)).filter((s): s is string => s !== undefined))];
-    const party = partyAt(f.location);
-    const step = lifecycleStep(f, party?.kind ?? null);
-    const destination = step === "warehouse_out" ? partyAt(f.destination) : null;
-    // Bottle history needs a registered location (and, for a shipment, a registered destination).
-    const joinsHistory = corrects === null && serials.length > 0 && party !== null && (step !== "warehouse_out" || destination !== null);
-
+    const { serials, party, step, destination, joinsHistory } = historyOf(f, corrects, change, contents, input.bottleOf, partyAt);
     if (joinsHistory) {
       const waiting = production.waiting(step, serials)[0];
       if (waiting !== undefined) { fail("epcList", `bottle ${waiting} has not been commissioned yet`); return; }
@@ -215,10 +225,11 @@ export function planCapture(input: CaptureInput): CapturePlan {
       else for (const child of change.remove) inside.delete(child);
     }
 
-    const codes = joinsHistory ? serials : [];
     const type = joinsHistory && step !== null ? step : "epcis";
     const price = type === "retail_sale" ? f.price : null;
-    const canonical: CanonicalEvent = { brand: input.brand, id: brandEventId, type, codes, occurredAt: event.eventTime, receivedAt, salt: input.salt(), epcis: event as Json };
+    const canonical: CanonicalEvent = {
+      brand: input.brand, id: brandEventId, type, codes: joinsHistory ? serials : [], occurredAt: event.eventTime, receivedAt, salt: input.salt(), epcis: event as Json,
+    };
     if (input.context !== null) canonical.context = input.context as Json;
     // Bundles show the EPCIS event only as its digest (it may name other bottles): its step stays readable.
     if (f.bizStep !== null) canonical.bizStep = f.bizStep;
