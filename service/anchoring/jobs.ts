@@ -4,9 +4,9 @@
  * in-process timers. Redis only schedules: every run starts from the database's state, so a wiped
  * Redis loses nothing.
  */
-import { Queue, UnrecoverableError, Worker } from "bullmq";
-import { Redis } from "ioredis";
+import { UnrecoverableError, type Worker } from "bullmq";
 import type { Logger } from "pino";
+import { bullmq } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled, type KeptSchedule } from "../jobs/schedule.ts";
 import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
@@ -66,12 +66,9 @@ export function createInProcessJobs(p: Processors): Jobs {
 }
 
 export function createBullJobs(p: Processors & { redisUrl: string; prefix: string }): Jobs {
-  // BullMQ's blocking workers need maxRetriesPerRequest: null; they duplicate this connection.
-  const connection = new Redis(p.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
-  connection.on("error", (error) => p.log.warn({ err: error }, "redis connection error"));
-  const sealQueue = new Queue("seal", { connection, prefix: p.prefix });
-  const anchorQueue = new Queue("anchor", { connection, prefix: p.prefix });
-  for (const queue of [sealQueue, anchorQueue]) queue.on("error", (error) => p.log.warn({ err: error, queue: queue.name }, "queue error"));
+  const bull = bullmq({ redisUrl: p.redisUrl, prefix: p.prefix, log: p.log });
+  const sealQueue = bull.queue("seal");
+  const anchorQueue = bull.queue("anchor");
   const workers: Worker[] = [];
   const schedules: KeptSchedule[] = [];
   const jobOptions = { attempts: 8, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: 100, removeOnFail: 500 };
@@ -83,16 +80,16 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
     async startWorkers() {
       // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
       schedules.push(keepScheduled(sealQueue, "seal-every", p.sealIntervalMs, { name: "seal", opts: jobOptions }, p.log));
-      const seal = new Worker("seal", async () => {
+      const seal = bull.worker("seal", async () => {
         const sealed = await p.sealer.sealAll();
         if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
         return { sealed: sealed.map((b) => b.seq) };
-      }, { connection, prefix: p.prefix, concurrency: 1 });
+      });
       workers.push(seal);
       if (p.anchorer) {
         const anchorer = p.anchorer;
         schedules.push(keepScheduled(anchorQueue, "anchor-every", p.sealIntervalMs, { name: "anchor", opts: jobOptions }, p.log));
-        workers.push(new Worker("anchor", async () => {
+        workers.push(bull.worker("anchor", async () => {
           try {
             return { anchored: await anchorer.anchorPending() };
           } catch (error) {
@@ -100,7 +97,7 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
             if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
             throw error;
           }
-        }, { connection, prefix: p.prefix, concurrency: 1 }));
+        }));
       }
       for (const worker of workers) {
         worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
@@ -109,13 +106,13 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
       for (const schedule of schedules) await schedule.start();
     },
     async ping() {
-      await connection.ping();
+      await bull.ping();
     },
     async close() {
       for (const schedule of schedules) schedule.stop();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([sealQueue.close(), anchorQueue.close()]);
-      connection.disconnect();
+      bull.disconnect();
     },
   };
 }

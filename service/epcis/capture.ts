@@ -4,30 +4,24 @@
  * with the same checks and alerts a webhook event gets. One transaction per document: with
  * `rollback` a failing event stores nothing at all; with `proceed` the others are stored.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { canonicalJson, type Json } from "../core/hash.ts";
-import { contentsChange, contextPrefixes, epcisFacts, lifecycleStep, type EpcisEvent, type EpcisFacts } from "../core/epcis.ts";
+import { randomUUID } from "node:crypto";
+import { bottleCandidates, namedIds, planCapture, type CaptureError, type CapturePlan, type Contents, type EventId, type KnownEvent, type Party } from "../core/capture-plan.ts";
+import { contextPrefixes, epcisFacts, type EpcisFacts } from "../core/epcis.ts";
 import { EpcisHashInputError, epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
-import { parseItem, type LocationKey } from "../core/gs1-ids.ts";
-import { logKey, randomSalt, type CanonicalEvent } from "../core/links.ts";
+import type { LocationKey } from "../core/gs1-ids.ts";
+import { logKey, randomSalt } from "../core/links.ts";
 import { runChecks } from "../checks/run.ts";
-import { futureRefusal } from "../core/custody.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
-import { conflictingEvents, type Problem } from "../http/errors.ts";
+import { conflictingEvents } from "../http/errors.ts";
 import { STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { BrandRef } from "../http/auth.ts";
 import { AppError } from "../http/errors.ts";
-import { appendEvents, appendToLog, lockHeads, lockLog, type NewEvent } from "../ledger/append.ts";
+import { appendEvents, appendToLog, lockHeads, lockLog, type Head, type NewEvent } from "../ledger/append.ts";
 import type { EpcisDocument } from "./schema.ts";
 
-export type CaptureErrorBehaviour = "rollback" | "proceed";
+export type { CaptureError } from "../core/capture-plan.ts";
 
-export interface CaptureError {
-  index: number;
-  eventID: string;
-  field: string;
-  reason: string;
-}
+export type CaptureErrorBehaviour = "rollback" | "proceed";
 
 export interface CaptureJob {
   captureID: string;
@@ -42,45 +36,6 @@ export interface CaptureJob {
   errors: CaptureError[];
 }
 
-interface Party { id: string; kind: string; gln: string; gln_ext: string | null }
-
-/** Parties by GLN: an exact SGLN registration wins over the bare GLN. */
-function partyResolver(parties: Party[]) {
-  return (location: LocationKey | null): Party | null => {
-    if (location === null) return null;
-    return parties.find((p) => p.gln === location.gln && p.gln_ext !== null && p.gln_ext === location.ext)
-      ?? parties.find((p) => p.gln === location.gln && p.gln_ext === null) ?? null;
-  };
-}
-
-/** The stable id of an error declaration stored as a correction of `eventID`. */
-function correctionId(eventID: string, declaration: Record<string, unknown>): string {
-  return `${eventID}#correction:${createHash("sha256").update(canonicalJson(declaration as Json)).digest("hex").slice(0, 32)}`;
-}
-
-/** Nested contents (pallet → cases → bottles), breadth first, cycles ignored. */
-function contentsOf(contents: Map<string, Map<string, number | null>>, ids: string[]): string[] {
-  const found: string[] = [];
-  const seen = new Set(ids);
-  const queue = [...ids];
-  while (queue.length > 0) {
-    for (const child of contents.get(queue.shift()!)?.keys() ?? []) {
-      if (seen.has(child)) continue;
-      seen.add(child); found.push(child); queue.push(child);
-    }
-  }
-  return found;
-}
-
-/** Whether two JSON values are the same (object keys in any order); a value no ledger could hold is no match. */
-function sameJson(a: Json, b: Json): boolean {
-  try {
-    return canonicalJson(a) === canonicalJson(b);
-  } catch {
-    return false;
-  }
-}
-
 class RolledBack extends Error {
   readonly errors: CaptureError[];
   constructor(errors: CaptureError[]) {
@@ -88,19 +43,6 @@ class RolledBack extends Error {
     this.errors = errors;
   }
 }
-
-interface Planned {
-  index: number;
-  eventID: string;
-  hashedId: boolean;
-  brandEventId: string;
-  corrects: string | null;
-  facts: EpcisFacts;
-  event: EpcisEvent;
-  newEvent: NewEvent;
-}
-
-interface EventId { id: string; hashed: boolean }
 
 /**
  * Each event's id: its eventID, else its CBV 2.0 event hash. Computed before the transaction (no lock is
@@ -170,6 +112,7 @@ export function createEpcisStore(db: Db) {
     },
   };
 
+  /** Captures the document in `tx`: load (under the log's lock), plan (core/capture-plan.ts), write. */
   async function captureIn(
     tx: Tx, brand: BrandRef, document: EpcisDocument, ids: EventId[], context: unknown, prefixes: Map<string, string>,
     behaviour: CaptureErrorBehaviour, webhookId: string | null, job: CaptureJob,
@@ -178,33 +121,56 @@ export function createEpcisStore(db: Db) {
     const log = logKey(brand.slug);
     // One capture of a brand at a time: the log's head and what is packed in what stay consistent.
     await lockLog(tx, log, brand.id);
-
     const facts = events.map((event) => epcisFacts(event, prefixes));
+    const loaded = await load(tx, brand.id, facts, ids);
+    const plan = planCapture({
+      brand: brand.slug, events, facts, ids, context, ...loaded, heads: loaded.heads.values(),
+      reservedPrefix: STORE_ID_NAMESPACE, now: new Date(), salt: randomSalt,
+    });
+    job.errors.push(...plan.errors);
+    job.duplicates += plan.duplicates;
 
-    const { rows: known } = await tx.query<{ epcis_id: string; event_id: number; corrects: number | null; declaration: Record<string, unknown> | null; body: Json }>(
-      "SELECT epcis_id, event_id, corrects, body->'errorDeclaration' AS declaration, body FROM epcis_events WHERE brand_id = $1 AND epcis_id = ANY($2::text[])",
-      [brand.id, [...new Set(ids.map((i) => i.id))]],
+    if (plan.conflicts.length > 0) throw conflictingEvents(plan.conflicts);
+    // An id a webhook or a store already used (the events table is one namespace per brand): a conflict too.
+    const { rows: taken } = await tx.query<{ brand_event_id: string }>(
+      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])", [brand.id, plan.events.map((p) => p.brandEventId)],
     );
-    const originals = new Set(known.filter((k) => k.corrects === null).map((k) => k.epcis_id));
-    const originalBody = new Map(known.filter((k) => k.corrects === null).map((k) => [k.epcis_id, k.body]));
-    // The same eventID must mean the same event: another event under a stored id is a conflict (409, nothing stored).
-    const conflicts: Problem[] = [];
-    const corrections = new Set(known.filter((k) => k.corrects !== null && k.declaration !== null).map((k) => correctionId(k.epcis_id, k.declaration!)));
+    if (taken.length > 0) {
+      const ids = new Set(taken.map((t) => t.brand_event_id));
+      throw conflictingEvents(plan.events.filter((p) => ids.has(p.brandEventId)).map((p) => ({
+        index: p.index, id: p.eventID, field: "eventID", message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)",
+      })));
+    }
+    if (job.errors.length > 0 && behaviour === "rollback") throw new RolledBack(job.errors);
+    if (job.errors.length > 0) job.success = false;
+    job.stored = plan.events.length;
+    if (plan.events.length === 0) return 0;
+    return write(tx, brand, log, webhookId, job.captureID, context, plan, loaded.heads);
+  }
+
+  /**
+   * What the plan needs, read under the log's lock: the document's ids already stored, the parties
+   * at its locations, what is packed in what it names, and its minted bottles, whose heads it locks.
+   */
+  async function load(tx: Tx, brandId: number, facts: EpcisFacts[], ids: EventId[]) {
+    const { rows: known } = await tx.query<KnownEvent>(
+      "SELECT epcis_id, event_id, corrects, body->'errorDeclaration' AS declaration, body FROM epcis_events WHERE brand_id = $1 AND epcis_id = ANY($2::text[])",
+      [brandId, [...new Set(ids.map((i) => i.id))]],
+    );
 
     const locations = facts.flatMap((f) => [f.location, f.destination]).filter((l): l is LocationKey => l !== null);
     const { rows: parties } = await tx.query<Party>(
       "SELECT id, kind, gln, gln_ext FROM parties WHERE brand_id = $1 AND gln = ANY($2::text[])",
-      [brand.id, [...new Set(locations.map((l) => l.gln))]],
+      [brandId, [...new Set(locations.map((l) => l.gln))]],
     );
-    const partyAt = partyResolver(parties);
 
-    // What is packed in what: loaded for every identifier the document names, then kept current in memory.
-    const named = [...new Set(facts.flatMap((f) => (f.parent === null ? f.epcs : [...f.epcs, f.parent])))];
-    const contents = new Map<string, Map<string, number | null>>();
+    // What is packed in what: loaded for every identifier the document names (the plan keeps it current).
+    const named = namedIds(facts);
+    const contents: Contents = new Map();
     let frontier = named;
     for (let depth = 0; depth < 4 && frontier.length > 0; depth++) {
       const { rows } = await tx.query<{ parent: string; child: string; event_id: number }>(
-        "SELECT parent, child, event_id FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brand.id, frontier],
+        "SELECT parent, child, event_id FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brandId, frontier],
       );
       for (const row of rows) {
         if (!contents.has(row.parent)) contents.set(row.parent, new Map());
@@ -214,107 +180,26 @@ export function createEpcisStore(db: Db) {
     }
 
     // Minted bottles of this brand among every identifier that could be a bottle.
-    const candidates = new Map<string, { gtin: string; serial: string }>();
-    for (const id of [...named, ...[...contents.values()].flatMap((m) => [...m.keys()])]) {
-      const item = parseItem(id);
-      if (item) candidates.set(id, item);
-    }
+    const candidates = bottleCandidates(named, contents);
     const { rows: minted } = await tx.query<{ serial: string; gtin: string }>(
-      "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])", [brand.id, [...new Set([...candidates.values()].map((c) => c.serial))]],
+      "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])", [brandId, [...new Set([...candidates.values()].map((c) => c.serial))]],
     );
     const mintedKeys = new Set(minted.map((m) => `${m.gtin}/${m.serial}`));
     const bottleOf = new Map<string, string>();
     for (const [id, item] of candidates) if (mintedKeys.has(`${item.gtin}/${item.serial}`)) bottleOf.set(id, item.serial);
     const heads = await lockHeads(tx, [...new Set(bottleOf.values())]);
-    const produced = new Set([...heads.values()].filter((h) => h.state !== "minted").map((h) => h.serial));
+    return { known, parties, contents, bottleOf, heads };
+  }
 
-    const now = new Date();
-    const receivedAt = now.toISOString();
-    const planned: Planned[] = [];
-    const seen = new Set<string>();
-    const touchedParents = new Set<string>();
-    events.forEach((event, index) => {
-      const f = facts[index]!;
-      const { id: eventID, hashed } = ids[index]!;
-      const fail = (field: string, reason: string) => job.errors.push({ index, eventID, field, reason });
-
-      let corrects: string | null = null;
-      let brandEventId = eventID;
-      if (f.errorDeclaration !== null && (originals.has(eventID) || seen.has(eventID))) {
-        corrects = eventID;
-        brandEventId = correctionId(eventID, f.errorDeclaration);
-        if (corrections.has(brandEventId) || seen.has(brandEventId)) { job.duplicates++; return; }
-      } else if (originals.has(eventID) || seen.has(eventID)) {
-        const stored = originalBody.get(eventID);
-        if (stored !== undefined && !sameJson(stored, event as Json)) {
-          conflicts.push({ index, id: eventID, field: "eventID", message: "already names a different EPCIS event; send a new eventID for a new event" });
-        }
-        job.duplicates++;
-        return;
-      }
-      if (eventID.startsWith(STORE_ID_NAMESPACE)) { fail("eventID", `eventIDs starting with "${STORE_ID_NAMESPACE}" are reserved for the events stores post with their keys`); return; }
-      const future = futureRefusal(new Date(event.eventTime), now);
-      if (future !== null) { fail("eventTime", future); return; }
-
-      // The bottles it covers: its own identifiers, and whatever is packed in the containers it names.
-      const change = corrects === null ? contentsChange(f) : null;
-      const covered = change !== null && "add" in change ? f.epcs : [...f.epcs, ...contentsOf(contents, f.parent === null ? f.epcs : [...f.epcs, f.parent])];
-      const serials = [...new Set(covered.map((id) => bottleOf.get(id)).filter((s): s is string => s !== undefined))];
-      const party = partyAt(f.location);
-      const step = lifecycleStep(f, party?.kind ?? null);
-      const destination = step === "warehouse_out" ? partyAt(f.destination) : null;
-      // Bottle history needs a registered location (and, for a shipment, a registered destination).
-      const joinsHistory = corrects === null && serials.length > 0 && party !== null && (step !== "warehouse_out" || destination !== null);
-
-      if (joinsHistory && step !== "production") {
-        const waiting = serials.find((s) => !produced.has(s));
-        if (waiting !== undefined) { fail("epcList", `bottle ${waiting} has not been commissioned yet`); return; }
-      }
-      seen.add(brandEventId);
-      if (joinsHistory && step === "production") serials.forEach((s) => produced.add(s));
-      if (change !== null) {
-        touchedParents.add(change.parent);
-        if (!contents.has(change.parent)) contents.set(change.parent, new Map());
-        const inside = contents.get(change.parent)!;
-        if ("add" in change) for (const child of change.add) inside.set(child, -(planned.length + 1));
-        else if (change.remove === "all") inside.clear();
-        else for (const child of change.remove) inside.delete(child);
-      }
-
-      const codes = joinsHistory ? serials : [];
-      const type = joinsHistory && step !== null ? step : "epcis";
-      const price = type === "retail_sale" ? f.price : null;
-      const canonical: CanonicalEvent = { brand: brand.slug, id: brandEventId, type, codes, occurredAt: event.eventTime, receivedAt, salt: randomSalt(), epcis: event as Json };
-      if (context !== null) canonical.context = context as Json;
-      // Bundles show the EPCIS event only as its digest (it may name other bottles): its step stays readable.
-      if (f.bizStep !== null) canonical.bizStep = f.bizStep;
-      if (corrects !== null) canonical.corrects = corrects;
-      if (joinsHistory) canonical.party = party!.id;
-      if (joinsHistory && destination !== null) canonical.to = destination.id;
-      if (price !== null) canonical.price = price;
-      planned.push({
-        index, eventID, hashedId: hashed, brandEventId, corrects, facts: f, event,
-        newEvent: { canonical, brandEventId, occurredAt: event.eventTime, party: joinsHistory ? party!.id : null, to: joinsHistory ? destination?.id ?? null : null, price, data: null },
-      });
-    });
-
-    if (conflicts.length > 0) throw conflictingEvents(conflicts);
-    // An id a webhook or a store already used (the events table is one namespace per brand): a conflict too.
-    const { rows: taken } = await tx.query<{ brand_event_id: string }>(
-      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])", [brand.id, planned.map((p) => p.brandEventId)],
-    );
-    if (taken.length > 0) {
-      const ids = new Set(taken.map((t) => t.brand_event_id));
-      throw conflictingEvents(planned.filter((p) => ids.has(p.brandEventId)).map((p) => ({
-        index: p.index, id: p.eventID, field: "eventID", message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)",
-      })));
-    }
-    if (job.errors.length > 0 && behaviour === "rollback") throw new RolledBack(job.errors);
-    if (job.errors.length > 0) job.success = false;
-    job.stored = planned.length;
-    if (planned.length === 0) return 0;
-
-    const appended = await appendEvents(tx, brand.id, webhookId, receivedAt, planned.map((p) => p.newEvent), heads);
+  /** Writes a plan with new events: the ledger's events and links, the EPCIS tables, then the bottles' checks. */
+  async function write(
+    tx: Tx, brand: BrandRef, log: string, webhookId: string | null, captureID: string, context: unknown, plan: CapturePlan, heads: Map<string, Head>,
+  ): Promise<number> {
+    const planned = plan.events;
+    const newEvents: NewEvent[] = planned.map((p) => ({
+      canonical: p.canonical, brandEventId: p.brandEventId, occurredAt: p.event.eventTime, party: p.party, to: p.to, price: p.price, data: null,
+    }));
+    const appended = await appendEvents(tx, brand.id, webhookId, plan.receivedAt, newEvents, heads);
     const stored = appended.events;
     const logLinks = await appendToLog(tx, log, brand.id, stored);
     const eventIdOf = new Map(planned.map((p, i) => [p.brandEventId, stored[i]!.id]));
@@ -328,7 +213,7 @@ export function createEpcisStore(db: Db) {
          LEFT JOIN epcis_events c ON c.brand_id = $1 AND c.epcis_id = t.corrects AND c.corrects IS NULL
         ORDER BY t.event_id`,
       [
-        brand.id, job.captureID, context === null ? null : JSON.stringify(context),
+        brand.id, captureID, context === null ? null : JSON.stringify(context),
         stored.map((s) => s.id), planned.map((p) => p.eventID), planned.map((p) => p.hashedId), planned.map((p) => p.corrects),
         planned.map((p) => p.facts.eventType), planned.map((p) => p.event.eventTime), planned.map((p) => p.facts.bizStep),
         planned.map((p) => p.facts.bizLocation), planned.map((p) => p.facts.readPoint), planned.map((p) => JSON.stringify(p.facts.epcs)),
@@ -336,10 +221,10 @@ export function createEpcisStore(db: Db) {
       ],
     );
 
-    if (touchedParents.size > 0) {
-      const parents = [...touchedParents];
+    if (plan.contents.size > 0) {
+      const parents = [...plan.contents.keys()];
       await tx.query("DELETE FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brand.id, parents]);
-      const rows = parents.flatMap((parent) => [...(contents.get(parent) ?? new Map<string, number | null>())].map(([child, source]) => ({
+      const rows = [...plan.contents].flatMap(([parent, inside]) => [...inside].map(([child, source]) => ({
         parent, child, eventId: source !== null && source < 0 ? stored[-source - 1]!.id : source!,
       })));
       await tx.query(
@@ -348,7 +233,7 @@ export function createEpcisStore(db: Db) {
       );
     }
 
-    const bottleSerials = [...new Set(planned.flatMap((p) => p.newEvent.canonical.codes))];
+    const bottleSerials = [...new Set(planned.flatMap((p) => p.canonical.codes))];
     await runChecks(tx, brand.id, bottleSerials, [...eventIdOf.values()]);
     return appended.links + logLinks;
   }

@@ -7,6 +7,7 @@ import type { HistoryEvent } from "../core/checks.ts";
 import { custodyRefusal, futureRefusal, storeTimeRefusal, type CustodyStep, type StoreActor, type StoreEventType } from "../core/custody.ts";
 import { canonicalJson, toHex, type Hash, type Json } from "../core/hash.ts";
 import type { CanonicalEvent } from "../core/links.ts";
+import { productionFirst } from "../core/production.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, conflictingEvents, invalidEvents, isUniqueViolation, type Problem } from "../http/errors.ts";
 import { runChecks } from "../checks/run.ts";
@@ -99,17 +100,18 @@ export function createIngestStore(db: Db) {
     const partyIds = [...new Set(fresh.flatMap(({ event }) => (event.to ? [event.party, event.to] : [event.party])))];
     const { rows: parties } = await tx.query<{ id: string }>("SELECT id FROM parties WHERE brand_id = $1 AND id = ANY($2::text[])", [brandId, partyIds]);
     const knownParties = new Set(parties.map((p) => p.id));
-    const produced = new Set([...heads.values()].filter((h) => h.state !== "minted").map((h) => h.serial));
+    const production = productionFirst(heads.values());
     for (const { event, index } of fresh) {
       const problem = (field: string, message: string) => problems.push({ index, id: event.id, field, message });
       if (!knownParties.has(event.party)) problem("party", `unknown party "${event.party}"`);
       if (event.to !== undefined && !knownParties.has(event.to)) problem("to", `unknown party "${event.to}"`);
+      const waiting = new Set(production.waiting(event.type, event.codes));
       event.codes.forEach((serial, i) => {
         // Another brand's code is reported exactly like a code that does not exist.
         if (!heads.has(serial)) problem(`codes[${i}]`, `unknown code "${serial}"`);
-        else if (event.type !== "production" && !produced.has(serial)) problem(`codes[${i}]`, `code "${serial}" has no production event yet`);
+        else if (waiting.has(serial)) problem(`codes[${i}]`, `code "${serial}" has no production event yet`);
       });
-      if (event.type === "production") event.codes.forEach((serial) => produced.add(serial));
+      production.accept(event.type, event.codes);
     }
   }
 

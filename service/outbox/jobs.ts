@@ -4,9 +4,9 @@
  * so several workers, a crash or a wiped Redis lose and duplicate nothing (row locks and leases
  * keep each delivery with one sender at a time).
  */
-import { Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
+import type { Worker } from "bullmq";
 import type { Logger } from "pino";
+import { bullmq } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled } from "../jobs/schedule.ts";
 import type { Cidr } from "../core/destinations.ts";
@@ -47,12 +47,9 @@ function inProcess(dispatcher: Dispatcher, intervalMs: number, log: Logger): Out
 }
 
 function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: string }, intervalMs: number): OutboxJobs {
-  const { log, prefix } = options;
-  // BullMQ's blocking worker needs maxRetriesPerRequest: null; it duplicates this connection.
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  connection.on("error", (error) => log.warn({ err: error }, "redis connection error"));
-  const queue = new Queue("outbox", { connection, prefix });
-  queue.on("error", (error) => log.warn({ err: error, queue: "outbox" }, "queue error"));
+  const { log } = options;
+  const bull = bullmq({ redisUrl: options.redisUrl, prefix: options.prefix, log });
+  const queue = bull.queue("outbox");
   let worker: Worker | null = null;
   // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
   // Kept, the schedule comes back after Redis is wiped (service/jobs/schedule.ts).
@@ -62,7 +59,7 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
   return {
     async start() {
       await schedule.start();
-      worker = new Worker("outbox", async () => await dispatcher.runOnce(), { connection, prefix, concurrency: 1 });
+      worker = bull.worker("outbox", async () => await dispatcher.runOnce());
       worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
       worker.on("error", (error) => log.warn({ err: error }, "outbox worker error"));
     },
@@ -71,7 +68,7 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
       dispatcher.abort();
       await worker?.close();
       await queue.close();
-      connection.disconnect();
+      bull.disconnect();
     },
   };
 }

@@ -333,6 +333,39 @@ function eventTypes(bundle: Obj): Map<unknown, unknown> {
   return types;
 }
 
+/** One run of the check: what every step reads, and how it reports. */
+interface Run {
+  options: RunOptions;
+  lang: Lang;
+  t: Texts;
+  verdict: Verdict;
+  obj: Obj;
+  emit: (name: string, status: StepStatus, text: string) => Promise<void>;
+  time: (value: string | number | null | undefined) => string | null;
+  typeName: (type: unknown) => string;
+  details: (problems: Problem[]) => string;
+}
+
+/** The bundle's steps, in order, and the problems each shows (core's, and what the QR code tells). */
+interface BundleSteps {
+  names: string[];
+  byStep: Map<string, Problem[]>;
+  /** Problems only the page can find (the QR code's bottle): they make the verdict invalid. */
+  extra: Problem[];
+  events: unknown[];
+  links: unknown[];
+  batches: Obj[];
+  /** The bundle could not even be read: one format step, nothing else. */
+  shapeOnly: boolean;
+}
+
+/** What the chain said about the registry the check trusts. */
+interface ChainSteps {
+  trusted: TrustSetting | null;
+  onChain: ChainCheck | null;
+  chainFailed: boolean;
+}
+
 /**
  * Checks `bundle` and reports every step in order. Never throws: a network error becomes a failing
  * step with its reason.
@@ -361,9 +394,18 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
 
   const verdict: Verdict = verifyBundle(bundle);
   const obj: Obj = isObject(bundle) ? bundle : {};
-  const extra: Problem[] = [];
+  const run: Run = { options, lang, t, verdict, obj, emit, time, typeName, details };
 
-  // The steps, in order, and the problems each shows.
+  const plan = bundleSteps(run);
+  await reportBundleSteps(run, plan);
+  const chain = await reportChainSteps(run, plan.shapeOnly);
+  const status = statusOf(run, plan, chain, steps);
+  return { status, summary: summaryOf(run, plan, chain, steps, status), steps, trusted: chain.trusted };
+}
+
+/** The steps, in order, and the problems each shows. */
+function bundleSteps({ options, t, verdict, obj }: Run): BundleSteps {
+  const extra: Problem[] = [];
   const names: string[] = ["format"];
   const events = Array.isArray(obj.events) ? obj.events : [];
   const links = Array.isArray(obj.links) ? obj.links : [];
@@ -387,7 +429,13 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
     const p = { path: "serial", message: t.otherSerial(String(obj.serial), options.expect.serial) };
     extra.push(p); byStep.get("identity")!.push(p);
   }
+  return { names, byStep, extra, events, links, batches, shapeOnly };
+}
 
+/** Reports the bundle's own steps: format, identity, events, links, proofs, batches, head. */
+async function reportBundleSteps(run: Run, plan: BundleSteps): Promise<void> {
+  const { options, t, verdict, obj, emit, time, typeName, details } = run;
+  const { names, byStep, events, links, batches } = plan;
   const types = eventTypes(obj);
   for (const name of names) {
     const problems = byStep.get(name)!;
@@ -447,8 +495,10 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
       }
     }
   }
+}
 
-  // The chain, asked directly, about the registry the check trusts.
+/** The chain, asked directly, about the registry the check trusts: chain, root:<seq>, fresh. */
+async function reportChainSteps({ options, t, verdict, obj, emit, time, details }: Run, shapeOnly: boolean): Promise<ChainSteps> {
   const chainRef = isObject(obj.chain) && Number.isSafeInteger(obj.chain.chainId) && typeof obj.chain.registry === "string"
     ? { chainId: obj.chain.chainId as number, registry: obj.chain.registry }
     : null;
@@ -487,29 +537,40 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
       else if (anchored !== null) await emit("fresh", "pass", t.freshOk(anchored.seq, time(anchored.blockTime)!, anchored.blockNumber, onChain.latestSeq));
     }
   }
+  return { trusted, onChain, chainFailed };
+}
 
-  // The verdict: core's, made stricter by what only the chain and the page can tell.
-  const failed = steps.filter((s) => s.status === "fail");
-  const rootsCompared = onChain !== null && onChain.problems.length === 0 && onChain.rootsChecked === verdict.roots.length && verdict.roots.length > 0;
-  let status: Status;
-  if (verdict.status === "invalid" || extra.length > 0 || chainFailed || (onChain?.problems.length ?? 0) > 0 || failed.length > 0) status = "invalid";
-  else if (verdict.status === "incomplete" || !rootsCompared) status = "incomplete";
-  else status = "valid";
+/** Whether every root was compared with the trusted registry, and none differed. */
+function rootsCompared({ verdict }: Run, { onChain }: ChainSteps): boolean {
+  return onChain !== null && onChain.problems.length === 0 && onChain.rootsChecked === verdict.roots.length && verdict.roots.length > 0;
+}
 
-  let summary: string;
+/** The verdict: core's, made stricter by what only the chain and the page can tell. */
+function statusOf(run: Run, plan: BundleSteps, chain: ChainSteps, steps: Step[]): Status {
+  const { verdict } = run;
+  const { onChain, chainFailed } = chain;
+  if (verdict.status === "invalid" || plan.extra.length > 0 || chainFailed || (onChain?.problems.length ?? 0) > 0 || steps.some((s) => s.status === "fail")) return "invalid";
+  if (verdict.status === "incomplete" || !rootsCompared(run, chain)) return "incomplete";
+  return "valid";
+}
+
+/** The verdict in words. */
+function summaryOf(run: Run, plan: BundleSteps, chain: ChainSteps, steps: Step[], status: Status): string {
+  const { lang, t, verdict, time } = run;
+  const compared = rootsCompared(run, chain);
   if (status === "valid") {
-    const anchored = onChain?.completeAsOf ?? null;
-    summary = t.valid(steps.length, verdict.completeAsOf?.seq ?? null, anchored === null ? null : time(anchored.blockTime));
-  } else if (status === "incomplete") {
+    const anchored = chain.onChain?.completeAsOf ?? null;
+    return t.valid(steps.length, verdict.completeAsOf?.seq ?? null, anchored === null ? null : time(anchored.blockTime));
+  }
+  if (status === "incomplete") {
     const reasons: string[] = [];
     if (verdict.pending.length > 0) reasons.push(t.pendingLinks(verdict.pending.length));
     if (verdict.completeAsOf === null && verdict.identityBound) reasons.push(t.notComplete);
-    if (!rootsCompared) reasons.push(t.rootsNone);
-    summary = t.incomplete(reasons);
-  } else {
-    const first = failed[0]?.text ?? t.formatBad;
-    const end = /[.。!！?？]$/.test(first) ? first : first + (lang === "zh" ? "。" : ".");
-    summary = t.failed(end, failed.length, steps.length) + (rootsCompared || shapeOnly ? "" : (lang === "zh" ? "" : " ") + t.rootsUnchecked);
+    if (!compared) reasons.push(t.rootsNone);
+    return t.incomplete(reasons);
   }
-  return { status, summary, steps, trusted };
+  const failed = steps.filter((s) => s.status === "fail");
+  const first = failed[0]?.text ?? t.formatBad;
+  const end = /[.。!！?？]$/.test(first) ? first : first + (lang === "zh" ? "。" : ".");
+  return t.failed(end, failed.length, steps.length) + (compared || plan.shapeOnly ? "" : (lang === "zh" ? "" : " ") + t.rootsUnchecked);
 }
