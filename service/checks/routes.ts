@@ -4,14 +4,14 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { normaliseGtin } from "../core/gtin.ts";
-import { band } from "../core/price.ts";
+import { AMOUNT_PATTERN, band } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
 import { invalid } from "../http/errors.ts";
 
 const GuidePriceBody = Type.Object({
-  amount: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
+  amount: Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" }),
   currency: Type.String({ pattern: "^[A-Z]{3}$" }),
   below: Type.Number({ minimum: 0, maximum: 0.99, description: "allowed fraction under the guide price, e.g. 0.05" }),
   above: Type.Number({ minimum: 0, maximum: 10, description: "allowed fraction over it, e.g. 0.10" }),
