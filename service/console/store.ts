@@ -5,6 +5,7 @@
  * A store user sees only its own store; the brand's users see every store of the brand.
  */
 import type { FastifyInstance } from "fastify";
+import { parseBottleUrl } from "../core/bottle-url.ts";
 import { AMOUNT_PATTERN, fromCents, isAmount, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError } from "../http/errors.ts";
@@ -21,13 +22,7 @@ type Store = { id: string; name: string; region: string };
 
 /** The serial in what was scanned: a bottle's QR link (…/01/{gtin}/21/{serial}?s=…) or the code itself. */
 export function scannedSerial(input: string): string {
-  const match = /\/21\/([^/?#\s]+)/.exec(input);
-  if (match === null) return input.trim();
-  try {
-    return decodeURIComponent(match[1]!);
-  } catch {
-    return match[1]!;
-  }
+  return parseBottleUrl(input)?.serial ?? input.trim();
 }
 
 /** For a brand user looking at a store: the store's own views, under the brand's navigation. */

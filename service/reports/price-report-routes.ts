@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
+import { bottleUrl } from "../core/bottle-url.ts";
 import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
@@ -78,7 +79,7 @@ export function priceReportRoutes(app: FastifyInstance, deps: { db: Db; rateLimi
       const { gtin, ...result } = answer;
       if (!isForm(request)) return reply.code(201).send(result);
       const lang = body.lang ?? "zh";
-      const backUrl = `/01/${gtin}/21/${encodeURIComponent(body.serial)}?s=${encodeURIComponent(body.secret)}${lang === "en" ? "&lang=en" : ""}`;
+      const backUrl = bottleUrl("", gtin, body.serial, lang === "en" ? { s: body.secret, lang } : { s: body.secret });
       return reply.code(201).type("text/html; charset=utf-8").header("cache-control", "no-store").send(renderThanks(lang, { ...result, price, backUrl }));
     });
   });
