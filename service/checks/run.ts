@@ -5,7 +5,7 @@
 import { checkBottle, type HistoryEvent, type PartyFact } from "../core/checks.ts";
 import type { GuidePrice } from "../core/price.ts";
 import type { Tx } from "../db/pool.ts";
-import { loadGuidePrices } from "./guide-prices.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 
 /**
  * What the caller already knows about the bottles, so that no statement reads it again: each bottle's

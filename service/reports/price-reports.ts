@@ -7,8 +7,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 
 export interface PriceReportAnswer {
   verdict: PriceVerdict | null;

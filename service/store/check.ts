@@ -5,7 +5,7 @@
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { RECENT_SCANS_MS, warningsFor, type ScanFact, type StepFact } from "../core/warnings.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import type { StoreRef } from "./keys.ts";
 import { storeWarning, type Lang, type LifecycleFact, type StoreWarning } from "./messages.ts";
