@@ -12,6 +12,7 @@ import { RECENT_SCANS_MS, type Place, type ScanFact, type StepFact } from "../co
 import { withTransaction, type Db } from "../db/pool.ts";
 import { RESCAN_WINDOW, SCAN_CAP_WINDOW, type Visit, type VisitOutcome } from "./scan-writer.ts";
 import { linkBatchSql } from "../anchoring/link-tiles.ts";
+import { storeKeySql } from "../store/keys.ts";
 
 
 export interface Bottle {
@@ -112,8 +113,7 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
       EXISTS (SELECT 1 FROM scans s WHERE s.serial = c.serial AND s.ip_hash = sha256(b.scan_salt || convert_to($5, 'UTF8'))
                 AND s.scanned_at > now() - interval '${RESCAN_WINDOW}') AS rescan,
       (SELECT count(*)::int FROM scans s WHERE s.serial = c.serial AND s.scanned_at > now() - interval '${SCAN_CAP_WINDOW}') AS last_hour,
-      ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
-        SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
+      ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND ${storeKeySql("$7", "c.brand_id")}))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
   ) v ON true
  WHERE c.serial = $1 AND c.gtin = $2`;
