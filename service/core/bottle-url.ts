@@ -25,7 +25,8 @@ export function bottleUrl(base: string, gtin: string, serial: string, query: Bot
   return `${root}/01/${encodeURIComponent(gtin)}/21/${encodeURIComponent(serial)}?${key}=${encodeURIComponent(value)}${lang}`;
 }
 
-const BOTTLE_PATH = /\/01\/([^/?#\s]+)\/21\/([^/?#\s]+)(?:\?([^#\s]*))?/;
+// GS1 Digital Link allows the qualifiers 22 (variant) and 10 (lot) between the GTIN and the serial.
+const BOTTLE_PATH = /\/01\/([^/?#\s]+)(?:\/(?:22|10)\/[^/?#\s]+)*\/21\/([^/?#\s]+)(?:\?([^#\s]*))?/;
 
 /** A path segment decoded, or as it is when it is not valid percent-encoding. */
 function decoded(segment: string): string {

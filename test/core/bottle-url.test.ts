@@ -29,6 +29,7 @@ describe("core/bottle-url", () => {
     expect(parseBottleUrl("http://127.0.0.1:3000/01/06901234567892/21/A%42C?o=cap")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: null, o: "cap" });
     expect(parseBottleUrl("/01/06901234567892/21/ABC")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: null, o: null });
     expect(parseBottleUrl("/01/06901234567892/21/A%E0B")?.serial).to.equal("A%E0B");
+    expect(parseBottleUrl("https://id.example/01/06901234567892/10/L1/21/ABC?s=x")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: "x", o: null });
     expect(parseBottleUrl("ABC123XYZ")).to.equal(null);
     expect(parseBottleUrl("https://trace.example/01/06901234567892")).to.equal(null);
   });
