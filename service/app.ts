@@ -27,6 +27,7 @@ import { createIngestStore } from "./ingest/store.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { outboxRoutes } from "./outbox/routes.ts";
+import { pricingRoutes } from "./pricing/routes.ts";
 import { priceProtectionRoutes } from "./reports/price-protection-routes.ts";
 import { priceReportRoutes } from "./reports/price-report-routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
@@ -153,6 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scansPerBottlePerHour: deps.scansPerBottlePerHour,
     linksAdded: deps.linksAdded,
   });
+  pricingRoutes(app, { db: deps.db });
   checksRoutes(app, { db: deps.db });
   assetRoutes(app);
   auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });

@@ -1,23 +1,11 @@
 /**
- * Guide prices (with history) and the alerts the checks raise, for the brand.
+ * The alerts the checks raise, for the brand (guide prices are service/pricing's).
  */
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { normaliseGtin } from "../core/gtin.ts";
-import { band } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
-import { invalid } from "../http/errors.ts";
-
-const GuidePriceBody = Type.Object({
-  amount: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
-  currency: Type.String({ pattern: "^[A-Z]{3}$" }),
-  below: Type.Number({ minimum: 0, maximum: 0.99, description: "allowed fraction under the guide price, e.g. 0.05" }),
-  above: Type.Number({ minimum: 0, maximum: 10, description: "allowed fraction over it, e.g. 0.10" }),
-  region: Type.Optional(Type.String({ maxLength: 64 })),
-  validFrom: Type.Optional(Type.String({ format: "date-time" })),
-}, { additionalProperties: false });
 
 const AlertsQuery = Type.Object({
   kind: Type.Optional(Type.String({ maxLength: 64 })),
@@ -28,55 +16,8 @@ const AlertsQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
 });
 
-interface GuideRow { region: string | null; amount: string; currency: string; below: number; above: number; valid_from: Date }
-
-function present(row: GuideRow) {
-  const guide = { amount: row.amount, currency: row.currency, below: row.below, above: row.above, region: row.region, validFrom: row.valid_from };
-  return { ...guide, validFrom: row.valid_from.toISOString(), band: band(guide) };
-}
-
 export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
   const { db } = deps;
-
-  app.put<{ Params: { gtin: string }; Body: Static<typeof GuidePriceBody> }>("/api/v1/products/:gtin/guide-price", {
-    schema: {
-      tags: ["checks"], summary: "Set a guide price and its band, national or for one region, from validFrom on (default now); earlier prices stay in the history",
-      security: [{ brandApiKey: [] }], params: Type.Object({ gtin: Type.String({ maxLength: 14 }) }), body: GuidePriceBody,
-    },
-  }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    const gtin = normaliseGtin(request.params.gtin);
-    if (gtin === null) throw invalid("gtin", "not a valid GTIN");
-    const { amount, currency, below, above, region, validFrom } = request.body;
-    if (Number(amount) <= 0) throw invalid("amount", "must be more than zero");
-    const product = await db.query("SELECT 1 FROM products WHERE brand_id = $1 AND gtin = $2", [brand.id, gtin]);
-    if (!product.rowCount) throw invalid("gtin", `unknown product ${gtin}`);
-    if (region !== undefined) {
-      const known = await db.query("SELECT 1 FROM regions WHERE brand_id = $1 AND code = $2", [brand.id, region]);
-      if (!known.rowCount) throw invalid("region", `unknown region "${region}"`);
-    }
-    const { rows: [row] } = await db.query<GuideRow>(
-      `INSERT INTO guide_prices (brand_id, gtin, region, amount, currency, below, above, valid_from)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::timestamptz, now()))
-       RETURNING region, amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, valid_from`,
-      [brand.id, gtin, region ?? null, amount, currency, below, above, validFrom ?? null],
-    );
-    return reply.code(201).send({ gtin, ...present(row!) });
-  });
-
-  app.get<{ Params: { gtin: string } }>("/api/v1/products/:gtin/guide-price", {
-    schema: { tags: ["checks"], summary: "The product's guide prices, newest first", security: [{ brandApiKey: [] }], params: Type.Object({ gtin: Type.String({ maxLength: 14 }) }) },
-  }, async (request) => {
-    const brand = await requireBrand(db, request);
-    const gtin = normaliseGtin(request.params.gtin);
-    if (gtin === null) throw invalid("gtin", "not a valid GTIN");
-    const { rows } = await db.query<GuideRow>(
-      `SELECT region, amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, valid_from
-         FROM guide_prices WHERE brand_id = $1 AND gtin = $2 ORDER BY valid_from DESC, id DESC`,
-      [brand.id, gtin],
-    );
-    return { gtin, prices: rows.map(present) };
-  });
 
   app.get<{ Querystring: Static<typeof AlertsQuery> }>("/api/v1/alerts", {
     schema: {

@@ -6,7 +6,8 @@ import { checkBottle, type HistoryEvent, type PartyFact } from "../core/checks.t
 import type { GuidePrice } from "../core/price.ts";
 import type { Tx } from "../db/pool.ts";
 import { historySql } from "../ledger/read-model.ts";
-import { loadGuidePrices } from "./guide-prices.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
+import { insertAlerts } from "./alerts.ts";
 
 /**
  * What the caller already knows about the bottles, so that no statement reads it again: each bottle's
@@ -81,13 +82,6 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
       [assigned.map((a) => a.serial), assigned.map((a) => a.region)],
     );
   }
-  if (alerts.length > 0) {
-    await tx.query(
-      `INSERT INTO alerts (brand_id, kind, serial, event_id, party, details)
-       SELECT $1, t.kind, t.serial, t.event_id, t.party, t.details
-         FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[]) AS t(kind, serial, event_id, party, details)`,
-      [brandId, alerts.map((a) => a.kind), alerts.map((a) => a.serial), alerts.map((a) => a.eventId), alerts.map((a) => a.party), alerts.map((a) => JSON.stringify(a.details))],
-    );
-  }
+  await insertAlerts(tx, brandId, alerts);
   return alerts.length;
 }

@@ -10,7 +10,7 @@ import { attachment } from "../http/download.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
 import { createOutboxStore } from "../outbox/store.ts";
 import type { SetupStore } from "../setup/store.ts";
-import { html, shortHash, type SafeHtml } from "../verify/html.ts";
+import { html, shortHash, type SafeHtml } from "../web/html.ts";
 import { MIN_PASSWORD, type Users } from "./users.ts";
 import { card, consolePage, csrfField, notice, table, time, type Ctx } from "./view.ts";
 import type { Web } from "./web.ts";

@@ -9,7 +9,7 @@ import type { Db } from "../db/pool.ts";
 import { invalid } from "../http/errors.ts";
 import { createPriceProtection, reportCsv, type PriceProtectionReport } from "../reports/price-protection.ts";
 import { reportPeriod } from "../reports/price-protection-routes.ts";
-import { html, type SafeHtml } from "../verify/html.ts";
+import { html, type SafeHtml } from "../web/html.ts";
 import { localDate, periodStart } from "./periods.ts";
 import { bestSellers, salesByRegion, salesSeries } from "./sales.ts";
 import { card, chart, consolePage, notice, percent, table, time, type Ctx } from "./view.ts";

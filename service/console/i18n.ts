@@ -1,9 +1,10 @@
 /**
  * The console's words, in Chinese (default) and English. The language comes from ?lang=, then the
- * console's language cookie, then Accept-Language (service/verify/i18n.ts's pickLang).
+ * console's language cookie, then Accept-Language (service/web/lang.ts's pickLang).
  */
 import type { DeliveryError } from "../core/destinations.ts";
-import { MESSAGES as PAGE_MESSAGES, type Lang } from "../verify/i18n.ts";
+import { MESSAGES as PAGE_MESSAGES } from "../verify/i18n.ts";
+import type { Lang } from "../web/lang.ts";
 
 const zh = {
   console: "品牌与门店控制台",

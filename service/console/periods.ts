@@ -2,7 +2,9 @@
  * Calendar periods in China Standard Time (UTC+8 all year, no daylight saving), which is how the
  * console counts "today", "this week" (Monday first), weeks and months. Pure.
  */
-export const TIME_ZONE = "Asia/Shanghai";
+import { CHINA_TIME_ZONE } from "../web/time.ts";
+
+export const TIME_ZONE = CHINA_TIME_ZONE;
 const OFFSET_MS = 8 * 3_600_000;
 const DAY_MS = 86_400_000;
 

@@ -8,7 +8,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import type { SetupStore } from "../setup/store.ts";
-import { bundledScript, sendScript } from "../verify/assets.ts";
+import { bundledScript, sendScript } from "../web/assets.ts";
 import { brandAdminRoutes } from "./brand-admin.ts";
 import { brandRoutes } from "./brand.ts";
 import { storeRoutes } from "./store.ts";

@@ -5,30 +5,24 @@
  * A store user sees only its own store; the brand's users see every store of the brand.
  */
 import type { FastifyInstance } from "fastify";
-import { fromCents, toCents } from "../core/price.ts";
+import { parseBottleUrl } from "../core/bottle-url.ts";
+import { AMOUNT_PATTERN, fromCents, isAmount, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError } from "../http/errors.ts";
 import { createStoreCheck, type CheckResult, type Intent } from "../store/check.ts";
-import { html, type SafeHtml } from "../verify/html.ts";
+import { html, type SafeHtml } from "../web/html.ts";
+import { formatMoney } from "../web/money.ts";
 import { periodStart } from "./periods.ts";
 import { bestSellers, salesSeries } from "./sales.ts";
 import { createStoreData, MAX_LOW_STOCK } from "./store-data.ts";
 import { card, chart, consolePage, csrfField, notice, table, type Ctx } from "./view.ts";
 import type { Web } from "./web.ts";
 
-const PRICE = /^(0|[1-9]\d{0,11})(\.\d{1,2})?$/;
-
 type Store = { id: string; name: string; region: string };
 
 /** The serial in what was scanned: a bottle's QR link (…/01/{gtin}/21/{serial}?s=…) or the code itself. */
 export function scannedSerial(input: string): string {
-  const match = /\/21\/([^/?#\s]+)/.exec(input);
-  if (match === null) return input.trim();
-  try {
-    return decodeURIComponent(match[1]!);
-  } catch {
-    return match[1]!;
-  }
+  return parseBottleUrl(input)?.serial ?? input.trim();
 }
 
 /** For a brand user looking at a store: the store's own views, under the brand's navigation. */
@@ -54,7 +48,7 @@ function checkResult(ctx: Ctx, result: CheckResult): SafeHtml {
 <dt>${m.bottle}</dt><dd>${result.serial}</dd>
 <dt>${m.state}</dt><dd>${m.states[result.state] ?? result.state}</dd>
 <dt>${m.region}</dt><dd>${result.region.ok ? m.regionOk : m.regionWrong} (${result.region.assigned ?? "—"} / ${result.region.store})</dd>
-${price.guide === null ? "" : html`<dt>${m.guidePrice}</dt><dd>${price.guide.amount} ${price.guide.currency}${price.band ? html` <span class="muted">(${m.band} ${price.band.min}–${price.band.max})</span>` : ""}</dd>`}
+${price.guide === null ? "" : html`<dt>${m.guidePrice}</dt><dd>${formatMoney(price.guide)}${price.band ? html` <span class="muted">(${m.band} ${price.band.min}–${price.band.max})</span>` : ""}</dd>`}
 ${price.verdict === null ? "" : html`<dt>${m.price}</dt><dd data-verdict="${price.verdict}">${m.verdicts[price.verdict] ?? price.verdict}</dd>`}
 </dl>
 ${ok ? html`<p>${m.noProblems}</p>` : html`<ul class="warnings">${result.warnings.map((w) => html`<li data-warning="${w.kind}">${w.message}</li>`)}</ul>`}
@@ -131,7 +125,7 @@ ${chart(ctx, "chart-best", m.bestSellers, { type: "bar", horizontal: true, label
     const priceText = (request.query.price ?? "").trim();
     let result: SafeHtml | "" = "";
     let status: SafeHtml | "" = "";
-    if (priceText !== "" && !PRICE.test(priceText)) {
+    if (priceText !== "" && !isAmount(priceText)) {
       status = notice("error", m.checkInput(m.price, "e.g. 1499.00"));
     } else if (code !== "") {
       const serial = scannedSerial(code).slice(0, 64);
@@ -151,7 +145,7 @@ ${chart(ctx, "chart-best", m.bestSellers, { type: "bar", horizontal: true, label
 <label><input type="radio" name="intent" value="sale"${intent === "sale" ? html` checked` : ""}> ${m.intents.sale}</label>
 </fieldset>
 <p><label for="scan-price">${m.price}</label>
-<input id="scan-price" name="price" type="text" inputmode="decimal" pattern="(0|[1-9][0-9]{0,11})([.][0-9]{1,2})?" maxlength="15" autocomplete="off" value="${priceText}"></p>
+<input id="scan-price" name="price" type="text" inputmode="decimal" pattern="${AMOUNT_PATTERN}" maxlength="15" autocomplete="off" value="${priceText}"></p>
 <p><button type="submit">${m.checkButton}</button></p>
 </form>
 </section>

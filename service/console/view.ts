@@ -5,9 +5,10 @@
  * /console/assets/console.js draws with Chart.js (no inline script: the CSP allows only our own
  * files), always followed by a table of the same numbers for screen readers and keyboards.
  */
-import { html, type SafeHtml } from "../verify/html.ts";
-import { formatTime, type Lang } from "../verify/i18n.ts";
-import { pageDocument } from "../verify/layout.ts";
+import { html, type SafeHtml } from "../web/html.ts";
+import type { Lang } from "../web/lang.ts";
+import { pageDocument } from "../web/layout.ts";
+import { formatTime } from "../web/time.ts";
 import type { ConsoleMessages } from "./i18n.ts";
 import type { ConsoleUser } from "./users.ts";
 

@@ -13,6 +13,7 @@
  * events naming the case cover its bottles.
  */
 import { canonicalId, cbvName, parseItem, parseLocation, type ItemKey, type LocationKey } from "./gs1-ids.ts";
+import { isAmount } from "./price.ts";
 
 /** The namespace of SealTrace's EPCIS extension fields (bind a prefix to it in `@context`). */
 export const SEALTRACE_NS = "https://ns.sealtrace.dev/epcis/";
@@ -73,7 +74,7 @@ function extension(event: EpcisEvent, name: string, prefixes: Map<string, string
 function priceOf(value: unknown): { amount: string; currency: string } | null {
   const price = value as { amount?: unknown; currency?: unknown } | null;
   if (typeof price !== "object" || price === null) return null;
-  if (typeof price.amount !== "string" || !/^(0|[1-9]\d{0,11})(\.\d{1,2})?$/.test(price.amount)) return null;
+  if (typeof price.amount !== "string" || !isAmount(price.amount)) return null;
   if (typeof price.currency !== "string" || !/^[A-Z]{3}$/.test(price.currency)) return null;
   return { amount: price.amount, currency: price.currency };
 }

@@ -13,6 +13,7 @@
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { bottleUrl } from "./bottle-url.ts";
 
 const BRAND_KEY_DOMAIN = "sealtrace/brand-label-key/1\u0000";
 const SECRET_DOMAIN = "sealtrace/secret/1\u0000";
@@ -67,13 +68,6 @@ export function capCode(labelKey: Uint8Array, serial: string): string {
   return crockford(derive(labelKey, CAP_DOMAIN, serial).subarray(0, 10));
 }
 
-/** A bottle's GS1 Digital Link URL, `{base}/01/{gtin}/21/{serial}`, with `?s=` or `?o=`. */
-export function digitalLink(publicBaseUrl: string, gtin: string, serial: string, query: { s: string } | { o: string }): string {
-  const base = publicBaseUrl.replace(/\/+$/, "");
-  const [key, value] = "s" in query ? ["s", query.s] : ["o", query.o];
-  return `${base}/01/${encodeURIComponent(gtin)}/21/${encodeURIComponent(serial)}?${key}=${encodeURIComponent(value)}`;
-}
-
 export interface Label {
   serial: string;
   secret: string;
@@ -89,9 +83,9 @@ export function labelFor(labelKey: Uint8Array, publicBaseUrl: string, gtin: stri
   return {
     serial,
     secret,
-    url: digitalLink(publicBaseUrl, gtin, serial, { s: secret }),
+    url: bottleUrl(publicBaseUrl, gtin, serial, { s: secret }),
     capCode: cap,
-    capUrl: digitalLink(publicBaseUrl, gtin, serial, { o: cap }),
+    capUrl: bottleUrl(publicBaseUrl, gtin, serial, { o: cap }),
   };
 }
 

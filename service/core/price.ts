@@ -19,10 +19,24 @@ export interface GuidePrice extends Money {
 
 export type PriceVerdict = "below" | "within" | "above" | "other_currency";
 
+/**
+ * A money amount as SealTrace takes it everywhere (event prices, guide prices, the store check, price
+ * reports, the console's scan box): a decimal string of up to 12 digits, no leading zero, and up to 2
+ * decimals, e.g. "1499.00" or "1499". The one pattern for JSON schemas, HTML `pattern` attributes
+ * (anchors are harmless there) and the parsers below.
+ */
+export const AMOUNT_PATTERN = "^(0|[1-9][0-9]{0,11})([.][0-9]{1,2})?$";
+const AMOUNT = new RegExp(AMOUNT_PATTERN);
+
+/** Whether `text` is an amount (AMOUNT_PATTERN). */
+export function isAmount(text: string): boolean {
+  return AMOUNT.test(text);
+}
+
 export function toCents(amount: string): number {
-  const match = /^(\d{1,12})(?:\.(\d{1,2}))?$/.exec(amount);
+  const match = AMOUNT.exec(amount);
   if (!match) throw new RangeError(`not a price: "${amount}"`);
-  return Number(match[1]) * 100 + Number((match[2] ?? "").padEnd(2, "0"));
+  return Number(match[1]) * 100 + Number((match[2] ?? ".").slice(1).padEnd(2, "0"));
 }
 
 export function fromCents(cents: number): string {

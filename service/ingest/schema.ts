@@ -3,6 +3,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { Ajv, type ErrorObject } from "ajv";
+import { AMOUNT_PATTERN } from "../core/price.ts";
 import { AppError, type Problem } from "../http/errors.ts";
 import { distinctProblems, fieldOf, storableAsJsonb } from "../http/problems.ts";
 
@@ -28,7 +29,7 @@ export const EventSchema = Type.Object({
   party: Id,
   to: Type.Optional(Id),
   price: Type.Optional(Type.Object({
-    amount: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
+    amount: Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" }),
     currency: Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" }),
   }, { additionalProperties: false })),
   data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

@@ -3,9 +3,11 @@
  * form: thanks, how the price compares with the guide price, and a link back to the bottle's page.
  * Every value goes through the escaping `html` template.
  */
-import { html, type SafeHtml } from "../verify/html.ts";
-import { MESSAGES, type Lang, type Messages } from "../verify/i18n.ts";
-import { pageDocument } from "../verify/layout.ts";
+import { MESSAGES, type Messages } from "../verify/i18n.ts";
+import { html, type SafeHtml } from "../web/html.ts";
+import type { Lang } from "../web/lang.ts";
+import { pageDocument } from "../web/layout.ts";
+import { formatMoney } from "../web/money.ts";
 import type { PriceReportAnswer } from "./price-reports.ts";
 
 const layout = (lang: Lang, title: string, body: SafeHtml): string => pageDocument(lang, title, body);
@@ -19,8 +21,8 @@ export function renderThanks(lang: Lang, report: PriceReportAnswer & { price: { 
 <main>
 <section class="card" data-verdict="${report.verdict ?? "none"}">
 <dl>
-<dt>${m.reportedPrice}</dt><dd>${report.price.amount} ${report.price.currency}</dd>
-${report.guide ? html`<dt>${m.guidePrice}</dt><dd>${report.guide.amount} ${report.guide.currency}</dd>` : ""}
+<dt>${m.reportedPrice}</dt><dd>${formatMoney(report.price)}</dd>
+${report.guide ? html`<dt>${m.guidePrice}</dt><dd>${formatMoney(report.guide)}</dd>` : ""}
 ${report.band ? html`<dt>${m.priceBand}</dt><dd>${report.band.min} – ${report.band.max}</dd>` : ""}
 </dl>
 <p>${m.reportVerdicts[report.verdict ?? "none"]}</p>

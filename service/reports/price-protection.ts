@@ -6,9 +6,9 @@ import { csvRow } from "../core/labels.ts";
 import {
   DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type PricePolicy, type Sale, type StoreLine, type StoreRef,
 } from "../core/price-protection.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError } from "../http/errors.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 
 export interface PriceProtectionReport {
   from: string;

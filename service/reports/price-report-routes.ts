@@ -5,7 +5,8 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
-import { fromCents, toCents } from "../core/price.ts";
+import { bottleUrl } from "../core/bottle-url.ts";
+import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
 import { renderReportFailed, renderThanks } from "./answer-page.ts";
@@ -17,7 +18,7 @@ const BODY_LIMIT = 8 * 1024;
 const ReportBody = Type.Object({
   serial: Type.String({ minLength: 1, maxLength: 64 }),
   secret: Type.String({ minLength: 1, maxLength: 128, description: "the public secret from the bottle's QR code (its ?s=)" }),
-  price: Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" }),
+  price: Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" }),
   currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code (default CNY)" })),
   store: Type.Optional(Type.String({ maxLength: 100, description: "where: a store's party id, or its name" })),
   lang: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")], { description: "language of the HTML answer to a form post" })),
@@ -78,7 +79,7 @@ export function priceReportRoutes(app: FastifyInstance, deps: { db: Db; rateLimi
       const { gtin, ...result } = answer;
       if (!isForm(request)) return reply.code(201).send(result);
       const lang = body.lang ?? "zh";
-      const backUrl = `/01/${gtin}/21/${encodeURIComponent(body.serial)}?s=${encodeURIComponent(body.secret)}${lang === "en" ? "&lang=en" : ""}`;
+      const backUrl = bottleUrl("", gtin, body.serial, lang === "en" ? { s: body.secret, lang } : { s: body.secret });
       return reply.code(201).type("text/html; charset=utf-8").header("cache-control", "no-store").send(renderThanks(lang, { ...result, price, backUrl }));
     });
   });

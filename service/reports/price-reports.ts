@@ -7,8 +7,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
+import { insertAlerts } from "../checks/alerts.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 
 export interface PriceReportAnswer {
   verdict: PriceVerdict | null;
@@ -62,13 +63,12 @@ export function createPriceReports(db: Db) {
             answer.verdict, guide?.amount ?? null, guide?.currency ?? null, now, ipHash],
         );
         if (judged !== null && (judged.verdict === "below" || judged.verdict === "above")) {
-          await tx.query(
-            "INSERT INTO alerts (brand_id, kind, serial, party, details) VALUES ($1, 'consumer_price_report', $2, $3, $4)",
-            [code.brand_id, input.serial, party?.id ?? null, {
+          await insertAlerts(tx, code.brand_id, [{
+            kind: "consumer_price_report", serial: input.serial, eventId: null, party: party?.id ?? null, details: {
               price: input.price, guide: answer.guide, band: answer.band, verdict: judged.verdict, deviation: judged.deviation,
               store: input.store, region: guide!.region, report: String(stored!.id),
-            }],
-          );
+            },
+          }]);
         }
       });
       return { ...answer, gtin: code.gtin };

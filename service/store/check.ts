@@ -5,7 +5,7 @@
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money, type PriceVerdict } from "../core/price.ts";
 import { warningsFor, type StepFact } from "../core/warnings.ts";
-import { loadGuidePrices } from "../checks/guide-prices.ts";
+import { loadGuidePrices } from "../pricing/guide-prices.ts";
 import type { Db } from "../db/pool.ts";
 import { historyOf, recentScans } from "../ledger/read-model.ts";
 import type { StoreRef } from "./keys.ts";

@@ -46,6 +46,15 @@ export async function storeForKey(db: Db, key: string): Promise<StoreRef | null>
   return row ? { keyId: row.id, brandId: row.brand_id, brandSlug: row.slug, party: row.party, name: row.name, region: row.region } : null;
 }
 
+/**
+ * A SQL condition, true when `keyHash` (an SQL expression: a key's SHA-256) is an unrevoked store key
+ * of the brand `brandId` (an SQL expression), for a query that must answer in its own round trip: the
+ * consumer page's one read (service/verify/bottles.ts), where a store's own look is not a consumer's scan.
+ */
+export function storeKeySql(keyHash: string, brandId: string): string {
+  return `EXISTS (SELECT 1 FROM store_keys k WHERE k.key_hash = ${keyHash} AND k.revoked_at IS NULL AND k.brand_id = ${brandId})`;
+}
+
 /** The store whose key the request carries; 401 otherwise. */
 export async function requireStore(db: Db, request: FastifyRequest): Promise<StoreRef> {
   const token = bearerToken(request);

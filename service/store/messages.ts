@@ -3,14 +3,10 @@
  * stable for programs, the messages are for the shop assistant.
  */
 import type { Warning } from "../core/warnings.ts";
+import type { Lang } from "../web/lang.ts";
+import { formatTime as time } from "../web/time.ts";
 
-export type Lang = "zh" | "en";
-
-export function pickLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
-  if (query === "en" || query === "zh") return query;
-  const first = (acceptLanguage ?? "").split(",")[0]?.trim().toLowerCase() ?? "";
-  return first.startsWith("en") ? "en" : "zh";
-}
+export type { Lang };
 
 export interface StoreWarning {
   kind: string;
@@ -26,12 +22,6 @@ export type LifecycleFact =
   | { kind: "never_shipped" }
   | { kind: "wrong_region"; assigned: string; store: string }
   | { kind: "price_below_band" | "price_above_band"; price: string; min: string; max: string; deviation: number };
-
-function time(date: Date, lang: Lang): string {
-  return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
-    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
-  }).format(date);
-}
 
 const percent = (fraction: number): string => `${fraction > 0 ? "+" : ""}${Math.round(fraction * 1000) / 10}%`;
 

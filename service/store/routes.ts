@@ -5,16 +5,16 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { fromCents, toCents } from "../core/price.ts";
+import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { IngestStore } from "../ingest/store.ts";
+import { pickLang } from "../web/lang.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
-import { pickLang } from "./messages.ts";
 
 /** The event types a store may post itself. */
 export const STORE_EVENT_TYPES: ReadonlySet<string> = new Set(["store_receiving", "retail_sale"]);
@@ -30,7 +30,7 @@ export interface StoreDeps {
 }
 
 const Code = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" });
-const Amount = Type.String({ pattern: "^(0|[1-9]\\d{0,11})(\\.\\d{1,2})?$", description: "decimal string, e.g. \"1499.00\"" });
+const Amount = Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" });
 const KeyInfo = Type.Object({ id: Type.String(), party: Type.String(), createdAt: Type.String(), revokedAt: Type.Union([Type.String(), Type.Null()]) });
 const MoneyOut = Type.Object({ amount: Type.String(), currency: Type.String() });
 const CheckQuery = Type.Object({

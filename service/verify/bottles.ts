@@ -11,6 +11,7 @@ import { tokenHash } from "../core/secrets.ts";
 import { RECENT_SCANS_MS, type Place, type ScanFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
 import { scanFact, scansJsonSql, stepsJsonSql, stepsOf, type ScanRow, type Step, type StepRow } from "../ledger/read-model.ts";
+import { storeKeySql } from "../store/keys.ts";
 import { capWindowScansSql, rescanSql, type Visit, type VisitOutcome } from "./scan-writer.ts";
 
 export type { Step };
@@ -100,8 +101,7 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
          FROM ip_places ip WHERE ip.brand_id = c.brand_id AND $6::inet <<= ip.cidr ORDER BY masklen(ip.cidr) DESC LIMIT 1) AS place,
       ${rescanSql("c.serial", "sha256(b.scan_salt || convert_to($5, 'UTF8'))")} AS rescan,
       ${capWindowScansSql("c.serial")} AS last_hour,
-      ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND EXISTS (
-        SELECT 1 FROM store_keys k WHERE k.key_hash = $7 AND k.revoked_at IS NULL AND k.brand_id = c.brand_id)))) AS by_owner
+      ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND ${storeKeySql("$7", "c.brand_id")}))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
   ) v ON true
  WHERE c.serial = $1 AND c.gtin = $2`;

@@ -1,13 +1,7 @@
 /**
  * The consumer page's words, in Chinese (default) and English.
  */
-export type Lang = "zh" | "en";
-
-export function pickLang(query: string | undefined, acceptLanguage: string | undefined): Lang {
-  if (query === "en" || query === "zh") return query;
-  const first = (acceptLanguage ?? "").split(",")[0]?.trim().toLowerCase() ?? "";
-  return first.startsWith("en") ? "en" : "zh";
-}
+import type { Lang } from "../web/lang.ts";
 
 const zh = {
   title: "产品验证",
@@ -69,7 +63,6 @@ const zh = {
   reportTooOften: "提交过于频繁，请稍后再试。",
   reportTryAgain: "请返回上一页重试。",
   switchLang: "English",
-  footer: "SealTrace 一物一码 · 记录锚定于区块链",
 };
 
 const en: typeof zh = {
@@ -132,19 +125,7 @@ const en: typeof zh = {
   reportTooOften: "Too many reports from here; try again later.",
   reportTryAgain: "Go back and try again.",
   switchLang: "中文",
-  footer: "SealTrace · one bottle, one code · history anchored on a blockchain",
 };
 
 export type Messages = typeof zh;
 export const MESSAGES: Record<Lang, Messages> = { zh, en };
-
-// Built once: constructing an Intl.DateTimeFormat costs far more than formatting with one.
-const TIME_FORMATS: Record<Lang, Intl.DateTimeFormat> = {
-  zh: new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }),
-  en: new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }),
-};
-
-/** A time as the page shows it, in China Standard Time. */
-export function formatTime(date: Date, lang: Lang): string {
-  return TIME_FORMATS[lang].format(date);
-}

@@ -2,12 +2,16 @@
  * The consumer verification page, server-rendered. Every value from the database goes through the
  * escaping `html` template; the only script is /assets/self-check.js (the in-browser verifier).
  */
+import { AMOUNT_PATTERN } from "../core/price.ts";
 import { publicRpcUrl, type PublicRpc } from "../core/public-rpc.ts";
 import { verdictOf, type SaleFact, type Verdict, type Warning } from "../core/warnings.ts";
+import { html, shortHash, type SafeHtml } from "../web/html.ts";
+import type { Lang } from "../web/lang.ts";
+import { pageDocument } from "../web/layout.ts";
+import { formatMoney } from "../web/money.ts";
+import { formatTime } from "../web/time.ts";
 import type { Bottle, ScanSummary, Step } from "./bottles.ts";
-import { html, shortHash, type SafeHtml } from "./html.ts";
-import { pageDocument } from "./layout.ts";
-import { formatTime, MESSAGES, type Lang, type Messages } from "./i18n.ts";
+import { MESSAGES, type Messages } from "./i18n.ts";
 
 export interface PageModel {
   lang: Lang;
@@ -86,7 +90,7 @@ ${reasons.length === 0 ? "" : html`<ul class="reasons">${reasons.map((w) => html
 ${b.lot === null ? "" : html`<dt>${m.lot}</dt><dd>${b.lot}</dd>`}
 ${production ? html`<dt>${m.produced}</dt><dd>${formatTime(production.at, lang)}</dd>` : ""}
 ${b.region === null ? "" : html`<dt>${m.region}</dt><dd>${b.region.name}</dd>`}
-${b.guide === null ? "" : html`<dt>${m.guidePrice}</dt><dd data-guide-price="${b.guide.amount}">${b.guide.currency === "CNY" ? "¥" : `${b.guide.currency} `}${b.guide.amount} <span class="muted">(${b.guide.band.min}–${b.guide.band.max})</span></dd>`}
+${b.guide === null ? "" : html`<dt>${m.guidePrice}</dt><dd data-guide-price="${b.guide.amount}">${formatMoney(b.guide)} <span class="muted">(${b.guide.band.min}–${b.guide.band.max})</span></dd>`}
 </dl>
 </section>`;
 
@@ -139,7 +143,7 @@ ${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPubl
 <input type="hidden" name="secret" value="${b.reportSecret}">
 <input type="hidden" name="lang" value="${lang}">
 <p><label for="report-price">${m.reportPriceLabel}</label><br>
-<input id="report-price" name="price" type="text" inputmode="decimal" pattern="(0|[1-9][0-9]{0,11})([.][0-9]{1,2})?" maxlength="15" size="12" required autocomplete="off"></p>
+<input id="report-price" name="price" type="text" inputmode="decimal" pattern="${AMOUNT_PATTERN}" maxlength="15" size="12" required autocomplete="off"></p>
 <p><label for="report-store">${m.reportStoreLabel}</label><br>
 <input id="report-store" name="store" type="text" maxlength="100" size="20" autocomplete="off"></p>
 <button type="submit">${m.reportSubmit}</button>

@@ -15,10 +15,10 @@ import { saleOf, warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import { bearerToken, requireBrand } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
+import { pickLang } from "../web/lang.ts";
 import { afterVisit, scanSummary, type BottleStore } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
 import type { LinkProofs } from "./bundles.ts";
-import { pickLang } from "./i18n.ts";
 import { renderPage } from "./page.ts";
 import { createScanWriter, type Visit, type VisitOutcome } from "./scan-writer.ts";
 

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { expect } from "chai";
-import { brandLabelKey, capCode, codeSecret, csvField, csvRow, digitalLink, labelFor } from "../../service/core/labels.ts";
+import { brandLabelKey, capCode, codeSecret, csvField, csvRow, labelFor } from "../../service/core/labels.ts";
 import { newSerial } from "../../service/core/secrets.ts";
 
 const LABEL_SECRET = "label-secret-for-tests-0123456789abcdef";
@@ -89,7 +89,6 @@ describe("core/labels", () => {
       capCode: "CM8J4EJ7BPSC1YCN",
       capUrl: "https://id.example.com/01/06901234567892/21/0123456789ABCDEF?o=CM8J4EJ7BPSC1YCN",
     });
-    expect(digitalLink("http://x//", "1", "A B", { o: "a&b" })).to.equal("http://x/01/1/21/A%20B?o=a%26b");
   });
 
   it("writes CSV per RFC 4180: quotes only when needed, doubles quotes, CRLF records", () => {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { band, fromCents, guideInForce, priceVerdict, toCents, type GuidePrice } from "../../service/core/price.ts";
+import { AMOUNT_PATTERN, band, fromCents, guideInForce, isAmount, priceVerdict, toCents, type GuidePrice } from "../../service/core/price.ts";
 
 const guide = (amount: string, extra: Partial<GuidePrice> = {}): GuidePrice =>
   ({ amount, currency: "CNY", below: 0.05, above: 0.1, region: null, validFrom: new Date("2026-01-01T00:00:00Z"), ...extra });
@@ -12,6 +12,17 @@ describe("core/price", () => {
     expect(fromCents(149_950)).to.equal("1499.50");
     expect(fromCents(7)).to.equal("0.07");
     expect(() => toCents("1,499")).to.throw(RangeError);
+  });
+
+  it("takes amounts of up to 12 digits and 2 decimals, no leading zero: one pattern for schemas, forms and parsers", () => {
+    for (const ok of ["0", "0.5", "0.07", "7", "1499", "1499.00", "999999999999.99"]) expect(isAmount(ok), ok).to.equal(true);
+    for (const bad of ["", "01", "00.5", "1499.", ".5", "1499.001", "1,499", "-1", "+1", "1e3", " 1", "1 ", "1000000000000", "１"]) {
+      expect(isAmount(bad), bad).to.equal(false);
+      expect(() => toCents(bad), bad).to.throw(RangeError);
+    }
+    // The same text works as an HTML pattern attribute, which browsers compile with the v flag.
+    expect(new RegExp(`^(?:${AMOUNT_PATTERN})$`, "v").test("1499.00")).to.equal(true);
+    expect(new RegExp(`^(?:${AMOUNT_PATTERN})$`, "v").test("1499.001")).to.equal(false);
   });
 
   it("computes the band around the guide price", () => {

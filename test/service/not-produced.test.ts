@@ -5,7 +5,7 @@
  * Redis and a local chain.
  */
 import { expect } from "chai";
-import { escapeHtml } from "../../service/verify/html.ts";
+import { escapeHtml } from "../../service/web/html.ts";
 import { MESSAGES as WORDS } from "../../service/verify/i18n.ts";
 import { startChainStack, type BrandFixture, type ChainStack } from "../helpers/stack.ts";
 

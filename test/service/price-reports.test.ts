@@ -160,7 +160,7 @@ describe("consumer price reports", function () {
     expect(thanks.headers.get("content-security-policy")).to.include("form-action 'self'");
     expect(thanks.body).to.include("<h1>谢谢</h1>");
     expect(thanks.body).to.include('data-verdict="below"');
-    expect(thanks.body).to.include("1000.00 CNY");
+    expect(thanks.body).to.include("¥1000.00");
     expect(thanks.body).to.include("低于官方指导价区间");
     expect(thanks.body).to.include(`href="/01/${brand.gtin}/21/${serial}?s=${encodeURIComponent(secret)}"`);
     expect(thanks.body).not.to.include("<script");

@@ -383,7 +383,7 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
     if (value === null || value === undefined) return null;
     const date = new Date(typeof value === "number" ? value * 1000 : value);
     if (Number.isNaN(date.getTime())) return null;
-    // As the consumer page shows times (service/verify/i18n.ts formatTime); UTC is said so.
+    // As the consumer page shows times (service/web/time.ts formatTime); UTC is said so.
     const zone = options.timeZone ?? "UTC";
     return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
       timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,

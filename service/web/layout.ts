@@ -4,7 +4,12 @@
  * may add their own stylesheets and scripts to the head).
  */
 import { html, type SafeHtml } from "./html.ts";
-import { MESSAGES, type Lang } from "./i18n.ts";
+import type { Lang } from "./lang.ts";
+
+const FOOTER: Record<Lang, string> = {
+  zh: "SealTrace 一物一码 · 记录锚定于区块链",
+  en: "SealTrace · one bottle, one code · history anchored on a blockchain",
+};
 
 export function pageDocument(lang: Lang, title: string, body: SafeHtml, footerExtra: SafeHtml | "" = "", head: SafeHtml | "" = ""): string {
   return html`<!doctype html>
@@ -20,7 +25,7 @@ ${head}
 </head>
 <body>
 ${body}
-<footer><span>${MESSAGES[lang].footer}</span>${footerExtra}</footer>
+<footer><span>${FOOTER[lang]}</span>${footerExtra}</footer>
 </body>
 </html>
 `.value;
