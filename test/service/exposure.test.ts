@@ -73,7 +73,7 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
   });
 
   it("says plainly, in embedded mode, that the local chain is reachable only from the server's machine", () => {
-    const bottle = { serial: "S1", gtin: "06901234567892", lot: null, region: null, product: null, brandName: "B", steps: [], scans: { consumer: 0, beforeSale: 0, first: null }, warnings: [], scanned: false, proofUrl: "/p", guide: null, chain: { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" }, explorerUrl: null, qrGtin: "06901234567892" };
+    const bottle = { serial: "S1", gtin: "06901234567892", lot: null, region: null, product: null, brandName: "B", steps: [], scans: { consumer: 0, beforeSale: 0, first: null }, warnings: [], sale: null, scanned: false, proofUrl: "/p", guide: null, chain: { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" }, explorerUrl: null, qrGtin: "06901234567892" };
     const local = renderPage({ lang: "en", switchUrl: "/", bottle: { ...bottle, rpc: { kind: "local", url: "http://127.0.0.1:8545" } } as never });
     expect(local).to.include('data-rpc-url="http://127.0.0.1:8545"').and.to.include('data-rpc="local"')
       .and.to.include("reachable only from the server&#39;s own machine");
