@@ -4,6 +4,7 @@
  */
 import { checkBottle, type HistoryEvent, type PartyFact } from "../core/checks.ts";
 import type { GuidePrice } from "../core/price.ts";
+import type { EventType } from "../core/vocabulary.ts";
 import type { Tx } from "../db/pool.ts";
 import { historySql } from "../ledger/read-model.ts";
 import { loadGuidePrices } from "../pricing/guide-prices.ts";
@@ -34,7 +35,7 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
   const historyBySerial = new Map<string, HistoryEvent[]>(known?.newChains);
   const divertedBySerial = new Map<string, string[]>();
   if (older.length > 0) {
-    const { rows: history } = await tx.query<{ serial: string; id: number; type: string; party: string | null; to_party: string | null; occurred_at: Date; amount: string | null; currency: string | null }>(
+    const { rows: history } = await tx.query<{ serial: string; id: number; type: EventType; party: string | null; to_party: string | null; occurred_at: Date; amount: string | null; currency: string | null }>(
       `SELECT l.serial, e.id, e.type, e.party, e.to_party, e.occurred_at, e.price_amount::text AS amount, e.price_currency AS currency
          ${historySql("ANY($1::text[])")}
         ORDER BY l.serial, l.n`,

@@ -4,7 +4,7 @@
  * store price compliance, and the price-protection report with its CSV export.
  */
 import type { FastifyInstance } from "fastify";
-import { ALERT_KINDS } from "../core/alert-kinds.ts";
+import { ALERT_KINDS } from "../core/vocabulary.ts";
 import type { Db } from "../db/pool.ts";
 import { invalid } from "../http/errors.ts";
 import { createPriceProtection, reportCsv, type PriceProtectionReport } from "../reports/price-protection.ts";
@@ -118,7 +118,7 @@ ${card("best", m.bestSellers, best.length === 0 ? html`<p class="muted">${m.noDa
       const region = (code: unknown) => (typeof code === "string" ? regions.get(code) ?? code : "—");
       body = html`${filter}
 ${chart(ctx, "chart-responsible", m.diversionsByResponsible, { type: "bar", horizontal: true, labels: byResponsible.map((r) => r.name ?? r.party ?? m.unknown), series: [{ label: m.count, data: byResponsible.map((r) => r.count) }] }, m.responsible)}
-${card("alert-list", m.alertKinds.diversion!, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds.diversion!, [m.responsible, m.store, m.assigned, m.found, m.path, m.time, m.bottle], alerts.map((a) => [
+${card("alert-list", m.alertKinds.diversion, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds.diversion, [m.responsible, m.store, m.assigned, m.found, m.path, m.time, m.bottle], alerts.map((a) => [
     html`<strong>${(a.details.responsibleName as string | null) ?? (a.details.responsible as string | null) ?? m.unknown}</strong>`,
     a.partyName ?? a.party, region(a.details.assigned), region(a.details.found), pathList(ctx, a.details.path), time(ctx, a.createdAt), a.serial,
   ]), { id: "alerts-table" }))}`;

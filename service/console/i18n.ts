@@ -3,8 +3,14 @@
  * console's language cookie, then Accept-Language (service/web/lang.ts's pickLang).
  */
 import type { DeliveryError } from "../core/destinations.ts";
+import { labels, type AlertKind, type EventType } from "../core/vocabulary.ts";
 import { MESSAGES as PAGE_MESSAGES } from "../verify/i18n.ts";
+import { STEP_LABELS } from "../verify/step-labels.ts";
+import type { Intent } from "../store/check.ts";
 import type { Lang } from "../web/lang.ts";
+
+/** A bottle's state (`codes.state`): minted, or its latest event that changes it. */
+type BottleState = "minted" | EventType;
 
 const zh = {
   console: "品牌与门店控制台",
@@ -51,20 +57,20 @@ const zh = {
   eventsWeek: "本周事件",
   bottlesByState: "瓶子当前状态",
   state: "状态",
-  states: { minted: "已赋码", ...PAGE_MESSAGES.zh.steps, retail_sale: "已售出" } as Record<string, string>,
+  states: labels<BottleState>({ minted: "已赋码", ...STEP_LABELS.zh, retail_sale: "已售出" }),
   alertsByKind: "近 30 天预警（按类型）",
   kind: "类型",
-  alertKinds: {
+  alertKinds: labels<AlertKind>({
     price_below: "低于指导价", price_above: "高于指导价", diversion: "窜货", sold_twice: "重复售出", received_after_opened: "开瓶后收货",
     sold_after_opened: "开瓶后售出", sold_without_receiving: "未收货即售出", unauthorised_receiver: "未授权收货方", consumer_price_report: "消费者价格举报",
-  } as Record<string, string>,
+  }),
   anchoring: "上链状态",
-  health: { ok: "正常", delayed: "延迟", idle: "暂无记录" } as Record<string, string>,
+  health: labels<"ok" | "delayed" | "idle">({ ok: "正常", delayed: "延迟", idle: "暂无记录" }),
   lastBatch: "最近批次",
   age: "距今",
   pendingLinks: "待上链记录",
   oldestPending: "最早的待上链记录",
-  batchStates: { sealed: "已封装", sent: "已发送", anchored: "已上链" } as Record<string, string>,
+  batchStates: labels<"sealed" | "sent" | "anchored">({ sealed: "已封装", sent: "已发送", anchored: "已上链" }),
   ago: (minutes: number) => (minutes < 1 ? "不到 1 分钟" : minutes < 120 ? `${minutes} 分钟` : minutes < 2_880 ? `${Math.floor(minutes / 60)} 小时` : `${Math.floor(minutes / 1_440)} 天`),
 
   salesByRegion: "各区域销量（近 12 周）",
@@ -124,11 +130,11 @@ const zh = {
   disabled: "已停用",
   createdAt: "创建时间",
   deliveries: "投递记录",
-  deliveryStates: { pending: "待投递", delivered: "已送达", failed: "失败" } as Record<string, string>,
-  deliveryErrors: {
+  deliveryStates: labels<"pending" | "delivered" | "failed">({ pending: "待投递", delivered: "已送达", failed: "失败" }),
+  deliveryErrors: labels<DeliveryError>({
     refused_destination: "地址不允许（非公网）", connection_failed: "连接失败", timeout: "超时", tls_error: "TLS 错误",
     http_status: "HTTP 错误", endpoint_disabled: "端点已停用",
-  } satisfies Record<DeliveryError, string> as Record<string, string>,
+  }),
   attempts: "尝试次数",
   lastStatus: "最近结果",
   older: "更早的记录",
@@ -151,7 +157,7 @@ const zh = {
   displayName: "姓名（可选）",
   name: "姓名",
   actions: "操作",
-  userKinds: { brand: "品牌", store: "门店" } as Record<string, string>,
+  userKinds: labels<"brand" | "store">({ brand: "品牌", store: "门店" }),
   admin: "管理员",
   yes: "是",
   no: "否",
@@ -182,7 +188,7 @@ const zh = {
   checkIntro: "收货或售出前，扫描瓶身二维码（或输入编码）检查这瓶酒。",
   code: "瓶身编码或二维码链接",
   intent: "用途",
-  intents: { receiving: "收货", sale: "售出" } as Record<string, string>,
+  intents: labels<Intent>({ receiving: "收货", sale: "售出" }),
   price: "售价（元，可选）",
   checkButton: "检查",
   authentic: "编码有效",
@@ -241,14 +247,14 @@ const en: typeof zh = {
   eventsWeek: "Events this week",
   bottlesByState: "Bottles by current state",
   state: "State",
-  states: { minted: "Minted", ...PAGE_MESSAGES.en.steps },
+  states: labels<BottleState>({ minted: "Minted", ...STEP_LABELS.en }),
   alertsByKind: "Alerts in the last 30 days, by kind",
   kind: "Kind",
-  alertKinds: {
+  alertKinds: labels<AlertKind>({
     price_below: "Below guide price", price_above: "Above guide price", diversion: "Diversion", sold_twice: "Sold twice",
     received_after_opened: "Received after opening", sold_after_opened: "Sold after opening", sold_without_receiving: "Sold without receiving",
     unauthorised_receiver: "Unauthorised receiver", consumer_price_report: "Consumer price report",
-  },
+  }),
   anchoring: "Anchoring health",
   health: { ok: "healthy", delayed: "delayed", idle: "nothing yet" },
   lastBatch: "Last batch",

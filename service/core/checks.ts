@@ -5,6 +5,7 @@
  * which sales region the bottle is assigned.
  */
 import { band, guideInForce, priceVerdict, type GuidePrice, type Money } from "./price.ts";
+import { brandEventRule, type AlertKind, type EventType } from "./vocabulary.ts";
 
 export interface PartyFact {
   id: string;
@@ -16,7 +17,7 @@ export interface PartyFact {
 
 export interface HistoryEvent {
   eventId: number;
-  type: string;
+  type: EventType;
   party: string | null;
   to: string | null;
   at: Date;
@@ -24,7 +25,7 @@ export interface HistoryEvent {
 }
 
 export interface AlertDraft {
-  kind: string;
+  kind: AlertKind;
   serial: string;
   eventId: number;
   party: string | null;
@@ -44,9 +45,8 @@ export interface BottleCheck {
 
 /** Who holds the bottle after an event: the receiving party, or the destination of a shipment. */
 function holderAfter(event: HistoryEvent): string | null {
-  if (event.type === "warehouse_out") return event.to;
-  if (["production", "warehouse_in", "store_receiving"].includes(event.type)) return event.party;
-  return null;
+  const holder = brandEventRule(event.type)?.holder ?? null;
+  return holder === "to" ? event.to : holder === "party" ? event.party : null;
 }
 
 export function checkBottle(
@@ -62,7 +62,7 @@ export function checkBottle(
   const path: { party: string; name: string; region: string; type: string; at: string }[] = [];
   const received = new Set<string>();
   let sold = 0;
-  const raise = (event: HistoryEvent, kind: string, details: Record<string, unknown>) => {
+  const raise = (event: HistoryEvent, kind: AlertKind, details: Record<string, unknown>) => {
     if (bottle.fresh.has(event.eventId)) alerts.push({ kind, serial: bottle.serial, eventId: event.eventId, party: event.party, details });
   };
 

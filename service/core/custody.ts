@@ -15,12 +15,10 @@
  *   reached SealTrace, and not before the bottle's latest step;
  * - no event of anyone (webhook, store, EPCIS) happened more than MAX_CLOCK_SKEW_MS in the future.
  */
+import type { StoreEventType } from "./vocabulary.ts";
 
 /** How far ahead of the server's clock an event's time may be: the senders' clocks are not ours. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
-/** The event types a store key may post. */
-export type StoreEventType = "store_receiving" | "retail_sale";
 
 /** The brand's policy for its stores' own events (brand settings, migration 0013). */
 export interface StorePolicy {

@@ -2,7 +2,7 @@
  * EPCIS 2.0 events in SealTrace's terms: what an event is about (identifiers, normalised), where it
  * happened, and which bottle lifecycle step it is, if any. Pure; the capture feature applies it.
  *
- * The mapping (docs/EPCIS.md has the table):
+ * The mapping (BIZ_STEPS below; docs/EPCIS.md has the table):
  *   bizStep commissioning  → production
  *   bizStep shipping       → warehouse_out (to: the destination location)
  *   bizStep receiving      → store_receiving at a store, warehouse_in anywhere else
@@ -14,6 +14,7 @@
  */
 import { canonicalId, cbvName, parseItem, parseLocation, type ItemKey, type LocationKey } from "./gs1-ids.ts";
 import { isAmount } from "./price.ts";
+import { BRAND_EVENT_TYPES, type BrandEventType } from "./vocabulary.ts";
 
 /** The namespace of SealTrace's EPCIS extension fields (bind a prefix to it in `@context`). */
 export const SEALTRACE_NS = "https://ns.sealtrace.dev/epcis/";
@@ -22,7 +23,26 @@ export const EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-co
 export const EPCIS_EVENT_TYPES = ["ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent"] as const;
 
 export type EpcisEvent = Record<string, unknown> & { type: string; eventTime: string };
-export type LifecycleStep = "production" | "warehouse_out" | "warehouse_in" | "store_receiving" | "retail_sale";
+
+/** The EPCIS bizStep (its CBV name) that is a brand event type, and where: only at a store, or only elsewhere. */
+interface BizStepRule {
+  bizStep: string;
+  at?: "store" | "elsewhere";
+}
+
+/** Which EPCIS events are each brand event type's lifecycle step; null: none is. */
+const BIZ_STEPS = {
+  production: { bizStep: "commissioning" },
+  warehouse_in: { bizStep: "receiving", at: "elsewhere" },
+  warehouse_out: { bizStep: "shipping" },
+  store_receiving: { bizStep: "receiving", at: "store" },
+  retail_sale: { bizStep: "retail_selling" },
+  opened: null,
+} as const satisfies Record<BrandEventType, BizStepRule | null>;
+
+/** The brand event types an EPCIS event can be. */
+export type LifecycleStep = { [T in BrandEventType]: (typeof BIZ_STEPS)[T] extends null ? never : T }[BrandEventType];
+const LIFECYCLE_STEPS = BRAND_EVENT_TYPES.filter((type): type is LifecycleStep => BIZ_STEPS[type] !== null);
 
 /** What SealTrace reads from one EPCIS event. */
 export interface EpcisFacts {
@@ -117,13 +137,11 @@ export function epcisFacts(event: EpcisEvent, prefixes: Map<string, string> = ne
 export function lifecycleStep(facts: EpcisFacts, partyKind: string | null): LifecycleStep | null {
   if (facts.eventType === "AggregationEvent" && facts.action !== "OBSERVE") return null;
   if (facts.action === "DELETE") return null;
-  switch (facts.bizStep) {
-    case "commissioning": return "production";
-    case "shipping": return "warehouse_out";
-    case "receiving": return partyKind === "store" ? "store_receiving" : "warehouse_in";
-    case "retail_selling": return "retail_sale";
-    default: return null;
-  }
+  const atStore = partyKind === "store";
+  return LIFECYCLE_STEPS.find((type) => {
+    const rule: BizStepRule = BIZ_STEPS[type];
+    return rule.bizStep === facts.bizStep && (rule.at === undefined || (rule.at === "store") === atStore);
+  }) ?? null;
 }
 
 /** How an AggregationEvent changes a parent's contents: children added or removed (all when none are named). */

@@ -6,8 +6,10 @@
  * delivery may produce a bottle and ship it in its next event.
  */
 
+import type { BrandEventType } from "./vocabulary.ts";
+
 /** The type of the event that starts a bottle's history. */
-export const PRODUCTION = "production";
+export const PRODUCTION: BrandEventType = "production";
 
 /** A code's state before any event of its history (service/ledger/append.ts writes the others). */
 const MINTED = "minted";

@@ -1,5 +1,7 @@
 /**
- * Random tokens (API keys, code secrets, webhook secrets) and the hashes we store instead of them.
+ * Random tokens (brand API keys, webhook secrets, bottle serials), and the hash the database keeps
+ * instead of a secret (API and store keys, QR secrets, cap codes). A bottle's QR secret and cap code
+ * are not random: they are derived from the brand's label key (core/labels.ts).
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 
@@ -25,11 +27,6 @@ export function newWebhookSecret(): string {
   let binary = "";
   for (const byte of randomBytes(32)) binary += String.fromCharCode(byte);
   return `whsec_${btoa(binary)}`;
-}
-
-/** The public secret printed in a bottle's QR code: 128 random bits, URL-safe. */
-export function newCodeSecret(): string {
-  return base64url(randomBytes(16));
 }
 
 const SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford base32: no I, L, O, U

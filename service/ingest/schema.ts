@@ -5,10 +5,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Ajv, type ErrorObject } from "ajv";
 import { AMOUNT_PATTERN } from "../core/price.ts";
 import { AppError, type Problem } from "../http/errors.ts";
+import { BRAND_EVENT_TYPES, BRAND_EVENTS, type BrandEventRule } from "../core/vocabulary.ts";
 import { distinctProblems, fieldOf, storableAsJsonb } from "../http/problems.ts";
 
-export const EVENT_TYPES = ["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
 export const MAX_EVENTS_PER_REQUEST = 1_000;
 /**
  * The ids of a store key's events are stored as `store:{party}:{id}` (a party id has no colon, so
@@ -20,7 +19,7 @@ const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[\\x21-\\x7e]+
 
 export const EventSchema = Type.Object({
   id: Id,
-  type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
+  type: Type.Union(BRAND_EVENT_TYPES.map((t) => Type.Literal(t))),
   codes: Type.Array(Type.String({ minLength: 1, maxLength: 20, pattern: "^[0-9A-Za-z]+$" }), { minItems: 1, maxItems: 1_000, uniqueItems: true }),
   occurredAt: Type.String({
     pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$",
@@ -37,9 +36,8 @@ export const EventSchema = Type.Object({
 
 export type WebhookEvent = Static<typeof EventSchema>;
 
-export const EventsBodySchema = Type.Object({
-  events: Type.Array(EventSchema, { minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST }),
-});
+/** The event types whose rule has `field` set, as a message names them ("a or b"). */
+const typesWith = (field: "destination" | "price"): string => BRAND_EVENT_TYPES.filter((type) => BRAND_EVENTS[type][field]).join(" or ");
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateEvent = ajv.compile<WebhookEvent>(EventSchema);
@@ -47,7 +45,7 @@ const validateEvent = ajv.compile<WebhookEvent>(EventSchema);
 function messageOf(error: ErrorObject): string {
   const params = error.params as { additionalProperty?: string; allowedValues?: unknown[] };
   if (error.keyword === "additionalProperties") return `unknown field "${params.additionalProperty}"`;
-  if (error.keyword === "const" || error.keyword === "anyOf") return `must be one of ${EVENT_TYPES.join(", ")}`;
+  if (error.keyword === "const" || error.keyword === "anyOf") return `must be one of ${BRAND_EVENT_TYPES.join(", ")}`;
   if (error.keyword === "pattern" && error.instancePath.endsWith("/occurredAt")) return "must be an ISO 8601 date-time with an offset";
   return error.message ?? "is invalid";
 }
@@ -64,9 +62,10 @@ export function eventProblems(event: unknown, index: number): Problem[] {
   }
   const problems: Problem[] = [];
   if (Number.isNaN(Date.parse(event.occurredAt))) problems.push(problem("occurredAt", "is not a real date and time"));
-  if (event.type === "warehouse_out" && event.to === undefined) problems.push(problem("to", "a warehouse_out event must name the party it ships to"));
-  if (event.type !== "warehouse_out" && event.to !== undefined) problems.push(problem("to", "only a warehouse_out event has a destination"));
-  if (event.type !== "retail_sale" && event.price !== undefined) problems.push(problem("price", "only a retail_sale event has a price"));
+  const rule: BrandEventRule = BRAND_EVENTS[event.type];
+  if (rule.destination && event.to === undefined) problems.push(problem("to", `a ${event.type} event must name the party it ships to`));
+  if (!rule.destination && event.to !== undefined) problems.push(problem("to", `only a ${typesWith("destination")} event has a destination`));
+  if (!rule.price && event.price !== undefined) problems.push(problem("price", `only a ${typesWith("price")} event has a price`));
   // PostgreSQL's jsonb cannot hold NUL characters or lone UTF-16 surrogates: refuse them up front.
   if (event.data !== undefined && !storableAsJsonb(event.data)) {
     problems.push(problem("data", "must not contain NUL characters or unpaired surrogates"));

@@ -4,10 +4,11 @@
  */
 import { randomBytes } from "node:crypto";
 import type { HistoryEvent } from "../core/checks.ts";
-import { custodyRefusal, futureRefusal, storeTimeRefusal, type CustodyStep, type StoreActor, type StoreEventType } from "../core/custody.ts";
+import { custodyRefusal, futureRefusal, storeTimeRefusal, type CustodyStep, type StoreActor } from "../core/custody.ts";
 import { canonicalJson, toHex, type Hash, type Json } from "../core/hash.ts";
 import type { CanonicalEvent } from "../core/links.ts";
 import { productionFirst } from "../core/production.ts";
+import type { StoreEventType } from "../core/vocabulary.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, conflictingEvents, invalidEvents, isUniqueViolation, type Problem } from "../http/errors.ts";
 import { runChecks } from "../checks/run.ts";
@@ -139,7 +140,7 @@ export function createIngestStore(db: Db) {
       type: r.type, party: r.party, to: r.to_party, toKind: r.to_kind, toRegion: r.to_region, at: r.occurred_at,
     }]));
     for (const { event, index } of fresh) {
-      const type = event.type as StoreEventType; // the store route lets only these two through
+      const type = event.type as StoreEventType; // the store route lets only these through
       const occurredAt = new Date(event.occurredAt);
       const problem = (field: string, message: string) => problems.push({ index, id: event.id, field, message });
       const refusals = event.codes.map((serial) => custodyRefusal(type, last.get(serial) ?? null, store, policy));

@@ -1,19 +1,20 @@
 /**
- * The append-only ledger every writer shares (webhooks, consumer scans, cap-code openings, later
- * EPCIS): events with their canonical hash, and one link per (event, bottle) at the head of that
+ * The append-only ledger every writer shares (webhooks, store keys, EPCIS capture, consumer scans,
+ * cap-code openings): events with their canonical hash, and one link per (event, bottle) at the head of that
  * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork.
  */
 import { randomBytes } from "node:crypto";
 import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
 import { canonicalJson, fromHex, keccak256, toHex, type Hash } from "../core/hash.ts";
 import { leafOf, linkHash, nextLink, type CanonicalEvent } from "../core/links.ts";
+import { SEALTRACE_EVENT_TYPES } from "../core/vocabulary.ts";
 import { ADVISORY_LOCKS } from "../db/locks.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 
 const encoder = new TextEncoder();
 
-/** Event types that are recorded in a bottle's chain without changing its state. */
-export const STATELESS_TYPES: ReadonlySet<string> = new Set(["consumer_scan", "epcis"]);
+/** Event types that are recorded in a bottle's chain without changing its state: SealTrace's own (consumer scans, bare EPCIS events). */
+export const STATELESS_TYPES: ReadonlySet<string> = new Set(SEALTRACE_EVENT_TYPES);
 
 /** A bottle code's chain head and what checks need to know about it. */
 export interface Head {

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { WEBHOOK_EVENT_TYPES } from "../core/alert-kinds.ts";
+import { WEBHOOK_EVENT_TYPES } from "../core/vocabulary.ts";
 import { classifyIp, DELIVERY_ERRORS, parseWebhookUrl, type Cidr } from "../core/destinations.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";

@@ -4,7 +4,7 @@
  * each attempt got. Everything is driven by these rows, so a rerun, a crash or two workers at once
  * are harmless.
  */
-import { BATCH_ANCHORED, BATCH_REANCHORED } from "../core/alert-kinds.ts";
+import { BATCH_ANCHORED, BATCH_REANCHORED } from "../core/vocabulary.ts";
 import type { DeliveryError } from "../core/destinations.ts";
 import { newWebhookSecret } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";

@@ -6,6 +6,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
+import { STORE_EVENT_TYPES } from "../core/vocabulary.ts";
 import type { Db } from "../db/pool.ts";
 import { requireBrand } from "../http/auth.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
@@ -17,7 +18,7 @@ import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
 
 /** The event types a store may post itself. */
-export const STORE_EVENT_TYPES: ReadonlySet<string> = new Set(["store_receiving", "retail_sale"]);
+const STORE_TYPES: ReadonlySet<string> = new Set(STORE_EVENT_TYPES);
 const STORE_EVENTS_BODY_LIMIT = 4 * 1024 * 1024;
 /** The ingest's limit on an event id, which the store's prefix counts against. */
 const MAX_EVENT_ID = 128;
@@ -159,8 +160,8 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
       const namespaced = events.map((event: unknown, index) => {
         if (typeof event !== "object" || event === null || Array.isArray(event)) return event;
         const { type, party, id } = event as { type?: unknown; party?: unknown; id?: unknown };
-        if (typeof type === "string" && !STORE_EVENT_TYPES.has(type)) {
-          throw forbidden(`events[${index}].type`, `a store key may post only store_receiving and retail_sale events, not ${type}`);
+        if (typeof type === "string" && !STORE_TYPES.has(type)) {
+          throw forbidden(`events[${index}].type`, `a store key may post only ${STORE_EVENT_TYPES.join(" and ")} events, not ${type}`);
         }
         if (typeof party === "string" && party !== store.party) {
           throw forbidden(`events[${index}].party`, `this store key may post only events of its own store "${store.party}"`);

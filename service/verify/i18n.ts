@@ -1,7 +1,10 @@
 /**
  * The consumer page's words, in Chinese (default) and English.
  */
+import type { PriceVerdict } from "../core/price.ts";
+import { labels } from "../core/vocabulary.ts";
 import type { Lang } from "../web/lang.ts";
+import { STEP_LABELS } from "./step-labels.ts";
 
 const zh = {
   title: "产品验证",
@@ -46,7 +49,7 @@ const zh = {
   downloadHint: "也可用命令 npm run verify-proof -- 文件 --rpc 节点地址 独立核验。",
   noPublicRpc: (chainId: number) => `浏览器内核验需要链 ${chainId} 的公共 RPC 节点，本服务未提供。浏览器仍会核对哈希与证明，但无法向区块链查询锚定的根：请下载证明，用您自己选择的节点核验。`,
   localRpc: (url: string) => `本服务以嵌入模式运行：核验所用的开发链 ${url} 只能从服务器本机访问，其他设备上的浏览器无法向它查询锚定的根。`,
-  steps: { production: "生产", warehouse_in: "入库", warehouse_out: "出库发货", store_receiving: "门店收货", retail_sale: "零售售出", opened: "开瓶", consumer_scan: "消费者验证", epcis: "供应链作业" } as Record<string, string>,
+  steps: STEP_LABELS.zh,
   reportPrice: "举报价格",
   reportPriceText: "您看到或支付的价格与官方指导价不符？请告诉品牌方。",
   reportPriceLabel: "价格（元）",
@@ -56,7 +59,7 @@ const zh = {
   reportThanksText: "您的价格报告已收到，品牌方会核查。",
   reportedPrice: "您报告的价格",
   priceBand: "合理价格区间",
-  reportVerdicts: { below: "低于官方指导价区间。", within: "在官方指导价区间内。", above: "高于官方指导价区间。", other_currency: "币种与官方指导价不同，无法比较。", none: "此产品目前没有官方指导价。" } as Record<string, string>,
+  reportVerdicts: labels<PriceVerdict | "none">({ below: "低于官方指导价区间。", within: "在官方指导价区间内。", above: "高于官方指导价区间。", other_currency: "币种与官方指导价不同，无法比较。", none: "此产品目前没有官方指导价。" }),
   backToPage: "返回验证页面",
   reportFailed: "未能提交",
   reportInvalid: "请输入有效的价格，例如 1499.00。",
@@ -108,7 +111,7 @@ const en: typeof zh = {
   downloadHint: "Or check it independently with npm run verify-proof -- FILE --rpc RPC_URL.",
   noPublicRpc: (chainId: number) => `The in-browser check needs a public RPC of chain ${chainId}, and this service offers none. Your browser still checks the hashes and proofs, but cannot ask the blockchain for the anchored roots: download the proof and check it with an RPC of your choice.`,
   localRpc: (url: string) => `This service runs in embedded mode: the development chain ${url} the check uses is reachable only from the server's own machine, so a browser on any other device cannot ask it for the anchored roots.`,
-  steps: { production: "Produced", warehouse_in: "Into warehouse", warehouse_out: "Shipped", store_receiving: "Received by store", retail_sale: "Sold", opened: "Opened", consumer_scan: "Consumer verification", epcis: "Supply-chain step" },
+  steps: STEP_LABELS.en,
   reportPrice: "Report the price",
   reportPriceText: "Was the price you saw or paid out of line with the official guide price? Tell the brand.",
   reportPriceLabel: "Price (CNY)",

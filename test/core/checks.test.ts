@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { checkBottle, type HistoryEvent, type PartyFact } from "../../service/core/checks.ts";
 import type { GuidePrice } from "../../service/core/price.ts";
+import type { EventType } from "../../service/core/vocabulary.ts";
 
 const parties = new Map<string, PartyFact>([
   ["factory", { id: "factory", name: "茅台镇酒厂", kind: "factory", region: "GZ", authorised: true }],
@@ -15,7 +16,7 @@ const prices: GuidePrice[] = [
   { amount: "1599.00", currency: "CNY", below: 0.05, above: 0.1, region: null, validFrom: new Date("2026-11-10T00:00:00Z") },
 ];
 let id = 0;
-const ev = (type: string, party: string | null, at: string, extra: Partial<HistoryEvent> = {}): HistoryEvent =>
+const ev = (type: EventType, party: string | null, at: string, extra: Partial<HistoryEvent> = {}): HistoryEvent =>
   ({ eventId: ++id, type, party, to: null, at: new Date(at), price: null, ...extra });
 
 function run(history: HistoryEvent[], region: string | null = null, fresh = history.map((e) => e.eventId)) {

@@ -20,6 +20,7 @@
  */
 import { verifyBundle, type Problem, type Verdict } from "../../core/bundle.ts";
 import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type ChainCheck, type Rpc } from "../../core/onchain.ts";
+import { STEP_LABELS } from "../step-labels.ts";
 
 export type Lang = "zh" | "en";
 export type StepStatus = "pass" | "fail" | "pending";
@@ -65,11 +66,6 @@ export interface RunResult {
   /** The chain and registry actually trusted (null when the bundle names none). */
   trusted: TrustSetting | null;
 }
-
-const STEP_NAMES: Record<Lang, Record<string, string>> = {
-  zh: { production: "生产", warehouse_in: "入库", warehouse_out: "出库发货", store_receiving: "门店收货", retail_sale: "零售售出", opened: "开瓶", consumer_scan: "消费者验证", epcis: "供应链作业" },
-  en: { production: "produced", warehouse_in: "into warehouse", warehouse_out: "shipped", store_receiving: "received by store", retail_sale: "sold", opened: "opened", consumer_scan: "consumer verification", epcis: "supply-chain step" },
-};
 
 /**
  * Draws each step as it is reported: an <li class="check pass|fail|pending" data-check="NAME"> in
@@ -389,7 +385,11 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
       timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
     }).format(date) + (zone === "UTC" ? " UTC" : "");
   };
-  const typeName = (type: unknown): string => (typeof type === "string" ? STEP_NAMES[lang][type] ?? type : "?");
+  // The page's step names, mid-sentence ("event 2 (shipped)"): with a small first letter.
+  const typeName = (type: unknown): string => {
+    const label = typeof type === "string" ? STEP_LABELS[lang][type] : undefined;
+    return label === undefined ? (typeof type === "string" ? type : "?") : label.charAt(0).toLowerCase() + label.slice(1);
+  };
   const details = (problems: Problem[]): string => problems.map((p) => problemText(p, t, lang)).join(t.join);
 
   const verdict: Verdict = verifyBundle(bundle);
