@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { verifyBundle, type ProofBundle } from "../service/core/bundle.ts";
 import { normaliseGtin } from "../service/core/gtin.ts";
 import { signWebhook } from "../service/ingest/signature.ts";
+import type { BrandEventType, StoreEventType } from "../service/core/vocabulary.ts";
 
 const USAGE = `usage: npm run demo -- [options]
   --api URL            the SealTrace service (default $SEALTRACE_URL or http://127.0.0.1:3000)
@@ -285,7 +286,7 @@ interface Bottle { serial: string; secret: string; url: string; gtin: string; lo
 
 interface DemoEvent {
   id: string;
-  type: "production" | "warehouse_in" | "warehouse_out" | "store_receiving" | "retail_sale" | "opened";
+  type: BrandEventType;
   codes: string[];
   occurredAt: string;
   party: string;
@@ -611,7 +612,7 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
   await deliver(api, brand, ctx.webhookSecret, json({ events: delivery }));
 
   // The store's own events, with its key: received yesterday or so, one bottle sold 40 minutes ago.
-  const storeEvent = (id: string, type: "store_receiving" | "retail_sale", bottle: Minted, at: number, amount?: number) => ({
+  const storeEvent = (id: string, type: StoreEventType, bottle: Minted, at: number, amount?: number) => ({
     id, type, codes: [bottle.serial], occurredAt: chinaTime(at), party: KEY_STORE.id,
     ...(amount === undefined ? {} : { price: { amount: yuan(amount), currency: "CNY" } }),
   });

@@ -15,7 +15,7 @@
  *   reached SealTrace, and not before the bottle's latest step;
  * - no event of anyone (webhook, store, EPCIS) happened more than MAX_CLOCK_SKEW_MS in the future.
  */
-import type { StoreEventType } from "./vocabulary.ts";
+import type { EventType, StoreEventType } from "./vocabulary.ts";
 
 /** How far ahead of the server's clock an event's time may be: the senders' clocks are not ours. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -34,7 +34,7 @@ export const MAX_STORE_BACKDATE_HOURS = 8_760;
 
 /** A bottle's latest custody step: its latest event other than consumer scans and bare EPCIS events. */
 export interface CustodyStep {
-  type: string;
+  type: EventType;
   party: string | null;
   /** For a warehouse_out: where it went, and that party's kind and region. */
   to: string | null;

@@ -3,6 +3,8 @@
  * Pure rules; the page and the store API show what these return.
  */
 
+import type { EventType } from "./vocabulary.ts";
+
 export interface Place {
   name: string;
   latitude: number | null;
@@ -15,7 +17,7 @@ export interface ScanFact {
 }
 
 export interface StepFact {
-  type: string;
+  type: EventType;
   at: Date;
   party: { id: string; name: string; kind: string; region: string } | null;
 }

@@ -8,7 +8,7 @@ import { custodyRefusal, futureRefusal, storeTimeRefusal, type CustodyStep, type
 import { canonicalJson, toHex, type Hash, type Json } from "../core/hash.ts";
 import type { CanonicalEvent } from "../core/links.ts";
 import { productionFirst } from "../core/production.ts";
-import type { StoreEventType } from "../core/vocabulary.ts";
+import type { EventType, StoreEventType } from "../core/vocabulary.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, conflictingEvents, invalidEvents, isUniqueViolation, type Problem } from "../http/errors.ts";
 import { runChecks } from "../checks/run.ts";
@@ -127,7 +127,7 @@ export function createIngestStore(db: Db) {
     if (fresh.length === 0) return;
     const policy = await brandSettings(tx, brandId);
     const serials = [...new Set(fresh.flatMap(({ event }) => event.codes))];
-    const { rows } = await tx.query<{ serial: string; type: string; party: string | null; to_party: string | null; to_kind: string | null; to_region: string | null; occurred_at: Date }>(
+    const { rows } = await tx.query<{ serial: string; type: EventType; party: string | null; to_party: string | null; to_kind: string | null; to_region: string | null; occurred_at: Date }>(
       `SELECT s.serial, last.type, last.party, last.to_party, p.kind AS to_kind, p.region AS to_region, last.occurred_at
          FROM unnest($2::text[]) AS s(serial)
          CROSS JOIN LATERAL (

@@ -17,6 +17,7 @@
  */
 import type { ChainRef } from "../core/bundle.ts";
 import { RECENT_SCANS_MS, type ScanFact, type StepFact } from "../core/warnings.ts";
+import type { EventType } from "../core/vocabulary.ts";
 import type { Db } from "../db/pool.ts";
 import { linkBatchSql } from "../anchoring/link-tiles.ts";
 
@@ -69,7 +70,7 @@ export function historySql(serial: string, joins = ""): string {
 
 /** A step as stepsJsonSql gives it: the event, its party, and its batch (null fields: none). */
 export interface StepRow extends BatchPlace {
-  type: string; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
+  type: EventType; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
   batch: number | null; block: number | null; blockTime: string | null; tx: string | null;
 }
 

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import type { EventType } from "../../service/core/vocabulary.ts";
 import {
   custodyRefusal, DEFAULT_STORE_POLICY, futureRefusal, MAX_CLOCK_SKEW_MS, storeTimeRefusal, type CustodyStep, type StoreActor,
 } from "../../service/core/custody.ts";
@@ -7,7 +8,7 @@ const HOUR = 3_600_000;
 const now = new Date("2026-12-02T06:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);
 const pudong: StoreActor = { party: "store-pudong", region: "CN-SH" };
-const step = (type: string, extra: Partial<CustodyStep> = {}): CustodyStep => ({ type, party: null, to: null, toKind: null, toRegion: null, at: ago(HOUR), ...extra });
+const step = (type: EventType, extra: Partial<CustodyStep> = {}): CustodyStep => ({ type, party: null, to: null, toKind: null, toRegion: null, at: ago(HOUR), ...extra });
 const toDistributor = step("warehouse_out", { party: "wh", to: "dist-shanghai", toKind: "distributor", toRegion: "CN-SH" });
 
 describe("core/custody: what a store key may write", () => {

@@ -91,7 +91,7 @@ describe("core/warnings", () => {
     });
 
     it("two sales are sold_before, even on the buyer's first scan (which it does not name as the buyer's)", () => {
-      const steps = [...sold(5 * 24), { type: "retail_sale", at: hoursAgo(2), party: store("CN-SH") }];
+      const steps = [...sold(5 * 24), { type: "retail_sale" as const, at: hoursAgo(2), party: store("CN-SH") }];
       expect(judge(steps, [{ at: now, place: null }])).to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: null }]);
       // sold twice and its buyer's window closed: both reasons
       expect(judge(steps, [{ at: hoursAgo(1), place: null }], new Date(now.getTime() + 2 * BUYER_WINDOW_MS)))
