@@ -1,5 +1,5 @@
 /**
- * Events, per-bottle links and Merkle leaves, as DESIGN.md's "Proof format" defines them:
+ * Events, per-bottle links and Merkle leaves, as docs/PROOF-FORMAT.md defines them byte by byte:
  *   eventHash = keccak256(JCS(event))
  *   link      = { serial, n, event: eventHash, prev }   (prev = ZERO_HASH for n = 1)
  *   linkHash  = keccak256(JCS(link))
