@@ -20,6 +20,8 @@ import type { Db } from "./db/pool.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
+import { typed } from "./http/api.ts";
+import { installAuth } from "./http/auth.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installJsonParser } from "./http/json.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
@@ -32,6 +34,7 @@ import { priceProtectionRoutes } from "./reports/price-protection-routes.ts";
 import { priceReportRoutes } from "./reports/price-report-routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
 import { createSetupStore } from "./setup/store.ts";
+import { storeForKey } from "./store/keys.ts";
 import { storeRoutes } from "./store/routes.ts";
 import { assetRoutes } from "./verify/assets.ts";
 import { createBottleStore } from "./verify/bottles.ts";
@@ -135,14 +138,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
-  setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), adminToken: deps.adminToken });
+  // Routes declare who may call them (config.auth); their handlers are typed from their schemas.
+  installAuth(app, { db: deps.db, adminToken: deps.adminToken, storeForKey: (key) => storeForKey(deps.db, key) });
+  const api = typed(app);
+
+  const setup = createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret);
+  setupRoutes(api, { store: setup });
   const ingestStore = createIngestStore(deps.db);
-  ingestRoutes(app, {
+  ingestRoutes(api, {
     store: ingestStore,
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
-  verifyRoutes(app, {
+  verifyRoutes(api, {
     db: deps.db,
     bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
     bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
@@ -154,13 +162,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scansPerBottlePerHour: deps.scansPerBottlePerHour,
     linksAdded: deps.linksAdded,
   });
-  pricingRoutes(app, { db: deps.db });
-  checksRoutes(app, { db: deps.db });
-  assetRoutes(app);
-  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
-  outboxRoutes(app, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
-  storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
-  epcisRoutes(app, {
+  pricingRoutes(api, { db: deps.db });
+  checksRoutes(api, { db: deps.db });
+  assetRoutes(api);
+  auditRoutes(api, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
+  outboxRoutes(api, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
+  storeRoutes(api, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  epcisRoutes(api, {
     db: deps.db,
     store: createEpcisStore(deps.db),
     query: createEpcisQuery(deps.db, deps.chain),
@@ -168,9 +176,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
-  priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
-  priceProtectionRoutes(app, { db: deps.db });
-  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
-  consoleRoutes(app, { db: deps.db, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
+  priceReportRoutes(api, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
+  priceProtectionRoutes(api, { db: deps.db });
+  opsRoutes(api, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
+  consoleRoutes(api, { db: deps.db, setup, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

@@ -9,7 +9,7 @@
  */
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ChainRef } from "../core/bundle.ts";
 import { memberSalt } from "../core/commitments.ts";
 import { toHex } from "../core/hash.ts";
@@ -18,9 +18,9 @@ import { leafLinesAfter, readLinkPlaces, readLinkTile, storedProof } from "../an
 import { proofFromTiles, tilesForProof } from "../core/heads.ts";
 import { TILE_WIDTH, tileId, type TileKey } from "../core/tiles.ts";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
-import { anchoredHere, anchoredHereSql, latestAnchoredSql, onCurrentRegistry } from "../ledger/read-model.ts";
+import type { Api } from "../http/api.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
+import { anchoredHere, anchoredHereSql, latestAnchoredSql, onCurrentRegistry } from "../ledger/read-model.ts";
 
 /**
  * A batch. Format 2 (docs/PROOF-FORMAT.md) anchors root = node(linksRoot, headsRoot, headsDepth):
@@ -119,10 +119,10 @@ function pagedStream<T>(fetchPage: (after: T | null) => Promise<{ text: string; 
   });
 }
 
-export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => Promise<ChainRef>; publicRpcUrl: string | null }): void {
+export function auditRoutes(app: Api, deps: { db: Db; chain: () => Promise<ChainRef>; publicRpcUrl: string | null }): void {
   const { db } = deps;
 
-  app.get<{ Querystring: { after?: number; limit?: number } }>("/api/v1/batches", {
+  app.get("/api/v1/batches", {
     schema: {
       tags: ["audit"], summary: "Batches in seq order after `after`: root, leaf count, status and anchoring",
       querystring: Type.Object({
@@ -146,7 +146,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     return { batches, next: full ? batches.at(-1)!.seq : null };
   });
 
-  app.get<{ Params: { seq: number } }>("/api/v1/batches/:seq", {
+  app.get("/api/v1/batches/:seq", {
     schema: {
       tags: ["audit"],
       summary: "One sealed batch: root, leaf count, status (sealed, sent, confirming: mined but fewer than CONFIRMATIONS blocks deep, "
@@ -164,7 +164,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     return batch;
   });
 
-  app.get<{ Params: { seq: number }; Querystring: { from?: number; limit?: number } }>("/api/v1/batches/:seq/leaves", {
+  app.get("/api/v1/batches/:seq/leaves", {
     schema: {
       tags: ["audit"],
       summary: `A batch's leaves in leaf-index order from leaf \`from\` (0 by default), at most \`limit\` (${LEAVES_PAGE_MAX} by default and at most), `
@@ -212,7 +212,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     }));
   });
 
-  app.get<{ Params: { seq: number; level: number; index: number } }>("/api/v1/batches/:seq/tiles/:level/:index", {
+  app.get("/api/v1/batches/:seq/tiles/:level/:index", {
     schema: {
       tags: ["audit"],
       summary: "One tile of a batch's links tree (docs/PROOF-FORMAT.md, 'Tiles'): the nodes of tree level 8·level with indices "
@@ -259,7 +259,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     },
   }, async () => ({ ...(await deps.chain()), rpcUrl: deps.publicRpcUrl }));
 
-  app.get<{ Querystring: { from?: string; to?: string } }>("/api/v1/audit/events", {
+  app.get("/api/v1/audit/events", {
+    config: { auth: "brand" },
     schema: {
       tags: ["audit"],
       summary: "The brand's history as NDJSON, streamed: its events (received in [from, to)) with their hashes, links and proofs; "
@@ -276,7 +277,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       querystring: Type.Object({ from: Type.Optional(Type.String({ format: "date-time" })), to: Type.Optional(Type.String({ format: "date-time" })) }),
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
+    const { brand } = request;
     const { from, to } = request.query;
     if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
       throw new AppError(400, "bad_request", "from must be before to", { field: "from" });

@@ -2,7 +2,7 @@
  * POST /webhooks/{brand}/events: signed per Standard Webhooks, up to 1,000 events per request.
  */
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { Api } from "../http/api.ts";
 import { notFound } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { MAX_EVENTS_PER_REQUEST, EventSchema, parseEventsEnvelope } from "./schema.ts";
@@ -19,7 +19,7 @@ const ResultSchema = Type.Object({
   })),
 });
 
-export function ingestRoutes(app: FastifyInstance, deps: { store: IngestStore; onLinksAdded: (count: number) => void; onEventsAccepted: (count: number) => void }): void {
+export function ingestRoutes(app: Api, deps: { store: IngestStore; onLinksAdded: (count: number) => void; onEventsAccepted: (count: number) => void }): void {
   void app.register(async (scope) => {
     // The signature covers the exact bytes sent, so this route keeps the raw body and parses it itself.
     rawJsonBodies(scope, ["application/json"], WEBHOOK_BODY_LIMIT);
