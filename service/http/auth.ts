@@ -25,10 +25,10 @@ declare module "fastify" {
     auth?: Caller;
   }
   interface FastifyRequest {
-    /** The brand whose API key the request carries, on routes with `auth: "brand"`. */
-    brand: BrandRef;
-    /** The store whose key the request carries, on routes with `auth: "store"`. */
-    store: StoreRef;
+    /** The brand whose API key the request carries, on routes with `auth: "brand"` (elsewhere reading it is a 500). */
+    readonly brand: BrandRef;
+    /** The store whose key the request carries, on routes with `auth: "store"` (elsewhere reading it is a 500). */
+    readonly store: StoreRef;
   }
 }
 
@@ -70,8 +70,25 @@ export interface AuthDeps {
  * preHandlers, just before the handler. Must be installed before the routes are added.
  */
 export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
-  app.decorateRequest("brand", null as unknown as BrandRef);
-  app.decorateRequest("store", null as unknown as StoreRef);
+  // Read on a route that does not declare the caller, they fail closed (a 500 naming the route), never undefined.
+  const brands = new WeakMap<FastifyRequest, BrandRef>();
+  const stores = new WeakMap<FastifyRequest, StoreRef>();
+  const undeclared = (request: FastifyRequest, caller: Caller): Error =>
+    new Error(`${request.method} ${request.routeOptions.url ?? request.url} reads request.${caller} but does not declare config.auth "${caller}"`);
+  app.decorateRequest("brand", {
+    getter(this: FastifyRequest): BrandRef {
+      const brand = brands.get(this);
+      if (brand === undefined) throw undeclared(this, "brand");
+      return brand;
+    },
+  });
+  app.decorateRequest("store", {
+    getter(this: FastifyRequest): StoreRef {
+      const store = stores.get(this);
+      if (store === undefined) throw undeclared(this, "store");
+      return store;
+    },
+  });
 
   const checks: Record<Caller, preHandlerAsyncHookHandler> = {
     async admin(request) {
@@ -81,13 +98,13 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
       }
     },
     async brand(request) {
-      request.brand = await requireBrand(deps.db, request);
+      brands.set(request, await requireBrand(deps.db, request));
     },
     async store(request) {
       const token = bearerToken(request);
       const store = token === null ? null : await deps.storeForKey(token);
       if (store === null) throw unauthorized("a valid store API key is required (Authorization: Bearer sts_…)");
-      request.store = store;
+      stores.set(request, store);
     },
   };
 
