@@ -17,7 +17,7 @@ import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
 import { publicRpcOrigins, publicRpcUrl, type PublicRpc } from "./core/public-rpc.ts";
 import type { Db } from "./db/pool.ts";
-import { createEpcisStore } from "./epcis/capture.ts";
+import { createEpcisRepo } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
 import { typed } from "./http/api.ts";
@@ -25,7 +25,7 @@ import { installAuth } from "./http/auth.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installJsonParser } from "./http/json.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
-import { createIngestStore } from "./ingest/store.ts";
+import { createIngestRepo } from "./ingest/repo.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { outboxRoutes } from "./outbox/routes.ts";
@@ -33,13 +33,13 @@ import { pricingRoutes } from "./pricing/routes.ts";
 import { priceProtectionRoutes } from "./reports/price-protection-routes.ts";
 import { priceReportRoutes } from "./reports/price-report-routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
-import { createSetupStore } from "./setup/store.ts";
+import { createSetupRepo } from "./setup/repo.ts";
 import { storeForKey } from "./store/keys.ts";
 import { storeRoutes } from "./store/routes.ts";
 import { assetRoutes } from "./verify/assets.ts";
-import { createBottleStore } from "./verify/bottles.ts";
+import { createBottleRepo } from "./verify/bottles.ts";
 import { createBundleCache } from "./verify/bundle-cache.ts";
-import { createBundleStore } from "./verify/bundles.ts";
+import { createBundleRepo } from "./verify/bundles.ts";
 import { verifyRoutes } from "./verify/routes.ts";
 
 export interface AppDeps {
@@ -142,18 +142,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installAuth(app, { db: deps.db, adminToken: deps.adminToken, storeForKey: (key) => storeForKey(deps.db, key) });
   const api = typed(app);
 
-  const setup = createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret);
-  setupRoutes(api, { store: setup });
-  const ingestStore = createIngestStore(deps.db);
+  const setup = createSetupRepo(deps.db, deps.publicBaseUrl, deps.labelSecret);
+  setupRoutes(api, { repo: setup });
+  const ingestRepo = createIngestRepo(deps.db);
   ingestRoutes(api, {
-    store: ingestStore,
+    repo: ingestRepo,
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
   verifyRoutes(api, {
     db: deps.db,
-    bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
-    bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
+    bundles: createBundleCache(deps.db, createBundleRepo(deps.db, deps.chain), deps.chain, deps.bundleCache),
+    bottles: createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
     rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
@@ -167,12 +167,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   assetRoutes(api);
   auditRoutes(api, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
   outboxRoutes(api, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
-  storeRoutes(api, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  storeRoutes(api, { db: deps.db, ingest: ingestRepo, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(api, {
     db: deps.db,
-    store: createEpcisStore(deps.db),
+    repo: createEpcisRepo(deps.db),
     query: createEpcisQuery(deps.db, deps.chain),
-    activeSecrets: (slug) => ingestStore.activeSecrets(slug),
+    activeSecrets: (slug) => ingestRepo.activeSecrets(slug),
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });

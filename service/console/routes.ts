@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/pool.ts";
 import type { Api } from "../http/api.ts";
-import type { SetupStore } from "../setup/store.ts";
+import type { SetupRepo } from "../setup/repo.ts";
 import { bundledScript, sendScript } from "../web/assets.ts";
 import { brandAdminRoutes } from "./brand-admin.ts";
 import { brandRoutes } from "./brand.ts";
@@ -19,7 +19,7 @@ const CSS = new URL("./assets/console.css", import.meta.url);
 
 export interface ConsoleDeps {
   db: Db;
-  setup: SetupStore;
+  setup: SetupRepo;
   /** Etherscan-like explorer the batches link to (EXPLORER_URL), or null. */
   explorerUrl: string | null;
   secureCookies: boolean;

@@ -14,7 +14,7 @@ import { bearerToken, requireBrand, type BrandRef } from "../http/auth.ts";
 import { AppError, notFound, unauthorized } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { verifySignature, type SignedHeaders } from "../ingest/signature.ts";
-import type { CaptureErrorBehaviour, EpcisStore } from "./capture.ts";
+import type { CaptureErrorBehaviour, EpcisRepo } from "./capture.ts";
 import type { EpcisQuery } from "./query.ts";
 import { parseEventQuery, QUERY_PARAMETERS } from "./query.ts";
 import { CAPTURE_FILE_SIZE_LIMIT, CAPTURE_LIMIT, parseEpcisDocument } from "./schema.ts";
@@ -48,7 +48,7 @@ function behaviourOf(header: unknown): CaptureErrorBehaviour {
 
 export interface EpcisRouteDeps {
   db: Db;
-  store: EpcisStore;
+  repo: EpcisRepo;
   query: EpcisQuery;
   /** The brand's webhook secrets in force (the ingest feature owns them). */
   activeSecrets: (brandSlug: string) => Promise<{ brandId: number; secrets: string[] } | null>;
@@ -94,7 +94,7 @@ export function epcisRoutes(app: Api, deps: EpcisRouteDeps): void {
       const behaviour = behaviourOf(request.headers["gs1-capture-error-behaviour"]);
       if (typeof request.body !== "string") throw new AppError(415, "unsupported_media_type", "send application/json or application/ld+json");
       const document = parseEpcisDocument(request.body);
-      const { job, linksAdded } = await deps.store.capture(brand, document, behaviour, webhookId);
+      const { job, linksAdded } = await deps.repo.capture(brand, document, behaviour, webhookId);
       if (linksAdded > 0) deps.linksAdded(linksAdded);
       deps.eventsAccepted(job.stored);
       return reply.code(202).header("location", `/epcis/${brand.slug}/capture/${job.captureID}`).send(job);
@@ -107,7 +107,7 @@ export function epcisRoutes(app: Api, deps: EpcisRouteDeps): void {
     schema: { tags: ["epcis"], summary: "A capture job: whether it succeeded, and each refused event with its reason", params: Type.Object({ brand: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 64 }) }), security },
   }, async (request) => {
     const brand = brandOfPath(request.brand, request.params.brand);
-    const job = await deps.store.job(brand.id, request.params.id);
+    const job = await deps.repo.job(brand.id, request.params.id);
     if (job === null) throw notFound(`no capture job "${request.params.id}"`);
     return job;
   });

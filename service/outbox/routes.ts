@@ -10,7 +10,7 @@ import type { Api } from "../http/api.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
 import { invalid, notFound } from "../http/errors.ts";
 import { checkedAddresses, systemResolver, type Resolver } from "./destination.ts";
-import { createOutboxStore } from "./store.ts";
+import { createOutboxRepo } from "./repo.ts";
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)), {
   description: "an alert kind, or batch.anchored (a batch holding the brand's links is anchored on chain)",
@@ -92,7 +92,7 @@ async function checkUrl(input: string, destinations: EndpointDestinations): Prom
 
 export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDestinations }): void {
   const { db, destinations } = deps;
-  const store = createOutboxStore(db);
+  const repo = createOutboxRepo(db);
 
   app.post("/api/v1/endpoints", {
     config: { auth: "brand" },
@@ -107,7 +107,7 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
   }, async (request, reply) => {
     const url = await checkUrl(request.body.url, destinations);
     const types = [...new Set(request.body.types)];
-    return reply.code(201).send(await store.createEndpoint(request.brand.id, url, types));
+    return reply.code(201).send(await repo.createEndpoint(request.brand.id, url, types));
   });
 
   app.get("/api/v1/endpoints", {
@@ -117,7 +117,7 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
       response: { 200: Type.Object({ endpoints: Type.Array(Endpoint) }) },
     },
   }, async (request) => {
-    return { endpoints: await store.listEndpoints(request.brand.id) };
+    return { endpoints: await repo.listEndpoints(request.brand.id) };
   });
 
   app.delete("/api/v1/endpoints/:id", {
@@ -127,7 +127,7 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
       security: brandSecurity, params: EndpointId, response: { 204: Type.Null() },
     },
   }, async (request, reply) => {
-    if (!await store.disableEndpoint(request.brand.id, Number(request.params.id))) throw notFound(`no endpoint ${request.params.id}`);
+    if (!await repo.disableEndpoint(request.brand.id, Number(request.params.id))) throw notFound(`no endpoint ${request.params.id}`);
     return reply.code(204).send(null); // the 204 schema's null: no body is sent either way
   });
 
@@ -139,10 +139,10 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
       response: { 200: Type.Object({ deliveries: Type.Array(Delivery), nextCursor: NullableString }) },
     },
   }, async (request) => {
-    const endpoint = await store.endpoint(request.brand.id, Number(request.params.id));
+    const endpoint = await repo.endpoint(request.brand.id, Number(request.params.id));
     if (endpoint === null) throw notFound(`no endpoint ${request.params.id}`);
     const before = request.query.cursor === undefined ? null : cursorParam("d", request.query.cursor);
-    const page = await store.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
+    const page = await repo.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
     return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor("d", page.lastId) : null };
   });
 }

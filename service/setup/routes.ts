@@ -6,7 +6,7 @@ import { Type } from "@sinclair/typebox";
 import type { Api } from "../http/api.ts";
 import { attachment } from "../http/download.ts";
 import { MAX_STORE_BACKDATE_HOURS } from "../core/custody.ts";
-import type { SetupStore } from "./store.ts";
+import type { SetupRepo } from "./repo.ts";
 
 const Slug = Type.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "lowercase letters, digits and dashes" });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
@@ -66,8 +66,8 @@ const SettingsChange = Type.Partial(Settings, { additionalProperties: false, min
 
 const brandSecurity = [{ brandApiKey: [] }];
 
-export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
-  const { store } = deps;
+export function setupRoutes(app: Api, deps: { repo: SetupRepo }): void {
+  const { repo } = deps;
 
   app.post("/api/v1/admin/brands", {
     config: { auth: "admin" },
@@ -75,28 +75,28 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
       tags: ["set-up"], summary: "Create a brand (platform admin). The API key and webhook secret are shown only here.",
       security: [{ adminToken: [] }], body: BrandBody, response: { 201: BrandCreated },
     },
-  }, async (request, reply) => reply.code(201).send(await store.createBrand(request.body.slug, request.body.name)));
+  }, async (request, reply) => reply.code(201).send(await repo.createBrand(request.body.slug, request.body.name)));
 
   app.put("/api/v1/products/:gtin", {
     config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a product", security: brandSecurity, params: Type.Object({ gtin: Type.String() }), body: ProductBody },
   }, async (request) => {
     const { name, ...attributes } = request.body;
-    return await store.putProduct(request.brand.id, request.params.gtin, name, attributes);
+    return await repo.putProduct(request.brand.id, request.params.gtin, name, attributes);
   });
 
   app.put("/api/v1/regions/:code", {
     config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a sales region", security: brandSecurity, params: Type.Object({ code: Code }), body: RegionBody },
   }, async (request) => {
-    return await store.putRegion(request.brand.id, request.params.code, request.body.name);
+    return await repo.putRegion(request.brand.id, request.params.code, request.body.name);
   });
 
   app.put("/api/v1/parties/:id", {
     config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a party (factory, warehouse, distributor or store), optionally with its GLN or SGLN", security: brandSecurity, params: Type.Object({ id: Code }), body: PartyBody },
   }, async (request) => {
-    return await store.putParty(request.brand.id, request.params.id, request.body);
+    return await repo.putParty(request.brand.id, request.params.id, request.body);
   });
 
   app.post("/api/v1/codes", {
@@ -110,7 +110,7 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
       response: { 201: Type.Object({ codes: Type.Array(MintedCode) }) },
     },
   }, async (request, reply) => {
-    return reply.code(201).send({ codes: await store.mintCodes(request.brand.id, request.body) });
+    return reply.code(201).send({ codes: await repo.mintCodes(request.brand.id, request.body) });
   });
 
   app.get("/api/v1/codes/export", {
@@ -130,7 +130,7 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
     },
   }, async (request, reply) => {
     const { lot } = request.query;
-    const csv = await store.exportLot(request.brand.id, lot);
+    const csv = await repo.exportLot(request.brand.id, lot);
     return reply
       .type("text/csv; charset=utf-8")
       .header("content-disposition", attachment(`codes-${lot}.csv`))
@@ -155,7 +155,7 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
       },
     },
   }, async (request, reply) => {
-    const svg = await store.qrSvg(request.brand.id, request.params.serial, request.query.code ?? "url");
+    const svg = await repo.qrSvg(request.brand.id, request.params.serial, request.query.code ?? "url");
     return reply.type("image/svg+xml").header("cache-control", "private, no-store").send(svg);
   });
 
@@ -163,7 +163,7 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
     config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "The brand's settings: what its stores' keys may write", security: brandSecurity, response: { 200: Settings } },
   }, async (request) => {
-    return await store.settings(request.brand.id);
+    return await repo.settings(request.brand.id);
   });
 
   app.patch("/api/v1/settings", {
@@ -173,7 +173,7 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
       security: brandSecurity, body: SettingsChange, response: { 200: Settings },
     },
   }, async (request) => {
-    return await store.updateSettings(request.brand.id, request.body);
+    return await repo.updateSettings(request.brand.id, request.body);
   });
 
   app.post("/api/v1/webhook-secrets/rotate", {
@@ -184,6 +184,6 @@ export function setupRoutes(app: Api, deps: { store: SetupStore }): void {
       response: { 201: Type.Object({ webhookSecret: Type.String(), previousValidUntil: Type.String() }) },
     },
   }, async (request, reply) => {
-    return reply.code(201).send(await store.rotateWebhookSecret(request.brand.id, request.body?.graceSeconds ?? 86_400));
+    return reply.code(201).send(await repo.rotateWebhookSecret(request.brand.id, request.body?.graceSeconds ?? 86_400));
   });
 }

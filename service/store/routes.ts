@@ -11,7 +11,7 @@ import type { Api } from "../http/api.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
-import type { IngestStore } from "../ingest/store.ts";
+import type { IngestRepo } from "../ingest/repo.ts";
 import { pickLang } from "../web/lang.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, type StoreRef } from "./keys.ts";
@@ -24,7 +24,7 @@ const MAX_EVENT_ID = 128;
 
 export interface StoreDeps {
   db: Db;
-  ingest: IngestStore;
+  ingest: IngestRepo;
   linksAdded: (count: number) => void;
   eventsAccepted: (count: number) => void;
 }

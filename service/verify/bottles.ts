@@ -134,7 +134,7 @@ export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bo
   };
 }
 
-export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number }) {
+export function createBottleRepo(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number }) {
   return {
     /** The bottle's page, if the secret (or cap code) matches; otherwise null, exactly like an unknown code. */
     async forPage(request: PageRequest): Promise<BottleView | null> {
@@ -189,4 +189,4 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
   };
 }
 
-export type BottleStore = ReturnType<typeof createBottleStore>;
+export type BottleRepo = ReturnType<typeof createBottleRepo>;

@@ -26,7 +26,7 @@ import type { ChainRef, ProofBundle } from "../core/bundle.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
 import { latestAnchoredSql } from "../ledger/read-model.ts";
-import type { BundleAccess, BundleStore, LinkProofs } from "./bundles.ts";
+import type { BundleAccess, BundleRepo, LinkProofs } from "./bundles.ts";
 
 /** Who asks, as the request says it: the bottle's QR secret, or a brand API key. */
 export type BundleRequest = { secret: string } | { apiKey: string };
@@ -108,7 +108,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   });
 }
 
-export function createBundleCache(db: Db, store: BundleStore, chain: () => Promise<ChainRef>, options: BundleCacheOptions) {
+export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promise<ChainRef>, options: BundleCacheOptions) {
   const freshMs = options.freshMs ?? FRESH_MS;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();

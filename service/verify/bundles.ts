@@ -62,7 +62,7 @@ function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
 /** Events whose bottle trees are kept (each at most 1,000 bottles: about 100 KB). */
 const MEMBER_TREES = 128;
 
-export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
+export function createBundleRepo(db: Db, chain: () => Promise<ChainRef>) {
   // The bottle trees of recently asked events, least recently used first: a production event's
   // 1,000 bottles are asked for one after another, and its tree costs ~2,000 keccak256 to build.
   const trees = new Map<string, MemberTree>();
@@ -175,4 +175,4 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   };
 }
 
-export type BundleStore = ReturnType<typeof createBundleStore>;
+export type BundleRepo = ReturnType<typeof createBundleRepo>;

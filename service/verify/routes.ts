@@ -17,7 +17,7 @@ import type { Api } from "../http/api.ts";
 import { bearerToken } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
 import { pickLang } from "../web/lang.ts";
-import { afterVisit, scanSummary, type BottleStore } from "./bottles.ts";
+import { afterVisit, scanSummary, type BottleRepo } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
 import { renderPage } from "./page.ts";
 import { createScanWriter, type Visit, type VisitOutcome } from "./scan-writer.ts";
@@ -27,7 +27,7 @@ const PAGE_CSS = new URL("./assets/page.css", import.meta.url);
 export interface VerifyDeps {
   db: Db;
   bundles: BundleCache;
-  bottles: BottleStore;
+  bottles: BottleRepo;
   rpc: PublicRpc;
   /** The chain and registry the page's self-check trusts, and the explorer that shows the registry (EXPLORER_URL). */
   chain: () => Promise<{ chainId: number; registry: string }>;
