@@ -17,6 +17,7 @@ import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
 import { publicRpcOrigins, publicRpcUrl, type PublicRpc } from "./core/public-rpc.ts";
 import type { Db } from "./db/pool.ts";
+import { primaryOnly, type Reads } from "./db/replica.ts";
 import { createEpcisStore } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
@@ -41,6 +42,8 @@ import { verifyRoutes } from "./verify/routes.ts";
 
 export interface AppDeps {
   db: Db;
+  /** Where the public read paths read (service/db/replica.ts); without it, the primary. */
+  reads?: Reads;
   log: Logger;
   metrics: Metrics;
   adminToken: string | null;
@@ -135,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
+  const reads = deps.reads ?? primaryOnly(deps.db);
   setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), adminToken: deps.adminToken });
   const ingestStore = createIngestStore(deps.db);
   ingestRoutes(app, {
@@ -144,8 +148,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   verifyRoutes(app, {
     db: deps.db,
-    bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
-    bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
+    bundles: createBundleCache(reads.readDb, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
+    bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb }),
     rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
@@ -157,20 +161,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   pricingRoutes(app, { db: deps.db });
   checksRoutes(app, { db: deps.db });
   assetRoutes(app);
-  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
+  auditRoutes(app, { db: deps.db, reads: reads.readDb, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
   outboxRoutes(app, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
   storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(app, {
     db: deps.db,
     store: createEpcisStore(deps.db),
-    query: createEpcisQuery(deps.db, deps.chain),
+    query: createEpcisQuery(() => reads.readDb("epcis-query"), deps.chain),
     activeSecrets: (slug) => ingestStore.activeSecrets(slug),
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
   priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(app, { db: deps.db });
-  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
-  consoleRoutes(app, { db: deps.db, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
+  opsRoutes(app, { db: deps.db, reads: () => reads.status(), metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
+  consoleRoutes(app, { db: deps.db, reads: reads.readDb, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

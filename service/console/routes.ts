@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
+import type { ReadDb } from "../db/replica.ts";
 import { requireBrand } from "../http/auth.ts";
 import type { SetupStore } from "../setup/store.ts";
 import { bundledScript, sendScript } from "../web/assets.ts";
@@ -20,6 +21,8 @@ const CSS = new URL("./assets/console.css", import.meta.url);
 
 export interface ConsoleDeps {
   db: Db;
+  /** Where the console's reports read (service/db/replica.ts). */
+  reads?: ReadDb;
   setup: SetupStore;
   /** Etherscan-like explorer the batches link to (EXPLORER_URL), or null. */
   explorerUrl: string | null;
@@ -83,7 +86,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
     });
     scope.get("/assets/console.js", { schema: { hide: true } }, async (request, reply) => await sendScript(request, reply, await bundledScript(CHARTS)));
 
-    await consoleWeb(scope, { db: deps.db, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
+    await consoleWeb(scope, { db: deps.db, reads: deps.reads, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
       brandRoutes(scope, web, { db: deps.db });
       brandAdminRoutes(scope, web, { db: deps.db, setup: deps.setup, users, explorerUrl: deps.explorerUrl });
       storeRoutes(scope, web, { db: deps.db });
