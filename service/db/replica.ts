@@ -33,9 +33,11 @@
  * at the time of the newest sample whose LSN it has replayed, so the lag is at most `now` minus that
  * sample's time (0 when it has replayed the newest). Unlike `now() - pg_last_xact_replay_timestamp()`,
  * this stays 0 on an idle primary (nothing to replay is no lag), and unlike a heartbeat row it writes
- * nothing. Past `maxLagMs`, or when the replica does not answer, is not a standby (a promoted replica
- * has its own history) or has not been measured lately, reads go to the primary: answers then never 5xx
- * because of the replica, and never show more than `maxLagMs` of staleness.
+ * nothing. The replica is read only while the lag measured plus the time since the measurement is
+ * within `maxLagMs` (replay only moves forward, so that sum bounds how stale it is now); past it, or
+ * when the replica does not answer or is not a standby (a promoted replica has its own history),
+ * reads go to the primary: answers then never 5xx because of the replica, and never show more than
+ * `maxLagMs` of staleness.
  */
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -133,7 +135,10 @@ export async function createReads(options: ReplicaOptions): Promise<Reads> {
     registers: options.registry ? [options.registry] : [],
   });
 
-  const usable = (): boolean => state.replica === "ok" && now() - state.measuredAt <= maxLagMs + 2 * intervalMs;
+  // Replay only moves forward: a replica `lagMs` behind when measured is at most `lagMs` plus the time
+  // since behind now. So it is read only while that sum is within the bound (a monitor that stopped
+  // measuring stops the replica being read, too).
+  const usable = (): boolean => state.replica === "ok" && state.lagMs !== null && state.lagMs + (now() - state.measuredAt) <= maxLagMs;
   const status = (): ReadStatus => ({ source: usable() ? "replica" : "primary", replica: state.replica, lagMs: state.lagMs });
   const publish = () => {
     const s = status();
