@@ -50,8 +50,8 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     }
     return out;
   };
-  const bundleOf = async (code: { serial: string; secret: string }): Promise<ProofBundle> => {
-    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`, { headers: { "cache-control": "no-cache" } });
+  const bundleOf = async (code: { serial: string; secret: string }, proofs: "head" | "all" = "head"): Promise<ProofBundle> => {
+    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}&proofs=${proofs}`, { headers: { "cache-control": "no-cache" } });
     expect(r.status, JSON.stringify(r.body).slice(0, 300)).to.equal(200);
     return r.body as ProofBundle;
   };
@@ -131,7 +131,8 @@ clusterSuite("cluster: reads from a streaming replica", function () {
       expect((await cs.stack.postEvents(brand, [sale])).status).to.equal(202);
       // Within the bound the replica still answers: the history it has, whole, with its own head proof.
       const during = await reads();
-      const lagging = await bundleOf(code);
+      // Not cached yet (?proofs=all was never asked): the access check and the bundle are both read now.
+      const lagging = await bundleOf(code, "all");
       const page = await pageOf(code, "198.51.100.8");
       const stillReplica = (await reads()).source === "replica" && during.source === "replica" && Date.now() - paused < MAX_LAG_MS;
       expect(page.status).to.equal(200);
