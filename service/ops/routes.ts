@@ -34,7 +34,7 @@ export function opsRoutes(app: FastifyInstance, deps: {
     schema: {
       tags: ["ops"],
       summary: "Readiness: database, Redis and chain answer (each ok, failing or not used; the causes are logged); "
-        + "`reads`: where the public reads go (replica or primary), the replica's state and its measured lag",
+        + "with a read replica, `reads`: where the public reads go (replica or primary), the replica's state and its measured lag",
     },
     logLevel: "warn",
   }, async (_request, reply) => {
@@ -45,9 +45,10 @@ export function opsRoutes(app: FastifyInstance, deps: {
     ]);
     const checks: Record<Dependency, DependencyState> = { database, redis, chain };
     const ready = Object.values(checks).every((c) => c !== "failing");
-    // A replica that lags or fails does not make the service unready: its reads go to the primary.
-    const reads = deps.reads?.() ?? { source: "primary", replica: "not used", lagMs: null };
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks, reads });
+    // With a read replica (DATABASE_READ_URL): where the public reads go and the lag measured. A replica
+    // that lags or fails does not make the service unready: its reads go to the primary.
+    const reads = deps.reads?.();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks, ...(reads === undefined || reads.replica === "not used" ? {} : { reads }) });
   });
 
   app.get("/metrics", {
