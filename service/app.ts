@@ -148,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   verifyRoutes(app, {
     db: deps.db,
-    bundles: createBundleCache(reads.readDb, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
+    bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, { ...deps.bundleCache, reads: reads.readDb }),
     bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb }),
     rpc: deps.publicRpc,
     chain: deps.chain,

@@ -3,22 +3,25 @@
  * which reads may go there.
  *
  * What reads the replica (ReadPurpose; each route asks `readDb(purpose)` once per answer):
- *  - "consumer-page": the page's one statement (bottle, steps, scans, what decides the visit). The
- *    visit itself is WRITTEN by the scan writer on the primary, which re-checks under the head's lock
- *    (verify/scan-writer.ts: when the head's n differs from the n the page read, it counts the IP's
- *    recent scans and the hour's scans again on the primary), so a lagging read can neither double a
- *    scan nor reopen a bottle; the page shows other visitors' scans, and anchoring, a little later.
- *  - "proof-bundle": the cache's access check AND the bundle built from it, from the same source
- *    (verify/bundle-cache.ts picks the source once per statement group and builds with it): a link
- *    set from the replica is never combined with a head proof or a latest batch read on the primary.
+ *  - "consumer-page": a consumer's page (no bearer token), its one statement (bottle, steps, scans,
+ *    what decides the visit). The visit itself is WRITTEN by the scan writer on the primary, which
+ *    re-checks under the head's lock (verify/scan-writer.ts: when the head's n differs from the n the
+ *    page read, it counts the IP's recent scans and the hour's scans again on the primary), so a
+ *    lagging read can neither double a scan nor reopen a bottle; the page shows other visitors' scans,
+ *    and anchoring, a little later.
+ *  - "proof-bundle" (by a bottle's secret): the cache's access check AND the bundle built from it,
+ *    from the same source (verify/bundle-cache.ts picks the source once per statement group and builds
+ *    with it): a link set from the replica is never combined with a head proof or a latest batch read
+ *    on the primary. Bundles asked with a brand API key are read on the primary (a credential, below).
  *  - "audit": batches, leaves, tiles, checkpoint, the brand's audit export.
  *  - "epcis-query": EPCIS event queries.
  *  - "console-report": the console's reports (counts, alerts, anchoring health, batches).
  *
  * What stays on the primary, and why:
  *  - every write (ingest, scans, set-up, console forms, outbox, sealer, anchorer): a standby refuses them;
- *  - every credential lookup (API keys, store keys, console sessions, CSRF): a revoked key or a
- *    signed-out session must stop working at once, a new one must work at once;
+ *  - every credential lookup (brand API keys, store keys, console sessions, CSRF): a revoked key or
+ *    a signed-out session must stop working at once, a new one must work at once (so a consumer page
+ *    or a proof bundle asked with a bearer token reads the primary);
  *  - reads that must see their own write: the console's forms and the lists they redirect to
  *    (products, regions, stores, lots, users), an EPCIS capture job polled after its POST, the scan
  *    writer's locked re-check, the sealer's and anchorer's reads (workers never use the replica).

@@ -142,10 +142,12 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
       const { secret } = request;
       const given = secret === undefined || secret === "" ? null : Buffer.from(tokenHash(secret));
       const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
-      // The page's one statement may read the replica (service/db/replica.ts): what it decides about the
-      // visit is checked again on the primary, under the head's lock, by the scan writer whenever the
-      // head's n has moved since (a lagging replica: the IP's recent scans and the hour's are counted again there).
-      const reader = options.reads?.("consumer-page") ?? db;
+      // A consumer's page reads the replica (service/db/replica.ts): what it decides about the visit is
+      // checked again on the primary, under the head's lock, by the scan writer whenever the head's n
+      // has moved since (a lagging replica: the IP's recent scans and the hour's are counted again
+      // there). A request with a bearer token reads the primary: whether it is the brand's or a live
+      // store key (its look is then no consumer's scan) is a credential check, true as soon as a key is issued.
+      const reader = request.token === null ? options.reads?.("consumer-page") ?? db : db;
       const [{ rows: [row] }, current] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
         reader.query<Row>({ name: "verify-page-3", text: PAGE_SQL, values: [

@@ -113,13 +113,16 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 /**
- * `source`: the database, or the read source (service/db/replica.ts). It is picked once per statement
- * group, and each bundle of the group is built from the database its check read: the access check,
- * `last_n`, the latest batch and the bundle all come from one source (the replica, or the primary
- * once the replica lags or fails), so an entry never records a state newer than its contents.
+ * `db`: the primary. `options.reads` (service/db/replica.ts): where requests by a bottle's secret read,
+ * picked once per statement group; each bundle of the group is built from the database its check
+ * read, so the access check, `last_n`, the latest batch and the bundle all come from one source (the
+ * replica, or the primary once the replica lags or fails) and an entry never records a state newer
+ * than its contents. Requests with a brand API key are checked, and built, on the primary: a key is a
+ * credential, which must work as soon as it is issued (and stop as soon as it is revoked), not once
+ * the replica has replayed it.
  */
-export function createBundleCache(source: Db | ReadDb, store: BundleStore, chain: () => Promise<ChainRef>, options: BundleCacheOptions) {
-  const pick = (): Db => typeof source === "function" ? source("proof-bundle") : source;
+export function createBundleCache(db: Db, store: BundleStore, chain: () => Promise<ChainRef>, options: BundleCacheOptions & { reads?: ReadDb }) {
+  const pick = (keyed: boolean): Db => keyed || options.reads === undefined ? db : options.reads("proof-bundle");
   const freshMs = options.freshMs ?? FRESH_MS;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
@@ -129,10 +132,10 @@ export function createBundleCache(source: Db | ReadDb, store: BundleStore, chain
   let queue: { serial: string; keyHash: Uint8Array | null; resolve: (r: Checked) => void; reject: (e: unknown) => void }[] = [];
   async function flush(batch: typeof queue): Promise<void> {
     try {
-      const db = pick();
+      const source = pick(batch[0]!.keyHash !== null);
       const chainRef = await chain();
       const at = now();
-      const { rows } = await db.query<CheckRow>({
+      const { rows } = await source.query<CheckRow>({
         name: "bundle-check-2",
         text: `WITH latest AS (${latestAnchoredSql("seq, anchored_at", "$3", "$4")})
                SELECT q.i::int AS i, c.brand_id, c.secret_hash, c.last_n, k.id AS key_brand, latest.seq AS latest_seq, latest.anchored_at AS latest_at
@@ -142,14 +145,23 @@ export function createBundleCache(source: Db | ReadDb, store: BundleStore, chain
                  LEFT JOIN latest ON true`,
         values: [batch.map((b) => b.serial), batch.map((b) => b.keyHash), chainRef.chainId, chainRef.registry],
       });
-      for (const row of rows) batch[row.i - 1]!.resolve({ row, chain: chainRef, at, db });
+      for (const row of rows) batch[row.i - 1]!.resolve({ row, chain: chainRef, at, db: source });
     } catch (error) {
       for (const b of batch) b.reject(error);
     }
   }
   function check(serial: string, keyHash: Uint8Array | null): Promise<Checked> {
     return new Promise((resolve, reject) => {
-      if (queue.length === 0) setImmediate(() => { const batch = queue; queue = []; for (let i = 0; i < batch.length; i += MAX_BATCH) void flush(batch.slice(i, i + MAX_BATCH)); });
+      if (queue.length === 0) {
+        setImmediate(() => {
+          // Requests by secret and requests by API key go in statements of their own (they may read different databases).
+          const all = queue;
+          queue = [];
+          for (const batch of [all.filter((b) => b.keyHash === null), all.filter((b) => b.keyHash !== null)]) {
+            for (let i = 0; i < batch.length; i += MAX_BATCH) void flush(batch.slice(i, i + MAX_BATCH));
+          }
+        });
+      }
       queue.push({ serial, keyHash, resolve, reject });
     });
   }
