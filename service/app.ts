@@ -17,6 +17,7 @@ import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
 import { publicRpcOrigins, publicRpcUrl, type PublicRpc } from "./core/public-rpc.ts";
 import type { Db } from "./db/pool.ts";
+import { primaryOnly, type Reads } from "./db/replica.ts";
 import { createEpcisRepo } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
@@ -44,6 +45,8 @@ import { verifyRoutes } from "./verify/routes.ts";
 
 export interface AppDeps {
   db: Db;
+  /** Where the public read paths read (service/db/replica.ts); without it, the primary. */
+  reads?: Reads;
   log: Logger;
   metrics: Metrics;
   adminToken: string | null;
@@ -141,6 +144,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Routes declare who may call them (config.auth); their handlers are typed from their schemas.
   installAuth(app, { db: deps.db, adminToken: deps.adminToken, storeForKey: (key) => storeForKey(deps.db, key) });
   const api = typed(app);
+  const reads = deps.reads ?? primaryOnly(deps.db);
 
   const setup = createSetupRepo(deps.db, deps.publicBaseUrl, deps.labelSecret);
   setupRoutes(api, { repo: setup });
@@ -152,8 +156,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   verifyRoutes(api, {
     db: deps.db,
-    bundles: createBundleCache(deps.db, createBundleRepo(deps.db, deps.chain), deps.chain, deps.bundleCache),
-    bottles: createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
+    bundles: createBundleCache(deps.db, createBundleRepo(deps.db, deps.chain), deps.chain, { ...deps.bundleCache, reads: reads.readDb }),
+    bottles: createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb }),
     rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
@@ -165,20 +169,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   pricingRoutes(api, { db: deps.db });
   checksRoutes(api, { db: deps.db });
   assetRoutes(api);
-  auditRoutes(api, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
+  auditRoutes(api, { db: deps.db, reads: reads.readDb, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
   outboxRoutes(api, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
   storeRoutes(api, { db: deps.db, ingest: ingestRepo, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
   epcisRoutes(api, {
     db: deps.db,
     repo: createEpcisRepo(deps.db),
-    query: createEpcisQuery(deps.db, deps.chain),
+    query: createEpcisQuery(() => reads.readDb("epcis-query"), deps.chain),
     activeSecrets: (slug) => ingestRepo.activeSecrets(slug),
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
   priceReportRoutes(api, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(api, { db: deps.db });
-  opsRoutes(api, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
-  consoleRoutes(api, { db: deps.db, setup, serverSecret: deps.labelSecret, ...deps.console });
+  opsRoutes(api, { db: deps.db, reads: () => reads.status(), metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
+  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

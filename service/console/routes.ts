@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/pool.ts";
+import type { ReadDb } from "../db/replica.ts";
 import type { Api } from "../http/api.ts";
 import type { SetupRepo } from "../setup/repo.ts";
 import { bundledScript, sendScript } from "../web/assets.ts";
@@ -19,6 +20,8 @@ const CSS = new URL("./assets/console.css", import.meta.url);
 
 export interface ConsoleDeps {
   db: Db;
+  /** Where the console's reports read (service/db/replica.ts). */
+  reads?: ReadDb;
   setup: SetupRepo;
   /** Etherscan-like explorer the batches link to (EXPLORER_URL), or null. */
   explorerUrl: string | null;
@@ -82,7 +85,7 @@ export function consoleRoutes(app: Api, deps: ConsoleDeps): void {
     });
     scope.get("/assets/console.js", { schema: { hide: true } }, async (request, reply) => await sendScript(request, reply, await bundledScript(CHARTS)));
 
-    await consoleWeb(scope, { db: deps.db, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
+    await consoleWeb(scope, { db: deps.db, reads: deps.reads, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
       brandRoutes(scope, web, { db: deps.db });
       brandAdminRoutes(scope, web, { db: deps.db, setup: deps.setup, users, explorerUrl: deps.explorerUrl });
       storeRoutes(scope, web, { db: deps.db });
