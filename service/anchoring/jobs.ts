@@ -45,13 +45,20 @@ function batchTrigger(max: number, fire: () => void) {
 
 export function createInProcessJobs(p: Processors): Jobs {
   const anchorLoop = p.anchorer ? loop("anchor", p.sealIntervalMs, () => p.anchorer!.anchorPending(), p.log) : null;
-  const sealLoop = loop("seal", p.sealIntervalMs, async () => {
-    const sealed = await p.sealer.sealAll();
-    if (sealed.length > 0) anchorLoop?.kick();
-  }, p.log);
+  const sealLoop = loop(
+    "seal",
+    p.sealIntervalMs,
+    async () => {
+      const sealed = await p.sealer.sealAll();
+      if (sealed.length > 0) anchorLoop?.kick();
+    },
+    p.log,
+  );
   let started = false;
   return {
-    linksAdded: batchTrigger(p.sealMaxLinks, () => { if (started) sealLoop.kick(); }),
+    linksAdded: batchTrigger(p.sealMaxLinks, () => {
+      if (started) sealLoop.kick();
+    }),
     async startWorkers() {
       started = true;
       sealLoop.start();
@@ -75,7 +82,9 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
 
   return {
     linksAdded: batchTrigger(p.sealMaxLinks, () => {
-      sealQueue.add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } }).catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
+      sealQueue
+        .add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } })
+        .catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
     }),
     async startWorkers() {
       // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
@@ -89,15 +98,17 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
       if (p.anchorer) {
         const anchorer = p.anchorer;
         schedules.push(keepScheduled(anchorQueue, "anchor-every", p.sealIntervalMs, { name: "anchor", opts: jobOptions }, p.log));
-        workers.push(bull.worker("anchor", async () => {
-          try {
-            return { anchored: await anchorer.anchorPending() };
-          } catch (error) {
-            // A conflicting root on chain needs an operator: retrying cannot help.
-            if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
-            throw error;
-          }
-        }));
+        workers.push(
+          bull.worker("anchor", async () => {
+            try {
+              return { anchored: await anchorer.anchorPending() };
+            } catch (error) {
+              // A conflicting root on chain needs an operator: retrying cannot help.
+              if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
+              throw error;
+            }
+          }),
+        );
       }
       for (const worker of workers) {
         worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
