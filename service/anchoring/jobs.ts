@@ -1,11 +1,12 @@
 /**
- * Job wiring for the sealer and the anchorer: BullMQ when REDIS_URL is set (any number of worker
+ * Job wiring for the sealer and the anchorer: BullMQ when REDIS_URL or REDIS_CLUSTER_NODES is set (any number of worker
  * processes; database locks keep one sealer and one anchorer at a time), or the same processors on
  * in-process timers. Redis only schedules: every run starts from the database's state, so a wiped
  * Redis loses nothing.
  */
 import { UnrecoverableError, type Worker } from "bullmq";
 import type { Logger } from "pino";
+import type { RedisTarget } from "../config.ts";
 import { bullmq } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled, type KeptSchedule } from "../jobs/schedule.ts";
@@ -65,8 +66,8 @@ export function createInProcessJobs(p: Processors): Jobs {
   };
 }
 
-export function createBullJobs(p: Processors & { redisUrl: string; prefix: string }): Jobs {
-  const bull = bullmq({ redisUrl: p.redisUrl, prefix: p.prefix, log: p.log });
+export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: string }): Jobs {
+  const bull = bullmq({ redis: p.redis, prefix: p.prefix, log: p.log });
   const sealQueue = bull.queue("seal");
   const anchorQueue = bull.queue("anchor");
   const workers: Worker[] = [];
