@@ -4,10 +4,10 @@
  * in-process timers. Redis only schedules: every run starts from the database's state, so a wiped
  * Redis loses nothing.
  */
-import { UnrecoverableError, type Worker } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { Logger } from "pino";
 import type { RedisTarget } from "../config.ts";
-import { bullmq } from "../jobs/bullmq.ts";
+import { bullmq, type BullWorker } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled, type KeptSchedule } from "../jobs/schedule.ts";
 import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
@@ -70,7 +70,7 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
   const bull = bullmq({ redis: p.redis, prefix: p.prefix, log: p.log });
   const sealQueue = bull.queue("seal");
   const anchorQueue = bull.queue("anchor");
-  const workers: Worker[] = [];
+  const workers: BullWorker[] = [];
   const schedules: KeptSchedule[] = [];
   const jobOptions = { attempts: 8, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: 100, removeOnFail: 500 };
 
@@ -85,7 +85,7 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
         const sealed = await p.sealer.sealAll();
         if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
         return { sealed: sealed.map((b) => b.seq) };
-      });
+      }, p.sealIntervalMs);
       workers.push(seal);
       if (p.anchorer) {
         const anchorer = p.anchorer;
@@ -98,11 +98,11 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
             if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
             throw error;
           }
-        }));
+        }, p.sealIntervalMs));
       }
       for (const worker of workers) {
-        worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
-        worker.on("error", (error) => p.log.warn({ err: error }, "worker error"));
+        worker.onFailed((job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
+        worker.onError((error) => p.log.warn({ err: error }, "worker error"));
       }
       for (const schedule of schedules) await schedule.start();
     },

@@ -9,7 +9,7 @@
  * `{QUEUE_PREFIX}`, so every key of every queue (`{sealtrace}:seal:…`) lives in the same slot. One
  * Redis keeps the bare prefix, so existing deployments keep their keys.
  */
-import { Queue, Worker, type Processor } from "bullmq";
+import { Queue, Worker, type Job, type Processor } from "bullmq";
 import { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisTarget } from "../config.ts";
@@ -21,11 +21,32 @@ export interface BullOptions {
   log: Logger;
 }
 
+/** A BullMQ worker as the factory keeps it (on a cluster, replaced when it stops taking jobs). */
+export interface BullWorker {
+  onFailed(listener: (job: Job | undefined, error: Error) => void): void;
+  onError(listener: (error: Error) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * On a cluster, a worker that has started no job for this many of its schedule's intervals (and at
+ * least WORKER_STALL_MIN_MS) while none runs is replaced by a new one, with a new blocking connection.
+ * After a master comes back, a worker's blocking client duplicated from an ioredis Cluster can stay
+ * wedged for good while every other command works (seen in test/cluster/redis-cluster.test.ts; BullMQ
+ * issue 4138): the schedules are rebuilt, but nothing takes their jobs. Every processor starts from
+ * the database under its locks, so a replaced worker's job, if any, is harmless.
+ */
+export const WORKER_STALL_INTERVALS = 10;
+export const WORKER_STALL_MIN_MS = 20_000;
+
 export interface Bull {
   /** A queue named `name` under the prefix; its errors are logged. */
   queue(name: string): Queue;
-  /** A worker for queue `name`, one job at a time (every processor takes database locks anyway). */
-  worker(name: string, processor: Processor): Worker;
+  /**
+   * A worker for queue `name`, one job at a time (every processor takes database locks anyway);
+   * `everyMs`: how often its schedule adds a job (the cluster's stall watchdog goes by it).
+   */
+  worker(name: string, processor: Processor, everyMs: number): BullWorker;
   /** Resolves when Redis answers (a cluster: when it also says its state is ok, every slot served). */
   ping(): Promise<void>;
   /** Drops the connection (close the workers and queues first). */
@@ -52,7 +73,51 @@ export function bullmq(options: BullOptions): Bull {
       queue.on("error", (error) => log.warn({ err: error, queue: name }, "queue error"));
       return queue;
     },
-    worker: (name, processor) => new Worker(name, processor, { connection, prefix, concurrency: 1 }),
+    worker(name, processor, everyMs) {
+      const failed: ((job: Job | undefined, error: Error) => void)[] = [];
+      const errors: ((error: Error) => void)[] = [];
+      let running = 0;
+      let lastStart = Date.now();
+      const watched: Processor = async (job, token) => {
+        running++;
+        lastStart = Date.now();
+        try {
+          return await processor(job, token);
+        } finally {
+          running--;
+          lastStart = Date.now();
+        }
+      };
+      const make = () => {
+        const worker = new Worker(name, watched, { connection, prefix, concurrency: 1 });
+        worker.on("failed", (job, error) => { for (const listener of failed) listener(job, error); });
+        worker.on("error", (error) => { for (const listener of errors) listener(error); });
+        return worker;
+      };
+      let current = make();
+      let timer: NodeJS.Timeout | null = null;
+      if (redis.kind === "cluster") {
+        const stallMs = Math.max(WORKER_STALL_MIN_MS, WORKER_STALL_INTERVALS * everyMs);
+        timer = setInterval(() => {
+          if (running > 0 || Date.now() - lastStart < stallMs) return;
+          log.warn({ queue: name, idleMs: Date.now() - lastStart }, "worker took no job for too long (wedged cluster connection?): replaced");
+          const stale = current;
+          current = make();
+          lastStart = Date.now();
+          // Not awaited: a wedged worker may never finish closing.
+          stale.close(true).catch((error: unknown) => log.debug({ err: error, queue: name }, "closing the replaced worker failed"));
+        }, Math.max(1_000, Math.floor(stallMs / 4)));
+        timer.unref();
+      }
+      return {
+        onFailed: (listener) => { failed.push(listener); },
+        onError: (listener) => { errors.push(listener); },
+        async close() {
+          if (timer) clearInterval(timer);
+          await current.close();
+        },
+      };
+    },
     async ping() {
       if (connection instanceof Cluster) {
         // A node answers PING even while the cluster refuses commands (a master down, its slots unserved).

@@ -4,10 +4,9 @@
  * so several workers, a crash or a wiped Redis lose and duplicate nothing (row locks and leases
  * keep each delivery with one sender at a time).
  */
-import type { Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { RedisTarget } from "../config.ts";
-import { bullmq } from "../jobs/bullmq.ts";
+import { bullmq, type BullWorker } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled } from "../jobs/schedule.ts";
 import type { Cidr } from "../core/destinations.ts";
@@ -51,7 +50,7 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redis: Redi
   const { log } = options;
   const bull = bullmq({ redis: options.redis, prefix: options.prefix, log });
   const queue = bull.queue("outbox");
-  let worker: Worker | null = null;
+  let worker: BullWorker | null = null;
   // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
   // Kept, the schedule comes back after Redis is wiped (service/jobs/schedule.ts).
   const schedule = keepScheduled(queue, "outbox-every", intervalMs, {
@@ -60,9 +59,9 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redis: Redi
   return {
     async start() {
       await schedule.start();
-      worker = bull.worker("outbox", async () => await dispatcher.runOnce());
-      worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
-      worker.on("error", (error) => log.warn({ err: error }, "outbox worker error"));
+      worker = bull.worker("outbox", async () => await dispatcher.runOnce(), intervalMs);
+      worker.onFailed((job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
+      worker.onError((error) => log.warn({ err: error }, "outbox worker error"));
     },
     async close() {
       schedule.stop();

@@ -153,7 +153,7 @@ function clusterSuite(title: string, body: (this: Mocha.Suite) => void): void {
 }
 
 clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
-  this.timeout(600_000);
+  this.timeout(300_000);
   let cluster: PrivateCluster;
   let chain: LocalChain;
   let stack: Stack;
@@ -168,9 +168,19 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
   async function anchoredBeyond(than: number, timeoutMs = 90_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while ((await anchoredCount()) <= than) {
-      if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms; ${await diagnosis()}`);
       await sleep(200);
     }
+  }
+
+  /** What a failure message says of the cluster and the queues' keys, so that a failed run explains itself. */
+  async function diagnosis(): Promise<string> {
+    const states = await Promise.all(cluster.nodes.map(async (n) => {
+      const info = await onNode(n.port, async (r) => String(await r.cluster("INFO"))).catch((error: unknown) => `cluster_state:${String(error)}`);
+      return `:${n.port} ${/^cluster_state:(.*)$/m.exec(info)?.[1]?.trim() ?? "?"}`;
+    }));
+    const keys = await scanKeys(cluster, `{${prefix}}:*`).catch(() => []);
+    return `nodes ${states.join(", ")}; ${keys.length} queue keys (${keys.filter((k) => k.key.endsWith(":repeat")).map((k) => k.key).join(", ")})`;
   }
 
   before(async () => {
@@ -196,11 +206,17 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
   after(async () => {
     await ingest?.stop();
     await db?.end();
-    await stack?.stop();
+    // Bounded: a shutdown that hangs (a wedged cluster client) fails the run, and the servers still go.
+    let hung: string | null = null;
+    if (stack) {
+      const stopped = await Promise.race([stack.stop().then(() => true), sleep(30_000).then(() => false)]);
+      if (!stopped) hung = `the service did not shut down within 30 s; ${await diagnosis()}`;
+    }
     receiver?.closeAllConnections();
     await new Promise((resolve) => receiver?.close(resolve));
     await chain?.stop();
     await cluster?.stop();
+    if (hung !== null) throw new Error(hung);
   });
 
   it("webhooks → sealed → anchored → the brand's endpoint told, through the cluster; /readyz sees it", async () => {
