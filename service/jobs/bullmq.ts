@@ -114,7 +114,18 @@ export function bullmq(options: BullOptions): Bull {
         onError: (listener) => { errors.push(listener); },
         async close() {
           if (timer) clearInterval(timer);
-          await current.close();
+          if (redis.kind === "single") return await current.close();
+          // On a cluster a wedged worker may never finish closing: give it 10 s, then stop waiting.
+          let wait: NodeJS.Timeout | undefined;
+          const closed = await Promise.race([
+            current.close().then(() => true),
+            new Promise<false>((resolve) => { wait = setTimeout(() => resolve(false), 10_000); wait.unref(); }),
+          ]);
+          clearTimeout(wait);
+          if (!closed) {
+            log.warn({ queue: name }, "worker did not close within 10 s (wedged cluster connection?): forced");
+            current.close(true).catch((error: unknown) => log.debug({ err: error, queue: name }, "forcing the worker closed failed"));
+          }
         },
       };
     },
