@@ -17,13 +17,16 @@ import type { TrustProxy } from "./config.ts";
 import type { Cidr } from "./core/destinations.ts";
 import { publicRpcOrigins, publicRpcUrl, type PublicRpc } from "./core/public-rpc.ts";
 import type { Db } from "./db/pool.ts";
-import { createEpcisStore } from "./epcis/capture.ts";
+import { primaryOnly, type Reads } from "./db/replica.ts";
+import { createEpcisRepo } from "./epcis/capture.ts";
 import { createEpcisQuery } from "./epcis/query.ts";
 import { epcisRoutes } from "./epcis/routes.ts";
+import { typed } from "./http/api.ts";
+import { installAuth } from "./http/auth.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installJsonParser } from "./http/json.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
-import { createIngestStore } from "./ingest/store.ts";
+import { createIngestRepo } from "./ingest/repo.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
 import { outboxRoutes } from "./outbox/routes.ts";
@@ -31,16 +34,19 @@ import { pricingRoutes } from "./pricing/routes.ts";
 import { priceProtectionRoutes } from "./reports/price-protection-routes.ts";
 import { priceReportRoutes } from "./reports/price-report-routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
-import { createSetupStore } from "./setup/store.ts";
+import { createSetupRepo } from "./setup/repo.ts";
+import { storeForKey } from "./store/keys.ts";
 import { storeRoutes } from "./store/routes.ts";
 import { assetRoutes } from "./verify/assets.ts";
-import { createBottleStore } from "./verify/bottles.ts";
+import { createBottleRepo } from "./verify/bottles.ts";
 import { createBundleCache } from "./verify/bundle-cache.ts";
-import { createBundleStore } from "./verify/bundles.ts";
+import { createBundleRepo } from "./verify/bundles.ts";
 import { verifyRoutes } from "./verify/routes.ts";
 
 export interface AppDeps {
   db: Db;
+  /** Where the public read paths read (service/db/replica.ts); without it, the primary. */
+  reads?: Reads;
   log: Logger;
   metrics: Metrics;
   adminToken: string | null;
@@ -135,17 +141,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
 
-  setupRoutes(app, { db: deps.db, store: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), adminToken: deps.adminToken });
-  const ingestStore = createIngestStore(deps.db);
-  ingestRoutes(app, {
-    store: ingestStore,
+  // Routes declare who may call them (config.auth); their handlers are typed from their schemas.
+  installAuth(app, { db: deps.db, adminToken: deps.adminToken, storeForKey: (key) => storeForKey(deps.db, key) });
+  const api = typed(app);
+  const reads = deps.reads ?? primaryOnly(deps.db);
+
+  const setup = createSetupRepo(deps.db, deps.publicBaseUrl, deps.labelSecret);
+  setupRoutes(api, { repo: setup });
+  const ingestRepo = createIngestRepo(deps.db);
+  ingestRoutes(api, {
+    repo: ingestRepo,
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
-  verifyRoutes(app, {
+  verifyRoutes(api, {
     db: deps.db,
-    bundles: createBundleCache(deps.db, createBundleStore(deps.db, deps.chain), deps.chain, deps.bundleCache),
-    bottles: createBottleStore(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour }),
+    bundles: createBundleCache(deps.db, createBundleRepo(deps.db, deps.chain), deps.chain, { ...deps.bundleCache, reads: reads.readDb }),
+    bottles: createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb }),
     rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
@@ -154,23 +166,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scansPerBottlePerHour: deps.scansPerBottlePerHour,
     linksAdded: deps.linksAdded,
   });
-  pricingRoutes(app, { db: deps.db });
-  checksRoutes(app, { db: deps.db });
-  assetRoutes(app);
-  auditRoutes(app, { db: deps.db, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
-  outboxRoutes(app, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
-  storeRoutes(app, { db: deps.db, ingest: ingestStore, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
-  epcisRoutes(app, {
+  pricingRoutes(api, { db: deps.db });
+  checksRoutes(api, { db: deps.db });
+  assetRoutes(api);
+  auditRoutes(api, { db: deps.db, reads: reads.readDb, chain: deps.chain, publicRpcUrl: publicRpcUrl(deps.publicRpc) });
+  outboxRoutes(api, { db: deps.db, destinations: { allowPrivate: deps.webhookAllowPrivate } });
+  storeRoutes(api, { db: deps.db, ingest: ingestRepo, linksAdded: deps.linksAdded, eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count) });
+  epcisRoutes(api, {
     db: deps.db,
-    store: createEpcisStore(deps.db),
-    query: createEpcisQuery(deps.db, deps.chain),
-    activeSecrets: (slug) => ingestStore.activeSecrets(slug),
+    repo: createEpcisRepo(deps.db),
+    query: createEpcisQuery(() => reads.readDb("epcis-query"), deps.chain),
+    activeSecrets: (slug) => ingestRepo.activeSecrets(slug),
     linksAdded: deps.linksAdded,
     eventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
-  priceReportRoutes(app, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
-  priceProtectionRoutes(app, { db: deps.db });
-  opsRoutes(app, { db: deps.db, metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
-  consoleRoutes(app, { db: deps.db, setup: createSetupStore(deps.db, deps.publicBaseUrl, deps.labelSecret), serverSecret: deps.labelSecret, ...deps.console });
+  priceReportRoutes(api, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
+  priceProtectionRoutes(api, { db: deps.db });
+  opsRoutes(api, { db: deps.db, reads: () => reads.status(), metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
+  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

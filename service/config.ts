@@ -84,6 +84,13 @@ export interface Config {
   databaseUrl: string | null;
   /** BullMQ's Redis (REDIS_URL) or Redis Cluster (REDIS_CLUSTER_NODES); null: in-process jobs. */
   redis: RedisTarget | null;
+  /**
+   * A PostgreSQL streaming replica of DATABASE_URL the public read paths read from (service/db/replica.ts);
+   * null: every read goes to the primary.
+   */
+  databaseReadUrl: string | null;
+  /** Past this replay lag (ms) the replica is not read: reads go to the primary until it catches up. */
+  replicaMaxLagMs: number;
   chainRpcUrl: string | null;
   anchorPrivateKey: string | null;
   registryAddress: string | null;
@@ -233,6 +240,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     redis,
+    databaseReadUrl: url("DATABASE_READ_URL", ["postgres:", "postgresql:"]),
+    replicaMaxLagMs: int("REPLICA_MAX_LAG_MS", 5_000, 100, 3_600_000),
     chainRpcUrl: url("CHAIN_RPC_URL", ["http:", "https:", "ws:", "wss:"]),
     anchorPrivateKey,
     registryAddress,
@@ -271,6 +280,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.chainRpcUrl === null && config.registryAddress !== null) {
     problems.push("REGISTRY_ADDRESS is set without CHAIN_RPC_URL");
+  }
+  if (config.databaseReadUrl !== null && config.databaseUrl === null) {
+    problems.push("DATABASE_READ_URL is set without DATABASE_URL: a read replica needs the primary it replicates (the embedded database has none)");
+  }
+  if (config.databaseReadUrl !== null && config.databaseReadUrl === config.databaseUrl) {
+    problems.push("DATABASE_READ_URL is the same as DATABASE_URL: point it at a streaming replica of DATABASE_URL, or leave it unset");
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -24,6 +24,7 @@ import { useKeccak256 } from "./core/hash.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { createPool, type Db } from "./db/pool.ts";
+import { createReads, primaryOnly, type Reads } from "./db/replica.ts";
 import { createMetrics } from "./metrics.ts";
 import { createOutboxJobs } from "./outbox/jobs.ts";
 
@@ -32,6 +33,8 @@ export type Role = "all" | "http" | "worker";
 export interface Runtime {
   config: Config;
   db: Db;
+  /** Where the public read paths read (the replica of DATABASE_READ_URL while it keeps up, else `db`). */
+  reads: Reads;
   log: Logger;
   chain: ChainClient;
   jobs: Jobs;
@@ -111,6 +114,15 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       const { rows } = await db.query<{ count: number }>("SELECT count(*)::int AS count FROM links WHERE id > links_sealed_through() AND batch_seq IS NULL");
       return rows[0]!.count;
     });
+    // The read replica serves HTTP answers only: workers (sealer, anchorer, outbox) read what they write.
+    let reads: Reads = primaryOnly(db);
+    if (config.databaseReadUrl !== null && role !== "worker") {
+      const replica = createPool(config.databaseReadUrl, log, 10, { applicationName: "sealtrace-reads", connectionTimeoutMillis: 2_000 });
+      cleanups.push(() => replica.end());
+      reads = await createReads({ primary: db, replica, maxLagMs: config.replicaMaxLagMs, log: log.child({ component: "replica" }), registry: metrics.registry });
+      cleanups.push(() => reads.close());
+      log.info(reads.status(), "read replica configured");
+    }
     const chain = createChainClient({
       rpcUrl, privateKey: privateKey!, registry: registry!, metrics,
       maxFeePerGas: BigInt(config.anchorMaxFeeGwei) * 10n ** 9n, deployBlock: config.registryDeployBlock,
@@ -141,7 +153,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     let url: string | null = null;
     if (role !== "worker") {
       app = await buildApp({
-        db, log, metrics,
+        db, reads, log, metrics,
         adminToken,
         labelSecret,
         publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
@@ -176,7 +188,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     }
 
     return {
-      config, db, log, chain, jobs, app, url,
+      config, db, reads, log, chain, jobs, app, url,
       adminToken,
       embedded: { database: embeddedDb !== null, chain: localChain !== null },
       stop,

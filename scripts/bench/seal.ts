@@ -36,7 +36,7 @@ async function hashesPerSecond(): Promise<number> {
   return count / ((performance.now() - started) / 1000);
 }
 
-/** The head proof of `index` in batch `seq`'s heads map, cut from the stored tiles as the bundle store does. */
+/** The head proof of `index` in batch `seq`'s heads map, cut from the stored tiles as the bundle repo does. */
 async function headProof(db: Db, seq: number, depth: number, index: number): Promise<Hash[]> {
   return proofFromTiles(index, depth, await readTiles(db, tilesForProof(index, depth), seq));
 }

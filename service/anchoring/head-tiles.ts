@@ -1,7 +1,7 @@
 /**
  * The `head_tiles` table (migration 0009): the heads map's tiles (core/heads.ts), one row per
  * version, a version per batch that changed the tile. The sealer writes and prunes them; the audit
- * export and the bench read them. (The bundle store reads them in the same statement as their batch,
+ * export and the bench read them. (The bundle repo reads them in the same statement as their batch,
  * for one snapshot: service/verify/bundles.ts.)
  */
 import { tileId, type TileKey } from "../core/tiles.ts";

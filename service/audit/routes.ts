@@ -9,7 +9,7 @@
  */
 import { Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ChainRef } from "../core/bundle.ts";
 import { memberSalt } from "../core/commitments.ts";
 import { toHex } from "../core/hash.ts";
@@ -18,9 +18,10 @@ import { leafLinesAfter, readLinkPlaces, readLinkTile, storedProof } from "../an
 import { proofFromTiles, tilesForProof } from "../core/heads.ts";
 import { TILE_WIDTH, tileId, type TileKey } from "../core/tiles.ts";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
-import { anchoredHere, anchoredHereSql, latestAnchoredSql, onCurrentRegistry } from "../ledger/read-model.ts";
+import type { ReadDb } from "../db/replica.ts";
+import type { Api } from "../http/api.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
+import { anchoredHere, anchoredHereSql, latestAnchoredSql, onCurrentRegistry } from "../ledger/read-model.ts";
 
 /**
  * A batch. Format 2 (docs/PROOF-FORMAT.md) anchors root = node(linksRoot, headsRoot, headsDepth):
@@ -119,10 +120,13 @@ function pagedStream<T>(fetchPage: (after: T | null) => Promise<{ text: string; 
   });
 }
 
-export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => Promise<ChainRef>; publicRpcUrl: string | null }): void {
-  const { db } = deps;
+export function auditRoutes(app: Api, deps: { db: Db; reads?: ReadDb; chain: () => Promise<ChainRef>; publicRpcUrl: string | null }): void {
+  // Batches, leaves, tiles, the checkpoint and the audit export read the replica while it keeps up
+  // (service/db/replica.ts), each answer from one source; the brand's API key is checked on the primary (the auth hook).
+  const primary = deps.db;
+  const reader = (): Db => deps.reads?.("audit") ?? primary;
 
-  app.get<{ Querystring: { after?: number; limit?: number } }>("/api/v1/batches", {
+  app.get("/api/v1/batches", {
     schema: {
       tags: ["audit"], summary: "Batches in seq order after `after`: root, leaf count, status and anchoring",
       querystring: Type.Object({
@@ -132,6 +136,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       response: { 200: Type.Object({ batches: Type.Array(Batch), next: Type.Union([Type.Integer(), Type.Null()]) }) },
     },
   }, async (request, reply) => {
+    const db = reader();
     const after = request.query.after ?? 0;
     const limit = request.query.limit ?? 100;
     const current = await deps.chain();
@@ -146,7 +151,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     return { batches, next: full ? batches.at(-1)!.seq : null };
   });
 
-  app.get<{ Params: { seq: number } }>("/api/v1/batches/:seq", {
+  app.get("/api/v1/batches/:seq", {
     schema: {
       tags: ["audit"],
       summary: "One sealed batch: root, leaf count, status (sealed, sent, confirming: mined but fewer than CONFIRMATIONS blocks deep, "
@@ -155,6 +160,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       response: { 200: Batch },
     },
   }, async (request, reply) => {
+    const db = reader();
     const { rows: [row] } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE seq = $1`, [request.params.seq]);
     if (row === undefined) throw notFound(`no batch ${request.params.seq}`);
     const batch = present(row, await deps.chain());
@@ -164,7 +170,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     return batch;
   });
 
-  app.get<{ Params: { seq: number }; Querystring: { from?: number; limit?: number } }>("/api/v1/batches/:seq/leaves", {
+  app.get("/api/v1/batches/:seq/leaves", {
     schema: {
       tags: ["audit"],
       summary: `A batch's leaves in leaf-index order from leaf \`from\` (0 by default), at most \`limit\` (${LEAVES_PAGE_MAX} by default and at most), `
@@ -176,6 +182,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       }),
     },
   }, async (request, reply) => {
+    const db = reader();
     const seq = request.params.seq;
     const { rows: [row] } = await db.query<BatchRow>(`SELECT ${BATCH_COLUMNS} FROM batches WHERE seq = $1`, [seq]);
     if (row === undefined) throw notFound(`no batch ${seq}`);
@@ -212,7 +219,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     }));
   });
 
-  app.get<{ Params: { seq: number; level: number; index: number } }>("/api/v1/batches/:seq/tiles/:level/:index", {
+  app.get("/api/v1/batches/:seq/tiles/:level/:index", {
     schema: {
       tags: ["audit"],
       summary: "One tile of a batch's links tree (docs/PROOF-FORMAT.md, 'Tiles'): the nodes of tree level 8·level with indices "
@@ -224,6 +231,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       }),
     },
   }, async (request, reply) => {
+    const db = reader();
     const { seq, level, index } = request.params;
     const tile = await readLinkTile(db, seq, level, index);
     if (tile === null) throw notFound(`batch ${seq} has no tile ${level}/${index} (batches sealed before tiles have none: use /leaves)`);
@@ -241,6 +249,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       }) },
     },
   }, async (_request, reply) => {
+    const db = reader();
     const current = await deps.chain();
     const { rows: [row] } = await db.query<BatchRow>(
       latestAnchoredSql(BATCH_COLUMNS, "$1", "$2"),
@@ -259,7 +268,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     },
   }, async () => ({ ...(await deps.chain()), rpcUrl: deps.publicRpcUrl }));
 
-  app.get<{ Querystring: { from?: string; to?: string } }>("/api/v1/audit/events", {
+  app.get("/api/v1/audit/events", {
+    config: { auth: "brand" },
     schema: {
       tags: ["audit"],
       summary: "The brand's history as NDJSON, streamed: its events (received in [from, to)) with their hashes, links and proofs; "
@@ -276,7 +286,8 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
       querystring: Type.Object({ from: Type.Optional(Type.String({ format: "date-time" })), to: Type.Optional(Type.String({ format: "date-time" })) }),
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
+    const db = reader();
+    const { brand } = request;
     const { from, to } = request.query;
     if (from !== undefined && to !== undefined && Date.parse(from) >= Date.parse(to)) {
       throw new AppError(400, "bad_request", "from must be before to", { field: "from" });
@@ -284,18 +295,18 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
     const current = await deps.chain();
     // The checkpoint is fixed before the first event is read: every link in a batch up to it is then
     // already sealed, so the events streamed after hold every link its heads map records.
-    const checkpoint = from === undefined && to === undefined ? await latestHeadsBatch(current) : null;
+    const checkpoint = from === undefined && to === undefined ? await latestHeadsBatch(db, current) : null;
     void reply.type("application/x-ndjson; charset=utf-8").header("cache-control", "private, no-store");
     type Cursor = { phase: "events" | "heads"; after: number };
     return reply.send(pagedStream<Cursor>(async (cursor) => {
       if (cursor === null || cursor.phase === "events") {
-        const { text, last } = await eventPage(brand, current, cursor?.after ?? 0, from ?? null, to ?? null);
+        const { text, last } = await eventPage(db, brand, current, cursor?.after ?? 0, from ?? null, to ?? null);
         if (last !== null) return { text, last: { phase: "events", after: last } };
         if (checkpoint === null) return { text, last: null };
         const { seq, root, linksRoot, headsRoot, headsDepth } = checkpoint;
         return { text: `${text}${JSON.stringify({ checkpoint: { seq, root, linksRoot, headsRoot, headsDepth } })}\n`, last: { phase: "heads", after: -1 } };
       }
-      const { text, last } = await headsPage(brand.id, current, checkpoint!, cursor.after);
+      const { text, last } = await headsPage(db, brand.id, current, checkpoint!, cursor.after);
       return { text, last: last === null ? null : { phase: "heads", after: last } };
     }));
   });
@@ -303,7 +314,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
   interface Checkpoint { seq: number; root: string; linksRoot: string; headsRoot: string; headsDepth: number }
 
   /** The latest format-2 batch anchored on the current registry, or null. */
-  async function latestHeadsBatch(current: ChainRef): Promise<Checkpoint | null> {
+  async function latestHeadsBatch(db: Db, current: ChainRef): Promise<Checkpoint | null> {
     const { rows: [row] } = await db.query<BatchRow>(
       latestAnchoredSql(BATCH_COLUMNS, "$1", "$2", { format2: true }),
       [current.chainId, current.registry],
@@ -314,7 +325,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
   }
 
   /** One page of the brand's events, each with its links and what its commitments need. */
-  async function eventPage(brand: { id: number; slug: string }, current: ChainRef, after: number, from: string | null, to: string | null): Promise<{ text: string; last: number | null }> {
+  async function eventPage(db: Db, brand: { id: number; slug: string }, current: ChainRef, after: number, from: string | null, to: string | null): Promise<{ text: string; last: number | null }> {
     const { rows: events } = await db.query<{
       id: number; brand_event_id: string; canonical: unknown; event_hash: Buffer; received_at: Date;
       codes: string[]; codes_secret: Buffer | null; epcis_body: unknown; epcis_context: unknown; is_epcis: boolean;
@@ -387,7 +398,7 @@ export function auditRoutes(app: FastifyInstance, deps: { db: Db; chain: () => P
    * link in a format-2 batch anchored on the current registry, up to the checkpoint, and its head in
    * the checkpoint's heads map with the proof cut from the tiles as of that batch.
    */
-  async function headsPage(brandId: number, current: ChainRef, checkpoint: Checkpoint, after: number): Promise<{ text: string; last: number | null }> {
+  async function headsPage(db: Db, brandId: number, current: ChainRef, checkpoint: Checkpoint, after: number): Promise<{ text: string; last: number | null }> {
     // In index order: chains begun together sit side by side in the map, so a page reads few tiles.
     const { rows: chains } = await db.query<{ chain: string; idx: number; n: number; link_hash: Buffer }>(
       `SELECT ch.chain, ch.idx, h.n, h.link_hash

@@ -1,10 +1,9 @@
 /**
  * The alerts the checks raise, for the brand (guide prices are service/pricing's).
  */
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
+import type { Api } from "../http/api.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
 
 const AlertsQuery = Type.Object({
@@ -16,16 +15,16 @@ const AlertsQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
 });
 
-export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
+export function checksRoutes(app: Api, deps: { db: Db }): void {
   const { db } = deps;
 
-  app.get<{ Querystring: Static<typeof AlertsQuery> }>("/api/v1/alerts", {
+  app.get("/api/v1/alerts", {
+    config: { auth: "brand" },
     schema: {
       tags: ["checks"], summary: "The brand's alerts, newest first; pass nextCursor as cursor for the next page",
       security: [{ brandApiKey: [] }], querystring: AlertsQuery,
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
     const { kind, party, serial, since, cursor } = request.query;
     const limit = request.query.limit ?? 50;
     const after = cursor === undefined ? null : cursorParam("a", cursor);
@@ -35,7 +34,7 @@ export function checksRoutes(app: FastifyInstance, deps: { db: Db }): void {
           AND ($4::text IS NULL OR serial = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
           AND ($6::bigint IS NULL OR id < $6)
         ORDER BY id DESC LIMIT $7`,
-      [brand.id, kind ?? null, party ?? null, serial ?? null, since ?? null, after, limit + 1],
+      [request.brand.id, kind ?? null, party ?? null, serial ?? null, since ?? null, after, limit + 1],
     );
     const page = rows.slice(0, limit);
     const last = page.at(-1);

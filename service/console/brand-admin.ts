@@ -8,8 +8,8 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
 import { attachment } from "../http/download.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
-import { createOutboxStore } from "../outbox/store.ts";
-import type { SetupStore } from "../setup/store.ts";
+import { createOutboxRepo } from "../outbox/repo.ts";
+import type { SetupRepo } from "../setup/repo.ts";
 import { html, shortHash, type SafeHtml } from "../web/html.ts";
 import { MIN_PASSWORD, type Users } from "./users.ts";
 import { card, consolePage, csrfField, notice, table, time, type Ctx } from "./view.ts";
@@ -22,14 +22,14 @@ const BATCHES_SHOWN = 50;
 
 export interface BrandAdminDeps {
   db: Db;
-  setup: SetupStore;
+  setup: SetupRepo;
   users: Users;
   explorerUrl: string | null;
 }
 
 export function brandAdminRoutes(scope: FastifyInstance, web: Web, deps: BrandAdminDeps): void {
   const { data } = web;
-  const outbox = createOutboxStore(deps.db);
+  const outbox = createOutboxRepo(deps.db);
 
   async function codesPage(ctx: Ctx, brandId: number, status: SafeHtml | "" = "", values: Record<string, string> = {}): Promise<string> {
     const { m } = ctx;

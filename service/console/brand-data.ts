@@ -41,9 +41,15 @@ export interface AlertView {
 
 export interface Lot { lot: string | null; gtin: string; product: string | null; region: string | null; codes: number; mintedAt: Date }
 
-export function createBrandData(db: Db) {
+/**
+ * `reports`: where the reports read (the console's counts, alerts, anchoring health, batches: the replica
+ * while it keeps up, service/db/replica.ts; they show a little later what a lagging replica has not
+ * replayed). The lists the console's forms redirect to (lots, products, regions, stores) read `db`,
+ * the primary: a product just added must be on the page that follows.
+ */
+export function createBrandData(db: Db, reports: () => Db = () => db) {
   async function batches(brandId: number, before: number | null, limit: number): Promise<BatchView[]> {
-    const { rows } = await db.query<{
+    const { rows } = await reports().query<{
       seq: number; state: BatchView["state"]; leaf_count: number; links: number; root: Buffer; sealed_at: Date; anchored_at: Date | null;
       tx_hash: string | null; block_number: number | null;
     }>(
@@ -68,7 +74,7 @@ export function createBrandData(db: Db) {
 
     /** Events that happened today and this week (China time, weeks from Monday), of every type. */
     async eventCounts(brandId: number, now: Date): Promise<{ today: number; week: number }> {
-      const { rows: [row] } = await db.query<{ today: number; week: number }>(
+      const { rows: [row] } = await reports().query<{ today: number; week: number }>(
         `SELECT count(*) FILTER (WHERE occurred_at >= $3)::int AS today, count(*)::int AS week
            FROM events WHERE brand_id = $1 AND occurred_at >= $2 AND occurred_at <= $4`,
         [brandId, periodStart("week", now), periodStart("day", now), now],
@@ -78,7 +84,7 @@ export function createBrandData(db: Db) {
 
     /** The brand's bottles by their current state (minted, production, …, retail_sale, opened). */
     async bottlesByState(brandId: number): Promise<Counted[]> {
-      const { rows } = await db.query<Counted>(
+      const { rows } = await reports().query<Counted>(
         "SELECT state AS key, count(*)::int AS count FROM codes WHERE brand_id = $1 GROUP BY state ORDER BY count DESC, state",
         [brandId],
       );
@@ -86,7 +92,7 @@ export function createBrandData(db: Db) {
     },
 
     async alertsByKind(brandId: number, since: Date): Promise<Counted[]> {
-      const { rows } = await db.query<Counted>(
+      const { rows } = await reports().query<Counted>(
         "SELECT kind AS key, count(*)::int AS count FROM alerts WHERE brand_id = $1 AND created_at >= $2 GROUP BY kind ORDER BY count DESC, kind",
         [brandId, since],
       );
@@ -96,7 +102,7 @@ export function createBrandData(db: Db) {
     async anchoring(brandId: number): Promise<AnchoringHealth> {
       // Batches are anchored in order, so links not yet anchored are those after the last anchored
       // batch's range (pending or sealed), plus links of unanchored batches sealed before migration 0010.
-      const { rows: [pending] } = await db.query<{ count: number; oldest: Date | null }>(
+      const { rows: [pending] } = await reports().query<{ count: number; oldest: Date | null }>(
         `SELECT count(*)::int AS count, min(e.received_at) AS oldest
            FROM (SELECT l.serial, l.event_id FROM links l
                   WHERE l.batch_seq IS NULL
@@ -113,7 +119,7 @@ export function createBrandData(db: Db) {
 
     /** The newest alerts of one kind, with the party they name. */
     async alerts(brandId: number, kind: string, limit: number): Promise<AlertView[]> {
-      const { rows } = await db.query<{ id: number; kind: string; serial: string | null; party: string | null; party_name: string | null; details: Record<string, unknown>; created_at: Date }>(
+      const { rows } = await reports().query<{ id: number; kind: string; serial: string | null; party: string | null; party_name: string | null; details: Record<string, unknown>; created_at: Date }>(
         `SELECT a.id, a.kind, a.serial, a.party, p.name AS party_name, a.details, a.created_at
            FROM alerts a LEFT JOIN parties p ON p.brand_id = a.brand_id AND p.id = a.party
           WHERE a.brand_id = $1 AND a.kind = $2 ORDER BY a.id DESC LIMIT $3`,
@@ -124,7 +130,7 @@ export function createBrandData(db: Db) {
 
     /** Diversion alerts per responsible party (the distributor the bottles leaked from, when known). */
     async diversionsByResponsible(brandId: number): Promise<{ party: string | null; name: string | null; count: number }[]> {
-      const { rows } = await db.query<{ party: string | null; name: string | null; count: number }>(
+      const { rows } = await reports().query<{ party: string | null; name: string | null; count: number }>(
         `SELECT a.details->>'responsible' AS party, COALESCE(p.name, max(a.details->>'responsibleName')) AS name, count(*)::int AS count
            FROM alerts a LEFT JOIN parties p ON p.brand_id = a.brand_id AND p.id = a.details->>'responsible'
           WHERE a.brand_id = $1 AND a.kind = 'diversion'

@@ -3,11 +3,11 @@
  * /api/v1/users/{id}), and the web console under /console with its own stylesheet and chart script.
  */
 import { readFile } from "node:fs/promises";
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
-import type { SetupStore } from "../setup/store.ts";
+import type { ReadDb } from "../db/replica.ts";
+import type { Api } from "../http/api.ts";
+import type { SetupRepo } from "../setup/repo.ts";
 import { bundledScript, sendScript } from "../web/assets.ts";
 import { brandAdminRoutes } from "./brand-admin.ts";
 import { brandRoutes } from "./brand.ts";
@@ -20,7 +20,9 @@ const CSS = new URL("./assets/console.css", import.meta.url);
 
 export interface ConsoleDeps {
   db: Db;
-  setup: SetupStore;
+  /** Where the console's reports read (service/db/replica.ts). */
+  reads?: ReadDb;
+  setup: SetupRepo;
   /** Etherscan-like explorer the batches link to (EXPLORER_URL), or null. */
   explorerUrl: string | null;
   secureCookies: boolean;
@@ -44,35 +46,35 @@ const User = Type.Object({
 });
 const brandSecurity = [{ brandApiKey: [] }];
 
-export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
+export function consoleRoutes(app: Api, deps: ConsoleDeps): void {
   const users = createUsers(deps.db);
   const sessions = createSessions(deps.db, deps.sessionHours * 3_600_000);
 
-  app.post<{ Body: Static<typeof UserBody> }>("/api/v1/users", {
+  app.post("/api/v1/users", {
+    config: { auth: "brand" },
     schema: {
       tags: ["console"], summary: "Create a console user: a brand user, or a store user bound to one of the brand's stores",
       security: brandSecurity, body: UserBody, response: { 201: User },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(deps.db, request);
-    return reply.code(201).send(await users.create(brand.id, request.body));
+    return reply.code(201).send(await users.create(request.brand.id, request.body));
   });
 
   app.get("/api/v1/users", {
+    config: { auth: "brand" },
     schema: { tags: ["console"], summary: "The brand's console users", security: brandSecurity, response: { 200: Type.Object({ users: Type.Array(User) }) } },
   }, async (request) => {
-    const brand = await requireBrand(deps.db, request);
-    return { users: await users.list(brand.id) };
+    return { users: await users.list(request.brand.id) };
   });
 
-  app.delete<{ Params: { id: string } }>("/api/v1/users/:id", {
+  app.delete("/api/v1/users/:id", {
+    config: { auth: "brand" },
     schema: {
       tags: ["console"], summary: "Disable a console user and end its sessions at once",
       security: brandSecurity, params: Type.Object({ id: Type.String({ maxLength: 20 }) }), response: { 200: User },
     },
   }, async (request) => {
-    const brand = await requireBrand(deps.db, request);
-    return await users.disable(brand.id, request.params.id);
+    return await users.disable(request.brand.id, request.params.id);
   });
 
   void app.register(async (scope) => {
@@ -83,7 +85,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
     });
     scope.get("/assets/console.js", { schema: { hide: true } }, async (request, reply) => await sendScript(request, reply, await bundledScript(CHARTS)));
 
-    await consoleWeb(scope, { db: deps.db, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
+    await consoleWeb(scope, { db: deps.db, reads: deps.reads, users, sessions, secureCookies: deps.secureCookies, serverSecret: deps.serverSecret }, (web) => {
       brandRoutes(scope, web, { db: deps.db });
       brandAdminRoutes(scope, web, { db: deps.db, setup: deps.setup, users, explorerUrl: deps.explorerUrl });
       storeRoutes(scope, web, { db: deps.db });

@@ -10,6 +10,7 @@ import cookie from "@fastify/cookie";
 import csrf from "@fastify/csrf-protection";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/pool.ts";
+import type { ReadDb } from "../db/replica.ts";
 import { AppError, unauthorized } from "../http/errors.ts";
 import { html } from "../web/html.ts";
 import { pickLang, type Lang } from "../web/lang.ts";
@@ -29,6 +30,8 @@ export { SIGN_IN_PER_USER };
 
 export interface WebDeps {
   db: Db;
+  /** Where the reports read (service/db/replica.ts); sessions, CSRF and forms stay on `db`. */
+  reads?: ReadDb;
   users: Users;
   sessions: Sessions;
   secureCookies: boolean;
@@ -70,7 +73,7 @@ export function safeNext(next: string | undefined): string {
 
 export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: (web: Web) => void): Promise<void> {
   const { users, sessions } = deps;
-  const data = createBrandData(deps.db);
+  const data = createBrandData(deps.db, () => deps.reads?.("console-report") ?? deps.db);
   const current = new WeakMap<FastifyRequest, ConsoleUser | null>();
   const cookieOptions = { path: "/console", httpOnly: true, sameSite: "lax" as const, secure: deps.secureCookies };
 

@@ -6,7 +6,7 @@
  * A batch rewrites only the tiles under the chains it moves (and each group's tile 0, whose root
  * changes when the tree deepens); a proof reads one tile per group. Chains get consecutive indices
  * as they start, so a lot's bottles share tiles and a batch of new bottles writes about one tile per
- * 256 of them. Pure: the sealer (service/anchoring) and the bundle store read and write the tiles.
+ * 256 of them. Pure: the sealer (service/anchoring) and the bundle repo read and write the tiles.
  */
 import { headNodeBytes } from "./commitments.ts";
 import { fromHex, keccak256, toHex, type Hash } from "./hash.ts";

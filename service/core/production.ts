@@ -1,7 +1,7 @@
 /**
  * Production first: a bottle's history begins with its production event (for EPCIS, a
  * commissioning); no other event may name the bottle before it. Webhook ingest
- * (service/ingest/store.ts) and EPCIS capture (service/epcis/capture.ts) both apply it to the
+ * (service/ingest/repo.ts) and EPCIS capture (service/epcis/capture.ts) both apply it to the
  * bottles' heads, read under their locks, then to each event of the delivery in order, so that a
  * delivery may produce a bottle and ship it in its next event.
  */

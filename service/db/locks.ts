@@ -10,7 +10,7 @@ export const ADVISORY_LOCKS = {
   anchor: 0x5ea1_0002,
   /** Link writers (shared) against the sealer reading how far it may seal (exclusive): service/ledger/append.ts. */
   linkFence: 0x5ea1_0003,
-  /** One outbox fan-out at a time (service/outbox/store.ts). */
+  /** One outbox fan-out at a time (service/outbox/repo.ts). */
   fanOut: 0x5ea1_0005,
 } as const;
 

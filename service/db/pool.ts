@@ -10,8 +10,12 @@ export type Tx = pg.PoolClient;
 // bigint columns come back as JS numbers: every bigint we store (ids, seqs, blocks) stays far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPool(connectionString: string, log: Logger, max = 10): Db {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
+/** `applicationName` names the pool's sessions in pg_stat_activity (the replica's reads: "sealtrace-reads"). */
+export function createPool(connectionString: string, log: Logger, max = 10, options: { applicationName?: string; connectionTimeoutMillis?: number } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
+  });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on("error", (error) => log.warn({ err: error }, "idle database connection lost"));
   // Nor may a checked-out one: pg-pool listens only while a client is idle, and a client held between

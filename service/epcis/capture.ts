@@ -64,7 +64,7 @@ function eventIds(document: EpcisDocument, context: unknown): EventId[] {
   });
 }
 
-export function createEpcisStore(db: Db) {
+export function createEpcisRepo(db: Db) {
   async function recordJob(tx: Tx | Db, brandId: number, job: CaptureJob): Promise<void> {
     await tx.query(
       `INSERT INTO epcis_captures (id, brand_id, behaviour, created_at, finished_at, success, event_count, stored, duplicates, errors)
@@ -239,4 +239,4 @@ export function createEpcisStore(db: Db) {
   }
 }
 
-export type EpcisStore = ReturnType<typeof createEpcisStore>;
+export type EpcisRepo = ReturnType<typeof createEpcisRepo>;

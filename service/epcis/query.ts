@@ -136,8 +136,13 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: Rea
   };
 }
 
-export function createEpcisQuery(db: Db, chain: () => Promise<ChainRef>) {
-  async function load(brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
+/**
+ * `source`: the database, or a function giving the one each answer reads (the replica while it keeps
+ * up: service/db/replica.ts); an answer's statements all read the database it was given.
+ */
+export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<ChainRef>) {
+  const pick = (): Db => typeof source === "function" ? source() : source;
+  async function load(db: Db, brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
     const key = logKey(brand.slug);
     const { rows } = await db.query<Row>(
       `SELECT x.event_id, x.epcis_id, x.body, x.context, e.canonical, e.event_hash,
@@ -202,7 +207,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<ChainRef>) {
       if (query.bizLocations) add((p) => `x.biz_location = ANY(${p}::text[])`, query.bizLocations);
       if (query.readPoints) add((p) => `x.read_point = ANY(${p}::text[])`, query.readPoints);
       if (query.after > 0) add((p) => `x.event_id > ${p}`, query.after);
-      const rows = await load(brand, where, params, query.perPage + 1);
+      const rows = await load(pick(), brand, where, params, query.perPage + 1);
       const page = rows.slice(0, query.perPage);
       return {
         document: {
@@ -217,7 +222,7 @@ export function createEpcisQuery(db: Db, chain: () => Promise<ChainRef>) {
     },
 
     async event(brand: { id: number; slug: string }, eventID: string) {
-      const rows = await load(brand, ["x.epcis_id = $3"], [eventID], 1);
+      const rows = await load(pick(), brand, ["x.epcis_id = $3"], [eventID], 1);
       if (rows.length === 0) return null;
       return {
         "@context": contextFor([rows[0]!.context]),

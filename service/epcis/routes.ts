@@ -7,13 +7,14 @@
  * Authenticated with the brand's API key, or (capture only) a Standard Webhooks signature.
  */
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/pool.ts";
+import type { Api } from "../http/api.ts";
 import { bearerToken, requireBrand, type BrandRef } from "../http/auth.ts";
 import { AppError, notFound, unauthorized } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { verifySignature, type SignedHeaders } from "../ingest/signature.ts";
-import type { CaptureErrorBehaviour, EpcisStore } from "./capture.ts";
+import type { CaptureErrorBehaviour, EpcisRepo } from "./capture.ts";
 import type { EpcisQuery } from "./query.ts";
 import { parseEventQuery, QUERY_PARAMETERS } from "./query.ts";
 import { CAPTURE_FILE_SIZE_LIMIT, CAPTURE_LIMIT, parseEpcisDocument } from "./schema.ts";
@@ -27,10 +28,14 @@ function epcisHeaders(reply: FastifyReply): FastifyReply {
     .header("GS1-EPCIS-Capture-Limit", String(CAPTURE_LIMIT)).header("GS1-EPCIS-Capture-File-Size-Limit", String(CAPTURE_FILE_SIZE_LIMIT));
 }
 
+/** The discovery headers first, so that every answer past validation carries them (a 401 too). */
+async function withEpcisHeaders(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  epcisHeaders(reply);
+}
+
 /** The brand named in the path, if the request's API key is that brand's; 404 for another brand's key (no probing). */
-async function brandOfPath(db: Db, request: FastifyRequest<{ Params: { brand: string } }>): Promise<BrandRef> {
-  const brand = await requireBrand(db, request);
-  if (brand.slug !== request.params.brand) throw notFound(`no brand "${request.params.brand}" for this API key`);
+function brandOfPath(brand: BrandRef, path: string): BrandRef {
+  if (brand.slug !== path) throw notFound(`no brand "${path}" for this API key`);
   return brand;
 }
 
@@ -43,7 +48,7 @@ function behaviourOf(header: unknown): CaptureErrorBehaviour {
 
 export interface EpcisRouteDeps {
   db: Db;
-  store: EpcisStore;
+  repo: EpcisRepo;
   query: EpcisQuery;
   /** The brand's webhook secrets in force (the ingest feature owns them). */
   activeSecrets: (brandSlug: string) => Promise<{ brandId: number; secrets: string[] } | null>;
@@ -51,7 +56,7 @@ export interface EpcisRouteDeps {
   eventsAccepted: (count: number) => void;
 }
 
-export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
+export function epcisRoutes(app: Api, deps: EpcisRouteDeps): void {
   const { db } = deps;
 
   void app.register(async (scope) => {
@@ -77,7 +82,7 @@ export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
       let brand: BrandRef;
       let webhookId: string | null = null;
       if (bearerToken(request) !== null) {
-        brand = await brandOfPath(db, request);
+        brand = brandOfPath(await requireBrand(db, request), request.params.brand);
       } else if (request.headers["webhook-signature"] !== undefined) {
         const signed = await deps.activeSecrets(request.params.brand);
         if (signed === null) throw notFound(`no brand "${request.params.brand}"`);
@@ -89,24 +94,28 @@ export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
       const behaviour = behaviourOf(request.headers["gs1-capture-error-behaviour"]);
       if (typeof request.body !== "string") throw new AppError(415, "unsupported_media_type", "send application/json or application/ld+json");
       const document = parseEpcisDocument(request.body);
-      const { job, linksAdded } = await deps.store.capture(brand, document, behaviour, webhookId);
+      const { job, linksAdded } = await deps.repo.capture(brand, document, behaviour, webhookId);
       if (linksAdded > 0) deps.linksAdded(linksAdded);
       deps.eventsAccepted(job.stored);
       return reply.code(202).header("location", `/epcis/${brand.slug}/capture/${job.captureID}`).send(job);
     });
   });
 
-  app.get<{ Params: { brand: string; id: string } }>("/epcis/:brand/capture/:id", {
+  app.get("/epcis/:brand/capture/:id", {
+    config: { auth: "brand" },
+    preHandler: withEpcisHeaders,
     schema: { tags: ["epcis"], summary: "A capture job: whether it succeeded, and each refused event with its reason", params: Type.Object({ brand: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 64 }) }), security },
-  }, async (request, reply) => {
-    epcisHeaders(reply);
-    const brand = await brandOfPath(db, request);
-    const job = await deps.store.job(brand.id, request.params.id);
+  }, async (request) => {
+    const brand = brandOfPath(request.brand, request.params.brand);
+    const job = await deps.repo.job(brand.id, request.params.id);
     if (job === null) throw notFound(`no capture job "${request.params.id}"`);
     return job;
   });
 
+  // The query parameters are SimpleEventQuery's, read by parseEventQuery (the schema lists none).
   app.get<{ Params: { brand: string }; Querystring: Record<string, unknown> }>("/epcis/:brand/events", {
+    config: { auth: "brand" },
+    preHandler: withEpcisHeaders,
     schema: {
       tags: ["epcis"], summary: "Query events (SimpleEventQuery parameters) → EPCISQueryDocument",
       description: `Parameters: ${QUERY_PARAMETERS.join(", ")}; a value may list alternatives separated by "|". Identifiers match as EPC URNs or GS1 Digital Links alike. `
@@ -115,8 +124,7 @@ export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
       params: BrandParam, security,
     },
   }, async (request, reply) => {
-    epcisHeaders(reply);
-    const brand = await brandOfPath(db, request);
+    const brand = brandOfPath(request.brand, request.params.brand);
     const query = parseEventQuery(request.query);
     const { document, nextPageToken } = await deps.query.events(brand, query);
     if (nextPageToken !== null) {
@@ -127,11 +135,12 @@ export function epcisRoutes(app: FastifyInstance, deps: EpcisRouteDeps): void {
     return reply.type("application/ld+json").send(document);
   });
 
-  app.get<{ Params: { brand: string; eventID: string } }>("/epcis/:brand/events/:eventID", {
+  app.get("/epcis/:brand/events/:eventID", {
+    config: { auth: "brand" },
+    preHandler: withEpcisHeaders,
     schema: { tags: ["epcis"], summary: "One event by its eventID (URL-encoded)", params: Type.Object({ brand: Type.String({ maxLength: 64 }), eventID: Type.String({ maxLength: 2_000 }) }), security },
   }, async (request, reply) => {
-    epcisHeaders(reply);
-    const brand = await brandOfPath(db, request);
+    const brand = brandOfPath(request.brand, request.params.brand);
     const document = await deps.query.event(brand, request.params.eventID);
     if (document === null) throw notFound(`no event "${request.params.eventID}"`);
     return reply.type("application/ld+json").send(document);

@@ -6,6 +6,7 @@
  */
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Db } from "../db/pool.ts";
+import type { ReadStatus } from "../db/replica.ts";
 import { bearerToken, secretsEqual } from "../http/auth.ts";
 import { notFound, unauthorized } from "../http/errors.ts";
 import type { Metrics } from "../metrics.ts";
@@ -25,12 +26,16 @@ async function check(name: Dependency, probe: () => Promise<unknown>, log: Fasti
 }
 
 export function opsRoutes(app: FastifyInstance, deps: {
-  db: Db; metrics: Metrics; pingRedis: (() => Promise<void>) | null; pingChain: () => Promise<unknown>; metricsToken: string | null;
+  db: Db; reads?: () => ReadStatus; metrics: Metrics; pingRedis: (() => Promise<void>) | null; pingChain: () => Promise<unknown>; metricsToken: string | null;
 }): void {
   app.get("/healthz", { schema: { tags: ["ops"], summary: "Liveness" }, logLevel: "warn" }, async () => ({ status: "ok" }));
 
   app.get("/readyz", {
-    schema: { tags: ["ops"], summary: "Readiness: database, Redis and chain answer (each ok, failing or not used; the causes are logged)" },
+    schema: {
+      tags: ["ops"],
+      summary: "Readiness: database, Redis and chain answer (each ok, failing or not used; the causes are logged); "
+        + "with a read replica, `reads`: where the public reads go (replica or primary), the replica's state and its measured lag",
+    },
     logLevel: "warn",
   }, async (_request, reply) => {
     const [database, redis, chain] = await Promise.all([
@@ -40,7 +45,10 @@ export function opsRoutes(app: FastifyInstance, deps: {
     ]);
     const checks: Record<Dependency, DependencyState> = { database, redis, chain };
     const ready = Object.values(checks).every((c) => c !== "failing");
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks });
+    // With a read replica (DATABASE_READ_URL): where the public reads go and the lag measured. A replica
+    // that lags or fails does not make the service unready: its reads go to the primary.
+    const reads = deps.reads?.();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks, ...(reads === undefined || reads.replica === "not used" ? {} : { reads }) });
   });
 
   app.get("/metrics", {

@@ -12,7 +12,7 @@ import { parseWebhookUrl, type Cidr, type DeliveryError } from "../core/destinat
 import type { Db } from "../db/pool.ts";
 import { signWebhook } from "../ingest/signature.ts";
 import { checkedAddresses, classifyFailure, DeliveryFailure, postPinned, systemResolver, type Resolver } from "./destination.ts";
-import { createOutboxStore, type Attempt, type DueDelivery, type Outcome } from "./store.ts";
+import { createOutboxRepo, type Attempt, type DueDelivery, type Outcome } from "./repo.ts";
 
 /**
  * When failed deliveries are tried again. The waits are 8 s, 16 s, 32 s … doubling up to 1 hour
@@ -80,7 +80,7 @@ export interface DispatcherOptions {
 
 export function createDispatcher(options: DispatcherOptions) {
   const { log } = options;
-  const store = createOutboxStore(options.db);
+  const repo = createOutboxRepo(options.db);
   const destinations = { allowPrivate: options.allowPrivate ?? [], resolve: options.resolve ?? systemResolver };
   const policy: RetryPolicy = { ...RETRY_POLICY, ...options.retry };
   const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
@@ -110,7 +110,7 @@ export function createDispatcher(options: DispatcherOptions) {
     } catch (caught) {
       if (closing.signal.aborted) {
         // Shutting down: not the endpoint's fault, so no attempt is counted.
-        await store.release(delivery.id).catch(() => undefined);
+        await repo.release(delivery.id).catch(() => undefined);
         return;
       }
       error = classifyFailure(caught);
@@ -134,7 +134,7 @@ export function createDispatcher(options: DispatcherOptions) {
     const result: Attempt = { at, status, error, durationMs };
     const context = { delivery: delivery.id, webhookId: delivery.webhookId, endpoint: delivery.endpointId, type: delivery.type, status, attempts: delivery.attempts + 1 };
     try {
-      await store.record(delivery, result, outcome);
+      await repo.record(delivery, result, outcome);
     } catch (recordError) {
       // The lease runs out and the delivery is sent again: receivers dedupe on webhook-id.
       log.warn({ err: recordError, ...context }, "could not record a webhook attempt");
@@ -150,7 +150,7 @@ export function createDispatcher(options: DispatcherOptions) {
   async function deliverDue(): Promise<number> {
     let sent = 0;
     for (let round = 0; round < MAX_BATCHES_PER_RUN && !closing.signal.aborted; round++) {
-      const due = await store.claimDue(BATCH_SIZE, LEASE_MS);
+      const due = await repo.claimDue(BATCH_SIZE, LEASE_MS);
       await Promise.all(due.map((delivery) => attempt(delivery)));
       sent += due.length;
       if (due.length < BATCH_SIZE) break;
@@ -160,11 +160,11 @@ export function createDispatcher(options: DispatcherOptions) {
 
   return {
     /** Queues deliveries for new alerts and anchored batches; returns how many. */
-    fanOut: () => store.fanOut(),
+    fanOut: () => repo.fanOut(),
     deliverDue,
     /** One run of the outbox: fan out, then send what is due. */
     async runOnce(): Promise<{ queued: number; sent: number }> {
-      const queued = await store.fanOut();
+      const queued = await repo.fanOut();
       const sent = await deliverDue();
       return { queued, sent };
     },

@@ -2,16 +2,15 @@
  * Outgoing-webhook endpoints of a brand: create (the signing secret is shown only then), list,
  * disable, and the deliveries made to one, with every attempt.
  */
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import { WEBHOOK_EVENT_TYPES } from "../core/vocabulary.ts";
 import { classifyIp, DELIVERY_ERRORS, parseWebhookUrl, type Cidr } from "../core/destinations.ts";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
+import type { Api } from "../http/api.ts";
 import { cursorParam, encodeCursor } from "../http/cursor.ts";
 import { invalid, notFound } from "../http/errors.ts";
 import { checkedAddresses, systemResolver, type Resolver } from "./destination.ts";
-import { createOutboxStore } from "./store.ts";
+import { createOutboxRepo } from "./repo.ts";
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)), {
   description: "an alert kind, or batch.anchored (a batch holding the brand's links is anchored on chain)",
@@ -91,11 +90,12 @@ async function checkUrl(input: string, destinations: EndpointDestinations): Prom
     + "only, unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)");
 }
 
-export function outboxRoutes(app: FastifyInstance, deps: { db: Db; destinations: EndpointDestinations }): void {
+export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDestinations }): void {
   const { db, destinations } = deps;
-  const store = createOutboxStore(db);
+  const repo = createOutboxRepo(db);
 
-  app.post<{ Body: Static<typeof EndpointBody> }>("/api/v1/endpoints", {
+  app.post("/api/v1/endpoints", {
+    config: { auth: "brand" },
     schema: {
       tags: ["outbox"],
       summary: "Add an endpoint for outgoing webhooks. Its signing secret is shown only here.",
@@ -105,45 +105,44 @@ export function outboxRoutes(app: FastifyInstance, deps: { db: Db; destinations:
       security: brandSecurity, body: EndpointBody, response: { 201: Created },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
     const url = await checkUrl(request.body.url, destinations);
     const types = [...new Set(request.body.types)];
-    return reply.code(201).send(await store.createEndpoint(brand.id, url, types));
+    return reply.code(201).send(await repo.createEndpoint(request.brand.id, url, types));
   });
 
   app.get("/api/v1/endpoints", {
+    config: { auth: "brand" },
     schema: {
       tags: ["outbox"], summary: "The brand's webhook endpoints (without their secrets)", security: brandSecurity,
       response: { 200: Type.Object({ endpoints: Type.Array(Endpoint) }) },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return { endpoints: await store.listEndpoints(brand.id) };
+    return { endpoints: await repo.listEndpoints(request.brand.id) };
   });
 
-  app.delete<{ Params: Static<typeof EndpointId> }>("/api/v1/endpoints/:id", {
+  app.delete("/api/v1/endpoints/:id", {
+    config: { auth: "brand" },
     schema: {
       tags: ["outbox"], summary: "Disable an endpoint: nothing more is sent to it, and its pending deliveries fail",
       security: brandSecurity, params: EndpointId, response: { 204: Type.Null() },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    if (!await store.disableEndpoint(brand.id, Number(request.params.id))) throw notFound(`no endpoint ${request.params.id}`);
-    return reply.code(204).send();
+    if (!await repo.disableEndpoint(request.brand.id, Number(request.params.id))) throw notFound(`no endpoint ${request.params.id}`);
+    return reply.code(204).send(null); // the 204 schema's null: no body is sent either way
   });
 
-  app.get<{ Params: Static<typeof EndpointId>; Querystring: Static<typeof DeliveriesQuery> }>("/api/v1/endpoints/:id/deliveries", {
+  app.get("/api/v1/endpoints/:id/deliveries", {
+    config: { auth: "brand" },
     schema: {
       tags: ["outbox"], summary: "Deliveries to an endpoint, newest first, each with its attempts; pass nextCursor as cursor for the next page",
       security: brandSecurity, params: EndpointId, querystring: DeliveriesQuery,
       response: { 200: Type.Object({ deliveries: Type.Array(Delivery), nextCursor: NullableString }) },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    const endpoint = await store.endpoint(brand.id, Number(request.params.id));
+    const endpoint = await repo.endpoint(request.brand.id, Number(request.params.id));
     if (endpoint === null) throw notFound(`no endpoint ${request.params.id}`);
     const before = request.query.cursor === undefined ? null : cursorParam("d", request.query.cursor);
-    const page = await store.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
+    const page = await repo.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
     return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor("d", page.lastId) : null };
   });
 }

@@ -1,11 +1,10 @@
 /**
  * The price-protection report (JSON or CSV) and the brand's policy behind it.
  */
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import { DEFAULT_POLICY } from "../core/price-protection.ts";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
+import type { Api } from "../http/api.ts";
 import { invalid } from "../http/errors.ts";
 import { createPriceProtection, reportCsv } from "./price-protection.ts";
 
@@ -66,11 +65,12 @@ export function reportPeriod(fromText: string, toText: string): { from: Date; to
   return { from, to };
 }
 
-export function priceProtectionRoutes(app: FastifyInstance, deps: { db: Db }): void {
+export function priceProtectionRoutes(app: Api, deps: { db: Db }): void {
   const { db } = deps;
   const protection = createPriceProtection(db);
 
-  app.get<{ Querystring: Static<typeof ReportQuery> }>("/api/v1/reports/price-protection", {
+  app.get("/api/v1/reports/price-protection", {
+    config: { auth: "brand" },
     schema: {
       tags: ["reports"],
       summary: "Price protection per store for a period: bottles sold, share sold within the band, volume change, compensation",
@@ -91,9 +91,8 @@ export function priceProtectionRoutes(app: FastifyInstance, deps: { db: Db }): v
       },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
     const { from, to } = reportPeriod(request.query.from, request.query.to);
-    const report = await protection.report(brand.id, from, to, request.query.currency ?? "CNY");
+    const report = await protection.report(request.brand.id, from, to, request.query.currency ?? "CNY");
     void reply.header("cache-control", "private, no-store");
     if (request.query.format !== "csv") return reply.send(report);
     // named after the dates as given (a date-time's own date, in its own offset)
@@ -105,20 +104,20 @@ export function priceProtectionRoutes(app: FastifyInstance, deps: { db: Db }): v
   });
 
   app.get("/api/v1/reports/price-protection/policy", {
+    config: { auth: "brand" },
     schema: { tags: ["reports"], summary: "The brand's price-protection policy", security: brandSecurity, response: { 200: Policy } },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await protection.policy(brand.id);
+    return await protection.policy(request.brand.id);
   });
 
-  app.put<{ Body: Static<typeof PolicyBody> }>("/api/v1/reports/price-protection/policy", {
+  app.put("/api/v1/reports/price-protection/policy", {
+    config: { auth: "brand" },
     schema: {
       tags: ["reports"],
       summary: "Set the brand's price-protection policy (fields left out take their defaults)",
       security: brandSecurity, body: PolicyBody, response: { 200: Policy },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await protection.setPolicy(brand.id, request.body);
+    return await protection.setPolicy(request.brand.id, request.body);
   });
 }

@@ -3,11 +3,12 @@
  * form (application/x-www-form-urlencoded, answered with a small HTML page) or as JSON (answered
  * with JSON). Public, so rate-limited per client IP; a wrong secret is the same 404 as an unknown code.
  */
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
+import { Type } from "@sinclair/typebox";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { bottleUrl } from "../core/bottle-url.ts";
 import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
 import type { Db } from "../db/pool.ts";
+import type { Api } from "../http/api.ts";
 import { AppError, invalid, notFound } from "../http/errors.ts";
 import { renderReportFailed, renderThanks } from "./answer-page.ts";
 import { createPriceReports } from "./price-reports.ts";
@@ -23,7 +24,6 @@ const ReportBody = Type.Object({
   store: Type.Optional(Type.String({ maxLength: 100, description: "where: a store's party id, or its name" })),
   lang: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")], { description: "language of the HTML answer to a form post" })),
 }, { additionalProperties: false });
-type ReportBody = Static<typeof ReportBody>;
 
 const Money = Type.Object({ amount: Type.String(), currency: Type.String() });
 const ReportAnswer = Type.Object({
@@ -34,12 +34,15 @@ const ReportAnswer = Type.Object({
 });
 
 const isForm = (request: FastifyRequest): boolean => (request.headers["content-type"] ?? "").toLowerCase().startsWith(FORM);
+/** The page that answers a form post (the route's schema documents the JSON answer). */
+const sendPage = (reply: FastifyReply, status: number, page: string): FastifyReply =>
+  reply.code(status).type("text/html; charset=utf-8").header("cache-control", "no-store").send(page);
 const formLang = (request: FastifyRequest): "zh" | "en" => ((request.body as { lang?: unknown } | undefined)?.lang === "en" ? "en" : "zh");
 
-export function priceReportRoutes(app: FastifyInstance, deps: { db: Db; rateLimitPerIp: number }): void {
+export function priceReportRoutes(app: Api, deps: { db: Db; rateLimitPerIp: number }): void {
   const reports = createPriceReports(deps.db);
 
-  void app.register(async (scope) => {
+  void app.register(async (scope: Api) => {
     // The verification page posts a plain HTML form; its fields arrive as strings (first value of each).
     scope.addContentTypeParser(FORM, { parseAs: "string", bodyLimit: BODY_LIMIT }, (_request, body, done) => {
       const fields: Record<string, string> = {};
@@ -51,12 +54,12 @@ export function priceReportRoutes(app: FastifyInstance, deps: { db: Db; rateLimi
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       const status = error instanceof AppError ? error.status : error.validation ? 400 : error.statusCode ?? 500;
       if (!isForm(request) || status >= 500) throw error;
-      return reply.code(status).type("text/html; charset=utf-8").header("cache-control", "no-store").send(renderReportFailed(formLang(request), status));
+      return sendPage(reply, status, renderReportFailed(formLang(request), status));
     });
 
     const perIp = scope.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
 
-    scope.post<{ Body: ReportBody }>("/api/v1/price-reports", {
+    scope.post("/api/v1/price-reports", {
       onRequest: perIp,
       bodyLimit: BODY_LIMIT,
       schema: {
@@ -80,7 +83,7 @@ export function priceReportRoutes(app: FastifyInstance, deps: { db: Db; rateLimi
       if (!isForm(request)) return reply.code(201).send(result);
       const lang = body.lang ?? "zh";
       const backUrl = bottleUrl("", gtin, body.serial, lang === "en" ? { s: body.secret, lang } : { s: body.secret });
-      return reply.code(201).type("text/html; charset=utf-8").header("cache-control", "no-store").send(renderThanks(lang, { ...result, price, backUrl }));
+      return sendPage(reply, 201, renderThanks(lang, { ...result, price, backUrl }));
     });
   });
 }

@@ -2,13 +2,11 @@
  * Set-up API: brands (admin), and the brand's products, regions, parties, codes and webhook secrets.
  */
 import { Readable } from "node:stream";
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
-import type { Db } from "../db/pool.ts";
-import { requireAdmin, requireBrand } from "../http/auth.ts";
+import { Type } from "@sinclair/typebox";
+import type { Api } from "../http/api.ts";
 import { attachment } from "../http/download.ts";
 import { MAX_STORE_BACKDATE_HOURS } from "../core/custody.ts";
-import type { SetupStore } from "./store.ts";
+import type { SetupRepo } from "./repo.ts";
 
 const Slug = Type.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "lowercase letters, digits and dashes" });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
@@ -47,6 +45,8 @@ const MintedCode = Type.Object({
   capCode: Type.String({ description: "the hidden code printed under the cap (16 Crockford base32 characters)" }),
   capUrl: Type.String({ description: "the URL consumers open with the cap code: {base}/01/{gtin}/21/{serial}?o={capCode}" }),
 });
+/** A CSV text to the client; the handler streams it (the same JSON schema as Type.String()). */
+const CsvStream = Type.Unsafe<Readable>(Type.String());
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) });
 const RotateBody = Type.Union([
   Type.Object({ graceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86_400 })) }, { additionalProperties: false }),
@@ -66,40 +66,41 @@ const SettingsChange = Type.Partial(Settings, { additionalProperties: false, min
 
 const brandSecurity = [{ brandApiKey: [] }];
 
-export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupStore; adminToken: string | null }): void {
-  const { db, store } = deps;
+export function setupRoutes(app: Api, deps: { repo: SetupRepo }): void {
+  const { repo } = deps;
 
-  app.post<{ Body: Static<typeof BrandBody> }>("/api/v1/admin/brands", {
+  app.post("/api/v1/admin/brands", {
+    config: { auth: "admin" },
     schema: {
       tags: ["set-up"], summary: "Create a brand (platform admin). The API key and webhook secret are shown only here.",
       security: [{ adminToken: [] }], body: BrandBody, response: { 201: BrandCreated },
     },
-    preHandler: requireAdmin(deps.adminToken),
-  }, async (request, reply) => reply.code(201).send(await store.createBrand(request.body.slug, request.body.name)));
+  }, async (request, reply) => reply.code(201).send(await repo.createBrand(request.body.slug, request.body.name)));
 
-  app.put<{ Params: { gtin: string }; Body: Static<typeof ProductBody> }>("/api/v1/products/:gtin", {
+  app.put("/api/v1/products/:gtin", {
+    config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a product", security: brandSecurity, params: Type.Object({ gtin: Type.String() }), body: ProductBody },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
     const { name, ...attributes } = request.body;
-    return await store.putProduct(brand.id, request.params.gtin, name, attributes);
+    return await repo.putProduct(request.brand.id, request.params.gtin, name, attributes);
   });
 
-  app.put<{ Params: { code: string }; Body: Static<typeof RegionBody> }>("/api/v1/regions/:code", {
+  app.put("/api/v1/regions/:code", {
+    config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a sales region", security: brandSecurity, params: Type.Object({ code: Code }), body: RegionBody },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await store.putRegion(brand.id, request.params.code, request.body.name);
+    return await repo.putRegion(request.brand.id, request.params.code, request.body.name);
   });
 
-  app.put<{ Params: { id: string }; Body: Static<typeof PartyBody> }>("/api/v1/parties/:id", {
+  app.put("/api/v1/parties/:id", {
+    config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "Create or update a party (factory, warehouse, distributor or store), optionally with its GLN or SGLN", security: brandSecurity, params: Type.Object({ id: Code }), body: PartyBody },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await store.putParty(brand.id, request.params.id, request.body);
+    return await repo.putParty(request.brand.id, request.params.id, request.body);
   });
 
-  app.post<{ Body: Static<typeof CodesBody> }>("/api/v1/codes", {
+  app.post("/api/v1/codes", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"],
       summary: "Mint bottle codes: per bottle its QR secret and URL, and the hidden code under its cap with its URL",
@@ -109,11 +110,11 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
       response: { 201: Type.Object({ codes: Type.Array(MintedCode) }) },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    return reply.code(201).send({ codes: await store.mintCodes(brand.id, request.body) });
+    return reply.code(201).send({ codes: await repo.mintCodes(request.brand.id, request.body) });
   });
 
-  app.get<{ Querystring: { lot: string } }>("/api/v1/codes/export", {
+  app.get("/api/v1/codes/export", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"],
       summary: "The label file of one lot, for the label printer (CSV)",
@@ -122,15 +123,14 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
       security: brandSecurity,
       querystring: Type.Object({ lot: Lot }),
       response: {
-        200: { description: "the lot's label file", content: { "text/csv": { schema: Type.String() } } },
+        200: { description: "the lot's label file", content: { "text/csv": { schema: CsvStream } } },
         404: { description: "no code of this brand has this lot", content: { "application/json": { schema: ErrorBody } } },
         409: { description: "the lot's labels cannot be regenerated (minted before derived labels, or under another LABEL_SECRET)", content: { "application/json": { schema: ErrorBody } } },
       },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
     const { lot } = request.query;
-    const csv = await store.exportLot(brand.id, lot);
+    const csv = await repo.exportLot(request.brand.id, lot);
     return reply
       .type("text/csv; charset=utf-8")
       .header("content-disposition", attachment(`codes-${lot}.csv`))
@@ -138,7 +138,8 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
       .send(Readable.from(csv));
   });
 
-  app.get<{ Params: { serial: string }; Querystring: { code?: "url" | "cap" } }>("/api/v1/codes/:serial/qr.svg", {
+  app.get("/api/v1/codes/:serial/qr.svg", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"],
       summary: "A QR code (SVG) of a bottle's Digital Link URL with its secret, or with ?code=cap of its cap URL",
@@ -154,36 +155,35 @@ export function setupRoutes(app: FastifyInstance, deps: { db: Db; store: SetupSt
       },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    const svg = await store.qrSvg(brand.id, request.params.serial, request.query.code ?? "url");
+    const svg = await repo.qrSvg(request.brand.id, request.params.serial, request.query.code ?? "url");
     return reply.type("image/svg+xml").header("cache-control", "private, no-store").send(svg);
   });
 
   app.get("/api/v1/settings", {
+    config: { auth: "brand" },
     schema: { tags: ["set-up"], summary: "The brand's settings: what its stores' keys may write", security: brandSecurity, response: { 200: Settings } },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await store.settings(brand.id);
+    return await repo.settings(request.brand.id);
   });
 
-  app.patch<{ Body: Static<typeof SettingsChange> }>("/api/v1/settings", {
+  app.patch("/api/v1/settings", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"], summary: "Change some of the brand's settings (the others are kept); answers all of them",
       security: brandSecurity, body: SettingsChange, response: { 200: Settings },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await store.updateSettings(brand.id, request.body);
+    return await repo.updateSettings(request.brand.id, request.body);
   });
 
-  app.post<{ Body: Static<typeof RotateBody> }>("/api/v1/webhook-secrets/rotate", {
+  app.post("/api/v1/webhook-secrets/rotate", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"], summary: "Issue a new webhook secret; the previous one keeps working for graceSeconds (default one day)",
       security: brandSecurity, body: Type.Optional(RotateBody),
       response: { 201: Type.Object({ webhookSecret: Type.String(), previousValidUntil: Type.String() }) },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    return reply.code(201).send(await store.rotateWebhookSecret(brand.id, request.body?.graceSeconds ?? 86_400));
+    return reply.code(201).send(await repo.rotateWebhookSecret(request.brand.id, request.body?.graceSeconds ?? 86_400));
   });
 }

@@ -4,15 +4,13 @@
  * key is shown once, at creation.
  */
 import { randomBytes } from "node:crypto";
-import type { FastifyRequest } from "fastify";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
-import { bearerToken } from "../http/auth.ts";
-import { invalid, notFound, unauthorized } from "../http/errors.ts";
+import { invalid, notFound } from "../http/errors.ts";
 
 export const STORE_KEY_PREFIX = "sts_";
 
-/** The store a request speaks for. */
+/** The store a request speaks for (request.store, on routes with `auth: "store"`). */
 export interface StoreRef {
   keyId: number;
   brandId: number;
@@ -53,14 +51,6 @@ export async function storeForKey(db: Db, key: string): Promise<StoreRef | null>
  */
 export function storeKeySql(keyHash: string, brandId: string): string {
   return `EXISTS (SELECT 1 FROM store_keys k WHERE k.key_hash = ${keyHash} AND k.revoked_at IS NULL AND k.brand_id = ${brandId})`;
-}
-
-/** The store whose key the request carries; 401 otherwise. */
-export async function requireStore(db: Db, request: FastifyRequest): Promise<StoreRef> {
-  const token = bearerToken(request);
-  const store = token === null ? null : await storeForKey(db, token);
-  if (store === null) throw unauthorized("a valid store API key is required (Authorization: Bearer sts_…)");
-  return store;
 }
 
 const info = (row: { id: number; party: string; created_at: Date; revoked_at: Date | null }): StoreKeyInfo => ({

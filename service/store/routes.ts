@@ -3,19 +3,18 @@
  * parties; with its key a store checks a bottle before taking it in or selling it, and posts its own
  * store_receiving and retail_sale events (stored exactly like webhook events).
  */
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import { AMOUNT_PATTERN, fromCents, toCents } from "../core/price.ts";
 import { STORE_EVENT_TYPES } from "../core/vocabulary.ts";
 import type { Db } from "../db/pool.ts";
-import { requireBrand } from "../http/auth.ts";
+import type { Api } from "../http/api.ts";
 import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
-import type { IngestStore } from "../ingest/store.ts";
+import type { IngestRepo } from "../ingest/repo.ts";
 import { pickLang } from "../web/lang.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
-import { createStoreKeys, requireStore, type StoreRef } from "./keys.ts";
+import { createStoreKeys, type StoreRef } from "./keys.ts";
 
 /** The event types a store may post itself. */
 const STORE_TYPES: ReadonlySet<string> = new Set(STORE_EVENT_TYPES);
@@ -25,7 +24,7 @@ const MAX_EVENT_ID = 128;
 
 export interface StoreDeps {
   db: Db;
-  ingest: IngestStore;
+  ingest: IngestRepo;
   linksAdded: (count: number) => void;
   eventsAccepted: (count: number) => void;
 }
@@ -75,43 +74,44 @@ const forbidden = (field: string, message: string): AppError => new AppError(403
  */
 const idPrefix = (store: StoreRef): string => `${STORE_ID_NAMESPACE}${store.party}:`;
 
-export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
+export function storeRoutes(app: Api, deps: StoreDeps): void {
   const { db } = deps;
   const keys = createStoreKeys(db);
   const checks = createStoreCheck(db);
 
-  app.post<{ Params: { id: string } }>("/api/v1/parties/:id/store-keys", {
+  app.post("/api/v1/parties/:id/store-keys", {
+    config: { auth: "brand" },
     schema: {
       tags: ["store"], summary: "Create an API key for one of the brand's stores (shown only here)",
       security: brandSecurity, params: Type.Object({ id: Code }),
       response: { 201: Type.Object({ ...KeyInfo.properties, storeKey: Type.String({ description: "sts_… (192 random bits); only its SHA-256 is kept" }) }) },
     },
   }, async (request, reply) => {
-    const brand = await requireBrand(db, request);
-    return reply.code(201).send(await keys.create(brand.id, request.params.id));
+    return reply.code(201).send(await keys.create(request.brand.id, request.params.id));
   });
 
-  app.get<{ Params: { id: string } }>("/api/v1/parties/:id/store-keys", {
+  app.get("/api/v1/parties/:id/store-keys", {
+    config: { auth: "brand" },
     schema: {
       tags: ["store"], summary: "A store's API keys (never the keys themselves), newest first",
       security: brandSecurity, params: Type.Object({ id: Code }), response: { 200: Type.Object({ keys: Type.Array(KeyInfo) }) },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return { keys: await keys.list(brand.id, request.params.id) };
+    return { keys: await keys.list(request.brand.id, request.params.id) };
   });
 
-  app.delete<{ Params: { id: string } }>("/api/v1/store-keys/:id", {
+  app.delete("/api/v1/store-keys/:id", {
+    config: { auth: "brand" },
     schema: {
       tags: ["store"], summary: "Revoke a store API key (at once; revoking again changes nothing)",
       security: brandSecurity, params: Type.Object({ id: Type.String({ maxLength: 20 }) }), response: { 200: KeyInfo },
     },
   }, async (request) => {
-    const brand = await requireBrand(db, request);
-    return await keys.revoke(brand.id, request.params.id);
+    return await keys.revoke(request.brand.id, request.params.id);
   });
 
-  app.get<{ Querystring: Static<typeof CheckQuery> }>("/api/v1/store/check", {
+  app.get("/api/v1/store/check", {
+    config: { auth: "store" },
     schema: {
       tags: ["store"],
       summary: "Check a bottle before taking it in or selling it: authenticity, sales region, the price against the guide-price band, warnings",
@@ -121,12 +121,11 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
       querystring: CheckQuery, response: { 200: CheckAnswer },
     },
   }, async (request, reply) => {
-    const store = await requireStore(db, request);
     const { serial, price, currency } = request.query;
     const intent: Intent = request.query.intent ?? (price !== undefined ? "sale" : "receiving");
     const lang = pickLang(request.query.lang, request.headers["accept-language"]);
     const amount = price === undefined ? null : fromCents(toCents(price)); // "1200" → "1200.00"
-    const result = await checks.check(store, serial, { price: amount === null ? null : { amount, currency: currency ?? "CNY" }, intent, lang });
+    const result = await checks.check(request.store, serial, { price: amount === null ? null : { amount, currency: currency ?? "CNY" }, intent, lang });
     return reply.header("cache-control", "no-store").send(result);
   });
 
@@ -135,6 +134,7 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
     rawJsonBodies(scope, ["application/json"], STORE_EVENTS_BODY_LIMIT);
 
     scope.post<{ Body: string }>("/api/v1/store/events", {
+      config: { auth: "store" },
       bodyLimit: STORE_EVENTS_BODY_LIMIT,
       schema: {
         tags: ["store"],
@@ -152,7 +152,7 @@ export function storeRoutes(app: FastifyInstance, deps: StoreDeps): void {
       },
       validatorCompiler: () => () => true,
     }, async (request, reply) => {
-      const store = await requireStore(db, request);
+      const { store } = request;
       const events = parseEventsEnvelope(request.body);
 
       const prefix = idPrefix(store);

@@ -10,6 +10,7 @@ import type { GuidePrice } from "../core/price.ts";
 import { tokenHash } from "../core/secrets.ts";
 import { RECENT_SCANS_MS, type Place, type ScanFact } from "../core/warnings.ts";
 import { withTransaction, type Db } from "../db/pool.ts";
+import type { ReadDb } from "../db/replica.ts";
 import { scanFact, scansJsonSql, stepsJsonSql, stepsOf, type ScanRow, type Step, type StepRow } from "../ledger/read-model.ts";
 import { storeKeySql } from "../store/keys.ts";
 import { capWindowScansSql, rescanSql, type Visit, type VisitOutcome } from "./scan-writer.ts";
@@ -134,16 +135,22 @@ export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bo
   };
 }
 
-export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number }) {
+export function createBottleRepo(db: Db, chain: () => Promise<{ chainId: number; registry: string }>, options: { scansPerHour: number; reads?: ReadDb }) {
   return {
     /** The bottle's page, if the secret (or cap code) matches; otherwise null, exactly like an unknown code. */
     async forPage(request: PageRequest): Promise<BottleView | null> {
       const { secret } = request;
       const given = secret === undefined || secret === "" ? null : Buffer.from(tokenHash(secret));
       const token = request.token === null ? null : Buffer.from(tokenHash(request.token));
+      // A consumer's page reads the replica (service/db/replica.ts): what it decides about the visit is
+      // checked again on the primary, under the head's lock, by the scan writer whenever the head's n
+      // has moved since (a lagging replica: the IP's recent scans and the hour's are counted again
+      // there). A request with a bearer token reads the primary: whether it is the brand's or a live
+      // store key (its look is then no consumer's scan) is a credential check, true as soon as a key is issued.
+      const reader = request.token === null ? options.reads?.("consumer-page") ?? db : db;
       const [{ rows: [row] }, current] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
-        db.query<Row>({ name: "verify-page-3", text: PAGE_SQL, values: [
+        reader.query<Row>({ name: "verify-page-3", text: PAGE_SQL, values: [
           request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
           token, request.token?.startsWith("sts_") ?? false,
         ] }),
@@ -189,4 +196,4 @@ export function createBottleStore(db: Db, chain: () => Promise<{ chainId: number
   };
 }
 
-export type BottleStore = ReturnType<typeof createBottleStore>;
+export type BottleRepo = ReturnType<typeof createBottleRepo>;

@@ -25,8 +25,9 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { ChainRef, ProofBundle } from "../core/bundle.ts";
 import { tokenHash } from "../core/secrets.ts";
 import type { Db } from "../db/pool.ts";
+import type { ReadDb } from "../db/replica.ts";
 import { latestAnchoredSql } from "../ledger/read-model.ts";
-import type { BundleAccess, BundleStore, LinkProofs } from "./bundles.ts";
+import type { BundleAccess, BundleRepo, LinkProofs } from "./bundles.ts";
 
 /** Who asks, as the request says it: the bottle's QR secret, or a brand API key. */
 export type BundleRequest = { secret: string } | { apiKey: string };
@@ -62,6 +63,9 @@ interface CheckRow {
   latest_seq: number | null;
   latest_at: Date | null;
 }
+
+/** A request's check, with the database it was read from (the bundle is built from the same one). */
+interface Checked { row: CheckRow; chain: ChainRef; at: number; db: Db }
 
 interface Entry extends ServedBundle {
   lastN: number;
@@ -108,19 +112,30 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   });
 }
 
-export function createBundleCache(db: Db, store: BundleStore, chain: () => Promise<ChainRef>, options: BundleCacheOptions) {
+/**
+ * `db`: the primary. `options.reads` (service/db/replica.ts): where requests by a bottle's secret read,
+ * picked once per statement group; each bundle of the group is built from the database its check
+ * read, so the access check, `last_n`, the latest batch and the bundle all come from one source (the
+ * replica, or the primary once the replica lags or fails) and an entry never records a state newer
+ * than its contents. Requests with a brand API key are checked, and built, on the primary: a key is a
+ * credential, which must work as soon as it is issued (and stop as soon as it is revoked), not once
+ * the replica has replayed it.
+ */
+export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promise<ChainRef>, options: BundleCacheOptions & { reads?: ReadDb }) {
+  const pick = (keyed: boolean): Db => keyed || options.reads === undefined ? db : options.reads("proof-bundle");
   const freshMs = options.freshMs ?? FRESH_MS;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
   let bytes = 0;
 
   // Requests of one turn of the event loop, checked together by one statement.
-  let queue: { serial: string; keyHash: Uint8Array | null; resolve: (r: { row: CheckRow; chain: ChainRef; at: number }) => void; reject: (e: unknown) => void }[] = [];
+  let queue: { serial: string; keyHash: Uint8Array | null; resolve: (r: Checked) => void; reject: (e: unknown) => void }[] = [];
   async function flush(batch: typeof queue): Promise<void> {
     try {
+      const source = pick(batch[0]!.keyHash !== null);
       const chainRef = await chain();
       const at = now();
-      const { rows } = await db.query<CheckRow>({
+      const { rows } = await source.query<CheckRow>({
         name: "bundle-check-2",
         text: `WITH latest AS (${latestAnchoredSql("seq, anchored_at", "$3", "$4")})
                SELECT q.i::int AS i, c.brand_id, c.secret_hash, c.last_n, k.id AS key_brand, latest.seq AS latest_seq, latest.anchored_at AS latest_at
@@ -130,14 +145,23 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
                  LEFT JOIN latest ON true`,
         values: [batch.map((b) => b.serial), batch.map((b) => b.keyHash), chainRef.chainId, chainRef.registry],
       });
-      for (const row of rows) batch[row.i - 1]!.resolve({ row, chain: chainRef, at });
+      for (const row of rows) batch[row.i - 1]!.resolve({ row, chain: chainRef, at, db: source });
     } catch (error) {
       for (const b of batch) b.reject(error);
     }
   }
-  function check(serial: string, keyHash: Uint8Array | null): Promise<{ row: CheckRow; chain: ChainRef; at: number }> {
+  function check(serial: string, keyHash: Uint8Array | null): Promise<Checked> {
     return new Promise((resolve, reject) => {
-      if (queue.length === 0) setImmediate(() => { const batch = queue; queue = []; for (let i = 0; i < batch.length; i += MAX_BATCH) void flush(batch.slice(i, i + MAX_BATCH)); });
+      if (queue.length === 0) {
+        setImmediate(() => {
+          // Requests by secret and requests by API key go in statements of their own (they may read different databases).
+          const all = queue;
+          queue = [];
+          for (const batch of [all.filter((b) => b.keyHash === null), all.filter((b) => b.keyHash !== null)]) {
+            for (let i = 0; i < batch.length; i += MAX_BATCH) void flush(batch.slice(i, i + MAX_BATCH));
+          }
+        });
+      }
       queue.push({ serial, keyHash, resolve, reject });
     });
   }
@@ -163,7 +187,7 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
      * anchored batch.
      */
     async serve(serial: string, request: BundleRequest, proofs: LinkProofs = "head", fresh = false): Promise<ServedBundle | "not-found" | "unknown-key"> {
-      const { row, chain: chainRef, at } = await check(serial, "apiKey" in request ? Buffer.from(tokenHash(request.apiKey)) : null);
+      const { row, chain: chainRef, at, db } = await check(serial, "apiKey" in request ? Buffer.from(tokenHash(request.apiKey)) : null);
       let access: BundleAccess;
       if ("apiKey" in request) {
         if (row.key_brand === null) return "unknown-key";
@@ -190,7 +214,7 @@ export function createBundleCache(db: Db, store: BundleStore, chain: () => Promi
         }
       }
 
-      const bundle = await store.bundleFor(serial, access, proofs);
+      const bundle = await store.bundleFor(serial, access, proofs, db);
       if (bundle === null) return "not-found";
       const body = exactBuffer(JSON.stringify(bundle));
       // What was read before building: a bundle newer than that is only ever rebuilt sooner.

@@ -62,7 +62,7 @@ function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
 /** Events whose bottle trees are kept (each at most 1,000 bottles: about 100 KB). */
 const MEMBER_TREES = 128;
 
-export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
+export function createBundleRepo(primary: Db, chain: () => Promise<ChainRef>) {
   // The bottle trees of recently asked events, least recently used first: a production event's
   // 1,000 bottles are asked for one after another, and its tree costs ~2,000 keccak256 to build.
   const trees = new Map<string, MemberTree>();
@@ -87,7 +87,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
    * sealed by then, or when the stored tiles do not give the batch's heads root (versions pruned
    * while batches are anchored again on a new registry): the bundle is then incomplete, never wrong.
    */
-  async function headProof(chainRef: ChainRef, index: number, rows: LinkRow[]): Promise<{ head: HeadProof; batch: BundleBatch } | null> {
+  async function headProof(db: Db, chainRef: ChainRef, index: number, rows: LinkRow[]): Promise<{ head: HeadProof; batch: BundleBatch } | null> {
     const keys = tilesForProof(index, MAX_HEADS_DEPTH);
     const { rows: found } = await db.query<BatchColumns & { seq: number; grp: number | null; idx: number | null; hashes: Buffer | null }>({
       name: "bundle-head-2",
@@ -112,8 +112,12 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   }
 
   return {
-    /** The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable). */
-    async bundleFor(serial: string, access: BundleAccess, proofs: LinkProofs = "head"): Promise<ProofBundle | null> {
+    /**
+     * The bottle's bundle, or null if it does not exist or the caller may not see it (indistinguishable).
+     * Every statement reads `db` (the replica, or the primary: service/db/replica.ts), so the links and
+     * the head proof come from one source, never a replica's links beside the primary's latest batch.
+     */
+    async bundleFor(serial: string, access: BundleAccess, proofs: LinkProofs = "head", db: Db = primary): Promise<ProofBundle | null> {
       // One round trip, a statement prepared once per connection: the code with its links, events and
       // batches (no link: one row of nulls), only if the caller may see it. Access is decided on the
       // code's row before any link is read, so a wrong secret reads no more than an unknown serial
@@ -140,7 +144,7 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
       const chainRef = await chain();
       const batches = new Map<number, BundleBatch>();
       const events: BundleInput["events"] = [];
-      const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(chainRef, code.chain_index, rows);
+      const proven = code.chain_index === null || rows.length === 0 ? null : await headProof(db, chainRef, code.chain_index, rows);
       if (proven !== null) batches.set(proven.batch.seq, proven.batch);
       // Only anchors on the registry the bundle names count; others are pending until re-anchored.
       // A batch at or before the head's is anchored there too (the registry takes batches in order),
@@ -175,4 +179,4 @@ export function createBundleStore(db: Db, chain: () => Promise<ChainRef>) {
   };
 }
 
-export type BundleStore = ReturnType<typeof createBundleStore>;
+export type BundleRepo = ReturnType<typeof createBundleRepo>;

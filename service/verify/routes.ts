@@ -4,8 +4,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Type } from "@sinclair/typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { QueueFull } from "../core/group-commit.ts";
 import { normaliseGtin } from "../core/gtin.ts";
 import { notAScan } from "../core/previews.ts";
@@ -13,12 +13,12 @@ import { band, guideInForce } from "../core/price.ts";
 import type { PublicRpc } from "../core/public-rpc.ts";
 import { saleOf, warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
-import { bearerToken, requireBrand } from "../http/auth.ts";
+import type { Api } from "../http/api.ts";
+import { bearerToken } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
 import { pickLang } from "../web/lang.ts";
-import { afterVisit, scanSummary, type BottleStore } from "./bottles.ts";
+import { afterVisit, scanSummary, type BottleRepo } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
-import type { LinkProofs } from "./bundles.ts";
 import { renderPage } from "./page.ts";
 import { createScanWriter, type Visit, type VisitOutcome } from "./scan-writer.ts";
 
@@ -27,7 +27,7 @@ const PAGE_CSS = new URL("./assets/page.css", import.meta.url);
 export interface VerifyDeps {
   db: Db;
   bundles: BundleCache;
-  bottles: BottleStore;
+  bottles: BottleRepo;
   rpc: PublicRpc;
   /** The chain and registry the page's self-check trusts, and the explorer that shows the registry (EXPLORER_URL). */
   chain: () => Promise<{ chainId: number; registry: string }>;
@@ -61,7 +61,7 @@ function switchUrl(request: FastifyRequest, lang: "zh" | "en", keep: boolean): s
 /** The request headers that say a browser fetches a page ahead of a click (core/previews.ts). */
 const PURPOSE_HEADERS = ["purpose", "sec-purpose", "x-purpose", "x-moz"] as const;
 
-export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
+export function verifyRoutes(app: Api, deps: VerifyDeps): void {
   const perIp = app.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
   // The plugin runs one limiter per request, so the per-bottle one is checked by hand, and only once
   // the secret has matched: keyed on the serial alone, anyone who knows a serial (it is printed in
@@ -78,7 +78,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     }
   };
 
-  app.get<{ Params: { serial: string }; Querystring: { s?: string; proofs?: LinkProofs } }>("/api/v1/items/:serial/proof", {
+  app.get("/api/v1/items/:serial/proof", {
     onRequest: perIp,
     schema: {
       tags: ["verify"],
@@ -124,7 +124,7 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
   };
   const htmlReply = (reply: FastifyReply) => reply.header("cache-control", "no-store").header("vary", "accept-language").type("text/html; charset=utf-8");
 
-  app.get<{ Params: { gtin: string; serial: string }; Querystring: { s?: string; o?: string; lang?: string } }>("/01/:gtin/21/:serial", {
+  app.get("/01/:gtin/21/:serial", {
     onRequest: perIp,
     schema: {
       tags: ["verify"],
@@ -177,18 +177,18 @@ export function verifyRoutes(app: FastifyInstance, deps: VerifyDeps): void {
     return reply.type("text/css; charset=utf-8").header("cache-control", "public, max-age=3600").send(await css);
   });
 
-  app.put<{ Body: Static<typeof PlacesBody> }>("/api/v1/ip-places", {
+  app.put("/api/v1/ip-places", {
+    config: { auth: "brand" },
     schema: {
       tags: ["set-up"], summary: "Replace the brand's IP-range → place table used to place consumer scans (coarse; no raw IP is stored)",
       security: [{ brandApiKey: [] }], body: PlacesBody,
     },
   }, async (request) => {
-    const brand = await requireBrand(deps.db, request);
     request.body.places.forEach((p, i) => {
       const [address, bits] = p.cidr.split("/") as [string, string];
       const version = isIP(address);
       if (version === 0 || Number(bits) > (version === 4 ? 32 : 128)) throw invalid(`places[${i}].cidr`, `"${p.cidr}" is not an IP range (address/prefix)`);
     });
-    return { places: await deps.bottles.putPlaces(brand.id, request.body.places) };
+    return { places: await deps.bottles.putPlaces(request.brand.id, request.body.places) };
   });
 }

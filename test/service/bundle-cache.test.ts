@@ -8,7 +8,7 @@ import { expect } from "chai";
 import pg from "pg";
 import type { ChainRef, ProofBundle } from "../../service/core/bundle.ts";
 import { createBundleCache, etagMatches, FRESH_MS, type BundleCacheOptions, type ServedBundle } from "../../service/verify/bundle-cache.ts";
-import { createBundleStore, type LinkProofs } from "../../service/verify/bundles.ts";
+import { createBundleRepo, type LinkProofs } from "../../service/verify/bundles.ts";
 import { lifecycle, type BrandFixture, type ChainStack, type Stack, startChainStack } from "../helpers/stack.ts";
 
 const BIG = { maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 };
@@ -21,7 +21,7 @@ describe("proof bundle cache", function () {
   let pool: pg.Pool;
   let roundTrips = 0;
   let chain: () => Promise<ChainRef>;
-  let plain: ReturnType<typeof createBundleStore>;
+  let plain: ReturnType<typeof createBundleRepo>;
 
   before(async () => {
     services = await startChainStack({ keyIndex: 19 });
@@ -32,7 +32,7 @@ describe("proof bundle cache", function () {
     pool = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     pool.query = ((...args: unknown[]) => { roundTrips++; return query(...args); }) as typeof pool.query;
-    plain = createBundleStore(services.db, chain);
+    plain = createBundleRepo(services.db, chain);
   });
   after(async () => {
     await pool?.end();
@@ -40,7 +40,7 @@ describe("proof bundle cache", function () {
   });
 
   const code = (i: number) => brand.codes[i]!;
-  const cacheOf = (options: Partial<BundleCacheOptions> = {}) => createBundleCache(pool, createBundleStore(pool, chain), chain, { ...BIG, ...options });
+  const cacheOf = (options: Partial<BundleCacheOptions> = {}) => createBundleCache(pool, createBundleRepo(pool, chain), chain, { ...BIG, ...options });
   type Cache = ReturnType<typeof cacheOf>;
   async function served(cache: Cache, i: number, proofs: LinkProofs, request: { secret: string } | { apiKey: string } = { secret: code(i).secret }): Promise<ServedBundle> {
     const answer = await cache.serve(code(i).serial, request, proofs);

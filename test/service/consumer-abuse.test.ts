@@ -17,7 +17,7 @@ import type pg from "pg";
 import { fastifyTrustProxy } from "../../service/app.ts";
 import { ConfigError, loadConfig } from "../../service/config.ts";
 import { createLogger } from "../../service/log.ts";
-import { createBundleStore } from "../../service/verify/bundles.ts";
+import { createBundleRepo } from "../../service/verify/bundles.ts";
 import { lifecycle, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 type Raw = { status: number; headers: Record<string, string>; body: string };
@@ -281,7 +281,7 @@ describe("the consumer's routes under attack", function () {
         },
       } as unknown as pg.Pool;
       const chain = stack.runtime.chain;
-      const store = createBundleStore(counting, async () => ({ chainId: await chain.chainId(), registry: chain.registry }));
+      const store = createBundleRepo(counting, async () => ({ chainId: await chain.chainId(), registry: chain.registry }));
       const work = async (serial: string, secret: string) => {
         seen.length = 0;
         const bundle = await store.bundleFor(serial, { secret });

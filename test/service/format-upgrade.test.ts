@@ -17,7 +17,7 @@ import { migrate } from "../../service/db/migrate.ts";
 import { createLogger } from "../../service/log.ts";
 import { createMetrics } from "../../service/metrics.ts";
 import { appendEvents, lockHeads } from "../../service/ledger/append.ts";
-import { createBundleStore } from "../../service/verify/bundles.ts";
+import { createBundleRepo } from "../../service/verify/bundles.ts";
 import { createDatabase } from "../helpers/stack.ts";
 
 const CHAIN = { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" };
@@ -101,7 +101,7 @@ describe("upgrading a populated database to proof format 2", function () {
     await db.query("UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = 2, block_time = now() WHERE seq = 2",
       [CHAIN.chainId, CHAIN.registry, `0x${"cd".repeat(32)}`]);
 
-    const bundles = createBundleStore(db, async () => CHAIN);
+    const bundles = createBundleRepo(db, async () => CHAIN);
     const bundleOf = async (serial: string) => (await bundles.bundleFor(serial, { secret: `secret-${serial}` }))!;
 
     // OLDA: links 1-2 in format-1 batch 1, link 3 in format-2 batch 2: valid, but its identity is not bound.
@@ -148,7 +148,7 @@ describe("upgrading a populated database to proof format 2", function () {
 
   it("keeps only the tile versions a proof can still ask for, and every bundle still proves its head", async () => {
     const sealer = createSealer({ db, maxLinks: 1_000, log, metrics: createMetrics(async () => 0) });
-    const bundles = createBundleStore(db, async () => CHAIN);
+    const bundles = createBundleRepo(db, async () => CHAIN);
     for (let k = 0; k < 4; k++) {
       await withTransaction(db, async (tx) => {
         const locked = await lockHeads(tx, ["NEWC"]);

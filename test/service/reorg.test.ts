@@ -25,7 +25,7 @@ import { startLocalChain, type LocalChain } from "../../service/anchoring/local-
 import { registryAt } from "../../service/anchoring/registry.ts";
 import type { Hash } from "../../service/core/hash.ts";
 import { createMetrics } from "../../service/metrics.ts";
-import { createOutboxStore } from "../../service/outbox/store.ts";
+import { createOutboxRepo } from "../../service/outbox/repo.ts";
 import { deployTestRegistry, devKey, lifecycle, startChainStack, type ChainStack } from "../helpers/stack.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -173,7 +173,7 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       const metrics = createMetrics(async () => 0);
       const sealer = createSealer({ db: stack.runtime.db, maxLinks: 100_000, log, metrics });
       const anchorer = createAnchorer({ db: stack.runtime.db, chain: stack.runtime.chain, confirmations: 1, log, metrics, replaceAfterMs: 60_000 });
-      const outbox = createOutboxStore(stack.runtime.db);
+      const outbox = createOutboxRepo(stack.runtime.db);
       const brand = await stack.createBrand({ codes: 1 });
       // The endpoint's row itself (nothing is sent in this test: the fan-out's deliveries are what it reads).
       await db.query(

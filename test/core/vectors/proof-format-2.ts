@@ -45,7 +45,7 @@ export const keyOf = (name: ChainName): string => {
   return "log" in identity ? identity.log : identity.serial;
 };
 
-/** E1: the lot's production, as a webhook delivers it (service/ingest/store.ts `canonicalEvent`). */
+/** E1: the lot's production, as a webhook delivers it (service/ingest/repo.ts `canonicalEvent`). */
 export const E1_DRAFT: CanonicalEvent = {
   brand: BRAND,
   id: "prod-2026-11-A-001",

@@ -14,7 +14,7 @@ import { freePort } from "../../../service/anchoring/local-chain.ts";
 
 const run = promisify(execFile);
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs} ms`);
@@ -23,7 +23,7 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30
 }
 
 /** The newest PostgreSQL server binaries installed (Debian keeps them in /usr/lib/postgresql/N/bin). */
-async function postgresBin(): Promise<string> {
+export async function postgresBin(): Promise<string> {
   const versions = (await readdir("/usr/lib/postgresql")).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error("no PostgreSQL server binaries under /usr/lib/postgresql");
   return `/usr/lib/postgresql/${versions[0]}/bin`;

@@ -13,7 +13,7 @@ import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, conflictingEvents, invalidEvents, isUniqueViolation, type Problem } from "../http/errors.ts";
 import { runChecks } from "../checks/run.ts";
 import { appendEvents, lockHeads, STATELESS_TYPES, type Head, type NewEvent } from "../ledger/append.ts";
-import { brandSettings } from "../setup/store.ts";
+import { brandSettings } from "../setup/repo.ts";
 import { eventProblems, STORE_ID_NAMESPACE, type WebhookEvent } from "./schema.ts";
 
 export interface IngestResult {
@@ -90,7 +90,7 @@ export interface IngestOptions {
 /** How often a delivery is tried again when another one stored one of its ids at the same moment. */
 const UNIQUE_RACE_ATTEMPTS = 3;
 
-export function createIngestStore(db: Db) {
+export function createIngestRepo(db: Db) {
   /** Locks the heads of the bottles the events name; another brand's codes are left out, as if they did not exist. */
   async function lockBrandHeads(tx: Tx, brandId: number, events: WebhookEvent[]): Promise<Map<string, Head>> {
     return new Map([...(await lockHeads(tx, events.flatMap((event) => event.codes)))].filter(([, head]) => head.brandId === brandId));
@@ -291,4 +291,4 @@ export function createIngestStore(db: Db) {
   };
 }
 
-export type IngestStore = ReturnType<typeof createIngestStore>;
+export type IngestRepo = ReturnType<typeof createIngestRepo>;

@@ -109,7 +109,7 @@ const view = (row: EndpointRow): EndpointView => ({
   id: String(row.id), url: row.url, types: row.types, enabled: row.enabled, disabledReason: row.disabled_reason, createdAt: row.created_at.toISOString(),
 });
 
-export function createOutboxStore(db: Db) {
+export function createOutboxRepo(db: Db) {
   /** Disables an endpoint; its pending deliveries fail with the same reason. */
   async function disable(conn: Db | Tx, endpointId: number, reason: string): Promise<void> {
     await conn.query(
@@ -331,4 +331,4 @@ export function createOutboxStore(db: Db) {
   };
 }
 
-export type OutboxStore = ReturnType<typeof createOutboxStore>;
+export type OutboxRepo = ReturnType<typeof createOutboxRepo>;

@@ -76,8 +76,8 @@ function gtinOrThrow(input: string): string {
   return gtin;
 }
 
-export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecret: string) {
-  if (labelSecret.length < 32) throw new RangeError("createSetupStore: the label secret must be at least 32 characters");
+export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret: string) {
+  if (labelSecret.length < 32) throw new RangeError("createSetupRepo: the label secret must be at least 32 characters");
   const labelKeyOf = (brandId: number) => brandLabelKey(labelSecret, brandId);
 
   async function codeRows(brandId: number, lot: string, after: string, limit: number): Promise<CodeRow[]> {
@@ -235,4 +235,4 @@ export function createSetupStore(db: Db, publicBaseUrl: () => string, labelSecre
   };
 }
 
-export type SetupStore = ReturnType<typeof createSetupStore>;
+export type SetupRepo = ReturnType<typeof createSetupRepo>;
