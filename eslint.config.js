@@ -7,12 +7,26 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: "readonly", process: "readonly", URL: "readonly", fetch: "readonly", setTimeout: "readonly", clearTimeout: "readonly", AbortSignal: "readonly", TextEncoder: "readonly", Buffer: "readonly", structuredClone: "readonly" } },
+    languageOptions: {
+      globals: {
+        console: "readonly",
+        process: "readonly",
+        URL: "readonly",
+        fetch: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        AbortSignal: "readonly",
+        TextEncoder: "readonly",
+        Buffer: "readonly",
+        structuredClone: "readonly",
+      },
+    },
     rules: {
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       // Node runs our .ts files by stripping types: syntax that needs compiling is not allowed.
-      "no-restricted-syntax": ["error",
+      "no-restricted-syntax": [
+        "error",
         { selector: "TSEnumDeclaration", message: "use a union of string literals: Node's type stripping cannot run enums" },
         { selector: "TSModuleDeclaration[kind!='global'][declare!=true]", message: "namespaces need compiling; use modules" },
         { selector: "TSParameterProperty", message: "parameter properties need compiling; assign fields explicitly" },
@@ -28,10 +42,15 @@ export default tseslint.config(
     files: ["service/core/**/*.ts"],
     rules: {
       // core/ is pure: no I/O, nothing of ours outside core/.
-      "no-restricted-imports": ["error", { patterns: [
-        { group: ["node:*", "fs", "net", "http", "pg", "ioredis", "bullmq", "fastify", "ethers"], message: "service/core is pure: no I/O" },
-        { group: ["../*"], message: "service/core imports nothing of ours outside core/" },
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["node:*", "fs", "net", "http", "pg", "ioredis", "bullmq", "fastify", "ethers"], message: "service/core is pure: no I/O" },
+            { group: ["../*"], message: "service/core imports nothing of ours outside core/" },
+          ],
+        },
+      ],
     },
   },
 );

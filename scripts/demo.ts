@@ -57,7 +57,12 @@ const REGIONS = [
 type RegionCode = (typeof REGIONS)[number]["code"];
 
 type PartyKind = "factory" | "warehouse" | "distributor" | "store";
-interface Party { id: string; kind: PartyKind; name: string; region: RegionCode }
+interface Party {
+  id: string;
+  kind: PartyKind;
+  name: string;
+  region: RegionCode;
+}
 
 const FACTORY: Party = { id: "gz-factory-renhuai", kind: "factory", name: "仁怀茅台镇酿造一厂", region: "CN-GZ" };
 const WAREHOUSE: Party = { id: "gz-wh-guiyang", kind: "warehouse", name: "贵阳成品仓储中心", region: "CN-GZ" };
@@ -112,13 +117,45 @@ function gtin14(companyPrefix: string, itemReference: string): string {
 }
 
 /** Guide prices in CNY: the national one, and 上海's own (higher: freight and rents). */
-interface Product { gtin: string; name: string; volumeMl: number; abv: number; guidePrice: Record<"national" | RegionCode, number>; share: number; tag: string }
+interface Product {
+  gtin: string;
+  name: string;
+  volumeMl: number;
+  abv: number;
+  guidePrice: Record<"national" | RegionCode, number>;
+  share: number;
+  tag: string;
+}
 
 /** A fictitious GS1 China company prefix (690…), three products with guide prices in CNY. */
 const PRODUCTS: Product[] = [
-  { gtin: gtin14("6901234", "56001"), name: "黔香酱酒·经典 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: { national: 1499, "CN-GZ": 1499, "CN-SH": 1599 }, share: 0.55, tag: "JD" },
-  { gtin: gtin14("6901234", "56002"), name: "黔香酱酒·十五年窖藏 53%vol 500ml", volumeMl: 500, abv: 53, guidePrice: { national: 3999, "CN-GZ": 3999, "CN-SH": 4199 }, share: 0.2, tag: "JC" },
-  { gtin: gtin14("6901234", "56003"), name: "黔香酱酒·小酒 53%vol 100ml", volumeMl: 100, abv: 53, guidePrice: { national: 299, "CN-GZ": 299, "CN-SH": 319 }, share: 0.25, tag: "XJ" },
+  {
+    gtin: gtin14("6901234", "56001"),
+    name: "黔香酱酒·经典 53%vol 500ml",
+    volumeMl: 500,
+    abv: 53,
+    guidePrice: { national: 1499, "CN-GZ": 1499, "CN-SH": 1599 },
+    share: 0.55,
+    tag: "JD",
+  },
+  {
+    gtin: gtin14("6901234", "56002"),
+    name: "黔香酱酒·十五年窖藏 53%vol 500ml",
+    volumeMl: 500,
+    abv: 53,
+    guidePrice: { national: 3999, "CN-GZ": 3999, "CN-SH": 4199 },
+    share: 0.2,
+    tag: "JC",
+  },
+  {
+    gtin: gtin14("6901234", "56003"),
+    name: "黔香酱酒·小酒 53%vol 100ml",
+    volumeMl: 100,
+    abv: 53,
+    guidePrice: { national: 299, "CN-GZ": 299, "CN-SH": 319 },
+    share: 0.25,
+    tag: "XJ",
+  },
 ];
 /** The band around every guide price: a sale more than 5 % under or 10 % over it raises an alert. */
 const BAND = { below: 0.05, above: 0.1 } as const;
@@ -254,7 +291,9 @@ async function call<T>(api: string, method: string, path: string, options: CallO
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-interface Delivered { events: { id: string; status: "accepted" | "duplicate" }[] }
+interface Delivered {
+  events: { id: string; status: "accepted" | "duplicate" }[];
+}
 
 /**
  * Posts one signed delivery. Like any Standard Webhooks sender it retries a 5xx answer or a lost
@@ -265,7 +304,11 @@ async function deliver(api: string, brand: string, secret: string, body: string)
   const webhookId = `msg_${randomUUID()}`;
   for (let attempt = 1; ; attempt++) {
     try {
-      const { body: answer } = await call<Delivered>(api, "POST", `/webhooks/${brand}/events`, { body, headers: signWebhook(secret, webhookId, body), expect: [202] });
+      const { body: answer } = await call<Delivered>(api, "POST", `/webhooks/${brand}/events`, {
+        body,
+        headers: signWebhook(secret, webhookId, body),
+        expect: [202],
+      });
       return { answer, retried: attempt > 1 };
     } catch (error) {
       const retryable = error instanceof DemoError && (error.status === null || (error.status !== undefined && error.status >= 500));
@@ -282,7 +325,14 @@ function json(value: unknown): string {
 
 // ───────────────────────────── bottles and their week ─────────────────────────────
 
-interface Bottle { serial: string; secret: string; url: string; gtin: string; lot: string; region: RegionCode }
+interface Bottle {
+  serial: string;
+  secret: string;
+  url: string;
+  gtin: string;
+  lot: string;
+  region: RegionCode;
+}
 
 interface DemoEvent {
   id: string;
@@ -342,7 +392,7 @@ function lotSizes(total: number): { product: Product; region: RegionCode; count:
   const cells = PRODUCTS.flatMap((product) => REGIONS.map((region) => ({ product, region: region.code, exact: (total * product.share) / REGIONS.length })));
   const sized = cells.map((cell) => ({ ...cell, count: Math.floor(cell.exact) }));
   let left = total - sized.reduce((sum, cell) => sum + cell.count, 0);
-  for (const cell of [...sized].sort((a, b) => (b.exact - Math.floor(b.exact)) - (a.exact - Math.floor(a.exact)))) {
+  for (const cell of [...sized].sort((a, b) => b.exact - Math.floor(b.exact) - (a.exact - Math.floor(a.exact)))) {
     if (left === 0) break;
     cell.count += 1;
     left -= 1;
@@ -373,7 +423,11 @@ interface Week {
 function planWeek(brand: string, lots: { lot: string; product: Product; region: RegionCode; bottles: Bottle[] }[], start: number, now: number): Week {
   const events: DemoEvent[] = [];
   const at = new Map<DemoEvent, number>();
-  const add = (time: number, event: DemoEvent) => { event.occurredAt = chinaTime(time); events.push(event); at.set(event, time); };
+  const add = (time: number, event: DemoEvent) => {
+    event.occurredAt = chinaTime(time);
+    events.push(event);
+    at.set(event, time);
+  };
   const sold = new Set<string>();
   const opened = new Set<string>();
   const linksPerBottle = new Map<string, number>();
@@ -386,14 +440,26 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
     // Bottled on the first morning, one lot after another on line 3 (8:00 Beijing time onwards).
     const bottled = start + 30 * MINUTE + lotIndex * 90 * MINUTE + between(0, 20 * MINUTE);
     chunks(serials, MAX_CODES_PER_EVENT).forEach((codes, part) => {
-      add(bottled + part * MINUTE, { id: `${brand}.prod.${lot}.${part + 1}`, type: "production", codes, occurredAt: "", party: FACTORY.id,
-        data: { lot, gtin: product.gtin, line: "3号灌装线", shift: "早班" } });
+      add(bottled + part * MINUTE, {
+        id: `${brand}.prod.${lot}.${part + 1}`,
+        type: "production",
+        codes,
+        occurredAt: "",
+        party: FACTORY.id,
+        data: { lot, gtin: product.gtin, line: "3号灌装线", shift: "早班" },
+      });
       count(codes);
     });
     const stored = bottled + 6 * HOUR + between(0, 2 * HOUR);
     chunks(serials, MAX_CODES_PER_EVENT).forEach((codes, part) => {
-      add(stored + part * MINUTE, { id: `${brand}.whin.${lot}.${part + 1}`, type: "warehouse_in", codes, occurredAt: "", party: WAREHOUSE.id,
-        data: { lot, bin: `A-${String(lotIndex + 1).padStart(2, "0")}` } });
+      add(stored + part * MINUTE, {
+        id: `${brand}.whin.${lot}.${part + 1}`,
+        type: "warehouse_in",
+        codes,
+        occurredAt: "",
+        party: WAREHOUSE.id,
+        data: { lot, bin: `A-${String(lotIndex + 1).padStart(2, "0")}` },
+      });
       count(codes);
     });
 
@@ -403,8 +469,15 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
       shipmentNo += 1;
       const shipped = stored + 16 * HOUR + between(0, 30 * HOUR);
       const waybill = `SF${String(1_400_000_000 + randomInt(99_999_999))}`;
-      add(shipped, { id: `${brand}.out.${shipmentNo}`, type: "warehouse_out", codes: pallet, occurredAt: "", party: WAREHOUSE.id, to: DISTRIBUTORS[region].id,
-        data: { carrier: "顺丰速运", waybill, lot } });
+      add(shipped, {
+        id: `${brand}.out.${shipmentNo}`,
+        type: "warehouse_out",
+        codes: pallet,
+        occurredAt: "",
+        party: WAREHOUSE.id,
+        to: DISTRIBUTORS[region].id,
+        data: { carrier: "顺丰速运", waybill, lot },
+      });
       count(pallet);
 
       // The distributor delivers cartons of six to its stores within about a day.
@@ -412,8 +485,14 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
         cartonNo += 1;
         const store = pick(stores);
         const received = shipped + 18 * HOUR + between(0, 24 * HOUR);
-        add(received, { id: `${brand}.recv.${cartonNo}`, type: "store_receiving", codes: carton, occurredAt: "", party: store.id,
-          data: { carton: `CTN-${lot}-${String(cartonNo).padStart(4, "0")}`, from: DISTRIBUTORS[region].id } });
+        add(received, {
+          id: `${brand}.recv.${cartonNo}`,
+          type: "store_receiving",
+          codes: carton,
+          occurredAt: "",
+          party: store.id,
+          data: { carton: `CTN-${lot}-${String(cartonNo).padStart(4, "0")}`, from: DISTRIBUTORS[region].id },
+        });
         count(carton);
 
         // About nine bottles in ten sell before the week is out, in shop hours, near the guide price.
@@ -422,17 +501,22 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
           const saleFrom = received + 2 * HOUR;
           if (saleFrom >= now - HOUR) continue;
           const saleAt = shopHours(saleFrom, now - HOUR);
-          add(saleAt, { id: `${brand}.sale.${serial}`, type: "retail_sale", codes: [serial], occurredAt: "", party: store.id,
+          add(saleAt, {
+            id: `${brand}.sale.${serial}`,
+            type: "retail_sale",
+            codes: [serial],
+            occurredAt: "",
+            party: store.id,
             price: { amount: retailPrice(product.guidePrice[store.region]), currency: "CNY" },
-            data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}`, payment: pick(["微信支付", "支付宝", "银行卡"]) } });
+            data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}`, payment: pick(["微信支付", "支付宝", "银行卡"]) },
+          });
           count([serial]);
           sold.add(serial);
 
           // One buyer in twenty opens the bottle and scans the code under the cap.
           if ((Math.random() < 0.05 || opened.size === 0) && saleAt < now - 30 * MINUTE) {
             const openedAt = between(saleAt + 20 * MINUTE, now - 10 * MINUTE);
-            add(openedAt, { id: `${brand}.open.${serial}`, type: "opened", codes: [serial], occurredAt: "", party: store.id,
-              data: { via: "瓶盖内码扫码" } });
+            add(openedAt, { id: `${brand}.open.${serial}`, type: "opened", codes: [serial], occurredAt: "", party: store.id, data: { via: "瓶盖内码扫码" } });
             count([serial]);
             opened.add(serial);
           }
@@ -450,8 +534,7 @@ function planWeek(brand: string, lots: { lot: string; product: Product; region: 
 
 /** What the demo shows, one story each: a bottle's page (or a report) and what to look for there. */
 export type StoryKey =
-  | "shelf" | "just_bought" | "diverted" | "price_below" | "price_above"
-  | "copied" | "opened" | "pre_queried" | "price_report" | "price_protection";
+  "shelf" | "just_bought" | "diverted" | "price_below" | "price_above" | "copied" | "opened" | "pre_queried" | "price_report" | "price_protection";
 
 export interface Story {
   key: StoryKey;
@@ -465,12 +548,32 @@ export interface Story {
   skipped: string | null;
 }
 
-export interface ConsoleUser { kind: "brand" | "store"; party: string | null; username: string; password: string; landingUrl: string }
+export interface ConsoleUser {
+  kind: "brand" | "store";
+  party: string | null;
+  username: string;
+  password: string;
+  landingUrl: string;
+}
 
 /** The alert kinds the stories must raise. */
-const EXPECTED_ALERTS = ["diversion", "price_below", "price_above", "received_after_opened", "sold_after_opened", "sold_twice", "consumer_price_report"] as const;
+const EXPECTED_ALERTS = [
+  "diversion",
+  "price_below",
+  "price_above",
+  "received_after_opened",
+  "sold_after_opened",
+  "sold_twice",
+  "consumer_price_report",
+] as const;
 
-interface Minted { serial: string; secret: string; url: string; capCode: string; capUrl: string }
+interface Minted {
+  serial: string;
+  secret: string;
+  url: string;
+  capCode: string;
+  capUrl: string;
+}
 
 /** The loopback addresses cannot be used as a source (not Linux, or the service is not on loopback). */
 class NoLoopbackSource extends Error {}
@@ -485,19 +588,24 @@ async function openPage(url: string, localAddress: string | null): Promise<strin
   const target = new URL(url);
   const request = target.protocol === "https:" ? httpsRequest : httpRequest;
   return await new Promise<string>((done, fail) => {
-    const req = request(target, {
-      method: "GET", timeout: REQUEST_TIMEOUT_MS,
-      headers: { "user-agent": USER_AGENT, "accept-language": "zh-CN,zh;q=0.9", accept: "text/html" },
-      ...(localAddress === null ? {} : { localAddress }),
-    }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (part: Buffer) => parts.push(part));
-      res.on("end", () => {
-        const text = Buffer.concat(parts).toString("utf8");
-        if (res.statusCode === 200) done(text);
-        else fail(new DemoError(`GET ${target.pathname} answered ${res.statusCode}:\n${describeBody(text.slice(0, 500))}`, res.statusCode));
-      });
-    });
+    const req = request(
+      target,
+      {
+        method: "GET",
+        timeout: REQUEST_TIMEOUT_MS,
+        headers: { "user-agent": USER_AGENT, "accept-language": "zh-CN,zh;q=0.9", accept: "text/html" },
+        ...(localAddress === null ? {} : { localAddress }),
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (part: Buffer) => parts.push(part));
+        res.on("end", () => {
+          const text = Buffer.concat(parts).toString("utf8");
+          if (res.statusCode === 200) done(text);
+          else fail(new DemoError(`GET ${target.pathname} answered ${res.statusCode}:\n${describeBody(text.slice(0, 500))}`, res.statusCode));
+        });
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("timed out")));
     req.on("error", (error: NodeJS.ErrnoException) => {
       if (localAddress !== null && ["EADDRNOTAVAIL", "EINVAL", "EAFNOSUPPORT"].includes(error.code ?? "")) {
@@ -540,13 +648,30 @@ interface StoryContext {
   guides: Record<"national" | "CN-SH", GuideSet>;
 }
 
-export interface GuideSet { gtin: string; region: string | null; amount: string; currency: string; band: { min: string; max: string } }
+export interface GuideSet {
+  gtin: string;
+  region: string | null;
+  amount: string;
+  currency: string;
+  band: { min: string; max: string };
+}
 
 export interface StoriesOutcome {
   stories: Story[];
   alerts: Record<string, number>;
   diversion: { serial: string; store: string; responsible: string | null; responsibleName: string | null; path: string[] };
-  priceProtection: { from: string; to: string; apiUrl: string; consoleUrl: string; store: string; sold: number; previousSold: number; rate: number; compensation: string; totalCompensation: string };
+  priceProtection: {
+    from: string;
+    to: string;
+    apiUrl: string;
+    consoleUrl: string;
+    store: string;
+    sold: number;
+    previousSold: number;
+    rate: number;
+    compensation: string;
+    totalCompensation: string;
+  };
 }
 
 /**
@@ -562,12 +687,27 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
   const jd = PRODUCTS[0]!;
   const t = Date.now() - MINUTE;
   const mint = async (count: number, lot: string, region: RegionCode): Promise<Minted[]> =>
-    (await call<{ codes: Minted[] }>(api, "POST", "/api/v1/codes", { ...asBrand, body: json({ gtin: jd.gtin, count, lot, region }), expect: [201] })).body.codes;
+    (await call<{ codes: Minted[] }>(api, "POST", "/api/v1/codes", { ...asBrand, body: json({ gtin: jd.gtin, count, lot, region }), expect: [201] })).body
+      .codes;
 
   progress("Telling the stories …");
-  const [shelf, justBought, diverted, below, copied, opened, preQueried] = await mint(7, `JD${ctx.lotDate}GZS`, "CN-GZ") as [Minted, Minted, Minted, Minted, Minted, Minted, Minted];
-  const [above] = await mint(1, `JD${ctx.lotDate}SHS`, "CN-SH") as [Minted];
-  const protectedBottles = await mint(20, `JD${chinaDate(t - 14 * DAY).replaceAll("-", "").slice(2)}RH`, "CN-GZ");
+  const [shelf, justBought, diverted, below, copied, opened, preQueried] = (await mint(7, `JD${ctx.lotDate}GZS`, "CN-GZ")) as [
+    Minted,
+    Minted,
+    Minted,
+    Minted,
+    Minted,
+    Minted,
+    Minted,
+  ];
+  const [above] = (await mint(1, `JD${ctx.lotDate}SHS`, "CN-SH")) as [Minted];
+  const protectedBottles = await mint(
+    20,
+    `JD${chinaDate(t - 14 * DAY)
+      .replaceAll("-", "")
+      .slice(2)}RH`,
+    "CN-GZ",
+  );
 
   // Their histories as the brand's systems send them (one signed delivery, in time order).
   const events: (DemoEvent & { at: number })[] = [];
@@ -577,7 +717,10 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
     events.push({ id: `${brand}.story.${n}`, type, codes: codes.map((c) => c.serial), occurredAt: chinaTime(at), party: party.id, at, ...extra });
   };
   const sale = (at: number, bottle: Minted, store: Party, amount: number) =>
-    add(at, "retail_sale", [bottle], store, { price: { amount: yuan(amount), currency: "CNY" }, data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}` } });
+    add(at, "retail_sale", [bottle], store, {
+      price: { amount: yuan(amount), currency: "CNY" },
+      data: { channel: "门店", receipt: `R${String(randomInt(1e9)).padStart(9, "0")}` },
+    });
   const gzStory = [shelf, justBought, diverted, below, copied, opened, preQueried];
   add(t - 5 * DAY, "production", gzStory, FACTORY, { data: { lot: `JD${ctx.lotDate}GZS`, gtin: jd.gtin, line: "3号灌装线" } });
   add(t - 5 * DAY + 6 * HOUR, "warehouse_in", gzStory, WAREHOUSE);
@@ -604,7 +747,7 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
   add(t - 13 * DAY, "warehouse_out", protectedBottles, WAREHOUSE, { to: DISTRIBUTORS["CN-GZ"].id });
   add(t - 12.5 * DAY, "store_receiving", protectedBottles, PROTECTED_STORE);
   protectedBottles.forEach((bottle, i) => {
-    const at = i < 12 ? t - 12 * DAY + i * (4 * DAY / 12) : t - 5 * DAY + (i - 12) * (4 * DAY / 8);
+    const at = i < 12 ? t - 12 * DAY + i * ((4 * DAY) / 12) : t - 5 * DAY + (i - 12) * ((4 * DAY) / 8);
     sale(at, bottle, PROTECTED_STORE, jd.guidePrice["CN-GZ"]);
   });
   events.sort((a, b) => a.at - b.at);
@@ -613,19 +756,31 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
 
   // The store's own events, with its key: received yesterday or so, one bottle sold 40 minutes ago.
   const storeEvent = (id: string, type: StoreEventType, bottle: Minted, at: number, amount?: number) => ({
-    id, type, codes: [bottle.serial], occurredAt: chinaTime(at), party: KEY_STORE.id,
+    id,
+    type,
+    codes: [bottle.serial],
+    occurredAt: chinaTime(at),
+    party: KEY_STORE.id,
     ...(amount === undefined ? {} : { price: { amount: yuan(amount), currency: "CNY" } }),
   });
-  await call(api, "POST", "/api/v1/store/events", { ...asStore, expect: [202], body: json({ events: [
-    storeEvent(`recv-${preQueried.serial}`, "store_receiving", preQueried, t - 30 * HOUR),
-    storeEvent(`recv-${justBought.serial}`, "store_receiving", justBought, t - 26 * HOUR),
-    storeEvent(`recv-${shelf.serial}`, "store_receiving", shelf, t - 20 * HOUR),
-    storeEvent(`sale-${justBought.serial}`, "retail_sale", justBought, t - 40 * MINUTE, 1529),
-  ] }) });
+  await call(api, "POST", "/api/v1/store/events", {
+    ...asStore,
+    expect: [202],
+    body: json({
+      events: [
+        storeEvent(`recv-${preQueried.serial}`, "store_receiving", preQueried, t - 30 * HOUR),
+        storeEvent(`recv-${justBought.serial}`, "store_receiving", justBought, t - 26 * HOUR),
+        storeEvent(`recv-${shelf.serial}`, "store_receiving", shelf, t - 20 * HOUR),
+        storeEvent(`sale-${justBought.serial}`, "retail_sale", justBought, t - 40 * MINUTE, 1529),
+      ],
+    }),
+  });
 
   // Brand IP table: which city each loopback address stands for.
   const fromCities = loopbackService(api);
-  let copiedSkipped: string | null = fromCities ? null : `the service is not on a 127.x.x.x address, so the demo cannot scan from two places (it scans from ${PLACES.guiyang.address} and ${PLACES.shanghai.address})`;
+  let copiedSkipped: string | null = fromCities
+    ? null
+    : `the service is not on a 127.x.x.x address, so the demo cannot scan from two places (it scans from ${PLACES.guiyang.address} and ${PLACES.shanghai.address})`;
   const from = async (url: string, city: keyof typeof PLACES): Promise<string> => {
     if (fromCities) {
       try {
@@ -641,17 +796,42 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
   // Pre-queried: a dealer in 遵义 checks the code (an ordinary page visit) before the store sells it.
   await from(preQueried.url, "zunyi");
   await nextSecond();
-  await call(api, "POST", "/api/v1/store/events", { ...asStore, expect: [202], body: json({ events: [storeEvent(`sale-${preQueried.serial}`, "retail_sale", preQueried, Date.now(), 1499)] }) });
+  await call(api, "POST", "/api/v1/store/events", {
+    ...asStore,
+    expect: [202],
+    body: json({ events: [storeEvent(`sale-${preQueried.serial}`, "retail_sale", preQueried, Date.now(), 1499)] }),
+  });
 
   // Opened: its buyer in 贵阳 scans the code under the cap; then the bottle turns up again, refilled.
   await from(opened.capUrl, "guiyang");
   await nextSecond();
   const refill = Date.now();
   const guanshanhu = STORES["CN-GZ"][2]!;
-  await deliver(api, brand, ctx.webhookSecret, json({ events: [
-    { id: `${brand}.story.refill-in`, type: "store_receiving", codes: [opened.serial], occurredAt: chinaTime(refill), party: guanshanhu.id, data: { from: "个人回收" } },
-    { id: `${brand}.story.refill-sale`, type: "retail_sale", codes: [opened.serial], occurredAt: chinaTime(refill), party: guanshanhu.id, price: { amount: yuan(1499), currency: "CNY" } },
-  ] }));
+  await deliver(
+    api,
+    brand,
+    ctx.webhookSecret,
+    json({
+      events: [
+        {
+          id: `${brand}.story.refill-in`,
+          type: "store_receiving",
+          codes: [opened.serial],
+          occurredAt: chinaTime(refill),
+          party: guanshanhu.id,
+          data: { from: "个人回收" },
+        },
+        {
+          id: `${brand}.story.refill-sale`,
+          type: "retail_sale",
+          codes: [opened.serial],
+          occurredAt: chinaTime(refill),
+          party: guanshanhu.id,
+          price: { amount: yuan(1499), currency: "CNY" },
+        },
+      ],
+    }),
+  );
 
   // Copied: the same code scanned in 贵阳 and, minutes later, in 上海: two bottles carry it.
   if (copiedSkipped === null) {
@@ -661,22 +841,37 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
 
   // A consumer reports the price a 贵阳 shop asks for the bottle on its shelf.
   const { body: reported } = await call<{ verdict: string }>(api, "POST", "/api/v1/price-reports", {
-    body: json({ serial: shelf.serial, secret: shelf.secret, price: "1099.00", currency: "CNY", store: KEY_STORE.name }), expect: [201],
+    body: json({ serial: shelf.serial, secret: shelf.secret, price: "1099.00", currency: "CNY", store: KEY_STORE.name }),
+    expect: [201],
   });
 
   // Read back what the service made of it all.
   const alerts: Record<string, number> = {};
   let cursor: string | null = null;
   do {
-    const page: { alerts: { kind: string }[]; nextCursor: string | null } = (await call<{ alerts: { kind: string }[]; nextCursor: string | null }>(
-      api, "GET", `/api/v1/alerts?limit=500${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`, asBrand)).body;
+    const page: { alerts: { kind: string }[]; nextCursor: string | null } = (
+      await call<{ alerts: { kind: string }[]; nextCursor: string | null }>(
+        api,
+        "GET",
+        `/api/v1/alerts?limit=500${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`,
+        asBrand,
+      )
+    ).body;
     for (const alert of page.alerts) alerts[alert.kind] = (alerts[alert.kind] ?? 0) + 1;
     cursor = page.nextCursor;
   } while (cursor !== null);
   const missing = EXPECTED_ALERTS.filter((kind) => !alerts[kind]);
-  if (missing.length > 0) throw new DemoError(`the stories should have raised these alerts, which the service does not list: ${missing.join(", ")} (GET /api/v1/alerts: ${json(alerts)})`);
-  const { body: { alerts: [divertedAlert] } } = await call<{ alerts: { party: string; details: { store: string; responsible: string | null; responsibleName: string | null; path: { party: string }[] } }[] }>(
-    api, "GET", `/api/v1/alerts?kind=diversion&serial=${diverted.serial}`, asBrand);
+  if (missing.length > 0)
+    throw new DemoError(
+      `the stories should have raised these alerts, which the service does not list: ${missing.join(", ")} (GET /api/v1/alerts: ${json(alerts)})`,
+    );
+  const {
+    body: {
+      alerts: [divertedAlert],
+    },
+  } = await call<{
+    alerts: { party: string; details: { store: string; responsible: string | null; responsibleName: string | null; path: { party: string }[] } }[];
+  }>(api, "GET", `/api/v1/alerts?kind=diversion&serial=${diverted.serial}`, asBrand);
   if (divertedAlert === undefined) throw new DemoError(`no diversion alert for bottle ${diverted.serial}`);
 
   const period = { from: chinaDate(t - 6 * DAY), to: chinaDate(t + DAY) };
@@ -694,37 +889,107 @@ async function tellStories(ctx: StoryContext): Promise<StoriesOutcome> {
     return `¥${g.amount} (band ¥${g.band.min}–${g.band.max})`;
   };
   const path = divertedAlert.details.path.map((p) => p.party);
-  const story = (key: StoryKey, title: string, bottle: Minted | null, url: string, lookFor: string, skipped: string | null = null): Story =>
-    ({ key, title, url, lookFor, serial: bottle?.serial ?? null, skipped });
+  const story = (key: StoryKey, title: string, bottle: Minted | null, url: string, lookFor: string, skipped: string | null = null): Story => ({
+    key,
+    title,
+    url,
+    lookFor,
+    serial: bottle?.serial ?? null,
+    skipped,
+  });
   const stories: Story[] = [
-    story("shelf", "A genuine bottle on the shelf", shelf, shelf.url,
-      `genuine: produced, shipped to ${DISTRIBUTORS["CN-GZ"].name}, received by ${KEY_STORE.name} yesterday, not sold; the guide price ${guide("CN-GZ")}`),
-    story("just_bought", "A genuine bottle just bought (you are its first consumer scan after the sale)", justBought, justBought.url,
-      `genuine, sold 40 minutes ago by ${KEY_STORE.name} at ¥1529 (posted with the store's own key); your visit is its first consumer scan`),
-    story("diverted", "A diverted bottle: allocated to 贵州, sold in 上海", diverted, diverted.url,
-      `the out-of-region warning (贵州 → 上海, ${pudong.name}); the console's alerts name the distributor responsible, ${divertedAlert.details.responsibleName ?? "?"} (${divertedAlert.details.responsible ?? "?"}), and the path ${path.join(" → ")}`),
-    story("price_below", "A sale below the guide-price band", below, below.url,
-      `sold for ¥1199 by ${zunyi.name} against the guide price ${guide("CN-GZ")}: a price_below alert in the console`),
-    story("price_above", "A sale above the guide-price band (上海's own guide price)", above, above.url,
-      `sold for ¥1999 by ${jingan.name} against 上海's guide price ${guide("CN-SH")}: a price_above alert; the page shows 上海's price`),
-    story("copied", "A copied code: scanned in 贵阳 and in 上海 within the hour", copied, copied.url,
-      `the copied-code warning: the same code scanned in ${PLACES.guiyang.place} and ${PLACES.shanghai.place}, some 1,500 km apart, minutes from each other`, copiedSkipped),
-    story("opened", "An opened bottle (cap code scanned), then received and sold again", opened, opened.url,
-      `the opened warning; the console lists received_after_opened, sold_after_opened and sold_twice for it (${guanshanhu.name} took it in and sold it after its opening: a refill)`),
-    story("pre_queried", "A code pre-queried by the trade before its sale", preQueried, preQueried.url,
-      `the check from ${PLACES.zunyi.place} before the sale is shown apart ("before it was sold, by the trade"), not as a consumer scan`),
-    story("price_report", "A consumer's price report", shelf, shelf.url,
-      `the "report the price" form at the bottom; the demo reported ¥1099 at ${KEY_STORE.name} (${reported.verdict} the band): a consumer_price_report alert in the console`),
-    story("price_protection", "Price protection for the week", null, consoleUrl,
-      `${PROTECTED_STORE.name} sold ${line.sold} bottles against ${line.previousSold} the week before, all within the band: rate ${(line.rate * 100).toFixed(1)} %, compensation ¥${line.compensation} (total ¥${report.totals.compensation}); API: ${api}${reportPath}`),
+    story(
+      "shelf",
+      "A genuine bottle on the shelf",
+      shelf,
+      shelf.url,
+      `genuine: produced, shipped to ${DISTRIBUTORS["CN-GZ"].name}, received by ${KEY_STORE.name} yesterday, not sold; the guide price ${guide("CN-GZ")}`,
+    ),
+    story(
+      "just_bought",
+      "A genuine bottle just bought (you are its first consumer scan after the sale)",
+      justBought,
+      justBought.url,
+      `genuine, sold 40 minutes ago by ${KEY_STORE.name} at ¥1529 (posted with the store's own key); your visit is its first consumer scan`,
+    ),
+    story(
+      "diverted",
+      "A diverted bottle: allocated to 贵州, sold in 上海",
+      diverted,
+      diverted.url,
+      `the out-of-region warning (贵州 → 上海, ${pudong.name}); the console's alerts name the distributor responsible, ${divertedAlert.details.responsibleName ?? "?"} (${divertedAlert.details.responsible ?? "?"}), and the path ${path.join(" → ")}`,
+    ),
+    story(
+      "price_below",
+      "A sale below the guide-price band",
+      below,
+      below.url,
+      `sold for ¥1199 by ${zunyi.name} against the guide price ${guide("CN-GZ")}: a price_below alert in the console`,
+    ),
+    story(
+      "price_above",
+      "A sale above the guide-price band (上海's own guide price)",
+      above,
+      above.url,
+      `sold for ¥1999 by ${jingan.name} against 上海's guide price ${guide("CN-SH")}: a price_above alert; the page shows 上海's price`,
+    ),
+    story(
+      "copied",
+      "A copied code: scanned in 贵阳 and in 上海 within the hour",
+      copied,
+      copied.url,
+      `the copied-code warning: the same code scanned in ${PLACES.guiyang.place} and ${PLACES.shanghai.place}, some 1,500 km apart, minutes from each other`,
+      copiedSkipped,
+    ),
+    story(
+      "opened",
+      "An opened bottle (cap code scanned), then received and sold again",
+      opened,
+      opened.url,
+      `the opened warning; the console lists received_after_opened, sold_after_opened and sold_twice for it (${guanshanhu.name} took it in and sold it after its opening: a refill)`,
+    ),
+    story(
+      "pre_queried",
+      "A code pre-queried by the trade before its sale",
+      preQueried,
+      preQueried.url,
+      `the check from ${PLACES.zunyi.place} before the sale is shown apart ("before it was sold, by the trade"), not as a consumer scan`,
+    ),
+    story(
+      "price_report",
+      "A consumer's price report",
+      shelf,
+      shelf.url,
+      `the "report the price" form at the bottom; the demo reported ¥1099 at ${KEY_STORE.name} (${reported.verdict} the band): a consumer_price_report alert in the console`,
+    ),
+    story(
+      "price_protection",
+      "Price protection for the week",
+      null,
+      consoleUrl,
+      `${PROTECTED_STORE.name} sold ${line.sold} bottles against ${line.previousSold} the week before, all within the band: rate ${(line.rate * 100).toFixed(1)} %, compensation ¥${line.compensation} (total ¥${report.totals.compensation}); API: ${api}${reportPath}`,
+    ),
   ];
   return {
     stories,
     alerts,
-    diversion: { serial: diverted.serial, store: divertedAlert.details.store, responsible: divertedAlert.details.responsible, responsibleName: divertedAlert.details.responsibleName, path },
+    diversion: {
+      serial: diverted.serial,
+      store: divertedAlert.details.store,
+      responsible: divertedAlert.details.responsible,
+      responsibleName: divertedAlert.details.responsibleName,
+      path,
+    },
     priceProtection: {
-      ...period, apiUrl: `${api}${reportPath}`, consoleUrl, store: line.party, sold: line.sold, previousSold: line.previousSold, rate: line.rate,
-      compensation: line.compensation, totalCompensation: report.totals.compensation,
+      ...period,
+      apiUrl: `${api}${reportPath}`,
+      consoleUrl,
+      store: line.party,
+      sold: line.sold,
+      previousSold: line.previousSold,
+      rate: line.rate,
+      compensation: line.compensation,
+      totalCompensation: report.totals.compensation,
     },
   };
 }
@@ -786,7 +1051,10 @@ async function run(options: Options): Promise<Summary> {
     await call(api, "PUT", `/api/v1/parties/${party.id}`, { ...asBrand, body: json({ kind: party.kind, name: party.name, region: party.region }) });
   }
   for (const product of PRODUCTS) {
-    await call(api, "PUT", `/api/v1/products/${product.gtin}`, { ...asBrand, body: json({ name: product.name, volumeMl: product.volumeMl, abv: product.abv }) });
+    await call(api, "PUT", `/api/v1/products/${product.gtin}`, {
+      ...asBrand,
+      body: json({ name: product.name, volumeMl: product.volumeMl, abv: product.abv }),
+    });
   }
   progress(`  ${REGIONS.length} regions, ${PARTIES.length} parties, ${PRODUCTS.length} products`);
 
@@ -797,18 +1065,23 @@ async function run(options: Options): Promise<Summary> {
     for (const region of [null, "CN-SH"] as const) {
       const amount = yuan(product.guidePrice[region ?? "national"]);
       const { body } = await call<GuideSet>(api, "PUT", `/api/v1/products/${product.gtin}/guide-price`, {
-        ...asBrand, expect: [201], body: json({ amount, currency: "CNY", ...BAND, validFrom, ...(region === null ? {} : { region }) }),
+        ...asBrand,
+        expect: [201],
+        body: json({ amount, currency: "CNY", ...BAND, validFrom, ...(region === null ? {} : { region }) }),
       });
       guidePrices.push({ gtin: product.gtin, region: body.region, amount: body.amount, currency: body.currency, band: body.band });
     }
   }
   const guideOf = (region: string | null) => guidePrices.find((g) => g.gtin === PRODUCTS[0]!.gtin && g.region === region)!;
   await call(api, "PUT", "/api/v1/ip-places", {
-    ...asBrand, body: json({ places: Object.values(PLACES).map((p) => ({ cidr: `${p.address}/32`, place: p.place, latitude: p.latitude, longitude: p.longitude })) }),
+    ...asBrand,
+    body: json({ places: Object.values(PLACES).map((p) => ({ cidr: `${p.address}/32`, place: p.place, latitude: p.latitude, longitude: p.longitude })) }),
   });
 
   // The store's key, and the console's users: the brand's manager and that store's clerk.
-  const { body: { storeKey } } = await call<{ storeKey: string }>(api, "POST", `/api/v1/parties/${KEY_STORE.id}/store-keys`, { ...asBrand, expect: [201] });
+  const {
+    body: { storeKey },
+  } = await call<{ storeKey: string }>(api, "POST", `/api/v1/parties/${KEY_STORE.id}/store-keys`, { ...asBrand, expect: [201] });
   const users: ConsoleUser[] = [];
   for (const user of [
     { kind: "brand", party: null, username: "manager", displayName: "品牌经理", admin: true },
@@ -816,8 +1089,13 @@ async function run(options: Options): Promise<Summary> {
   ] as const) {
     const password = randomBytes(12).toString("base64url");
     await call(api, "POST", "/api/v1/users", { ...asBrand, expect: [201], body: json({ ...user, party: user.party ?? undefined, password }) });
-    users.push({ kind: user.kind, party: user.party, username: user.username, password,
-      landingUrl: `${api}${user.party === null ? "/console/overview" : `/console/stores/${user.party}`}` });
+    users.push({
+      kind: user.kind,
+      party: user.party,
+      username: user.username,
+      password,
+      landingUrl: `${api}${user.party === null ? "/console/overview" : `/console/stores/${user.party}`}`,
+    });
   }
   progress(`  guide prices for ${PRODUCTS.length} products (national and 上海), IP places, a store key and ${users.length} console users`);
 
@@ -829,7 +1107,9 @@ async function run(options: Options): Promise<Summary> {
   for (const { product, region, count } of lotSizes(options.bottles)) {
     const lot = `${product.tag}${lotDate}${region.slice(3)}`;
     const { body } = await call<{ codes: { serial: string; secret: string; url: string }[] }>(api, "POST", "/api/v1/codes", {
-      ...asBrand, body: json({ gtin: product.gtin, count, lot, region }), expect: [201],
+      ...asBrand,
+      body: json({ gtin: product.gtin, count, lot, region }),
+      expect: [201],
     });
     if (body.codes.length !== count) throw new DemoError(`POST /api/v1/codes minted ${body.codes.length} codes, not ${count}`);
     lots.push({ lot, product, region, bottles: body.codes.map((c) => ({ ...c, gtin: product.gtin, lot, region })) });
@@ -855,7 +1135,9 @@ async function run(options: Options): Promise<Summary> {
 
   // The sample: a bottle with its whole story (opened if any was), then a few others across lots.
   const sample = bottles.find((b) => week.opened.has(b.serial)) ?? bottles.find((b) => week.sold.has(b.serial)) ?? bottles[0]!;
-  const others = lots.map((l) => l.bottles.find((b) => b !== sample && week.sold.has(b.serial)) ?? l.bottles.find((b) => b !== sample)).filter((b) => b !== undefined);
+  const others = lots
+    .map((l) => l.bottles.find((b) => b !== sample && week.sold.has(b.serial)) ?? l.bottles.find((b) => b !== sample))
+    .filter((b) => b !== undefined);
   const shown = [sample, ...others].slice(0, 5);
 
   progress(`Waiting for bottle ${sample.serial}'s ${week.linksPerBottle.get(sample.serial)} links to be anchored on chain …`);
@@ -867,12 +1149,15 @@ async function run(options: Options): Promise<Summary> {
     const pending = bundle.links.filter((l) => l.anchor === null).length;
     if (bundle.links.length > 0 && pending === 0) break;
     if (Date.now() >= deadline) {
-      throw new DemoError(`bottle ${sample.serial}: ${pending} of ${bundle.links.length} links are still not anchored after ${ANCHOR_WAIT_MS / 1_000} s; are the service's workers running and is the chain reachable? (see GET ${api}/readyz)`);
+      throw new DemoError(
+        `bottle ${sample.serial}: ${pending} of ${bundle.links.length} links are still not anchored after ${ANCHOR_WAIT_MS / 1_000} s; are the service's workers running and is the chain reachable? (see GET ${api}/readyz)`,
+      );
     }
     await sleep(500);
   }
   const expectedLinks = week.linksPerBottle.get(sample.serial) ?? 0;
-  if (bundle.links.length !== expectedLinks) throw new DemoError(`bottle ${sample.serial} has ${bundle.links.length} links, not the ${expectedLinks} its events make`);
+  if (bundle.links.length !== expectedLinks)
+    throw new DemoError(`bottle ${sample.serial} has ${bundle.links.length} links, not the ${expectedLinks} its events make`);
   const verdict = verifyBundle(bundle);
   if (!verdict.valid) {
     throw new DemoError(`the proof bundle of bottle ${sample.serial} does not verify:\n${verdict.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`);
@@ -925,7 +1210,9 @@ function shellQuote(value: string): string {
 }
 
 function printSummary(s: Summary): void {
-  const types = Object.entries(s.eventsByType).map(([type, n]) => `${n} ${type}`).join(", ");
+  const types = Object.entries(s.eventsByType)
+    .map(([type, n]) => `${n} ${type}`)
+    .join(", ");
   const lines = [
     "",
     `SealTrace demo ready at ${s.api}`,
@@ -946,7 +1233,9 @@ function printSummary(s: Summary): void {
       story.skipped === null ? `    look for: ${story.lookFor}` : `    skipped: ${story.skipped}`,
     ]),
     "",
-    `Alerts raised (GET ${s.api}/api/v1/alerts, or the console's alerts page): ${Object.entries(s.alerts).map(([kind, n]) => `${n} ${kind}`).join(", ")}`,
+    `Alerts raised (GET ${s.api}/api/v1/alerts, or the console's alerts page): ${Object.entries(s.alerts)
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(", ")}`,
     `  diversion of ${s.diversion.serial}: responsible ${s.diversion.responsibleName ?? "?"} (${s.diversion.responsible ?? "?"}), path ${s.diversion.path.join(" → ")}`,
     "",
     `Console: ${s.console.signInUrl}`,
@@ -978,13 +1267,15 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (error: unknown) => {
     if (error instanceof UsageError) {
       process.stderr.write(`demo: ${error.message}\n${USAGE}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`demo: ${error instanceof Error && !(error instanceof DemoError) ? error.stack ?? error.message : (error as Error).message}\n`);
+      process.stderr.write(`demo: ${error instanceof Error && !(error instanceof DemoError) ? (error.stack ?? error.message) : (error as Error).message}\n`);
       process.exitCode = 1;
     }
   },

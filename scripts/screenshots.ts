@@ -63,7 +63,10 @@ async function shoot(page: Page, file: string): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { out: { type: "string" }, lang: { type: "string", default: "en" }, help: { type: "boolean", short: "h" } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: { out: { type: "string" }, lang: { type: "string", default: "en" }, help: { type: "boolean", short: "h" } },
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -83,22 +86,44 @@ async function main(argv: string[]): Promise<void> {
   try {
     const adminToken = `adm_${randomBytes(18).toString("base64url")}`;
     progress(`Starting an embedded SealTrace in ${dir} …`);
-    runtime = await startRuntime(loadConfig({ DATA_DIR: dir, PORT: "0", SEAL_INTERVAL_MS: "300", LOG_LEVEL: "silent", ADMIN_TOKEN: adminToken }), { role: "all", log: createLogger("silent") });
+    runtime = await startRuntime(loadConfig({ DATA_DIR: dir, PORT: "0", SEAL_INTERVAL_MS: "300", LOG_LEVEL: "silent", ADMIN_TOKEN: adminToken }), {
+      role: "all",
+      log: createLogger("silent"),
+    });
     const api = runtime.url!;
 
     progress("Running the demo …");
-    const { stdout } = await run(process.execPath, ["scripts/demo.ts", "--api", api, "--admin-token", adminToken, "--brand", BRAND, "--bottles", BOTTLES, "--json", "--out", join(dir, "proof.json")],
-      { cwd: ROOT, env: { ...process.env, ADMIN_TOKEN: "", SEALTRACE_URL: "", DATA_DIR: "" }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(
+      process.execPath,
+      ["scripts/demo.ts", "--api", api, "--admin-token", adminToken, "--brand", BRAND, "--bottles", BOTTLES, "--json", "--out", join(dir, "proof.json")],
+      { cwd: ROOT, env: { ...process.env, ADMIN_TOKEN: "", SEALTRACE_URL: "", DATA_DIR: "" }, maxBuffer: 16 * 1024 * 1024 },
+    );
     const summary = JSON.parse(stdout) as Summary;
     const url = (key: Summary["stories"][number]["key"]) => summary.stories.find((s) => s.key === key)!.url;
 
     browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH, headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--font-render-hinting=none"],
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--font-render-hinting=none",
+      ],
     });
     const phone = {
-      viewport: { width: WIDTH, height: 812 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true,
-      locale: lang === "en" ? "en-GB" : "zh-CN", timezoneId: "Asia/Shanghai", colorScheme: "light" as const, reducedMotion: "reduce" as const,
+      viewport: { width: WIDTH, height: 812 },
+      deviceScaleFactor: 1,
+      isMobile: true,
+      hasTouch: true,
+      locale: lang === "en" ? "en-GB" : "zh-CN",
+      timezoneId: "Asia/Shanghai",
+      colorScheme: "light" as const,
+      reducedMotion: "reduce" as const,
     };
     await mkdir(out, { recursive: true });
     const written: string[] = [];
@@ -109,7 +134,12 @@ async function main(argv: string[]): Promise<void> {
     };
 
     // The consumer page: the browser's visit is each bottle's consumer scan from 127.0.0.1 (no place).
-    for (const [key, name] of [["just_bought", "consumer-just-bought"], ["diverted", "consumer-diverted"], ["opened", "consumer-opened"], ["copied", "consumer-copied"]] as const) {
+    for (const [key, name] of [
+      ["just_bought", "consumer-just-bought"],
+      ["diverted", "consumer-diverted"],
+      ["opened", "consumer-opened"],
+      ["copied", "consumer-copied"],
+    ] as const) {
       const context = await browser.newContext(phone);
       const page = await context.newPage();
       const response = await page.goto(`${url(key)}&lang=${lang}`, { waitUntil: "load" });
@@ -121,7 +151,13 @@ async function main(argv: string[]): Promise<void> {
     // The console: the brand's manager, then the store's clerk, each signing in with the brand code.
     const [manager, clerk] = summary.console.users as [Summary["console"]["users"][number], Summary["console"]["users"][number]];
     for (const [user, views] of [
-      [manager, [["/console/overview", "console-overview"], ["/console/alerts?kind=diversion", "console-diversions"]]],
+      [
+        manager,
+        [
+          ["/console/overview", "console-overview"],
+          ["/console/alerts?kind=diversion", "console-diversions"],
+        ],
+      ],
       [clerk, [[new URL(clerk.landingUrl).pathname, "console-store"]]],
     ] as const) {
       const context = await browser.newContext(phone);
@@ -134,7 +170,9 @@ async function main(argv: string[]): Promise<void> {
         const response = await page.goto(`${api}${path}`, { waitUntil: "load" });
         if (response?.status() !== 200) throw new Error(`${path}: the console answered ${response?.status()}`);
         // The charts draw after load; wait for every canvas to be painted once.
-        await page.waitForFunction(() => [...document.querySelectorAll("canvas[data-chart]")].every((c) => c.getAttribute("data-rendered") !== null), null, { timeout: 10_000 });
+        await page.waitForFunction(() => [...document.querySelectorAll("canvas[data-chart]")].every((c) => c.getAttribute("data-rendered") !== null), null, {
+          timeout: 10_000,
+        });
         await page.waitForTimeout(300);
         await save(page, name);
       }
@@ -149,7 +187,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  () => { process.exitCode = 0; },
+  () => {
+    process.exitCode = 0;
+  },
   (error: unknown) => {
     if (error instanceof UsageError) {
       process.stderr.write(`screenshots: ${error.message}\n${USAGE}\n`);

@@ -29,7 +29,11 @@ const USAGE = "usage: npm run verify-proof -- <bundle.json> [--rpc URL] [--chain
 
 const EXIT: Record<Status, number> = { valid: 0, invalid: 1, incomplete: 3 };
 
-interface Trusted { chainId: number; registry: string; source: "options" | "pin" | "bundle" }
+interface Trusted {
+  chainId: number;
+  registry: string;
+  source: "options" | "pin" | "bundle";
+}
 
 /** Thrown by the RPC of an offline run: checkOnChain compares the pinned chain and registry before its first call. */
 class Offline extends Error {}
@@ -44,8 +48,13 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      rpc: { type: "string" }, "chain-id": { type: "string" }, registry: { type: "string" }, pin: { type: "string" },
-      "max-age": { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" },
+      rpc: { type: "string" },
+      "chain-id": { type: "string" },
+      registry: { type: "string" },
+      pin: { type: "string" },
+      "max-age": { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -76,9 +85,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const verdict = verifyBundle(bundle);
   const named = (bundle as { chain?: { chainId?: unknown; registry?: unknown } } | null)?.chain;
-  const bundleChain = Number.isSafeInteger(named?.chainId) && isAddress(named?.registry)
-    ? { chainId: named.chainId as number, registry: named.registry as string }
-    : null;
+  const bundleChain =
+    Number.isSafeInteger(named?.chainId) && isAddress(named?.registry) ? { chainId: named.chainId as number, registry: named.registry as string } : null;
   const trusted: Trusted | null = pinned ?? (bundleChain === null ? null : { ...bundleChain, source: "bundle" });
   const problems: Problem[] = [...verdict.problems];
   if (bundleChain === null && typeof named?.registry === "string" && !isAddress(named.registry)) {
@@ -104,11 +112,17 @@ async function main(argv: string[]): Promise<number> {
   // Valid only when nothing is wrong, nothing is pending, and with --rpc every root was compared.
   const unchecked = values.rpc !== undefined && (chain === null || chain.rootsChecked === 0 || chain.rootsChecked < verdict.roots.length);
   const status: Status = problems.length > 0 ? "invalid" : verdict.status === "incomplete" || unchecked ? "incomplete" : verdict.status;
-  const completeAsOf = chain?.completeAsOf != null
-    ? { seq: chain.completeAsOf.seq, anchoredAt: new Date(chain.completeAsOf.blockTime * 1000).toISOString(), blockNumber: chain.completeAsOf.blockNumber, from: "chain" as const }
-    : verdict.completeAsOf !== null
-      ? { seq: verdict.completeAsOf.seq, anchoredAt: verdict.completeAsOf.blockTime, blockNumber: verdict.completeAsOf.blockNumber, from: "bundle" as const }
-      : null;
+  const completeAsOf =
+    chain?.completeAsOf != null
+      ? {
+          seq: chain.completeAsOf.seq,
+          anchoredAt: new Date(chain.completeAsOf.blockTime * 1000).toISOString(),
+          blockNumber: chain.completeAsOf.blockNumber,
+          from: "chain" as const,
+        }
+      : verdict.completeAsOf !== null
+        ? { seq: verdict.completeAsOf.seq, anchoredAt: verdict.completeAsOf.blockTime, blockNumber: verdict.completeAsOf.blockNumber, from: "bundle" as const }
+        : null;
 
   if (values.json) {
     console.log(JSON.stringify({ status, valid: status === "valid", trusted, problems, completeAsOf, verdict, chain }));
@@ -118,15 +132,25 @@ async function main(argv: string[]): Promise<number> {
   // First, what was trusted, so that nobody takes the bundle's word for it unawares.
   if (trusted === null) console.log("trusted: no chain or registry (the bundle names none, and none was pinned)");
   else if (trusted.source === "bundle") {
-    console.log(`trusted: chain ${trusted.chainId}, registry ${trusted.registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`);
-  } else console.log(`trusted: chain ${trusted.chainId}, registry ${trusted.registry} (pinned by ${trusted.source === "pin" ? values.pin : "--chain-id and --registry"})`);
+    console.log(
+      `trusted: chain ${trusted.chainId}, registry ${trusted.registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`,
+    );
+  } else
+    console.log(
+      `trusted: chain ${trusted.chainId}, registry ${trusted.registry} (pinned by ${trusted.source === "pin" ? values.pin : "--chain-id and --registry"})`,
+    );
 
   const serial = String((bundle as { serial?: unknown } | null)?.serial);
   const anchored = verdict.linkCount - verdict.pending.length;
   // The batches the links name (consistent unless the verdict is INVALID, which lists problems instead).
   const links = (bundle as { links?: unknown } | null)?.links;
-  const batches = [...new Set((Array.isArray(links) ? links : []).map((l) => (l as { anchor?: { seq?: unknown } | null } | null)?.anchor?.seq)
-    .filter((seq): seq is number => Number.isSafeInteger(seq)))].sort((a, b) => a - b);
+  const batches = [
+    ...new Set(
+      (Array.isArray(links) ? links : [])
+        .map((l) => (l as { anchor?: { seq?: unknown } | null } | null)?.anchor?.seq)
+        .filter((seq): seq is number => Number.isSafeInteger(seq)),
+    ),
+  ].sort((a, b) => a - b);
   const claimed = verdict.timesClaimed.length > 0 ? " (as the bundle says)" : "";
   const summary = `bottle ${serial}, ${plural(verdict.linkCount, "link")}, ${anchored} anchored${batches.length > 0 ? `; in batch${batches.length > 1 ? "es" : ""} ${batches.join(", ")}${claimed}` : ""}`;
   if (status === "invalid") {
@@ -136,20 +160,28 @@ async function main(argv: string[]): Promise<number> {
   }
   const notes = [...verdict.notes];
   if (verdict.timesClaimed.length > 0) {
-    notes.push(`the batch of link${verdict.timesClaimed.length === 1 ? "" : "s"} ${verdict.timesClaimed.join(", ")} is the bundle's claim: the head proof authenticates the links, `
-      + "not when each was anchored (a bundle fetched with ?proofs=all proves that too)");
+    notes.push(
+      `the batch of link${verdict.timesClaimed.length === 1 ? "" : "s"} ${verdict.timesClaimed.join(", ")} is the bundle's claim: the head proof authenticates the links, ` +
+        "not when each was anchored (a bundle fetched with ?proofs=all proves that too)",
+    );
   }
   if (status === "incomplete") {
-    const why = verdict.pending.length > 0 ? `${plural(verdict.pending.length, "link")} pending (n = ${verdict.pending.join(", ")})`
-      : verdict.status === "incomplete" ? notes.shift() ?? "completeness not proven"
-      : "--rpc compared no root with the chain";
+    const why =
+      verdict.pending.length > 0
+        ? `${plural(verdict.pending.length, "link")} pending (n = ${verdict.pending.join(", ")})`
+        : verdict.status === "incomplete"
+          ? (notes.shift() ?? "completeness not proven")
+          : "--rpc compared no root with the chain";
     if (verdict.pending.length > 0 && notes[0]?.includes("pending")) notes.shift();
     console.log(`INCOMPLETE: ${why}; ${summary}`);
   } else {
     const parts = [`VALID: ${summary}`];
     if (completeAsOf !== null) {
-      parts.push(`complete as of batch ${completeAsOf.seq}, anchored at ${completeAsOf.anchoredAt ?? "an unknown time"} ${completeAsOf.from === "chain"
-        ? `(from the chain, block ${completeAsOf.blockNumber})` : "(as the bundle says; not checked without --rpc)"}`);
+      parts.push(
+        `complete as of batch ${completeAsOf.seq}, anchored at ${completeAsOf.anchoredAt ?? "an unknown time"} ${
+          completeAsOf.from === "chain" ? `(from the chain, block ${completeAsOf.blockNumber})` : "(as the bundle says; not checked without --rpc)"
+        }`,
+      );
     }
     parts.push(chain !== null ? `roots match the chain (${plural(chain.rootsChecked, "root")} compared)` : "roots not checked on chain (no --rpc)");
     console.log(parts.join("; "));

@@ -104,7 +104,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     trustProxy: fastifyTrustProxy(deps.trustProxy),
   });
-  app.addHook("onSend", async (request, reply) => { void reply.header("x-request-id", request.id); });
+  app.addHook("onSend", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
   installErrorHandler(app);
   // Every JSON body is depth-checked on its raw text before it is parsed (a deep one is a 400, not a stack overflow).
   installJsonParser(app);
@@ -116,14 +118,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
-        defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", "data:"],
-        connectSrc: ["'self'", ...publicRpcOrigins(deps.publicRpc)], frameAncestors: ["'none'"], baseUri: ["'none'"],
-        formAction: ["'self'"], objectSrc: ["'none'"],
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'", ...publicRpcOrigins(deps.publicRpc)],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
       },
     },
     referrerPolicy: { policy: "no-referrer" },
   });
-  app.addHook("onRequest", (request, reply, done) => { securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined)); });
+  app.addHook("onRequest", (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error as Error | undefined));
+  });
   await app.register(rateLimit, { global: false });
 
   await app.register(swagger, {
@@ -182,7 +192,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   priceReportRoutes(api, { db: deps.db, rateLimitPerIp: deps.rateLimitPerIp });
   priceProtectionRoutes(api, { db: deps.db });
-  opsRoutes(api, { db: deps.db, reads: () => reads.status(), metrics: deps.metrics, pingRedis: deps.pingRedis, pingChain: deps.pingChain, metricsToken: deps.metricsToken });
+  opsRoutes(api, {
+    db: deps.db,
+    reads: () => reads.status(),
+    metrics: deps.metrics,
+    pingRedis: deps.pingRedis,
+    pingChain: deps.pingChain,
+    metricsToken: deps.metricsToken,
+  });
   consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

@@ -34,12 +34,15 @@ function isProxyEntry(entry: string): boolean {
 export function parseTrustProxy(raw: string | null): TrustProxy | string {
   const value = raw?.trim().toLowerCase() ?? "";
   if (["", "0", "false", "no"].includes(value)) return false;
-  const forms = "give the number of proxies in front of SealTrace (TRUST_PROXY=1: one reverse proxy that appends the client's address "
-    + "to X-Forwarded-For) or a comma-separated list of the proxies' addresses or CIDR ranges (e.g. TRUST_PROXY=10.0.0.0/8,127.0.0.1); "
-    + "leave it unset (false) when clients connect directly";
+  const forms =
+    "give the number of proxies in front of SealTrace (TRUST_PROXY=1: one reverse proxy that appends the client's address " +
+    "to X-Forwarded-For) or a comma-separated list of the proxies' addresses or CIDR ranges (e.g. TRUST_PROXY=10.0.0.0/8,127.0.0.1); " +
+    "leave it unset (false) when clients connect directly";
   if (["true", "yes", "on"].includes(value)) {
-    return `TRUST_PROXY=${raw} would trust the left-most X-Forwarded-For entry, which any client can write (it would choose its own IP `
-      + `for rate limits, scan counts and scan places): ${forms}`;
+    return (
+      `TRUST_PROXY=${raw} would trust the left-most X-Forwarded-For entry, which any client can write (it would choose its own IP ` +
+      `for rate limits, scan counts and scan places): ${forms}`
+    );
   }
   if (/^[0-9]+$/.test(value)) {
     const hops = Number(value);
@@ -65,7 +68,10 @@ export type RedisTarget = { kind: "single"; url: string } | { kind: "cluster"; n
 
 /** REDIS_CLUSTER_NODES's value: comma-separated host:port seeds ([v6]:port for IPv6), or a message saying what is wrong. */
 export function parseRedisClusterNodes(raw: string): RedisNode[] | string {
-  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  const entries = raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
   const nodes: RedisNode[] = [];
   const bad: string[] = [];
   for (const entry of entries) {
@@ -213,8 +219,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // With a shared database, every process (and every container recreated later) must derive the same
   // labels and CSRF tokens: a secret generated into one container's DATA_DIR cannot be that.
   if (labelSecret === null && text("DATABASE_URL") !== null) {
-    problems.push(`DATABASE_URL is set, so LABEL_SECRET must be set too, the same for every process and kept for good `
-      + `(changing it makes existing lots' label files unexportable); ${MAKE_LABEL_SECRET}`);
+    problems.push(
+      `DATABASE_URL is set, so LABEL_SECRET must be set too, the same for every process and kept for good ` +
+        `(changing it makes existing lots' label files unexportable); ${MAKE_LABEL_SECRET}`,
+    );
   }
   const metricsToken = text("METRICS_TOKEN");
   if (metricsToken !== null && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters");
@@ -229,12 +237,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (clusterRaw !== null && redisUrl !== null) {
     problems.push("REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster, not both");
   }
-  const redis: RedisTarget | null = Array.isArray(clusterNodes) ? { kind: "cluster", nodes: clusterNodes }
-    : redisUrl !== null ? { kind: "single", url: redisUrl } : null;
+  const redis: RedisTarget | null = Array.isArray(clusterNodes)
+    ? { kind: "cluster", nodes: clusterNodes }
+    : redisUrl !== null
+      ? { kind: "single", url: redisUrl }
+      : null;
   const queuePrefix = text("QUEUE_PREFIX") ?? "sealtrace";
   if (redis?.kind === "cluster" && /[{}]/.test(queuePrefix)) {
-    problems.push(`QUEUE_PREFIX may not contain { or } with REDIS_CLUSTER_NODES (got "${queuePrefix}"): SealTrace wraps it in braces itself, `
-      + "so that each queue's keys share one hash slot");
+    problems.push(
+      `QUEUE_PREFIX may not contain { or } with REDIS_CLUSTER_NODES (got "${queuePrefix}"): SealTrace wraps it in braces itself, ` +
+        "so that each queue's keys share one hash slot",
+    );
   }
 
   const config: Config = {

@@ -16,23 +16,32 @@ const SECRET_PARAMS = new Set(["s", "o"]);
 export function redactUrl(url: string): string {
   const q = url.indexOf("?");
   if (q === -1) return url;
-  const params = url.slice(q + 1).split("&").map((param) => {
-    const eq = param.indexOf("=");
-    const rawName = eq === -1 ? param : param.slice(0, eq);
-    const [name] = new URLSearchParams(`${rawName}=`).keys();
-    return name !== undefined && SECRET_PARAMS.has(name.toLowerCase()) ? `${rawName}=[redacted]` : param;
-  });
+  const params = url
+    .slice(q + 1)
+    .split("&")
+    .map((param) => {
+      const eq = param.indexOf("=");
+      const rawName = eq === -1 ? param : param.slice(0, eq);
+      const [name] = new URLSearchParams(`${rawName}=`).keys();
+      return name !== undefined && SECRET_PARAMS.has(name.toLowerCase()) ? `${rawName}=[redacted]` : param;
+    });
   return `${url.slice(0, q + 1)}${params.join("&")}`;
 }
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  return pino({
-    level,
-    base: { service: "sealtrace" },
-    redact: { paths: ["req.headers.authorization", 'req.headers["webhook-signature"]', "apiKey", "webhookSecret", "secret", "*.apiKey", "*.secret"], censor: "[redacted]" },
-    serializers: {
-      req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }),
-      err: pino.stdSerializers.err,
+  return pino(
+    {
+      level,
+      base: { service: "sealtrace" },
+      redact: {
+        paths: ["req.headers.authorization", 'req.headers["webhook-signature"]', "apiKey", "webhookSecret", "secret", "*.apiKey", "*.secret"],
+        censor: "[redacted]",
+      },
+      serializers: {
+        req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, url: redactUrl(req.url), ip: req.ip }),
+        err: pino.stdSerializers.err,
+      },
     },
-  }, destination);
+    destination,
+  );
 }

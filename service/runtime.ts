@@ -63,7 +63,9 @@ async function secretFor(config: Config, given: string | null, file: string, pre
 async function localChainPort(): Promise<number> {
   // The conventional development port when it is free, so wallets and scripts find it.
   const probe = await new Promise<boolean>((resolve) => {
-    const server = createServer().once("error", () => resolve(false)).listen(8545, "127.0.0.1", () => server.close(() => resolve(true)));
+    const server = createServer()
+      .once("error", () => resolve(false))
+      .listen(8545, "127.0.0.1", () => server.close(() => resolve(true)));
   });
   return probe ? 8545 : await freePort();
 }
@@ -119,26 +121,41 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     if (config.databaseReadUrl !== null && role !== "worker") {
       const replica = createPool(config.databaseReadUrl, log, 10, { applicationName: "sealtrace-reads", connectionTimeoutMillis: 2_000 });
       cleanups.push(() => replica.end());
-      reads = await createReads({ primary: db, replica, maxLagMs: config.replicaMaxLagMs, log: log.child({ component: "replica" }), registry: metrics.registry });
+      reads = await createReads({
+        primary: db,
+        replica,
+        maxLagMs: config.replicaMaxLagMs,
+        log: log.child({ component: "replica" }),
+        registry: metrics.registry,
+      });
       cleanups.push(() => reads.close());
       log.info(reads.status(), "read replica configured");
     }
     const chain = createChainClient({
-      rpcUrl, privateKey: privateKey!, registry: registry!, metrics,
-      maxFeePerGas: BigInt(config.anchorMaxFeeGwei) * 10n ** 9n, deployBlock: config.registryDeployBlock,
+      rpcUrl,
+      privateKey: privateKey!,
+      registry: registry!,
+      metrics,
+      maxFeePerGas: BigInt(config.anchorMaxFeeGwei) * 10n ** 9n,
+      deployBlock: config.registryDeployBlock,
     });
     cleanups.push(() => chain.close());
     const chainRef = async (): Promise<ChainRef> => ({ chainId: await chain.chainId(), registry: chain.registry });
 
     const runsWorkers = role !== "http";
     const sealer = createSealer({ db, maxLinks: config.sealMaxLinks, log: log.child({ component: "sealer" }), metrics });
-    const anchorer = runsWorkers ? createAnchorer({
-      db, chain, confirmations: config.confirmations, replaceAfterMs: config.anchorReplaceAfterMs, log: log.child({ component: "anchorer" }), metrics,
-    }) : null;
+    const anchorer = runsWorkers
+      ? createAnchorer({
+          db,
+          chain,
+          confirmations: config.confirmations,
+          replaceAfterMs: config.anchorReplaceAfterMs,
+          log: log.child({ component: "anchorer" }),
+          metrics,
+        })
+      : null;
     const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
-    const jobs = config.redis !== null
-      ? createBullJobs({ ...processors, redis: config.redis, prefix: config.queuePrefix })
-      : createInProcessJobs(processors);
+    const jobs = config.redis !== null ? createBullJobs({ ...processors, redis: config.redis, prefix: config.queuePrefix }) : createInProcessJobs(processors);
     cleanups.push(() => jobs.close());
     if (role === "http" && config.redis === null) {
       log.warn("HTTP-only without REDIS_URL or REDIS_CLUSTER_NODES: no worker can be told to seal; run `npm start` instead, or set one of them");
@@ -153,13 +170,20 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     let url: string | null = null;
     if (role !== "worker") {
       app = await buildApp({
-        db, reads, log, metrics,
+        db,
+        reads,
+        log,
+        metrics,
         adminToken,
         labelSecret,
         publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
         // Never CHAIN_RPC_URL (it may carry a provider's key): PUBLIC_RPC_URL, else the local chain, else none.
-        publicRpc: config.publicRpcUrl !== null ? { kind: "public", url: config.publicRpcUrl }
-          : localChain !== null ? { kind: "local", url: localChain.url } : { kind: "none" },
+        publicRpc:
+          config.publicRpcUrl !== null
+            ? { kind: "public", url: config.publicRpcUrl }
+            : localChain !== null
+              ? { kind: "local", url: localChain.url }
+              : { kind: "none" },
         metricsToken: config.metricsToken,
         chain: chainRef,
         linksAdded: (count) => jobs.linksAdded(count),
@@ -181,14 +205,25 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     // Outgoing webhooks (service/outbox): run by every worker, alongside sealing and anchoring.
     if (runsWorkers) {
       const outbox = createOutboxJobs({
-        db, log: log.child({ component: "outbox" }), redis: config.redis, prefix: config.queuePrefix, allowPrivate: config.webhookAllowPrivate,
+        db,
+        log: log.child({ component: "outbox" }),
+        redis: config.redis,
+        prefix: config.queuePrefix,
+        allowPrivate: config.webhookAllowPrivate,
       });
       cleanups.push(() => outbox.close());
       await outbox.start();
     }
 
     return {
-      config, db, reads, log, chain, jobs, app, url,
+      config,
+      db,
+      reads,
+      log,
+      chain,
+      jobs,
+      app,
+      url,
       adminToken,
       embedded: { database: embeddedDb !== null, chain: localChain !== null },
       stop,

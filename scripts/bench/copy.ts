@@ -18,19 +18,29 @@ class CopyQuery {
   constructor(text: string, input: Buffer[] = []) {
     this.text = text;
     this.input = input;
-    this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.done = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
   }
 
-  submit(connection: Connection): void { connection.query(this.text); }
+  submit(connection: Connection): void {
+    connection.query(this.text);
+  }
   handleCopyInResponse(connection: Connection): void {
     for (const chunk of this.input) connection.sendCopyFromChunk(chunk);
     connection.endCopyFrom();
   }
   // The chunk is a view into the parser's buffer, which is reused: keep a copy.
-  handleCopyData(message: { chunk: Buffer }): void { this.output.push(Buffer.from(message.chunk)); }
+  handleCopyData(message: { chunk: Buffer }): void {
+    this.output.push(Buffer.from(message.chunk));
+  }
   // pg forgets the query on an error (no readyForQuery reaches it then): settle here.
-  handleError(error: Error): void { this.settle.reject(error); }
-  handleReadyForQuery(): void { this.settle.resolve(this.output); }
+  handleError(error: Error): void {
+    this.settle.reject(error);
+  }
+  handleReadyForQuery(): void {
+    this.settle.resolve(this.output);
+  }
   handleCommandComplete(): void {}
   handleRowDescription(): void {}
   handleDataRow(): void {}
@@ -50,27 +60,39 @@ function rechunk(chunks: Buffer[], size = 1 << 20): Buffer[] {
   for (let i = 0; i < chunks.length;) {
     const group: Buffer[] = [];
     let bytes = 0;
-    while (i < chunks.length && bytes < size) { bytes += chunks[i]!.length; group.push(chunks[i++]!); }
+    while (i < chunks.length && bytes < size) {
+      bytes += chunks[i]!.length;
+      group.push(chunks[i++]!);
+    }
     out.push(Buffer.concat(group));
   }
   return out;
 }
 
-const EVENT_COLUMNS = "brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party, price_amount, price_currency, data, salt, canonical, event_hash, webhook_id";
+const EVENT_COLUMNS =
+  "brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party, price_amount, price_currency, data, salt, canonical, event_hash, webhook_id";
 
 /**
  * COPYs the brand's events whose brand id starts with `prefix`, and their links, into events and
  * links again (unique keys shifted), timing only the COPY FROM; rolled back. Returns events/s.
  */
-export async function copyCeiling(databaseUrl: string, brandId: number, prefix: string): Promise<{ events: number; links: number; seconds: number; eventsPerSecond: number }> {
+export async function copyCeiling(
+  databaseUrl: string,
+  brandId: number,
+  prefix: string,
+): Promise<{ events: number; links: number; seconds: number; eventsPerSecond: number }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const where = `e.brand_id = ${Number(brandId)} AND e.brand_event_id LIKE '${prefix.replace(/[^A-Za-z0-9-]/g, "")}-%'`;
     const columns = EVENT_COLUMNS.replace("brand_event_id", "brand_event_id || '~copy'").replace(/(^|, )/g, "$1e.");
     const events = rechunk(await copy(client, `COPY (SELECT ${columns} FROM events e WHERE ${where}) TO STDOUT`));
-    const links = rechunk(await copy(client,
-      `COPY (SELECT l.serial, l.n + 1000000, l.event_id, l.prev, l.link_hash, l.leaf FROM links l JOIN events e ON e.id = l.event_id WHERE ${where}) TO STDOUT`));
+    const links = rechunk(
+      await copy(
+        client,
+        `COPY (SELECT l.serial, l.n + 1000000, l.event_id, l.prev, l.link_hash, l.leaf FROM links l JOIN events e ON e.id = l.event_id WHERE ${where}) TO STDOUT`,
+      ),
+    );
     const count = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.reduce((m, b) => m + (b === 10 ? 1 : 0), 0), 0);
     await client.query("BEGIN");
     const started = performance.now();

@@ -22,7 +22,10 @@ export async function measureGas(rpcUrl: string, key: string): Promise<{ perAnch
     const registry = registryAt((await deployRegistry(signer)).address, signer);
     const anchor = (leafCount: number) => (seq: number) =>
       registry.getFunction("anchor")(seq, `0x${randomBytes(32).toString("hex")}`, leafCount, { gasLimit: 200_000 }) as Promise<TransactionResponse>;
-    const oneEach = await anchorAll(anchor(1), Array.from({ length: 100 }, (_, i) => i + 1));
+    const oneEach = await anchorAll(
+      anchor(1),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
     const batched = await anchorAll(anchor(10_000), [101, 102, 103, 104, 105]);
     const perAnchor = mean(batched);
     return { perAnchor, perEventAt10k: perAnchor / 10_000, perEventOneTxEach: mean(oneEach) };

@@ -26,11 +26,26 @@ const database = await createDatabase();
 const key = devKey(19);
 const registry = await deployTestRegistry(chain.url, key);
 const port = await freePort();
-const env = { ...process.env, DATABASE_URL: database.url, CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: registry, PORT: String(port), LOG_LEVEL: "warn", ADMIN_TOKEN: "bench-admin-token-0123456789", LABEL_SECRET: randomBytes(32).toString("hex"), DATA_DIR: "/tmp/sealtrace-bench" };
+const env = {
+  ...process.env,
+  DATABASE_URL: database.url,
+  CHAIN_RPC_URL: chain.url,
+  ANCHOR_PRIVATE_KEY: key,
+  REGISTRY_ADDRESS: registry,
+  PORT: String(port),
+  LOG_LEVEL: "warn",
+  ADMIN_TOKEN: "bench-admin-token-0123456789",
+  LABEL_SECRET: randomBytes(32).toString("hex"),
+  DATA_DIR: "/tmp/sealtrace-bench",
+};
 // A small old-space cap: if streaming held the batch in memory, the server would run out.
 const server = spawn(process.execPath, ["--max-old-space-size=96", "service/main.ts", "--http"], { env, stdio: ["ignore", "pipe", "inherit"] });
 try {
-  await new Promise<void>((resolve) => server.stdout!.on("data", (chunk: Buffer) => { if (chunk.toString().includes("running at")) resolve(); }));
+  await new Promise<void>((resolve) =>
+    server.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("running at")) resolve();
+    }),
+  );
   const db = new pg.Client({ connectionString: database.url });
   await db.connect();
   const started = Date.now();
@@ -40,7 +55,9 @@ try {
 
   const baseline = rssMiB(server.pid!);
   let peak = baseline;
-  const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(server.pid!)); }, 50);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssMiB(server.pid!));
+  }, 50);
   const t0 = Date.now();
   let bytes = 0;
   let lines = 0;
@@ -55,7 +72,16 @@ try {
   }
   const seconds = (Date.now() - t0) / 1000;
   clearInterval(sampler);
-  console.log(JSON.stringify({ leaves: lines, bytes, seconds, leavesPerSecond: Math.round(lines / seconds), serverRssMiB: { baseline: Math.round(baseline), peak: Math.round(peak) }, seedSeconds: seeded }));
+  console.log(
+    JSON.stringify({
+      leaves: lines,
+      bytes,
+      seconds,
+      leavesPerSecond: Math.round(lines / seconds),
+      serverRssMiB: { baseline: Math.round(baseline), peak: Math.round(peak) },
+      seedSeconds: seeded,
+    }),
+  );
 } finally {
   server.kill("SIGTERM");
   await new Promise((resolve) => server.once("exit", resolve));

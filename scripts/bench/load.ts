@@ -37,9 +37,18 @@ export interface LoadResult {
   firstFailure?: string;
 }
 
-interface AutocannonRequest { method?: string; path?: string; headers?: Record<string, string>; body?: string }
+interface AutocannonRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
 interface AutocannonResult {
-  requests: { total: number }; non2xx: number; errors: number; timeouts: number; duration: number;
+  requests: { total: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  duration: number;
   latency: { p50: number; p99: number; max: number };
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
@@ -50,10 +59,20 @@ function ingestRequests(spec: Extract<LoadSpec, { kind: "ingest" }>): Autocannon
   const requests: AutocannonRequest[] = [];
   for (let start = 0, i = 0; start < spec.serials.length; start += spec.eventsPerRequest, i++) {
     const events = spec.serials.slice(start, start + spec.eventsPerRequest).map((serial) => ({
-      id: `${spec.runId}-${serial}`, type: "production", codes: [serial], occurredAt, party: spec.party, data: { line: 3 },
+      id: `${spec.runId}-${serial}`,
+      type: "production",
+      codes: [serial],
+      occurredAt,
+      party: spec.party,
+      data: { line: 3 },
     }));
     const body = JSON.stringify({ events });
-    requests.push({ method: "POST", path: `/webhooks/${spec.brand}/events`, body, headers: { "content-type": "application/json", ...signWebhook(spec.secret, `${spec.runId}-${i}`, body) } });
+    requests.push({
+      method: "POST",
+      path: `/webhooks/${spec.brand}/events`,
+      body,
+      headers: { "content-type": "application/json", ...signWebhook(spec.secret, `${spec.runId}-${i}`, body) },
+    });
   }
   return requests;
 }
@@ -73,25 +92,31 @@ async function main(): Promise<void> {
     const prepared = ingestRequests(spec);
     // Each delivery exactly once, shared by all connections in turn.
     options.amount = prepared.length;
-    options.requests = [{
-      setupRequest: (request: AutocannonRequest) => ({ ...request, ...prepared[next++ % prepared.length] }),
-      onResponse: (status: number, body: string) => {
-        if (status >= 200 && status < 300) okEvents += (JSON.parse(body) as { events: unknown[] }).events.length;
-        else firstFailure ??= `${status} ${body.slice(0, 300)}`;
+    options.requests = [
+      {
+        setupRequest: (request: AutocannonRequest) => ({ ...request, ...prepared[next++ % prepared.length] }),
+        onResponse: (status: number, body: string) => {
+          if (status >= 200 && status < 300) okEvents += (JSON.parse(body) as { events: unknown[] }).events.length;
+          else firstFailure ??= `${status} ${body.slice(0, 300)}`;
+        },
       },
-    }];
+    ];
   } else {
     const { paths } = spec;
     options.duration = spec.duration ?? 10;
-    options.requests = [{
-      setupRequest: (request: AutocannonRequest) => ({
-        ...request, method: "GET", path: paths[next++ % paths.length],
-        headers: spec.randomClientAddress ? { "x-forwarded-for": randomAddress() } : {},
-      }),
-      onResponse: (status: number, body: string) => {
-        if (status < 200 || status >= 300) firstFailure ??= `${status} ${body.slice(0, 300)}`;
+    options.requests = [
+      {
+        setupRequest: (request: AutocannonRequest) => ({
+          ...request,
+          method: "GET",
+          path: paths[next++ % paths.length],
+          headers: spec.randomClientAddress ? { "x-forwarded-for": randomAddress() } : {},
+        }),
+        onResponse: (status: number, body: string) => {
+          if (status < 200 || status >= 300) firstFailure ??= `${status} ${body.slice(0, 300)}`;
+        },
       },
-    }];
+    ];
   }
   const result = await autocannon(options);
   const seconds = result.duration;

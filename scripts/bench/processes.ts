@@ -22,10 +22,7 @@ export function peakRssMiB(pid: number): number {
  */
 function profileFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
-  return [
-    ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []),
-    ...(process.env.BENCH_HEAP_SNAPSHOTS ? ["--heapsnapshot-signal=SIGUSR2"] : []),
-  ];
+  return [...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : []), ...(process.env.BENCH_HEAP_SNAPSHOTS ? ["--heapsnapshot-signal=SIGUSR2"] : [])];
 }
 
 export interface ServiceProcess {
@@ -45,7 +42,9 @@ async function exitOf(child: ChildProcess, timeoutMs: number): Promise<void> {
 /** `node service/main.ts [--http|--worker]` with `env` ("all": both in one process); resolves once it serves (HTTP) or runs its workers. */
 export async function startService(role: "http" | "worker" | "all", env: Record<string, string>, nodeFlags: string[] = []): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...profileFlags(), ...nodeFlags, "service/main.ts", ...(role === "all" ? [] : [`--${role}`])], {
-    cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: role === "worker" ? "info" : "warn" }, stdio: ["ignore", "pipe", "pipe"],
+    cwd: ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: role === "worker" ? "info" : "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   const ready = role === "worker" ? "workers running" : "running at";
@@ -76,7 +75,9 @@ export async function startService(role: "http" | "worker" | "all", env: Record<
 export async function runJson<T>(script: string, args: string[]): Promise<T> {
   const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   let stdout = "";
-  child.stdout!.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   const last = stdout.trim().split("\n").at(-1) ?? "";
   if (code !== 0) throw new Error(`${script} exited with ${code}: ${last}`);

@@ -19,11 +19,13 @@ const selfMs = new Map<string, number>();
 let totalMs = 0;
 for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
-  const names = new Map(profile.nodes.map((n) => {
-    const { functionName, url, lineNumber } = n.callFrame;
-    const where = url ? `${relative(ROOT, url.replace(/^file:\/\//, ""))}:${lineNumber + 1}` : "";
-    return [n.id, `${functionName || "(anonymous)"} ${where}`.trim()];
-  }));
+  const names = new Map(
+    profile.nodes.map((n) => {
+      const { functionName, url, lineNumber } = n.callFrame;
+      const where = url ? `${relative(ROOT, url.replace(/^file:\/\//, ""))}:${lineNumber + 1}` : "";
+      return [n.id, `${functionName || "(anonymous)"} ${where}`.trim()];
+    }),
+  );
   profile.samples.forEach((id, i) => {
     const ms = (profile.timeDeltas[i] ?? 0) / 1000;
     totalMs += ms;
@@ -33,4 +35,5 @@ for (const file of positionals) {
 }
 const top = [...selfMs].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top));
 process.stdout.write(`${Math.round(totalMs)} ms sampled\n`);
-for (const [name, ms] of top) process.stdout.write(`${((100 * ms) / totalMs).toFixed(1).padStart(5)} %  ${Math.round(ms).toString().padStart(7)} ms  ${name}\n`);
+for (const [name, ms] of top)
+  process.stdout.write(`${((100 * ms) / totalMs).toFixed(1).padStart(5)} %  ${Math.round(ms).toString().padStart(7)} ms  ${name}\n`);

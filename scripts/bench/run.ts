@@ -91,8 +91,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 }
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const body = await response.json() as { result?: unknown; error?: { message: string } };
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await response.json()) as { result?: unknown; error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result;
 }
@@ -106,8 +110,15 @@ async function startBenchStack() {
     const gas = await measureGas(chain.url, devKey(17));
     raw.gas = gas;
     row("gas per anchor (10,000-leaf batch)", "≤ 50,000", "gas", gas.perAnchor, null, gas.perAnchor <= 50_000);
-    row("gas per bottle-event, 10,000-leaf batches", "≤ 5", "gas", gas.perEventAt10k, gas.perEventOneTxEach, gas.perEventAt10k <= 5,
-      "ceiling: gas per event when every event is its own anchor transaction (mean of 100)");
+    row(
+      "gas per bottle-event, 10,000-leaf batches",
+      "≤ 5",
+      "gas",
+      gas.perEventAt10k,
+      gas.perEventOneTxEach,
+      gas.perEventAt10k <= 5,
+      "ceiling: gas per event when every event is its own anchor transaction (mean of 100)",
+    );
   }
   // Real chains do not mine on demand: one block a second from here on.
   await rpc(chain.url, "evm_setAutomine", [false]);
@@ -128,12 +139,23 @@ async function startBenchStack() {
   const dataDir = mkdtempSync(join(tmpdir(), "sealtrace-bench-"));
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   const env: Record<string, string> = {
-    DATABASE_URL: database.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix,
-    CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: key, REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
-    PORT: String(port), ADMIN_TOKEN, DATA_DIR: dataDir, SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
-    LABEL_SECRET: randomBytes(32).toString("hex"), METRICS_TOKEN,
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    CHAIN_RPC_URL: chain.url,
+    ANCHOR_PRIVATE_KEY: key,
+    REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
+    PORT: String(port),
+    ADMIN_TOKEN,
+    DATA_DIR: dataDir,
+    SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
+    LABEL_SECRET: randomBytes(32).toString("hex"),
+    METRICS_TOKEN,
     // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
-    TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+    TRUST_PROXY: "1",
+    RATE_LIMIT_PER_IP: "1000000",
+    RATE_LIMIT_PER_BOTTLE: "1000000",
+    SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   };
   // --http-heap N: the HTTP process's old space capped at N MiB (node's default when 0).
   const heap = Number(args["http-heap"]);
@@ -147,7 +169,8 @@ type BenchStack = Awaited<ReturnType<typeof startBenchStack>>;
 
 async function api<T = Record<string, unknown>>(stack: { url: string }, method: string, path: string, token: string, body?: unknown): Promise<T> {
   const response = await fetch(`${stack.url}${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -158,14 +181,19 @@ async function api<T = Record<string, unknown>>(stack: { url: string }, method: 
 /** A brand with regions, parties and a product through the API; codes for the ingest runs straight in SQL. */
 async function setUpBrand(stack: BenchStack) {
   const brand = await setUpBrandAt(stack);
-  const { rows: [row] } = await stack.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+  const {
+    rows: [row],
+  } = await stack.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
   return { ...brand, id: row!.id };
 }
 
 /** The same through the API of any service (the embedded one's database is its own). */
 async function setUpBrandAt(stack: { url: string }) {
   const slug = `bench-${randomBytes(3).toString("hex")}`;
-  const { apiKey, webhookSecret } = await api<{ apiKey: string; webhookSecret: string }>(stack, "POST", "/api/v1/admin/brands", ADMIN_TOKEN, { slug, name: "基准酒业 (bench)" });
+  const { apiKey, webhookSecret } = await api<{ apiKey: string; webhookSecret: string }>(stack, "POST", "/api/v1/admin/brands", ADMIN_TOKEN, {
+    slug,
+    name: "基准酒业 (bench)",
+  });
   await api(stack, "PUT", "/api/v1/regions/CN-GZ", apiKey, { name: "贵州" });
   await api(stack, "PUT", "/api/v1/regions/CN-SH", apiKey, { name: "上海" });
   await api(stack, "PUT", "/api/v1/parties/factory", apiKey, { kind: "factory", name: "酒厂", region: "CN-GZ" });
@@ -191,7 +219,12 @@ async function seedCodes(stack: BenchStack, brand: Brand, prefix: string, count:
 async function sixEventBottles(stack: { url: string }, brand: Omit<Brand, "id">, count = BOTTLES): Promise<{ serial: string; url: string }[]> {
   const codes: { serial: string; url: string }[] = [];
   for (let left = count; left > 0; left -= 10_000) {
-    const minted = await api<{ codes: { serial: string; url: string }[] }>(stack, "POST", "/api/v1/codes", brand.apiKey, { gtin: brand.gtin, count: Math.min(left, 10_000), lot: "bench", region: "CN-SH" });
+    const minted = await api<{ codes: { serial: string; url: string }[] }>(stack, "POST", "/api/v1/codes", brand.apiKey, {
+      gtin: brand.gtin,
+      count: Math.min(left, 10_000),
+      lot: "bench",
+      region: "CN-SH",
+    });
     codes.push(...minted.codes);
   }
   const at = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
@@ -209,13 +242,18 @@ async function sixEventBottles(stack: { url: string }, brand: Omit<Brand, "id">,
   for (const [s, step] of steps.entries()) {
     for (let i = 0; i < codes.length; i += 500) {
       const slice = codes.slice(i, i + 500);
-      const events = s === 0
-        ? (i % 1_000 === 0 ? [{ id: `life-${s}-${i}`, codes: codes.slice(i, i + 1_000).map((c) => c.serial), ...step }] : [])
-        : slice.map((c) => ({ id: `life-${s}-${c.serial}`, codes: [c.serial], ...step }));
+      const events =
+        s === 0
+          ? i % 1_000 === 0
+            ? [{ id: `life-${s}-${i}`, codes: codes.slice(i, i + 1_000).map((c) => c.serial), ...step }]
+            : []
+          : slice.map((c) => ({ id: `life-${s}-${c.serial}`, codes: [c.serial], ...step }));
       if (events.length === 0) continue;
       const body = JSON.stringify({ events });
       const response = await fetch(`${stack.url}/webhooks/${brand.slug}/events`, {
-        method: "POST", headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, `life-${s}-${i}`, body) }, body,
+        method: "POST",
+        headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, `life-${s}-${i}`, body) },
+        body,
       });
       if (response.status !== 202) throw new Error(`life events: ${response.status} ${await response.text()}`);
     }
@@ -224,7 +262,9 @@ async function sixEventBottles(stack: { url: string }, brand: Omit<Brand, "id">,
 }
 
 async function allAnchored(stack: BenchStack): Promise<boolean> {
-  const { rows: [r] } = await stack.db.query<{ pending: number; unanchored: number }>(
+  const {
+    rows: [r],
+  } = await stack.db.query<{ pending: number; unanchored: number }>(
     `SELECT (SELECT count(*)::int FROM links WHERE id > links_sealed_through() AND batch_seq IS NULL) AS pending,
             (SELECT count(*)::int FROM batches WHERE state <> 'anchored') AS unanchored`,
   );
@@ -235,11 +275,20 @@ async function benchIngest(stack: BenchStack, brand: Brand): Promise<void> {
   const serials = await seedCodes(stack, brand, "I", INGEST_EVENTS);
   log(`ingest: ${INGEST_EVENTS} one-bottle events in signed deliveries of 500, 8 connections`);
   const result = await runLoad<LoadResult>({
-    kind: "ingest", url: stack.url, connections: 8, brand: brand.slug, secret: brand.webhookSecret, serials,
-    eventsPerRequest: 500, party: "factory", runId: "ing",
+    kind: "ingest",
+    url: stack.url,
+    connections: 8,
+    brand: brand.slug,
+    secret: brand.webhookSecret,
+    serials,
+    eventsPerRequest: 500,
+    party: "factory",
+    runId: "ing",
   });
   raw.ingest = result;
-  const { rows: [stored] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM events WHERE brand_id = $1 AND brand_event_id LIKE 'ing-%'", [brand.id]);
+  const {
+    rows: [stored],
+  } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM events WHERE brand_id = $1 AND brand_event_id LIKE 'ing-%'", [brand.id]);
   const eventsPerSecond = stored!.count / result.seconds;
   log(`ingest: ${stored!.count} events committed in ${result.seconds.toFixed(1)} s; COPY of the same rows`);
   const copy = await copyCeiling(stack.database.url, brand.id, "ing");
@@ -248,10 +297,24 @@ async function benchIngest(stack: BenchStack, brand: Brand): Promise<void> {
   await client.connect();
   const rowCeiling = await rowsPerSecond(client, INGEST_EVENTS).finally(() => client.end());
   raw.ingestRowCeiling = rowCeiling;
-  row("webhook ingest, 500-event deliveries, 8 connections", "≥ 15 % of row ceiling", "events/s", eventsPerSecond, rowCeiling, eventsPerSecond >= 0.15 * rowCeiling,
-    `ceiling: ${INGEST_EVENTS} event rows INSERTed by one statement, same database, rolled back (an event writes 3-4 rows); p99 ${result.latencyMs.p99} ms per delivery${result.firstFailure ? `; failures: ${result.firstFailure}` : ""}`);
-  row("webhook ingest beside COPY of the same rows", "report", "events/s", eventsPerSecond, copy.eventsPerSecond, null,
-    `ceiling: COPY of the same ${copy.events} events + ${copy.links} links, rolled back`);
+  row(
+    "webhook ingest, 500-event deliveries, 8 connections",
+    "≥ 15 % of row ceiling",
+    "events/s",
+    eventsPerSecond,
+    rowCeiling,
+    eventsPerSecond >= 0.15 * rowCeiling,
+    `ceiling: ${INGEST_EVENTS} event rows INSERTed by one statement, same database, rolled back (an event writes 3-4 rows); p99 ${result.latencyMs.p99} ms per delivery${result.firstFailure ? `; failures: ${result.firstFailure}` : ""}`,
+  );
+  row(
+    "webhook ingest beside COPY of the same rows",
+    "report",
+    "events/s",
+    eventsPerSecond,
+    copy.eventsPerSecond,
+    null,
+    `ceiling: COPY of the same ${copy.events} events + ${copy.links} links, rolled back`,
+  );
 }
 
 async function bareCeiling(bodies: { json: unknown; html: string }, path: "/json" | "/html"): Promise<LoadResult> {
@@ -265,10 +328,13 @@ async function bareCeiling(bodies: { json: unknown; html: string }, path: "/json
 }
 
 async function benchReads(stack: BenchStack, bottles: { serial: string; url: string }[]): Promise<void> {
-  const pagePaths = bottles.map((b) => { const u = new URL(b.url); return `${u.pathname}${u.search}`; });
+  const pagePaths = bottles.map((b) => {
+    const u = new URL(b.url);
+    return `${u.pathname}${u.search}`;
+  });
   const proofPaths = bottles.map((b) => `/api/v1/items/${b.serial}/proof?s=${new URL(b.url).searchParams.get("s")}`);
   const sample = await fetch(`${stack.url}${proofPaths[0]}`);
-  const bundle = await sample.json() as { links: { anchor: unknown }[] };
+  const bundle = (await sample.json()) as { links: { anchor: unknown }[] };
   if (bundle.links.length !== 6 || bundle.links.some((l) => l.anchor === null)) throw new Error("bench bottles are not six anchored links");
   const html = await (await fetch(`${stack.url}${pagePaths[0]}`, { headers: { "x-forwarded-for": "192.0.2.1" } })).text();
   const bodies = { json: bundle, html };
@@ -283,24 +349,50 @@ async function benchReads(stack: BenchStack, bottles: { serial: string; url: str
     const own = /"serial":"([^"]+)"/.exec(text)?.[1];
     leaked += bottles.filter((b) => b.serial !== own && text.includes(b.serial)).length;
   }
-  const { rows: [depths] } = await stack.db.query<{ links: number; heads: number }>(
+  const {
+    rows: [depths],
+  } = await stack.db.query<{ links: number; heads: number }>(
     "SELECT max(leaf_count)::int AS links, max(heads_depth)::int AS heads FROM batches WHERE format = 2",
   );
   const largest = Math.max(...sizes);
-  row("bundle: a bottle of a 1,000-bottle event + 5 one-bottle events (largest of 20)", "≤ 8,192", "bytes", largest, null, largest <= 8_192 && leaked === 0,
-    `batches of up to ${depths!.links} links, heads map depth ${depths!.heads}; other bottles' serials found in them: ${leaked}`);
+  row(
+    "bundle: a bottle of a 1,000-bottle event + 5 one-bottle events (largest of 20)",
+    "≤ 8,192",
+    "bytes",
+    largest,
+    null,
+    largest <= 8_192 && leaked === 0,
+    `batches of up to ${depths!.links} links, heads map depth ${depths!.heads}; other bottles' serials found in them: ${leaked}`,
+  );
 
   if (only.has("bundle")) await benchBundles(stack.url, proofPaths, bodies, "bundle", "proof bundle API, 6-link bottles");
   if (only.has("page")) {
     log(`page: GET /01/{gtin}/21/{serial}?s=… (a scan logged each, every request from its own address), 64 connections, ${SECONDS} s`);
-    const { rows: [before] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
-    const measured = await runLoad<LoadResult>({ kind: "get", url: stack.url, connections: 64, duration: SECONDS, paths: pagePaths, randomClientAddress: true });
-    const { rows: [after] } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
+    const {
+      rows: [before],
+    } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
+    const measured = await runLoad<LoadResult>({
+      kind: "get",
+      url: stack.url,
+      connections: 64,
+      duration: SECONDS,
+      paths: pagePaths,
+      randomClientAddress: true,
+    });
+    const {
+      rows: [after],
+    } = await stack.db.query<{ count: number }>("SELECT count(*)::int AS count FROM scans");
     const ceiling = await bareCeiling(bodies, "/html");
     raw.page = { measured, ceiling, scansLogged: after!.count - before!.count };
-    row("verification page with scan logging, 64 connections", "≥ 25 % of ceiling", "pages/s", measured.requestsPerSecond, ceiling.requestsPerSecond,
+    row(
+      "verification page with scan logging, 64 connections",
+      "≥ 25 % of ceiling",
+      "pages/s",
+      measured.requestsPerSecond,
+      ceiling.requestsPerSecond,
       measured.requestsPerSecond >= ceiling.requestsPerSecond / 4 && measured.non2xx === 0,
-      `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes; ${after!.count - before!.count} scans logged (each committed before its page answered)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+      `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes; ${after!.count - before!.count} scans logged (each committed before its page answered)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`,
+    );
     row("verification page p99", "≤ 100", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, measured.latencyMs.p99 <= 100);
   }
 }
@@ -309,14 +401,16 @@ async function benchReads(stack: BenchStack, bottles: { serial: string; url: str
 async function firstPass(url: string, paths: string[], connections = 16): Promise<number> {
   const started = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (next < paths.length) {
-      const path = paths[next++]!;
-      const response = await fetch(`${url}${path}`);
-      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-      await response.arrayBuffer();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < paths.length) {
+        const path = paths[next++]!;
+        const response = await fetch(`${url}${path}`);
+        if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+        await response.arrayBuffer();
+      }
+    }),
+  );
   return paths.length / ((performance.now() - started) / 1000);
 }
 
@@ -324,15 +418,28 @@ async function firstPass(url: string, paths: string[], connections = 16): Promis
  * The proof API at 64 connections over bottles asked once before (cached, as they stay until they
  * move), beside the bare ceiling; against the issue's goals, or (goals false) for the record.
  */
-async function benchBundles(url: string, proofPaths: string[], bodies: { json: unknown; html: string }, key: string, label: string, goals = true): Promise<void> {
+async function benchBundles(
+  url: string,
+  proofPaths: string[],
+  bodies: { json: unknown; html: string },
+  key: string,
+  label: string,
+  goals = true,
+): Promise<void> {
   log(`${label}: first request of each of ${proofPaths.length} bottles (16 clients), then 64 connections, ${SECONDS} s`);
   const firstPerSecond = await firstPass(url, proofPaths);
   const measured = await runLoad<LoadResult>({ kind: "get", url, connections: 64, duration: SECONDS, paths: proofPaths });
   const ceiling = await bareCeiling(bodies, "/json");
   raw[key] = { firstPerSecond, measured, ceiling };
-  row(`${label}, 64 connections`, goals ? "≥ 50 % of ceiling" : "report", "req/s", measured.requestsPerSecond, ceiling.requestsPerSecond,
+  row(
+    `${label}, 64 connections`,
+    goals ? "≥ 50 % of ceiling" : "report",
+    "req/s",
+    measured.requestsPerSecond,
+    ceiling.requestsPerSecond,
     goals ? measured.requestsPerSecond >= ceiling.requestsPerSecond / 2 && measured.non2xx === 0 : null,
-    `ceiling: a bare Fastify route returning the same ${JSON.stringify(bodies.json).length}-byte JSON; each bottle asked once before (uncached: ${Math.round(firstPerSecond)}/s at 16 clients)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+    `ceiling: a bare Fastify route returning the same ${JSON.stringify(bodies.json).length}-byte JSON; each bottle asked once before (uncached: ${Math.round(firstPerSecond)}/s at 16 clients)${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`,
+  );
   row(`${label} p99`, goals ? "≤ 20" : "report", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, goals ? measured.latencyMs.p99 <= 20 : null);
 }
 
@@ -340,11 +447,21 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
   const serials = await seedCodes(stack, brand, "L", LATENCY_RATE * LATENCY_SECONDS);
   log(`latency: ${LATENCY_RATE} events/s for ${LATENCY_SECONDS} s (deliveries of 100), accepted → anchored with 1 confirmation, ${BLOCK_TIME_MS} ms blocks`);
   const result = await runLoad<LoadResult>({
-    kind: "ingest", url: stack.url, connections: 40, overallRate: LATENCY_RATE / 100, brand: brand.slug, secret: brand.webhookSecret, serials,
-    eventsPerRequest: 100, party: "factory", runId: "lat",
+    kind: "ingest",
+    url: stack.url,
+    connections: 40,
+    overallRate: LATENCY_RATE / 100,
+    brand: brand.slug,
+    secret: brand.webhookSecret,
+    serials,
+    eventsPerRequest: 100,
+    party: "factory",
+    runId: "lat",
   });
   await waitFor("the latency run's events to be anchored", () => allAnchored(stack), 120_000);
-  const { rows: [r] } = await stack.db.query<{ p50: number; p99: number; max: number; count: number }>(
+  const {
+    rows: [r],
+  } = await stack.db.query<{ p50: number; p99: number; max: number; count: number }>(
     `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*)::int AS count
        FROM (SELECT extract(epoch FROM b.anchored_at - e.received_at) * 1000 AS ms
                FROM events e JOIN links l ON l.event_id = e.id JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)
@@ -353,8 +470,15 @@ async function benchLatency(stack: BenchStack, brand: Brand): Promise<void> {
   );
   raw.latency = { load: result, anchoredMs: r };
   const goal = SEAL_INTERVAL_MS + 2_000;
-  row(`accepted → anchored p99 at ${LATENCY_RATE} events/s, 1 confirmation`, `≤ ${goal}`, "ms", r!.p99, SEAL_INTERVAL_MS + BLOCK_TIME_MS, r!.p99 <= goal,
-    `ceiling: SEAL_INTERVAL_MS (${SEAL_INTERVAL_MS}) + block time (${BLOCK_TIME_MS}); p50 ${Math.round(r!.p50)} ms over ${r!.count} events, ${Math.round(result.requestsPerSecond * 100)} events/s offered`);
+  row(
+    `accepted → anchored p99 at ${LATENCY_RATE} events/s, 1 confirmation`,
+    `≤ ${goal}`,
+    "ms",
+    r!.p99,
+    SEAL_INTERVAL_MS + BLOCK_TIME_MS,
+    r!.p99 <= goal,
+    `ceiling: SEAL_INTERVAL_MS (${SEAL_INTERVAL_MS}) + block time (${BLOCK_TIME_MS}); p50 ${Math.round(r!.p50)} ms over ${r!.count} events, ${Math.round(result.requestsPerSecond * 100)} events/s offered`,
+  );
 }
 
 /**
@@ -412,8 +536,17 @@ async function benchService(): Promise<void> {
   const http = peakRssMiB(stack.http.pid);
   peaks.latency = http;
   held.latency = await memoryOf(stack);
-  row("peak memory, HTTP process under the load above", "≤ 300", "MiB", http, null, http <= 300,
-    `after each phase (peak RSS / RSS, V8 heap used of total, external): ${Object.entries(held).map(([phase, m]) => `${phase} ${peaks[phase] ?? "?"}/${m.rss}, ${m.heapUsed} of ${m.heapTotal}, ${m.external}`).join("; ")}`);
+  row(
+    "peak memory, HTTP process under the load above",
+    "≤ 300",
+    "MiB",
+    http,
+    null,
+    http <= 300,
+    `after each phase (peak RSS / RSS, V8 heap used of total, external): ${Object.entries(held)
+      .map(([phase, m]) => `${phase} ${peaks[phase] ?? "?"}/${m.rss}, ${m.heapUsed} of ${m.heapTotal}, ${m.external}`)
+      .join("; ")}`,
+  );
 }
 
 /**
@@ -427,20 +560,34 @@ async function benchEmbedded(): Promise<void> {
   // Embedded whatever this shell says (the service inherits its environment; the local chain's Hardhat refuses an empty URL).
   for (const name of ["DATABASE_URL", "REDIS_URL", "CHAIN_RPC_URL", "ANCHOR_PRIVATE_KEY", "REGISTRY_ADDRESS"]) delete process.env[name];
   const service = await startService("all", {
-    PORT: String(port), ADMIN_TOKEN, METRICS_TOKEN, DATA_DIR: dataDir, TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000", SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+    PORT: String(port),
+    ADMIN_TOKEN,
+    METRICS_TOKEN,
+    DATA_DIR: dataDir,
+    TRUST_PROXY: "1",
+    RATE_LIMIT_PER_IP: "1000000",
+    RATE_LIMIT_PER_BOTTLE: "1000000",
+    SCANS_PER_BOTTLE_PER_HOUR: "1000000",
   });
   cleanups.push(() => service.stop());
   const url = `http://127.0.0.1:${port}`;
   log(`embedded: ${EMBEDDED_BOTTLES} six-event bottles into one embedded (PGlite) process`);
   const bottles = await sixEventBottles({ url }, await setUpBrandAt({ url }), EMBEDDED_BOTTLES);
   const proofPaths = bottles.map((b) => `/api/v1/items/${b.serial}/proof?s=${new URL(b.url).searchParams.get("s")}`);
-  const pagePaths = bottles.map((b) => { const u = new URL(b.url); return `${u.pathname}${u.search}`; });
+  const pagePaths = bottles.map((b) => {
+    const u = new URL(b.url);
+    return `${u.pathname}${u.search}`;
+  });
   // Links are sealed in order: the last bottle's last link anchored (and its head proven), all are.
-  await waitFor("the embedded service to anchor every link", async () => {
-    const bundle = await (await fetch(`${url}${proofPaths.at(-1)}`)).json() as { links: { anchor: unknown }[]; head: { n: number } | null };
-    return bundle.links.length === 6 && bundle.links.every((l) => l.anchor !== null) && bundle.head?.n === 6;
-  }, 300_000);
-  const bundle = await (await fetch(`${url}${proofPaths[0]}`)).json() as unknown;
+  await waitFor(
+    "the embedded service to anchor every link",
+    async () => {
+      const bundle = (await (await fetch(`${url}${proofPaths.at(-1)}`)).json()) as { links: { anchor: unknown }[]; head: { n: number } | null };
+      return bundle.links.length === 6 && bundle.links.every((l) => l.anchor !== null) && bundle.head?.n === 6;
+    },
+    300_000,
+  );
+  const bundle = (await (await fetch(`${url}${proofPaths[0]}`)).json()) as unknown;
   const html = await (await fetch(`${url}${pagePaths[0]}`, { headers: { "x-forwarded-for": "192.0.2.1" } })).text();
   const bodies = { json: bundle, html };
   await benchBundles(url, proofPaths, bodies, "embeddedBundle", "embedded: proof bundle API, 6-link bottles", false);
@@ -449,8 +596,15 @@ async function benchEmbedded(): Promise<void> {
   const measured = await runLoad<LoadResult>({ kind: "get", url, connections: 64, duration: SECONDS, paths: pagePaths, randomClientAddress: true });
   const ceiling = await bareCeiling(bodies, "/html");
   raw.embeddedPage = { measured, ceiling };
-  row("embedded: verification page with scan logging, 64 connections", "report", "pages/s", measured.requestsPerSecond, ceiling.requestsPerSecond, null,
-    `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`);
+  row(
+    "embedded: verification page with scan logging, 64 connections",
+    "report",
+    "pages/s",
+    measured.requestsPerSecond,
+    ceiling.requestsPerSecond,
+    null,
+    `ceiling: the same bare route with the page's ${Buffer.byteLength(html)} bytes${measured.non2xx ? `; ${measured.non2xx} non-2xx: ${measured.firstFailure}` : ""}`,
+  );
   row("embedded: verification page p99", "report", "ms", measured.latencyMs.p99, ceiling.latencyMs.p99, null);
   const peak = peakRssMiB(service.pid);
   raw.embeddedPeakRssMiB = peak;
@@ -496,7 +650,11 @@ async function benchSeal(): Promise<void> {
   }
   log(`seal: sealing ${SEAL_LINKS} links as one batch in a worker process`);
   const result = await runJson<{
-    leafCount: number; seconds: number; ms: { fence: number; read: number; tree: number; heads: number; write: number }; hashesPerSecond: number; peakRssMiB: number;
+    leafCount: number;
+    seconds: number;
+    ms: { fence: number; read: number; tree: number; heads: number; write: number };
+    hashesPerSecond: number;
+    peakRssMiB: number;
     sizes: { headProofBytes: number; headsDepth: number; tiles: number; tileBytes: number; bundle: { bytes: number; fullBytes: number; otherSerials: number } };
   }>("scripts/bench/seal.ts", [database.url, String(SEAL_LINKS)]);
   raw.seal = result;
@@ -504,17 +662,51 @@ async function benchSeal(): Promise<void> {
   const ceilingLeavesPerSecond = result.hashesPerSecond / 2;
   const withoutHeads = (result.ms.read + result.ms.tree + result.ms.write) / 1000;
   const linksPerSecond = result.leafCount / result.seconds;
-  row(`sealing ${result.leafCount} pending links (tree, heads map, tiles)`, "≥ row ceiling", "links/s", linksPerSecond, rowCeiling, linksPerSecond >= rowCeiling,
-    `${result.seconds.toFixed(1)} s: fence ${result.ms.fence} ms, read ${result.ms.read} ms, tree ${result.ms.tree} ms beside the heads map's ${result.ms.heads} ms, tiles stored ${result.ms.write} ms; `
-    + `ceiling: ${SEAL_LINKS} event rows INSERTed by one statement, same database, rolled back`);
-  row(`heads map of ${result.leafCount} chains, added to sealing`, "≤ 50 % of the rest", "s", result.ms.heads / 1000, withoutHeads, result.ms.heads / 1000 <= withoutHeads / 2,
-    `ceiling: the same batch's reading, tree and stores without the heads map; ${result.sizes.tiles} tiles (${Math.round(result.sizes.tileBytes / 1024 / 1024)} MiB) written`);
-  row("tree building", "≥ 50 % of ceiling", "leaves/s", treeLeavesPerSecond, ceilingLeavesPerSecond, treeLeavesPerSecond >= ceilingLeavesPerSecond / 2,
-    `ceiling: ${Math.round(result.hashesPerSecond)} raw keccak256/s (WebAssembly, 64-byte inputs) ÷ 2 per leaf`);
-  row(`head proof (depth ${result.sizes.headsDepth}), as a bundle carries it`, "≤ 2,048", "bytes", result.sizes.headProofBytes, null, result.sizes.headProofBytes <= 2_048);
-  row(`bundle: a bottle of a 1,000-bottle event + 5 one-bottle events, ${result.leafCount}-link batch`, "≤ 8,192", "bytes", result.sizes.bundle.bytes, null,
+  row(
+    `sealing ${result.leafCount} pending links (tree, heads map, tiles)`,
+    "≥ row ceiling",
+    "links/s",
+    linksPerSecond,
+    rowCeiling,
+    linksPerSecond >= rowCeiling,
+    `${result.seconds.toFixed(1)} s: fence ${result.ms.fence} ms, read ${result.ms.read} ms, tree ${result.ms.tree} ms beside the heads map's ${result.ms.heads} ms, tiles stored ${result.ms.write} ms; ` +
+      `ceiling: ${SEAL_LINKS} event rows INSERTed by one statement, same database, rolled back`,
+  );
+  row(
+    `heads map of ${result.leafCount} chains, added to sealing`,
+    "≤ 50 % of the rest",
+    "s",
+    result.ms.heads / 1000,
+    withoutHeads,
+    result.ms.heads / 1000 <= withoutHeads / 2,
+    `ceiling: the same batch's reading, tree and stores without the heads map; ${result.sizes.tiles} tiles (${Math.round(result.sizes.tileBytes / 1024 / 1024)} MiB) written`,
+  );
+  row(
+    "tree building",
+    "≥ 50 % of ceiling",
+    "leaves/s",
+    treeLeavesPerSecond,
+    ceilingLeavesPerSecond,
+    treeLeavesPerSecond >= ceilingLeavesPerSecond / 2,
+    `ceiling: ${Math.round(result.hashesPerSecond)} raw keccak256/s (WebAssembly, 64-byte inputs) ÷ 2 per leaf`,
+  );
+  row(
+    `head proof (depth ${result.sizes.headsDepth}), as a bundle carries it`,
+    "≤ 2,048",
+    "bytes",
+    result.sizes.headProofBytes,
+    null,
+    result.sizes.headProofBytes <= 2_048,
+  );
+  row(
+    `bundle: a bottle of a 1,000-bottle event + 5 one-bottle events, ${result.leafCount}-link batch`,
+    "≤ 8,192",
+    "bytes",
+    result.sizes.bundle.bytes,
+    null,
     result.sizes.bundle.bytes <= 8_192 && result.sizes.bundle.otherSerials === 0,
-    `as served (the head proof covers every link); ${result.sizes.bundle.fullBytes} bytes with every link's own proof (?proofs=all); other bottles' serials in it: ${result.sizes.bundle.otherSerials}`);
+    `as served (the head proof covers every link); ${result.sizes.bundle.fullBytes} bytes with every link's own proof (?proofs=all); other bottles' serials in it: ${result.sizes.bundle.otherSerials}`,
+  );
   row(`peak memory, worker sealing ${result.leafCount} links`, "≤ 1,024", "MiB", result.peakRssMiB, null, result.peakRssMiB <= 1_024);
 }
 
@@ -527,8 +719,12 @@ function format(value: number | null, unit: string): string {
 function table(): string {
   const header = ["metric", "goal", "measured", "ceiling", "ratio", "met?"];
   const lines = rows.map((r) => [
-    r.metric, `${r.goal} ${r.unit}`, format(r.measured, r.unit), format(r.ceiling, r.unit),
-    r.ratio === null ? "—" : r.ratio.toFixed(2), r.met === null ? "—" : r.met ? "yes" : "NO",
+    r.metric,
+    `${r.goal} ${r.unit}`,
+    format(r.measured, r.unit),
+    format(r.ceiling, r.unit),
+    r.ratio === null ? "—" : r.ratio.toFixed(2),
+    r.met === null ? "—" : r.met ? "yes" : "NO",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
@@ -555,6 +751,8 @@ const output = {
 };
 mkdirSync(join(ROOT, "bench-results"), { recursive: true });
 writeFileSync(join(ROOT, "bench-results", "latest.json"), `${JSON.stringify(output, null, 2)}\n`);
-process.stdout.write(`${table()}\n\nratio = measured / ceiling; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after.map((l) => l.toFixed(2)).join(" ")}; written to bench-results/latest.json\n`);
+process.stdout.write(
+  `${table()}\n\nratio = measured / ceiling; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after.map((l) => l.toFixed(2)).join(" ")}; written to bench-results/latest.json\n`,
+);
 // Everything was stopped above; a stray handle (a pool timer) must not keep the run alive.
 process.exit(0);

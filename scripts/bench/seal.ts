@@ -49,9 +49,25 @@ async function headProof(db: Db, seq: number, depth: number, index: number): Pro
 async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes: number; fullBytes: number; otherSerials: number }> {
   const serials = Array.from({ length: 1_000 }, (_, i) => `BENCH${String(i).padStart(6, "0")}`);
   const drafts: CanonicalEvent[] = [
-    { brand: "bench", id: "production-1", type: "production", codes: serials, occurredAt: "2026-12-01T08:00:00Z", receivedAt: "2026-12-01T08:00:01Z", party: "factory-zunyi", salt: "00".repeat(16) },
+    {
+      brand: "bench",
+      id: "production-1",
+      type: "production",
+      codes: serials,
+      occurredAt: "2026-12-01T08:00:00Z",
+      receivedAt: "2026-12-01T08:00:01Z",
+      party: "factory-zunyi",
+      salt: "00".repeat(16),
+    },
     ...["warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "consumer_scan"].map((type, i): CanonicalEvent => ({
-      brand: "bench", id: `${type}-${i}`, type, codes: [serials[0]!], occurredAt: "2026-12-01T09:00:00Z", receivedAt: "2026-12-01T09:00:01Z", party: "store-pudong-01", salt: "11".repeat(16),
+      brand: "bench",
+      id: `${type}-${i}`,
+      type,
+      codes: [serials[0]!],
+      occurredAt: "2026-12-01T09:00:00Z",
+      receivedAt: "2026-12-01T09:00:01Z",
+      party: "store-pudong-01",
+      salt: "11".repeat(16),
     })),
   ];
   const committed = drafts.map((draft) => commitEvent(draft, new Uint8Array(16).fill(7)));
@@ -62,18 +78,33 @@ async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes:
     links.push(nextLink(identity.serial, eventHash(event), previous ? { n: previous.n, linkHash: linkHash(previous) } : null, genesis(identity)));
   }
   const { rows: first } = await db.query<{ id: number }>(
-    "SELECT l.id FROM batches b JOIN links l ON l.id > b.first_link AND l.id <= b.last_link WHERE b.seq = $1 ORDER BY l.id LIMIT 6", [seq],
+    "SELECT l.id FROM batches b JOIN links l ON l.id > b.first_link AND l.id <= b.last_link WHERE b.seq = $1 ORDER BY l.id LIMIT 6",
+    [seq],
   );
-  const places = await readLinkPlaces(db, first.map((r) => r.id));
+  const places = await readLinkPlaces(
+    db,
+    first.map((r) => r.id),
+  );
   const proofs = first.map((r) => places.get(r.id)!.proof);
-  const { rows: [batch] } = await db.query<{ root: Buffer; links_root: Buffer; heads_root: Buffer }>("SELECT root, links_root, heads_root FROM batches WHERE seq = $1", [seq]);
+  const {
+    rows: [batch],
+  } = await db.query<{ root: Buffer; links_root: Buffer; heads_root: Buffer }>("SELECT root, links_root, heads_root FROM batches WHERE seq = $1", [seq]);
   const full = buildBundle({
     identity,
     chain: { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" },
-    batches: [{
-      seq, format: 2, root: toHex(batch!.root), linksRoot: toHex(batch!.links_root), headsRoot: toHex(batch!.heads_root), headsDepth: depth,
-      txHash: `0x${"ab".repeat(32)}`, blockNumber: 123_456, blockTime: "2026-12-01T09:00:05.000Z",
-    }],
+    batches: [
+      {
+        seq,
+        format: 2,
+        root: toHex(batch!.root),
+        linksRoot: toHex(batch!.links_root),
+        headsRoot: toHex(batch!.heads_root),
+        headsDepth: depth,
+        txHash: `0x${"ab".repeat(32)}`,
+        blockNumber: 123_456,
+        blockTime: "2026-12-01T09:00:05.000Z",
+      },
+    ],
     events: committed.map(({ event, members }) => ({ event: event as never, member: members.get(identity.serial)! })),
     links: links.map((link, i) => ({ link, anchor: { seq, proof: proofs[i]! } })),
     head: { seq, n: links.length, linkHash: linkHash(links.at(-1)!), proof: await headProof(db, seq, depth, 0) },
@@ -81,7 +112,11 @@ async function bundleBytes(db: Db, seq: number, depth: number): Promise<{ bytes:
   // As the service serves it by default: the head proof covers every link, which carry only their batch.
   const compact = { ...full, links: full.links.map((l) => ({ ...l, anchor: { seq: l.anchor!.seq } })) };
   const text = JSON.stringify(compact);
-  return { bytes: Buffer.byteLength(text), fullBytes: Buffer.byteLength(JSON.stringify(full)), otherSerials: serials.slice(1).filter((s) => text.includes(s)).length };
+  return {
+    bytes: Buffer.byteLength(text),
+    fullBytes: Buffer.byteLength(JSON.stringify(full)),
+    otherSerials: serials.slice(1).filter((s) => text.includes(s)).length,
+  };
 }
 
 const rate = await hashesPerSecond();
@@ -97,12 +132,25 @@ let sizes = null;
 if (batch !== null) {
   // The proof of the last chain, checked against the batch's heads root, and its size as a bundle carries it.
   const index = batch.leafCount - 1;
-  const { rows: [last] } = await db.query<{ n: number; link_hash: Buffer }>("SELECT n, link_hash FROM links WHERE chain_index = $1", [index]);
+  const {
+    rows: [last],
+  } = await db.query<{ n: number; link_hash: Buffer }>("SELECT n, link_hash FROM links WHERE chain_index = $1", [index]);
   const proof = await headProof(db, batch.seq, batch.headsDepth, index);
   const head = { seq: batch.seq, n: last!.n, linkHash: toHex(last!.link_hash), proof };
-  if (processHeadProof(index, headLeaf(index, head.n, head.linkHash), proof) !== batch.headsRoot) throw new Error("a head proof cut from the tiles does not lead to the heads root");
-  const { rows: [tiles] } = await db.query<{ count: number; bytes: number }>("SELECT count(*)::int AS count, sum(length(hashes))::int AS bytes FROM head_tiles");
-  sizes = { headProofBytes: Buffer.byteLength(JSON.stringify(head)), headsDepth: batch.headsDepth, tiles: tiles!.count, tileBytes: tiles!.bytes, bundle: await bundleBytes(db, batch.seq, batch.headsDepth) };
+  if (processHeadProof(index, headLeaf(index, head.n, head.linkHash), proof) !== batch.headsRoot)
+    throw new Error("a head proof cut from the tiles does not lead to the heads root");
+  const {
+    rows: [tiles],
+  } = await db.query<{ count: number; bytes: number }>("SELECT count(*)::int AS count, sum(length(hashes))::int AS bytes FROM head_tiles");
+  sizes = {
+    headProofBytes: Buffer.byteLength(JSON.stringify(head)),
+    headsDepth: batch.headsDepth,
+    tiles: tiles!.count,
+    tileBytes: tiles!.bytes,
+    bundle: await bundleBytes(db, batch.seq, batch.headsDepth),
+  };
 }
 await db.end();
-process.stdout.write(`${JSON.stringify({ leafCount: batch?.leafCount ?? 0, seconds, ms: batch?.ms ?? null, hashesPerSecond: rate, peakRssMiB: peak, sizes })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ leafCount: batch?.leafCount ?? 0, seconds, ms: batch?.ms ?? null, hashesPerSecond: rate, peakRssMiB: peak, sizes })}\n`,
+);

@@ -16,7 +16,8 @@ export const isAddress = (value: unknown): value is string => typeof value === "
 /** A whole number ≥ 0 from an option, or a usage error naming it. */
 export function wholeNumber(value: string, option: string): number {
   const number = Number(value);
-  if (value.trim() === "" || !Number.isSafeInteger(number) || number < 0) throw new CannotCheck(`${option} must be a whole number ≥ 0, not ${JSON.stringify(value)}`);
+  if (value.trim() === "" || !Number.isSafeInteger(number) || number < 0)
+    throw new CannotCheck(`${option} must be a whole number ≥ 0, not ${JSON.stringify(value)}`);
   return number;
 }
 
@@ -47,7 +48,8 @@ export function httpRpc(url: string, timeoutMs = 30_000): Rpc {
     } catch {
       throw new CannotCheck(`the chain at ${url} answered ${method} with something that is not JSON: ${text.slice(0, 200)}`);
     }
-    if (body.error !== undefined) throw new CannotCheck(`the chain at ${url} answered ${method} with an error: ${body.error.message ?? JSON.stringify(body.error)}`);
+    if (body.error !== undefined)
+      throw new CannotCheck(`the chain at ${url} answered ${method} with an error: ${body.error.message ?? JSON.stringify(body.error)}`);
     return body.result;
   };
 }
@@ -69,9 +71,7 @@ export async function readPin(file: string): Promise<{ chainId: number; registry
 
 /** One problem as a line: where, what, and the values that disagree. */
 export function describe(problem: Problem): string {
-  const diff = problem.expected !== undefined || problem.found !== undefined
-    ? ` (expected ${problem.expected ?? "—"}, found ${problem.found ?? "—"})`
-    : "";
+  const diff = problem.expected !== undefined || problem.found !== undefined ? ` (expected ${problem.expected ?? "—"}, found ${problem.found ?? "—"})` : "";
   return `  ${problem.path}: ${problem.message}${diff}`;
 }
 
@@ -82,10 +82,13 @@ export function describe(problem: Problem): string {
  */
 export function runMain(name: string, usage: string, main: (argv: string[]) => Promise<number>): void {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      const bug = (error instanceof TypeError || error instanceof ReferenceError) && !String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
+      const bug =
+        (error instanceof TypeError || error instanceof ReferenceError) && !String((error as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
       console.error(`${name}: ${bug ? `the check failed unexpectedly: ${(error as Error).stack ?? message}` : message}\n${usage}`);
       process.exitCode = 2;
     },

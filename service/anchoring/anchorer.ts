@@ -84,7 +84,9 @@ export function createAnchorer(options: AnchorerOptions) {
 
   /** The block the batch before `seq` is final in: the anchor of `seq` cannot be in an earlier one. */
   async function floorFor(conn: Tx, seq: number, chainId: number): Promise<number | undefined> {
-    const { rows: [row] } = await conn.query<{ block_number: number | null }>(
+    const {
+      rows: [row],
+    } = await conn.query<{ block_number: number | null }>(
       "SELECT block_number FROM batches WHERE seq = $1 AND state = 'anchored' AND chain_id = $2 AND registry = $3",
       [seq - 1, chainId, chain.registry],
     );
@@ -105,12 +107,19 @@ export function createAnchorer(options: AnchorerOptions) {
           WHERE seq = $1`,
         [batch.seq, chainId, chain.registry, txHash, blockNumber, block.hash, block.time],
       );
-      const { rows: [previous] } = await conn.query<{ id: number; chain_id: number; registry: string; tx_hash: string; block_number: number; block_hash: string | null }>(
+      const {
+        rows: [previous],
+      } = await conn.query<{ id: number; chain_id: number; registry: string; tx_hash: string; block_number: number; block_hash: string | null }>(
         "SELECT id, chain_id, registry, tx_hash, block_number, block_hash FROM batch_anchors WHERE seq = $1 ORDER BY id DESC LIMIT 1",
         [batch.seq],
       );
-      const same = previous !== undefined && previous.chain_id === chainId && previous.registry === chain.registry
-        && previous.tx_hash === txHash && previous.block_number === blockNumber && (previous.block_hash ?? block.hash) === block.hash;
+      const same =
+        previous !== undefined &&
+        previous.chain_id === chainId &&
+        previous.registry === chain.registry &&
+        previous.tx_hash === txHash &&
+        previous.block_number === blockNumber &&
+        (previous.block_hash ?? block.hash) === block.hash;
       if (same) {
         if (previous.block_hash === null) await conn.query("UPDATE batch_anchors SET block_hash = $2 WHERE id = $1", [previous.id, block.hash]);
       } else {
@@ -120,8 +129,10 @@ export function createAnchorer(options: AnchorerOptions) {
           [batch.seq, chainId, chain.registry, txHash, blockNumber, block.hash, block.time, previous?.id ?? null],
         );
         if (previous !== undefined) {
-          log.warn({ seq: batch.seq, txHash, blockNumber, was: { txHash: previous.tx_hash, blockNumber: previous.block_number } },
-            "batch anchored again after a reorganisation: a correction will be sent");
+          log.warn(
+            { seq: batch.seq, txHash, blockNumber, was: { txHash: previous.tx_hash, blockNumber: previous.block_number } },
+            "batch anchored again after a reorganisation: a correction will be sent",
+          );
         }
       }
       await conn.query("COMMIT");
@@ -139,7 +150,10 @@ export function createAnchorer(options: AnchorerOptions) {
     const receipt = await chain.waitForConfirmations(txHash, 1, receiptTimeoutMs);
     if (receipt === null) {
       // A block recorded while it was confirming is no longer where it is (a reorganisation dropped it).
-      await conn.query("UPDATE batches SET block_number = NULL, block_hash = NULL, block_time = NULL WHERE seq = $1 AND state = 'sent' AND block_number IS NOT NULL", [batch.seq]);
+      await conn.query(
+        "UPDATE batches SET block_number = NULL, block_hash = NULL, block_time = NULL WHERE seq = $1 AND state = 'sent' AND block_number IS NOT NULL",
+        [batch.seq],
+      );
       log.warn({ seq: batch.seq, txHash }, "anchor transaction not mined yet; will check again");
       return false;
     }
@@ -161,7 +175,10 @@ export function createAnchorer(options: AnchorerOptions) {
           WHERE seq = $1`,
         [batch.seq, chainId, chain.registry, txHash, receipt.blockNumber, block.hash, block.time],
       );
-      log.info({ seq: batch.seq, txHash, blockNumber: receipt.blockNumber, confirmations: head - receipt.blockNumber + 1 }, "anchor transaction mined; waiting for confirmations");
+      log.info(
+        { seq: batch.seq, txHash, blockNumber: receipt.blockNumber, confirmations: head - receipt.blockNumber + 1 },
+        "anchor transaction mined; waiting for confirmations",
+      );
       return false;
     }
     await finalize(conn, batch, chainId, txHash, receipt.blockNumber, block);
@@ -248,13 +265,17 @@ export function createAnchorer(options: AnchorerOptions) {
               "UPDATE batches SET raw_tx = $2, tx_hash = $3, sent_at = now(), block_number = NULL, block_hash = NULL, block_time = NULL WHERE seq = $1",
               [batch.seq, replacement.rawTx, replacement.txHash],
             );
-            log.warn({ seq: batch.seq, replaced: batch.tx_hash, txHash: replacement.txHash, nonce: replacement.nonce, waitedMs: waited },
-              "anchor transaction not mined in time: replaced with a higher fee");
+            log.warn(
+              { seq: batch.seq, replaced: batch.tx_hash, txHash: replacement.txHash, nonce: replacement.nonce, waitedMs: waited },
+              "anchor transaction not mined in time: replaced with a higher fee",
+            );
             await chain.broadcast(replacement.rawTx);
             return await confirm(conn, batch, chainId, replacement.txHash);
           }
-          log.warn({ seq: batch.seq, txHash: batch.tx_hash },
-            "anchor transaction not mined in time, and cannot be replaced with a higher fee (ANCHOR_MAX_FEE_GWEI reached, or not an EIP-1559 transaction): sending it again as it is");
+          log.warn(
+            { seq: batch.seq, txHash: batch.tx_hash },
+            "anchor transaction not mined in time, and cannot be replaced with a higher fee (ANCHOR_MAX_FEE_GWEI reached, or not an EIP-1559 transaction): sending it again as it is",
+          );
         } else {
           log.info({ seq: batch.seq, txHash: batch.tx_hash }, "sending the stored anchor transaction again");
         }
@@ -293,7 +314,9 @@ export function createAnchorer(options: AnchorerOptions) {
       const client = await db.connect();
       let locked = false;
       try {
-        const { rows: [lock] } = await client.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [ANCHOR_LOCK]);
+        const {
+          rows: [lock],
+        } = await client.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [ANCHOR_LOCK]);
         locked = lock!.got;
         if (!locked) return 0;
         const chainId = await chain.chainId();

@@ -129,7 +129,7 @@ export function createChainClient(options: ChainClientOptions): ChainClient {
       return Number(await rpc("nextSeq", () => registry.getFunction("nextSeq")() as Promise<bigint>));
     },
     async rootOf(seq) {
-      return ((await rpc("rootOf", () => registry.getFunction("rootOf")(seq) as Promise<string>)).toLowerCase()) as Hash;
+      return (await rpc("rootOf", () => registry.getFunction("rootOf")(seq) as Promise<string>)).toLowerCase() as Hash;
     },
     async findAnchorTx(seq, fromBlock = deployBlock) {
       const filter = registry.filters.BatchAnchored!(seq);
@@ -159,7 +159,8 @@ export function createChainClient(options: ChainClientOptions): ChainClient {
           to: options.registry,
           data: registry.interface.encodeFunctionData("anchor", [seq, root, leafCount]),
           nonce: await provider.getTransactionCount(wallet.address, "pending"),
-        }));
+        }),
+      );
       // Never offer more than the MAX fee, whatever the market asks.
       if (request.maxFeePerGas != null && BigInt(request.maxFeePerGas) > maxFee) {
         request.maxFeePerGas = maxFee;
@@ -180,8 +181,15 @@ export function createChainClient(options: ChainClientOptions): ChainClient {
       );
       if (fees === null) return null;
       const signed = await wallet.signTransaction({
-        type: 2, chainId: old.chainId, nonce: old.nonce, to: old.to, data: old.data, value: old.value, gasLimit: old.gasLimit,
-        accessList: old.accessList ?? [], ...fees,
+        type: 2,
+        chainId: old.chainId,
+        nonce: old.nonce,
+        to: old.to,
+        data: old.data,
+        value: old.value,
+        gasLimit: old.gasLimit,
+        accessList: old.accessList ?? [],
+        ...fees,
       });
       const tx = Transaction.from(signed);
       return { rawTx: signed, txHash: tx.hash!, nonce: tx.nonce };

@@ -32,7 +32,8 @@ export async function writeTiles(tx: Tx, seq: number, tiles: readonly { key: Til
   const size = tiles[0]?.bytes.length ?? 0;
   const bytes = Buffer.allocUnsafe(tiles.length * size);
   tiles.forEach((tile, i) => bytes.set(tile.bytes, i * size));
-  const groups = tiles.map((t) => t.key.group), indexes = tiles.map((t) => t.key.index);
+  const groups = tiles.map((t) => t.key.group),
+    indexes = tiles.map((t) => t.key.index);
   await tx.query(
     `INSERT INTO head_tiles (grp, idx, seq, hashes)
      SELECT t.g, t.i, $1, substring($2::bytea FROM ((t.k - 1) * $5::int + 1)::int FOR $5::int)

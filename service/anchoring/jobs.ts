@@ -46,13 +46,20 @@ function batchTrigger(max: number, fire: () => void) {
 
 export function createInProcessJobs(p: Processors): Jobs {
   const anchorLoop = p.anchorer ? loop("anchor", p.sealIntervalMs, () => p.anchorer!.anchorPending(), p.log) : null;
-  const sealLoop = loop("seal", p.sealIntervalMs, async () => {
-    const sealed = await p.sealer.sealAll();
-    if (sealed.length > 0) anchorLoop?.kick();
-  }, p.log);
+  const sealLoop = loop(
+    "seal",
+    p.sealIntervalMs,
+    async () => {
+      const sealed = await p.sealer.sealAll();
+      if (sealed.length > 0) anchorLoop?.kick();
+    },
+    p.log,
+  );
   let started = false;
   return {
-    linksAdded: batchTrigger(p.sealMaxLinks, () => { if (started) sealLoop.kick(); }),
+    linksAdded: batchTrigger(p.sealMaxLinks, () => {
+      if (started) sealLoop.kick();
+    }),
     async startWorkers() {
       started = true;
       sealLoop.start();
@@ -76,29 +83,41 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
 
   return {
     linksAdded: batchTrigger(p.sealMaxLinks, () => {
-      sealQueue.add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } }).catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
+      sealQueue
+        .add("seal", {}, { ...jobOptions, deduplication: { id: "seal-now" } })
+        .catch((error: unknown) => p.log.warn({ err: error }, "could not enqueue a seal job"));
     }),
     async startWorkers() {
       // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
       schedules.push(keepScheduled(sealQueue, "seal-every", p.sealIntervalMs, { name: "seal", opts: jobOptions }, p.log));
-      const seal = bull.worker("seal", async () => {
-        const sealed = await p.sealer.sealAll();
-        if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
-        return { sealed: sealed.map((b) => b.seq) };
-      }, p.sealIntervalMs);
+      const seal = bull.worker(
+        "seal",
+        async () => {
+          const sealed = await p.sealer.sealAll();
+          if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
+          return { sealed: sealed.map((b) => b.seq) };
+        },
+        p.sealIntervalMs,
+      );
       workers.push(seal);
       if (p.anchorer) {
         const anchorer = p.anchorer;
         schedules.push(keepScheduled(anchorQueue, "anchor-every", p.sealIntervalMs, { name: "anchor", opts: jobOptions }, p.log));
-        workers.push(bull.worker("anchor", async () => {
-          try {
-            return { anchored: await anchorer.anchorPending() };
-          } catch (error) {
-            // A conflicting root on chain needs an operator: retrying cannot help.
-            if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
-            throw error;
-          }
-        }, p.sealIntervalMs));
+        workers.push(
+          bull.worker(
+            "anchor",
+            async () => {
+              try {
+                return { anchored: await anchorer.anchorPending() };
+              } catch (error) {
+                // A conflicting root on chain needs an operator: retrying cannot help.
+                if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
+                throw error;
+              }
+            },
+            p.sealIntervalMs,
+          ),
+        );
       }
       for (const worker of workers) {
         worker.onFailed((job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));

@@ -17,6 +17,8 @@ export async function wasmKeccak256(): Promise<Keccak> {
     return wasm.digest("binary");
   });
   // A failed start is not cached: the next seal tries again.
-  hasher.catch(() => { hasher = null; });
+  hasher.catch(() => {
+    hasher = null;
+  });
   return await hasher;
 }

@@ -20,13 +20,19 @@ export const linkBatchSql = (l: string): string =>
 
 /** Stores every tile of batch `seq`'s tree; `ids[i]` is the link id of leaf `i`. */
 export async function writeLinkTiles(tx: Tx, seq: number, tree: MerkleTree, ids: readonly number[]): Promise<number> {
-  const levels: number[] = [], indexes: number[] = [], offsets: number[] = [], lengths: number[] = [];
+  const levels: number[] = [],
+    indexes: number[] = [],
+    offsets: number[] = [],
+    lengths: number[] = [];
   const parts: Uint8Array[] = [];
   let offset = 0;
   for (let group = 0; group < linkTileGroups(tree.leafCount); group++) {
     for (let index = 0; index < tree.tileCount(group); index++) {
       const tile = tree.tile(group, index);
-      levels.push(group); indexes.push(index); offsets.push(offset); lengths.push(tile.length);
+      levels.push(group);
+      indexes.push(index);
+      offsets.push(offset);
+      lengths.push(tile.length);
       parts.push(tile);
       offset += tile.length;
     }
@@ -45,7 +51,11 @@ export async function writeLinkTiles(tx: Tx, seq: number, tree: MerkleTree, ids:
 }
 
 /** Where a link sits in its batch, with its Merkle proof to the batch's links root. */
-export interface LinkPlace { seq: number; leafIndex: number; proof: Hash[] }
+export interface LinkPlace {
+  seq: number;
+  leafIndex: number;
+  proof: Hash[];
+}
 
 /**
  * The places of the links `ids` that are sealed in a batch with tiles (others are absent: pending,
@@ -70,7 +80,7 @@ export async function readLinkPlaces(db: Db | Tx, ids: readonly number[]): Promi
   const byLink = new Map<number, { seq: number; leafIndex: number; leafCount: number; tiles: Map<string, Uint8Array> }>();
   for (const row of rows) {
     let entry = byLink.get(row.id);
-    if (entry === undefined) byLink.set(row.id, entry = { seq: row.seq, leafIndex: row.leaf_index, leafCount: row.leaf_count, tiles: new Map() });
+    if (entry === undefined) byLink.set(row.id, (entry = { seq: row.seq, leafIndex: row.leaf_index, leafCount: row.leaf_count, tiles: new Map() }));
     entry.tiles.set(tileId({ group: row.lvl, index: row.idx }), row.hashes);
   }
   return new Map([...byLink].map(([id, e]) => [id, { seq: e.seq, leafIndex: e.leafIndex, proof: proofFromLinkTiles(e.leafIndex, e.leafCount, e.tiles) }]));
@@ -87,9 +97,13 @@ export function storedProof(inRow: Uint8Array | null, place: LinkPlace | undefin
 
 /** Tile (level, index) of batch `seq`'s links tree, or null when the batch has no such tile. */
 export async function readLinkTile(db: Db, seq: number, level: number, index: number): Promise<Buffer | null> {
-  const { rows: [row] } = await db.query<{ hashes: Buffer }>(
-    { name: "link-tile", text: "SELECT hashes FROM link_tiles WHERE seq = $1 AND lvl = $2 AND idx = $3", values: [seq, level, index] },
-  );
+  const {
+    rows: [row],
+  } = await db.query<{ hashes: Buffer }>({
+    name: "link-tile",
+    text: "SELECT hashes FROM link_tiles WHERE seq = $1 AND lvl = $2 AND idx = $3",
+    values: [seq, level, index],
+  });
   return row?.hashes ?? null;
 }
 
@@ -99,7 +113,8 @@ export async function leafLinesAfter(db: Db, seq: number, after: number, tiles: 
     "SELECT idx, hashes FROM link_tiles WHERE seq = $1 AND lvl = 0 AND idx >= $2 ORDER BY idx LIMIT $3",
     [seq, Math.floor((after + 1) / TILE_WIDTH), tiles],
   );
-  let text = "", last: number | null = null;
+  let text = "",
+    last: number | null = null;
   for (const { idx, hashes } of rows) {
     for (let k = 0; k * 32 < hashes.length; k++) {
       const leafIndex = idx * TILE_WIDTH + k;

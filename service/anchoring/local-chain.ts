@@ -56,12 +56,16 @@ export async function startLocalChain(options: { port?: number; timeoutMs?: numb
     env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
   });
   let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4_000); });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4_000);
+  });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
 
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let running = true;
-  void exited.then(() => { running = false; });
+  void exited.then(() => {
+    running = false;
+  });
   while (!(await rpcAnswers(url))) {
     if (!running) throw new Error(`the local chain exited before answering: ${stderr.trim()}`);
     if (Date.now() > deadline) {

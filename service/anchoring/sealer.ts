@@ -46,7 +46,11 @@ function buildTree(leaves: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array
     const worker = new Worker(new URL("./tree-worker.ts", import.meta.url));
     worker.once("message", (levels: Uint8Array[]) => {
       void worker.terminate();
-      try { resolve(MerkleTree.fromLevels(levels)); } catch (error) { reject(error as Error); }
+      try {
+        resolve(MerkleTree.fromLevels(levels));
+      } catch (error) {
+        reject(error as Error);
+      }
     });
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the tree worker exited (${code}) before answering`)));
@@ -58,7 +62,13 @@ function buildTree(leaves: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array
 const READ_WINDOW = 50_000;
 
 /** A window's links: leaves and link hashes concatenated, and per link its id, chain index (u64) and n (u32), big-endian. */
-interface Window { n: number; indexed: number; leaves: Buffer | null; hashes: Buffer | null; numbers: Buffer | null }
+interface Window {
+  n: number;
+  indexed: number;
+  leaves: Buffer | null;
+  hashes: Buffer | null;
+  numbers: Buffer | null;
+}
 const NUMBERS = 20;
 const u64At = (bytes: Buffer, at: number): number => bytes.readUInt32BE(at) * 2 ** 32 + bytes.readUInt32BE(at + 4);
 
@@ -97,7 +107,8 @@ class BatchHeads {
 
   add(index: number, n: number, linkHash: Uint8Array): void {
     if (this.rows === this.indices.length) {
-      const indices = new Float64Array(this.rows * 2), leaves = new Uint8Array(this.rows * 64);
+      const indices = new Float64Array(this.rows * 2),
+        leaves = new Uint8Array(this.rows * 64);
       indices.set(this.indices);
       leaves.set(this.leaves);
       this.indices = indices;
@@ -129,9 +140,9 @@ class BatchHeads {
  * map): read once, when the map has no tile yet, so the first format-2 batch commits to them all.
  */
 async function addHeadsBeforeFormat2(tx: Tx, heads: BatchHeads): Promise<void> {
-  const { rows: [started] } = await tx.query<{ tiles: boolean; batches: boolean }>(
-    "SELECT EXISTS (SELECT 1 FROM head_tiles) AS tiles, EXISTS (SELECT 1 FROM batches) AS batches",
-  );
+  const {
+    rows: [started],
+  } = await tx.query<{ tiles: boolean; batches: boolean }>("SELECT EXISTS (SELECT 1 FROM head_tiles) AS tiles, EXISTS (SELECT 1 FROM batches) AS batches");
   if (started!.tiles || !started!.batches) return;
   const { rows } = await tx.query<{ idx: number; n: number; link_hash: Buffer }>(
     `SELECT COALESCE(c.chain_index, g.chain_index) AS idx, l.n, l.link_hash
@@ -151,11 +162,15 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
       const through = await sealableThrough(db);
       const fence = performance.now() - t;
       const batch = await withTransaction(db, async (tx): Promise<SealedBatch | null> => {
-        const { rows: [lock] } = await tx.query<{ got: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS got", [SEAL_LOCK]);
+        const {
+          rows: [lock],
+        } = await tx.query<{ got: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS got", [SEAL_LOCK]);
         if (!lock!.got) return null;
 
         t = performance.now();
-        const { rows: [start] } = await tx.query<{ after: number }>("SELECT links_sealed_through() AS after");
+        const {
+          rows: [start],
+        } = await tx.query<{ after: number }>("SELECT links_sealed_through() AS after");
         const after = start!.after;
         const ids: number[] = [];
         const pages: Buffer[] = [];
@@ -165,17 +180,20 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         // million rows parsed one by one cost more than everything else), and the next window asked
         // for before this one is hashed, so PostgreSQL and this process work at the same time.
         // Links sealed before migration 0010 may sit inside the range with their own batch: skipped.
-        const readWindow = (from: number) => tx.query<Window>({
-          name: "seal-window",
-          text: `SELECT count(*)::int AS n, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves, string_agg(link_hash, ''::bytea ORDER BY id) AS hashes,
+        const readWindow = (from: number) =>
+          tx.query<Window>({
+            name: "seal-window",
+            text: `SELECT count(*)::int AS n, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves, string_agg(link_hash, ''::bytea ORDER BY id) AS hashes,
                         string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
                    FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL`,
-          values: [from, Math.min(from + READ_WINDOW, through)],
-        });
+            values: [from, Math.min(from + READ_WINDOW, through)],
+          });
         let from = after;
         let pending = from < through ? readWindow(from) : null;
         while (pending !== null) {
-          const { rows: [window] } = await pending;
+          const {
+            rows: [window],
+          } = await pending;
           // Every link written since migration 0009 has its chain's index; a null would shift the numbers.
           if (window!.indexed !== window!.n) throw new Error(`links after ${from} have no chain index: cannot seal them`);
           from = Math.min(from + READ_WINDOW, through);
@@ -200,11 +218,14 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         t = performance.now();
         const treeStarted = t;
         let treeMs = 0;
-        const building = buildTree(leaves, keccak, treeWorkerLeaves).then((built) => { treeMs = performance.now() - treeStarted; return built; });
+        const building = buildTree(leaves, keccak, treeWorkerLeaves).then((built) => {
+          treeMs = performance.now() - treeStarted;
+          return built;
+        });
         building.catch(() => undefined); // awaited below; not unhandled if the heads map fails first
-        const { rows: [next] } = await tx.query<{ seq: number; depth: number | null }>(
-          "SELECT COALESCE(MAX(seq), 0) + 1 AS seq, MAX(heads_depth) AS depth FROM batches",
-        );
+        const {
+          rows: [next],
+        } = await tx.query<{ seq: number; depth: number | null }>("SELECT COALESCE(MAX(seq), 0) + 1 AS seq, MAX(heads_depth) AS depth FROM batches");
         const seq = next!.seq;
         const moved = heads.run();
         const depth = Math.max(next!.depth ?? 1, depthFor(moved.indices[moved.indices.length - 1] ?? 0));
@@ -223,8 +244,20 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         await writeLinkTiles(tx, seq, tree, ids);
         await writeTiles(tx, seq, [...map.tiles.values()]);
         return {
-          seq, root, leafCount: ids.length, headsRoot: map.root, headsDepth: depth, firstLink: after, lastLink,
-          ms: { fence: Math.round(fence), read: Math.round(read), tree: Math.round(treeMs), heads: Math.round(headsMs), write: Math.round(performance.now() - t) },
+          seq,
+          root,
+          leafCount: ids.length,
+          headsRoot: map.root,
+          headsDepth: depth,
+          firstLink: after,
+          lastLink,
+          ms: {
+            fence: Math.round(fence),
+            read: Math.round(read),
+            tree: Math.round(treeMs),
+            heads: Math.round(headsMs),
+            write: Math.round(performance.now() - t),
+          },
         };
       });
       if (batch !== null) {

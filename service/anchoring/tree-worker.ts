@@ -10,6 +10,9 @@ import { wasmKeccak256 } from "./keccak.ts";
 parentPort!.once("message", (leaves: Uint8Array) => {
   void wasmKeccak256().then((keccak) => {
     const levels = [...new MerkleTree(leaves, keccak).allLevels()];
-    parentPort!.postMessage(levels, levels.map((level) => level.buffer as ArrayBuffer));
+    parentPort!.postMessage(
+      levels,
+      levels.map((level) => level.buffer as ArrayBuffer),
+    );
   });
 });

@@ -22,6 +22,13 @@ export async function insertAlerts(db: Pick<pg.ClientBase, "query">, brandId: nu
     `INSERT INTO alerts (brand_id, kind, serial, event_id, party, details)
      SELECT $1, t.kind, t.serial, t.event_id, t.party, t.details
        FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[]) AS t(kind, serial, event_id, party, details)`,
-    [brandId, alerts.map((a) => a.kind), alerts.map((a) => a.serial), alerts.map((a) => a.eventId), alerts.map((a) => a.party), alerts.map((a) => JSON.stringify(a.details))],
+    [
+      brandId,
+      alerts.map((a) => a.kind),
+      alerts.map((a) => a.serial),
+      alerts.map((a) => a.eventId),
+      alerts.map((a) => a.party),
+      alerts.map((a) => JSON.stringify(a.details)),
+    ],
   );
 }

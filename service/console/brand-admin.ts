@@ -34,7 +34,10 @@ export function brandAdminRoutes(scope: FastifyInstance, web: Web, deps: BrandAd
   async function codesPage(ctx: Ctx, brandId: number, status: SafeHtml | "" = "", values: Record<string, string> = {}): Promise<string> {
     const { m } = ctx;
     const [products, regions, lots] = await Promise.all([data.products(brandId), data.regions(brandId), data.lots(brandId)]);
-    const body = html`${card("mint", m.mintTitle, html`<form method="post" action="/console/codes" class="stacked-form">
+    const body = html`${card(
+      "mint",
+      m.mintTitle,
+      html`<form method="post" action="/console/codes" class="stacked-form">
 ${csrfField(ctx)}
 <p><label for="mint-gtin">${m.product}</label>
 <select id="mint-gtin" name="gtin" required>${products.map((p) => html`<option value="${p.gtin}"${values.gtin === p.gtin ? html` selected` : ""}>${p.name} (${p.gtin})</option>`)}</select></p>
@@ -45,12 +48,32 @@ ${csrfField(ctx)}
 <p><label for="mint-region">${m.regionOptional}</label>
 <select id="mint-region" name="region"><option value="">${m.noRegion}</option>${regions.map((r) => html`<option value="${r.code}"${values.region === r.code ? html` selected` : ""}>${r.name} (${r.code})</option>`)}</select></p>
 <p><button type="submit">${m.mint}</button></p>
-</form>`)}
-${card("lots", m.lots, html`<p class="muted">${m.labelsWarning}</p>
-${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.lot, m.product, m.region, m.codes, m.mintedAt, m.downloadLabels], lots.map((l) => [
-    l.lot ?? m.noLot, l.product ?? l.gtin, l.region, l.codes, time(ctx, l.mintedAt),
-    l.lot === null || !ctx.user?.admin ? null : html`<a href="/console/codes/export?${new URLSearchParams({ lot: l.lot })}" download>${m.downloadLabels}<span class="visually-hidden"> ${l.lot}</span></a>`,
-  ]), { numeric: [3], id: "lots-table" })}`)}`;
+</form>`,
+    )}
+${card(
+  "lots",
+  m.lots,
+  html`<p class="muted">${m.labelsWarning}</p>
+${
+  lots.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.lots,
+        [m.lot, m.product, m.region, m.codes, m.mintedAt, m.downloadLabels],
+        lots.map((l) => [
+          l.lot ?? m.noLot,
+          l.product ?? l.gtin,
+          l.region,
+          l.codes,
+          time(ctx, l.mintedAt),
+          l.lot === null || !ctx.user?.admin
+            ? null
+            : html`<a href="/console/codes/export?${new URLSearchParams({ lot: l.lot })}" download>${m.downloadLabels}<span class="visually-hidden"> ${l.lot}</span></a>`,
+        ]),
+        { numeric: [3], id: "lots-table" },
+      )
+}`,
+)}`;
     return consolePage(ctx, m.nav.codes, body, status);
   }
 
@@ -86,7 +109,10 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     const lot = request.query.lot ?? "";
     if (lot.length < 1 || lot.length > 20) throw notFound("no such lot");
     const csv = await deps.setup.exportLot(user.brand.id, lot);
-    return reply.type("text/csv; charset=utf-8").header("content-disposition", attachment(`codes-${lot}.csv`)).header("cache-control", "private, no-store")
+    return reply
+      .type("text/csv; charset=utf-8")
+      .header("content-disposition", attachment(`codes-${lot}.csv`))
+      .header("cache-control", "private, no-store")
       .send(Readable.from(csv));
   });
 
@@ -95,10 +121,21 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     const ctx = web.ctx(request, reply);
     const { m } = ctx;
     const endpoints = await outbox.listEndpoints(user.brand.id);
-    const body = endpoints.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.endpoints, [m.url, m.types, m.enabled, m.createdAt, m.deliveries], endpoints.map((e) => [
-      html`<code>${e.url}</code>`, e.types.map((t) => m.alertKinds[t] ?? t).join(", "), e.enabled ? m.enabled : `${m.disabled}${e.disabledReason ? ` (${e.disabledReason})` : ""}`,
-      time(ctx, new Date(e.createdAt)), html`<a href="/console/webhooks/${e.id}">${m.deliveries}<span class="visually-hidden"> ${e.url}</span></a>`,
-    ]), { id: "endpoints-table" });
+    const body =
+      endpoints.length === 0
+        ? html`<p class="muted">${m.noData}</p>`
+        : table(
+            m.endpoints,
+            [m.url, m.types, m.enabled, m.createdAt, m.deliveries],
+            endpoints.map((e) => [
+              html`<code>${e.url}</code>`,
+              e.types.map((t) => m.alertKinds[t] ?? t).join(", "),
+              e.enabled ? m.enabled : `${m.disabled}${e.disabledReason ? ` (${e.disabledReason})` : ""}`,
+              time(ctx, new Date(e.createdAt)),
+              html`<a href="/console/webhooks/${e.id}">${m.deliveries}<span class="visually-hidden"> ${e.url}</span></a>`,
+            ]),
+            { id: "endpoints-table" },
+          );
     return web.send(reply, consolePage(ctx, m.endpoints, body));
   });
 
@@ -112,10 +149,23 @@ ${lots.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.lots, [m.
     const before = request.query.before !== undefined && /^[1-9]\d{0,14}$/.test(request.query.before) ? Number(request.query.before) : null;
     const page = await outbox.listDeliveries(Number(endpoint.id), before, DELIVERIES_SHOWN);
     const body = html`<p><code>${endpoint.url}</code></p>
-${page.deliveries.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.deliveries, [m.time, m.kind, m.state, m.attempts, m.lastStatus, "webhook-id"], page.deliveries.map((d) => [
-    time(ctx, new Date(d.createdAt)), m.alertKinds[d.type] ?? d.type, m.deliveryStates[d.state] ?? d.state, d.attempts.length,
-    d.lastStatus ?? (d.lastError === null ? null : m.deliveryErrors[d.lastError] ?? d.lastError), html`<code>${d.webhookId}</code>`,
-  ]), { numeric: [3], id: "deliveries-table" })}
+${
+  page.deliveries.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.deliveries,
+        [m.time, m.kind, m.state, m.attempts, m.lastStatus, "webhook-id"],
+        page.deliveries.map((d) => [
+          time(ctx, new Date(d.createdAt)),
+          m.alertKinds[d.type] ?? d.type,
+          m.deliveryStates[d.state] ?? d.state,
+          d.attempts.length,
+          d.lastStatus ?? (d.lastError === null ? null : (m.deliveryErrors[d.lastError] ?? d.lastError)),
+          html`<code>${d.webhookId}</code>`,
+        ]),
+        { numeric: [3], id: "deliveries-table" },
+      )
+}
 ${page.more && page.lastId !== null ? html`<p><a href="/console/webhooks/${endpoint.id}?before=${page.lastId}">${m.older}</a></p>` : ""}
 <p><a href="/console/webhooks">${m.back}</a></p>`;
     return web.send(reply, consolePage(ctx, m.deliveries, body));
@@ -128,13 +178,34 @@ ${page.more && page.lastId !== null ? html`<p><a href="/console/webhooks/${endpo
     const before = request.query.before !== undefined && /^[1-9]\d{0,14}$/.test(request.query.before) ? Number(request.query.before) : null;
     const batches = await data.batches(user.brand.id, before, BATCHES_SHOWN);
     const explorer = deps.explorerUrl;
-    const body = html`${batches.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.batchesTitle, [m.seq, m.state, m.yourLinks, m.leaves, m.sealedAt, m.anchoredAt, m.tx, m.block, m.root], batches.map((b) => [
-    b.seq, m.batchStates[b.state] ?? b.state, b.links, b.leafCount, time(ctx, b.sealedAt), time(ctx, b.anchoredAt),
-    b.txHash === null ? null : explorer === null ? html`<code title="${b.txHash}">${shortHash(b.txHash)}</code>`
-      : html`<a href="${explorer}/tx/${b.txHash}" rel="noopener noreferrer" title="${m.onExplorer(b.txHash)}"><code>${shortHash(b.txHash)}</code></a>`,
-    b.blockNumber === null ? null : explorer === null ? b.blockNumber : html`<a href="${explorer}/block/${b.blockNumber}" rel="noopener noreferrer">${b.blockNumber}</a>`,
-    html`<code title="${b.root}">${shortHash(b.root)}</code>`,
-  ]), { numeric: [0, 2, 3], id: "batches-table" })}
+    const body = html`${
+      batches.length === 0
+        ? html`<p class="muted">${m.noData}</p>`
+        : table(
+            m.batchesTitle,
+            [m.seq, m.state, m.yourLinks, m.leaves, m.sealedAt, m.anchoredAt, m.tx, m.block, m.root],
+            batches.map((b) => [
+              b.seq,
+              m.batchStates[b.state] ?? b.state,
+              b.links,
+              b.leafCount,
+              time(ctx, b.sealedAt),
+              time(ctx, b.anchoredAt),
+              b.txHash === null
+                ? null
+                : explorer === null
+                  ? html`<code title="${b.txHash}">${shortHash(b.txHash)}</code>`
+                  : html`<a href="${explorer}/tx/${b.txHash}" rel="noopener noreferrer" title="${m.onExplorer(b.txHash)}"><code>${shortHash(b.txHash)}</code></a>`,
+              b.blockNumber === null
+                ? null
+                : explorer === null
+                  ? b.blockNumber
+                  : html`<a href="${explorer}/block/${b.blockNumber}" rel="noopener noreferrer">${b.blockNumber}</a>`,
+              html`<code title="${b.root}">${shortHash(b.root)}</code>`,
+            ]),
+            { numeric: [0, 2, 3], id: "batches-table" },
+          )
+    }
 ${batches.length === BATCHES_SHOWN ? html`<p><a href="/console/batches?before=${batches.at(-1)!.seq}">${m.older}</a></p>` : ""}`;
     return web.send(reply, consolePage(ctx, m.batchesTitle, body));
   });
@@ -144,9 +215,19 @@ ${batches.length === BATCHES_SHOWN ? html`<p><a href="/console/batches?before=${
     const ctx = web.ctx(request, reply);
     const { m } = ctx;
     const stores = await data.stores(user.brand.id);
-    const body = stores.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.storesTitle, [m.store, m.region, m.open], stores.map((s) => [
-      s.name, s.regionName ?? s.region, html`<a href="/console/stores/${encodeURIComponent(s.id)}">${m.open}<span class="visually-hidden"> ${s.name}</span></a>`,
-    ]), { id: "stores-table" });
+    const body =
+      stores.length === 0
+        ? html`<p class="muted">${m.noData}</p>`
+        : table(
+            m.storesTitle,
+            [m.store, m.region, m.open],
+            stores.map((s) => [
+              s.name,
+              s.regionName ?? s.region,
+              html`<a href="/console/stores/${encodeURIComponent(s.id)}">${m.open}<span class="visually-hidden"> ${s.name}</span></a>`,
+            ]),
+            { id: "stores-table" },
+          );
     return web.send(reply, consolePage(ctx, m.storesTitle, body));
   });
 
@@ -154,12 +235,26 @@ ${batches.length === BATCHES_SHOWN ? html`<p><a href="/console/batches?before=${
     const { m } = ctx;
     const [users, stores] = await Promise.all([deps.users.list(brandId), data.stores(brandId)]);
     const storeNames = new Map(stores.map((s) => [s.id, s.name]));
-    const body = html`${table(m.usersTitle, [m.username, m.name, m.kind, m.store, m.admin, m.state, m.actions], users.map((u) => [
-    u.username, u.displayName, m.userKinds[u.kind] ?? u.kind, u.party === null ? null : storeNames.get(u.party) ?? u.party, u.admin ? m.yes : m.no,
-    u.disabledAt === null ? m.active : `${m.disabledAt} ${time(ctx, new Date(u.disabledAt))}`,
-    u.disabledAt !== null || u.id === String(ctx.user!.userId) ? null : html`<form method="post" action="/console/users/${u.id}/disable">${csrfField(ctx)}<button type="submit" class="button-secondary">${m.disable}<span class="visually-hidden"> ${u.username}</span></button></form>`,
-  ]), { id: "users-table" })}
-${card("new-user", m.createUser, html`<form method="post" action="/console/users" class="stacked-form">
+    const body = html`${table(
+      m.usersTitle,
+      [m.username, m.name, m.kind, m.store, m.admin, m.state, m.actions],
+      users.map((u) => [
+        u.username,
+        u.displayName,
+        m.userKinds[u.kind] ?? u.kind,
+        u.party === null ? null : (storeNames.get(u.party) ?? u.party),
+        u.admin ? m.yes : m.no,
+        u.disabledAt === null ? m.active : `${m.disabledAt} ${time(ctx, new Date(u.disabledAt))}`,
+        u.disabledAt !== null || u.id === String(ctx.user!.userId)
+          ? null
+          : html`<form method="post" action="/console/users/${u.id}/disable">${csrfField(ctx)}<button type="submit" class="button-secondary">${m.disable}<span class="visually-hidden"> ${u.username}</span></button></form>`,
+      ]),
+      { id: "users-table" },
+    )}
+${card(
+  "new-user",
+  m.createUser,
+  html`<form method="post" action="/console/users" class="stacked-form">
 ${csrfField(ctx)}
 <p><label for="user-username">${m.username}</label>
 <input id="user-username" name="username" type="text" autocomplete="off" autocapitalize="none" spellcheck="false" maxlength="64" required value="${values.username ?? ""}"></p>
@@ -176,7 +271,8 @@ ${csrfField(ctx)}
 <select id="user-store" name="party"><option value="">—</option>${stores.map((s) => html`<option value="${s.id}"${values.party === s.id ? html` selected` : ""}>${s.name}</option>`)}</select></p>
 <p><label><input type="checkbox" name="admin" value="1"${values.admin ? html` checked` : ""}> ${m.admin}</label></p>
 <p><button type="submit">${m.create}</button></p>
-</form>`)}`;
+</form>`,
+)}`;
     return consolePage(ctx, m.usersTitle, body, status);
   }
 
@@ -193,8 +289,12 @@ ${csrfField(ctx)}
     try {
       const kind = form.kind === "store" ? "store" : "brand";
       const created = await deps.users.create(user.brand.id, {
-        username: form.username ?? "", password: form.password ?? "", kind, displayName: form.displayName,
-        party: kind === "store" ? form.party : undefined, admin: kind === "brand" && form.admin === "1",
+        username: form.username ?? "",
+        password: form.password ?? "",
+        kind,
+        displayName: form.displayName,
+        party: kind === "store" ? form.party : undefined,
+        admin: kind === "brand" && form.admin === "1",
       });
       return reply.redirect(`/console/users?${new URLSearchParams({ created: created.username })}`, 303);
     } catch (error) {

@@ -6,7 +6,10 @@ import { toHex } from "../core/hash.ts";
 import type { Db } from "../db/pool.ts";
 import { periodStart } from "./periods.ts";
 
-export interface Counted { key: string; count: number }
+export interface Counted {
+  key: string;
+  count: number;
+}
 
 export interface BatchView {
   seq: number;
@@ -39,7 +42,14 @@ export interface AlertView {
   createdAt: Date;
 }
 
-export interface Lot { lot: string | null; gtin: string; product: string | null; region: string | null; codes: number; mintedAt: Date }
+export interface Lot {
+  lot: string | null;
+  gtin: string;
+  product: string | null;
+  region: string | null;
+  codes: number;
+  mintedAt: Date;
+}
 
 /**
  * `reports`: where the reports read (the console's counts, alerts, anchoring health, batches: the replica
@@ -50,8 +60,15 @@ export interface Lot { lot: string | null; gtin: string; product: string | null;
 export function createBrandData(db: Db, reports: () => Db = () => db) {
   async function batches(brandId: number, before: number | null, limit: number): Promise<BatchView[]> {
     const { rows } = await reports().query<{
-      seq: number; state: BatchView["state"]; leaf_count: number; links: number; root: Buffer; sealed_at: Date; anchored_at: Date | null;
-      tx_hash: string | null; block_number: number | null;
+      seq: number;
+      state: BatchView["state"];
+      leaf_count: number;
+      links: number;
+      root: Buffer;
+      sealed_at: Date;
+      anchored_at: Date | null;
+      tx_hash: string | null;
+      block_number: number | null;
     }>(
       `SELECT b.seq, b.state, b.leaf_count, x.links, b.root, b.sealed_at, b.anchored_at, b.tx_hash, b.block_number
          FROM (SELECT s.seq, count(*)::int AS links FROM links l JOIN codes c ON c.serial = l.serial
@@ -63,8 +80,14 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
       [brandId, before, limit],
     );
     return rows.map((r) => ({
-      seq: r.seq, state: r.state, leafCount: r.leaf_count, links: r.links, root: toHex(r.root), sealedAt: r.sealed_at,
-      anchoredAt: r.state === "anchored" ? r.anchored_at : null, txHash: r.state === "sealed" ? null : r.tx_hash,
+      seq: r.seq,
+      state: r.state,
+      leafCount: r.leaf_count,
+      links: r.links,
+      root: toHex(r.root),
+      sealedAt: r.sealed_at,
+      anchoredAt: r.state === "anchored" ? r.anchored_at : null,
+      txHash: r.state === "sealed" ? null : r.tx_hash,
       blockNumber: r.state === "anchored" ? r.block_number : null,
     }));
   }
@@ -74,7 +97,9 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
 
     /** Events that happened today and this week (China time, weeks from Monday), of every type. */
     async eventCounts(brandId: number, now: Date): Promise<{ today: number; week: number }> {
-      const { rows: [row] } = await reports().query<{ today: number; week: number }>(
+      const {
+        rows: [row],
+      } = await reports().query<{ today: number; week: number }>(
         `SELECT count(*) FILTER (WHERE occurred_at >= $3)::int AS today, count(*)::int AS week
            FROM events WHERE brand_id = $1 AND occurred_at >= $2 AND occurred_at <= $4`,
         [brandId, periodStart("week", now), periodStart("day", now), now],
@@ -102,7 +127,9 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
     async anchoring(brandId: number): Promise<AnchoringHealth> {
       // Batches are anchored in order, so links not yet anchored are those after the last anchored
       // batch's range (pending or sealed), plus links of unanchored batches sealed before migration 0010.
-      const { rows: [pending] } = await reports().query<{ count: number; oldest: Date | null }>(
+      const {
+        rows: [pending],
+      } = await reports().query<{ count: number; oldest: Date | null }>(
         `SELECT count(*)::int AS count, min(e.received_at) AS oldest
            FROM (SELECT l.serial, l.event_id FROM links l
                   WHERE l.batch_seq IS NULL
@@ -119,13 +146,29 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
 
     /** The newest alerts of one kind, with the party they name. */
     async alerts(brandId: number, kind: string, limit: number): Promise<AlertView[]> {
-      const { rows } = await reports().query<{ id: number; kind: string; serial: string | null; party: string | null; party_name: string | null; details: Record<string, unknown>; created_at: Date }>(
+      const { rows } = await reports().query<{
+        id: number;
+        kind: string;
+        serial: string | null;
+        party: string | null;
+        party_name: string | null;
+        details: Record<string, unknown>;
+        created_at: Date;
+      }>(
         `SELECT a.id, a.kind, a.serial, a.party, p.name AS party_name, a.details, a.created_at
            FROM alerts a LEFT JOIN parties p ON p.brand_id = a.brand_id AND p.id = a.party
           WHERE a.brand_id = $1 AND a.kind = $2 ORDER BY a.id DESC LIMIT $3`,
         [brandId, kind, limit],
       );
-      return rows.map((r) => ({ id: r.id, kind: r.kind, serial: r.serial, party: r.party, partyName: r.party_name, details: r.details, createdAt: r.created_at }));
+      return rows.map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        serial: r.serial,
+        party: r.party,
+        partyName: r.party_name,
+        details: r.details,
+        createdAt: r.created_at,
+      }));
     },
 
     /** Diversion alerts per responsible party (the distributor the bottles leaked from, when known). */
@@ -172,8 +215,11 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
 
     /** One of the brand's stores, or null. */
     async store(brandId: number, party: string): Promise<{ id: string; name: string; region: string } | null> {
-      const { rows: [row] } = await db.query<{ id: string; name: string; region: string }>(
-        "SELECT id, name, region FROM parties WHERE brand_id = $1 AND id = $2 AND kind = 'store'", [brandId, party],
+      const {
+        rows: [row],
+      } = await db.query<{ id: string; name: string; region: string }>(
+        "SELECT id, name, region FROM parties WHERE brand_id = $1 AND id = $2 AND kind = 'store'",
+        [brandId, party],
       );
       return row ?? null;
     },

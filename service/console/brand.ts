@@ -28,11 +28,39 @@ const stat = (id: string, label: string, value: string | number): SafeHtml =>
 /** The report per store, what matters most first (a phone shows the first columns). */
 function protectionTable(ctx: Ctx, report: PriceProtectionReport, regions: Map<string, string>): SafeHtml {
   const { m } = ctx;
-  return table(m.nav.protection, [m.store, m.compensation, m.rate, m.compliance, m.sold, m.previousSold, m.volumeChange, m.judged, m.within, m.guideRevenue, m.region], [
-    ...report.stores.map((s) => [s.name, s.compensation, percent(s.rate), percent(s.compliance), s.sold, s.previousSold, percent(s.volumeChange), s.judged, s.within, s.guideRevenue,
-      s.region === null ? null : regions.get(s.region) ?? s.region]),
-    [html`<strong>${m.totals}</strong>`, html`<strong>${report.totals.compensation}</strong>`, null, null, report.totals.sold, report.totals.previousSold, null, null, null, report.totals.guideRevenue, null],
-  ], { numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9], id: "protection-table" });
+  return table(
+    m.nav.protection,
+    [m.store, m.compensation, m.rate, m.compliance, m.sold, m.previousSold, m.volumeChange, m.judged, m.within, m.guideRevenue, m.region],
+    [
+      ...report.stores.map((s) => [
+        s.name,
+        s.compensation,
+        percent(s.rate),
+        percent(s.compliance),
+        s.sold,
+        s.previousSold,
+        percent(s.volumeChange),
+        s.judged,
+        s.within,
+        s.guideRevenue,
+        s.region === null ? null : (regions.get(s.region) ?? s.region),
+      ]),
+      [
+        html`<strong>${m.totals}</strong>`,
+        html`<strong>${report.totals.compensation}</strong>`,
+        null,
+        null,
+        report.totals.sold,
+        report.totals.previousSold,
+        null,
+        null,
+        null,
+        report.totals.guideRevenue,
+        null,
+      ],
+    ],
+    { numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9], id: "protection-table" },
+  );
 }
 
 /** The path a diverted bottle took, as an ordered list of holders. */
@@ -43,7 +71,10 @@ function pathList(ctx: Ctx, path: unknown): SafeHtml | string {
 
 /** An alert's details other than a diversion's, as "key: value" pairs. */
 function detailsText(details: Record<string, unknown>): string {
-  return Object.entries(details).filter(([, v]) => v === null || typeof v !== "object").map(([k, v]) => `${k}: ${v ?? "—"}`).join(" · ");
+  return Object.entries(details)
+    .filter(([, v]) => v === null || typeof v !== "object")
+    .map(([k, v]) => `${k}: ${v ?? "—"}`)
+    .join(" · ");
 }
 
 export function brandRoutes(scope: FastifyInstance, web: Web, deps: { db: Db }): void {
@@ -57,27 +88,38 @@ export function brandRoutes(scope: FastifyInstance, web: Web, deps: { db: Db }):
     const now = new Date();
     const brandId = user.brand.id;
     const [events, states, alerts, anchoring] = await Promise.all([
-      data.eventCounts(brandId, now), data.bottlesByState(brandId), data.alertsByKind(brandId, periodStart("day", now, 29)), data.anchoring(brandId),
+      data.eventCounts(brandId, now),
+      data.bottlesByState(brandId),
+      data.alertsByKind(brandId, periodStart("day", now, 29)),
+      data.anchoring(brandId),
     ]);
     const oldest = anchoring.oldestPending;
-    const health = anchoring.lastBatch === null && anchoring.pendingLinks === 0 ? "idle"
-      : oldest !== null && now.getTime() - oldest.getTime() > DELAYED_MS ? "delayed" : "ok";
+    const health =
+      anchoring.lastBatch === null && anchoring.pendingLinks === 0
+        ? "idle"
+        : oldest !== null && now.getTime() - oldest.getTime() > DELAYED_MS
+          ? "delayed"
+          : "ok";
     const last = anchoring.lastBatch;
-    const lastAt = last === null ? null : last.anchoredAt ?? last.sealedAt;
+    const lastAt = last === null ? null : (last.anchoredAt ?? last.sealedAt);
     const minutes = (at: Date) => Math.floor((now.getTime() - at.getTime()) / 60_000);
     const body = html`<dl class="stats">
 ${stat("events-today", m.eventsToday, events.today)}
 ${stat("events-week", m.eventsWeek, events.week)}
 ${stat("pending-links", m.pendingLinks, anchoring.pendingLinks)}
 </dl>
-${card("anchoring", m.anchoring, html`<p><span class="badge badge-${health}" id="anchoring-health" data-health="${health}">${m.health[health]}</span></p>
+${card(
+  "anchoring",
+  m.anchoring,
+  html`<p><span class="badge badge-${health}" id="anchoring-health" data-health="${health}">${m.health[health]}</span></p>
 <dl class="facts">
 <dt>${m.lastBatch}</dt><dd id="last-batch">${last === null ? m.none : html`#${last.seq} · ${m.batchStates[last.state]} · ${time(ctx, lastAt)}`}</dd>
 <dt>${m.age}</dt><dd>${lastAt === null ? "—" : m.ago(minutes(lastAt))}</dd>
 <dt>${m.pendingLinks}</dt><dd>${anchoring.pendingLinks}</dd>
 <dt>${m.oldestPending}</dt><dd>${oldest === null ? m.none : html`${time(ctx, oldest)} (${m.ago(minutes(oldest))})`}</dd>
 </dl>
-<p><a href="/console/batches">${m.nav.batches}</a></p>`)}
+<p><a href="/console/batches">${m.nav.batches}</a></p>`,
+)}
 ${chart(ctx, "chart-states", m.bottlesByState, { type: "doughnut", labels: states.map((s) => m.states[s.key] ?? s.key), series: [{ label: m.bottles, data: states.map((s) => s.count) }] }, m.state)}
 ${chart(ctx, "chart-alerts", m.alertsByKind, { type: "bar", horizontal: true, labels: alerts.map((a) => m.alertKinds[a.key] ?? a.key), series: [{ label: m.count, data: alerts.map((a) => a.count) }] }, m.kind)}`;
     return web.send(reply, consolePage(ctx, m.nav.overview, body));
@@ -95,7 +137,18 @@ ${chart(ctx, "chart-alerts", m.alertsByKind, { type: "bar", horizontal: true, la
     ]);
     const body = html`${chart(ctx, "chart-regions", m.salesByRegion, { type: "bar", labels: byRegion.map((r) => r.name ?? r.region ?? m.unknown), series: [{ label: m.bottles, data: byRegion.map((r) => r.bottles) }] }, m.region)}
 ${chart(ctx, "chart-weeks", m.salesByWeek, { type: "bar", labels: byWeek.map((w) => w.period), series: [{ label: m.bottles, data: byWeek.map((w) => w.bottles) }] }, m.weekOf)}
-${card("best", m.bestSellers, best.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.bestSellers, [m.product, "GTIN", m.bottles], best.map((b) => [b.name ?? b.gtin, b.gtin, b.bottles]), { numeric: [2] }))}`;
+${card(
+  "best",
+  m.bestSellers,
+  best.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.bestSellers,
+        [m.product, "GTIN", m.bottles],
+        best.map((b) => [b.name ?? b.gtin, b.gtin, b.bottles]),
+        { numeric: [2] },
+      ),
+)}`;
     return web.send(reply, consolePage(ctx, m.nav.sales, body));
   });
 
@@ -115,18 +168,43 @@ ${card("best", m.bestSellers, best.length === 0 ? html`<p class="muted">${m.noDa
     if (kind === "diversion") {
       const regions = new Map((await data.regions(user.brand.id)).map((r) => [r.code, r.name]));
       const byResponsible = await data.diversionsByResponsible(user.brand.id);
-      const region = (code: unknown) => (typeof code === "string" ? regions.get(code) ?? code : "—");
+      const region = (code: unknown) => (typeof code === "string" ? (regions.get(code) ?? code) : "—");
       body = html`${filter}
 ${chart(ctx, "chart-responsible", m.diversionsByResponsible, { type: "bar", horizontal: true, labels: byResponsible.map((r) => r.name ?? r.party ?? m.unknown), series: [{ label: m.count, data: byResponsible.map((r) => r.count) }] }, m.responsible)}
-${card("alert-list", m.alertKinds.diversion, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds.diversion, [m.responsible, m.store, m.assigned, m.found, m.path, m.time, m.bottle], alerts.map((a) => [
-    html`<strong>${(a.details.responsibleName as string | null) ?? (a.details.responsible as string | null) ?? m.unknown}</strong>`,
-    a.partyName ?? a.party, region(a.details.assigned), region(a.details.found), pathList(ctx, a.details.path), time(ctx, a.createdAt), a.serial,
-  ]), { id: "alerts-table" }))}`;
+${card(
+  "alert-list",
+  m.alertKinds.diversion,
+  alerts.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.alertKinds.diversion,
+        [m.responsible, m.store, m.assigned, m.found, m.path, m.time, m.bottle],
+        alerts.map((a) => [
+          html`<strong>${(a.details.responsibleName as string | null) ?? (a.details.responsible as string | null) ?? m.unknown}</strong>`,
+          a.partyName ?? a.party,
+          region(a.details.assigned),
+          region(a.details.found),
+          pathList(ctx, a.details.path),
+          time(ctx, a.createdAt),
+          a.serial,
+        ]),
+        { id: "alerts-table" },
+      ),
+)}`;
     } else {
       body = html`${filter}
-${card("alert-list", m.alertKinds[kind] ?? kind, alerts.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.alertKinds[kind] ?? kind, [m.time, m.bottle, m.party, m.details], alerts.map((a) => [
-    time(ctx, a.createdAt), a.serial, a.partyName ?? a.party, detailsText(a.details),
-  ]), { id: "alerts-table" }))}`;
+${card(
+  "alert-list",
+  m.alertKinds[kind] ?? kind,
+  alerts.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.alertKinds[kind] ?? kind,
+        [m.time, m.bottle, m.party, m.details],
+        alerts.map((a) => [time(ctx, a.createdAt), a.serial, a.partyName ?? a.party, detailsText(a.details)]),
+        { id: "alerts-table" },
+      ),
+)}`;
     }
     return web.send(reply, consolePage(ctx, m.alertsTitle, body));
   });
@@ -137,18 +215,45 @@ ${card("alert-list", m.alertKinds[kind] ?? kind, alerts.length === 0 ? html`<p c
     const { m } = ctx;
     const now = new Date();
     const [report, regionList] = await Promise.all([
-      protection.report(user.brand.id, periodStart("day", now, 29), periodStart("day", now, -1), "CNY"), data.regions(user.brand.id),
+      protection.report(user.brand.id, periodStart("day", now, 29), periodStart("day", now, -1), "CNY"),
+      data.regions(user.brand.id),
     ]);
     const regions = new Map(regionList.map((r) => [r.code, r.name]));
     const judged = report.stores.filter((s) => s.judged > 0);
     const body = html`<p class="muted">${m.complianceNote}</p>
-${chart(ctx, "chart-compliance", m.complianceTitle, {
-    type: "bar", horizontal: true, labels: judged.map((s) => s.name),
-    series: [{ label: m.within, data: judged.map((s) => s.within) }, { label: `${m.judged} − ${m.within}`, data: judged.map((s) => s.judged - s.within) }],
-  }, m.store)}
-${card("compliance-stores", m.nav.stores, table(m.complianceTitle, [m.store, m.compliance, m.sold, m.judged, m.within, m.excluded, m.region],
-    report.stores.map((s) => [s.name, percent(s.compliance), s.sold, s.judged, s.within, s.excluded, s.region === null ? null : regions.get(s.region) ?? s.region]),
-    { numeric: [1, 2, 3, 4, 5], id: "compliance-table" }))}`;
+${chart(
+  ctx,
+  "chart-compliance",
+  m.complianceTitle,
+  {
+    type: "bar",
+    horizontal: true,
+    labels: judged.map((s) => s.name),
+    series: [
+      { label: m.within, data: judged.map((s) => s.within) },
+      { label: `${m.judged} − ${m.within}`, data: judged.map((s) => s.judged - s.within) },
+    ],
+  },
+  m.store,
+)}
+${card(
+  "compliance-stores",
+  m.nav.stores,
+  table(
+    m.complianceTitle,
+    [m.store, m.compliance, m.sold, m.judged, m.within, m.excluded, m.region],
+    report.stores.map((s) => [
+      s.name,
+      percent(s.compliance),
+      s.sold,
+      s.judged,
+      s.within,
+      s.excluded,
+      s.region === null ? null : (regions.get(s.region) ?? s.region),
+    ]),
+    { numeric: [1, 2, 3, 4, 5], id: "compliance-table" },
+  ),
+)}`;
     return web.send(reply, consolePage(ctx, m.complianceTitle, body));
   });
 
@@ -185,9 +290,13 @@ ${card("compliance-stores", m.nav.stores, table(m.complianceTitle, [m.store, m.c
 <label for="to">${m.to}</label> <input id="to" name="to" type="date" required value="${toText}">
 <button type="submit">${m.makeReport}</button>
 </form>
-${report === null ? "" : html`<p class="muted">${m.protectionPeriod(fromText, toText)}</p>
+${
+  report === null
+    ? ""
+    : html`<p class="muted">${m.protectionPeriod(fromText, toText)}</p>
 <p><a class="button-link" id="protection-csv" href="${csv}" download>${m.downloadCsv}</a></p>
-${protectionTable(ctx, report, new Map((await data.regions(user.brand.id)).map((r) => [r.code, r.name])))}`}`;
+${protectionTable(ctx, report, new Map((await data.regions(user.brand.id)).map((r) => [r.code, r.name])))}`
+}`;
     return web.send(reply, consolePage(ctx, m.nav.protection, body, error), error === "" ? 200 : 422);
   });
 
@@ -195,7 +304,9 @@ ${protectionTable(ctx, report, new Map((await data.regions(user.brand.id)).map((
     const user = web.brandUser(request);
     const { from, to, fromText, toText } = period(request.query);
     const report = await protection.report(user.brand.id, from, to, "CNY");
-    return reply.type("text/csv; charset=utf-8").header("cache-control", "private, no-store")
+    return reply
+      .type("text/csv; charset=utf-8")
+      .header("cache-control", "private, no-store")
       .header("content-disposition", `attachment; filename="price-protection-${fromText}-${toText}.csv"`)
       .send(reportCsv(report));
   });

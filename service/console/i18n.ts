@@ -22,8 +22,19 @@ const zh = {
   noData: "暂无数据。",
   tableOf: (what: string) => `${what}（数据表）`,
   nav: {
-    overview: "概览", sales: "销售", alerts: "预警", compliance: "价格合规", protection: "价格保护", codes: "编码",
-    webhooks: "Webhook", batches: "上链批次", stores: "门店", users: "用户", stock: "库存", storeSales: "销售", check: "验货",
+    overview: "概览",
+    sales: "销售",
+    alerts: "预警",
+    compliance: "价格合规",
+    protection: "价格保护",
+    codes: "编码",
+    webhooks: "Webhook",
+    batches: "上链批次",
+    stores: "门店",
+    users: "用户",
+    stock: "库存",
+    storeSales: "销售",
+    check: "验货",
   },
 
   signIn: "登录",
@@ -61,8 +72,15 @@ const zh = {
   alertsByKind: "近 30 天预警（按类型）",
   kind: "类型",
   alertKinds: labels<AlertKind>({
-    price_below: "低于指导价", price_above: "高于指导价", diversion: "窜货", sold_twice: "重复售出", received_after_opened: "开瓶后收货",
-    sold_after_opened: "开瓶后售出", sold_without_receiving: "未收货即售出", unauthorised_receiver: "未授权收货方", consumer_price_report: "消费者价格举报",
+    price_below: "低于指导价",
+    price_above: "高于指导价",
+    diversion: "窜货",
+    sold_twice: "重复售出",
+    received_after_opened: "开瓶后收货",
+    sold_after_opened: "开瓶后售出",
+    sold_without_receiving: "未收货即售出",
+    unauthorised_receiver: "未授权收货方",
+    consumer_price_report: "消费者价格举报",
   }),
   anchoring: "上链状态",
   health: labels<"ok" | "delayed" | "idle">({ ok: "正常", delayed: "延迟", idle: "暂无记录" }),
@@ -71,7 +89,14 @@ const zh = {
   pendingLinks: "待上链记录",
   oldestPending: "最早的待上链记录",
   batchStates: labels<"sealed" | "sent" | "anchored">({ sealed: "已封装", sent: "已发送", anchored: "已上链" }),
-  ago: (minutes: number) => (minutes < 1 ? "不到 1 分钟" : minutes < 120 ? `${minutes} 分钟` : minutes < 2_880 ? `${Math.floor(minutes / 60)} 小时` : `${Math.floor(minutes / 1_440)} 天`),
+  ago: (minutes: number) =>
+    minutes < 1
+      ? "不到 1 分钟"
+      : minutes < 120
+        ? `${minutes} 分钟`
+        : minutes < 2_880
+          ? `${Math.floor(minutes / 60)} 小时`
+          : `${Math.floor(minutes / 1_440)} 天`,
 
   salesByRegion: "各区域销量（近 12 周）",
   salesByWeek: "每周销量（近 12 周）",
@@ -132,8 +157,12 @@ const zh = {
   deliveries: "投递记录",
   deliveryStates: labels<"pending" | "delivered" | "failed">({ pending: "待投递", delivered: "已送达", failed: "失败" }),
   deliveryErrors: labels<DeliveryError>({
-    refused_destination: "地址不允许（非公网）", connection_failed: "连接失败", timeout: "超时", tls_error: "TLS 错误",
-    http_status: "HTTP 错误", endpoint_disabled: "端点已停用",
+    refused_destination: "地址不允许（非公网）",
+    connection_failed: "连接失败",
+    timeout: "超时",
+    tls_error: "TLS 错误",
+    http_status: "HTTP 错误",
+    endpoint_disabled: "端点已停用",
   }),
   attempts: "尝试次数",
   lastStatus: "最近结果",
@@ -212,8 +241,19 @@ const en: typeof zh = {
   noData: "No data yet.",
   tableOf: (what: string) => `${what} (data table)`,
   nav: {
-    overview: "Overview", sales: "Sales", alerts: "Alerts", compliance: "Price compliance", protection: "Price protection", codes: "Codes",
-    webhooks: "Webhooks", batches: "Batches", stores: "Stores", users: "Users", stock: "Stock", storeSales: "Sales", check: "Check a bottle",
+    overview: "Overview",
+    sales: "Sales",
+    alerts: "Alerts",
+    compliance: "Price compliance",
+    protection: "Price protection",
+    codes: "Codes",
+    webhooks: "Webhooks",
+    batches: "Batches",
+    stores: "Stores",
+    users: "Users",
+    stock: "Stock",
+    storeSales: "Sales",
+    check: "Check a bottle",
   },
 
   signIn: "Sign in",
@@ -251,9 +291,15 @@ const en: typeof zh = {
   alertsByKind: "Alerts in the last 30 days, by kind",
   kind: "Kind",
   alertKinds: labels<AlertKind>({
-    price_below: "Below guide price", price_above: "Above guide price", diversion: "Diversion", sold_twice: "Sold twice",
-    received_after_opened: "Received after opening", sold_after_opened: "Sold after opening", sold_without_receiving: "Sold without receiving",
-    unauthorised_receiver: "Unauthorised receiver", consumer_price_report: "Consumer price report",
+    price_below: "Below guide price",
+    price_above: "Above guide price",
+    diversion: "Diversion",
+    sold_twice: "Sold twice",
+    received_after_opened: "Received after opening",
+    sold_after_opened: "Sold after opening",
+    sold_without_receiving: "Sold without receiving",
+    unauthorised_receiver: "Unauthorised receiver",
+    consumer_price_report: "Consumer price report",
   }),
   anchoring: "Anchoring health",
   health: { ok: "healthy", delayed: "delayed", idle: "nothing yet" },
@@ -262,7 +308,14 @@ const en: typeof zh = {
   pendingLinks: "Links waiting to be anchored",
   oldestPending: "Oldest waiting link",
   batchStates: { sealed: "sealed", sent: "sent", anchored: "anchored" },
-  ago: (minutes: number) => (minutes < 1 ? "under a minute" : minutes < 120 ? `${minutes} min` : minutes < 2_880 ? `${Math.floor(minutes / 60)} h` : `${Math.floor(minutes / 1_440)} days`),
+  ago: (minutes: number) =>
+    minutes < 1
+      ? "under a minute"
+      : minutes < 120
+        ? `${minutes} min`
+        : minutes < 2_880
+          ? `${Math.floor(minutes / 60)} h`
+          : `${Math.floor(minutes / 1_440)} days`,
 
   salesByRegion: "Bottles sold by region (last 12 weeks)",
   salesByWeek: "Bottles sold per week (last 12 weeks)",
@@ -323,8 +376,12 @@ const en: typeof zh = {
   deliveries: "Deliveries",
   deliveryStates: { pending: "pending", delivered: "delivered", failed: "failed" },
   deliveryErrors: {
-    refused_destination: "address not allowed (not public)", connection_failed: "connection failed", timeout: "timed out", tls_error: "TLS error",
-    http_status: "HTTP error", endpoint_disabled: "endpoint disabled",
+    refused_destination: "address not allowed (not public)",
+    connection_failed: "connection failed",
+    timeout: "timed out",
+    tls_error: "TLS error",
+    http_status: "HTTP error",
+    endpoint_disabled: "endpoint disabled",
   },
   attempts: "Attempts",
   lastStatus: "Last result",

@@ -6,8 +6,15 @@
 import type { Db } from "../db/pool.ts";
 import { periodKey, periodStarts, TIME_ZONE, type Unit } from "./periods.ts";
 
-export interface Bucket { period: string; bottles: number }
-export interface ProductSales { gtin: string; name: string | null; bottles: number }
+export interface Bucket {
+  period: string;
+  bottles: number;
+}
+export interface ProductSales {
+  gtin: string;
+  name: string | null;
+  bottles: number;
+}
 
 /** Bottles sold in each of the last `count` weeks or months (oldest first; empty periods are 0). */
 export async function salesSeries(db: Db, brandId: number, party: string | null, unit: Exclude<Unit, "day">, count: number, now: Date): Promise<Bucket[]> {

@@ -5,7 +5,13 @@
 import type { Db } from "../db/pool.ts";
 import { invalid } from "../http/errors.ts";
 
-export interface StockLine { gtin: string; name: string | null; received: number; sold: number; onHand: number }
+export interface StockLine {
+  gtin: string;
+  name: string | null;
+  received: number;
+  sold: number;
+  onHand: number;
+}
 
 /** The threshold a store has not set yet: warn when a product is down to this many bottles. */
 export const DEFAULT_LOW_STOCK = 5;
@@ -33,9 +39,12 @@ export function createStoreData(db: Db) {
     },
 
     async lowStockThreshold(brandId: number, party: string): Promise<number> {
-      const { rows: [row] } = await db.query<{ low_stock_threshold: number }>(
-        "SELECT low_stock_threshold FROM store_settings WHERE brand_id = $1 AND party = $2", [brandId, party],
-      );
+      const {
+        rows: [row],
+      } = await db.query<{ low_stock_threshold: number }>("SELECT low_stock_threshold FROM store_settings WHERE brand_id = $1 AND party = $2", [
+        brandId,
+        party,
+      ]);
       return row?.low_stock_threshold ?? DEFAULT_LOW_STOCK;
     },
 

@@ -30,7 +30,11 @@ function storeNav(ctx: Ctx, store: Store): SafeHtml | "" {
   if (ctx.user?.kind !== "brand") return "";
   const base = `/console/stores/${encodeURIComponent(store.id)}`;
   const here = ctx.url.pathname;
-  const items = [[base, ctx.m.nav.stock], [`${base}/sales`, ctx.m.nav.storeSales], [`${base}/check`, ctx.m.nav.check]] as const;
+  const items = [
+    [base, ctx.m.nav.stock],
+    [`${base}/sales`, ctx.m.nav.storeSales],
+    [`${base}/check`, ctx.m.nav.check],
+  ] as const;
   return html`<nav class="sub-nav" aria-label="${store.name}"><ul>${items.map(([href, label]) => html`<li><a href="${href}"${href === here ? html` aria-current="page"` : ""}>${label}</a></li>`)}</ul></nav>`;
 }
 
@@ -65,17 +69,38 @@ export function storeRoutes(scope: FastifyInstance, web: Web, deps: { db: Db }):
     const low = stock.filter((s) => s.onHand <= threshold);
     const base = `/console/stores/${encodeURIComponent(store.id)}`;
     const body = html`${storeNav(ctx, store)}
-${card("low-stock", m.lowStock, html`${low.length === 0 ? html`<p id="low-stock-none">${m.noLowStock}</p>` : html`<p>${m.lowStockText(threshold)}</p>
-<ul class="warnings" id="low-stock-list">${low.map((s) => html`<li data-gtin="${s.gtin}" data-on-hand="${s.onHand}">${s.name ?? s.gtin}: ${m.onHand} ${s.onHand}</li>`)}</ul>`}
+${card(
+  "low-stock",
+  m.lowStock,
+  html`${
+    low.length === 0
+      ? html`<p id="low-stock-none">${m.noLowStock}</p>`
+      : html`<p>${m.lowStockText(threshold)}</p>
+<ul class="warnings" id="low-stock-list">${low.map((s) => html`<li data-gtin="${s.gtin}" data-on-hand="${s.onHand}">${s.name ?? s.gtin}: ${m.onHand} ${s.onHand}</li>`)}</ul>`
+  }
 <form method="post" action="${base}/threshold" class="inline-form">
 ${csrfField(ctx)}
 <label for="threshold">${m.threshold}</label>
 <input id="threshold" name="threshold" type="number" min="0" max="${MAX_LOW_STOCK}" step="1" required value="${threshold}">
 <button type="submit">${m.save}</button>
-</form>`)}
+</form>`,
+)}
 ${chart(ctx, "chart-stock", m.onHand, { type: "bar", horizontal: true, labels: stock.map((s) => s.name ?? s.gtin), series: [{ label: m.onHand, data: stock.map((s) => s.onHand) }] }, m.product)}
-${card("stock", m.stockTitle, html`<p class="muted">${m.stockNote}</p>
-${stock.length === 0 ? html`<p class="muted">${m.noData}</p>` : table(m.stockTitle, [m.product, m.onHand, m.received, m.sold, "GTIN"], stock.map((s) => [s.name ?? s.gtin, s.onHand, s.received, s.sold, s.gtin]), { numeric: [1, 2, 3], id: "stock-table" })}`)}`;
+${card(
+  "stock",
+  m.stockTitle,
+  html`<p class="muted">${m.stockNote}</p>
+${
+  stock.length === 0
+    ? html`<p class="muted">${m.noData}</p>`
+    : table(
+        m.stockTitle,
+        [m.product, m.onHand, m.received, m.sold, "GTIN"],
+        stock.map((s) => [s.name ?? s.gtin, s.onHand, s.received, s.sold, s.gtin]),
+        { numeric: [1, 2, 3], id: "stock-table" },
+      )
+}`,
+)}`;
     return consolePage(ctx, `${m.stockTitle} · ${store.name}`, body, status);
   }
 

@@ -55,23 +55,32 @@ export const SIGN_IN_PER_USER = 10;
 export const SIGN_IN_WINDOW_MINUTES = 15;
 
 /** A sign-in's outcome: the user, wrong credentials (indistinguishable from an unknown user), or locked out. */
-export type SignIn =
-  | { kind: "ok"; userId: number }
-  | { kind: "refused" }
-  | { kind: "locked"; retryAfterSeconds: number };
+export type SignIn = { kind: "ok"; userId: number } | { kind: "refused" } | { kind: "locked"; retryAfterSeconds: number };
 export const MIN_PASSWORD = 10;
 export const MAX_PASSWORD = 200;
 
 interface UserRow {
-  id: number; username: string; display_name: string | null; kind: UserKind; party: string | null; admin: boolean;
-  created_at: Date; disabled_at: Date | null;
+  id: number;
+  username: string;
+  display_name: string | null;
+  kind: UserKind;
+  party: string | null;
+  admin: boolean;
+  created_at: Date;
+  disabled_at: Date | null;
 }
 
 const USER_COLUMNS = "id, username, display_name, kind, party, admin, created_at, disabled_at";
 
 const info = (row: UserRow): UserInfo => ({
-  id: String(row.id), username: row.username, displayName: row.display_name, kind: row.kind, party: row.party, admin: row.admin,
-  createdAt: row.created_at.toISOString(), disabledAt: row.disabled_at?.toISOString() ?? null,
+  id: String(row.id),
+  username: row.username,
+  displayName: row.display_name,
+  kind: row.kind,
+  party: row.party,
+  admin: row.admin,
+  createdAt: row.created_at.toISOString(),
+  disabledAt: row.disabled_at?.toISOString() ?? null,
 });
 
 /** Usernames are compared without case and surrounding spaces. */
@@ -95,7 +104,9 @@ export function createUsers(db: Db) {
       if (user.kind === "store") {
         if (user.party === undefined || user.party === "") throw invalid("party", "a store user must name its store party");
         if (user.admin) throw invalid("admin", "only brand users can be admins");
-        const { rows: [row] } = await db.query<{ kind: string }>("SELECT kind FROM parties WHERE brand_id = $1 AND id = $2", [brandId, user.party]);
+        const {
+          rows: [row],
+        } = await db.query<{ kind: string }>("SELECT kind FROM parties WHERE brand_id = $1 AND id = $2", [brandId, user.party]);
         if (row === undefined) throw invalid("party", `unknown party "${user.party}"`);
         if (row.kind !== "store") throw invalid("party", `party "${user.party}" is a ${row.kind}: store users belong to stores`);
         party = user.party;
@@ -103,7 +114,9 @@ export function createUsers(db: Db) {
         throw invalid("party", "only store users are bound to a party");
       }
       const hash = await hashPassword(user.password);
-      const { rows: [row] } = await db.query<UserRow>(
+      const {
+        rows: [row],
+      } = await db.query<UserRow>(
         `INSERT INTO console_users (brand_id, username, display_name, kind, party, admin, password_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (brand_id, username) DO NOTHING RETURNING ${USER_COLUMNS}`,
         [brandId, username, user.displayName?.trim() || null, user.kind, party, user.admin ?? false, hash],
@@ -122,7 +135,9 @@ export function createUsers(db: Db) {
     async disable(brandId: number, id: string): Promise<UserInfo> {
       if (!/^[1-9][0-9]{0,15}$/.test(id)) throw notFound("no such user");
       return await withTransaction(db, async (tx) => {
-        const { rows: [row] } = await tx.query<UserRow>(
+        const {
+          rows: [row],
+        } = await tx.query<UserRow>(
           `UPDATE console_users SET disabled_at = COALESCE(disabled_at, now()) WHERE id = $1 AND brand_id = $2 RETURNING ${USER_COLUMNS}`,
           [id, brandId],
         );
@@ -142,7 +157,9 @@ export function createUsers(db: Db) {
     async authenticate(brandInput: string, usernameInput: string, password: string): Promise<SignIn> {
       const brand = lockoutKey(normaliseBrand(brandInput));
       const username = lockoutKey(normaliseUsername(usernameInput));
-      const { rows: [count] } = await db.query<{ failures: number; retry_after: number }>(
+      const {
+        rows: [count],
+      } = await db.query<{ failures: number; retry_after: number }>(
         `INSERT INTO console_sign_in_failures AS f (brand, username, failures, window_start) VALUES ($1, $2, 1, now())
          ON CONFLICT (brand, username) DO UPDATE SET
            failures = CASE WHEN f.window_start <= now() - make_interval(mins => $3) THEN 1 ELSE f.failures + 1 END,
@@ -152,13 +169,19 @@ export function createUsers(db: Db) {
       );
       if (count!.failures > SIGN_IN_PER_USER) return { kind: "locked", retryAfterSeconds: Math.max(count!.retry_after, 1) };
       // Now and then, forget the windows that have ended.
-      if (Math.random() < 0.01) await db.query("DELETE FROM console_sign_in_failures WHERE window_start < now() - make_interval(mins => $1)", [SIGN_IN_WINDOW_MINUTES]);
-      const { rows: [row] } = USERNAME.test(username) && BRAND_SLUG.test(brand)
-        ? await db.query<{ id: number; password_hash: string; disabled_at: Date | null }>(
-          `SELECT u.id, u.password_hash, u.disabled_at FROM console_users u JOIN brands b ON b.id = u.brand_id
-            WHERE b.slug = $1 AND u.username = $2`, [brand, username])
-        : { rows: [] };
-      const ok = await verifyPassword(password.slice(0, MAX_PASSWORD), row?.password_hash ?? await decoyHash());
+      if (Math.random() < 0.01)
+        await db.query("DELETE FROM console_sign_in_failures WHERE window_start < now() - make_interval(mins => $1)", [SIGN_IN_WINDOW_MINUTES]);
+      const {
+        rows: [row],
+      } =
+        USERNAME.test(username) && BRAND_SLUG.test(brand)
+          ? await db.query<{ id: number; password_hash: string; disabled_at: Date | null }>(
+              `SELECT u.id, u.password_hash, u.disabled_at FROM console_users u JOIN brands b ON b.id = u.brand_id
+            WHERE b.slug = $1 AND u.username = $2`,
+              [brand, username],
+            )
+          : { rows: [] };
+      const ok = await verifyPassword(password.slice(0, MAX_PASSWORD), row?.password_hash ?? (await decoyHash()));
       if (!ok || row === undefined || row.disabled_at !== null) return { kind: "refused" };
       await db.query("UPDATE console_sign_in_failures SET failures = failures - 1 WHERE brand = $1 AND username = $2 AND failures > 0", [brand, username]);
       return { kind: "ok", userId: row.id };
@@ -177,18 +200,32 @@ export function createSessions(db: Db, ttlMs: number) {
       const token = randomBytes(32).toString("base64url");
       // Sweep expired sessions now and then, so the table never grows with abandoned ones.
       await db.query("DELETE FROM console_sessions WHERE expires_at < now()");
-      await db.query(
-        "INSERT INTO console_sessions (user_id, token_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
-        [userId, tokenHash(token), ttlMs / 1000],
-      );
+      await db.query("INSERT INTO console_sessions (user_id, token_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))", [
+        userId,
+        tokenHash(token),
+        ttlMs / 1000,
+      ]);
       return token;
     },
 
     /** The live session's user: not expired, the user not disabled, a store user's party still a store. */
     async lookup(token: string): Promise<ConsoleUser | null> {
-      const { rows: [row] } = await db.query<{
-        session_id: number; user_id: number; username: string; display_name: string | null; kind: UserKind; admin: boolean;
-        brand_id: number; slug: string; brand_name: string; party: string | null; party_name: string | null; party_region: string | null; party_kind: string | null;
+      const {
+        rows: [row],
+      } = await db.query<{
+        session_id: number;
+        user_id: number;
+        username: string;
+        display_name: string | null;
+        kind: UserKind;
+        admin: boolean;
+        brand_id: number;
+        slug: string;
+        brand_name: string;
+        party: string | null;
+        party_name: string | null;
+        party_region: string | null;
+        party_kind: string | null;
       }>(
         `SELECT s.id AS session_id, u.id AS user_id, u.username, u.display_name, u.kind, u.admin,
                 b.id AS brand_id, b.slug, b.name AS brand_name, u.party, p.name AS party_name, p.region AS party_region, p.kind AS party_kind
@@ -200,7 +237,12 @@ export function createSessions(db: Db, ttlMs: number) {
       if (row === undefined) return null;
       if (row.kind === "store" && row.party_kind !== "store") return null;
       return {
-        sessionId: row.session_id, userId: row.user_id, username: row.username, displayName: row.display_name, kind: row.kind, admin: row.admin,
+        sessionId: row.session_id,
+        userId: row.user_id,
+        username: row.username,
+        displayName: row.display_name,
+        kind: row.kind,
+        admin: row.admin,
         brand: { id: row.brand_id, slug: row.slug, name: row.brand_name },
         store: row.kind === "store" ? { id: row.party!, name: row.party_name!, region: row.party_region! } : null,
       };

@@ -41,11 +41,21 @@ function navItems(ctx: Ctx): { href: string; label: string }[] {
   if (user === null) return [];
   if (user.kind === "store") {
     const base = `/console/stores/${encodeURIComponent(user.store!.id)}`;
-    return [{ href: base, label: m.nav.stock }, { href: `${base}/sales`, label: m.nav.storeSales }, { href: `${base}/check`, label: m.nav.check }];
+    return [
+      { href: base, label: m.nav.stock },
+      { href: `${base}/sales`, label: m.nav.storeSales },
+      { href: `${base}/check`, label: m.nav.check },
+    ];
   }
   const items = [
-    ["overview", m.nav.overview], ["sales", m.nav.sales], ["alerts", m.nav.alerts], ["compliance", m.nav.compliance],
-    ["price-protection", m.nav.protection], ["codes", m.nav.codes], ["webhooks", m.nav.webhooks], ["batches", m.nav.batches],
+    ["overview", m.nav.overview],
+    ["sales", m.nav.sales],
+    ["alerts", m.nav.alerts],
+    ["compliance", m.nav.compliance],
+    ["price-protection", m.nav.protection],
+    ["codes", m.nav.codes],
+    ["webhooks", m.nav.webhooks],
+    ["batches", m.nav.batches],
     ["stores", m.nav.stores],
   ].map(([path, label]) => ({ href: `/console/${path}`, label: label! }));
   if (user.admin) items.push({ href: "/console/users", label: m.nav.users });
@@ -69,8 +79,12 @@ export function consolePage(ctx: Ctx, title: string, body: SafeHtml, status: Saf
 <header class="console-header">
 <div class="console-bar">
 <a class="console-home" href="/console">SealTrace · ${user === null ? m.console : user.brand.name}</a>
-${user === null ? "" : html`<span class="console-user">${m.signedInAs(user.displayName ?? user.username)}${user.store ? html` · ${user.store.name}` : ""}</span>
-<form class="sign-out" method="post" action="/console/sign-out"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="button-secondary">${m.signOut}</button></form>`}
+${
+  user === null
+    ? ""
+    : html`<span class="console-user">${m.signedInAs(user.displayName ?? user.username)}${user.store ? html` · ${user.store.name}` : ""}</span>
+<form class="sign-out" method="post" action="/console/sign-out"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="button-secondary">${m.signOut}</button></form>`
+}
 </div>
 ${items.length === 0 ? "" : html`<nav class="console-nav" aria-label="${m.mainNav}"><ul>${items.map((i) => html`<li><a href="${i.href}"${i === current ? html` aria-current="page"` : ""}>${i.label}</a></li>`)}</ul></nav>`}
 </header>`;
@@ -80,10 +94,20 @@ ${status}
 ${body}
 </main>`;
   const charts = body.value.includes("data-chart=");
-  const head = html`<link rel="stylesheet" href="/console/assets/console.css">${charts ? html`
-<script type="module" src="/console/assets/console.js"></script>` : ""}`;
-  return pageDocument(ctx.lang, title, html`${header}
-${main}`, html`<a href="${switchUrl(ctx)}" hreflang="${ctx.lang === "zh" ? "en" : "zh"}" lang="${ctx.lang === "zh" ? "en" : "zh"}">${m.switchLang}</a>`, head);
+  const head = html`<link rel="stylesheet" href="/console/assets/console.css">${
+    charts
+      ? html`
+<script type="module" src="/console/assets/console.js"></script>`
+      : ""
+  }`;
+  return pageDocument(
+    ctx.lang,
+    title,
+    html`${header}
+${main}`,
+    html`<a href="${switchUrl(ctx)}" hreflang="${ctx.lang === "zh" ? "en" : "zh"}" lang="${ctx.lang === "zh" ? "en" : "zh"}">${m.switchLang}</a>`,
+    head,
+  );
 }
 
 /** A status line after a form was sent (role=status) or an error (role=alert). */
@@ -111,8 +135,12 @@ export function chart(ctx: Ctx, id: string, title: string, spec: ChartSpec, labe
   const numeric = spec.series.map((_, i) => i + 1);
   return html`<section class="card chart-card" aria-labelledby="${id}-h">
 <h2 id="${id}-h">${title}</h2>
-${spec.labels.length === 0 ? html`<p class="muted">${ctx.m.noData}</p>` : html`<div class="chart-box"><canvas id="${id}" data-chart="${JSON.stringify(spec)}" data-expected-total="${total}" role="img" aria-label="${title}"></canvas></div>
-${table(ctx.m.tableOf(title), [labelHeader, ...spec.series.map((s) => s.label)], rows, { numeric, id: `${id}-table` })}`}
+${
+  spec.labels.length === 0
+    ? html`<p class="muted">${ctx.m.noData}</p>`
+    : html`<div class="chart-box"><canvas id="${id}" data-chart="${JSON.stringify(spec)}" data-expected-total="${total}" role="img" aria-label="${title}"></canvas></div>
+${table(ctx.m.tableOf(title), [labelHeader, ...spec.series.map((s) => s.label)], rows, { numeric, id: `${id}-table` })}`
+}
 </section>`;
 }
 

@@ -78,7 +78,9 @@ export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: 
   const cookieOptions = { path: "/console", httpOnly: true, sameSite: "lax" as const, secure: deps.secureCookies };
 
   // Pages, not API: they stay out of the OpenAPI document.
-  scope.addHook("onRoute", (route) => { route.schema = { ...route.schema, hide: true }; });
+  scope.addHook("onRoute", (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
   await scope.register(cookie);
   await scope.register(csrf, {
     sessionPlugin: "@fastify/cookie",
@@ -124,7 +126,7 @@ export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: 
     },
     form(request) {
       const body = request.body;
-      return typeof body === "object" && body !== null ? body as Record<string, string> : {};
+      return typeof body === "object" && body !== null ? (body as Record<string, string>) : {};
     },
     user(request) {
       const user = current.get(request) ?? null;
@@ -155,7 +157,10 @@ export async function consoleWeb(scope: FastifyInstance, deps: WebDeps, routes: 
 
   const signInPage = (ctx: Ctx, options: { error?: string; brand?: string; username?: string; next?: string } = {}): string => {
     const { m } = ctx;
-    return consolePage(ctx, m.signIn, html`<section class="card sign-in">
+    return consolePage(
+      ctx,
+      m.signIn,
+      html`<section class="card sign-in">
 <p class="muted">${m.signInIntro}</p>
 <form method="post" action="/console/sign-in">
 ${csrfField(ctx)}
@@ -168,12 +173,14 @@ ${csrfField(ctx)}
 <input id="password" name="password" type="password" autocomplete="current-password" maxlength="${MAX_PASSWORD}" required></p>
 <p><button type="submit">${m.signIn}</button></p>
 </form>
-</section>`, options.error ? html`<p id="sign-in-error" class="notice notice-error" role="alert">${options.error}</p>` : "");
+</section>`,
+      options.error ? html`<p id="sign-in-error" class="notice notice-error" role="alert">${options.error}</p>` : "",
+    );
   };
 
   // Errors as pages. Not signed in (or the session ended): the sign-in page, then back here.
   scope.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error instanceof AppError ? error.status : error.validation ? 400 : error.statusCode ?? 500;
+    const status = error instanceof AppError ? error.status : error.validation ? 400 : (error.statusCode ?? 500);
     const ctx = web.ctx(request, reply);
     const { m } = ctx;
     if (status === 401) {
@@ -185,12 +192,17 @@ ${csrfField(ctx)}
       return web.send(reply, signInPage(ctx, { error: m.tooManyAttempts, brand: form.brand ?? "", username: form.username ?? "", next: form.next ?? "" }), 429);
     }
     if (status >= 500) request.log.error({ err: error }, "console request failed");
-    const [title, text] = error.code?.startsWith("FST_CSRF") ? [m.forbidden, m.formExpired]
-      : status === 403 ? [m.forbidden, m.forbiddenText]
-      : status === 404 ? [m.notFound, m.notFoundText]
-      : status === 429 ? [m.failed, m.tooManyAttempts]
-      : status >= 500 ? [m.failed, m.failedText(request.id)]
-      : [m.failed, error instanceof AppError && error.field ? m.checkInput(error.field, error.message) : error.message];
+    const [title, text] = error.code?.startsWith("FST_CSRF")
+      ? [m.forbidden, m.formExpired]
+      : status === 403
+        ? [m.forbidden, m.forbiddenText]
+        : status === 404
+          ? [m.notFound, m.notFoundText]
+          : status === 429
+            ? [m.failed, m.tooManyAttempts]
+            : status >= 500
+              ? [m.failed, m.failedText(request.id)]
+              : [m.failed, error instanceof AppError && error.field ? m.checkInput(error.field, error.message) : error.message];
     return web.send(reply, consolePage(ctx, title, html`<p><a href="/console">${m.back}</a></p>`, notice("error", text)), status);
   });
   scope.setNotFoundHandler((request, reply) => {
@@ -222,7 +234,11 @@ ${csrfField(ctx)}
     }
     if (signIn.kind === "refused") {
       const ctx = web.ctx(request, reply);
-      return web.send(reply, signInPage(ctx, { error: ctx.m.signInFailed, brand: form.brand ?? "", username: form.username ?? "", next: form.next ?? "" }), 401);
+      return web.send(
+        reply,
+        signInPage(ctx, { error: ctx.m.signInFailed, brand: form.brand ?? "", username: form.username ?? "", next: form.next ?? "" }),
+        401,
+      );
     }
     const token = await sessions.open(signIn.userId);
     void reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions, maxAge: Math.floor(sessions.ttlMs / 1000) });

@@ -94,7 +94,7 @@ function isObject(value: unknown): value is Obj {
 }
 
 function show(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  return typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
 }
 
 /** Checks an untrusted bundle: shape, every hash, the link chain, and every Merkle proof. */
@@ -202,8 +202,14 @@ export function verifyBundleV1(bundle: unknown): VerdictV1 {
       pending.push(n);
       return;
     }
-    if (!isObject(anchor) || !Number.isSafeInteger(anchor.seq) || (anchor.seq as number) < 1 || !isHash(anchor.root)
-      || !Array.isArray(anchor.proof) || !anchor.proof.every(isHash)) {
+    if (
+      !isObject(anchor) ||
+      !Number.isSafeInteger(anchor.seq) ||
+      (anchor.seq as number) < 1 ||
+      !isHash(anchor.root) ||
+      !Array.isArray(anchor.proof) ||
+      !anchor.proof.every(isHash)
+    ) {
       problem(`${path}.anchor`, "an anchor must be { seq ≥ 1, root, proof: [hash…], … } or null");
       return;
     }

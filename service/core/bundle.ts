@@ -17,8 +17,16 @@
  */
 import { BUNDLE_FORMAT_1, verifyBundleV1, type ChainRef, type Problem } from "./bundle-v1.ts";
 import {
-  batchRoot, genesis, headLeaf, isMember, isSalt, MAX_HEADS_DEPTH, processHeadProof,
-  type BottleIdentity, type CodesCommitment, type Membership,
+  batchRoot,
+  genesis,
+  headLeaf,
+  isMember,
+  isSalt,
+  MAX_HEADS_DEPTH,
+  processHeadProof,
+  type BottleIdentity,
+  type CodesCommitment,
+  type Membership,
 } from "./commitments.ts";
 import { isHash, ZERO_HASH, type Hash } from "./hash.ts";
 import { eventHash, leafOf, linkHash, type Link } from "./links.ts";
@@ -55,7 +63,10 @@ export interface BundleEvent {
 }
 
 /** The batch a link was sealed in, with (optionally) the sibling hashes from its leaf to the batch's links root. */
-export interface LinkAnchor { seq: number; proof?: Hash[] }
+export interface LinkAnchor {
+  seq: number;
+  proof?: Hash[];
+}
 
 export interface BundleLink {
   link: Link;
@@ -136,7 +147,7 @@ export interface Verdict {
 
 type Obj = Record<string, unknown>;
 const isObject = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
-const show = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value) ?? String(value));
+const show = (value: unknown): string => (typeof value === "string" ? value : (JSON.stringify(value) ?? String(value)));
 const isIndex = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isProof = (value: unknown): value is Hash[] => Array.isArray(value) && value.every(isHash);
 
@@ -148,7 +159,16 @@ export function verifyBundle(bundle: unknown): Verdict {
   } catch (error) {
     // Every input is checked before use; this is a last line against a verifier bug.
     return {
-      format: null, status: "invalid", valid: false, linkCount: 0, pending: [], timesClaimed: [], roots: [], completeAsOf: null, identityBound: false, notes: [],
+      format: null,
+      status: "invalid",
+      valid: false,
+      linkCount: 0,
+      pending: [],
+      timesClaimed: [],
+      roots: [],
+      completeAsOf: null,
+      identityBound: false,
+      notes: [],
       problems: [{ path: "$", message: `the bundle could not be checked: ${(error as Error).message}` }],
     };
   }
@@ -178,11 +198,19 @@ function verifyV2(bundle: unknown): Verdict {
   const done = (linkCount: number): Verdict => {
     // Valid only when every link is anchored and, for a chain begun under format 2, its history is
     // proven complete; a chain begun under format 1 cannot be, which the notes say.
-    const status: Status = problems.length > 0 ? "invalid"
-      : pending.length > 0 || (identityBound && completeAsOf === null) ? "incomplete" : "valid";
+    const status: Status = problems.length > 0 ? "invalid" : pending.length > 0 || (identityBound && completeAsOf === null) ? "incomplete" : "valid";
     return {
-      format: 2, status, valid: status === "valid", problems, pending, timesClaimed, linkCount, completeAsOf, identityBound,
-      roots: [...roots.values()].sort((a, b) => a.seq - b.seq), notes,
+      format: 2,
+      status,
+      valid: status === "valid",
+      problems,
+      pending,
+      timesClaimed,
+      linkCount,
+      completeAsOf,
+      identityBound,
+      roots: [...roots.values()].sort((a, b) => a.seq - b.seq),
+      notes,
     };
   };
 
@@ -206,16 +234,28 @@ function verifyV2(bundle: unknown): Verdict {
   const bottle = serial as string;
 
   // Batches: each format-2 root must be the node of its links root and heads root.
-  const batches = new Map<number, { format: 1 | 2; linksRoot: Hash; headsRoot: Hash | null; depth: number; path: string; blockNumber: number | null; blockTime: string | null }>();
+  const batches = new Map<
+    number,
+    { format: 1 | 2; linksRoot: Hash; headsRoot: Hash | null; depth: number; path: string; blockNumber: number | null; blockTime: string | null }
+  >();
   bundle.batches.forEach((entry: unknown, i) => {
     const path = `batches[${i}]`;
-    if (!isObject(entry) || !Number.isSafeInteger(entry.seq) || (entry.seq as number) < 1 || !isHash(entry.root) || (entry.format !== 1 && entry.format !== 2)) {
+    if (
+      !isObject(entry) ||
+      !Number.isSafeInteger(entry.seq) ||
+      (entry.seq as number) < 1 ||
+      !isHash(entry.root) ||
+      (entry.format !== 1 && entry.format !== 2)
+    ) {
       problem(path, "a batch must be { seq ≥ 1, format: 1 | 2, root, … }");
       return;
     }
     const seq = entry.seq as number;
-    if (batches.has(seq)) { problem(`${path}.seq`, `batch ${seq} is listed twice`); return; }
-    const blockNumber = Number.isSafeInteger(entry.blockNumber) ? entry.blockNumber as number : null;
+    if (batches.has(seq)) {
+      problem(`${path}.seq`, `batch ${seq} is listed twice`);
+      return;
+    }
+    const blockNumber = Number.isSafeInteger(entry.blockNumber) ? (entry.blockNumber as number) : null;
     const blockTime = typeof entry.blockTime === "string" ? entry.blockTime : null;
     if (entry.format === 1) {
       batches.set(seq, { format: 1, linksRoot: entry.root, headsRoot: null, depth: 0, path, blockNumber, blockTime });
@@ -238,7 +278,10 @@ function verifyV2(bundle: unknown): Verdict {
   const eventOrder: (Hash | null)[] = [];
   bundle.events.forEach((entry: unknown, i) => {
     const path = `events[${i}]`;
-    if (!isObject(entry) || !isObject(entry.event)) { problem(path, "an event entry must be { event: {…}, eventHash, member? }"); return; }
+    if (!isObject(entry) || !isObject(entry.event)) {
+      problem(path, "an event entry must be { event: {…}, eventHash, member? }");
+      return;
+    }
     const event = entry.event;
     if (typeof event.type !== "string") problem(`${path}.event.type`, "the event has no type");
     let computed: Hash;
@@ -248,9 +291,13 @@ function verifyV2(bundle: unknown): Verdict {
       problem(`${path}.event`, `the event cannot be hashed: ${(error as Error).message}`);
       return;
     }
-    if (entry.eventHash !== computed) problem(`${path}.eventHash`, "the event's content does not match its hash (an event field was changed)", computed, entry.eventHash);
+    if (entry.eventHash !== computed)
+      problem(`${path}.eventHash`, "the event's content does not match its hash (an event field was changed)", computed, entry.eventHash);
     eventOrder[i] = computed;
-    if (events.has(computed)) { problem(path, "the event appears twice"); return; }
+    if (events.has(computed)) {
+      problem(path, "the event appears twice");
+      return;
+    }
     events.set(computed, { path, used: false });
     const codes = event.codes;
     if (Array.isArray(codes)) {
@@ -277,18 +324,31 @@ function verifyV2(bundle: unknown): Verdict {
   bundle.links.forEach((entry: unknown, i) => {
     const path = `links[${i}]`;
     const n = i + 1;
-    if (!isObject(entry) || !isObject(entry.link)) { problem(path, "a link entry must be { link: {…}, linkHash, anchor }"); hashes.push(ZERO_HASH); anchoredIn.push(null); return; }
+    if (!isObject(entry) || !isObject(entry.link)) {
+      problem(path, "a link entry must be { link: {…}, linkHash, anchor }");
+      hashes.push(ZERO_HASH);
+      anchoredIn.push(null);
+      return;
+    }
     const link = entry.link;
     if (link.serial !== bottle) problem(`${path}.link.serial`, "the link is for another bottle", bottle, link.serial);
     if (link.n !== n) problem(`${path}.link.n`, link.n === undefined ? "the link has no n" : "links are out of order or have a gap", n, link.n);
     if (!isHash(link.event) || !isHash(link.prev)) {
       problem(`${path}.link`, "event and prev must be 0x-prefixed 32-byte lowercase hex");
-      hashes.push(ZERO_HASH); anchoredIn.push(null); previous = ZERO_HASH;
+      hashes.push(ZERO_HASH);
+      anchoredIn.push(null);
+      previous = ZERO_HASH;
       return;
     }
     if (n === 1) {
       if (link.prev === expectedGenesis) identityBound = true;
-      else if (link.prev !== ZERO_HASH) problem(`${path}.link.prev`, "the first link does not commit to this bottle's brand, GTIN, lot, serial and index (a header field was changed)", expectedGenesis, link.prev);
+      else if (link.prev !== ZERO_HASH)
+        problem(
+          `${path}.link.prev`,
+          "the first link does not commit to this bottle's brand, GTIN, lot, serial and index (a header field was changed)",
+          expectedGenesis,
+          link.prev,
+        );
     } else if (link.prev !== previous) {
       problem(`${path}.link.prev`, "prev is not the previous link's linkHash (the chain is broken)", previous, link.prev);
     }
@@ -319,7 +379,10 @@ function verifyV2(bundle: unknown): Verdict {
     const seq = anchor.seq as number;
     anchoredIn.push(seq);
     if (pending.length > 0) problem(`${path}.anchor`, `link ${n} is anchored but link ${pending[0]} before it is not`);
-    const prior = anchoredIn.slice(0, -1).filter((s): s is number => s !== null).at(-1);
+    const prior = anchoredIn
+      .slice(0, -1)
+      .filter((s): s is number => s !== null)
+      .at(-1);
     if (prior !== undefined && seq < prior) problem(`${path}.anchor.seq`, `link ${n} is in batch ${seq}, before the batch of the link it follows (${prior})`);
     if (anchor.proof === undefined) {
       // Its batch is a claim; the link itself is proven by the head proof, checked below.
@@ -328,10 +391,14 @@ function verifyV2(bundle: unknown): Verdict {
       return;
     }
     const batch = batches.get(seq);
-    if (batch === undefined) { problem(`${path}.anchor.seq`, `batch ${seq} is not among the bundle's batches`); return; }
+    if (batch === undefined) {
+      problem(`${path}.anchor.seq`, `batch ${seq} is not among the bundle's batches`);
+      return;
+    }
     used.add(seq);
     const reached = processProof(leafOf(computed), anchor.proof as Hash[]);
-    if (reached !== batch.linksRoot) problem(`${path}.anchor.proof`, `the Merkle proof does not lead from the link's leaf to batch ${seq}'s links root`, batch.linksRoot, reached);
+    if (reached !== batch.linksRoot)
+      problem(`${path}.anchor.proof`, `the Merkle proof does not lead from the link's leaf to batch ${seq}'s links root`, batch.linksRoot, reached);
   });
   for (const [hash, event] of events) if (!event.used) problem(event.path, "the event is not part of the bottle's chain of links", undefined, hash);
   if (bundle.events.length !== bundle.links.length) problem("events", "a bundle holds one event per link", bundle.links.length, bundle.events.length);
@@ -343,15 +410,26 @@ function verifyV2(bundle: unknown): Verdict {
   const head = bundle.head;
   const linkCount = bundle.links.length;
   if (head === null || head === undefined) {
-    notes.push("completeness not proven: the bundle carries no head proof, so nothing shows that no link was left out (a bundle has one once an anchored format-2 batch's heads map records this bottle's last sealed link)");
-  } else if (!isObject(head) || !Number.isSafeInteger(head.seq) || !Number.isSafeInteger(head.n) || (head.n as number) < 1 || !isHash(head.linkHash) || !isProof(head.proof)) {
+    notes.push(
+      "completeness not proven: the bundle carries no head proof, so nothing shows that no link was left out (a bundle has one once an anchored format-2 batch's heads map records this bottle's last sealed link)",
+    );
+  } else if (
+    !isObject(head) ||
+    !Number.isSafeInteger(head.seq) ||
+    !Number.isSafeInteger(head.n) ||
+    (head.n as number) < 1 ||
+    !isHash(head.linkHash) ||
+    !isProof(head.proof)
+  ) {
     problem("head", "a head proof must be { seq, n ≥ 1, linkHash, proof: [hash…] }");
   } else {
-    const seq = head.seq as number, n = head.n as number;
+    const seq = head.seq as number,
+      n = head.n as number;
     const batch = batches.get(seq);
     if (batch === undefined) problem("head.seq", `batch ${seq} is not among the bundle's batches`);
     else if (batch.format !== 2) problem("head.seq", `batch ${seq} is a format-1 batch: it has no heads map`);
-    else if (head.proof.length !== batch.depth) problem("head.proof", `a proof in batch ${seq}'s heads map has ${batch.depth} hashes`, batch.depth, head.proof.length);
+    else if (head.proof.length !== batch.depth)
+      problem("head.proof", `a proof in batch ${seq}'s heads map has ${batch.depth} hashes`, batch.depth, head.proof.length);
     else if (isIndex(index) && index >= 2 ** batch.depth) problem("index", `index ${index} lies outside batch ${seq}'s heads map`);
     else {
       used.add(seq);
@@ -359,11 +437,19 @@ function verifyV2(bundle: unknown): Verdict {
       if (reached !== batch.headsRoot) {
         problem("head.proof", `the head proof does not lead to batch ${seq}'s heads root`, batch.headsRoot, reached);
       } else if (n > linkCount) {
-        problem("links", `batch ${seq}'s heads map records link ${n} as this bottle's last, but the bundle stops at link ${linkCount}: links were left out`, n, linkCount);
+        problem(
+          "links",
+          `batch ${seq}'s heads map records link ${n} as this bottle's last, but the bundle stops at link ${linkCount}: links were left out`,
+          n,
+          linkCount,
+        );
       } else if (hashes[n - 1] !== head.linkHash) {
         problem("head.linkHash", `batch ${seq}'s heads map records another link ${n} for this bottle than the bundle shows`, head.linkHash, hashes[n - 1]);
       } else {
-        const later = anchoredIn.slice(n).map((s, k) => ({ s, n: n + 1 + k })).filter((x) => x.s !== null);
+        const later = anchoredIn
+          .slice(n)
+          .map((s, k) => ({ s, n: n + 1 + k }))
+          .filter((x) => x.s !== null);
         const contradicting = later.find((x) => x.s! <= seq);
         const unproven = later.find((x) => timesClaimed.includes(x.n));
         const early = anchoredIn.findIndex((s, k) => k < n && s !== null && s > seq);
@@ -371,11 +457,20 @@ function verifyV2(bundle: unknown): Verdict {
         if (hidden !== undefined) {
           problem(`links[${hidden - 1}].anchor`, `link ${hidden} is shown as pending, but batch ${seq}'s heads map records link ${n}: it was anchored by then`);
         } else if (early >= 0) {
-          problem(`links[${early}].anchor.seq`, `link ${early + 1} is in batch ${anchoredIn[early]}, after batch ${seq}, whose heads map already records link ${n}`);
+          problem(
+            `links[${early}].anchor.seq`,
+            `link ${early + 1} is in batch ${anchoredIn[early]}, after batch ${seq}, whose heads map already records link ${n}`,
+          );
         } else if (unproven !== undefined) {
-          problem(`links[${unproven.n - 1}].anchor`, `link ${unproven.n} claims batch ${unproven.s} without a proof, and the head proof (batch ${seq}) does not cover it`);
+          problem(
+            `links[${unproven.n - 1}].anchor`,
+            `link ${unproven.n} claims batch ${unproven.s} without a proof, and the head proof (batch ${seq}) does not cover it`,
+          );
         } else if (contradicting !== undefined) {
-          problem(`links[${contradicting.n - 1}].anchor`, `link ${contradicting.n} is in batch ${contradicting.s}, but batch ${seq}'s heads map ends this bottle's history at link ${n}`);
+          problem(
+            `links[${contradicting.n - 1}].anchor`,
+            `link ${contradicting.n} is in batch ${contradicting.s}, but batch ${seq}'s heads map ends this bottle's history at link ${n}`,
+          );
         } else if (later.length > 0) {
           notes.push(`completeness proven only up to link ${n}: links ${later.map((x) => x.n).join(", ")} were anchored after batch ${seq}`);
         } else if (identityBound) {

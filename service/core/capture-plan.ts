@@ -30,7 +30,12 @@ export interface CaptureConflict {
 }
 
 /** A registered location of the brand. */
-export interface Party { id: string; kind: string; gln: string; gln_ext: string | null }
+export interface Party {
+  id: string;
+  kind: string;
+  gln: string;
+  gln_ext: string | null;
+}
 
 /** An EPCIS event of the brand already stored under one of the document's ids. */
 export interface KnownEvent {
@@ -48,7 +53,10 @@ export interface KnownEvent {
 export type Contents = Map<string, Map<string, number | null>>;
 
 /** Each event's id: its eventID, else its CBV 2.0 event hash. */
-export interface EventId { id: string; hashed: boolean }
+export interface EventId {
+  id: string;
+  hashed: boolean;
+}
 
 export interface CaptureInput {
   brand: string;
@@ -100,8 +108,11 @@ export interface CapturePlan {
 export function partyResolver(parties: readonly Party[]) {
   return (location: LocationKey | null): Party | null => {
     if (location === null) return null;
-    return parties.find((p) => p.gln === location.gln && p.gln_ext !== null && p.gln_ext === location.ext)
-      ?? parties.find((p) => p.gln === location.gln && p.gln_ext === null) ?? null;
+    return (
+      parties.find((p) => p.gln === location.gln && p.gln_ext !== null && p.gln_ext === location.ext) ??
+      parties.find((p) => p.gln === location.gln && p.gln_ext === null) ??
+      null
+    );
   };
 }
 
@@ -118,7 +129,9 @@ export function contentsOf(contents: Contents, ids: string[]): string[] {
   while (queue.length > 0) {
     for (const child of contents.get(queue.shift()!)?.keys() ?? []) {
       if (seen.has(child)) continue;
-      seen.add(child); found.push(child); queue.push(child);
+      seen.add(child);
+      found.push(child);
+      queue.push(child);
     }
   }
   return found;
@@ -154,8 +167,12 @@ export function bottleCandidates(named: readonly string[], contents: Contents): 
  * shipment, went to a registered destination); never a correction's.
  */
 function historyOf(
-  f: EpcisFacts, corrects: string | null, change: ReturnType<typeof contentsChange> | null, contents: Contents,
-  bottleOf: ReadonlyMap<string, string>, partyAt: ReturnType<typeof partyResolver>,
+  f: EpcisFacts,
+  corrects: string | null,
+  change: ReturnType<typeof contentsChange> | null,
+  contents: Contents,
+  bottleOf: ReadonlyMap<string, string>,
+  partyAt: ReturnType<typeof partyResolver>,
 ) {
   const covered = change !== null && "add" in change ? f.epcs : [...f.epcs, ...contentsOf(contents, f.parent === null ? f.epcs : [...f.epcs, f.parent])];
   const serials = [...new Set(covered.map((id) => bottleOf.get(id)).filter((s): s is string => s !== undefined))];
@@ -195,7 +212,10 @@ export function planCapture(input: CaptureInput): CapturePlan {
     if (f.errorDeclaration !== null && (originals.has(eventID) || seen.has(eventID))) {
       corrects = eventID;
       brandEventId = correctionId(eventID, f.errorDeclaration);
-      if (corrections.has(brandEventId) || seen.has(brandEventId)) { duplicates++; return; }
+      if (corrections.has(brandEventId) || seen.has(brandEventId)) {
+        duplicates++;
+        return;
+      }
     } else if (originals.has(eventID) || seen.has(eventID)) {
       const stored = originalBody.get(eventID);
       if (stored !== undefined && !sameJson(stored, event as Json)) {
@@ -204,15 +224,24 @@ export function planCapture(input: CaptureInput): CapturePlan {
       duplicates++;
       return;
     }
-    if (eventID.startsWith(input.reservedPrefix)) { fail("eventID", `eventIDs starting with "${input.reservedPrefix}" are reserved for the events stores post with their keys`); return; }
+    if (eventID.startsWith(input.reservedPrefix)) {
+      fail("eventID", `eventIDs starting with "${input.reservedPrefix}" are reserved for the events stores post with their keys`);
+      return;
+    }
     const future = futureRefusal(new Date(event.eventTime), now);
-    if (future !== null) { fail("eventTime", future); return; }
+    if (future !== null) {
+      fail("eventTime", future);
+      return;
+    }
 
     const change = corrects === null ? contentsChange(f) : null;
     const { serials, party, step, destination, joinsHistory } = historyOf(f, corrects, change, contents, input.bottleOf, partyAt);
     if (joinsHistory) {
       const waiting = production.waiting(step, serials)[0];
-      if (waiting !== undefined) { fail("epcList", `bottle ${waiting} has not been commissioned yet`); return; }
+      if (waiting !== undefined) {
+        fail("epcList", `bottle ${waiting} has not been commissioned yet`);
+        return;
+      }
     }
     seen.add(brandEventId);
     if (joinsHistory) production.accept(step, serials);
@@ -228,7 +257,14 @@ export function planCapture(input: CaptureInput): CapturePlan {
     const type = joinsHistory && step !== null ? step : "epcis";
     const price = type === "retail_sale" ? f.price : null;
     const canonical: CanonicalEvent = {
-      brand: input.brand, id: brandEventId, type, codes: joinsHistory ? serials : [], occurredAt: event.eventTime, receivedAt, salt: input.salt(), epcis: event as Json,
+      brand: input.brand,
+      id: brandEventId,
+      type,
+      codes: joinsHistory ? serials : [],
+      occurredAt: event.eventTime,
+      receivedAt,
+      salt: input.salt(),
+      epcis: event as Json,
     };
     if (input.context !== null) canonical.context = input.context as Json;
     // Bundles show the EPCIS event only as its digest (it may name other bottles): its step stays readable.
@@ -238,8 +274,17 @@ export function planCapture(input: CaptureInput): CapturePlan {
     if (joinsHistory && destination !== null) canonical.to = destination.id;
     if (price !== null) canonical.price = price;
     planned.push({
-      index, eventID, hashedId: hashed, brandEventId, corrects, facts: f, event, canonical,
-      party: joinsHistory ? party!.id : null, to: joinsHistory ? destination?.id ?? null : null, price,
+      index,
+      eventID,
+      hashedId: hashed,
+      brandEventId,
+      corrects,
+      facts: f,
+      event,
+      canonical,
+      party: joinsHistory ? party!.id : null,
+      to: joinsHistory ? (destination?.id ?? null) : null,
+      price,
     });
   });
 

@@ -90,8 +90,10 @@ export function checkBottle(
         const { verdict, deviation } = priceVerdict(event.price, guide);
         if (verdict === "below" || verdict === "above") {
           raise(event, verdict === "below" ? "price_below" : "price_above", {
-            price: event.price, guide: { amount: guide.amount, currency: guide.currency, region: guide.region, validFrom: guide.validFrom.toISOString() },
-            band: band(guide), deviation,
+            price: event.price,
+            guide: { amount: guide.amount, currency: guide.currency, region: guide.region, validFrom: guide.validFrom.toISOString() },
+            band: band(guide),
+            deviation,
           });
         }
       }
@@ -105,7 +107,14 @@ export function checkBottle(
       // The last authorised holder inside the region before the bottle left it answers for it.
       const inside = path.filter((p) => p.region === region && parties.get(p.party)?.authorised !== false);
       const responsible = [...inside].reverse().find((p) => parties.get(p.party)?.kind === "distributor") ?? inside.at(-1) ?? null;
-      raise(event, "diversion", { assigned: region, found: store.region, store: store.id, responsible: responsible?.party ?? null, responsibleName: responsible?.name ?? null, path: [...path] });
+      raise(event, "diversion", {
+        assigned: region,
+        found: store.region,
+        store: store.id,
+        responsible: responsible?.party ?? null,
+        responsibleName: responsible?.name ?? null,
+        path: [...path],
+      });
       bottle.divertedTo.add(store.id);
     }
 

@@ -30,8 +30,13 @@ export const TAGS = {
 } as const;
 
 const TAG = {
-  genesis: ascii(TAGS.genesis), code: ascii(TAGS.code), salt: ascii(TAGS.salt), epcis: ascii(TAGS.epcis),
-  head: ascii(TAGS.head), node: ascii(TAGS.node), batch: ascii(TAGS.batch),
+  genesis: ascii(TAGS.genesis),
+  code: ascii(TAGS.code),
+  salt: ascii(TAGS.salt),
+  epcis: ascii(TAGS.epcis),
+  head: ascii(TAGS.head),
+  node: ascii(TAGS.node),
+  batch: ascii(TAGS.batch),
 };
 
 /** The most levels a heads tree may have: 2^40 chains is far beyond any industry. */
@@ -40,7 +45,10 @@ export const MAX_HEADS_DEPTH = 40;
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
   let at = 0;
-  for (const part of parts) { out.set(part, at); at += part.length; }
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
 
@@ -56,22 +64,48 @@ export const isSalt = (value: unknown): value is string => typeof value === "str
 // Identity: the first link of every format-2 chain points at a hash of what the chain is about.
 
 /** What a bottle's chain is about: the brand's slug, the bottle's GTIN-14, its lot, its serial, its place in the heads map. */
-export interface BottleIdentity { brand: string; gtin: string; lot: string | null; serial: string; index: number }
+export interface BottleIdentity {
+  brand: string;
+  gtin: string;
+  lot: string | null;
+  serial: string;
+  index: number;
+}
 /** What another chain is about (a brand's EPCIS log, keyed `epcis:{brand}`). */
-export interface LogIdentity { brand: string; log: string; index: number }
+export interface LogIdentity {
+  brand: string;
+  log: string;
+  index: number;
+}
 export type ChainIdentity = BottleIdentity | LogIdentity;
 
 export function genesis(identity: ChainIdentity): Hash {
   // The identity's JCS written out, keys in their sorted order (as linkHash does): the same bytes as canonicalJson.
-  if (!("log" in identity) && typeof identity.index === "number" && Number.isFinite(identity.index)
-    && jsonSafe(identity.brand) && jsonSafe(identity.gtin) && jsonSafe(identity.serial) && (identity.lot === null || jsonSafe(identity.lot))) {
+  if (
+    !("log" in identity) &&
+    typeof identity.index === "number" &&
+    Number.isFinite(identity.index) &&
+    jsonSafe(identity.brand) &&
+    jsonSafe(identity.gtin) &&
+    jsonSafe(identity.serial) &&
+    (identity.lot === null || jsonSafe(identity.lot))
+  ) {
     const { brand, gtin, index, lot, serial } = identity;
-    return toHex(keccak256(concat(TAG.genesis, ascii(
-      `{"brand":${JSON.stringify(brand)},"gtin":${JSON.stringify(gtin)},"index":${index},"lot":${JSON.stringify(lot)},"serial":${JSON.stringify(serial)}}`))));
+    return toHex(
+      keccak256(
+        concat(
+          TAG.genesis,
+          ascii(
+            `{"brand":${JSON.stringify(brand)},"gtin":${JSON.stringify(gtin)},"index":${index},"lot":${JSON.stringify(lot)},"serial":${JSON.stringify(serial)}}`,
+          ),
+        ),
+      ),
+    );
   }
-  const object: Record<string, Json> = "log" in identity
-    ? { brand: identity.brand, index: identity.index, log: identity.log }
-    : { brand: identity.brand, gtin: identity.gtin, index: identity.index, lot: identity.lot, serial: identity.serial };
+  const object: Record<string, Json> =
+    "log" in identity
+      ? { brand: identity.brand, index: identity.index, log: identity.log }
+      : { brand: identity.brand, gtin: identity.gtin, index: identity.index, lot: identity.lot, serial: identity.serial };
   return toHex(keccak256(concat(TAG.genesis, ascii(canonicalJson(object)))));
 }
 
@@ -79,10 +113,16 @@ export function genesis(identity: ChainIdentity): Hash {
 // Events commit to the bottles they name by a Merkle root over salted leaves, one per bottle.
 
 /** What an event's canonical form holds instead of its serials. */
-export interface CodesCommitment { root: Hash; count: number }
+export interface CodesCommitment {
+  root: Hash;
+  count: number;
+}
 
 /** One bottle's proof that an event names it: its salt and the sibling hashes up to `codes.root`. */
-export interface Membership { salt: string; proof: Hash[] }
+export interface Membership {
+  salt: string;
+  proof: Hash[];
+}
 
 /** The per-bottle salt of an event, derived from the event's secret (never published). */
 export function memberSalt(secret: Uint8Array, serial: string): string {
@@ -186,7 +226,14 @@ headBuffer.set(TAG.head, 0);
 const headView = new DataView(headBuffer.buffer);
 
 /** `headLeaf` on bytes, written into `out` at `at` (the sealer computes a million of them). */
-export function headLeafInto(out: Uint8Array, at: number, index: number, n: number, linkHash: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array = keccak256): void {
+export function headLeafInto(
+  out: Uint8Array,
+  at: number,
+  index: number,
+  n: number,
+  linkHash: Uint8Array,
+  keccak: (bytes: Uint8Array) => Uint8Array = keccak256,
+): void {
   checkU64(index);
   checkU64(n);
   // Big-endian u64s as two u32s (BigInt conversions cost more than the hash on a million heads).
@@ -252,7 +299,8 @@ export function headsRootOf(leaves: ReadonlyMap<number, Hash>, depth: number): H
     for (const index of level.keys()) {
       const parent = Math.floor(index / 2);
       if (next.has(parent)) continue;
-      const left = level.get(parent * 2) ?? ZERO, right = level.get(parent * 2 + 1) ?? ZERO;
+      const left = level.get(parent * 2) ?? ZERO,
+        right = level.get(parent * 2 + 1) ?? ZERO;
       next.set(parent, headNodeBytes(left, right));
     }
     level = next;
@@ -264,6 +312,7 @@ export function headsRootOf(leaves: ReadonlyMap<number, Hash>, depth: number): H
 // The root a format-2 batch anchors: its links tree and the heads map after it, in one hash.
 
 export function batchRoot(linksRoot: Hash, headsRoot: Hash, headsDepth: number): Hash {
-  if (!Number.isInteger(headsDepth) || headsDepth < 1 || headsDepth > MAX_HEADS_DEPTH) throw new RangeError(`heads depth ${headsDepth} is outside 1..${MAX_HEADS_DEPTH}`);
+  if (!Number.isInteger(headsDepth) || headsDepth < 1 || headsDepth > MAX_HEADS_DEPTH)
+    throw new RangeError(`heads depth ${headsDepth} is outside 1..${MAX_HEADS_DEPTH}`);
   return toHex(keccak256(concat(TAG.batch, fromHex(linksRoot), fromHex(headsRoot), Uint8Array.of(headsDepth))));
 }

@@ -17,17 +17,7 @@ export interface Ip {
 
 /** What kind of address it is; only "public" receives webhooks without an allow-list entry. */
 export type AddressClass =
-  | "public"
-  | "unspecified"
-  | "loopback"
-  | "private"
-  | "shared"
-  | "link_local"
-  | "multicast"
-  | "broadcast"
-  | "documentation"
-  | "benchmarking"
-  | "reserved";
+  "public" | "unspecified" | "loopback" | "private" | "shared" | "link_local" | "multicast" | "broadcast" | "documentation" | "benchmarking" | "reserved";
 
 /** A CIDR block (no host bits set). */
 export interface Cidr {
@@ -106,7 +96,10 @@ function parseIpv6(text: string): Uint8Array | null {
     all = head;
   }
   const bytes = new Uint8Array(16);
-  all.forEach((group, i) => { bytes[2 * i] = group >> 8; bytes[2 * i + 1] = group & 0xff; });
+  all.forEach((group, i) => {
+    bytes[2 * i] = group >> 8;
+    bytes[2 * i + 1] = group & 0xff;
+  });
   return bytes;
 }
 
@@ -226,7 +219,10 @@ export function parseCidr(text: string): Cidr | string {
 export function parseCidrList(text: string): { cidrs: Cidr[]; problems: string[] } {
   const cidrs: Cidr[] = [];
   const problems: string[] = [];
-  for (const item of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const item of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const parsed = parseCidr(item);
     if (typeof parsed === "string") problems.push(parsed);
     else cidrs.push(parsed);
@@ -255,7 +251,8 @@ export function parseWebhookUrl(input: string): { url: URL; host: WebhookHost } 
     return { problem: "not a valid absolute URL" };
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return { problem: "only http and https URLs can receive webhooks" };
-  if (url.username !== "" || url.password !== "") return { problem: "must not carry a user name or password (put credentials in the path or verify the signature)" };
+  if (url.username !== "" || url.password !== "")
+    return { problem: "must not carry a user name or password (put credentials in the path or verify the signature)" };
   if (url.hostname === "") return { problem: "has no host" };
   // The WHATWG parser has turned 2130706433, 0x7f.1, 0177.0.0.1 and [::ffff:7f00:1] into plain addresses.
   const ip = parseIp(url.hostname);

@@ -78,7 +78,16 @@ const node = (name: string, text: string, kids: Node[] = []): Node => ({ name, t
 type Order = ReadonlyArray<readonly [string, Order | typeof PAIRS | null]>;
 const PAIRS = "pairs";
 
-const QUANTITY_ELEMENT: Order = [["quantityElement", [["epcClass", null], ["quantity", null], ["uom", null]]]];
+const QUANTITY_ELEMENT: Order = [
+  [
+    "quantityElement",
+    [
+      ["epcClass", null],
+      ["quantity", null],
+      ["uom", null],
+    ],
+  ],
+];
 const EPCS: Order = [["epc", null]];
 const fields = (...names: string[]): Order => names.map((n) => [n, null] as const);
 
@@ -104,20 +113,55 @@ const PROPERTY_ORDER: Order = [
   ["bizTransactionList", PAIRS],
   ["sourceList", PAIRS],
   ["destinationList", PAIRS],
-  ["sensorElementList", [["sensorElement", [
-    ["sensorMetadata", fields("time", "startTime", "endTime", "deviceID", "deviceMetadata", "rawData",
-      "dataProcessingMethod", "bizRules")],
-    ["sensorReport", fields("type", "exception", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod",
-      "time", "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue",
-      "hexBinaryValue", "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue", "uom",
-      "coordinateReferenceSystem")],
-  ]]]],
+  [
+    "sensorElementList",
+    [
+      [
+        "sensorElement",
+        [
+          ["sensorMetadata", fields("time", "startTime", "endTime", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "bizRules")],
+          [
+            "sensorReport",
+            fields(
+              "type",
+              "exception",
+              "deviceID",
+              "deviceMetadata",
+              "rawData",
+              "dataProcessingMethod",
+              "time",
+              "microorganism",
+              "chemicalSubstance",
+              "value",
+              "component",
+              "stringValue",
+              "booleanValue",
+              "hexBinaryValue",
+              "uriValue",
+              "minValue",
+              "maxValue",
+              "meanValue",
+              "sDev",
+              "percRank",
+              "percValue",
+              "uom",
+              "coordinateReferenceSystem",
+            ),
+          ],
+        ],
+      ],
+    ],
+  ],
 ];
 
 /** Event-level properties that never take part in the hash. */
 const EXCLUDED = new Set(["eventID", "recordTime", "errorDeclaration", "certificationInfo", "type"]);
 /** Lists whose entries are (type, value) pairs, and the name of each entry's value property. */
-const PAIR_LISTS = new Map([["bizTransactionList", "bizTransaction"], ["sourceList", "source"], ["destinationList", "destination"]]);
+const PAIR_LISTS = new Map([
+  ["bizTransactionList", "bizTransaction"],
+  ["sourceList", "source"],
+  ["destinationList", "destination"],
+]);
 const PAIR_VALUE_NAMES = new Set(PAIR_LISTS.values());
 
 // ---------------------------------------------------------------------------------------------------
@@ -126,35 +170,49 @@ const PAIR_VALUE_NAMES = new Set(PAIR_LISTS.values());
 const CBV = "https://ref.gs1.org/cbv/";
 const GS1_VOC = "https://ref.gs1.org/voc/";
 
-interface Vocabulary { prefix: string; terms: ReadonlySet<string> }
+interface Vocabulary {
+  prefix: string;
+  terms: ReadonlySet<string>;
+}
 const vocabulary = (prefix: string, terms: string): Vocabulary => ({ prefix, terms: new Set(terms.split(" ")) });
 
 // The terms the EPCIS 2.0 JSON-LD context (ref.gs1.org/standards/epcis/[2.0.0/]epcis-context.jsonld) maps.
-const BIZ_STEP = vocabulary(`${CBV}BizStep-`, "accepting arriving assembling collecting commissioning consigning " +
-  "creating_class_instance cycle_counting decommissioning departing destroying disassembling dispensing encoding " +
-  "entering_exiting holding inspecting installing killing loading other packing picking receiving removing " +
-  "repackaging repairing replacing reserving retail_selling sampling sensor_reporting shipping staging_outbound " +
-  "stock_taking stocking storing transporting unloading unpacking void_shipping");
-const DISPOSITION = vocabulary(`${CBV}Disp-`, "active available completeness_verified completeness_inferred conformant " +
-  "container_closed container_open damaged destroyed dispensed disposed encoded expired in_progress in_transit " +
-  "inactive mismatch_instance mismatch_class mismatch_quantity needs_replacement no_pedigree_match non_conformant " +
-  "non_sellable_other partially_dispensed recalled reserved retail_sold returned sellable_accessible " +
-  "sellable_not_accessible stolen unavailable unknown");
+const BIZ_STEP = vocabulary(
+  `${CBV}BizStep-`,
+  "accepting arriving assembling collecting commissioning consigning " +
+    "creating_class_instance cycle_counting decommissioning departing destroying disassembling dispensing encoding " +
+    "entering_exiting holding inspecting installing killing loading other packing picking receiving removing " +
+    "repackaging repairing replacing reserving retail_selling sampling sensor_reporting shipping staging_outbound " +
+    "stock_taking stocking storing transporting unloading unpacking void_shipping",
+);
+const DISPOSITION = vocabulary(
+  `${CBV}Disp-`,
+  "active available completeness_verified completeness_inferred conformant " +
+    "container_closed container_open damaged destroyed dispensed disposed encoded expired in_progress in_transit " +
+    "inactive mismatch_instance mismatch_class mismatch_quantity needs_replacement no_pedigree_match non_conformant " +
+    "non_sellable_other partially_dispensed recalled reserved retail_sold returned sellable_accessible " +
+    "sellable_not_accessible stolen unavailable unknown",
+);
 const BIZ_TRANSACTION_TYPE = vocabulary(`${CBV}BTT-`, "bol cert desadv inv pedigree po poc prodorder recadv rma testprd testres upevt");
 const SOURCE_DESTINATION_TYPE = vocabulary(`${CBV}SDT-`, "owning_party possessing_party location");
 const ERROR_REASON = vocabulary(`${CBV}ER-`, "did_not_occur incorrect_data");
-const COMPONENT = vocabulary(`${CBV}Comp-`, "x y z axial_distance azimuth height spherical_radius polar_angle " +
-  "elevation_angle easting northing latitude longitude altitude");
+const COMPONENT = vocabulary(
+  `${CBV}Comp-`,
+  "x y z axial_distance azimuth height spherical_radius polar_angle " + "elevation_angle easting northing latitude longitude altitude",
+);
 const SENSOR_EXCEPTION = vocabulary(GS1_VOC, "ALARM_CONDITION ERROR_CONDITION");
-const MEASUREMENT_TYPE = vocabulary(GS1_VOC, "AbsoluteHumidity AbsorbedDose AbsorbedDoseRate Acceleration Radioactivity " +
-  "Altitude AmountOfSubstance AmountOfSubstancePerUnitVolume Angle AngularAcceleration AngularMomentum AngularVelocity " +
-  "Area Capacitance Conductance Conductivity Count Density Dimensionless DoseEquivalent DoseEquivalentRate " +
-  "DynamicViscosity ElectricCharge ElectricCurrent ElectricCurrentDensity ElectricFieldStrength Energy Exposure Force " +
-  "Frequency Illuminance Inductance Irradiance KinematicViscosity Length LinearMomentum Luminance LuminousFlux " +
-  "LuminousIntensity MagneticFlux MagneticFluxDensity MagneticVectorPotential Mass MassConcentration MassFlowRate " +
-  "MassPerAreaTime MemoryCapacity MolalityOfSolute MolarEnergy MolarMass MolarVolume Power Pressure RadiantFlux " +
-  "RadiantIntensity RelativeHumidity Resistance Resistivity SolidAngle SpecificVolume Speed SurfaceDensity " +
-  "SurfaceTension Temperature Time Torque Voltage Volume VolumeFlowRate VolumeFraction VolumetricFlux Wavenumber");
+const MEASUREMENT_TYPE = vocabulary(
+  GS1_VOC,
+  "AbsoluteHumidity AbsorbedDose AbsorbedDoseRate Acceleration Radioactivity " +
+    "Altitude AmountOfSubstance AmountOfSubstancePerUnitVolume Angle AngularAcceleration AngularMomentum AngularVelocity " +
+    "Area Capacitance Conductance Conductivity Count Density Dimensionless DoseEquivalent DoseEquivalentRate " +
+    "DynamicViscosity ElectricCharge ElectricCurrent ElectricCurrentDensity ElectricFieldStrength Energy Exposure Force " +
+    "Frequency Illuminance Inductance Irradiance KinematicViscosity Length LinearMomentum Luminance LuminousFlux " +
+    "LuminousIntensity MagneticFlux MagneticFluxDensity MagneticVectorPotential Mass MassConcentration MassFlowRate " +
+    "MassPerAreaTime MemoryCapacity MolalityOfSolute MolarEnergy MolarMass MolarVolume Power Pressure RadiantFlux " +
+    "RadiantIntensity RelativeHumidity Resistance Resistivity SolidAngle SpecificVolume Speed SurfaceDensity " +
+    "SurfaceTension Temperature Time Torque Voltage Volume VolumeFlowRate VolumeFraction VolumetricFlux Wavenumber",
+);
 
 /** Which vocabulary a property takes, by its path of property names from the event (lists are transparent). */
 const VOCABULARY_BY_PATH = new Map<string, Vocabulary>([
@@ -173,7 +231,10 @@ const VOCABULARY_BY_PATH = new Map<string, Vocabulary>([
 
 /** Namespaces known without any context (those of the EPCIS context the reference resolves against). */
 const WELL_KNOWN_NAMESPACES: ReadonlyArray<readonly [string, string]> = [
-  ["gs1", GS1_VOC], ["cbv", CBV], ["epcis", "https://ref.gs1.org/epcis/"], ["cbvmda", "urn:epcglobal:cbv:mda"],
+  ["gs1", GS1_VOC],
+  ["cbv", CBV],
+  ["epcis", "https://ref.gs1.org/epcis/"],
+  ["cbvmda", "urn:epcglobal:cbv:mda"],
 ];
 
 const OLD_CBV_URNS: ReadonlyArray<readonly [string, string]> = [
@@ -190,9 +251,12 @@ function addNamespaces(namespaces: Map<string, string>, context: unknown): void 
   } else if (context !== null && typeof context === "object") {
     for (const [prefix, definition] of Object.entries(context)) {
       if (prefix.startsWith("@")) continue;
-      const iri = typeof definition === "string" ? definition
-        : definition !== null && typeof definition === "object" && typeof (definition as { "@id"?: unknown })["@id"] === "string"
-          ? (definition as { "@id": string })["@id"] : undefined;
+      const iri =
+        typeof definition === "string"
+          ? definition
+          : definition !== null && typeof definition === "object" && typeof (definition as { "@id"?: unknown })["@id"] === "string"
+            ? (definition as { "@id": string })["@id"]
+            : undefined;
       if (iri !== undefined) namespaces.set(prefix, iri);
     }
   }
@@ -206,7 +270,8 @@ function addNamespaces(namespaces: Map<string, string>, context: unknown): void 
 function compareCodePoints(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) {
-    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    let x = a.charCodeAt(i),
+      y = b.charCodeAt(i);
     if (x === y) continue;
     if (x >= 0xd800 && y >= 0xd800) {
       x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
@@ -268,13 +333,18 @@ class TreeBuilder {
   build(value: unknown, path: string, where: string): Node {
     if (Array.isArray(value)) {
       const kids: Node[] = [];
-      value.forEach((v, i) => { if (v !== null && v !== undefined) kids.push(this.build(v, path, `${where}[${i}]`)); });
+      value.forEach((v, i) => {
+        if (v !== null && v !== undefined) kids.push(this.build(v, path, `${where}[${i}]`));
+      });
       return node("", "", kids);
     }
     if (value !== null && typeof value === "object") {
       const object = value as Record<string, unknown>;
       const text = object["#text"];
-      const result = node(typeof object.type === "string" ? object.type : "", text === undefined || text === null ? "" : this.checked(scalarText(text), `${where}.#text`));
+      const result = node(
+        typeof object.type === "string" ? object.type : "",
+        text === undefined || text === null ? "" : this.checked(scalarText(text), `${where}.#text`),
+      );
       for (const [rawKey, child] of Object.entries(object)) {
         if (IGNORED_KEYS.has(rawKey) || rawKey.startsWith("@xmlns") || child === null || child === undefined) continue;
         const built = this.build(child, path === "" ? rawKey : `${path}/${rawKey}`, where === "" ? rawKey : `${where}.${rawKey}`);
@@ -319,7 +389,7 @@ function reshape(tree: Node): Node {
   for (const kid of tree.kids) {
     if (!kid.pair && kid.name.endsWith("List")) {
       let elements = lists.get(kid.name);
-      if (elements === undefined) lists.set(kid.name, elements = []);
+      if (elements === undefined) lists.set(kid.name, (elements = []));
       elements.push(node(kid.name.slice(0, -4), kid.text, kid.kids));
     } else if (!kid.pair && kid.name === "childEPCs") {
       childEpcs.push(node("epc", kid.text));
@@ -367,7 +437,14 @@ function toPair(entry: Node, valueName: string): Node {
 function canonicalTimestamp(text: string): string {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/.exec(text);
   if (m === null) return text;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const offsetMinutes = m[9] === undefined ? 0 : (m[9] === "-" ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0));
   const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() + (month === 2 && !isLeapYear(year) ? -1 : 0);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || Math.abs(offsetMinutes) >= 24 * 60) return text;
@@ -378,8 +455,10 @@ function canonicalTimestamp(text: string): string {
   date.setUTCHours(hour, minute, second, 0);
   const utc = new Date(date.getTime() - offsetMinutes * 60_000 + Math.floor((micros + 500) / 1000));
   const pad = (n: number, width = 2) => String(n).padStart(width, "0");
-  return `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1)}-${pad(utc.getUTCDate())}T${pad(utc.getUTCHours())}:` +
-    `${pad(utc.getUTCMinutes())}:${pad(utc.getUTCSeconds())}.${pad(utc.getUTCMilliseconds(), 3)}Z`;
+  return (
+    `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1)}-${pad(utc.getUTCDate())}T${pad(utc.getUTCHours())}:` +
+    `${pad(utc.getUTCMinutes())}:${pad(utc.getUTCSeconds())}.${pad(utc.getUTCMilliseconds(), 3)}Z`
+  );
 }
 
 function isLeapYear(year: number): boolean {
@@ -419,8 +498,19 @@ interface Decimal {
 
 /** What JavaScript's `\s` matches (and `String.prototype.trim` removes). */
 function isSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a)
-    || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+  return (
+    c === 0x20 ||
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
@@ -442,15 +532,20 @@ function scanDecimal(text: string): Decimal | null {
     while (at < end) {
       const c = text.charCodeAt(at);
       if (isDigit(c)) at++;
-      else if (c === 0x5f && at + 1 < end && isDigit(text.charCodeAt(at + 1))) { grouped = true; at += 2; }
-      else break;
+      else if (c === 0x5f && at + 1 < end && isDigit(text.charCodeAt(at + 1))) {
+        grouped = true;
+        at += 2;
+      } else break;
     }
     const digits = text.slice(from, at);
     return [grouped ? digits.replaceAll("_", "") : digits, at];
   };
   let negative = false;
   const sign = text.charCodeAt(i);
-  if (sign === 0x2b || sign === 0x2d) { negative = sign === 0x2d; i++; }
+  if (sign === 0x2b || sign === 0x2d) {
+    negative = sign === 0x2d;
+    i++;
+  }
   const integer = digitsAt(i);
   if (integer !== null) i = integer[1];
   let fraction: [string, number] | null = null;
@@ -464,7 +559,10 @@ function scanDecimal(text: string): Decimal | null {
   if (i < end && (text.charCodeAt(i) | 0x20) === 0x65) {
     let at = i + 1;
     const c = text.charCodeAt(at);
-    if (c === 0x2b || c === 0x2d) { exponentNegative = c === 0x2d; at++; }
+    if (c === 0x2b || c === 0x2d) {
+      exponentNegative = c === 0x2d;
+      at++;
+    }
     const exponent = digitsAt(at);
     if (exponent === null) return null;
     [exponentDigits, i] = exponent;
@@ -587,12 +685,18 @@ const g = (m: RegExpExecArray, i: number): string => m[i] ?? "";
 
 const EPC_CONVERSIONS: readonly Conversion[] = [
   [new RegExp(`^urn:epc:id:sgtin:${partition(13)}\\.(${CHAR82}{1,20})$`), (m) => `${DL}01/${gtin14(g(m, 1))}/21/${g(m, 2)}`],
-  [new RegExp(`^urn:epc:id:sscc:${partition(17)}$`), (m) => {
-    const [prefix, reference] = split(g(m, 1));
-    const body = reference.slice(0, 1) + prefix + reference.slice(1);
-    return `${DL}00/${body}${gs1CheckDigit(body)}`;
-  }],
-  [new RegExp(`^urn:epc:id:sgln:${partition(12)}\\.(${CHAR82}{1,20})$`), (m) => `${DL}414/${withCheckDigit(g(m, 1))}${g(m, 2) === "0" ? "" : `/254/${g(m, 2)}`}`],
+  [
+    new RegExp(`^urn:epc:id:sscc:${partition(17)}$`),
+    (m) => {
+      const [prefix, reference] = split(g(m, 1));
+      const body = reference.slice(0, 1) + prefix + reference.slice(1);
+      return `${DL}00/${body}${gs1CheckDigit(body)}`;
+    },
+  ],
+  [
+    new RegExp(`^urn:epc:id:sgln:${partition(12)}\\.(${CHAR82}{1,20})$`),
+    (m) => `${DL}414/${withCheckDigit(g(m, 1))}${g(m, 2) === "0" ? "" : `/254/${g(m, 2)}`}`,
+  ],
   [new RegExp(`^urn:epc:id:grai:${partition(12)}\\.(${CHAR82}{1,16})$`), (m) => `${DL}8003/0${withCheckDigit(g(m, 1))}${g(m, 2)}`],
   [new RegExp(`^urn:epc:id:giai:${variablePartition(30, CHAR82)}$`), (m) => `${DL}8004/${g(m, 1).replace(".", "")}`],
   [new RegExp(`^urn:epc:id:gsrn:${partition(17)}$`), (m) => `${DL}8018/${withCheckDigit(g(m, 1))}`],
@@ -602,7 +706,10 @@ const EPC_CONVERSIONS: readonly Conversion[] = [
   [new RegExp(`^urn:epc:id:sgcn:${partition(12)}\\.(\\d{1,12})$`), (m) => `${DL}255/${withCheckDigit(g(m, 1))}${g(m, 2)}`],
   [new RegExp(`^urn:epc:id:ginc:${variablePartition(30, CHAR82)}$`), (m) => `${DL}401/${g(m, 1).replace(".", "")}`],
   [new RegExp(`^urn:epc:id:gsin:${partition(16)}$`), (m) => `${DL}402/${withCheckDigit(g(m, 1))}`],
-  [new RegExp(`^urn:epc:id:itip:${partition(13)}\\.(\\d{2})\\.(\\d{2})\\.(${CHAR82}{1,20})$`), (m) => `${DL}8006/${gtin14(g(m, 1))}${g(m, 2)}${g(m, 3)}/21/${g(m, 4)}`],
+  [
+    new RegExp(`^urn:epc:id:itip:${partition(13)}\\.(\\d{2})\\.(\\d{2})\\.(${CHAR82}{1,20})$`),
+    (m) => `${DL}8006/${gtin14(g(m, 1))}${g(m, 2)}${g(m, 3)}/21/${g(m, 4)}`,
+  ],
   [new RegExp(`^urn:epc:id:upui:${partition(13)}\\.(${CHAR82}{1,28})$`), (m) => `${DL}01/${gtin14(g(m, 1))}/235/${g(m, 2)}`],
   [new RegExp(`^urn:epc:id:pgln:${partition(12)}$`), (m) => `${DL}417/${withCheckDigit(g(m, 1))}`],
   [new RegExp(`^urn:epc:class:lgtin:${partition(13)}\\.(${CHAR82}{1,20})$`), (m) => `${DL}01/${gtin14(g(m, 1))}/10/${g(m, 2)}`],
@@ -619,9 +726,23 @@ const DL_KEYS = "01|gtin|8006|itip|8010|cpid|414|gln|417|party|8017|gsrnp|8018|g
 /** An http(s) URI whose path holds a GS1 primary key (or is a 10-character compressed one). */
 const DIGITAL_LINK = new RegExp(String.raw`^https?:(?:\/\/[^\/?#]*)?(?:[^?#]*\/(?:${DL_KEYS})\/\d{4}[^\/]|\/[A-Za-z_-]{10}$)`);
 const SHORT_NAMES: ReadonlyArray<readonly [string, string]> = [
-  ["gtin", "01"], ["itip", "8006"], ["cpid", "8010"], ["gln", "414"], ["party", "417"], ["gsrnp", "8017"], ["gsrn", "8018"],
-  ["gcn", "255"], ["sscc", "00"], ["gdti", "253"], ["ginc", "401"], ["gsin", "402"], ["grai", "8003"], ["giai", "8004"],
-  ["cpv", "22"], ["lot", "10"], ["ser", "21"],
+  ["gtin", "01"],
+  ["itip", "8006"],
+  ["cpid", "8010"],
+  ["gln", "414"],
+  ["party", "417"],
+  ["gsrnp", "8017"],
+  ["gsrn", "8018"],
+  ["gcn", "255"],
+  ["sscc", "00"],
+  ["gdti", "253"],
+  ["ginc", "401"],
+  ["gsin", "402"],
+  ["grai", "8003"],
+  ["giai", "8004"],
+  ["cpv", "22"],
+  ["lot", "10"],
+  ["ser", "21"],
 ];
 // The reference writes "id.gs1.org" with unescaped dots in these patterns; kept so for identical results.
 const ON_CANONICAL_DOMAIN = /^https:\/\/id.gs1.org\/(?:01|8006|8010|414|417|8017|8018|255|00|253|401|402|8003|8004)\/\d{4}[^/]/;
@@ -632,12 +753,27 @@ const CPV_INSIDE = new RegExp(String.raw`^https:\/\/id.gs1.org\/(?:8006\/\d{18}|
 const LOT_AND_SERIAL = new RegExp(String.raw`^https:\/\/id.gs1.org\/(?:8006\/\d{18}|01\/\d{14})\/10\/${C}{0,20}\/21\/${C}{0,20}$`);
 const CPI = String.raw`[\x23\x2D\x2F\x30-\x39\x41-\x5A]`;
 const CANONICAL_FORMS = [
-  String.raw`00\/\d{18}`, String.raw`01\/\d{14}\/21\/${C}{0,20}`, String.raw`01\/\d{14}\/10\/${C}{0,20}`, String.raw`01\/\d{14}`,
-  String.raw`01\/\d{14}\/235\/${C}{0,28}`, String.raw`253\/\d{13}${C}{0,17}`, String.raw`255\/\d{13}\d{0,12}`, String.raw`401\/${C}{0,30}`,
-  String.raw`402\/\d{17}`, String.raw`414\/\d{13}`, String.raw`414\/\d{13}\/254\/${C}{0,20}`, String.raw`417\/\d{13}`,
-  String.raw`8003\/\d{14}${C}{0,16}`, String.raw`8004\/${C}{0,30}`, String.raw`8006\/\d{18}\/21\/${C}{0,20}`,
-  String.raw`8006\/\d{18}\/10\/${C}{0,20}`, String.raw`8006\/\d{18}`, String.raw`8010\/${CPI}{0,30}\/8011\/\d{0,12}`,
-  String.raw`8010\/${CPI}{0,30}`, String.raw`8017\/\d{18}`, String.raw`8018\/\d{18}`,
+  String.raw`00\/\d{18}`,
+  String.raw`01\/\d{14}\/21\/${C}{0,20}`,
+  String.raw`01\/\d{14}\/10\/${C}{0,20}`,
+  String.raw`01\/\d{14}`,
+  String.raw`01\/\d{14}\/235\/${C}{0,28}`,
+  String.raw`253\/\d{13}${C}{0,17}`,
+  String.raw`255\/\d{13}\d{0,12}`,
+  String.raw`401\/${C}{0,30}`,
+  String.raw`402\/\d{17}`,
+  String.raw`414\/\d{13}`,
+  String.raw`414\/\d{13}\/254\/${C}{0,20}`,
+  String.raw`417\/\d{13}`,
+  String.raw`8003\/\d{14}${C}{0,16}`,
+  String.raw`8004\/${C}{0,30}`,
+  String.raw`8006\/\d{18}\/21\/${C}{0,20}`,
+  String.raw`8006\/\d{18}\/10\/${C}{0,20}`,
+  String.raw`8006\/\d{18}`,
+  String.raw`8010\/${CPI}{0,30}\/8011\/\d{0,12}`,
+  String.raw`8010\/${CPI}{0,30}`,
+  String.raw`8017\/\d{18}`,
+  String.raw`8018\/\d{18}`,
 ];
 const CANONICAL_DIGITAL_LINK = new RegExp(String.raw`^https:\/\/id.gs1.org\/(?:${CANONICAL_FORMS.join("|")})$`);
 

@@ -101,7 +101,8 @@ function priceOf(value: unknown): { amount: string; currency: string } | null {
 
 function destinationOf(event: EpcisEvent): LocationKey | null {
   const list = Array.isArray(event.destinationList) ? (event.destinationList as { type?: unknown; destination?: unknown }[]) : [];
-  const byType = (type: string) => list.find((d) => typeof d?.type === "string" && cbvName("sourceDestType", d.type) === type && typeof d.destination === "string");
+  const byType = (type: string) =>
+    list.find((d) => typeof d?.type === "string" && cbvName("sourceDestType", d.type) === type && typeof d.destination === "string");
   const chosen = byType("location") ?? byType("owning_party") ?? byType("possessing_party");
   return chosen ? parseLocation(chosen.destination as string) : null;
 }
@@ -126,7 +127,7 @@ export function epcisFacts(event: EpcisEvent, prefixes: Map<string, string> = ne
     location: where === null ? null : parseLocation(where),
     destination: destinationOf(event),
     price: priceOf(extension(event, "price", prefixes)),
-    errorDeclaration: typeof declaration === "object" && declaration !== null && !Array.isArray(declaration) ? declaration as Record<string, unknown> : null,
+    errorDeclaration: typeof declaration === "object" && declaration !== null && !Array.isArray(declaration) ? (declaration as Record<string, unknown>) : null,
   };
 }
 
@@ -138,10 +139,12 @@ export function lifecycleStep(facts: EpcisFacts, partyKind: string | null): Life
   if (facts.eventType === "AggregationEvent" && facts.action !== "OBSERVE") return null;
   if (facts.action === "DELETE") return null;
   const atStore = partyKind === "store";
-  return LIFECYCLE_STEPS.find((type) => {
-    const rule: BizStepRule = BIZ_STEPS[type];
-    return rule.bizStep === facts.bizStep && (rule.at === undefined || (rule.at === "store") === atStore);
-  }) ?? null;
+  return (
+    LIFECYCLE_STEPS.find((type) => {
+      const rule: BizStepRule = BIZ_STEPS[type];
+      return rule.bizStep === facts.bizStep && (rule.at === undefined || (rule.at === "store") === atStore);
+    }) ?? null
+  );
 }
 
 /** How an AggregationEvent changes a parent's contents: children added or removed (all when none are named). */

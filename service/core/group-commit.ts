@@ -41,7 +41,11 @@ export function createGroupCommit<T, R>(
     await new Promise((resolve) => setImmediate(resolve));
     for (;;) {
       // Cleared in the same turn as the queue is seen empty, so a later submit always starts a new run.
-      if (queue.length === 0) { running = null; idle?.(); return; }
+      if (queue.length === 0) {
+        running = null;
+        idle?.();
+        return;
+      }
       const group = queue.splice(0, maxGroup);
       let results: (R | Error)[];
       try {

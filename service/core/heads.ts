@@ -92,7 +92,10 @@ export interface HeadsUpdate {
 }
 
 /** New leaves as flat arrays: ascending, distinct indexes, and their hashes, 32 bytes each in the same order. */
-export interface LeafRun { indices: ArrayLike<number>; leaves: Uint8Array }
+export interface LeafRun {
+  indices: ArrayLike<number>;
+  leaves: Uint8Array;
+}
 
 function runOf(leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun): LeafRun {
   if (!(leaves instanceof Map)) return leaves as LeafRun;
@@ -112,7 +115,10 @@ function runOf(leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun): LeafRu
  * batch's (the map deepens as chains are added) but never shrinks.
  */
 export function updateHeads(
-  current: (key: TileKey) => Uint8Array | undefined, leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun, depth: number, keccak: Keccak = keccak256,
+  current: (key: TileKey) => Uint8Array | undefined,
+  leaves: ReadonlyMap<number, Uint8Array | Hash> | LeafRun,
+  depth: number,
+  keccak: Keccak = keccak256,
 ): HeadsUpdate {
   const run = runOf(leaves);
   if (run.leaves.length !== run.indices.length * 32) throw new RangeError("one 32-byte leaf per index");

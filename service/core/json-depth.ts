@@ -19,7 +19,8 @@ export function jsonDepthExceededAt(text: string, limit: number = MAX_JSON_DEPTH
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character (\" \\ \uXXXX: the XXXX are no quotes)
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character (\" \\ \uXXXX: the XXXX are no quotes)
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;

@@ -49,8 +49,7 @@ const encoder = new TextEncoder();
  * False where String.prototype.isWellFormed (ES2024) is missing, as in the older WebViews the
  * consumer page's self-check runs in: callers then take the general path.
  */
-export const jsonSafe = (value: unknown): value is string =>
-  typeof value === "string" && typeof value.isWellFormed === "function" && value.isWellFormed();
+export const jsonSafe = (value: unknown): value is string => typeof value === "string" && typeof value.isWellFormed === "function" && value.isWellFormed();
 
 export function leafOf(linkHashHex: Hash): Hash {
   return toHex(keccak256(fromHex(linkHashHex)));
@@ -61,9 +60,7 @@ export function leafOf(linkHashHex: Hash): Hash {
  * whose `prev` is the chain's genesis (core/commitments.ts; ZERO_HASH for a format-1 chain).
  */
 export function nextLink(serial: string, event: Hash, previous: { n: number; linkHash: Hash } | null, genesis: Hash = ZERO_HASH): Link {
-  return previous === null
-    ? { serial, n: 1, event, prev: genesis }
-    : { serial, n: previous.n + 1, event, prev: previous.linkHash };
+  return previous === null ? { serial, n: 1, event, prev: genesis } : { serial, n: previous.n + 1, event, prev: previous.linkHash };
 }
 
 /**

@@ -52,9 +52,13 @@ function parentLevel(level: Uint8Array, keccak: Keccak): Uint8Array {
   const next = new Uint8Array(nextCount * NODE);
   const pair = new Uint8Array(2 * NODE);
   for (let i = 0; i + 1 < count; i += 2) {
-    const a = i * NODE, b = a + NODE;
+    const a = i * NODE,
+      b = a + NODE;
     if (compareAt(level, a, level, b) <= 0) pair.set(level.subarray(a, b + NODE));
-    else { pair.set(level.subarray(b, b + NODE), 0); pair.set(level.subarray(a, b), NODE); }
+    else {
+      pair.set(level.subarray(b, b + NODE), 0);
+      pair.set(level.subarray(a, b), NODE);
+    }
     next.set(keccak(pair).subarray(0, NODE), (i >> 1) * NODE);
   }
   if (count % 2 === 1) next.set(level.subarray((count - 1) * NODE, count * NODE), (nextCount - 1) * NODE);
@@ -216,7 +220,9 @@ export function proofFromLinkTiles(index: number, leafCount: number, tiles: Read
     const levelCount = Math.ceil(leafCount / TILE_WIDTH ** g);
     const expected = Math.min(TILE_WIDTH, levelCount - key.index * TILE_WIDTH) * NODE;
     if (tile === undefined || tile.length !== expected) {
-      throw new RangeError(`tile ${tileId(key)} of a ${leafCount}-leaf tree must hold ${expected / NODE} nodes; found ${tile === undefined ? "none" : tile.length / NODE}`);
+      throw new RangeError(
+        `tile ${tileId(key)} of a ${leafCount}-leaf tree must hold ${expected / NODE} nodes; found ${tile === undefined ? "none" : tile.length / NODE}`,
+      );
     }
     let level = tile;
     let position = Math.floor(index / TILE_WIDTH ** g) % TILE_WIDTH;

@@ -79,9 +79,20 @@ export async function successorOf(rpc: Rpc, registry: string): Promise<string | 
   return /^0x0{40}$/.test(address) ? null : address;
 }
 
-export interface Anchoring { seq: number; root: Hash; blockNumber: number; blockTime: number; txHash: string }
+export interface Anchoring {
+  seq: number;
+  root: Hash;
+  blockNumber: number;
+  blockTime: number;
+  txHash: string;
+}
 
-interface RpcLog { blockNumber?: unknown; data?: unknown; transactionHash?: unknown; removed?: unknown }
+interface RpcLog {
+  blockNumber?: unknown;
+  data?: unknown;
+  transactionHash?: unknown;
+  removed?: unknown;
+}
 
 async function blockTime(rpc: Rpc, blockNumber: number): Promise<number> {
   const block = await rpc("eth_getBlockByNumber", [`0x${blockNumber.toString(16)}`, false]);
@@ -99,18 +110,25 @@ async function blockTime(rpc: Rpc, blockNumber: number): Promise<number> {
 export async function findAnchoring(rpc: Rpc, registry: string, seq: number, options: { hint?: number | null; from?: number } = {}): Promise<Anchoring | null> {
   const latest = Number(BigInt(hexResult(await rpc("eth_blockNumber", []), "eth_blockNumber")));
   const ask = async (fromBlock: number, toBlock: number): Promise<Anchoring | null> => {
-    const logs = await rpc("eth_getLogs", [{
-      address: registry, topics: [BATCH_ANCHORED, `0x${word(seq)}`],
-      fromBlock: `0x${fromBlock.toString(16)}`, toBlock: `0x${toBlock.toString(16)}`,
-    }]);
+    const logs = await rpc("eth_getLogs", [
+      {
+        address: registry,
+        topics: [BATCH_ANCHORED, `0x${word(seq)}`],
+        fromBlock: `0x${fromBlock.toString(16)}`,
+        toBlock: `0x${toBlock.toString(16)}`,
+      },
+    ]);
     if (!Array.isArray(logs)) throw new Error("the node's answer to eth_getLogs was not understood");
     const log = (logs as RpcLog[]).find((l) => l.removed !== true);
     if (log === undefined) return null;
     const blockNumber = Number(BigInt(hexResult(log.blockNumber, "eth_getLogs")));
     const data = hexResult(log.data, "eth_getLogs");
     return {
-      seq, root: `0x${data.slice(2, 66).toLowerCase()}` as Hash, blockNumber,
-      blockTime: await blockTime(rpc, blockNumber), txHash: typeof log.transactionHash === "string" ? log.transactionHash : "",
+      seq,
+      root: `0x${data.slice(2, 66).toLowerCase()}` as Hash,
+      blockNumber,
+      blockTime: await blockTime(rpc, blockNumber),
+      txHash: typeof log.transactionHash === "string" ? log.transactionHash : "",
     };
   };
   const hint = options.hint;
@@ -142,21 +160,38 @@ export interface ChainCheck {
  * says its batch is in). The bundle's own chain and registry must be the trusted ones (checked here).
  */
 export async function checkOnChain(
-  rpc: Rpc, trust: Trust, bundleChain: { chainId: number; registry: string },
+  rpc: Rpc,
+  trust: Trust,
+  bundleChain: { chainId: number; registry: string },
   claims: { roots: { seq: number; root: Hash; paths: string[] }[]; completeAsOf: { seq: number; blockNumber: number | null } | null },
 ): Promise<ChainCheck> {
   const problems: Problem[] = [];
   const result: ChainCheck = { problems, rootsChecked: 0, latestSeq: 0, completeAsOf: null };
   if (bundleChain.chainId !== trust.chainId) {
-    problems.push({ path: "chain.chainId", message: "the bundle names another chain than the one trusted", expected: String(trust.chainId), found: String(bundleChain.chainId) });
+    problems.push({
+      path: "chain.chainId",
+      message: "the bundle names another chain than the one trusted",
+      expected: String(trust.chainId),
+      found: String(bundleChain.chainId),
+    });
   }
   if (bundleChain.registry.toLowerCase() !== trust.registry.toLowerCase()) {
-    problems.push({ path: "chain.registry", message: "the bundle names another registry than the one trusted", expected: trust.registry, found: bundleChain.registry });
+    problems.push({
+      path: "chain.registry",
+      message: "the bundle names another registry than the one trusted",
+      expected: trust.registry,
+      found: bundleChain.registry,
+    });
   }
   if (problems.length > 0) return result;
   const chainId = await chainIdOf(rpc);
   if (chainId !== trust.chainId) {
-    problems.push({ path: "chain.chainId", message: "the RPC serves another chain than the one trusted", expected: String(trust.chainId), found: String(chainId) });
+    problems.push({
+      path: "chain.chainId",
+      message: "the RPC serves another chain than the one trusted",
+      expected: String(trust.chainId),
+      found: String(chainId),
+    });
     return result;
   }
   if (!(await hasCode(rpc, trust.registry))) {
@@ -170,7 +205,8 @@ export async function checkOnChain(
       problems.push({
         path: paths.join(", "),
         message: /^0x0{64}$/.test(onChain) ? `the registry holds no root for batch ${seq}` : `the registry holds a different root for batch ${seq}`,
-        expected: root, found: onChain,
+        expected: root,
+        found: onChain,
       });
     }
   }
@@ -188,7 +224,10 @@ export async function checkOnChain(
       if (newer === null) {
         // The registry says a newer batch exists but its log cannot be found (a node that prunes
         // logs, a provider's range limits): its age is unknown, so the proof cannot be called fresh.
-        problems.push({ path: "head.seq", message: `stale or unknown: the registry holds batch ${head.seq + 1}, newer than the head proof's batch ${head.seq}, but its BatchAnchored event could not be found to tell when; fetch a fresh bundle or use a node that keeps logs` });
+        problems.push({
+          path: "head.seq",
+          message: `stale or unknown: the registry holds batch ${head.seq + 1}, newer than the head proof's batch ${head.seq}, but its BatchAnchored event could not be found to tell when; fetch a fresh bundle or use a node that keeps logs`,
+        });
         return result;
       }
       if (trust.now - newer.blockTime > trust.maxAgeSeconds) {

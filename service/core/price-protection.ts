@@ -124,7 +124,9 @@ export function priceProtection(input: PriceProtectionInput): StoreLine[] {
   }
   return input.stores.map((store) => {
     const sales = byParty.get(store.id) ?? [];
-    let judged = 0, within = 0, revenueCents = 0;
+    let judged = 0,
+      within = 0,
+      revenueCents = 0;
     for (const sale of sales) {
       const guide = guideInForce(input.guides.get(sale.gtin) ?? [], store.region, sale.at);
       if (guide === null || guide.currency !== input.currency) continue;

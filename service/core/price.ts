@@ -70,8 +70,7 @@ export function priceVerdict(price: Money, guide: GuidePrice): { verdict: PriceV
  * latest national one. Null if none was in force yet.
  */
 export function guideInForce(prices: readonly GuidePrice[], region: string | null, at: Date): GuidePrice | null {
-  const latest = (candidates: GuidePrice[]) => candidates
-    .filter((p) => p.validFrom.getTime() <= at.getTime())
-    .sort((a, b) => b.validFrom.getTime() - a.validFrom.getTime())[0] ?? null;
+  const latest = (candidates: GuidePrice[]) =>
+    candidates.filter((p) => p.validFrom.getTime() <= at.getTime()).sort((a, b) => b.validFrom.getTime() - a.validFrom.getTime())[0] ?? null;
   return (region !== null ? latest(prices.filter((p) => p.region === region)) : null) ?? latest(prices.filter((p) => p.region === null));
 }

@@ -4,10 +4,7 @@
  * provider's API key: only PUBLIC_RPC_URL is published, or, in embedded mode, the local development
  * chain (reachable from the server's own machine only, which the page says).
  */
-export type PublicRpc =
-  | { kind: "public"; url: string }
-  | { kind: "local"; url: string }
-  | { kind: "none" };
+export type PublicRpc = { kind: "public"; url: string } | { kind: "local"; url: string } | { kind: "none" };
 
 /** The URL a browser may be pointed at, or null when none is offered. */
 export function publicRpcUrl(rpc: PublicRpc): string | null {

@@ -11,6 +11,9 @@ export const TILE_WIDTH = 2 ** TILE_HEIGHT;
 export const TILE_BYTES = TILE_WIDTH * 32;
 
 /** A tile's address: group `g` (its bottom is tree level 8g) and its index `t` within the group. */
-export interface TileKey { group: number; index: number }
+export interface TileKey {
+  group: number;
+  index: number;
+}
 
 export const tileId = (key: TileKey): string => `${key.group}/${key.index}`;

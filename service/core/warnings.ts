@@ -136,13 +136,7 @@ export function saleOf(input: { steps: StepFact[]; scans: ScanFact[]; now: Date 
  * recorded now, if any), at least those of the last RECENT_SCANS_MS and the first after the last sale;
  * only the recent ones are checked for a copy.
  */
-export function warningsFor(input: {
-  steps: StepFact[];
-  openedAt: Date | null;
-  assignedRegion: string | null;
-  scans: ScanFact[];
-  now: Date;
-}): Warning[] {
+export function warningsFor(input: { steps: StepFact[]; openedAt: Date | null; assignedRegion: string | null; scans: ScanFact[]; now: Date }): Warning[] {
   const warnings: Warning[] = [];
   // A minted code without a production step was never put on a produced bottle (EPCIS commissioning is a production step too).
   if (!input.steps.some((s) => s.type === "production")) warnings.push({ kind: "not_produced" });
@@ -153,8 +147,10 @@ export function warningsFor(input: {
     warnings.push({ kind: "sold_before", at: sale.at, store: sale.store, times: sale.times, buyerScan: closed ? sale.buyerScan : null });
   }
   if (input.assignedRegion !== null) {
-    const outside = input.steps.find((s) => (s.type === "store_receiving" || s.type === "retail_sale")
-      && s.party !== null && s.party.kind === "store" && s.party.region !== input.assignedRegion);
+    const outside = input.steps.find(
+      (s) =>
+        (s.type === "store_receiving" || s.type === "retail_sale") && s.party !== null && s.party.kind === "store" && s.party.region !== input.assignedRegion,
+    );
     if (outside?.party) warnings.push({ kind: "out_of_region", assigned: input.assignedRegion, found: outside.party.region, store: outside.party.name });
   }
   const copied = copiedCode(input.scans.filter((s) => input.now.getTime() - s.at.getTime() < RECENT_SCANS_MS));

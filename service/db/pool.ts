@@ -13,7 +13,10 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 /** `applicationName` names the pool's sessions in pg_stat_activity (the replica's reads: "sealtrace-reads"). */
 export function createPool(connectionString: string, log: Logger, max = 10, options: { applicationName?: string; connectionTimeoutMillis?: number } = {}): Db {
   const pool = new pg.Pool({
-    connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    connectionString,
+    max,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
   });
   // An idle client losing its connection (database restart) must not crash the process.

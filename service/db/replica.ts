@@ -71,10 +71,24 @@ export interface Reads {
 
 /** Errors after which the replica is not asked again in this answer: it is unreachable or cancelled the statement. */
 const REPLICA_UNAVAILABLE = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH",
-  "57P01", "57P02", "57P03", "57014", "08000", "08001", "08003", "08006", "53300",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "57P01",
+  "57P02",
+  "57P03",
+  "57014",
+  "08000",
+  "08001",
+  "08003",
+  "08006",
+  "53300",
   // A standby cancels a query that conflicts with replaying WAL (SQLSTATE 40001 / 40P01 there).
-  "40001", "40P01",
+  "40001",
+  "40P01",
 ]);
 
 function unavailable(error: unknown): boolean {
@@ -122,19 +136,25 @@ export async function createReads(options: ReplicaOptions): Promise<Reads> {
   let closed = false;
 
   const lagGauge = new Gauge({
-    name: "sealtrace_replica_lag_seconds", help: "The read replica's replay lag, as last measured (NaN: not measured)",
+    name: "sealtrace_replica_lag_seconds",
+    help: "The read replica's replay lag, as last measured (NaN: not measured)",
     registers: options.registry ? [options.registry] : [],
   });
   const sourceGauge = new Gauge({
-    name: "sealtrace_read_source", help: "Where public reads go now (1 for the source in use)", labelNames: ["source"],
+    name: "sealtrace_read_source",
+    help: "Where public reads go now (1 for the source in use)",
+    labelNames: ["source"],
     registers: options.registry ? [options.registry] : [],
   });
   const readsCounter = new Counter({
-    name: "sealtrace_reads_total", help: "Read-only answers by purpose and the source they were sent to", labelNames: ["purpose", "source"],
+    name: "sealtrace_reads_total",
+    help: "Read-only answers by purpose and the source they were sent to",
+    labelNames: ["purpose", "source"],
     registers: options.registry ? [options.registry] : [],
   });
   const fallbacks = new Counter({
-    name: "sealtrace_replica_fallbacks_total", help: "Answers that went on to the primary when the replica failed mid-answer",
+    name: "sealtrace_replica_fallbacks_total",
+    help: "Answers that went on to the primary when the replica failed mid-answer",
     registers: options.registry ? [options.registry] : [],
   });
 
@@ -154,11 +174,14 @@ export async function createReads(options: ReplicaOptions): Promise<Reads> {
     const before = status().source;
     try {
       const at = now();
-      const { rows: [p] } = await primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+      const {
+        rows: [p],
+      } = await primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
       samples.push({ at, lsn: lsnBytes(p!.lsn) });
       while (samples.length > 1 && samples[0]!.at < at - keepMs) samples.shift();
-      const { rows: [r] } = await replica.query<{ standby: boolean; replay: string | null }>(
-        "SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replay");
+      const {
+        rows: [r],
+      } = await replica.query<{ standby: boolean; replay: string | null }>("SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replay");
       if (!r!.standby || r!.replay === null) {
         state = { replica: "not a standby", lagMs: null, measuredAt: now() };
       } else {
@@ -181,7 +204,11 @@ export async function createReads(options: ReplicaOptions): Promise<Reads> {
   await probe();
   let timer: NodeJS.Timeout | null = null;
   const loop = () => {
-    timer = setTimeout(() => { void probe().finally(() => { if (!closed) loop(); }); }, intervalMs);
+    timer = setTimeout(() => {
+      void probe().finally(() => {
+        if (!closed) loop();
+      });
+    }, intervalMs);
     timer.unref();
   };
   loop();
@@ -204,7 +231,7 @@ export async function createReads(options: ReplicaOptions): Promise<Reads> {
         return await call(primary);
       }
     };
-    return new Proxy(replica, { get: (target, property) => property === "query" ? query : Reflect.get(target, property, target) as unknown });
+    return new Proxy(replica, { get: (target, property) => (property === "query" ? query : (Reflect.get(target, property, target) as unknown)) });
   }
 
   return {

@@ -5,7 +5,17 @@
  * `rollback` a failing event stores nothing at all; with `proceed` the others are stored.
  */
 import { randomUUID } from "node:crypto";
-import { bottleCandidates, namedIds, planCapture, type CaptureError, type CapturePlan, type Contents, type EventId, type KnownEvent, type Party } from "../core/capture-plan.ts";
+import {
+  bottleCandidates,
+  namedIds,
+  planCapture,
+  type CaptureError,
+  type CapturePlan,
+  type Contents,
+  type EventId,
+  type KnownEvent,
+  type Party,
+} from "../core/capture-plan.ts";
 import { contextPrefixes, epcisFacts, type EpcisFacts } from "../core/epcis.ts";
 import { EpcisHashInputError, epcisEventHash, type EpcisContext } from "../core/epcis-event-hash.ts";
 import type { LocationKey } from "../core/gs1-ids.ts";
@@ -58,7 +68,8 @@ function eventIds(document: EpcisDocument, context: unknown): EventId[] {
       if (!(error instanceof EpcisHashInputError)) throw error;
       const field = `epcisBody.eventList[${index}]${error.field === "" ? "" : `.${error.field}`}`;
       throw new AppError(400, "invalid_document", `the event hash cannot be computed: ${error.message}; nothing was stored`, {
-        field, problems: [{ field, message: error.message }],
+        field,
+        problems: [{ field, message: error.message }],
       });
     }
   });
@@ -75,11 +86,24 @@ export function createEpcisRepo(db: Db) {
 
   return {
     /** Captures a validated document; returns the finished job and how many links it added. */
-    async capture(brand: BrandRef, document: EpcisDocument, behaviour: CaptureErrorBehaviour, webhookId: string | null): Promise<{ job: CaptureJob; linksAdded: number }> {
+    async capture(
+      brand: BrandRef,
+      document: EpcisDocument,
+      behaviour: CaptureErrorBehaviour,
+      webhookId: string | null,
+    ): Promise<{ job: CaptureJob; linksAdded: number }> {
       const createdAt = new Date().toISOString();
       const job: CaptureJob = {
-        captureID: randomUUID(), createdAt, finishedAt: createdAt, running: false, success: true, captureErrorBehaviour: behaviour,
-        eventCount: document.epcisBody.eventList.length, stored: 0, duplicates: 0, errors: [],
+        captureID: randomUUID(),
+        createdAt,
+        finishedAt: createdAt,
+        running: false,
+        success: true,
+        captureErrorBehaviour: behaviour,
+        eventCount: document.epcisBody.eventList.length,
+        stored: 0,
+        duplicates: 0,
+        errors: [],
       };
       const context = document["@context"] ?? null;
       const prefixes = contextPrefixes(context);
@@ -101,21 +125,46 @@ export function createEpcisRepo(db: Db) {
 
     async job(brandId: number, captureID: string): Promise<CaptureJob | null> {
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(captureID)) return null;
-      const { rows } = await db.query<{ id: string; behaviour: CaptureErrorBehaviour; created_at: Date; finished_at: Date; success: boolean; event_count: number; stored: number; duplicates: number; errors: CaptureError[] }>(
-        "SELECT * FROM epcis_captures WHERE brand_id = $1 AND id = $2", [brandId, captureID],
-      );
+      const { rows } = await db.query<{
+        id: string;
+        behaviour: CaptureErrorBehaviour;
+        created_at: Date;
+        finished_at: Date;
+        success: boolean;
+        event_count: number;
+        stored: number;
+        duplicates: number;
+        errors: CaptureError[];
+      }>("SELECT * FROM epcis_captures WHERE brand_id = $1 AND id = $2", [brandId, captureID]);
       const row = rows[0];
-      return row === undefined ? null : {
-        captureID: row.id, createdAt: row.created_at.toISOString(), finishedAt: row.finished_at.toISOString(), running: false,
-        success: row.success, captureErrorBehaviour: row.behaviour, eventCount: row.event_count, stored: row.stored, duplicates: row.duplicates, errors: row.errors,
-      };
+      return row === undefined
+        ? null
+        : {
+            captureID: row.id,
+            createdAt: row.created_at.toISOString(),
+            finishedAt: row.finished_at.toISOString(),
+            running: false,
+            success: row.success,
+            captureErrorBehaviour: row.behaviour,
+            eventCount: row.event_count,
+            stored: row.stored,
+            duplicates: row.duplicates,
+            errors: row.errors,
+          };
     },
   };
 
   /** Captures the document in `tx`: load (under the log's lock), plan (core/capture-plan.ts), write. */
   async function captureIn(
-    tx: Tx, brand: BrandRef, document: EpcisDocument, ids: EventId[], context: unknown, prefixes: Map<string, string>,
-    behaviour: CaptureErrorBehaviour, webhookId: string | null, job: CaptureJob,
+    tx: Tx,
+    brand: BrandRef,
+    document: EpcisDocument,
+    ids: EventId[],
+    context: unknown,
+    prefixes: Map<string, string>,
+    behaviour: CaptureErrorBehaviour,
+    webhookId: string | null,
+    job: CaptureJob,
   ): Promise<number> {
     const events = document.epcisBody.eventList;
     const log = logKey(brand.slug);
@@ -124,8 +173,16 @@ export function createEpcisRepo(db: Db) {
     const facts = events.map((event) => epcisFacts(event, prefixes));
     const loaded = await load(tx, brand.id, facts, ids);
     const plan = planCapture({
-      brand: brand.slug, events, facts, ids, context, ...loaded, heads: loaded.heads.values(),
-      reservedPrefix: STORE_ID_NAMESPACE, now: new Date(), salt: randomSalt,
+      brand: brand.slug,
+      events,
+      facts,
+      ids,
+      context,
+      ...loaded,
+      heads: loaded.heads.values(),
+      reservedPrefix: STORE_ID_NAMESPACE,
+      now: new Date(),
+      salt: randomSalt,
     });
     job.errors.push(...plan.errors);
     job.duplicates += plan.duplicates;
@@ -133,13 +190,21 @@ export function createEpcisRepo(db: Db) {
     if (plan.conflicts.length > 0) throw conflictingEvents(plan.conflicts);
     // An id a webhook or a store already used (the events table is one namespace per brand): a conflict too.
     const { rows: taken } = await tx.query<{ brand_event_id: string }>(
-      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])", [brand.id, plan.events.map((p) => p.brandEventId)],
+      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])",
+      [brand.id, plan.events.map((p) => p.brandEventId)],
     );
     if (taken.length > 0) {
       const ids = new Set(taken.map((t) => t.brand_event_id));
-      throw conflictingEvents(plan.events.filter((p) => ids.has(p.brandEventId)).map((p) => ({
-        index: p.index, id: p.eventID, field: "eventID", message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)",
-      })));
+      throw conflictingEvents(
+        plan.events
+          .filter((p) => ids.has(p.brandEventId))
+          .map((p) => ({
+            index: p.index,
+            id: p.eventID,
+            field: "eventID",
+            message: "already names another event of this brand (sent by webhook, by a store, or recorded by SealTrace)",
+          })),
+      );
     }
     if (job.errors.length > 0 && behaviour === "rollback") throw new RolledBack(job.errors);
     if (job.errors.length > 0) job.success = false;
@@ -159,10 +224,10 @@ export function createEpcisRepo(db: Db) {
     );
 
     const locations = facts.flatMap((f) => [f.location, f.destination]).filter((l): l is LocationKey => l !== null);
-    const { rows: parties } = await tx.query<Party>(
-      "SELECT id, kind, gln, gln_ext FROM parties WHERE brand_id = $1 AND gln = ANY($2::text[])",
-      [brandId, [...new Set(locations.map((l) => l.gln))]],
-    );
+    const { rows: parties } = await tx.query<Party>("SELECT id, kind, gln, gln_ext FROM parties WHERE brand_id = $1 AND gln = ANY($2::text[])", [
+      brandId,
+      [...new Set(locations.map((l) => l.gln))],
+    ]);
 
     // What is packed in what: loaded for every identifier the document names (the plan keeps it current).
     const named = namedIds(facts);
@@ -170,7 +235,8 @@ export function createEpcisRepo(db: Db) {
     let frontier = named;
     for (let depth = 0; depth < 4 && frontier.length > 0; depth++) {
       const { rows } = await tx.query<{ parent: string; child: string; event_id: number }>(
-        "SELECT parent, child, event_id FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brandId, frontier],
+        "SELECT parent, child, event_id FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])",
+        [brandId, frontier],
       );
       for (const row of rows) {
         if (!contents.has(row.parent)) contents.set(row.parent, new Map());
@@ -182,7 +248,8 @@ export function createEpcisRepo(db: Db) {
     // Minted bottles of this brand among every identifier that could be a bottle.
     const candidates = bottleCandidates(named, contents);
     const { rows: minted } = await tx.query<{ serial: string; gtin: string }>(
-      "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])", [brandId, [...new Set([...candidates.values()].map((c) => c.serial))]],
+      "SELECT serial, gtin FROM codes WHERE brand_id = $1 AND serial = ANY($2::text[])",
+      [brandId, [...new Set([...candidates.values()].map((c) => c.serial))]],
     );
     const mintedKeys = new Set(minted.map((m) => `${m.gtin}/${m.serial}`));
     const bottleOf = new Map<string, string>();
@@ -193,11 +260,24 @@ export function createEpcisRepo(db: Db) {
 
   /** Writes a plan with new events: the ledger's events and links, the EPCIS tables, then the bottles' checks. */
   async function write(
-    tx: Tx, brand: BrandRef, log: string, webhookId: string | null, captureID: string, context: unknown, plan: CapturePlan, heads: Map<string, Head>,
+    tx: Tx,
+    brand: BrandRef,
+    log: string,
+    webhookId: string | null,
+    captureID: string,
+    context: unknown,
+    plan: CapturePlan,
+    heads: Map<string, Head>,
   ): Promise<number> {
     const planned = plan.events;
     const newEvents: NewEvent[] = planned.map((p) => ({
-      canonical: p.canonical, brandEventId: p.brandEventId, occurredAt: p.event.eventTime, party: p.party, to: p.to, price: p.price, data: null,
+      canonical: p.canonical,
+      brandEventId: p.brandEventId,
+      occurredAt: p.event.eventTime,
+      party: p.party,
+      to: p.to,
+      price: p.price,
+      data: null,
     }));
     const appended = await appendEvents(tx, brand.id, webhookId, plan.receivedAt, newEvents, heads);
     const stored = appended.events;
@@ -213,24 +293,40 @@ export function createEpcisRepo(db: Db) {
          LEFT JOIN epcis_events c ON c.brand_id = $1 AND c.epcis_id = t.corrects AND c.corrects IS NULL
         ORDER BY t.event_id`,
       [
-        brand.id, captureID, context === null ? null : JSON.stringify(context),
-        stored.map((s) => s.id), planned.map((p) => p.eventID), planned.map((p) => p.hashedId), planned.map((p) => p.corrects),
-        planned.map((p) => p.facts.eventType), planned.map((p) => p.event.eventTime), planned.map((p) => p.facts.bizStep),
-        planned.map((p) => p.facts.bizLocation), planned.map((p) => p.facts.readPoint), planned.map((p) => JSON.stringify(p.facts.epcs)),
-        planned.map((p) => p.facts.parent), planned.map((p) => JSON.stringify(p.event)),
+        brand.id,
+        captureID,
+        context === null ? null : JSON.stringify(context),
+        stored.map((s) => s.id),
+        planned.map((p) => p.eventID),
+        planned.map((p) => p.hashedId),
+        planned.map((p) => p.corrects),
+        planned.map((p) => p.facts.eventType),
+        planned.map((p) => p.event.eventTime),
+        planned.map((p) => p.facts.bizStep),
+        planned.map((p) => p.facts.bizLocation),
+        planned.map((p) => p.facts.readPoint),
+        planned.map((p) => JSON.stringify(p.facts.epcs)),
+        planned.map((p) => p.facts.parent),
+        planned.map((p) => JSON.stringify(p.event)),
       ],
     );
 
     if (plan.contents.size > 0) {
       const parents = [...plan.contents.keys()];
       await tx.query("DELETE FROM epcis_contents WHERE brand_id = $1 AND parent = ANY($2::text[])", [brand.id, parents]);
-      const rows = [...plan.contents].flatMap(([parent, inside]) => [...inside].map(([child, source]) => ({
-        parent, child, eventId: source !== null && source < 0 ? stored[-source - 1]!.id : source!,
-      })));
-      await tx.query(
-        "INSERT INTO epcis_contents (brand_id, parent, child, event_id) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])",
-        [brand.id, rows.map((r) => r.parent), rows.map((r) => r.child), rows.map((r) => r.eventId)],
+      const rows = [...plan.contents].flatMap(([parent, inside]) =>
+        [...inside].map(([child, source]) => ({
+          parent,
+          child,
+          eventId: source !== null && source < 0 ? stored[-source - 1]!.id : source!,
+        })),
       );
+      await tx.query("INSERT INTO epcis_contents (brand_id, parent, child, event_id) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])", [
+        brand.id,
+        rows.map((r) => r.parent),
+        rows.map((r) => r.child),
+        rows.map((r) => r.eventId),
+      ]);
     }
 
     const bottleSerials = [...new Set(planned.flatMap((p) => p.canonical.codes))];

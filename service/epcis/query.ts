@@ -19,7 +19,16 @@ export const MAX_PER_PAGE = 1_000;
 
 /** The query parameters this repository supports (all values may list alternatives separated by `|`). */
 export const QUERY_PARAMETERS = [
-  "eventType", "EQ_bizStep", "MATCH_epc", "MATCH_anyEPC", "GE_eventTime", "LT_eventTime", "EQ_bizLocation", "EQ_readPoint", "perPage", "nextPageToken",
+  "eventType",
+  "EQ_bizStep",
+  "MATCH_epc",
+  "MATCH_anyEPC",
+  "GE_eventTime",
+  "LT_eventTime",
+  "EQ_bizLocation",
+  "EQ_readPoint",
+  "perPage",
+  "nextPageToken",
 ] as const;
 
 const queryError = (field: string, message: string): AppError => new AppError(400, "QueryParameterException", message, { field });
@@ -38,21 +47,25 @@ export interface EventQuery {
 }
 
 function list(value: string): string[] {
-  return value.split("|").map((v) => v.trim()).filter((v) => v !== "");
+  return value
+    .split("|")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
 }
 
 function time(field: string, value: string): Date {
   const at = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value) || Number.isNaN(at.getTime())) throw queryError(field, `${field} must be an ISO 8601 date-time, e.g. 2026-11-20T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value) || Number.isNaN(at.getTime()))
+    throw queryError(field, `${field} must be an ISO 8601 date-time, e.g. 2026-11-20T00:00:00Z`);
   return at;
 }
-
 
 /** Reads the query string into a typed query; 400 QueryParameterException naming the parameter otherwise. */
 export function parseEventQuery(raw: Record<string, unknown>): EventQuery {
   const query: EventQuery = { perPage: DEFAULT_PER_PAGE, after: 0 };
   for (const [name, value] of Object.entries(raw)) {
-    if (!(QUERY_PARAMETERS as readonly string[]).includes(name)) throw queryError(name, `unsupported query parameter "${name}" (supported: ${QUERY_PARAMETERS.join(", ")})`);
+    if (!(QUERY_PARAMETERS as readonly string[]).includes(name))
+      throw queryError(name, `unsupported query parameter "${name}" (supported: ${QUERY_PARAMETERS.join(", ")})`);
     if (typeof value !== "string" || value.length > 4_000) throw queryError(name, `${name} must be given once, as text`);
     switch (name) {
       case "eventType": {
@@ -62,15 +75,30 @@ export function parseEventQuery(raw: Record<string, unknown>): EventQuery {
         query.eventTypes = types;
         break;
       }
-      case "EQ_bizStep": query.bizSteps = list(value).map((v) => cbvName("bizStep", v)); break;
-      case "MATCH_epc": query.epcs = list(value).map(canonicalId); break;
-      case "MATCH_anyEPC": query.anyEpcs = list(value).map(canonicalId); break;
-      case "GE_eventTime": query.from = time(name, value); break;
-      case "LT_eventTime": query.before = time(name, value); break;
-      case "EQ_bizLocation": query.bizLocations = list(value).map(canonicalId); break;
-      case "EQ_readPoint": query.readPoints = list(value).map(canonicalId); break;
+      case "EQ_bizStep":
+        query.bizSteps = list(value).map((v) => cbvName("bizStep", v));
+        break;
+      case "MATCH_epc":
+        query.epcs = list(value).map(canonicalId);
+        break;
+      case "MATCH_anyEPC":
+        query.anyEpcs = list(value).map(canonicalId);
+        break;
+      case "GE_eventTime":
+        query.from = time(name, value);
+        break;
+      case "LT_eventTime":
+        query.before = time(name, value);
+        break;
+      case "EQ_bizLocation":
+        query.bizLocations = list(value).map(canonicalId);
+        break;
+      case "EQ_readPoint":
+        query.readPoints = list(value).map(canonicalId);
+        break;
       case "perPage": {
-        if (!/^\d{1,7}$/.test(value) || Number(value) < 1 || Number(value) > MAX_PER_PAGE) throw queryError(name, `perPage must be a whole number from 1 to ${MAX_PER_PAGE}`);
+        if (!/^\d{1,7}$/.test(value) || Number(value) < 1 || Number(value) > MAX_PER_PAGE)
+          throw queryError(name, `perPage must be a whole number from 1 to ${MAX_PER_PAGE}`);
         query.perPage = Number(value);
         break;
       }
@@ -86,18 +114,47 @@ export function parseEventQuery(raw: Record<string, unknown>): EventQuery {
 }
 
 interface Row {
-  event_id: number; epcis_id: string; body: Record<string, unknown>; context: unknown; canonical: Record<string, unknown>; event_hash: Buffer;
-  log: LinkRow | null; bottles: string[] | null; corrections: CorrectionRow[] | null;
+  event_id: number;
+  epcis_id: string;
+  body: Record<string, unknown>;
+  context: unknown;
+  canonical: Record<string, unknown>;
+  event_hash: Buffer;
+  log: LinkRow | null;
+  bottles: string[] | null;
+  corrections: CorrectionRow[] | null;
 }
 interface LinkRow extends BatchPlace {
-  id: number; n: number; prev: string; link_hash: string; leaf: string; seq: number | null; proof: string | null; root: string | null;
-  format: 1 | 2 | null; links_root: string | null; heads_root: string | null; heads_depth: number | null;
-  tx_hash: string | null; block_number: number | null; block_time: string | null;
+  id: number;
+  n: number;
+  prev: string;
+  link_hash: string;
+  leaf: string;
+  seq: number | null;
+  proof: string | null;
+  root: string | null;
+  format: 1 | 2 | null;
+  links_root: string | null;
+  heads_root: string | null;
+  heads_depth: number | null;
+  tx_hash: string | null;
+  block_number: number | null;
+  block_time: string | null;
 }
-interface CorrectionRow { event_id: number; epcis_id: string; body: Record<string, unknown>; canonical: Record<string, unknown>; event_hash: string; log: LinkRow | null }
+interface CorrectionRow {
+  event_id: number;
+  epcis_id: string;
+  body: Record<string, unknown>;
+  canonical: Record<string, unknown>;
+  event_hash: string;
+  log: LinkRow | null;
+}
 
 const hex = (column: string) => `'0x' || encode(${column}, 'hex')`;
-const LINK_JSON = (alias: string, batch: string) => `jsonb_build_object('id', ${alias}.id, 'n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
+const LINK_JSON = (
+  alias: string,
+  batch: string,
+) => `jsonb_build_object('id', ${alias}.id, 'n', ${alias}.n, 'prev', ${hex(`${alias}.prev`)}, 'link_hash', ${hex(`${alias}.link_hash`)}, 'leaf', ${hex(`${alias}.leaf`)},
   'seq', ${batch}.seq, 'proof', ${hex(`${alias}.proof`)}, 'root', ${hex(`${batch}.root`)}, 'tx_hash', ${batch}.tx_hash,
   'format', ${batch}.format, 'links_root', ${hex(`${batch}.links_root`)}, 'heads_root', ${hex(`${batch}.heads_root`)}, 'heads_depth', ${batch}.heads_depth,
   'block_number', ${batch}.block_number, 'block_time', ${batch}.block_time,
@@ -127,12 +184,18 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: Rea
     link: { serial: key, n: log.n, event: eventHash, prev: log.prev },
     linkHash: log.link_hash,
     leaf: log.leaf,
-    anchor: anchored ? {
-      seq: log.seq, root: log.root, proof,
-      // A format-2 root is node(linksRoot, headsRoot, headsDepth): the proof leads to linksRoot.
-      ...(log.format === 2 ? { format: 2, linksRoot: log.links_root, headsRoot: log.heads_root, headsDepth: log.heads_depth } : { format: 1 }),
-      txHash: log.tx_hash, blockNumber: log.block_number, blockTime: log.block_time === null ? null : new Date(log.block_time).toISOString(),
-    } : null,
+    anchor: anchored
+      ? {
+          seq: log.seq,
+          root: log.root,
+          proof,
+          // A format-2 root is node(linksRoot, headsRoot, headsDepth): the proof leads to linksRoot.
+          ...(log.format === 2 ? { format: 2, linksRoot: log.links_root, headsRoot: log.heads_root, headsDepth: log.heads_depth } : { format: 1 }),
+          txHash: log.tx_hash,
+          blockNumber: log.block_number,
+          blockTime: log.block_time === null ? null : new Date(log.block_time).toISOString(),
+        }
+      : null,
   };
 }
 
@@ -141,7 +204,7 @@ function anchorOf(key: string, eventHash: Hash, log: LinkRow | null, places: Rea
  * up: service/db/replica.ts); an answer's statements all read the database it was given.
  */
 export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<ChainRef>) {
-  const pick = (): Db => typeof source === "function" ? source() : source;
+  const pick = (): Db => (typeof source === "function" ? source() : source);
   async function load(db: Db, brand: { id: number; slug: string }, where: string[], params: unknown[], limit: number) {
     const key = logKey(brand.slug);
     const { rows } = await db.query<Row>(
@@ -158,7 +221,10 @@ export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<C
     );
     const current = await chain();
     const logs = rows.flatMap((row) => [row.log, ...(row.corrections ?? []).map((c) => c.log)]);
-    const places = await readLinkPlaces(db, logs.filter((log) => log !== null && log.seq !== null && log.proof === null).map((log) => log!.id));
+    const places = await readLinkPlaces(
+      db,
+      logs.filter((log) => log !== null && log.seq !== null && log.proof === null).map((log) => log!.id),
+    );
     const withAnchor = rows.map((row) => {
       const eventHash = toHex(row.event_hash);
       const canonical = withoutEpcis(row.canonical);
@@ -176,7 +242,12 @@ export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<C
             log: anchorOf(key, eventHash, row.log, places, current),
             bottles: row.bottles ?? [],
             corrections: (row.corrections ?? []).map((c) => {
-              return { errorDeclaration: c.body.errorDeclaration, eventHash: c.event_hash, canonical: withoutEpcis(c.canonical), log: anchorOf(key, c.event_hash as Hash, c.log, places, current) };
+              return {
+                errorDeclaration: c.body.errorDeclaration,
+                eventHash: c.event_hash,
+                canonical: withoutEpcis(c.canonical),
+                log: anchorOf(key, c.event_hash as Hash, c.log, places, current),
+              };
             }),
           },
         },
@@ -197,7 +268,10 @@ export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<C
     async events(brand: { id: number; slug: string }, query: EventQuery) {
       const where: string[] = [];
       const params: unknown[] = [];
-      const add = (sql: (p: string) => string, value: unknown) => { params.push(value); where.push(sql(`$${params.length + 2}`)); };
+      const add = (sql: (p: string) => string, value: unknown) => {
+        params.push(value);
+        where.push(sql(`$${params.length + 2}`));
+      };
       if (query.eventTypes) add((p) => `x.event_type = ANY(${p}::text[])`, query.eventTypes);
       if (query.bizSteps) add((p) => `x.biz_step = ANY(${p}::text[])`, query.bizSteps);
       if (query.epcs) add((p) => `x.epcs && ${p}::text[]`, query.epcs);

@@ -37,8 +37,11 @@ function documentValidator(): ValidateFunction {
 
 function schemaProblems(errors: ErrorObject[]): Problem[] {
   // if/then and anyOf wrappers only repeat what their inner errors say
-  const problems = distinctProblems(errors.filter((e) => e.keyword !== "if" && e.keyword !== "anyOf" && e.keyword !== "allOf")
-    .map((error) => ({ field: fieldOf(error, "(document)"), message: error.message ?? "is invalid" })));
+  const problems = distinctProblems(
+    errors
+      .filter((e) => e.keyword !== "if" && e.keyword !== "anyOf" && e.keyword !== "allOf")
+      .map((error) => ({ field: fieldOf(error, "(document)"), message: error.message ?? "is invalid" })),
+  );
   return problems.length > 0 ? problems : [{ field: "(document)", message: "does not match the EPCIS 2.0 schema" }];
 }
 
@@ -54,7 +57,7 @@ export function parseEpcisDocument(body: string): EpcisDocument {
     throw badDocument("the body is not valid JSON", [{ field: "(document)", message: (error as Error).message }]);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || (parsed as { type?: unknown }).type !== "EPCISDocument") {
-    throw badDocument("the body must be an EPCISDocument", [{ field: "type", message: "must be \"EPCISDocument\"" }]);
+    throw badDocument("the body must be an EPCISDocument", [{ field: "type", message: 'must be "EPCISDocument"' }]);
   }
   const events = (parsed as { epcisBody?: { eventList?: unknown } }).epcisBody?.eventList;
   if (Array.isArray(events) && events.length > CAPTURE_LIMIT) {
@@ -68,6 +71,9 @@ export function parseEpcisDocument(body: string): EpcisDocument {
   }
   // Refused up front, with the event's place, rather than by PostgreSQL halfway through the capture.
   const nul = document.epcisBody.eventList.findIndex((event) => !storableAsJsonb(event));
-  if (nul >= 0) throw badDocument("an event holds a NUL character or an unpaired surrogate", [{ field: `epcisBody.eventList[${nul}]`, message: "must not contain NUL characters or unpaired surrogates" }]);
+  if (nul >= 0)
+    throw badDocument("an event holds a NUL character or an unpaired surrogate", [
+      { field: `epcisBody.eventList[${nul}]`, message: "must not contain NUL characters or unpaired surrogates" },
+    ]);
   return document;
 }

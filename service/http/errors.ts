@@ -34,7 +34,12 @@ export const invalidEvents = (problems: Problem[]): AppError =>
   new AppError(422, "invalid_events", `${problems.length} problem${problems.length === 1 ? "" : "s"} in the events; nothing was stored`, { problems });
 /** Event ids that already name different events (each problem names the id): 409, nothing stored. */
 export const conflictingEvents = (problems: Problem[]): AppError =>
-  new AppError(409, "conflict", `${problems.length} event id${problems.length === 1 ? " already names" : "s already name"} a different event; nothing was stored`, { problems });
+  new AppError(
+    409,
+    "conflict",
+    `${problems.length} event id${problems.length === 1 ? " already names" : "s already name"} a different event; nothing was stored`,
+    { problems },
+  );
 
 /** PostgreSQL's unique violation: two writers claimed the same id at the same moment. */
 export function isUniqueViolation(error: unknown): boolean {
@@ -102,13 +107,21 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (isBadValue(error)) {
       request.log.info({ err: error }, "a value in the request cannot be stored");
-      return reply.code(400).send({ error: "bad_request", message: "the request holds a value that cannot be stored (e.g. a NUL character, or a number or date out of range)" });
+      return reply
+        .code(400)
+        .send({ error: "bad_request", message: "the request holds a value that cannot be stored (e.g. a NUL character, or a number or date out of range)" });
     }
     if (isUniqueViolation(error)) {
       // A race the writer did not resolve itself (the ingest retries; this is the backstop): the
       // other request stored the same id first. Nothing of this request was stored.
       request.log.info({ err: error }, "unique violation: the same id was stored at the same moment");
-      return reply.code(409).send({ error: "conflict", message: "an id in this request was stored by another request at the same moment; nothing of this request was stored (send it again to see how it compares)" });
+      return reply
+        .code(409)
+        .send({
+          error: "conflict",
+          message:
+            "an id in this request was stored by another request at the same moment; nothing of this request was stored (send it again to see how it compares)",
+        });
     }
     if (isUnavailable(error)) {
       request.log.warn({ err: error }, "database unavailable");

@@ -6,8 +6,13 @@ import type { ErrorObject } from "ajv";
 
 /** `/events/0/codes/2` → `events[0].codes[2]`, with the missing or unknown property appended; `whole` when the error is about the value itself. */
 export function fieldOf(error: ErrorObject, whole: string): string {
-  const path = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"))
-    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join("").replace(/^\./, "");
+  const path = error.instancePath
+    .split("/")
+    .slice(1)
+    .map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`))
+    .join("")
+    .replace(/^\./, "");
   const params = error.params as { missingProperty?: string; additionalProperty?: string; propertyName?: string };
   const name = params.missingProperty ?? params.additionalProperty ?? params.propertyName;
   return name === undefined ? path || whole : path ? `${path}.${name}` : name;

@@ -93,11 +93,24 @@ const UNIQUE_RACE_ATTEMPTS = 3;
 export function createIngestRepo(db: Db) {
   /** Locks the heads of the bottles the events name; another brand's codes are left out, as if they did not exist. */
   async function lockBrandHeads(tx: Tx, brandId: number, events: WebhookEvent[]): Promise<Map<string, Head>> {
-    return new Map([...(await lockHeads(tx, events.flatMap((event) => event.codes)))].filter(([, head]) => head.brandId === brandId));
+    return new Map(
+      [
+        ...(await lockHeads(
+          tx,
+          events.flatMap((event) => event.codes),
+        )),
+      ].filter(([, head]) => head.brandId === brandId),
+    );
   }
 
   /** Checks parties and codes of the new events against the locked heads, collecting problems. */
-  async function checkFresh(tx: Tx, brandId: number, fresh: { event: WebhookEvent; index: number }[], heads: Map<string, Head>, problems: Problem[]): Promise<void> {
+  async function checkFresh(
+    tx: Tx,
+    brandId: number,
+    fresh: { event: WebhookEvent; index: number }[],
+    heads: Map<string, Head>,
+    problems: Problem[],
+  ): Promise<void> {
     const partyIds = [...new Set(fresh.flatMap(({ event }) => (event.to ? [event.party, event.to] : [event.party])))];
     const { rows: parties } = await tx.query<{ id: string }>("SELECT id FROM parties WHERE brand_id = $1 AND id = ANY($2::text[])", [brandId, partyIds]);
     const knownParties = new Set(parties.map((p) => p.id));
@@ -122,12 +135,25 @@ export function createIngestRepo(db: Db) {
    * and the time window of the brand's policy.
    */
   async function checkStoreEvents(
-    tx: Tx, brandId: number, store: StoreActor, fresh: { event: WebhookEvent; index: number }[], receivedAt: Date, problems: Problem[],
+    tx: Tx,
+    brandId: number,
+    store: StoreActor,
+    fresh: { event: WebhookEvent; index: number }[],
+    receivedAt: Date,
+    problems: Problem[],
   ): Promise<void> {
     if (fresh.length === 0) return;
     const policy = await brandSettings(tx, brandId);
     const serials = [...new Set(fresh.flatMap(({ event }) => event.codes))];
-    const { rows } = await tx.query<{ serial: string; type: EventType; party: string | null; to_party: string | null; to_kind: string | null; to_region: string | null; occurred_at: Date }>(
+    const { rows } = await tx.query<{
+      serial: string;
+      type: EventType;
+      party: string | null;
+      to_party: string | null;
+      to_kind: string | null;
+      to_region: string | null;
+      occurred_at: Date;
+    }>(
       `SELECT s.serial, last.type, last.party, last.to_party, p.kind AS to_kind, p.region AS to_region, last.occurred_at
          FROM unnest($2::text[]) AS s(serial)
          CROSS JOIN LATERAL (
@@ -136,18 +162,31 @@ export function createIngestRepo(db: Db) {
          LEFT JOIN parties p ON p.brand_id = $1 AND p.id = last.to_party`,
       [brandId, serials, [...STATELESS_TYPES]],
     );
-    const last = new Map<string, CustodyStep>(rows.map((r) => [r.serial, {
-      type: r.type, party: r.party, to: r.to_party, toKind: r.to_kind, toRegion: r.to_region, at: r.occurred_at,
-    }]));
+    const last = new Map<string, CustodyStep>(
+      rows.map((r) => [
+        r.serial,
+        {
+          type: r.type,
+          party: r.party,
+          to: r.to_party,
+          toKind: r.to_kind,
+          toRegion: r.to_region,
+          at: r.occurred_at,
+        },
+      ]),
+    );
     for (const { event, index } of fresh) {
       const type = event.type as StoreEventType; // the store route lets only these through
       const occurredAt = new Date(event.occurredAt);
       const problem = (field: string, message: string) => problems.push({ index, id: event.id, field, message });
       const refusals = event.codes.map((serial) => custodyRefusal(type, last.get(serial) ?? null, store, policy));
-      refusals.forEach((refusal, i) => { if (refusal !== null) problem(`codes[${i}]`, `bottle ${event.codes[i]} ${refusal}`); });
+      refusals.forEach((refusal, i) => {
+        if (refusal !== null) problem(`codes[${i}]`, `bottle ${event.codes[i]} ${refusal}`);
+      });
       if (refusals.every((refusal) => refusal === null)) {
         // the window is the same for every bottle; the previous step is each bottle's own (the latest one is named)
-        const previous = event.codes.map((serial) => last.get(serial) ?? null)
+        const previous = event.codes
+          .map((serial) => last.get(serial) ?? null)
           .reduce<CustodyStep | null>((latest, step) => (step !== null && (latest === null || step.at > latest.at) ? step : latest), null);
         const time = storeTimeRefusal(occurredAt, receivedAt, policy, previous);
         if (time !== null) problem("occurredAt", time);
@@ -158,31 +197,43 @@ export function createIngestRepo(db: Db) {
   }
 
   async function ingestIn(
-    tx: Tx, brand: { id: number; slug: string }, webhookId: string | null, valid: WebhookEvent[], options: IngestOptions,
+    tx: Tx,
+    brand: { id: number; slug: string },
+    webhookId: string | null,
+    valid: WebhookEvent[],
+    options: IngestOptions,
   ): Promise<IngestOutcome> {
     const problems: Problem[] = [];
-    const conflicts = (existing: Map<string, Existing>): Problem[] => valid.flatMap((event, index) => {
-      const stored = existing.get(event.id);
-      return stored === undefined || sameEvent(stored, event) ? []
-        : [{ index, id: event.id, field: "id", message: `already names a different event (event ${stored.eventId}); send a new id for a new event` }];
-    });
+    const conflicts = (existing: Map<string, Existing>): Problem[] =>
+      valid.flatMap((event, index) => {
+        const stored = existing.get(event.id);
+        return stored === undefined || sameEvent(stored, event)
+          ? []
+          : [{ index, id: event.id, field: "id", message: `already names a different event (event ${stored.eventId}); send a new id for a new event` }];
+      });
 
     if (webhookId !== null) {
-      const claimed = await tx.query(
-        "INSERT INTO webhook_messages (brand_id, webhook_id, response) VALUES ($1, $2, '[]') ON CONFLICT DO NOTHING",
-        [brand.id, webhookId],
-      );
+      const claimed = await tx.query("INSERT INTO webhook_messages (brand_id, webhook_id, response) VALUES ($1, $2, '[]') ON CONFLICT DO NOTHING", [
+        brand.id,
+        webhookId,
+      ]);
       if (claimed.rowCount === 0) {
-        const { rows } = await tx.query<{ response: IngestResult[] }>(
-          "SELECT response FROM webhook_messages WHERE brand_id = $1 AND webhook_id = $2",
-          [brand.id, webhookId],
-        );
+        const { rows } = await tx.query<{ response: IngestResult[] }>("SELECT response FROM webhook_messages WHERE brand_id = $1 AND webhook_id = $2", [
+          brand.id,
+          webhookId,
+        ]);
         const response = rows[0]!.response;
         // A replay is the same delivery: the same events, saying the same. Another under its webhook-id is a conflict.
         if (response.map((r) => r.id).join("\n") !== valid.map((e) => e.id).join("\n")) {
           throw conflict(`webhook-id "${webhookId}" was already used for a delivery of other events; nothing was stored`, "webhook-id");
         }
-        const different = conflicts(await existingEvents(tx, brand.id, valid.map((e) => e.id)));
+        const different = conflicts(
+          await existingEvents(
+            tx,
+            brand.id,
+            valid.map((e) => e.id),
+          ),
+        );
         if (different.length > 0) throw conflictingEvents(different);
         return { events: response.map((r) => ({ ...r, status: "duplicate" as const })), linksAdded: 0 };
       }
@@ -191,7 +242,11 @@ export function createIngestRepo(db: Db) {
     // The bottles are locked first, so a delivery of the same events that was holding them has
     // committed by the time this one looks for its ids: it is then a duplicate, not a second writer.
     const locked = await lockBrandHeads(tx, brand.id, valid);
-    const existing = await existingEvents(tx, brand.id, valid.map((e) => e.id));
+    const existing = await existingEvents(
+      tx,
+      brand.id,
+      valid.map((e) => e.id),
+    );
     const different = conflicts(existing);
     if (different.length > 0) throw conflictingEvents(different);
     const indexed = valid.map((event, index) => ({ event, index })).filter(({ event }) => !existing.has(event.id));
@@ -221,10 +276,23 @@ export function createIngestRepo(db: Db) {
     const appended = await appendEvents(tx, brand.id, webhookId, receivedAt, newEvents, heads);
     fresh.forEach((event, i) => {
       const { id, occurredAt, amount } = appended.events[i]!;
-      const entry: HistoryEvent = { eventId: id, type: event.type, party: event.party, to: event.to ?? null, at: occurredAt, price: amount === null ? null : { amount, currency: event.price!.currency } };
+      const entry: HistoryEvent = {
+        eventId: id,
+        type: event.type,
+        party: event.party,
+        to: event.to ?? null,
+        at: occurredAt,
+        price: amount === null ? null : { amount, currency: event.price!.currency },
+      };
       for (const serial of event.codes) newChains.get(serial)?.push(entry);
     });
-    await runChecks(tx, brand.id, [...new Set(fresh.flatMap((e) => e.codes))], appended.events.map((e) => e.id), { codes, newChains });
+    await runChecks(
+      tx,
+      brand.id,
+      [...new Set(fresh.flatMap((e) => e.codes))],
+      appended.events.map((e) => e.id),
+      { codes, newChains },
+    );
     const linksAdded = appended.links;
 
     const byId = new Map(fresh.map((event, i) => [event.id, { eventId: String(appended.events[i]!.id), eventHash: appended.events[i]!.hash }]));
@@ -270,7 +338,12 @@ export function createIngestRepo(db: Db) {
         if (first !== undefined) problems.push({ index, id: event.id, field: "id", message: `the same id as event ${first} of this request` });
         else seenIds.set(event.id, index);
         if (options.store === undefined && event.id.startsWith(STORE_ID_NAMESPACE)) {
-          problems.push({ index, id: event.id, field: "id", message: `ids starting with "${STORE_ID_NAMESPACE}" are reserved for the events stores post with their keys` });
+          problems.push({
+            index,
+            id: event.id,
+            field: "id",
+            message: `ids starting with "${STORE_ID_NAMESPACE}" are reserved for the events stores post with their keys`,
+          });
         }
         const future = futureRefusal(new Date(event.occurredAt), now);
         if (future !== null) problems.push({ index, id: event.id, field: "occurredAt", message: future });

@@ -17,22 +17,30 @@ export const STORE_ID_NAMESPACE = "store:";
 
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[\\x21-\\x7e]+$" });
 
-export const EventSchema = Type.Object({
-  id: Id,
-  type: Type.Union(BRAND_EVENT_TYPES.map((t) => Type.Literal(t))),
-  codes: Type.Array(Type.String({ minLength: 1, maxLength: 20, pattern: "^[0-9A-Za-z]+$" }), { minItems: 1, maxItems: 1_000, uniqueItems: true }),
-  occurredAt: Type.String({
-    pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$",
-    description: "ISO 8601 date-time with an offset, e.g. 2026-11-20T09:30:00+08:00",
-  }),
-  party: Id,
-  to: Type.Optional(Id),
-  price: Type.Optional(Type.Object({
-    amount: Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" }),
-    currency: Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" }),
-  }, { additionalProperties: false })),
-  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-}, { additionalProperties: false });
+export const EventSchema = Type.Object(
+  {
+    id: Id,
+    type: Type.Union(BRAND_EVENT_TYPES.map((t) => Type.Literal(t))),
+    codes: Type.Array(Type.String({ minLength: 1, maxLength: 20, pattern: "^[0-9A-Za-z]+$" }), { minItems: 1, maxItems: 1_000, uniqueItems: true }),
+    occurredAt: Type.String({
+      pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$",
+      description: "ISO 8601 date-time with an offset, e.g. 2026-11-20T09:30:00+08:00",
+    }),
+    party: Id,
+    to: Type.Optional(Id),
+    price: Type.Optional(
+      Type.Object(
+        {
+          amount: Type.String({ pattern: AMOUNT_PATTERN, description: 'decimal string, e.g. "1499.00"' }),
+          currency: Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
 
 export type WebhookEvent = Static<typeof EventSchema>;
 
@@ -57,8 +65,9 @@ export function eventProblems(event: unknown, index: number): Problem[] {
   if (typeof event !== "object" || event === null || Array.isArray(event)) return [problem("(event)", "an event must be a JSON object")];
   if (!validateEvent(event)) {
     // the type union reports one error per literal: keep the summary, once per field
-    return distinctProblems((validateEvent.errors ?? []).filter((error) => error.keyword !== "const")
-      .map((error) => problem(fieldOf(error, "(event)"), messageOf(error))));
+    return distinctProblems(
+      (validateEvent.errors ?? []).filter((error) => error.keyword !== "const").map((error) => problem(fieldOf(error, "(event)"), messageOf(error))),
+    );
   }
   const problems: Problem[] = [];
   if (Number.isNaN(Date.parse(event.occurredAt))) problems.push(problem("occurredAt", "is not a real date and time"));
@@ -83,7 +92,7 @@ export function parseEventsEnvelope(body: string): unknown[] {
   }
   const events = (parsed as { events?: unknown } | null)?.events;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !Array.isArray(events)) {
-    throw new AppError(400, "bad_request", "the body must be {\"events\": [ … ]}", { field: "events" });
+    throw new AppError(400, "bad_request", 'the body must be {"events": [ … ]}', { field: "events" });
   }
   const extra = Object.keys(parsed).filter((key) => key !== "events");
   if (extra.length > 0) throw new AppError(400, "bad_request", `unknown field "${extra[0]}"`, { field: extra[0]! });

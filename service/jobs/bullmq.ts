@@ -63,9 +63,10 @@ export function bullmq(options: BullOptions): Bull {
   const prefix = bullPrefix(redis, options.prefix);
   // BullMQ's blocking workers need maxRetriesPerRequest: null; they duplicate this connection
   // (a Cluster duplicates with its seed nodes and these redisOptions).
-  const connection = redis.kind === "cluster"
-    ? new Cluster(redis.nodes, { redisOptions: { maxRetriesPerRequest: null } })
-    : new Redis(redis.url, { maxRetriesPerRequest: null });
+  const connection =
+    redis.kind === "cluster"
+      ? new Cluster(redis.nodes, { redisOptions: { maxRetriesPerRequest: null } })
+      : new Redis(redis.url, { maxRetriesPerRequest: null });
   connection.on("error", (error) => log.warn({ err: error }, "redis connection error"));
   return {
     queue(name) {
@@ -90,28 +91,39 @@ export function bullmq(options: BullOptions): Bull {
       };
       const make = () => {
         const worker = new Worker(name, watched, { connection, prefix, concurrency: 1 });
-        worker.on("failed", (job, error) => { for (const listener of failed) listener(job, error); });
-        worker.on("error", (error) => { for (const listener of errors) listener(error); });
+        worker.on("failed", (job, error) => {
+          for (const listener of failed) listener(job, error);
+        });
+        worker.on("error", (error) => {
+          for (const listener of errors) listener(error);
+        });
         return worker;
       };
       let current = make();
       let timer: NodeJS.Timeout | null = null;
       if (redis.kind === "cluster") {
         const stallMs = Math.max(WORKER_STALL_MIN_MS, WORKER_STALL_INTERVALS * everyMs);
-        timer = setInterval(() => {
-          if (running > 0 || Date.now() - lastStart < stallMs) return;
-          log.warn({ queue: name, idleMs: Date.now() - lastStart }, "worker took no job for too long (wedged cluster connection?): replaced");
-          const stale = current;
-          current = make();
-          lastStart = Date.now();
-          // Not awaited: a wedged worker may never finish closing.
-          stale.close(true).catch((error: unknown) => log.debug({ err: error, queue: name }, "closing the replaced worker failed"));
-        }, Math.max(1_000, Math.floor(stallMs / 4)));
+        timer = setInterval(
+          () => {
+            if (running > 0 || Date.now() - lastStart < stallMs) return;
+            log.warn({ queue: name, idleMs: Date.now() - lastStart }, "worker took no job for too long (wedged cluster connection?): replaced");
+            const stale = current;
+            current = make();
+            lastStart = Date.now();
+            // Not awaited: a wedged worker may never finish closing.
+            stale.close(true).catch((error: unknown) => log.debug({ err: error, queue: name }, "closing the replaced worker failed"));
+          },
+          Math.max(1_000, Math.floor(stallMs / 4)),
+        );
         timer.unref();
       }
       return {
-        onFailed: (listener) => { failed.push(listener); },
-        onError: (listener) => { errors.push(listener); },
+        onFailed: (listener) => {
+          failed.push(listener);
+        },
+        onError: (listener) => {
+          errors.push(listener);
+        },
         async close() {
           if (timer) clearInterval(timer);
           if (redis.kind === "single") return await current.close();
@@ -119,7 +131,10 @@ export function bullmq(options: BullOptions): Bull {
           let wait: NodeJS.Timeout | undefined;
           const closed = await Promise.race([
             current.close().then(() => true),
-            new Promise<false>((resolve) => { wait = setTimeout(() => resolve(false), 10_000); wait.unref(); }),
+            new Promise<false>((resolve) => {
+              wait = setTimeout(() => resolve(false), 10_000);
+              wait.unref();
+            }),
           ]);
           clearTimeout(wait);
           if (!closed) {

@@ -18,7 +18,10 @@ export function loop(name: string, intervalMs: number, task: () => Promise<unkno
   };
   function kick(): void {
     if (stopped) return;
-    if (running) { again = true; return; }
+    if (running) {
+      again = true;
+      return;
+    }
     running = (async () => {
       try {
         await task();
@@ -29,7 +32,10 @@ export function loop(name: string, intervalMs: number, task: () => Promise<unkno
       } finally {
         running = null;
         const backoff = failures === 0 ? intervalMs : Math.min(30_000, intervalMs * 2 ** Math.min(failures, 10));
-        if (again) { again = false; schedule(0); } else schedule(backoff);
+        if (again) {
+          again = false;
+          schedule(0);
+        } else schedule(backoff);
       }
     })();
   }
@@ -43,4 +49,3 @@ export function loop(name: string, intervalMs: number, task: () => Promise<unkno
     },
   };
 }
-

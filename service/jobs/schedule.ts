@@ -38,7 +38,9 @@ export function keepScheduled(
   return {
     async start() {
       await upsert();
-      timer = setInterval(() => { void check(); }, checkMs);
+      timer = setInterval(() => {
+        void check();
+      }, checkMs);
       timer.unref();
     },
     stop() {

@@ -58,16 +58,42 @@ export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, 
 
 /** lockHeads, with the database's clock (the transaction's `now()`; the caller's when no head was found). */
 export async function lockHeadsAt(tx: Tx, serials: string[]): Promise<{ heads: Map<string, Head>; now: Date }> {
-  const { rows } = await tx.query<{ serial: string; brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; last_n: number; last_link_hash: Buffer | null; state: string; region: string | null; opened_at: Date | null; now: Date }>(
+  const { rows } = await tx.query<{
+    serial: string;
+    brand_id: number;
+    slug: string;
+    gtin: string;
+    lot: string | null;
+    chain_index: number | null;
+    last_n: number;
+    last_link_hash: Buffer | null;
+    state: string;
+    region: string | null;
+    opened_at: Date | null;
+    now: Date;
+  }>(
     `SELECT c.serial, c.brand_id, b.slug, c.gtin, c.lot, c.chain_index, c.last_n, c.last_link_hash, c.state, c.region, c.opened_at, now() AS now
        FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = ANY($1::text[]) ORDER BY c.serial FOR UPDATE OF c`,
     [[...new Set(serials)].sort()],
   );
-  const heads = new Map(rows.map((r) => [r.serial, {
-    serial: r.serial, brandId: r.brand_id, brandSlug: r.slug, gtin: r.gtin, lot: r.lot, index: r.chain_index,
-    n: r.last_n, linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
-    state: r.state, region: r.region, openedAt: r.opened_at,
-  }]));
+  const heads = new Map(
+    rows.map((r) => [
+      r.serial,
+      {
+        serial: r.serial,
+        brandId: r.brand_id,
+        brandSlug: r.slug,
+        gtin: r.gtin,
+        lot: r.lot,
+        index: r.chain_index,
+        n: r.last_n,
+        linkHash: r.last_link_hash ? toHex(r.last_link_hash) : null,
+        state: r.state,
+        region: r.region,
+        openedAt: r.opened_at,
+      },
+    ]),
+  );
   return { heads, now: rows[0]?.now ?? new Date() };
 }
 
@@ -92,7 +118,9 @@ async function enterLinkFence(tx: Tx): Promise<void> {
 export async function sealableThrough(db: Db): Promise<number> {
   return withTransaction(db, async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock($1)", [LINK_FENCE]);
-    const { rows: [row] } = await tx.query<{ id: number }>("SELECT COALESCE(max(id), 0) AS id FROM links");
+    const {
+      rows: [row],
+    } = await tx.query<{ id: number }>("SELECT COALESCE(max(id), 0) AS id FROM links");
     return row!.id;
   });
 }
@@ -111,7 +139,12 @@ async function allocateIndexes(tx: Tx, count: number): Promise<number[]> {
  * Returns each event's server id, hash, time and price as stored, in order, and how many links were written.
  */
 export async function appendEvents(
-  tx: Tx, brandId: number, webhookId: string | null, receivedAt: string, events: NewEvent[], heads: Map<string, Head>,
+  tx: Tx,
+  brandId: number,
+  webhookId: string | null,
+  receivedAt: string,
+  events: NewEvent[],
+  heads: Map<string, Head>,
 ): Promise<{ events: AppendedEvent[]; links: number }> {
   if (events.length === 0) return { events: [], links: 0 };
   // One draw for every event's 16-byte secret; the buffer itself is the column's binary parameter.
@@ -135,7 +168,9 @@ export async function appendEvents(
          AS t(id, type, occurred_at, party, to_party, amount, currency, salt, i)
      RETURNING id, brand_event_id, occurred_at, price_amount::text AS amount`,
     [
-      brandId, receivedAt, webhookId,
+      brandId,
+      receivedAt,
+      webhookId,
       events.map((e) => e.brandEventId),
       events.map((e) => e.canonical.type),
       JSON.stringify(events.map((e) => e.canonical.codes)),
@@ -160,26 +195,39 @@ export async function appendEvents(
   // Bottles starting their chain get the next places in the heads map, in serial order.
   const starting = [...new Set(events.flatMap((e) => e.canonical.codes))].filter((s) => heads.get(s)?.index === null).sort();
   const fresh = await allocateIndexes(tx, starting.length);
-  starting.forEach((serial, i) => { heads.get(serial)!.index = fresh[i]!; });
+  starting.forEach((serial, i) => {
+    heads.get(serial)!.index = fresh[i]!;
+  });
 
-  const serials: string[] = [], ns: number[] = [], eventIds: number[] = [], indexes: number[] = [];
+  const serials: string[] = [],
+    ns: number[] = [],
+    eventIds: number[] = [],
+    indexes: number[] = [];
   const count = events.reduce((sum, e) => sum + e.canonical.codes.length, 0);
   // prev, link hash and leaf of each link, 32 bytes each, as three binary parameters
-  const prevs = Buffer.alloc(32 * count), linkHashes = Buffer.alloc(32 * count), leaves = Buffer.alloc(32 * count);
+  const prevs = Buffer.alloc(32 * count),
+    linkHashes = Buffer.alloc(32 * count),
+    leaves = Buffer.alloc(32 * count);
   const states = new Map<string, string>();
   const openedAt = new Map<string, string>();
   events.forEach((event, i) => {
     for (const serial of event.canonical.codes) {
       const head = heads.get(serial);
       if (head === undefined) throw new Error(`code ${serial} was not locked before appending`);
-      const link = head.linkHash === null
-        ? nextLink(serial, written[i]!.hash, null, genesis({ brand: head.brandSlug, gtin: head.gtin, lot: head.lot, serial, index: head.index! }))
-        : nextLink(serial, written[i]!.hash, { n: head.n, linkHash: head.linkHash });
+      const link =
+        head.linkHash === null
+          ? nextLink(serial, written[i]!.hash, null, genesis({ brand: head.brandSlug, gtin: head.gtin, lot: head.lot, serial, index: head.index! }))
+          : nextLink(serial, written[i]!.hash, { n: head.n, linkHash: head.linkHash });
       const hash = linkHash(link);
       const at = 32 * serials.length;
       const hashBytes = fromHex(hash);
-      prevs.set(fromHex(link.prev), at); linkHashes.set(hashBytes, at); leaves.set(keccak256(hashBytes), at); // leafOf(hash)
-      serials.push(serial); ns.push(link.n); eventIds.push(written[i]!.id); indexes.push(head.index!);
+      prevs.set(fromHex(link.prev), at);
+      linkHashes.set(hashBytes, at);
+      leaves.set(keccak256(hashBytes), at); // leafOf(hash)
+      serials.push(serial);
+      ns.push(link.n);
+      eventIds.push(written[i]!.id);
+      indexes.push(head.index!);
       head.n = link.n;
       head.linkHash = hash;
       // A consumer's scan, or an EPCIS step SealTrace has no lifecycle meaning for (packing, storing…),
@@ -205,8 +253,12 @@ export async function appendEvents(
        FROM unnest($1::text[], $2::int[], $4::text[], $5::timestamptz[], $6::bigint[]) WITH ORDINALITY AS t(serial, n, state, opened_at, idx, i)
       WHERE codes.serial = t.serial`,
     [
-      touched, touched.map((s) => heads.get(s)!.n), heads32,
-      touched.map((s) => states.get(s) ?? null), touched.map((s) => openedAt.get(s) ?? null), touched.map((s) => heads.get(s)!.index),
+      touched,
+      touched.map((s) => heads.get(s)!.n),
+      heads32,
+      touched.map((s) => states.get(s) ?? null),
+      touched.map((s) => openedAt.get(s) ?? null),
+      touched.map((s) => heads.get(s)!.index),
     ],
   );
   for (const serial of touched) {
@@ -219,16 +271,24 @@ export async function appendEvents(
 }
 
 /** The head of a log that is not a bottle: where its chain stands, and what it is about. */
-export interface LogHead { n: number; linkHash: Hash | null; identity: Omit<LogIdentity, "index"> & { index: number | null } }
+export interface LogHead {
+  n: number;
+  linkHash: Hash | null;
+  identity: Omit<LogIdentity, "index"> & { index: number | null };
+}
 
 /** Locks the head of the log `key` (created empty on first use) for the rest of the transaction. */
 export async function lockLog(tx: Tx, key: string, brandId: number): Promise<LogHead> {
   await tx.query("INSERT INTO ledger_logs (key, brand_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [key, brandId]);
-  const { rows: [row] } = await tx.query<{ last_n: number; last_link_hash: Buffer | null; chain_index: number | null; slug: string }>(
-    "SELECT l.last_n, l.last_link_hash, l.chain_index, b.slug FROM ledger_logs l JOIN brands b ON b.id = l.brand_id WHERE l.key = $1 FOR UPDATE OF l", [key],
+  const {
+    rows: [row],
+  } = await tx.query<{ last_n: number; last_link_hash: Buffer | null; chain_index: number | null; slug: string }>(
+    "SELECT l.last_n, l.last_link_hash, l.chain_index, b.slug FROM ledger_logs l JOIN brands b ON b.id = l.brand_id WHERE l.key = $1 FOR UPDATE OF l",
+    [key],
   );
   return {
-    n: row!.last_n, linkHash: row!.last_link_hash === null ? null : toHex(row!.last_link_hash),
+    n: row!.last_n,
+    linkHash: row!.last_link_hash === null ? null : toHex(row!.last_link_hash),
     identity: { brand: row!.slug, log: key, index: row!.chain_index },
   };
 }
@@ -243,12 +303,19 @@ export async function appendToLog(tx: Tx, key: string, brandId: number, events: 
   const log = await lockLog(tx, key, brandId);
   const index = log.identity.index ?? (await allocateIndexes(tx, 1))[0]!;
   let head = log.linkHash === null ? null : { n: log.n, linkHash: log.linkHash };
-  const ns: number[] = [], eventIds: number[] = [], prevs: Buffer[] = [], linkHashes: Buffer[] = [], leaves: Buffer[] = [];
+  const ns: number[] = [],
+    eventIds: number[] = [],
+    prevs: Buffer[] = [],
+    linkHashes: Buffer[] = [],
+    leaves: Buffer[] = [];
   for (const event of events) {
     const link = nextLink(key, event.hash, head, head === null ? genesis({ ...log.identity, index }) : undefined);
     const hash = linkHash(link);
-    ns.push(link.n); eventIds.push(event.id);
-    prevs.push(Buffer.from(fromHex(link.prev))); linkHashes.push(Buffer.from(fromHex(hash))); leaves.push(Buffer.from(fromHex(leafOf(hash))));
+    ns.push(link.n);
+    eventIds.push(event.id);
+    prevs.push(Buffer.from(fromHex(link.prev)));
+    linkHashes.push(Buffer.from(fromHex(hash)));
+    leaves.push(Buffer.from(fromHex(leafOf(hash))));
     head = { n: link.n, linkHash: hash };
   }
   await enterLinkFence(tx);
@@ -257,6 +324,11 @@ export async function appendToLog(tx: Tx, key: string, brandId: number, events: 
      SELECT $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,
     [key, ns, eventIds, prevs, linkHashes, leaves, index],
   );
-  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE key = $1", [key, head!.n, Buffer.from(fromHex(head!.linkHash)), index]);
+  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE key = $1", [
+    key,
+    head!.n,
+    Buffer.from(fromHex(head!.linkHash)),
+    index,
+  ]);
   return events.length;
 }

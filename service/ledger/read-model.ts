@@ -70,8 +70,16 @@ export function historySql(serial: string, joins = ""): string {
 
 /** A step as stepsJsonSql gives it: the event, its party, and its batch (null fields: none). */
 export interface StepRow extends BatchPlace {
-  type: EventType; at: string; party: string | null; partyName: string | null; kind: string | null; region: string | null;
-  batch: number | null; block: number | null; blockTime: string | null; tx: string | null;
+  type: EventType;
+  at: string;
+  party: string | null;
+  partyName: string | null;
+  kind: string | null;
+  region: string | null;
+  batch: number | null;
+  block: number | null;
+  blockTime: string | null;
+  tx: string | null;
 }
 
 /** SQL: the bottle's steps (`serial` as in historySql) as one JSON array of StepRow, in chain order. */
@@ -80,8 +88,11 @@ export function stepsJsonSql(serial: string): string {
                 'type', e.type, 'at', e.occurred_at, 'party', e.party, 'partyName', pa.name, 'kind', pa.kind, 'region', pa.region,
                 'batch', ba.seq, 'state', ba.state, 'chain_id', ba.chain_id, 'registry', ba.registry, 'block', ba.block_number,
                 'blockTime', ba.block_time, 'tx', ba.tx_hash) ORDER BY l.n), '[]')
-         ${historySql(serial, `LEFT JOIN parties pa ON pa.brand_id = e.brand_id AND pa.id = e.party
-         LEFT JOIN batches ba ON ba.seq = ${linkBatchSql("l")}`)})`;
+         ${historySql(
+           serial,
+           `LEFT JOIN parties pa ON pa.brand_id = e.brand_id AND pa.id = e.party
+         LEFT JOIN batches ba ON ba.seq = ${linkBatchSql("l")}`,
+         )})`;
 }
 
 /** A step of the history with its anchoring on the current registry (null: not anchored there yet). */
@@ -104,15 +115,15 @@ export function stepFact(row: StepRow): StepFact {
 export function stepsOf(rows: StepRow[], current: ChainRef): Step[] {
   return rows.map((row) => ({
     ...stepFact(row),
-    anchor: anchoredHere(row, current)
-      ? { seq: row.batch!, blockNumber: row.block, blockTime: dateOrNull(row.blockTime), txHash: row.tx }
-      : null,
+    anchor: anchoredHere(row, current) ? { seq: row.batch!, blockNumber: row.block, blockTime: dateOrNull(row.blockTime), txHash: row.tx } : null,
   }));
 }
 
 /** The bottle's history as steps, in chain order (the store check; the page reads them in its own statement). */
 export async function historyOf(db: Db, serial: string): Promise<StepFact[]> {
-  const { rows: [row] } = await db.query<{ steps: StepRow[] }>(`SELECT ${stepsJsonSql("$1")} AS steps`, [serial]);
+  const {
+    rows: [row],
+  } = await db.query<{ steps: StepRow[] }>(`SELECT ${stepsJsonSql("$1")} AS steps`, [serial]);
   return row!.steps.map(stepFact);
 }
 
@@ -120,7 +131,12 @@ export async function historyOf(db: Db, serial: string): Promise<StepFact[]> {
 // Scans
 
 /** A consumer scan as read: when, and the coarse place (null: not known). */
-export interface ScanRow { at: string | Date; place: string | null; latitude: number | null; longitude: number | null }
+export interface ScanRow {
+  at: string | Date;
+  place: string | null;
+  latitude: number | null;
+  longitude: number | null;
+}
 
 export function scanFact(row: ScanRow): ScanFact {
   return { at: new Date(row.at), place: row.place === null ? null : { name: row.place, latitude: row.latitude, longitude: row.longitude } };

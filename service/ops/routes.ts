@@ -25,39 +25,58 @@ async function check(name: Dependency, probe: () => Promise<unknown>, log: Fasti
   }
 }
 
-export function opsRoutes(app: FastifyInstance, deps: {
-  db: Db; reads?: () => ReadStatus; metrics: Metrics; pingRedis: (() => Promise<void>) | null; pingChain: () => Promise<unknown>; metricsToken: string | null;
-}): void {
+export function opsRoutes(
+  app: FastifyInstance,
+  deps: {
+    db: Db;
+    reads?: () => ReadStatus;
+    metrics: Metrics;
+    pingRedis: (() => Promise<void>) | null;
+    pingChain: () => Promise<unknown>;
+    metricsToken: string | null;
+  },
+): void {
   app.get("/healthz", { schema: { tags: ["ops"], summary: "Liveness" }, logLevel: "warn" }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", {
-    schema: {
-      tags: ["ops"],
-      summary: "Readiness: database, Redis and chain answer (each ok, failing or not used; the causes are logged); "
-        + "with a read replica, `reads`: where the public reads go (replica or primary), the replica's state and its measured lag",
+  app.get(
+    "/readyz",
+    {
+      schema: {
+        tags: ["ops"],
+        summary:
+          "Readiness: database, Redis and chain answer (each ok, failing or not used; the causes are logged); " +
+          "with a read replica, `reads`: where the public reads go (replica or primary), the replica's state and its measured lag",
+      },
+      logLevel: "warn",
     },
-    logLevel: "warn",
-  }, async (_request, reply) => {
-    const [database, redis, chain] = await Promise.all([
-      check("database", () => deps.db.query("SELECT 1"), app.log),
-      deps.pingRedis === null ? Promise.resolve<DependencyState>("not used") : check("redis", deps.pingRedis, app.log),
-      check("chain", deps.pingChain, app.log),
-    ]);
-    const checks: Record<Dependency, DependencyState> = { database, redis, chain };
-    const ready = Object.values(checks).every((c) => c !== "failing");
-    // With a read replica (DATABASE_READ_URL): where the public reads go and the lag measured. A replica
-    // that lags or fails does not make the service unready: its reads go to the primary.
-    const reads = deps.reads?.();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks, ...(reads === undefined || reads.replica === "not used" ? {} : { reads }) });
-  });
+    async (_request, reply) => {
+      const [database, redis, chain] = await Promise.all([
+        check("database", () => deps.db.query("SELECT 1"), app.log),
+        deps.pingRedis === null ? Promise.resolve<DependencyState>("not used") : check("redis", deps.pingRedis, app.log),
+        check("chain", deps.pingChain, app.log),
+      ]);
+      const checks: Record<Dependency, DependencyState> = { database, redis, chain };
+      const ready = Object.values(checks).every((c) => c !== "failing");
+      // With a read replica (DATABASE_READ_URL): where the public reads go and the lag measured. A replica
+      // that lags or fails does not make the service unready: its reads go to the primary.
+      const reads = deps.reads?.();
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? "ready" : "not ready", checks, ...(reads === undefined || reads.replica === "not used" ? {} : { reads }) });
+    },
+  );
 
-  app.get("/metrics", {
-    schema: { tags: ["ops"], summary: "Prometheus metrics (Authorization: Bearer METRICS_TOKEN; not served without METRICS_TOKEN)" },
-    logLevel: "warn",
-  }, async (request, reply) => {
-    if (deps.metricsToken === null) throw notFound("metrics are not served (set METRICS_TOKEN to serve them to its bearer)");
-    const token = bearerToken(request);
-    if (token === null || !secretsEqual(token, deps.metricsToken)) throw unauthorized("the metrics token is required (Authorization: Bearer METRICS_TOKEN)");
-    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  app.get(
+    "/metrics",
+    {
+      schema: { tags: ["ops"], summary: "Prometheus metrics (Authorization: Bearer METRICS_TOKEN; not served without METRICS_TOKEN)" },
+      logLevel: "warn",
+    },
+    async (request, reply) => {
+      if (deps.metricsToken === null) throw notFound("metrics are not served (set METRICS_TOKEN to serve them to its bearer)");
+      const token = bearerToken(request);
+      if (token === null || !secretsEqual(token, deps.metricsToken)) throw unauthorized("the metrics token is required (Authorization: Bearer METRICS_TOKEN)");
+      return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    },
+  );
 }

@@ -16,8 +16,7 @@ import { destinationAllowed, formatIp, parseIp, type Cidr, type DeliveryError, t
 export type Resolver = (hostname: string) => Promise<string[]>;
 
 /** The system resolver (getaddrinfo: /etc/hosts, the container network's DNS…), all addresses. */
-export const systemResolver: Resolver = async (hostname) =>
-  (await dnsLookup(hostname, { all: true, order: "verbatim" })).map((entry) => entry.address);
+export const systemResolver: Resolver = async (hostname) => (await dnsLookup(hostname, { all: true, order: "verbatim" })).map((entry) => entry.address);
 
 export interface DestinationPolicy {
   /** Private blocks that may receive webhooks anyway (WEBHOOK_ALLOW_PRIVATE); empty: public addresses only. */
@@ -91,22 +90,25 @@ export function postPinned(url: URL, addresses: Ip[], headers: Record<string, st
   const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise<number>((resolve, reject) => {
-    const request = send({
-      protocol: url.protocol,
-      host: hostname,
-      port: url.port === "" ? undefined : Number(url.port),
-      path: `${url.pathname}${url.search}`,
-      method: "POST",
-      headers: { ...headers, host: url.host, "content-length": String(Buffer.byteLength(body)) },
-      // A connection of its own: never a pooled socket opened for another check.
-      agent: false,
-      lookup,
-      signal,
-    }, (response: IncomingMessage) => {
-      // Only the status matters; the body is not read.
-      resolve(response.statusCode ?? 0);
-      response.destroy();
-    });
+    const request = send(
+      {
+        protocol: url.protocol,
+        host: hostname,
+        port: url.port === "" ? undefined : Number(url.port),
+        path: `${url.pathname}${url.search}`,
+        method: "POST",
+        headers: { ...headers, host: url.host, "content-length": String(Buffer.byteLength(body)) },
+        // A connection of its own: never a pooled socket opened for another check.
+        agent: false,
+        lookup,
+        signal,
+      },
+      (response: IncomingMessage) => {
+        // Only the status matters; the body is not read.
+        resolve(response.statusCode ?? 0);
+        response.destroy();
+      },
+    );
     request.on("error", reject);
     request.end(body);
   });

@@ -132,7 +132,14 @@ export function createDispatcher(options: DispatcherOptions) {
       outcome = delayMs === null ? { state: "failed" } : { state: "retry", delayMs };
     }
     const result: Attempt = { at, status, error, durationMs };
-    const context = { delivery: delivery.id, webhookId: delivery.webhookId, endpoint: delivery.endpointId, type: delivery.type, status, attempts: delivery.attempts + 1 };
+    const context = {
+      delivery: delivery.id,
+      webhookId: delivery.webhookId,
+      endpoint: delivery.endpointId,
+      type: delivery.type,
+      status,
+      attempts: delivery.attempts + 1,
+    };
     try {
       await repo.record(delivery, result, outcome);
     } catch (recordError) {

@@ -53,9 +53,16 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redis: Redi
   let worker: BullWorker | null = null;
   // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
   // Kept, the schedule comes back after Redis is wiped (service/jobs/schedule.ts).
-  const schedule = keepScheduled(queue, "outbox-every", intervalMs, {
-    name: "outbox", opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 500 },
-  }, log);
+  const schedule = keepScheduled(
+    queue,
+    "outbox-every",
+    intervalMs,
+    {
+      name: "outbox",
+      opts: { attempts: 1, removeOnComplete: 100, removeOnFail: 500 },
+    },
+    log,
+  );
   return {
     async start() {
       await schedule.start();
@@ -76,7 +83,5 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redis: Redi
 export function createOutboxJobs(options: OutboxJobsOptions): OutboxJobs {
   const intervalMs = options.intervalMs ?? OUTBOX_INTERVAL_MS;
   const dispatcher = createDispatcher({ db: options.db, log: options.log, allowPrivate: options.allowPrivate, retry: options.retry });
-  return options.redis === null
-    ? inProcess(dispatcher, intervalMs, options.log)
-    : bull(dispatcher, { ...options, redis: options.redis }, intervalMs);
+  return options.redis === null ? inProcess(dispatcher, intervalMs, options.log) : bull(dispatcher, { ...options, redis: options.redis }, intervalMs);
 }

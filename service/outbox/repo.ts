@@ -106,26 +106,30 @@ interface EndpointRow {
 }
 
 const view = (row: EndpointRow): EndpointView => ({
-  id: String(row.id), url: row.url, types: row.types, enabled: row.enabled, disabledReason: row.disabled_reason, createdAt: row.created_at.toISOString(),
+  id: String(row.id),
+  url: row.url,
+  types: row.types,
+  enabled: row.enabled,
+  disabledReason: row.disabled_reason,
+  createdAt: row.created_at.toISOString(),
 });
 
 export function createOutboxRepo(db: Db) {
   /** Disables an endpoint; its pending deliveries fail with the same reason. */
   async function disable(conn: Db | Tx, endpointId: number, reason: string): Promise<void> {
-    await conn.query(
-      "UPDATE endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1 AND enabled",
-      [endpointId, reason],
-    );
-    await conn.query(
-      "UPDATE deliveries SET state = 'failed', last_error = $2 WHERE endpoint_id = $1 AND state = 'pending'",
-      [endpointId, "endpoint_disabled" satisfies DeliveryError],
-    );
+    await conn.query("UPDATE endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1 AND enabled", [endpointId, reason]);
+    await conn.query("UPDATE deliveries SET state = 'failed', last_error = $2 WHERE endpoint_id = $1 AND state = 'pending'", [
+      endpointId,
+      "endpoint_disabled" satisfies DeliveryError,
+    ]);
   }
 
   return {
     async createEndpoint(brandId: number, url: string, types: string[]): Promise<CreatedEndpoint> {
       const secret = newWebhookSecret();
-      const { rows: [row] } = await db.query<{ id: number }>(
+      const {
+        rows: [row],
+      } = await db.query<{ id: number }>(
         `INSERT INTO endpoints (brand_id, url, types, secret, last_alert_id, last_batch_seq)
          VALUES ($1, $2, $3, $4, (SELECT COALESCE(max(id), 0) FROM alerts), ${ANCHORED_PREFIX})
          RETURNING id`,
@@ -144,10 +148,12 @@ export function createOutboxRepo(db: Db) {
 
     /** The brand's endpoint, or null (unknown, or another brand's). */
     async endpoint(brandId: number, endpointId: number): Promise<EndpointView | null> {
-      const { rows: [row] } = await db.query<EndpointRow>(
-        "SELECT id, url, types, enabled, disabled_reason, created_at FROM endpoints WHERE id = $1 AND brand_id = $2",
-        [endpointId, brandId],
-      );
+      const {
+        rows: [row],
+      } = await db.query<EndpointRow>("SELECT id, url, types, enabled, disabled_reason, created_at FROM endpoints WHERE id = $1 AND brand_id = $2", [
+        endpointId,
+        brandId,
+      ]);
       return row === undefined ? null : view(row);
     },
 
@@ -162,10 +168,22 @@ export function createOutboxRepo(db: Db) {
     },
 
     /** An endpoint's deliveries, newest first, each with its attempts (oldest first). */
-    async listDeliveries(endpointId: number, beforeId: number | null, limit: number): Promise<{ deliveries: DeliveryView[]; more: boolean; lastId: number | null }> {
+    async listDeliveries(
+      endpointId: number,
+      beforeId: number | null,
+      limit: number,
+    ): Promise<{ deliveries: DeliveryView[]; more: boolean; lastId: number | null }> {
       const { rows } = await db.query<{
-        id: number; webhook_id: string; event_type: string; state: DeliveryView["state"]; payload: unknown; created_at: Date;
-        delivered_at: Date | null; next_attempt_at: Date; last_status: number | null; last_error: DeliveryError | null;
+        id: number;
+        webhook_id: string;
+        event_type: string;
+        state: DeliveryView["state"];
+        payload: unknown;
+        created_at: Date;
+        delivered_at: Date | null;
+        next_attempt_at: Date;
+        last_status: number | null;
+        last_error: DeliveryError | null;
       }>(
         `SELECT id, webhook_id, event_type, state, payload, created_at, delivered_at, next_attempt_at, last_status, last_error
            FROM deliveries WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2)
@@ -173,7 +191,13 @@ export function createOutboxRepo(db: Db) {
         [endpointId, beforeId, limit + 1],
       );
       const page = rows.slice(0, limit);
-      const { rows: attempts } = await db.query<{ delivery_id: number; attempted_at: Date; status: number | null; error: DeliveryError | null; duration_ms: number | null }>(
+      const { rows: attempts } = await db.query<{
+        delivery_id: number;
+        attempted_at: Date;
+        status: number | null;
+        error: DeliveryError | null;
+        duration_ms: number | null;
+      }>(
         `SELECT delivery_id, attempted_at, status, error, duration_ms FROM delivery_attempts
           WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`,
         [page.map((d) => d.id)],
@@ -186,10 +210,17 @@ export function createOutboxRepo(db: Db) {
       }
       return {
         deliveries: page.map((d) => ({
-          id: String(d.id), webhookId: d.webhook_id, type: d.event_type, state: d.state, payload: d.payload,
-          createdAt: d.created_at.toISOString(), deliveredAt: d.delivered_at?.toISOString() ?? null,
+          id: String(d.id),
+          webhookId: d.webhook_id,
+          type: d.event_type,
+          state: d.state,
+          payload: d.payload,
+          createdAt: d.created_at.toISOString(),
+          deliveredAt: d.delivered_at?.toISOString() ?? null,
           nextAttemptAt: d.state === "pending" ? d.next_attempt_at.toISOString() : null,
-          lastStatus: d.last_status, lastError: d.last_error, attempts: byDelivery.get(d.id) ?? [],
+          lastStatus: d.last_status,
+          lastError: d.last_error,
+          attempts: byDelivery.get(d.id) ?? [],
         })),
         more: rows.length > limit,
         lastId: page.at(-1)?.id ?? null,
@@ -203,10 +234,14 @@ export function createOutboxRepo(db: Db) {
      */
     async fanOut(): Promise<number> {
       return await withTransaction(db, async (tx) => {
-        const { rows: [lock] } = await tx.query<{ got: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS got", [FANOUT_LOCK]);
+        const {
+          rows: [lock],
+        } = await tx.query<{ got: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS got", [FANOUT_LOCK]);
         if (!lock!.got) return 0;
         // Taken before the inserts, so nothing these cursors pass over can be missed by them.
-        const { rows: [mark] } = await tx.query<{ alert_id: number | null; batch_seq: number }>(
+        const {
+          rows: [mark],
+        } = await tx.query<{ alert_id: number | null; batch_seq: number }>(
           `SELECT (SELECT id FROM alerts WHERE created_at < now() - interval '${ALERT_LOOKBACK}' ORDER BY id DESC LIMIT 1) AS alert_id,
                   ${ANCHORED_PREFIX} AS batch_seq`,
         );
@@ -287,7 +322,15 @@ export function createOutboxRepo(db: Db) {
      */
     async claimDue(limit: number, leaseMs: number): Promise<DueDelivery[]> {
       const { rows } = await db.query<{
-        id: number; endpoint_id: number; webhook_id: string; event_type: string; payload: unknown; attempts: number; created_at: Date; url: string; secret: string;
+        id: number;
+        endpoint_id: number;
+        webhook_id: string;
+        event_type: string;
+        payload: unknown;
+        attempts: number;
+        created_at: Date;
+        url: string;
+        secret: string;
       }>(
         `UPDATE deliveries d SET next_attempt_at = now() + $2::float8 * interval '1 millisecond'
            FROM endpoints e
@@ -300,18 +343,28 @@ export function createOutboxRepo(db: Db) {
         [limit, leaseMs],
       );
       return rows.map((r) => ({
-        id: r.id, endpointId: r.endpoint_id, webhookId: r.webhook_id, type: r.event_type, payload: r.payload,
-        attempts: r.attempts, createdAt: r.created_at, url: r.url, secret: r.secret,
+        id: r.id,
+        endpointId: r.endpoint_id,
+        webhookId: r.webhook_id,
+        type: r.event_type,
+        payload: r.payload,
+        attempts: r.attempts,
+        createdAt: r.created_at,
+        url: r.url,
+        secret: r.secret,
       }));
     },
 
     /** Records an attempt and its outcome (a delivery no longer pending, e.g. disabled meanwhile, keeps its state). */
     async record(delivery: DueDelivery, attempt: Attempt, outcome: Outcome): Promise<void> {
       await withTransaction(db, async (tx) => {
-        await tx.query(
-          "INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
-          [delivery.id, attempt.at, attempt.status, attempt.error, attempt.durationMs],
-        );
+        await tx.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)", [
+          delivery.id,
+          attempt.at,
+          attempt.status,
+          attempt.error,
+          attempt.durationMs,
+        ]);
         const state = outcome.state === "gone" ? "failed" : outcome.state === "retry" ? "pending" : outcome.state;
         await tx.query(
           `UPDATE deliveries SET state = $2::text, attempts = attempts + 1, last_status = $3, last_error = $4,

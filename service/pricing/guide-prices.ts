@@ -20,14 +20,30 @@ export interface NewGuidePrice {
   validFrom?: string | undefined;
 }
 
-interface GuideRow { region: string | null; amount: string; currency: string; below: number; above: number; valid_from: Date }
+interface GuideRow {
+  region: string | null;
+  amount: string;
+  currency: string;
+  below: number;
+  above: number;
+  valid_from: Date;
+}
 
-const guideOf = (r: GuideRow): GuidePrice => ({ amount: r.amount, currency: r.currency, below: r.below, above: r.above, region: r.region, validFrom: r.valid_from });
+const guideOf = (r: GuideRow): GuidePrice => ({
+  amount: r.amount,
+  currency: r.currency,
+  below: r.below,
+  above: r.above,
+  region: r.region,
+  validFrom: r.valid_from,
+});
 
 /** Adds a guide price to the product's history, and returns it as stored. */
 export async function insertGuidePrice(db: Queryable, brandId: number, gtin: string, price: NewGuidePrice): Promise<GuidePrice> {
   const { amount, currency, below, above, region, validFrom } = price;
-  const { rows: [row] } = await db.query<GuideRow>(
+  const {
+    rows: [row],
+  } = await db.query<GuideRow>(
     `INSERT INTO guide_prices (brand_id, gtin, region, amount, currency, below, above, valid_from)
      VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::timestamptz, now()))
      RETURNING region, amount::text AS amount, currency, below::float8 AS below, above::float8 AS above, valid_from`,

@@ -14,7 +14,10 @@ const layout = (lang: Lang, title: string, body: SafeHtml): string => pageDocume
 
 export function renderThanks(lang: Lang, report: PriceReportAnswer & { price: { amount: string; currency: string }; backUrl: string }): string {
   const m: Messages = MESSAGES[lang];
-  return layout(lang, m.reportThanks, html`<header class="verdict verdict-genuine" role="status">
+  return layout(
+    lang,
+    m.reportThanks,
+    html`<header class="verdict verdict-genuine" role="status">
 <h1>${m.reportThanks}</h1>
 <p>${m.reportThanksText}</p>
 </header>
@@ -28,18 +31,23 @@ ${report.band ? html`<dt>${m.priceBand}</dt><dd>${report.band.min} – ${report.
 <p>${m.reportVerdicts[report.verdict ?? "none"]}</p>
 <p><a href="${report.backUrl}">${m.backToPage}</a></p>
 </section>
-</main>`);
+</main>`,
+  );
 }
 
 /** The page for a form post that could not be taken: unknown code or wrong secret (404), bad input, too many. */
 export function renderReportFailed(lang: Lang, status: number): string {
   const m: Messages = MESSAGES[lang];
   const reason = status === 404 ? m.notFoundText : status === 429 ? m.reportTooOften : status === 400 || status === 422 ? m.reportInvalid : m.reportTryAgain;
-  return layout(lang, m.reportFailed, html`<header class="verdict ${status === 404 ? "verdict-notfound" : "verdict-warning"}" role="alert">
+  return layout(
+    lang,
+    m.reportFailed,
+    html`<header class="verdict ${status === 404 ? "verdict-notfound" : "verdict-warning"}" role="alert">
 <h1>${m.reportFailed}</h1>
 <p>${reason}</p>
 </header>
 <main>
 <section class="card"><p>${m.reportTryAgain}</p></section>
-</main>`);
+</main>`,
+  );
 }

@@ -4,7 +4,14 @@
  */
 import { csvRow } from "../core/labels.ts";
 import {
-  DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type PricePolicy, type Sale, type StoreLine, type StoreRef,
+  DEFAULT_POLICY,
+  policyProblems,
+  priceProtection,
+  sumMoney,
+  type PricePolicy,
+  type Sale,
+  type StoreLine,
+  type StoreRef,
 } from "../core/price-protection.ts";
 import type { Db } from "../db/pool.ts";
 import { AppError } from "../http/errors.ts";
@@ -21,16 +28,47 @@ export interface PriceProtectionReport {
 }
 
 export const CSV_COLUMNS = [
-  "party", "name", "region", "sold", "previous_sold", "volume_change", "judged", "within", "excluded",
-  "compliance", "guide_revenue", "rate", "compensation", "currency",
+  "party",
+  "name",
+  "region",
+  "sold",
+  "previous_sold",
+  "volume_change",
+  "judged",
+  "within",
+  "excluded",
+  "compliance",
+  "guide_revenue",
+  "rate",
+  "compensation",
+  "currency",
 ] as const;
 
 export function reportCsv(report: PriceProtectionReport): string {
   const text = (value: number | null) => (value === null ? "" : String(value));
-  return csvRow([...CSV_COLUMNS]) + report.stores.map((s) => csvRow([
-    s.party, s.name, s.region, String(s.sold), String(s.previousSold), text(s.volumeChange), String(s.judged), String(s.within),
-    String(s.excluded), text(s.compliance), s.guideRevenue, String(s.rate), s.compensation, report.currency,
-  ])).join("");
+  return (
+    csvRow([...CSV_COLUMNS]) +
+    report.stores
+      .map((s) =>
+        csvRow([
+          s.party,
+          s.name,
+          s.region,
+          String(s.sold),
+          String(s.previousSold),
+          text(s.volumeChange),
+          String(s.judged),
+          String(s.within),
+          String(s.excluded),
+          text(s.compliance),
+          s.guideRevenue,
+          String(s.rate),
+          s.compensation,
+          report.currency,
+        ]),
+      )
+      .join("")
+  );
 }
 
 /** A stored policy, with defaults for anything missing (policies are whole objects, but be lenient). */
@@ -41,7 +79,9 @@ function policyOf(stored: unknown): PricePolicy {
 
 export function createPriceProtection(db: Db) {
   async function policy(brandId: number): Promise<PricePolicy> {
-    const { rows: [row] } = await db.query<{ price_policy: unknown }>("SELECT price_policy FROM brands WHERE id = $1", [brandId]);
+    const {
+      rows: [row],
+    } = await db.query<{ price_policy: unknown }>("SELECT price_policy FROM brands WHERE id = $1", [brandId]);
     return policyOf(row?.price_policy);
   }
 
@@ -80,16 +120,26 @@ export function createPriceProtection(db: Db) {
           WHERE brand_id = $1 AND (kind = 'store' OR id = ANY($2::text[])) ORDER BY id`,
         [brandId, [...new Set([...saleRows.map((r) => r.party), ...previousRows.map((r) => r.party)])]],
       );
-      const guides = await loadGuidePrices(db, brandId, saleRows.map((r) => r.gtin));
+      const guides = await loadGuidePrices(
+        db,
+        brandId,
+        saleRows.map((r) => r.gtin),
+      );
 
       const current = await policy(brandId);
       const stores: StoreRef[] = storeRows.map((r) => ({ id: r.id, name: r.name, region: r.region }));
       const sales: Sale[] = saleRows.map((r) => ({
-        party: r.party, gtin: r.gtin, at: r.occurred_at,
+        party: r.party,
+        gtin: r.gtin,
+        at: r.occurred_at,
         price: r.amount === null || r.currency === null ? null : { amount: r.amount, currency: r.currency },
       }));
       const lines = priceProtection({
-        policy: current, currency, stores, sales, guides,
+        policy: current,
+        currency,
+        stores,
+        sales,
+        guides,
         previousSold: new Map(previousRows.map((r) => [r.party, r.sold])),
       });
       return {

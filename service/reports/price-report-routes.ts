@@ -16,19 +16,23 @@ import { createPriceReports } from "./price-reports.ts";
 const FORM = "application/x-www-form-urlencoded";
 const BODY_LIMIT = 8 * 1024;
 
-const ReportBody = Type.Object({
-  serial: Type.String({ minLength: 1, maxLength: 64 }),
-  secret: Type.String({ minLength: 1, maxLength: 128, description: "the public secret from the bottle's QR code (its ?s=)" }),
-  price: Type.String({ pattern: AMOUNT_PATTERN, description: "decimal string, e.g. \"1499.00\"" }),
-  currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code (default CNY)" })),
-  store: Type.Optional(Type.String({ maxLength: 100, description: "where: a store's party id, or its name" })),
-  lang: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")], { description: "language of the HTML answer to a form post" })),
-}, { additionalProperties: false });
+const ReportBody = Type.Object(
+  {
+    serial: Type.String({ minLength: 1, maxLength: 64 }),
+    secret: Type.String({ minLength: 1, maxLength: 128, description: "the public secret from the bottle's QR code (its ?s=)" }),
+    price: Type.String({ pattern: AMOUNT_PATTERN, description: 'decimal string, e.g. "1499.00"' }),
+    currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code (default CNY)" })),
+    store: Type.Optional(Type.String({ maxLength: 100, description: "where: a store's party id, or its name" })),
+    lang: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")], { description: "language of the HTML answer to a form post" })),
+  },
+  { additionalProperties: false },
+);
 
 const Money = Type.Object({ amount: Type.String(), currency: Type.String() });
 const ReportAnswer = Type.Object({
-  verdict: Type.Union([Type.Literal("below"), Type.Literal("within"), Type.Literal("above"), Type.Literal("other_currency"), Type.Null()],
-    { description: "null when the product has no guide price in force" }),
+  verdict: Type.Union([Type.Literal("below"), Type.Literal("within"), Type.Literal("above"), Type.Literal("other_currency"), Type.Null()], {
+    description: "null when the product has no guide price in force",
+  }),
   guide: Type.Union([Money, Type.Null()]),
   band: Type.Union([Type.Object({ min: Type.String(), max: Type.String() }), Type.Null()]),
 });
@@ -52,38 +56,43 @@ export function priceReportRoutes(app: Api, deps: { db: Db; rateLimitPerIp: numb
 
     // A browser that posted the form gets a page, not JSON; everything else goes to the app's handler.
     scope.setErrorHandler((error: FastifyError, request, reply) => {
-      const status = error instanceof AppError ? error.status : error.validation ? 400 : error.statusCode ?? 500;
+      const status = error instanceof AppError ? error.status : error.validation ? 400 : (error.statusCode ?? 500);
       if (!isForm(request) || status >= 500) throw error;
       return sendPage(reply, status, renderReportFailed(formLang(request), status));
     });
 
     const perIp = scope.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
 
-    scope.post("/api/v1/price-reports", {
-      onRequest: perIp,
-      bodyLimit: BODY_LIMIT,
-      schema: {
-        tags: ["verify"],
-        summary: "Report the price of a bottle (the verification page's form): judged against the guide-price band, stored, alerted when outside",
-        description: "Send JSON, or the page's form (application/x-www-form-urlencoded, answered with an HTML page). The band is the guide "
-          + "price in force now for the code's sales region (else the national one). An unknown serial or a wrong secret is the same 404.",
-        consumes: ["application/json", FORM],
-        body: ReportBody,
-        response: { 201: ReportAnswer },
+    scope.post(
+      "/api/v1/price-reports",
+      {
+        onRequest: perIp,
+        bodyLimit: BODY_LIMIT,
+        schema: {
+          tags: ["verify"],
+          summary: "Report the price of a bottle (the verification page's form): judged against the guide-price band, stored, alerted when outside",
+          description:
+            "Send JSON, or the page's form (application/x-www-form-urlencoded, answered with an HTML page). The band is the guide " +
+            "price in force now for the code's sales region (else the national one). An unknown serial or a wrong secret is the same 404.",
+          consumes: ["application/json", FORM],
+          body: ReportBody,
+          response: { 201: ReportAnswer },
+        },
       },
-    }, async (request, reply) => {
-      const body = request.body;
-      const cents = toCents(body.price);
-      if (cents === 0) throw invalid("price", "must be more than 0");
-      const store = body.store?.trim() || null;
-      const price = { amount: fromCents(cents), currency: body.currency ?? "CNY" }; // "1000" → "1000.00"
-      const answer = await reports.report({ serial: body.serial, secret: body.secret, price, store }, request.ip);
-      if (answer === null) throw notFound("no such bottle");
-      const { gtin, ...result } = answer;
-      if (!isForm(request)) return reply.code(201).send(result);
-      const lang = body.lang ?? "zh";
-      const backUrl = bottleUrl("", gtin, body.serial, lang === "en" ? { s: body.secret, lang } : { s: body.secret });
-      return sendPage(reply, 201, renderThanks(lang, { ...result, price, backUrl }));
-    });
+      async (request, reply) => {
+        const body = request.body;
+        const cents = toCents(body.price);
+        if (cents === 0) throw invalid("price", "must be more than 0");
+        const store = body.store?.trim() || null;
+        const price = { amount: fromCents(cents), currency: body.currency ?? "CNY" }; // "1000" → "1000.00"
+        const answer = await reports.report({ serial: body.serial, secret: body.secret, price, store }, request.ip);
+        if (answer === null) throw notFound("no such bottle");
+        const { gtin, ...result } = answer;
+        if (!isForm(request)) return reply.code(201).send(result);
+        const lang = body.lang ?? "zh";
+        const backUrl = bottleUrl("", gtin, body.serial, lang === "en" ? { s: body.secret, lang } : { s: body.secret });
+        return sendPage(reply, 201, renderThanks(lang, { ...result, price, backUrl }));
+      },
+    );
   });
 }

@@ -36,7 +36,9 @@ export function createPriceReports(db: Db) {
      * (the caller answers both alike); otherwise the verdict, with the bottle's GTIN for a link back.
      */
     async report(input: PriceReportInput, ip: string, now = new Date()): Promise<(PriceReportAnswer & { gtin: string }) | null> {
-      const { rows: [code] } = await db.query<{ brand_id: number; gtin: string; region: string | null; secret_hash: Buffer; scan_salt: Buffer }>(
+      const {
+        rows: [code],
+      } = await db.query<{ brand_id: number; gtin: string; region: string | null; secret_hash: Buffer; scan_salt: Buffer }>(
         `SELECT c.brand_id, c.gtin, c.region, c.secret_hash, b.scan_salt
            FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = $1`,
         [input.serial],
@@ -53,22 +55,50 @@ export function createPriceReports(db: Db) {
       const ipHash = createHash("sha256").update(code.scan_salt).update(ip).digest();
 
       await withTransaction(db, async (tx) => {
-        const { rows: [party] } = input.store === null ? { rows: [] } : await tx.query<{ id: string }>(
-          "SELECT id FROM parties WHERE brand_id = $1 AND id = $2", [code.brand_id, input.store],
-        );
-        const { rows: [stored] } = await tx.query<{ id: number }>(
+        const {
+          rows: [party],
+        } =
+          input.store === null
+            ? { rows: [] }
+            : await tx.query<{ id: string }>("SELECT id FROM parties WHERE brand_id = $1 AND id = $2", [code.brand_id, input.store]);
+        const {
+          rows: [stored],
+        } = await tx.query<{ id: number }>(
           `INSERT INTO price_reports (brand_id, serial, amount, currency, store, store_party, verdict, guide_amount, guide_currency, reported_at, ip_hash)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-          [code.brand_id, input.serial, input.price.amount, input.price.currency, input.store, party?.id ?? null,
-            answer.verdict, guide?.amount ?? null, guide?.currency ?? null, now, ipHash],
+          [
+            code.brand_id,
+            input.serial,
+            input.price.amount,
+            input.price.currency,
+            input.store,
+            party?.id ?? null,
+            answer.verdict,
+            guide?.amount ?? null,
+            guide?.currency ?? null,
+            now,
+            ipHash,
+          ],
         );
         if (judged !== null && (judged.verdict === "below" || judged.verdict === "above")) {
-          await insertAlerts(tx, code.brand_id, [{
-            kind: "consumer_price_report", serial: input.serial, eventId: null, party: party?.id ?? null, details: {
-              price: input.price, guide: answer.guide, band: answer.band, verdict: judged.verdict, deviation: judged.deviation,
-              store: input.store, region: guide!.region, report: String(stored!.id),
+          await insertAlerts(tx, code.brand_id, [
+            {
+              kind: "consumer_price_report",
+              serial: input.serial,
+              eventId: null,
+              party: party?.id ?? null,
+              details: {
+                price: input.price,
+                guide: answer.guide,
+                band: answer.band,
+                verdict: judged.verdict,
+                deviation: judged.deviation,
+                store: input.store,
+                region: guide!.region,
+                report: String(stored!.id),
+              },
             },
-          }]);
+          ]);
         }
       });
       return { ...answer, gtin: code.gtin };

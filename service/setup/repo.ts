@@ -52,20 +52,21 @@ function regenerated(labelKey: Uint8Array, base: string, row: CodeRow): Label | 
   return label;
 }
 
-const notRegenerable = (what: string, field: string): AppError => conflict(
-  `${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field,
-);
+const notRegenerable = (what: string, field: string): AppError =>
+  conflict(`${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field);
 
 /** The brand's settings (columns of brands, migration 0013): its policy for its stores' own events. */
 export type BrandSettings = StorePolicy;
 
 /** The brand's settings, read in the caller's transaction (the ingest reads them beside the bottles it locks). */
 export async function brandSettings(q: Db | Tx, brandId: number): Promise<BrandSettings> {
-  const { rows: [row] } = await q.query<{ store_backdate_hours: number; store_sells_unreceived: boolean }>(
-    "SELECT store_backdate_hours, store_sells_unreceived FROM brands WHERE id = $1", [brandId],
+  const {
+    rows: [row],
+  } = await q.query<{ store_backdate_hours: number; store_sells_unreceived: boolean }>(
+    "SELECT store_backdate_hours, store_sells_unreceived FROM brands WHERE id = $1",
+    [brandId],
   );
-  return row === undefined ? { ...DEFAULT_STORE_POLICY }
-    : { storeBackdateHours: row.store_backdate_hours, storeSellsUnreceived: row.store_sells_unreceived };
+  return row === undefined ? { ...DEFAULT_STORE_POLICY } : { storeBackdateHours: row.store_backdate_hours, storeSellsUnreceived: row.store_sells_unreceived };
 }
 
 export type PartyKind = "factory" | "warehouse" | "distributor" | "store";
@@ -155,9 +156,17 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
       if (party.gln !== undefined && location === null) {
         throw invalid("gln", "must be a GLN (13 digits with a valid check digit), an SGLN (urn:epc:id:sgln:…) or a GS1 Digital Link with /414/{gln}");
       }
-      const taken = location === null ? [] : (await db.query<{ id: string }>(
-        "SELECT id FROM parties WHERE brand_id = $1 AND gln = $2 AND gln_ext IS NOT DISTINCT FROM $3 AND id <> $4", [brandId, location.gln, location.ext, id],
-      )).rows;
+      const taken =
+        location === null
+          ? []
+          : (
+              await db.query<{ id: string }>("SELECT id FROM parties WHERE brand_id = $1 AND gln = $2 AND gln_ext IS NOT DISTINCT FROM $3 AND id <> $4", [
+                brandId,
+                location.gln,
+                location.ext,
+                id,
+              ])
+            ).rows;
       if (taken[0] !== undefined) throw conflict(`party "${taken[0].id}" is already registered at ${party.gln}`, "gln");
       const { rowCount } = await db.query(
         `INSERT INTO parties (brand_id, id, kind, name, region, authorised, gln, gln_ext)
@@ -187,8 +196,15 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
         `INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
          SELECT s, $1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE 'minted' END, h, c
            FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
-        [brandId, gtin, request.lot ?? null, request.region ?? null,
-          codes.map((c) => c.serial), codes.map((c) => tokenHash(c.secret)), codes.map((c) => tokenHash(c.capCode))],
+        [
+          brandId,
+          gtin,
+          request.lot ?? null,
+          request.region ?? null,
+          codes.map((c) => c.serial),
+          codes.map((c) => tokenHash(c.secret)),
+          codes.map((c) => tokenHash(c.capCode)),
+        ],
       );
       return codes;
     },
@@ -205,11 +221,14 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
       const base = publicBaseUrl();
       const first = await codeRows(brandId, lot, "", EXPORT_PAGE);
       if (first.length === 0) throw notFound(`no codes in lot "${lot}"`);
-      const render = (rows: CodeRow[]): string => rows.map((row) => {
-        const label = regenerated(labelKey, base, row);
-        if (label === null) throw notRegenerable(`the label of code ${row.serial} in lot "${lot}"`, "lot");
-        return csvRow([row.serial, row.gtin, row.lot, row.region, label.url, label.capCode, label.capUrl]);
-      }).join("");
+      const render = (rows: CodeRow[]): string =>
+        rows
+          .map((row) => {
+            const label = regenerated(labelKey, base, row);
+            if (label === null) throw notRegenerable(`the label of code ${row.serial} in lot "${lot}"`, "lot");
+            return csvRow([row.serial, row.gtin, row.lot, row.region, label.url, label.capCode, label.capUrl]);
+          })
+          .join("");
       const head = csvRow([...EXPORT_COLUMNS]) + render(first);
       return (async function* () {
         yield head;
@@ -223,10 +242,9 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
 
     /** An SVG QR code of one of the brand's bottles: its Digital Link URL (`?s=`), or its cap URL (`?o=`). */
     async qrSvg(brandId: number, serial: string, which: "url" | "cap"): Promise<string> {
-      const { rows: [row] } = await db.query<CodeRow>(
-        "SELECT serial, gtin, lot, region, secret_hash, cap_hash FROM codes WHERE serial = $1 AND brand_id = $2",
-        [serial, brandId],
-      );
+      const {
+        rows: [row],
+      } = await db.query<CodeRow>("SELECT serial, gtin, lot, region, secret_hash, cap_hash FROM codes WHERE serial = $1 AND brand_id = $2", [serial, brandId]);
       if (row === undefined) throw notFound("no such code");
       const label = regenerated(labelKeyOf(brandId), publicBaseUrl(), row);
       if (label === null) throw notRegenerable(`the label of code ${serial}`, "serial");

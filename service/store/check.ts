@@ -16,19 +16,19 @@ export type Intent = "receiving" | "sale";
 export type CheckResult =
   | { authentic: false }
   | {
-    authentic: true;
-    serial: string;
-    product: { gtin: string; name: string | null };
-    state: string;
-    region: { ok: boolean; assigned: string | null; store: string };
-    price: {
-      guide: Money | null;
-      band: { min: string; max: string } | null;
-      verdict: PriceVerdict | null;
-      deviation: number | null;
+      authentic: true;
+      serial: string;
+      product: { gtin: string; name: string | null };
+      state: string;
+      region: { ok: boolean; assigned: string | null; store: string };
+      price: {
+        guide: Money | null;
+        band: { min: string; max: string } | null;
+        verdict: PriceVerdict | null;
+        deviation: number | null;
+      };
+      warnings: StoreWarning[];
     };
-    warnings: StoreWarning[];
-  };
 
 /** Guide prices of one product, with their history. */
 export async function guidePrices(db: Db, brandId: number, gtin: string): Promise<GuidePrice[]> {
@@ -36,9 +36,7 @@ export async function guidePrices(db: Db, brandId: number, gtin: string): Promis
 }
 
 /** The lifecycle facts the store check adds to the consumer warnings. */
-export function lifecycleFacts(input: {
-  steps: StepFact[]; store: string; intent: Intent; soldBeforeWarned: boolean;
-}): LifecycleFact[] {
+export function lifecycleFacts(input: { steps: StepFact[]; store: string; intent: Intent; soldBeforeWarned: boolean }): LifecycleFact[] {
   const { steps, store, intent } = input;
   const facts: LifecycleFact[] = [];
   const sales = steps.filter((s) => s.type === "retail_sale");
@@ -60,7 +58,9 @@ export function createStoreCheck(db: Db) {
   return {
     async check(store: StoreRef, serial: string, options: { price: Money | null; intent: Intent; lang: Lang; now?: Date }): Promise<CheckResult> {
       const now = options.now ?? new Date();
-      const { rows: [code] } = await db.query<{ gtin: string; region: string | null; state: string; opened_at: Date | null; product: string | null }>(
+      const {
+        rows: [code],
+      } = await db.query<{ gtin: string; region: string | null; state: string; opened_at: Date | null; product: string | null }>(
         `SELECT c.gtin, c.region, c.state, c.opened_at, p.name AS product
            FROM codes c LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
           WHERE c.serial = $1 AND c.brand_id = $2`,
@@ -86,7 +86,12 @@ export function createStoreCheck(db: Db) {
       const judged = guide !== null && options.price !== null ? priceVerdict(options.price, guide) : null;
       const bounds = guide === null ? null : band(guide);
       if (judged !== null && bounds !== null && (judged.verdict === "below" || judged.verdict === "above")) {
-        facts.push({ kind: judged.verdict === "below" ? "price_below_band" : "price_above_band", price: options.price!.amount, ...bounds, deviation: judged.deviation });
+        facts.push({
+          kind: judged.verdict === "below" ? "price_below_band" : "price_above_band",
+          price: options.price!.amount,
+          ...bounds,
+          deviation: judged.deviation,
+        });
       }
 
       return {

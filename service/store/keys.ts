@@ -34,7 +34,9 @@ export function newStoreKey(): string {
 /** The live store a key belongs to: not revoked, and its party still a store of the brand. */
 export async function storeForKey(db: Db, key: string): Promise<StoreRef | null> {
   if (!key.startsWith(STORE_KEY_PREFIX)) return null;
-  const { rows: [row] } = await db.query<{ id: number; brand_id: number; slug: string; party: string; name: string; region: string }>(
+  const {
+    rows: [row],
+  } = await db.query<{ id: number; brand_id: number; slug: string; party: string; name: string; region: string }>(
     `SELECT k.id, k.brand_id, b.slug, k.party, p.name, p.region
        FROM store_keys k JOIN brands b ON b.id = k.brand_id
        JOIN parties p ON p.brand_id = k.brand_id AND p.id = k.party
@@ -54,12 +56,17 @@ export function storeKeySql(keyHash: string, brandId: string): string {
 }
 
 const info = (row: { id: number; party: string; created_at: Date; revoked_at: Date | null }): StoreKeyInfo => ({
-  id: String(row.id), party: row.party, createdAt: row.created_at.toISOString(), revokedAt: row.revoked_at?.toISOString() ?? null,
+  id: String(row.id),
+  party: row.party,
+  createdAt: row.created_at.toISOString(),
+  revokedAt: row.revoked_at?.toISOString() ?? null,
 });
 
 export function createStoreKeys(db: Db) {
   async function storeParty(brandId: number, party: string): Promise<void> {
-    const { rows: [row] } = await db.query<{ kind: string }>("SELECT kind FROM parties WHERE brand_id = $1 AND id = $2", [brandId, party]);
+    const {
+      rows: [row],
+    } = await db.query<{ kind: string }>("SELECT kind FROM parties WHERE brand_id = $1 AND id = $2", [brandId, party]);
     if (row === undefined) throw notFound(`no party "${party}"`);
     if (row.kind !== "store") throw invalid("id", `party "${party}" is a ${row.kind}: store keys are for stores only`);
   }
@@ -69,7 +76,9 @@ export function createStoreKeys(db: Db) {
     async create(brandId: number, party: string): Promise<StoreKeyInfo & { storeKey: string }> {
       await storeParty(brandId, party);
       const storeKey = newStoreKey();
-      const { rows: [row] } = await db.query<{ id: number; party: string; created_at: Date; revoked_at: Date | null }>(
+      const {
+        rows: [row],
+      } = await db.query<{ id: number; party: string; created_at: Date; revoked_at: Date | null }>(
         "INSERT INTO store_keys (brand_id, party, key_hash) VALUES ($1, $2, $3) RETURNING id, party, created_at, revoked_at",
         [brandId, party, tokenHash(storeKey)],
       );
@@ -89,7 +98,9 @@ export function createStoreKeys(db: Db) {
     /** Revokes one of the brand's keys (again: a no-op keeping the first time); 404 for another brand's. */
     async revoke(brandId: number, id: string): Promise<StoreKeyInfo> {
       if (!/^[1-9][0-9]{0,15}$/.test(id)) throw notFound("no such store key");
-      const { rows: [row] } = await db.query<{ id: number; party: string; created_at: Date; revoked_at: Date | null }>(
+      const {
+        rows: [row],
+      } = await db.query<{ id: number; party: string; created_at: Date; revoked_at: Date | null }>(
         `UPDATE store_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND brand_id = $2
          RETURNING id, party, created_at, revoked_at`,
         [id, brandId],

@@ -14,10 +14,15 @@ export async function selfCheckScript(): Promise<Bundle> {
 }
 
 export function assetRoutes(app: FastifyInstance): void {
-  app.get("/assets/self-check.js", {
-    schema: {
-      tags: ["verify"],
-      summary: "The consumer page's in-browser verifier: recomputes a proof bundle's hashes and proofs (membership, Merkle, completeness) and asks the chain for its roots and their age",
+  app.get(
+    "/assets/self-check.js",
+    {
+      schema: {
+        tags: ["verify"],
+        summary:
+          "The consumer page's in-browser verifier: recomputes a proof bundle's hashes and proofs (membership, Merkle, completeness) and asks the chain for its roots and their age",
+      },
     },
-  }, async (request, reply) => await sendScript(request, reply, await selfCheckScript()));
+    async (request, reply) => await sendScript(request, reply, await selfCheckScript()),
+  );
 }

@@ -17,7 +17,6 @@ import { capWindowScansSql, rescanSql, type Visit, type VisitOutcome } from "./s
 
 export type { Step };
 
-
 export interface Bottle {
   serial: string;
   gtin: string;
@@ -65,9 +64,20 @@ export interface PageRequest {
 }
 
 interface Row {
-  serial: string; gtin: string; brand_id: number; slug: string; brand_name: string; product_name: string | null;
-  attributes: Record<string, unknown> | null; lot: string | null; region: string | null; region_name: string | null;
-  opened_at: Date | null; last_n: number; key_hash: Buffer | null; scan_salt: Buffer;
+  serial: string;
+  gtin: string;
+  brand_id: number;
+  slug: string;
+  brand_name: string;
+  product_name: string | null;
+  attributes: Record<string, unknown> | null;
+  lot: string | null;
+  region: string | null;
+  region_name: string | null;
+  opened_at: Date | null;
+  last_n: number;
+  key_hash: Buffer | null;
+  scan_salt: Buffer;
   // Null when the secret does not match (nothing else is read then).
   steps: StepRow[] | null;
   prices: { amount: string; currency: string; below: number; above: number; region: string | null; validFrom: string }[] | null;
@@ -131,7 +141,8 @@ export function afterVisit(view: BottleView, outcome: VisitOutcome | null): { bo
   return {
     bottle: { ...bottle, openedAt: bottle.openedAt ?? opening?.at ?? outcome.at },
     steps: opening === null ? steps : [...steps, { type: "opened", at: opening.at, party: null, anchor: null }],
-    scans, scanned: false,
+    scans,
+    scanned: false,
   };
 }
 
@@ -147,22 +158,42 @@ export function createBottleRepo(db: Db, chain: () => Promise<{ chainId: number;
       // has moved since (a lagging replica: the IP's recent scans and the hour's are counted again
       // there). A request with a bearer token reads the primary: whether it is the brand's or a live
       // store key (its look is then no consumer's scan) is a credential check, true as soon as a key is issued.
-      const reader = request.token === null ? options.reads?.("consumer-page") ?? db : db;
-      const [{ rows: [row] }, current] = await Promise.all([
+      const reader = request.token === null ? (options.reads?.("consumer-page") ?? db) : db;
+      const [
+        {
+          rows: [row],
+        },
+        current,
+      ] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
-        reader.query<Row>({ name: "verify-page-3", text: PAGE_SQL, values: [
-          request.serial, request.gtin, request.cap, given, request.ip, isIP(request.ip) === 0 ? null : request.ip,
-          token, request.token?.startsWith("sts_") ?? false,
-        ] }),
+        reader.query<Row>({
+          name: "verify-page-3",
+          text: PAGE_SQL,
+          values: [
+            request.serial,
+            request.gtin,
+            request.cap,
+            given,
+            request.ip,
+            isIP(request.ip) === 0 ? null : request.ip,
+            token,
+            request.token?.startsWith("sts_") ?? false,
+          ],
+        }),
         chain(),
       ]);
       // The database only told whether the hashes are equal; the answer rests on a constant-time comparison.
       if (!row || given === null || row.key_hash === null || row.steps === null || !timingSafeEqual(given, row.key_hash)) return null;
 
       const bottle: Bottle = {
-        serial: row.serial, gtin: row.gtin, brandId: row.brand_id, brandSlug: row.slug, brandName: row.brand_name,
+        serial: row.serial,
+        gtin: row.gtin,
+        brandId: row.brand_id,
+        brandSlug: row.slug,
+        brandName: row.brand_name,
         product: row.product_name === null ? null : { name: row.product_name, attributes: row.attributes ?? {} },
-        lot: row.lot, region: row.region === null ? null : { code: row.region, name: row.region_name ?? row.region },
+        lot: row.lot,
+        region: row.region === null ? null : { code: row.region, name: row.region_name ?? row.region },
         openedAt: row.opened_at,
       };
       const steps = stepsOf(row.steps, current);
@@ -175,7 +206,8 @@ export function createBottleRepo(db: Db, chain: () => Promise<{ chainId: number;
       const of = { serial: bottle.serial, brandId: bottle.brandId, brandSlug: bottle.brandSlug };
       if (row.by_owner === true || !request.record) visit = null;
       else if (request.cap) visit = bottle.openedAt === null ? { kind: "opened", ...of, place: row.place, seen } : null;
-      else if (!seen.rescan && seen.lastHour < options.scansPerHour) visit = { kind: "consumer_scan", ...of, ipHash: createHash("sha256").update(row.scan_salt).update(request.ip).digest(), place: row.place, seen };
+      else if (!seen.rescan && seen.lastHour < options.scansPerHour)
+        visit = { kind: "consumer_scan", ...of, ipHash: createHash("sha256").update(row.scan_salt).update(request.ip).digest(), place: row.place, seen };
       return { bottle, steps, guidePrices, scans, visit };
     },
 

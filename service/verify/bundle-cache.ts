@@ -65,7 +65,12 @@ interface CheckRow {
 }
 
 /** A request's check, with the database it was read from (the bundle is built from the same one). */
-interface Checked { row: CheckRow; chain: ChainRef; at: number; db: Db }
+interface Checked {
+  row: CheckRow;
+  chain: ChainRef;
+  at: number;
+  db: Db;
+}
 
 interface Entry extends ServedBundle {
   lastN: number;
@@ -122,7 +127,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
  * the replica has replayed it.
  */
 export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promise<ChainRef>, options: BundleCacheOptions & { reads?: ReadDb }) {
-  const pick = (keyed: boolean): Db => keyed || options.reads === undefined ? db : options.reads("proof-bundle");
+  const pick = (keyed: boolean): Db => (keyed || options.reads === undefined ? db : options.reads("proof-bundle"));
   const freshMs = options.freshMs ?? FRESH_MS;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
@@ -168,7 +173,10 @@ export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promis
 
   function remember(key: string, entry: Entry): void {
     const old = entries.get(key);
-    if (old !== undefined) { entries.delete(key); bytes -= old.bytes; }
+    if (old !== undefined) {
+      entries.delete(key);
+      bytes -= old.bytes;
+    }
     if (entry.bytes > options.maxBytes || options.maxEntries === 0) return;
     entries.set(key, entry);
     bytes += entry.bytes;
@@ -219,8 +227,14 @@ export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promis
       const body = exactBuffer(JSON.stringify(bundle));
       // What was read before building: a bundle newer than that is only ever rebuilt sooner.
       const entry: Entry = {
-        body, etag: `"${createHash("sha256").update(body).digest("base64url")}"`, complete: isComplete(bundle),
-        lastN: row.last_n!, chain: chainKey(chainRef), latestSeq: row.latest_seq, latestAt, readAt: at,
+        body,
+        etag: `"${createHash("sha256").update(body).digest("base64url")}"`,
+        complete: isComplete(bundle),
+        lastN: row.last_n!,
+        chain: chainKey(chainRef),
+        latestSeq: row.latest_seq,
+        latestAt,
+        readAt: at,
         bytes: body.length + key.length * 2 + ENTRY_OVERHEAD,
       };
       remember(key, entry);

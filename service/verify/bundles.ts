@@ -48,11 +48,22 @@ interface LinkRow extends BatchColumns {
   proof: Buffer | null;
 }
 
-interface CodeColumns { brand_id: number; slug: string; gtin: string; lot: string | null; chain_index: number | null; secret_hash: Buffer }
+interface CodeColumns {
+  brand_id: number;
+  slug: string;
+  gtin: string;
+  lot: string | null;
+  chain_index: number | null;
+  secret_hash: Buffer;
+}
 
 function bundleBatch(seq: number, row: BatchColumns): BundleBatch {
   const common = {
-    seq, root: toHex(row.root!), txHash: row.tx_hash as Hash | null, blockNumber: row.block_number, blockTime: row.block_time?.toISOString() ?? null,
+    seq,
+    root: toHex(row.root!),
+    txHash: row.tx_hash as Hash | null,
+    blockNumber: row.block_number,
+    blockTime: row.block_time?.toISOString() ?? null,
   };
   return row.format === 2
     ? { ...common, format: 2, linksRoot: toHex(row.links_root!), headsRoot: toHex(row.heads_root!), headsDepth: row.heads_depth! }
@@ -136,9 +147,8 @@ export function createBundleRepo(primary: Db, chain: () => Promise<ChainRef>) {
       });
       const code = all[0];
       // The database only told whether the hashes are equal; the answer rests on a constant-time comparison.
-      const allowed = code !== undefined && (given === null
-        ? "brandId" in access && access.brandId === code.brand_id
-        : timingSafeEqual(given, code.secret_hash));
+      const allowed =
+        code !== undefined && (given === null ? "brandId" in access && access.brandId === code.brand_id : timingSafeEqual(given, code.secret_hash));
       if (!allowed) return null;
       const rows = all.filter((row) => row.n !== null);
       const chainRef = await chain();
@@ -149,11 +159,14 @@ export function createBundleRepo(primary: Db, chain: () => Promise<ChainRef>) {
       // Only anchors on the registry the bundle names count; others are pending until re-anchored.
       // A batch at or before the head's is anchored there too (the registry takes batches in order),
       // even if the first statement read it a moment before its anchoring was recorded.
-      const anchoredNow = (row: LinkRow): boolean => row.batch_seq !== null
-        && (anchoredHere(row, chainRef) || (proven !== null && row.batch_seq <= proven.batch.seq));
+      const anchoredNow = (row: LinkRow): boolean =>
+        row.batch_seq !== null && (anchoredHere(row, chainRef) || (proven !== null && row.batch_seq <= proven.batch.seq));
       const covered = (row: LinkRow): boolean => proven !== null && row.n <= proven.head.n;
       const proving = rows.filter((row) => anchoredNow(row) && !(covered(row) && proofs === "head"));
-      const places = await readLinkPlaces(db, proving.filter((row) => row.proof === null).map((row) => row.id));
+      const places = await readLinkPlaces(
+        db,
+        proving.filter((row) => row.proof === null).map((row) => row.id),
+      );
       const links = rows.map((row) => {
         const eventHash = toHex(row.event_hash);
         // A format-2 event shows only this bottle's membership; an older one lists its codes.

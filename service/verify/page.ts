@@ -17,29 +17,41 @@ export interface PageModel {
   lang: Lang;
   /** The page's own URL with `lang` switched, for the language link. */
   switchUrl: string;
-  bottle: (Bottle & {
-    steps: Step[]; scans: ScanSummary; warnings: Warning[]; scanned: boolean; proofUrl: string;
-    /** The last retail sale as the verdict sees it (core/warnings.ts saleOf); null when the bottle was never sold. */
-    sale: SaleFact | null;
-    guide: { amount: string; currency: string; band: { min: string; max: string } } | null;
-    /** The RPC the in-browser check may use (never the service's own CHAIN_RPC_URL). */
-    rpc: PublicRpc;
-    /** The chain and registry the self-check trusts (the server's), and the explorer that shows the registry. */
-    chain: { chainId: number; registry: string }; explorerUrl: string | null;
-    /** The GTIN of the QR code the page was opened with (the self-check compares the bundle's with it). */
-    qrGtin: string;
-    /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
-    reportSecret?: string | undefined;
-  }) | null;
+  bottle:
+    | (Bottle & {
+        steps: Step[];
+        scans: ScanSummary;
+        warnings: Warning[];
+        scanned: boolean;
+        proofUrl: string;
+        /** The last retail sale as the verdict sees it (core/warnings.ts saleOf); null when the bottle was never sold. */
+        sale: SaleFact | null;
+        guide: { amount: string; currency: string; band: { min: string; max: string } } | null;
+        /** The RPC the in-browser check may use (never the service's own CHAIN_RPC_URL). */
+        rpc: PublicRpc;
+        /** The chain and registry the self-check trusts (the server's), and the explorer that shows the registry. */
+        chain: { chainId: number; registry: string };
+        explorerUrl: string | null;
+        /** The GTIN of the QR code the page was opened with (the self-check compares the bundle's with it). */
+        qrGtin: string;
+        /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
+        reportSecret?: string | undefined;
+      })
+    | null;
 }
 
 function warningText(w: Warning, m: Messages, lang: Lang): string {
   switch (w.kind) {
-    case "not_produced": return m.notProducedWarning;
-    case "opened": return m.opened(formatTime(w.at, lang));
-    case "sold_before": return m.soldBefore(formatTime(w.at, lang), w.store, w.times, w.buyerScan === null ? null : formatTime(w.buyerScan, lang));
-    case "out_of_region": return m.outOfRegion(w.assigned, w.found, w.store);
-    case "copied_code": return m.copiedCode(w.first, w.second, w.hours, w.km);
+    case "not_produced":
+      return m.notProducedWarning;
+    case "opened":
+      return m.opened(formatTime(w.at, lang));
+    case "sold_before":
+      return m.soldBefore(formatTime(w.at, lang), w.store, w.times, w.buyerScan === null ? null : formatTime(w.buyerScan, lang));
+    case "out_of_region":
+      return m.outOfRegion(w.assigned, w.found, w.store);
+    case "copied_code":
+      return m.copiedCode(w.first, w.second, w.hours, w.km);
   }
 }
 
@@ -52,11 +64,16 @@ export function renderPage(model: PageModel): string {
   const m = MESSAGES[lang];
   const b = model.bottle;
   if (b === null) {
-    return layout(lang, m, model.switchUrl, html`<header class="verdict verdict-notfound" role="status">
+    return layout(
+      lang,
+      m,
+      model.switchUrl,
+      html`<header class="verdict verdict-notfound" role="status">
 <h1>${m.notFound}</h1>
 <p>${m.notFoundText}</p>
 </header>
-<main></main>`);
+<main></main>`,
+    );
   }
 
   const production = b.steps.find((s) => s.type === "production");
@@ -71,9 +88,10 @@ export function renderPage(model: PageModel): string {
   const { css, title, text } = headline[verdictKind];
   const reasons = b.warnings.filter((w) => w.kind !== "not_produced");
   // Genuine and sold: this is its buyer's scan (or one within the buyer's window), so the sale is good news, not a warning.
-  const saleLine = verdictKind === "genuine" && b.sale !== null && !b.sale.resold
-    ? html`<p class="sale" data-sold="${b.sale.at.toISOString()}">${m.soldGenuine(formatTime(b.sale.at, lang), b.sale.store)}</p>`
-    : "";
+  const saleLine =
+    verdictKind === "genuine" && b.sale !== null && !b.sale.resold
+      ? html`<p class="sale" data-sold="${b.sale.at.toISOString()}">${m.soldGenuine(formatTime(b.sale.at, lang), b.sale.store)}</p>`
+      : "";
   const verdict = html`<header class="verdict ${css}" role="status" data-verdict="${verdictKind}">
 <p class="brand">${b.brandName}</p>
 <h1>${title}</h1>
@@ -105,27 +123,37 @@ ${scans.beforeSale > 0 ? html`<p class="muted">${m.tradeScans(scans.beforeSale)}
   const timeline = html`<section class="card history" aria-labelledby="history-h">
 <h2 id="history-h">${m.history}</h2>
 <ol class="timeline">
-${b.steps.map((s) => html`<li class="step ${s.anchor ? "anchored" : "pending"}" data-step="${s.type}">
+${b.steps.map(
+  (s) => html`<li class="step ${s.anchor ? "anchored" : "pending"}" data-step="${s.type}">
 <span class="step-type">${m.steps[s.type] ?? s.type}</span>
 <time datetime="${s.at.toISOString()}">${formatTime(s.at, lang)}</time>
 ${s.party ? html`<span class="place">${s.party.name}</span>` : ""}
-<span class="anchor">${s.anchor
-    ? html`${m.anchored} · ${m.batch} ${s.anchor.seq}${s.anchor.blockNumber === null ? "" : html` · ${m.block} ${s.anchor.blockNumber}`}${s.anchor.blockTime ? html` · ${formatTime(s.anchor.blockTime, lang)}` : ""}${s.anchor.txHash ? html` · ${m.tx} <span title="${s.anchor.txHash}">${shortHash(s.anchor.txHash)}</span>` : ""}`
-    : m.pending}</span>
-</li>`)}
+<span class="anchor">${
+    s.anchor
+      ? html`${m.anchored} · ${m.batch} ${s.anchor.seq}${s.anchor.blockNumber === null ? "" : html` · ${m.block} ${s.anchor.blockNumber}`}${s.anchor.blockTime ? html` · ${formatTime(s.anchor.blockTime, lang)}` : ""}${s.anchor.txHash ? html` · ${m.tx} <span title="${s.anchor.txHash}">${shortHash(s.anchor.txHash)}</span>` : ""}`
+      : m.pending
+  }</span>
+</li>`,
+)}
 </ol>
 </section>`;
 
-  const registry = b.explorerUrl === null
-    ? html`<code title="${b.chain.registry}">${shortHash(b.chain.registry)}</code>`
-    : html`<a href="${b.explorerUrl}/address/${b.chain.registry}" rel="noopener noreferrer" title="${b.chain.registry}"><code>${shortHash(b.chain.registry)}</code></a>`;
+  const registry =
+    b.explorerUrl === null
+      ? html`<code title="${b.chain.registry}">${shortHash(b.chain.registry)}</code>`
+      : html`<a href="${b.explorerUrl}/address/${b.chain.registry}" rel="noopener noreferrer" title="${b.chain.registry}"><code>${shortHash(b.chain.registry)}</code></a>`;
   const selfCheck = html`<section id="self-check" class="card" data-bundle-url="${b.proofUrl}" data-rpc-url="${publicRpcUrl(b.rpc) ?? ""}" data-lang="${lang}"
  data-serial="${b.serial}" data-gtin="${b.qrGtin}" data-chain-id="${b.chain.chainId}" data-registry="${b.chain.registry}" aria-labelledby="self-check-h">
 <h2 id="self-check-h">${m.verifyYourself}</h2>
 <p class="muted">${m.verifyYourselfText}</p>
 <p class="trust" id="self-check-trust">${m.trustedChain(b.chain.chainId)} · ${m.trustedRegistry} ${registry}</p>
-${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPublicRpc(b.chain.chainId)}</p>`
-    : b.rpc.kind === "local" ? html`<p id="self-check-rpc" data-rpc="local">${m.localRpc(b.rpc.url)}</p>` : ""}
+${
+  b.rpc.kind === "none"
+    ? html`<p id="self-check-rpc" data-rpc="none">${m.noPublicRpc(b.chain.chainId)}</p>`
+    : b.rpc.kind === "local"
+      ? html`<p id="self-check-rpc" data-rpc="local">${m.localRpc(b.rpc.url)}</p>`
+      : ""
+}
 <button id="self-check-run" type="button">${m.verifyButton}</button>
 <a id="self-check-download" href="${b.proofUrl}" download="${b.serial}.sealtrace-proof.json">${m.download}</a>
 <ol id="self-check-results" aria-live="polite"></ol>
@@ -135,7 +163,8 @@ ${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPubl
 <script type="module" src="/assets/self-check.js"></script>`;
 
   // A plain form (the page runs no inline script, and its CSP allows posting only to our own origin).
-  const reportForm = b.reportSecret ? html`<section class="card report-price" aria-labelledby="report-h">
+  const reportForm = b.reportSecret
+    ? html`<section class="card report-price" aria-labelledby="report-h">
 <h2 id="report-h">${m.reportPrice}</h2>
 <p class="muted">${m.reportPriceText}</p>
 <form method="post" action="/api/v1/price-reports">
@@ -148,14 +177,20 @@ ${b.rpc.kind === "none" ? html`<p id="self-check-rpc" data-rpc="none">${m.noPubl
 <input id="report-store" name="store" type="text" maxlength="100" size="20" autocomplete="off"></p>
 <button type="submit">${m.reportSubmit}</button>
 </form>
-</section>` : "";
+</section>`
+    : "";
 
-  return layout(lang, m, model.switchUrl, html`${verdict}
+  return layout(
+    lang,
+    m,
+    model.switchUrl,
+    html`${verdict}
 <main>
 ${product}
 ${scanSection}
 ${b.steps.length > 0 ? timeline : ""}
 ${b.proofUrl ? selfCheck : ""}
 ${reportForm}
-</main>`);
+</main>`,
+  );
 }

@@ -71,17 +71,22 @@ const keyOf = (serial: string, ipHash: Buffer) => `${serial}:${ipHash.toString("
 
 /** Appends the group's visits in the caller's transaction; one outcome (or an Error for that visit alone) per visit. */
 async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Promise<(VisitOutcome | Error)[]> {
-  const { heads, now: at } = await lockHeadsAt(tx, visits.map((v) => v.serial));
+  const { heads, now: at } = await lockHeadsAt(
+    tx,
+    visits.map((v) => v.serial),
+  );
   // Where a link was appended since the page read, whether the IP scanned within the window, and
   // the bottle's scans within the cap's window, are asked again, locked.
   const stale = visits.filter((v) => v.kind === "consumer_scan" && heads.get(v.serial)?.n !== v.seen.n) as ScanVisit[];
   const recent = new Set<string>();
   const lastHour = new Map<string, number>();
   if (stale.length > 0) {
-    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer; rescan: boolean; last_hour: number }>({ name: "scan-recent-3", text:
-      `SELECT t.serial, t.ip_hash, ${rescanSql("t.serial", "t.ip_hash")} AS rescan, ${capWindowScansSql("t.serial")} AS last_hour
+    const { rows } = await tx.query<{ serial: string; ip_hash: Buffer; rescan: boolean; last_hour: number }>({
+      name: "scan-recent-3",
+      text: `SELECT t.serial, t.ip_hash, ${rescanSql("t.serial", "t.ip_hash")} AS rescan, ${capWindowScansSql("t.serial")} AS last_hour
          FROM unnest($1::text[], $2::bytea[]) AS t(serial, ip_hash)`,
-      values: [stale.map((v) => v.serial), stale.map((v) => v.ipHash)] });
+      values: [stale.map((v) => v.serial), stale.map((v) => v.ipHash)],
+    });
     for (const row of rows) {
       if (row.rescan) recent.add(keyOf(row.serial, row.ip_hash));
       lastHour.set(row.serial, row.last_hour);
@@ -103,13 +108,21 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
     } else {
       const key = keyOf(visit.serial, visit.ipHash);
       const fresh = head.n === visit.seen.n;
-      const before = fresh ? visit.seen.lastHour : lastHour.get(visit.serial) ?? 0;
+      const before = fresh ? visit.seen.lastHour : (lastHour.get(visit.serial) ?? 0);
       const capped = before + (groupScans.get(visit.serial)?.length ?? 0) >= scansPerHour;
       write = !counted.has(key) && !(fresh ? visit.seen.rescan : recent.has(key)) && !capped;
       counted.add(key);
     }
     if (write) {
-      const canonical: CanonicalEvent = { brand: visit.brandSlug, id: `${visit.kind}-${randomUUID()}`, type: visit.kind, codes: [visit.serial], occurredAt: iso, receivedAt: iso, salt: randomSalt() };
+      const canonical: CanonicalEvent = {
+        brand: visit.brandSlug,
+        id: `${visit.kind}-${randomUUID()}`,
+        type: visit.kind,
+        codes: [visit.serial],
+        occurredAt: iso,
+        receivedAt: iso,
+        salt: randomSalt(),
+      };
       if (visit.place !== null) canonical.place = visit.place.name;
       if (visit.kind === "opened") canonical.by = "consumer";
       const brand = byBrand.get(visit.brandId) ?? { events: [], scans: [] };
@@ -124,28 +137,41 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
       }
     }
     return {
-      counted: write, at,
+      counted: write,
+      at,
       scans: visit.kind === "consumer_scan" ? [...(groupScans.get(visit.serial) ?? [])] : [],
-      opening: visit.kind !== "opened" ? null : openings.get(visit.serial) ?? (head.openedAt === null ? null : { at: head.openedAt }),
+      opening: visit.kind !== "opened" ? null : (openings.get(visit.serial) ?? (head.openedAt === null ? null : { at: head.openedAt })),
     };
   });
 
-  const rows = { serial: [] as string[], event: [] as number[], place: [] as (string | null)[], lat: [] as (number | null)[], lon: [] as (number | null)[], ip: [] as Buffer[] };
+  const rows = {
+    serial: [] as string[],
+    event: [] as number[],
+    place: [] as (string | null)[],
+    lat: [] as (number | null)[],
+    lon: [] as (number | null)[],
+    ip: [] as Buffer[],
+  };
   for (const [brandId, { events, scans }] of byBrand) {
     const written = await appendEvents(tx, brandId, null, iso, events, heads);
     scans.forEach((visit, i) => {
       if (visit === null) return;
-      rows.serial.push(visit.serial); rows.event.push(written.events[i]!.id);
-      rows.place.push(visit.place?.name ?? null); rows.lat.push(visit.place?.latitude ?? null); rows.lon.push(visit.place?.longitude ?? null);
+      rows.serial.push(visit.serial);
+      rows.event.push(written.events[i]!.id);
+      rows.place.push(visit.place?.name ?? null);
+      rows.lat.push(visit.place?.latitude ?? null);
+      rows.lon.push(visit.place?.longitude ?? null);
       rows.ip.push(visit.ipHash);
     });
   }
   if (rows.serial.length > 0) {
-    await tx.query({ name: "scan-insert", text:
-      `INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
+    await tx.query({
+      name: "scan-insert",
+      text: `INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
        SELECT t.serial, t.event_id, $3, t.place, t.lat, t.lon, t.ip_hash
          FROM unnest($1::text[], $2::bigint[], $4::text[], $5::float8[], $6::float8[], $7::bytea[]) AS t(serial, event_id, place, lat, lon, ip_hash)`,
-      values: [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip] });
+      values: [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip],
+    });
   }
   return outcomes;
 }
@@ -154,7 +180,10 @@ export function createScanWriter(db: Db, log: FastifyBaseLogger, options: { scan
   // The writer keeps its connection while visits keep coming: checking one out for every group would
   // queue each group behind the pages' reads waiting for the pool.
   let held: Tx | null = null;
-  const release = (error?: Error) => { held?.release(error); held = null; };
+  const release = (error?: Error) => {
+    held?.release(error);
+    held = null;
+  };
   async function write(visits: Visit[]): Promise<(VisitOutcome | Error)[]> {
     held ??= await db.connect();
     try {
@@ -164,22 +193,28 @@ export function createScanWriter(db: Db, log: FastifyBaseLogger, options: { scan
       return outcomes;
     } catch (error) {
       // A connection that cannot even roll back is dropped, not reused.
-      await held.query("ROLLBACK").then(() => undefined, (broken: Error) => release(broken));
+      await held.query("ROLLBACK").then(
+        () => undefined,
+        (broken: Error) => release(broken),
+      );
       throw error;
     }
   }
-  const group = createGroupCommit<Visit, VisitOutcome>(async (visits) => {
-    try {
-      return await write(visits);
-    } catch (error) {
-      // A lost connection, a deadlock: once more, on a fresh connection. If the failed COMMIT had in
-      // fact committed, the rules above write nothing twice (the IP's scan is within the window now,
-      // the bottle is opened).
-      log.warn({ err: error, visits: visits.length }, "a group of consumer visits failed; retrying it once");
-      release(error as Error);
-      return await write(visits);
-    }
-  }, { maxGroup: GROUP_LIMIT, maxQueue: QUEUE_LIMIT, idle: () => release() });
+  const group = createGroupCommit<Visit, VisitOutcome>(
+    async (visits) => {
+      try {
+        return await write(visits);
+      } catch (error) {
+        // A lost connection, a deadlock: once more, on a fresh connection. If the failed COMMIT had in
+        // fact committed, the rules above write nothing twice (the IP's scan is within the window now,
+        // the bottle is opened).
+        log.warn({ err: error, visits: visits.length }, "a group of consumer visits failed; retrying it once");
+        release(error as Error);
+        return await write(visits);
+      }
+    },
+    { maxGroup: GROUP_LIMIT, maxQueue: QUEUE_LIMIT, idle: () => release() },
+  );
   return {
     /** Resolves once the visit's group is committed; rejects (QueueFull, or the group's error) when it is not recorded. */
     record: (visit: Visit) => group.submit(visit),

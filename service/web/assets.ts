@@ -10,7 +10,10 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
-export interface Bundle { code: string; etag: string }
+export interface Bundle {
+  code: string;
+  etag: string;
+}
 
 const bundles = new Map<string, Promise<Bundle>>();
 
@@ -39,7 +42,9 @@ export async function bundledScript(entry: URL): Promise<Bundle> {
   })();
   bundles.set(key, script);
   // A failed build is not cached: the next request tries again (and reports its own error).
-  script.catch(() => { bundles.delete(key); });
+  script.catch(() => {
+    bundles.delete(key);
+  });
   return await script;
 }
 

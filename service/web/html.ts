@@ -27,7 +27,9 @@ function render(value: unknown): string {
 
 export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
   let out = strings[0]!;
-  values.forEach((value, i) => { out += render(value) + strings[i + 1]!; });
+  values.forEach((value, i) => {
+    out += render(value) + strings[i + 1]!;
+  });
   return new SafeHtml(out);
 }
 

@@ -9,8 +9,24 @@ export const CHINA_TIME_ZONE = "Asia/Shanghai";
 
 // Built once: constructing an Intl.DateTimeFormat costs far more than formatting with one.
 const TIME_FORMATS: Record<Lang, Intl.DateTimeFormat> = {
-  zh: new Intl.DateTimeFormat("zh-CN", { timeZone: CHINA_TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }),
-  en: new Intl.DateTimeFormat("en-GB", { timeZone: CHINA_TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false }),
+  zh: new Intl.DateTimeFormat("zh-CN", {
+    timeZone: CHINA_TIME_ZONE,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  }),
+  en: new Intl.DateTimeFormat("en-GB", {
+    timeZone: CHINA_TIME_ZONE,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  }),
 };
 
 /** A time as the pages show it, in China Standard Time. */

@@ -72,11 +72,32 @@ async function startPrivateCluster(masters = 3): Promise<PrivateCluster> {
   const nodes: ClusterNode[] = [];
   const launch = async (node: ClusterNode) => {
     // cluster-port: the bus port given explicitly (port + 10000 may be past 65535 for a free high port).
-    node.child = spawn("redis-server", [
-      "--port", String(node.port), "--cluster-port", String(node.busPort), "--bind", "127.0.0.1",
-      "--cluster-enabled", "yes", "--cluster-config-file", join(node.dir, "nodes.conf"), "--cluster-node-timeout", "2000",
-      "--dir", node.dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
-    ], { stdio: "ignore" });
+    node.child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(node.port),
+        "--cluster-port",
+        String(node.busPort),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        join(node.dir, "nodes.conf"),
+        "--cluster-node-timeout",
+        "2000",
+        "--dir",
+        node.dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+      ],
+      { stdio: "ignore" },
+    );
     await until(`redis-server :${node.port}`, async () => await onNode(node.port, async (r) => (await r.ping()) === "PONG").catch(() => false));
   };
   const kill = async (node: ClusterNode) => {
@@ -89,7 +110,9 @@ async function startPrivateCluster(masters = 3): Promise<PrivateCluster> {
   };
   const cluster: PrivateCluster = {
     nodes,
-    get seeds() { return nodes.map((n) => `127.0.0.1:${n.port}`).join(","); },
+    get seeds() {
+      return nodes.map((n) => `127.0.0.1:${n.port}`).join(",");
+    },
     async masterOf(slot) {
       const slots = await onNode(nodes[0]!.port, async (r) => await r.cluster("SLOTS"));
       const owner = slots.find(([from, to]) => slot >= from && slot <= to);
@@ -103,13 +126,17 @@ async function startPrivateCluster(masters = 3): Promise<PrivateCluster> {
       await launch(node);
     },
     async waitOk() {
-      await until("cluster_state:ok on every node", async () => {
-        for (const node of nodes) {
-          const info = await onNode(node.port, async (r) => String(await r.cluster("INFO"))).catch(() => "");
-          if (!/^cluster_state:ok\b/m.test(info)) return false;
-        }
-        return true;
-      }, 60_000);
+      await until(
+        "cluster_state:ok on every node",
+        async () => {
+          for (const node of nodes) {
+            const info = await onNode(node.port, async (r) => String(await r.cluster("INFO"))).catch(() => "");
+            if (!/^cluster_state:ok\b/m.test(info)) return false;
+          }
+          return true;
+        },
+        60_000,
+      );
     },
     async stop() {
       for (const node of nodes) await kill(node);
@@ -175,12 +202,17 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
 
   /** What a failure message says of the cluster and the queues' keys, so that a failed run explains itself. */
   async function diagnosis(): Promise<string> {
-    const states = await Promise.all(cluster.nodes.map(async (n) => {
-      const info = await onNode(n.port, async (r) => String(await r.cluster("INFO"))).catch((error: unknown) => `cluster_state:${String(error)}`);
-      return `:${n.port} ${/^cluster_state:(.*)$/m.exec(info)?.[1]?.trim() ?? "?"}`;
-    }));
+    const states = await Promise.all(
+      cluster.nodes.map(async (n) => {
+        const info = await onNode(n.port, async (r) => String(await r.cluster("INFO"))).catch((error: unknown) => `cluster_state:${String(error)}`);
+        return `:${n.port} ${/^cluster_state:(.*)$/m.exec(info)?.[1]?.trim() ?? "?"}`;
+      }),
+    );
     const keys = await scanKeys(cluster, `{${prefix}}:*`).catch(() => []);
-    return `nodes ${states.join(", ")}; ${keys.length} queue keys (${keys.filter((k) => k.key.endsWith(":repeat")).map((k) => k.key).join(", ")})`;
+    return `nodes ${states.join(", ")}; ${keys.length} queue keys (${keys
+      .filter((k) => k.key.endsWith(":repeat"))
+      .map((k) => k.key)
+      .join(", ")})`;
   }
 
   before(async () => {
@@ -199,7 +231,8 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     brand = await stack.createBrand({ codes: 16 });
     const endpoint = await stack.request("POST", "/api/v1/endpoints", {
-      token: brand.apiKey, body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
+      token: brand.apiKey,
+      body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
     });
     expect(endpoint.status).to.equal(201);
   });
@@ -264,7 +297,9 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     expect(await anchoredCount()).to.be.greaterThan(before);
     const schedulers = await scanKeys(cluster, `{${prefix}}:*:repeat`);
     expect(schedulers.map((s) => s.key).sort(), "job schedulers rebuilt").to.include.members([
-      `{${prefix}}:anchor:repeat`, `{${prefix}}:outbox:repeat`, `{${prefix}}:seal:repeat`,
+      `{${prefix}}:anchor:repeat`,
+      `{${prefix}}:outbox:repeat`,
+      `{${prefix}}:seal:repeat`,
     ]);
   });
 
@@ -274,8 +309,10 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     expect(record.unexpected, "answers other than 202").to.deep.equal([]);
     await waitAllAnchored(db);
     const report = await checkLedger({ db, chainUrl: chain.url, registry: stack.env.REGISTRY_ADDRESS!, url: stack.url, brands: [brand], record });
-    process.stdout.write(`      (${record.requests} requests, ${report.accepted} events acknowledged, ${report.anchored} anchored, `
-      + `${report.batches} batches, lost ${report.lost.length}, doubled ${report.doubled.length})\n`);
+    process.stdout.write(
+      `      (${record.requests} requests, ${report.accepted} events acknowledged, ${report.anchored} anchored, ` +
+        `${report.batches} batches, lost ${report.lost.length}, doubled ${report.doubled.length})\n`,
+    );
     expect(report.lost, "lost").to.deep.equal([]);
     expect(report.doubled, "doubled").to.deep.equal([]);
     expect(report.problems).to.deep.equal([]);

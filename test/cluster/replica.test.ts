@@ -15,7 +15,11 @@ import { clusterSuite } from "./support/suite.ts";
 
 const MAX_LAG_MS = 3_000;
 
-interface ReadsState { source: "replica" | "primary"; replica: string; lagMs: number | null }
+interface ReadsState {
+  source: "replica" | "primary";
+  replica: string;
+  lagMs: number | null;
+}
 
 clusterSuite("cluster: reads from a streaming replica", function () {
   this.timeout(300_000);
@@ -51,22 +55,29 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     return out;
   };
   const bundleOf = async (code: { serial: string; secret: string }, proofs: "head" | "all" = "head"): Promise<ProofBundle> => {
-    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}&proofs=${proofs}`, { headers: { "cache-control": "no-cache" } });
+    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}&proofs=${proofs}`, {
+      headers: { "cache-control": "no-cache" },
+    });
     expect(r.status, JSON.stringify(r.body).slice(0, 300)).to.equal(200);
     return r.body as ProofBundle;
   };
   const pageOf = (code: { serial: string; secret: string }, ip: string) =>
-    request("GET", `/01/${brand.gtin}/21/${code.serial}?s=${encodeURIComponent(code.secret)}`, { headers: { "x-forwarded-for": ip, "user-agent": "Mozilla/5.0 (iPhone) test" } });
+    request("GET", `/01/${brand.gtin}/21/${code.serial}?s=${encodeURIComponent(code.secret)}`, {
+      headers: { "x-forwarded-for": ip, "user-agent": "Mozilla/5.0 (iPhone) test" },
+    });
   /** Every public read path once; each answer's status. */
-  const everyRead = async (code: { serial: string; secret: string }, ip: string): Promise<number[]> => await Promise.all([
-    request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`, { headers: { "cache-control": "no-cache" } }),
-    pageOf(code, ip),
-    request("GET", "/api/v1/batches"),
-    request("GET", "/api/v1/batches/1"),
-    request("GET", "/api/v1/batches/1/tiles/0/0"),
-    request("GET", "/api/v1/checkpoint"),
-    request("GET", `/epcis/${brand.slug}/events`, { token: brand.apiKey }),
-  ].map(async (r) => (await r).status));
+  const everyRead = async (code: { serial: string; secret: string }, ip: string): Promise<number[]> =>
+    await Promise.all(
+      [
+        request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`, { headers: { "cache-control": "no-cache" } }),
+        pageOf(code, ip),
+        request("GET", "/api/v1/batches"),
+        request("GET", "/api/v1/batches/1"),
+        request("GET", "/api/v1/batches/1/tiles/0/0"),
+        request("GET", "/api/v1/checkpoint"),
+        request("GET", `/epcis/${brand.slug}/events`, { token: brand.apiKey }),
+      ].map(async (r) => (await r).status),
+    );
 
   before(async () => {
     replication = await startReplication();
@@ -98,9 +109,13 @@ clusterSuite("cluster: reads from a streaming replica", function () {
       expect(after[purpose] ?? 0, `${purpose} reads sent to the replica`).to.be.greaterThan(before[purpose] ?? 0);
     }
     // The replica's own view: our read pool's sessions are there, and they are not on the primary.
-    const onReplica = await replication.replica.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'sealtrace-reads'");
+    const onReplica = await replication.replica.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'sealtrace-reads'",
+    );
     expect(onReplica[0]!.n, "sealtrace-reads sessions on the replica").to.be.greaterThan(0);
-    const onPrimary = await replication.primary.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'sealtrace-reads'");
+    const onPrimary = await replication.primary.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'sealtrace-reads'",
+    );
     expect(onPrimary[0]!.n, "sealtrace-reads sessions on the primary").to.equal(0);
 
     // The page's visit was written (to the primary: a standby refuses every write), and replicated.
@@ -136,7 +151,9 @@ clusterSuite("cluster: reads from a streaming replica", function () {
       const page = await pageOf(code, "198.51.100.8");
       const stillReplica = (await reads()).source === "replica" && during.source === "replica" && Date.now() - paused < MAX_LAG_MS;
       expect(page.status).to.equal(200);
-      figures.push(`bundle read ${stillReplica ? "from the lagging replica" : "(the bound passed before it: from the primary)"} ${Date.now() - paused} ms after the pause`);
+      figures.push(
+        `bundle read ${stillReplica ? "from the lagging replica" : "(the bound passed before it: from the primary)"} ${Date.now() - paused} ms after the pause`,
+      );
       expect(verifyBundle(lagging).valid, "a bundle read from the lagging replica verifies").to.equal(true);
       if (stillReplica) {
         expect(lagging.links, "the replica's bundle: the history before the sale").to.have.length(4);
@@ -193,7 +210,8 @@ clusterSuite("cluster: reads from a streaming replica", function () {
   it("with the replica stopped, reads go to the primary, never a 5xx; it is used again once back", async () => {
     const code = brand.codes[0]!;
     await until("reads on the replica", (s) => s.source === "replica");
-    const fallbacks = async () => Number(/^sealtrace_replica_fallbacks_total (\d+)$/m.exec((await request("GET", "/metrics", { token: METRICS_TOKEN })).body as string)?.[1]);
+    const fallbacks = async () =>
+      Number(/^sealtrace_replica_fallbacks_total (\d+)$/m.exec((await request("GET", "/metrics", { token: METRICS_TOKEN })).body as string)?.[1]);
     const fellBack = await fallbacks();
     await replication.replica.stop("fast");
     try {
@@ -201,7 +219,7 @@ clusterSuite("cluster: reads from a streaming replica", function () {
       const unnoticed = (await reads()).source === "replica";
       expect(await everyRead(code, "198.51.100.10"), "reads the moment the replica stopped").to.deep.equal([200, 200, 200, 200, 200, 200, 200]);
       if (unnoticed) expect(await fallbacks(), "answers that went on on the primary mid-answer").to.be.greaterThan(fellBack);
-      figures.push(`replica stopped: ${await fallbacks() - fellBack} answers fell back mid-answer${unnoticed ? "" : " (the monitor had noticed first)"}`);
+      figures.push(`replica stopped: ${(await fallbacks()) - fellBack} answers fell back mid-answer${unnoticed ? "" : " (the monitor had noticed first)"}`);
       const down = await until("reads on the primary with the replica down", (s) => s.source === "primary" && s.replica === "failing");
       expect(down.lagMs).to.equal(null);
       const primaryBefore = await counted("primary");

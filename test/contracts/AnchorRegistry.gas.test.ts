@@ -14,9 +14,14 @@ const HEADS_LEVELS = 27;
 
 /** The gas a call spends executing (no base cost, no calldata), from the trace of its opcodes. */
 async function executionGas(to: string, data: string): Promise<number> {
-  const trace = await ethers.provider.send("debug_traceCall", [{ to, data }, "latest", { disableStack: true, disableMemory: true, disableStorage: true }]) as { failed: boolean; structLogs: { gas: number; gasCost: number }[] };
+  const trace = (await ethers.provider.send("debug_traceCall", [
+    { to, data },
+    "latest",
+    { disableStack: true, disableMemory: true, disableStorage: true },
+  ])) as { failed: boolean; structLogs: { gas: number; gasCost: number }[] };
   expect(trace.failed).to.equal(false);
-  const first = trace.structLogs[0]!, last = trace.structLogs.at(-1)!;
+  const first = trace.structLogs[0]!,
+    last = trace.structLogs.at(-1)!;
   return first.gas - last.gas + last.gasCost;
 }
 
@@ -36,7 +41,8 @@ describe("AnchorRegistry gas", () => {
   it(`reports the gas of verifyLink (${LINKS_LEVELS}-level proof) and verifyHead (${HEADS_LEVELS}-level proof)`, async () => {
     const { registry } = await networkHelpers.loadFixture(deployRegistryFixture);
     // Random siblings: the calls hash the same whether or not a real tree stands behind them.
-    const linkHash = randomRoot() as Hash, headLinkHash = randomRoot() as Hash;
+    const linkHash = randomRoot() as Hash,
+      headLinkHash = randomRoot() as Hash;
     const linksProof = Array.from({ length: LINKS_LEVELS }, () => randomRoot() as Hash);
     const headsProof = Array.from({ length: HEADS_LEVELS }, () => randomRoot() as Hash);
     const index = 0b101_1010_0110_1001_0110_1100_1011; // mixed bits: both branches of the loop

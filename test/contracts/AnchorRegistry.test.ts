@@ -16,7 +16,11 @@ const randomHash = (): Hash => randomRoot() as Hash;
 const rawBatchRoot = (linksRoot: Hash, headsRoot: Hash, depth: number): Hash =>
   ethers.solidityPackedKeccak256(["string", "bytes32", "bytes32", "uint8"], ["sealtrace:batch:2", linksRoot, headsRoot, depth]) as Hash;
 
-interface Head { index: number; n: number; linkHash: Hash }
+interface Head {
+  index: number;
+  n: number;
+  linkHash: Hash;
+}
 
 /**
  * Batch 1 is a format-2 batch of 7 links whose heads map (depth 4) holds 4 chains, at both ends of
@@ -75,8 +79,10 @@ describe("AnchorRegistry", () => {
       await registry.grantRole(role, anchorer.address);
       await expect(registry.connect(anchorer).getFunction("anchor")(1, randomRoot(), 3)).to.emit(registry, "BatchAnchored");
       await registry.revokeRole(role, anchorer.address);
-      await expect(registry.connect(anchorer).getFunction("anchor")(2, randomRoot(), 3))
-        .to.be.revertedWithCustomError(registry, "AccessControlUnauthorizedAccount");
+      await expect(registry.connect(anchorer).getFunction("anchor")(2, randomRoot(), 3)).to.be.revertedWithCustomError(
+        registry,
+        "AccessControlUnauthorizedAccount",
+      );
     });
 
     it("does not let an anchorer grant roles", async () => {
@@ -93,7 +99,9 @@ describe("AnchorRegistry", () => {
     it("stores the root, advances nextSeq and emits BatchAnchored", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
       const root = randomRoot();
-      await expect(registry.anchor(1, root, 42)).to.emit(registry, "BatchAnchored").withArgs(1n, root, 42n);
+      await expect(registry.anchor(1, root, 42))
+        .to.emit(registry, "BatchAnchored")
+        .withArgs(1n, root, 42n);
       expect(await registry.rootOf(1)).to.equal(root);
       expect(await registry.nextSeq()).to.equal(2n);
     });
@@ -111,31 +119,45 @@ describe("AnchorRegistry", () => {
 
     it("refuses a seq other than nextSeq: gaps, repeats and zero", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      await expect(registry.anchor(0, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "UnexpectedSeq").withArgs(1n, 0n);
-      await expect(registry.anchor(2, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "UnexpectedSeq").withArgs(1n, 2n);
+      await expect(registry.anchor(0, randomRoot(), 1))
+        .to.be.revertedWithCustomError(registry, "UnexpectedSeq")
+        .withArgs(1n, 0n);
+      await expect(registry.anchor(2, randomRoot(), 1))
+        .to.be.revertedWithCustomError(registry, "UnexpectedSeq")
+        .withArgs(1n, 2n);
       const first = randomRoot();
       await registry.anchor(1, first, 1);
-      await expect(registry.anchor(1, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "UnexpectedSeq").withArgs(2n, 1n);
-      await expect(registry.anchor(3, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "UnexpectedSeq").withArgs(2n, 3n);
+      await expect(registry.anchor(1, randomRoot(), 1))
+        .to.be.revertedWithCustomError(registry, "UnexpectedSeq")
+        .withArgs(2n, 1n);
+      await expect(registry.anchor(3, randomRoot(), 1))
+        .to.be.revertedWithCustomError(registry, "UnexpectedSeq")
+        .withArgs(2n, 3n);
       expect(await registry.rootOf(1)).to.equal(first);
       expect(await registry.nextSeq()).to.equal(2n);
     });
 
     it("refuses a zero root", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      await expect(registry.anchor(1, ZERO, 5)).to.be.revertedWithCustomError(registry, "ZeroRoot").withArgs(1n);
+      await expect(registry.anchor(1, ZERO, 5))
+        .to.be.revertedWithCustomError(registry, "ZeroRoot")
+        .withArgs(1n);
       expect(await registry.nextSeq()).to.equal(1n);
     });
 
     it("refuses an empty batch", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      await expect(registry.anchor(1, randomRoot(), 0)).to.be.revertedWithCustomError(registry, "EmptyBatch").withArgs(1n);
+      await expect(registry.anchor(1, randomRoot(), 0))
+        .to.be.revertedWithCustomError(registry, "EmptyBatch")
+        .withArgs(1n);
       expect(await registry.nextSeq()).to.equal(1n);
     });
 
     it("accepts the largest seq and leaf count the types allow", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      await expect(registry.anchor(1, randomRoot(), 2 ** 32 - 1)).to.emit(registry, "BatchAnchored").withArgs(1n, ethers.isHexString, 2n ** 32n - 1n);
+      await expect(registry.anchor(1, randomRoot(), 2 ** 32 - 1))
+        .to.emit(registry, "BatchAnchored")
+        .withArgs(1n, ethers.isHexString, 2n ** 32n - 1n);
     });
   });
 
@@ -241,9 +263,15 @@ describe("AnchorRegistry", () => {
 
     it("refuses depths 0 and 41 even when the anchored root was hashed with them", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      const link = randomHash(), headsRoot = randomHash();
+      const link = randomHash(),
+        headsRoot = randomHash();
       const leaf = linkLeaf(link);
-      for (const [seq, depth] of [[1, 0], [2, 41], [3, 255], [4, 40]] as const) {
+      for (const [seq, depth] of [
+        [1, 0],
+        [2, 41],
+        [3, 255],
+        [4, 40],
+      ] as const) {
         await registry.anchor(seq, rawBatchRoot(leaf, headsRoot, depth), 1);
         expect(await registry.verifyLink(seq, link, [], headsRoot, depth), `depth ${depth}`).to.equal(depth === 40);
       }
@@ -283,8 +311,10 @@ describe("AnchorRegistry", () => {
 
     it("refuses an index that does not fit the depth even when the anchored root was hashed with it", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      const linksRoot = randomHash(), linkHash = randomHash();
-      const depth = 3, index = 2 ** depth + 5;
+      const linksRoot = randomHash(),
+        linkHash = randomHash();
+      const depth = 3,
+        index = 2 ** depth + 5;
       const proof = Array.from({ length: depth }, randomHash);
       // processHeadProof refuses such an index, so fold the path by hand, as the contract would
       let node = headLeaf(index, 1, linkHash);
@@ -344,13 +374,17 @@ describe("AnchorRegistry", () => {
 
     it("refuses depths 0 and 41 even when the anchored root was hashed with them", async () => {
       const { registry } = await loadFixture(deployRegistryFixture);
-      const linksRoot = randomHash(), linkHash = randomHash();
+      const linksRoot = randomHash(),
+        linkHash = randomHash();
       const leaf = headLeaf(0, 1, linkHash);
       // depth 0: the heads root is the leaf itself
       await registry.anchor(1, rawBatchRoot(linksRoot, leaf, 0), 1);
       expect(await registry.verifyHead(1, 0, 1, linkHash, [], linksRoot)).to.equal(false);
       // depth 41 and 40, the last position of each
-      for (const [seq, depth] of [[2, 41], [3, 40]] as const) {
+      for (const [seq, depth] of [
+        [2, 41],
+        [3, 40],
+      ] as const) {
         const index = 2 ** depth - 1;
         const proof = Array.from({ length: depth }, randomHash);
         const headsRoot = processHeadProof(index, headLeaf(index, 7, linkHash), proof);
@@ -430,7 +464,8 @@ describe("AnchorRegistry", () => {
       await registry.setSuccessor(next);
       for (const account of [admin, anchorer]) {
         await expect(registry.connect(account).anchor(2, randomRoot(), 1))
-          .to.be.revertedWithCustomError(registry, "RegistryRetired").withArgs(next);
+          .to.be.revertedWithCustomError(registry, "RegistryRetired")
+          .withArgs(next);
       }
       await expect(registry.anchor(1, randomRoot(), 1)).to.be.revertedWithCustomError(registry, "RegistryRetired");
       expect(await registry.nextSeq()).to.equal(2n);
@@ -451,14 +486,18 @@ describe("AnchorRegistry", () => {
   });
 
   it("exposes exactly the ABI that service/core/registry-abi.ts declares", async () => {
-    const artifact = JSON.parse(await readFile(new URL("../../artifacts/contracts/AnchorRegistry.sol/AnchorRegistry.json", import.meta.url), "utf8")) as { abi: unknown[] };
+    const artifact = JSON.parse(await readFile(new URL("../../artifacts/contracts/AnchorRegistry.sol/AnchorRegistry.json", import.meta.url), "utf8")) as {
+      abi: unknown[];
+    };
     const compiled = new Interface(artifact.abi as never);
     const declared = new Interface(ANCHOR_REGISTRY_ABI);
     declared.forEachFunction((fn) => expect(compiled.getFunction(fn.selector)?.format("full"), fn.name).to.equal(fn.format("full")));
     declared.forEachEvent((ev) => expect(compiled.getEvent(ev.topicHash)?.format("full")).to.equal(ev.format("full")));
     declared.forEachError((error) => expect(compiled.getError(error.selector)?.format("full"), error.name).to.equal(error.format("full")));
     // and every function, event and error of the interface itself is declared
-    const own = JSON.parse(await readFile(new URL("../../artifacts/contracts/interfaces/IAnchorRegistry.sol/IAnchorRegistry.json", import.meta.url), "utf8")) as { abi: unknown[] };
+    const own = JSON.parse(
+      await readFile(new URL("../../artifacts/contracts/interfaces/IAnchorRegistry.sol/IAnchorRegistry.json", import.meta.url), "utf8"),
+    ) as { abi: unknown[] };
     const iface = new Interface(own.abi as never);
     iface.forEachFunction((fn) => expect(declared.getFunction(fn.selector)?.format("full"), fn.name).to.equal(fn.format("full")));
     iface.forEachEvent((ev) => expect(declared.getEvent(ev.topicHash)?.format("full"), ev.name).to.equal(ev.format("full")));

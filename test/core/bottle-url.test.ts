@@ -3,8 +3,9 @@ import { bottleUrl, parseBottleUrl } from "../../service/core/bottle-url.ts";
 
 describe("core/bottle-url", () => {
   it("builds the Digital Link: /01/{gtin}/21/{serial} with ?s= or ?o=, parts encoded, trailing slashes of the base ignored", () => {
-    expect(bottleUrl("https://id.example.com/", "06901234567892", "0123456789ABCDEF", { s: "go3v7qa0DyE91-D5TEi6Pw" }))
-      .to.equal("https://id.example.com/01/06901234567892/21/0123456789ABCDEF?s=go3v7qa0DyE91-D5TEi6Pw");
+    expect(bottleUrl("https://id.example.com/", "06901234567892", "0123456789ABCDEF", { s: "go3v7qa0DyE91-D5TEi6Pw" })).to.equal(
+      "https://id.example.com/01/06901234567892/21/0123456789ABCDEF?s=go3v7qa0DyE91-D5TEi6Pw",
+    );
     expect(bottleUrl("http://x//", "1", "A B", { o: "a&b" })).to.equal("http://x/01/1/21/A%20B?o=a%26b");
   });
 
@@ -26,7 +27,12 @@ describe("core/bottle-url", () => {
 
   it("finds the bottle in a scanned text; a text without a bottle URL is null; bad escapes are kept as they are", () => {
     expect(parseBottleUrl("https://trace.example/01/06901234567892/21/ABC123XYZ?s=secret")?.serial).to.equal("ABC123XYZ");
-    expect(parseBottleUrl("http://127.0.0.1:3000/01/06901234567892/21/A%42C?o=cap")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: null, o: "cap" });
+    expect(parseBottleUrl("http://127.0.0.1:3000/01/06901234567892/21/A%42C?o=cap")).to.deep.equal({
+      gtin: "06901234567892",
+      serial: "ABC",
+      s: null,
+      o: "cap",
+    });
     expect(parseBottleUrl("/01/06901234567892/21/ABC")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: null, o: null });
     expect(parseBottleUrl("/01/06901234567892/21/A%E0B")?.serial).to.equal("A%E0B");
     expect(parseBottleUrl("https://id.example/01/06901234567892/10/L1/21/ABC?s=x")).to.deep.equal({ gtin: "06901234567892", serial: "ABC", s: "x", o: null });

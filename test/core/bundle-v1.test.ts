@@ -52,7 +52,9 @@ describe("core/bundle-v1: sealtrace-proof/1, as old bundles are", () => {
 
   describe("rejects, saying where and what", () => {
     let bundle: ProofBundleV1;
-    beforeEach(() => { bundle = clone(sealedHistory(CHAIN).bundle); });
+    beforeEach(() => {
+      bundle = clone(sealedHistory(CHAIN).bundle);
+    });
 
     it("an edited event field", () => {
       bundle.events[4]!.event.price = "99.00 CNY";
@@ -101,7 +103,11 @@ describe("core/bundle-v1: sealtrace-proof/1, as old bundles are", () => {
 
     it("a link whose event does not list the serial", () => {
       // Every hash and proof is consistent: only the membership check can catch it.
-      const forged = sealedHistory(CHAIN, { editEvents: (events) => { events[3]!.codes = ["MT2026A0009999"]; } }).bundle;
+      const forged = sealedHistory(CHAIN, {
+        editEvents: (events) => {
+          events[3]!.codes = ["MT2026A0009999"];
+        },
+      }).bundle;
       const problems = verifyBundle(forged).problems;
       expect(problems).to.have.length(1);
       expect(problems[0]!.path).to.equal("links[3].link.event");
@@ -142,4 +148,3 @@ describe("core/bundle-v1: sealtrace-proof/1, as old bundles are", () => {
     expect(bundle.links[0]!.link.prev).to.equal(`0x${"00".repeat(32)}`);
   });
 });
-

@@ -49,7 +49,16 @@ describe("core/bundle: sealtrace-proof/2", () => {
       expect(bundle.head).to.deep.include({ seq: 2, n: 5 });
       const verdict = verifyBundle(JSON.parse(JSON.stringify(bundle)));
       expect(verdict.problems).to.deep.equal([]);
-      expect(verdict).to.deep.include({ format: 2, status: "valid", valid: true, identityBound: true, linkCount: 5, pending: [], timesClaimed: [1, 2, 3, 4, 5], notes: [] });
+      expect(verdict).to.deep.include({
+        format: 2,
+        status: "valid",
+        valid: true,
+        identityBound: true,
+        linkCount: 5,
+        pending: [],
+        timesClaimed: [1, 2, 3, 4, 5],
+        notes: [],
+      });
       expect(verdict.completeAsOf).to.deep.equal({ seq: 2, blockNumber: 11, blockTime: "2026-11-21T00:00:05.000Z" });
       // Only the head's batch is a root to compare with the chain.
       expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([[2, history.batches[1]!.root]]);
@@ -88,13 +97,22 @@ describe("core/bundle: sealtrace-proof/2", () => {
     });
 
     it("is valid for histories over many batches, at every place in the map, across tile groups, compact and full", () => {
-      for (const options of [{ cuts: [2, 3, 4, 5] }, { cuts: [] }, { index: 0, otherChains: 0 }, { index: 255, lotSize: 3 }, { index: 65_534, lotSize: 4, otherChains: 2 }, { firstSeq: 41 }]) {
+      for (const options of [
+        { cuts: [2, 3, 4, 5] },
+        { cuts: [] },
+        { index: 0, otherChains: 0 },
+        { index: 255, lotSize: 3 },
+        { index: 65_534, lotSize: 4, otherChains: 2 },
+        { firstSeq: 41 },
+      ]) {
         for (const mode of MODES) {
           const { bundle } = sealedHistoryV2(CHAIN, { ...options, proofs: proofsOf(mode) });
           const verdict = verifyBundle(bundle);
           expect(verdict.status, `${JSON.stringify(options)}, ${mode}: ${JSON.stringify(verdict.problems)}`).to.equal("valid");
           expect(verdict.completeAsOf).to.not.equal(null);
-          expect(bundle.batches.length, `${JSON.stringify(options)}, ${mode}`).to.equal(mode === "compact" ? 1 : new Set(bundle.links.map((l) => l.anchor!.seq)).size);
+          expect(bundle.batches.length, `${JSON.stringify(options)}, ${mode}`).to.equal(
+            mode === "compact" ? 1 : new Set(bundle.links.map((l) => l.anchor!.seq)).size,
+          );
         }
       }
     });
@@ -107,7 +125,13 @@ describe("core/bundle: sealtrace-proof/2", () => {
         expect(bundle.head!.n).to.equal(3);
         expect(bundle.links.map((l) => l.anchor === null)).to.deep.equal([false, false, false, true, true]);
         const verdict = verifyBundle(bundle);
-        expect(verdict, mode).to.deep.include({ status: "incomplete", valid: false, problems: [], pending: [4, 5], timesClaimed: mode === "compact" ? [1, 2, 3] : [] });
+        expect(verdict, mode).to.deep.include({
+          status: "incomplete",
+          valid: false,
+          problems: [],
+          pending: [4, 5],
+          timesClaimed: mode === "compact" ? [1, 2, 3] : [],
+        });
         expect(verdict.notes[0]).to.equal("2 links pending (n = 4, 5)");
       }
     });
@@ -139,7 +163,10 @@ describe("core/bundle: sealtrace-proof/2", () => {
       const compact = compactBundle(full);
       expect(proven(compact)).to.deep.equal([4, 5]);
       expect(compact.batches.map((b) => b.seq)).to.deep.equal([1, 2]);
-      for (const [bundle, claimed] of [[full, []], [compact, [1, 2, 3]]] as const) {
+      for (const [bundle, claimed] of [
+        [full, []],
+        [compact, [1, 2, 3]],
+      ] as const) {
         const verdict = verifyBundle(bundle);
         expect(verdict).to.deep.include({ status: "incomplete", problems: [], completeAsOf: null, timesClaimed: claimed });
         expect(verdict.notes).to.deep.equal(["completeness proven only up to link 3: links 4, 5 were anchored after batch 1"]);
@@ -152,7 +179,9 @@ describe("core/bundle: sealtrace-proof/2", () => {
       for (const mode of MODES) {
         const { bundle } = sealedHistoryV2(CHAIN, { proofs: proofsOf(mode) });
         // The production moved to another factory, every event and link hash recomputed after it.
-        const forged = rewritten(bundle, (b) => { b.events[1]!.event.party = "factory-elsewhere"; });
+        const forged = rewritten(bundle, (b) => {
+          b.events[1]!.event.party = "factory-elsewhere";
+        });
         expect(paths(forged), mode).to.include("head.linkHash");
         // The head made to name the forged last link: no longer in the anchored heads map.
         forged.head!.linkHash = forged.links[4]!.linkHash;
@@ -169,7 +198,9 @@ describe("core/bundle: sealtrace-proof/2", () => {
       const verdict = verifyBundle(bundle);
       expect(verdict.status).to.equal("invalid");
       // Batch 2 stays used: links 4 and 5 name it.
-      expect(verdict.problems).to.deep.equal([{ path: "links[0].anchor", message: "a link without a Merkle proof of its own needs the head proof, and the bundle has none" }]);
+      expect(verdict.problems).to.deep.equal([
+        { path: "links[0].anchor", message: "a link without a Merkle proof of its own needs the head proof, and the bundle has none" },
+      ]);
       // Also with only one link left without its proof.
       const full = sealedHistoryV2(CHAIN, { proofs: "all" }).bundle;
       full.head = null;
@@ -210,7 +241,9 @@ describe("core/bundle: sealtrace-proof/2", () => {
       const history = sealedHistoryV2(CHAIN, { proofs: "all", cuts: [2, 3, 4, 5] });
       for (let mask = 0; mask < 32; mask++) {
         const bundle = clone(history.bundle);
-        bundle.links.forEach((l, i) => { if (mask & (1 << i)) l.anchor = { seq: l.anchor!.seq }; });
+        bundle.links.forEach((l, i) => {
+          if (mask & (1 << i)) l.anchor = { seq: l.anchor!.seq };
+        });
         const verdict = verifyBundle(bundle);
         expect(verdict.status, `mask ${mask}: ${JSON.stringify(verdict.problems)}`).to.equal("valid");
         expect(verdict.timesClaimed).to.deep.equal([1, 2, 3, 4, 5].filter((n) => mask & (1 << (n - 1))));
@@ -281,10 +314,25 @@ describe("core/bundle: sealtrace-proof/2", () => {
         expect(Array.isArray(bundle.events[0]!.event.codes)).to.equal(true);
         expect(bundle.head).to.not.equal(null);
         // Full, it lists the format-1 batch of links 1–3; compact, only the head's (format-2) batch.
-        expect(bundle.batches.map((b) => [b.seq, b.format]), mode).to.deep.equal(mode === "full" ? [[1, 1], [2, 2]] : [[2, 2]]);
+        expect(
+          bundle.batches.map((b) => [b.seq, b.format]),
+          mode,
+        ).to.deep.equal(
+          mode === "full"
+            ? [
+                [1, 1],
+                [2, 2],
+              ]
+            : [[2, 2]],
+        );
         const verdict = verifyBundle(bundle);
         expect(verdict.problems).to.deep.equal([]);
-        expect(verdict, mode).to.deep.include({ status: "valid", identityBound: false, completeAsOf: null, timesClaimed: mode === "full" ? [] : [1, 2, 3, 4, 5] });
+        expect(verdict, mode).to.deep.include({
+          status: "valid",
+          identityBound: false,
+          completeAsOf: null,
+          timesClaimed: mode === "full" ? [] : [1, 2, 3, 4, 5],
+        });
         expect(verdict.notes).to.have.length(2);
         expect(verdict.notes[0]).to.match(/^identity not bound/);
         expect(verdict.notes[1]).to.match(/^completeness not proven/);
@@ -325,60 +373,362 @@ describe("core/bundle: sealtrace-proof/2", () => {
     const lastBatch = (b: ProofBundle): number => b.batches.length - 1;
     const other = (mode: Mode): ProofBundle => sealedHistoryV2(CHAIN, { proofs: proofsOf(mode) }).bundleFor("MT2026A0000002");
     const cases = (mode: Mode): Case[] => [
-      ["an edited event field", (b) => { b.events[4]!.event.price = { amount: "99.00", currency: "CNY" }; }, "events[4].eventHash"],
-      ["an edited event hash", (b) => { b.events[1]!.eventHash = flip(b.events[1]!.eventHash); }, "events[1].eventHash"],
-      ["an edited codes root", (b) => { (b.events[0]!.event.codes as { root: Hash }).root = flip((b.events[0]!.event.codes as { root: Hash }).root); }, "events[0].eventHash"],
-      ["an edited codes count", (b) => { (b.events[0]!.event.codes as { count: number }).count = 1; }, "events[0].eventHash"],
-      ["another salt", (b) => { b.events[0]!.member!.salt = "00".repeat(16); }, "events[0].member"],
-      ["a membership proof with one sibling changed", (b) => { b.events[0]!.member!.proof[0] = flip(b.events[0]!.member!.proof[0]!); }, "events[0].member"],
-      ["a membership proof cut short", (b) => { b.events[0]!.member!.proof.pop(); }, "events[0].member"],
-      ["no membership proof", (b) => { delete b.events[2]!.member; }, "events[2].member"],
-      ["another bottle's membership proof", (b) => { b.events[0]!.member = clone(other(mode).events[0]!.member!); }, "events[0].member"],
-      ["an event listing serials instead of its commitment", (b) => { b.events[1]!.event.codes = [SERIAL]; }, "events[1].eventHash"],
-      ["two events swapped", (b) => { [b.events[3], b.events[4]] = [b.events[4]!, b.events[3]!]; }, "events[3]"],
-      ["an event dropped, its link kept", (b) => { b.events.splice(2, 1); }, "events"],
-      ["a link's n", (b) => { b.links[2]!.link.n = 4; }, "links[2].link.n"],
-      ["a link's prev", (b) => { b.links[3]!.link.prev = flip(b.links[3]!.link.prev); }, "links[3].link.prev"],
-      ["a link's hash", (b) => { b.links[1]!.linkHash = b.links[2]!.linkHash; }, "links[1].linkHash"],
-      ["a link's event", (b) => { b.links[1]!.link.event = b.links[2]!.link.event; }, "links[2].link.event"],
-      ["a link's anchor proof", (b) => { b.links[0]!.anchor!.proof![0] = flip(b.links[0]!.anchor!.proof![0]!); }, "links[0].anchor.proof", ["full"]],
-      ["a link's anchor moved to the other batch", (b) => { b.links[4]!.anchor!.seq = 1; }, (_, m) => (m === "full" ? "links[4].anchor.proof" : "links[4].anchor.seq")],
-      ["an anchor in a batch the bundle does not list", (b) => { b.links[4]!.anchor!.seq = 9; }, "links[4].anchor.seq", ["full"]],
-      ["an anchor that is not { seq, proof? }", (b) => { (b.links[2]!.anchor as unknown as { proof: null }).proof = null; }, "links[2].anchor"],
-      ["a batch root", (b) => { b.batches[0]!.root = flip(b.batches[0]!.root); }, "batches[0].root"],
-      ["a batch's links root", (b) => { (b.batches[0] as { linksRoot: Hash }).linksRoot = flip((b.batches[0] as { linksRoot: Hash }).linksRoot); }, "batches[0].root"],
-      ["the head batch's heads root", (b) => { (b.batches.at(-1) as { headsRoot: Hash }).headsRoot = flip((b.batches.at(-1) as { headsRoot: Hash }).headsRoot); }, (o) => `batches[${lastBatch(o)}].root`],
-      ["the head batch's heads depth", (b) => { (b.batches.at(-1) as { headsDepth: number }).headsDepth += 1; }, (o) => `batches[${lastBatch(o)}].root`],
-      ["the head batch claimed as format 1", (b) => { b.batches[lastBatch(b)] = { seq: 2, format: 1, root: b.batches.at(-1)!.root, txHash: null, blockNumber: null, blockTime: null }; }, "head.seq"],
-      ["a batch listed twice", (b) => { b.batches.push(clone(b.batches[0]!)); }, (o) => `batches[${o.batches.length}].seq`],
-      ["a batch nothing uses", (b) => { b.batches.push({ ...clone(b.batches.at(-1)!), seq: 3 }); }, (o) => `batches[${o.batches.length}]`],
-      ["the batch of links 1–3 left out", (b) => { b.batches.splice(0, 1); }, "links[0].anchor.seq", ["full"]],
-      ["the head's batch left out", (b) => { b.batches.pop(); }, "head.seq"],
-      ["a head proof sibling", (b) => { b.head!.proof[0] = flip(b.head!.proof[0]!); }, "head.proof"],
-      ["a head proof cut short", (b) => { b.head!.proof.pop(); }, "head.proof"],
-      ["the head's n", (b) => { b.head!.n = 4; }, "head.proof"],
-      ["the head's link", (b) => { b.head!.linkHash = b.links[3]!.linkHash; }, "head.proof"],
-      ["the head's batch", (b) => { b.head!.seq = 1; }, (_, m) => (m === "full" ? "head.proof" : "head.seq")],
-      ["another bottle's head", (b) => { b.head = clone(other(mode).head); }, "head.proof"],
-      ["the head proof removed from links without their own", (b) => { b.head = null; b.links[2]!.anchor = { seq: b.links[2]!.anchor!.seq }; }, (_, m) => (m === "full" ? "links[2].anchor" : "links[0].anchor")],
-      ["the brand", (b) => { b.brand = "moutai"; }, "links[0].link.prev"],
-      ["the GTIN", (b) => { b.gtin = "06901234567899"; }, "links[0].link.prev"],
-      ["the lot", (b) => { b.lot = "2026-11-B"; }, "links[0].link.prev"],
-      ["no lot", (b) => { b.lot = null; }, "links[0].link.prev"],
-      ["the index", (b) => { b.index += 1; }, "links[0].link.prev"],
-      ["the serial", (b) => { b.serial = "MT2026A0000002"; }, "links[0].link.serial"],
-      ["the format", (b) => { (b as { format: string }).format = "sealtrace-proof/3"; }, "format"],
-      ["an event of another bottle added", (b) => { b.events.push(clone(other(mode).events[0]!)); }, "events[5]"],
-      ["an event listed twice", (b) => { b.events.push(clone(b.events[3]!)); }, "events[5]"],
-      ["a link listed twice", (b) => { b.links.splice(2, 0, clone(b.links[2]!)); }, "links[3].link.n"],
-      ["two links swapped", (b) => { [b.links[1], b.links[2]] = [b.links[2]!, b.links[1]!]; }, "links[1].link.n"],
-      ["a link in the middle dropped, with its event", (b) => { b.links.splice(2, 1); b.events.splice(2, 1); }, "links[2].link.n"],
-      ["the last two links dropped, with their events (issue 14, finding 1)", (b) => { b.links.splice(3); b.events.splice(3); }, "links"],
+      [
+        "an edited event field",
+        (b) => {
+          b.events[4]!.event.price = { amount: "99.00", currency: "CNY" };
+        },
+        "events[4].eventHash",
+      ],
+      [
+        "an edited event hash",
+        (b) => {
+          b.events[1]!.eventHash = flip(b.events[1]!.eventHash);
+        },
+        "events[1].eventHash",
+      ],
+      [
+        "an edited codes root",
+        (b) => {
+          (b.events[0]!.event.codes as { root: Hash }).root = flip((b.events[0]!.event.codes as { root: Hash }).root);
+        },
+        "events[0].eventHash",
+      ],
+      [
+        "an edited codes count",
+        (b) => {
+          (b.events[0]!.event.codes as { count: number }).count = 1;
+        },
+        "events[0].eventHash",
+      ],
+      [
+        "another salt",
+        (b) => {
+          b.events[0]!.member!.salt = "00".repeat(16);
+        },
+        "events[0].member",
+      ],
+      [
+        "a membership proof with one sibling changed",
+        (b) => {
+          b.events[0]!.member!.proof[0] = flip(b.events[0]!.member!.proof[0]!);
+        },
+        "events[0].member",
+      ],
+      [
+        "a membership proof cut short",
+        (b) => {
+          b.events[0]!.member!.proof.pop();
+        },
+        "events[0].member",
+      ],
+      [
+        "no membership proof",
+        (b) => {
+          delete b.events[2]!.member;
+        },
+        "events[2].member",
+      ],
+      [
+        "another bottle's membership proof",
+        (b) => {
+          b.events[0]!.member = clone(other(mode).events[0]!.member!);
+        },
+        "events[0].member",
+      ],
+      [
+        "an event listing serials instead of its commitment",
+        (b) => {
+          b.events[1]!.event.codes = [SERIAL];
+        },
+        "events[1].eventHash",
+      ],
+      [
+        "two events swapped",
+        (b) => {
+          [b.events[3], b.events[4]] = [b.events[4]!, b.events[3]!];
+        },
+        "events[3]",
+      ],
+      [
+        "an event dropped, its link kept",
+        (b) => {
+          b.events.splice(2, 1);
+        },
+        "events",
+      ],
+      [
+        "a link's n",
+        (b) => {
+          b.links[2]!.link.n = 4;
+        },
+        "links[2].link.n",
+      ],
+      [
+        "a link's prev",
+        (b) => {
+          b.links[3]!.link.prev = flip(b.links[3]!.link.prev);
+        },
+        "links[3].link.prev",
+      ],
+      [
+        "a link's hash",
+        (b) => {
+          b.links[1]!.linkHash = b.links[2]!.linkHash;
+        },
+        "links[1].linkHash",
+      ],
+      [
+        "a link's event",
+        (b) => {
+          b.links[1]!.link.event = b.links[2]!.link.event;
+        },
+        "links[2].link.event",
+      ],
+      [
+        "a link's anchor proof",
+        (b) => {
+          b.links[0]!.anchor!.proof![0] = flip(b.links[0]!.anchor!.proof![0]!);
+        },
+        "links[0].anchor.proof",
+        ["full"],
+      ],
+      [
+        "a link's anchor moved to the other batch",
+        (b) => {
+          b.links[4]!.anchor!.seq = 1;
+        },
+        (_, m) => (m === "full" ? "links[4].anchor.proof" : "links[4].anchor.seq"),
+      ],
+      [
+        "an anchor in a batch the bundle does not list",
+        (b) => {
+          b.links[4]!.anchor!.seq = 9;
+        },
+        "links[4].anchor.seq",
+        ["full"],
+      ],
+      [
+        "an anchor that is not { seq, proof? }",
+        (b) => {
+          (b.links[2]!.anchor as unknown as { proof: null }).proof = null;
+        },
+        "links[2].anchor",
+      ],
+      [
+        "a batch root",
+        (b) => {
+          b.batches[0]!.root = flip(b.batches[0]!.root);
+        },
+        "batches[0].root",
+      ],
+      [
+        "a batch's links root",
+        (b) => {
+          (b.batches[0] as { linksRoot: Hash }).linksRoot = flip((b.batches[0] as { linksRoot: Hash }).linksRoot);
+        },
+        "batches[0].root",
+      ],
+      [
+        "the head batch's heads root",
+        (b) => {
+          (b.batches.at(-1) as { headsRoot: Hash }).headsRoot = flip((b.batches.at(-1) as { headsRoot: Hash }).headsRoot);
+        },
+        (o) => `batches[${lastBatch(o)}].root`,
+      ],
+      [
+        "the head batch's heads depth",
+        (b) => {
+          (b.batches.at(-1) as { headsDepth: number }).headsDepth += 1;
+        },
+        (o) => `batches[${lastBatch(o)}].root`,
+      ],
+      [
+        "the head batch claimed as format 1",
+        (b) => {
+          b.batches[lastBatch(b)] = { seq: 2, format: 1, root: b.batches.at(-1)!.root, txHash: null, blockNumber: null, blockTime: null };
+        },
+        "head.seq",
+      ],
+      [
+        "a batch listed twice",
+        (b) => {
+          b.batches.push(clone(b.batches[0]!));
+        },
+        (o) => `batches[${o.batches.length}].seq`,
+      ],
+      [
+        "a batch nothing uses",
+        (b) => {
+          b.batches.push({ ...clone(b.batches.at(-1)!), seq: 3 });
+        },
+        (o) => `batches[${o.batches.length}]`,
+      ],
+      [
+        "the batch of links 1–3 left out",
+        (b) => {
+          b.batches.splice(0, 1);
+        },
+        "links[0].anchor.seq",
+        ["full"],
+      ],
+      [
+        "the head's batch left out",
+        (b) => {
+          b.batches.pop();
+        },
+        "head.seq",
+      ],
+      [
+        "a head proof sibling",
+        (b) => {
+          b.head!.proof[0] = flip(b.head!.proof[0]!);
+        },
+        "head.proof",
+      ],
+      [
+        "a head proof cut short",
+        (b) => {
+          b.head!.proof.pop();
+        },
+        "head.proof",
+      ],
+      [
+        "the head's n",
+        (b) => {
+          b.head!.n = 4;
+        },
+        "head.proof",
+      ],
+      [
+        "the head's link",
+        (b) => {
+          b.head!.linkHash = b.links[3]!.linkHash;
+        },
+        "head.proof",
+      ],
+      [
+        "the head's batch",
+        (b) => {
+          b.head!.seq = 1;
+        },
+        (_, m) => (m === "full" ? "head.proof" : "head.seq"),
+      ],
+      [
+        "another bottle's head",
+        (b) => {
+          b.head = clone(other(mode).head);
+        },
+        "head.proof",
+      ],
+      [
+        "the head proof removed from links without their own",
+        (b) => {
+          b.head = null;
+          b.links[2]!.anchor = { seq: b.links[2]!.anchor!.seq };
+        },
+        (_, m) => (m === "full" ? "links[2].anchor" : "links[0].anchor"),
+      ],
+      [
+        "the brand",
+        (b) => {
+          b.brand = "moutai";
+        },
+        "links[0].link.prev",
+      ],
+      [
+        "the GTIN",
+        (b) => {
+          b.gtin = "06901234567899";
+        },
+        "links[0].link.prev",
+      ],
+      [
+        "the lot",
+        (b) => {
+          b.lot = "2026-11-B";
+        },
+        "links[0].link.prev",
+      ],
+      [
+        "no lot",
+        (b) => {
+          b.lot = null;
+        },
+        "links[0].link.prev",
+      ],
+      [
+        "the index",
+        (b) => {
+          b.index += 1;
+        },
+        "links[0].link.prev",
+      ],
+      [
+        "the serial",
+        (b) => {
+          b.serial = "MT2026A0000002";
+        },
+        "links[0].link.serial",
+      ],
+      [
+        "the format",
+        (b) => {
+          (b as { format: string }).format = "sealtrace-proof/3";
+        },
+        "format",
+      ],
+      [
+        "an event of another bottle added",
+        (b) => {
+          b.events.push(clone(other(mode).events[0]!));
+        },
+        "events[5]",
+      ],
+      [
+        "an event listed twice",
+        (b) => {
+          b.events.push(clone(b.events[3]!));
+        },
+        "events[5]",
+      ],
+      [
+        "a link listed twice",
+        (b) => {
+          b.links.splice(2, 0, clone(b.links[2]!));
+        },
+        "links[3].link.n",
+      ],
+      [
+        "two links swapped",
+        (b) => {
+          [b.links[1], b.links[2]] = [b.links[2]!, b.links[1]!];
+        },
+        "links[1].link.n",
+      ],
+      [
+        "a link in the middle dropped, with its event",
+        (b) => {
+          b.links.splice(2, 1);
+          b.events.splice(2, 1);
+        },
+        "links[2].link.n",
+      ],
+      [
+        "the last two links dropped, with their events (issue 14, finding 1)",
+        (b) => {
+          b.links.splice(3);
+          b.events.splice(3);
+        },
+        "links",
+      ],
     ];
     for (const mode of MODES) {
       describe(mode, () => {
         let bundle: ProofBundle;
-        beforeEach(() => { bundle = sealedHistoryV2(CHAIN, { proofs: proofsOf(mode) }).bundle; });
+        beforeEach(() => {
+          bundle = sealedHistoryV2(CHAIN, { proofs: proofsOf(mode) }).bundle;
+        });
         for (const [what, edit, path, modes] of cases(mode)) {
           if (modes !== undefined && !modes.includes(mode)) continue;
           it(what, () => {
@@ -386,8 +736,14 @@ describe("core/bundle: sealtrace-proof/2", () => {
             edit(bundle);
             const verdict = verifyBundle(JSON.parse(JSON.stringify(bundle)));
             expect(verdict.status, JSON.stringify(verdict.problems)).to.equal("invalid");
-            expect(verdict.problems.map((p) => p.path), JSON.stringify(verdict.problems)).to.include(expected);
-            expect(verdict.problems.every((p) => p.path !== "$"), "no check threw").to.equal(true);
+            expect(
+              verdict.problems.map((p) => p.path),
+              JSON.stringify(verdict.problems),
+            ).to.include(expected);
+            expect(
+              verdict.problems.every((p) => p.path !== "$"),
+              "no check threw",
+            ).to.equal(true);
           });
         }
       });
@@ -403,10 +759,15 @@ describe("core/bundle: sealtrace-proof/2", () => {
         b2.root = batchRoot(b2.linksRoot, b2.headsRoot, b2.headsDepth);
         bundle.head = { seq: 2, n: 3, linkHash: bundle.links[2]!.linkHash, proof: Array.from({ length: b2.headsDepth }, () => ZERO_HASH) };
         const verdict = verifyBundle(bundle);
-        expect(verdict.problems.map((p) => p.path), mode).to.deep.equal(["links[3].anchor"]);
-        expect(verdict.problems[0]!.message, mode).to.equal(mode === "full"
-          ? "link 4 is in batch 2, but batch 2's heads map ends this bottle's history at link 3"
-          : "link 4 claims batch 2 without a proof, and the head proof (batch 2) does not cover it");
+        expect(
+          verdict.problems.map((p) => p.path),
+          mode,
+        ).to.deep.equal(["links[3].anchor"]);
+        expect(verdict.problems[0]!.message, mode).to.equal(
+          mode === "full"
+            ? "link 4 is in batch 2, but batch 2's heads map ends this bottle's history at link 3"
+            : "link 4 claims batch 2 without a proof, and the head proof (batch 2) does not cover it",
+        );
       }
     });
 
@@ -434,7 +795,10 @@ describe("core/bundle: sealtrace-proof/2", () => {
           copy.head = junk;
           const verdict = verifyBundle(copy);
           expect(verdict.status, `${mode}: ${JSON.stringify(junk)}`).to.not.equal("valid");
-          expect(verdict.problems.every((p) => p.path !== "$"), JSON.stringify(junk)).to.equal(true);
+          expect(
+            verdict.problems.every((p) => p.path !== "$"),
+            JSON.stringify(junk),
+          ).to.equal(true);
         }
         for (const key of ["batches", "events", "links"] as const) {
           for (const junk of [null, 0, "x", [], {}, { event: 1 }, { link: {} }, { seq: "1" }]) {
@@ -442,7 +806,10 @@ describe("core/bundle: sealtrace-proof/2", () => {
             copy[key]![0] = junk;
             const verdict = verifyBundle(copy);
             expect(verdict.status, `${mode}: ${key}[0] = ${JSON.stringify(junk)}`).to.equal("invalid");
-            expect(verdict.problems.every((p) => p.path !== "$"), `${key}[0] = ${JSON.stringify(junk)}: ${JSON.stringify(verdict.problems)}`).to.equal(true);
+            expect(
+              verdict.problems.every((p) => p.path !== "$"),
+              `${key}[0] = ${JSON.stringify(junk)}: ${JSON.stringify(verdict.problems)}`,
+            ).to.equal(true);
           }
         }
         for (const junk of [null, 0, "x", [], {}, { seq: "1" }, { seq: 1, proof: "x" }, { seq: 1, proof: [1] }, { seq: 1.5 }]) {
@@ -461,7 +828,8 @@ describe("core/bundle: sealtrace-proof/2", () => {
     /** A fresh registry with the history's batch roots anchored in order; the block time of each. */
     async function anchoredOnChain(roots: Hash[]): Promise<{ chain: { chainId: number; registry: string }; times: number[]; blocks: number[] }> {
       const { registry } = await networkHelpers.loadFixture(deployRegistryFixture);
-      const times: number[] = [], blocks: number[] = [];
+      const times: number[] = [],
+        blocks: number[] = [];
       for (const [i, root] of roots.entries()) {
         await networkHelpers.time.increase(600);
         const receipt = (await (await registry.anchor(i + 1, root, 1)).wait())!;
@@ -518,7 +886,9 @@ describe("core/bundle: sealtrace-proof/2", () => {
       const never: Rpc = () => Promise.reject(new Error("no call expected"));
       const trust = { chainId: chain.chainId, registry: `0x${"11".repeat(20)}`, maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS, now: times[1]! };
       expect((await checkOnChain(never, trust, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal(["chain.registry"]);
-      expect((await checkOnChain(never, { ...trust, ...chain, chainId: 1 }, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal(["chain.chainId"]);
+      expect((await checkOnChain(never, { ...trust, ...chain, chainId: 1 }, bundle.chain, verdict)).problems.map((p) => p.path)).to.deep.equal([
+        "chain.chainId",
+      ]);
       // The registry's address is compared without regard to case.
       const upper = await checkOnChain(rpc, { ...chain, registry: chain.registry.toLowerCase(), maxAgeSeconds: 60, now: times[1]! }, bundle.chain, verdict);
       expect(upper.problems).to.deep.equal([]);
@@ -549,8 +919,15 @@ describe("core/bundle: sealtrace-proof/2", () => {
       ];
       const committed = steps.map(([type, party, extra], i) => {
         const draft = {
-          brand: "moutai-demo", id: i === 5 ? `opened-${hashOf("uuid").slice(2, 38)}` : `mt-2026-11-C-${type}-0001`, type, codes: i === 0 ? lot : [identity.serial],
-          occurredAt: `2026-11-2${i}T09:30:00+08:00`, receivedAt: `2026-11-2${i}T01:30:00.412Z`, salt: hashOf(`salt${i}`).slice(2, 34), ...(party ? { party } : {}), ...extra,
+          brand: "moutai-demo",
+          id: i === 5 ? `opened-${hashOf("uuid").slice(2, 38)}` : `mt-2026-11-C-${type}-0001`,
+          type,
+          codes: i === 0 ? lot : [identity.serial],
+          occurredAt: `2026-11-2${i}T09:30:00+08:00`,
+          receivedAt: `2026-11-2${i}T01:30:00.412Z`,
+          salt: hashOf(`salt${i}`).slice(2, 34),
+          ...(party ? { party } : {}),
+          ...extra,
         } as CanonicalEvent;
         return commitEvent(draft, fromHex(hashOf(`secret${i}`)).slice(0, 16));
       });
@@ -573,9 +950,13 @@ describe("core/bundle: sealtrace-proof/2", () => {
       if (batchesUsed === "one") {
         // One batch: a real tree of `leaves` leaves holding the six links.
         const all = Array.from({ length: leaves }, (_, i) => hashOf(`leaf ${i}`));
-        links.forEach((link, i) => { all[Math.floor((leaves * i) / 6)] = leafOf(linkHash(link)); });
+        links.forEach((link, i) => {
+          all[Math.floor((leaves * i) / 6)] = leafOf(linkHash(link));
+        });
         const tree = new MerkleTree(all);
-        links.forEach((_, i) => { anchors[i] = { seq: 100, proof: tree.proof(Math.floor((leaves * i) / 6)), linksRoot: tree.root }; });
+        links.forEach((_, i) => {
+          anchors[i] = { seq: 100, proof: tree.proof(Math.floor((leaves * i) / 6)), linksRoot: tree.root };
+        });
       }
       const other = (key: TileKey): Uint8Array => {
         const bytes = new Uint8Array(TILE_BYTES);
@@ -594,12 +975,21 @@ describe("core/bundle: sealtrace-proof/2", () => {
         const linksRoot = anchors.find((a) => a.seq === seq)!.linksRoot;
         const headsRoot = seq === seqs.at(-1) ? update.root : hashOf(`heads ${seq}`);
         return {
-          seq, format: 2, root: batchRoot(linksRoot, headsRoot, depth), linksRoot, headsRoot, headsDepth: depth,
-          txHash: hashOf(`tx ${seq}`), blockNumber: 18_000_000 + seq, blockTime: "2026-11-25T01:30:07.000Z",
+          seq,
+          format: 2,
+          root: batchRoot(linksRoot, headsRoot, depth),
+          linksRoot,
+          headsRoot,
+          headsDepth: depth,
+          txHash: hashOf(`tx ${seq}`),
+          blockNumber: 18_000_000 + seq,
+          blockTime: "2026-11-25T01:30:07.000Z",
         };
       });
       const bundle = buildBundle({
-        identity, chain: { chainId: 137, registry: CHAIN.registry }, batches,
+        identity,
+        chain: { chainId: 137, registry: CHAIN.registry },
+        batches,
         events: committed.map(({ event, members }) => ({ event: event as never, member: members.get(identity.serial)! })),
         links: links.map((link, i) => ({ link, anchor: { seq: anchors[i]!.seq, proof: anchors[i]!.proof } })),
         head: { seq: seqs.at(-1)!, n: last.n, linkHash: linkHash(last), proof: proofFromTiles(identity.index, depth, tiles) },
@@ -611,7 +1001,11 @@ describe("core/bundle: sealtrace-proof/2", () => {
     const count = (n: number): string => n.toLocaleString("en-US");
     /** The same bundle without what completeness adds: no head, format-1 style batches, a zero genesis. */
     const completenessBytes = (bundle: ProofBundle): number =>
-      bytes(bundle.head) + bundle.batches.reduce((sum, b) => sum + bytes(b) - bytes({ seq: b.seq, format: 1, root: b.root, txHash: b.txHash, blockNumber: b.blockNumber, blockTime: b.blockTime }), 0);
+      bytes(bundle.head) +
+      bundle.batches.reduce(
+        (sum, b) => sum + bytes(b) - bytes({ seq: b.seq, format: 1, root: b.root, txHash: b.txHash, blockNumber: b.blockNumber, blockTime: b.blockTime }),
+        0,
+      );
 
     const configurations: { leaves: number; chains: number; batches: "one" | "each" }[] = [
       { leaves: 100_000, chains: 1_000_000, batches: "each" },
@@ -623,9 +1017,14 @@ describe("core/bundle: sealtrace-proof/2", () => {
     const built = new Map<string, { full: ProofBundle; compact: ProofBundle; serials: string[] }>();
     /** A row of docs/PROOF-FORMAT.md's size table ("| links tree | heads map | …"). */
     const rowOf = (c: (typeof configurations)[number], full: ProofBundle, compact: ProofBundle): string[] => [
-      `${count(c.leaves)} leaves`, `${count(c.chains)} chains`, c.batches === "one" ? "one batch" : "six batches",
-      count(bytes(compact)), [compact.events, compact.links, compact.batches, compact.head].map((part) => count(bytes(part))).join(" · "),
-      count(bytes(full)), [full.links, full.batches].map((part) => count(bytes(part))).join(" · "), count(completenessBytes(full)),
+      `${count(c.leaves)} leaves`,
+      `${count(c.chains)} chains`,
+      c.batches === "one" ? "one batch" : "six batches",
+      count(bytes(compact)),
+      [compact.events, compact.links, compact.batches, compact.head].map((part) => count(bytes(part))).join(" · "),
+      count(bytes(full)),
+      [full.links, full.batches].map((part) => count(bytes(part))).join(" · "),
+      count(completenessBytes(full)),
     ];
     before(function () {
       this.timeout(120_000);
@@ -635,8 +1034,10 @@ describe("core/bundle: sealtrace-proof/2", () => {
         const compact = compactBundle(full);
         built.set(JSON.stringify(c), { full, compact, serials });
         const [, , , compactBytes, compactParts, fullBytes, fullParts, adds] = rowOf(c, full, compact);
-        rows.push(`      ${c.leaves.toLocaleString("en-US").padStart(7)}-leaf links trees, ${c.chains.toLocaleString("en-US").padStart(9)} chains, six links in ${c.batches === "one" ? "one batch " : "six batches"}: `
-          + `compact ${compactBytes!} bytes (events · links · batches · head: ${compactParts!}); full ${fullBytes!} bytes (links · batches: ${fullParts!}; completeness adds ${adds!})`);
+        rows.push(
+          `      ${c.leaves.toLocaleString("en-US").padStart(7)}-leaf links trees, ${c.chains.toLocaleString("en-US").padStart(9)} chains, six links in ${c.batches === "one" ? "one batch " : "six batches"}: ` +
+            `compact ${compactBytes!} bytes (events · links · batches · head: ${compactParts!}); full ${fullBytes!} bytes (links · batches: ${fullParts!}; completeness adds ${adds!})`,
+        );
       }
       process.stdout.write(`      bundle sizes, JSON without whitespace:\n${rows.join("\n")}\n`);
     });
@@ -647,10 +1048,21 @@ describe("core/bundle: sealtrace-proof/2", () => {
         expect(verifyBundle(JSON.parse(JSON.stringify(full))), label).to.deep.include({ status: "valid", problems: [], timesClaimed: [] });
         expect(verifyBundle(JSON.parse(JSON.stringify(compact))), label).to.deep.include({ status: "valid", problems: [], timesClaimed: [1, 2, 3, 4, 5, 6] });
         expect(proven(compact), label).to.deep.equal([]);
-        expect(compact.batches.map((b) => b.seq), label).to.deep.equal([compact.head!.seq]);
+        expect(
+          compact.batches.map((b) => b.seq),
+          label,
+        ).to.deep.equal([compact.head!.seq]);
         for (const bundle of [full, compact]) {
-          expect(serials.filter((s) => JSON.stringify(bundle).includes(s)), label).to.deep.equal([bundle.serial]);
-          expect(JSON.stringify(bundle).match(/MT2026C\d{7}/g)!.every((s) => s === bundle.serial), label).to.equal(true);
+          expect(
+            serials.filter((s) => JSON.stringify(bundle).includes(s)),
+            label,
+          ).to.deep.equal([bundle.serial]);
+          expect(
+            JSON.stringify(bundle)
+              .match(/MT2026C\d{7}/g)!
+              .every((s) => s === bundle.serial),
+            label,
+          ).to.equal(true);
         }
       }
     });
@@ -680,12 +1092,23 @@ describe("core/bundle: sealtrace-proof/2", () => {
       const header = "| links tree | heads map | six links in |";
       const at = doc.indexOf(header);
       expect(at, `a table headed "${header}"`).to.be.greaterThan(0);
-      const rows = doc.slice(at).split("\n").slice(2).filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")))
-        .map((line) => line.split("|").slice(1, -1).map((cell) => cell.trim()));
-      expect(rows).to.deep.equal(configurations.map((c) => {
-        const { full, compact } = built.get(JSON.stringify(c))!;
-        return rowOf(c, full, compact);
-      }));
+      const rows = doc
+        .slice(at)
+        .split("\n")
+        .slice(2)
+        .filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")))
+        .map((line) =>
+          line
+            .split("|")
+            .slice(1, -1)
+            .map((cell) => cell.trim()),
+        );
+      expect(rows).to.deep.equal(
+        configurations.map((c) => {
+          const { full, compact } = built.get(JSON.stringify(c))!;
+          return rowOf(c, full, compact);
+        }),
+      );
     });
   });
 });

@@ -41,17 +41,21 @@ describe("core/commitments against AnchorRegistry.verifyLink and verifyHead on c
         await registry.anchor(++seq, root, size);
         expect(await registry.rootOf(seq), label).to.equal(root);
 
-        const linkResults = await Promise.all(links.map((link, i) => {
-          expect(processProof(linkLeaf(link), tree.proof(i)), `${label}: link ${i} in core`).to.equal(tree.root);
-          return registry.verifyLink(seq, link, tree.proof(i), headsRoot, depth);
-        }));
+        const linkResults = await Promise.all(
+          links.map((link, i) => {
+            expect(processProof(linkLeaf(link), tree.proof(i)), `${label}: link ${i} in core`).to.equal(tree.root);
+            return registry.verifyLink(seq, link, tree.proof(i), headsRoot, depth);
+          }),
+        );
         expect(linkResults, label).to.deep.equal(links.map(() => true));
 
-        const headResults = await Promise.all([...heads].map(([index, { n, linkHash }]) => {
-          const proof = headsTree.proof(index);
-          expect(processHeadProof(index, leaves.get(index)!, proof), `${label}: head ${index} in core`).to.equal(headsRoot);
-          return registry.verifyHead(seq, index, n, linkHash, proof, tree.root);
-        }));
+        const headResults = await Promise.all(
+          [...heads].map(([index, { n, linkHash }]) => {
+            const proof = headsTree.proof(index);
+            expect(processHeadProof(index, leaves.get(index)!, proof), `${label}: head ${index} in core`).to.equal(headsRoot);
+            return registry.verifyHead(seq, index, n, linkHash, proof, tree.root);
+          }),
+        );
         expect(headResults, label).to.deep.equal([...heads].map(() => true));
 
         // Where core's check fails, so does the chain's: a head with another n, a link with a sibling flipped, the previous batch.

@@ -1,26 +1,48 @@
 import { expect } from "chai";
 import type { EventType } from "../../service/core/vocabulary.ts";
 import {
-  custodyRefusal, DEFAULT_STORE_POLICY, futureRefusal, MAX_CLOCK_SKEW_MS, storeTimeRefusal, type CustodyStep, type StoreActor,
+  custodyRefusal,
+  DEFAULT_STORE_POLICY,
+  futureRefusal,
+  MAX_CLOCK_SKEW_MS,
+  storeTimeRefusal,
+  type CustodyStep,
+  type StoreActor,
 } from "../../service/core/custody.ts";
 
 const HOUR = 3_600_000;
 const now = new Date("2026-12-02T06:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);
 const pudong: StoreActor = { party: "store-pudong", region: "CN-SH" };
-const step = (type: EventType, extra: Partial<CustodyStep> = {}): CustodyStep => ({ type, party: null, to: null, toKind: null, toRegion: null, at: ago(HOUR), ...extra });
+const step = (type: EventType, extra: Partial<CustodyStep> = {}): CustodyStep => ({
+  type,
+  party: null,
+  to: null,
+  toKind: null,
+  toRegion: null,
+  at: ago(HOUR),
+  ...extra,
+});
 const toDistributor = step("warehouse_out", { party: "wh", to: "dist-shanghai", toKind: "distributor", toRegion: "CN-SH" });
 
 describe("core/custody: what a store key may write", () => {
   it("receives only a bottle shipped to the store or to a non-store party of its region", () => {
     expect(custodyRefusal("store_receiving", toDistributor, pudong, DEFAULT_STORE_POLICY)).to.equal(null);
-    expect(custodyRefusal("store_receiving", step("warehouse_out", { to: "store-pudong", toKind: "store", toRegion: "CN-SH" }), pudong, DEFAULT_STORE_POLICY)).to.equal(null);
-    expect(custodyRefusal("store_receiving", step("warehouse_out", { to: "store-xuhui", toKind: "store", toRegion: "CN-SH" }), pudong, DEFAULT_STORE_POLICY)).to.match(/not to this store/);
+    expect(
+      custodyRefusal("store_receiving", step("warehouse_out", { to: "store-pudong", toKind: "store", toRegion: "CN-SH" }), pudong, DEFAULT_STORE_POLICY),
+    ).to.equal(null);
+    expect(
+      custodyRefusal("store_receiving", step("warehouse_out", { to: "store-xuhui", toKind: "store", toRegion: "CN-SH" }), pudong, DEFAULT_STORE_POLICY),
+    ).to.match(/not to this store/);
     expect(custodyRefusal("store_receiving", { ...toDistributor, toRegion: "CN-GZ" }, pudong, DEFAULT_STORE_POLICY)).to.match(/in region CN-GZ/);
     expect(custodyRefusal("store_receiving", null, pudong, DEFAULT_STORE_POLICY)).to.match(/has not been shipped/);
     expect(custodyRefusal("store_receiving", step("warehouse_in"), pudong, DEFAULT_STORE_POLICY)).to.match(/has not been shipped/);
-    expect(custodyRefusal("store_receiving", step("store_receiving", { party: "store-xuhui" }), pudong, DEFAULT_STORE_POLICY)).to.match(/held by another store/);
-    expect(custodyRefusal("store_receiving", step("store_receiving", { party: "store-pudong" }), pudong, DEFAULT_STORE_POLICY)).to.match(/already received by this store/);
+    expect(custodyRefusal("store_receiving", step("store_receiving", { party: "store-xuhui" }), pudong, DEFAULT_STORE_POLICY)).to.match(
+      /held by another store/,
+    );
+    expect(custodyRefusal("store_receiving", step("store_receiving", { party: "store-pudong" }), pudong, DEFAULT_STORE_POLICY)).to.match(
+      /already received by this store/,
+    );
     expect(custodyRefusal("store_receiving", step("retail_sale"), pudong, DEFAULT_STORE_POLICY)).to.match(/already sold/);
     expect(custodyRefusal("store_receiving", step("opened"), pudong, DEFAULT_STORE_POLICY)).to.match(/was opened/);
   });

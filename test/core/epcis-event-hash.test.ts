@@ -5,7 +5,13 @@ import fc from "fast-check";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import {
-  canonicalGs1DigitalLink, canonicalNumber, EpcisHashInputError, epcisEventHash, epcisPreHashString, MAX_NUMBER_EXPANSION, MAX_NUMBER_EXPONENT,
+  canonicalGs1DigitalLink,
+  canonicalNumber,
+  EpcisHashInputError,
+  epcisEventHash,
+  epcisPreHashString,
+  MAX_NUMBER_EXPANSION,
+  MAX_NUMBER_EXPONENT,
 } from "../../service/core/epcis-event-hash.ts";
 
 type Event = Record<string, unknown>;
@@ -30,7 +36,11 @@ const EXTENSIONS = {
   "ext1:float": "20",
   "ext1:time": "2013-06-08T14:58:56.591Z",
   "ext1:array": [
-    "12", "22", "2013-06-08T14:58:56.591Z", "true", "stringInArray",
+    "12",
+    "22",
+    "2013-06-08T14:58:56.591Z",
+    "true",
+    "stringInArray",
     {
       "ext1:object": {
         "ext1:object": {
@@ -67,7 +77,11 @@ const ASSOCIATION_EXTENSIONS = {
     "ext2:object": { "ext3:string": "stringInObjectInObject" },
   },
   "ext1:array": [
-    "12", "22", "2013-06-08T14:58:56.591Z", "true", "stringInArray",
+    "12",
+    "22",
+    "2013-06-08T14:58:56.591Z",
+    "true",
+    "stringInArray",
     {
       "ext1:object": {
         "ext2:int": "13",
@@ -80,87 +94,99 @@ const ASSOCIATION_EXTENSIONS = {
 };
 
 const MASTER_DATA = {
-  "cbvmda:countryOfExport": "KR", "cbvmda:grossWeight": "3.5", "cbvmda:netWeight": "3.5",
-  "cbvmda:countryOfOrigin": "GB", "cbvmda:drainedWeight": "3.5", "cbvmda:lotNumber": "ABC123",
+  "cbvmda:countryOfExport": "KR",
+  "cbvmda:grossWeight": "3.5",
+  "cbvmda:netWeight": "3.5",
+  "cbvmda:countryOfOrigin": "GB",
+  "cbvmda:drainedWeight": "3.5",
+  "cbvmda:lotNumber": "ABC123",
 };
 
-const SENSOR_ELEMENT_LIST = [{
-  sensorMetadata: {
-    time: "2019-04-02T13:05:00.000Z",
-    deviceID: "urn:epc:id:giai:4000001.111",
-    deviceMetadata: "https://id.gs1.org/8004/4000001111",
-    rawData: "https://example.org/8004/401234599999",
-    startTime: "2019-04-02T12:55:01.000Z",
-    endTime: "2019-04-02T13:55:00.000Z",
-    dataProcessingMethod: "https://example.com/253/4012345000054987",
-    bizRules: "https://example.com/253/4012345000054987",
-    "ext1:someFurtherMetadata": "someText",
+const SENSOR_ELEMENT_LIST = [
+  {
+    sensorMetadata: {
+      time: "2019-04-02T13:05:00.000Z",
+      deviceID: "urn:epc:id:giai:4000001.111",
+      deviceMetadata: "https://id.gs1.org/8004/4000001111",
+      rawData: "https://example.org/8004/401234599999",
+      startTime: "2019-04-02T12:55:01.000Z",
+      endTime: "2019-04-02T13:55:00.000Z",
+      dataProcessingMethod: "https://example.com/253/4012345000054987",
+      bizRules: "https://example.com/253/4012345000054987",
+      "ext1:someFurtherMetadata": "someText",
+    },
+    sensorReport: [
+      {
+        type: "Temperature",
+        deviceID: "urn:epc:id:giai:4000001.111",
+        rawData: "https://example.org/8004/401234599999",
+        dataProcessingMethod: "https://example.com/253/4012345000054987",
+        time: "2019-07-19T13:00:00.000Z",
+        microorganism: "https://www.ncbi.nlm.nih.gov/taxonomy/1126011",
+        chemicalSubstance: "https://identifiers.org/inchikey:CZMRCDWAGMRECN-UGDNZRGBSA-N",
+        value: 26,
+        component: "example:x",
+        stringValue: "SomeString",
+        booleanValue: true,
+        hexBinaryValue: "f0f0f0",
+        uriValue: "https://id.gs1.org/8004/4000001111",
+        minValue: 26,
+        maxValue: 26.2,
+        meanValue: 13.2,
+        percRank: 50,
+        percValue: 12.7,
+        uom: "CEL",
+        sDev: 0.1,
+        "ext1:someFurtherReportData": "someText",
+        deviceMetadata: "https://id.gs1.org/8004/4000001111",
+      },
+    ],
+    ...EXTENSIONS,
   },
-  sensorReport: [{
-    type: "Temperature",
-    deviceID: "urn:epc:id:giai:4000001.111",
-    rawData: "https://example.org/8004/401234599999",
-    dataProcessingMethod: "https://example.com/253/4012345000054987",
-    time: "2019-07-19T13:00:00.000Z",
-    microorganism: "https://www.ncbi.nlm.nih.gov/taxonomy/1126011",
-    chemicalSubstance: "https://identifiers.org/inchikey:CZMRCDWAGMRECN-UGDNZRGBSA-N",
-    value: 26,
-    component: "example:x",
-    stringValue: "SomeString",
-    booleanValue: true,
-    hexBinaryValue: "f0f0f0",
-    uriValue: "https://id.gs1.org/8004/4000001111",
-    minValue: 26,
-    maxValue: 26.2,
-    meanValue: 13.2,
-    percRank: 50,
-    percValue: 12.7,
-    uom: "CEL",
-    sDev: 0.1,
-    "ext1:someFurtherReportData": "someText",
-    deviceMetadata: "https://id.gs1.org/8004/4000001111",
-  }],
-  ...EXTENSIONS,
-}];
+];
 
-const ASSOCIATION_SENSOR_ELEMENT_LIST = [{
-  sensorMetadata: {
-    time: "2019-04-02T14:05:00+01:00",
-    deviceID: "urn:epc:id:giai:4000001.111",
-    deviceMetadata: "https://id.gs1.org/8004/4000001111",
-    rawData: "https://example.org/8004/401234599999",
-    startTime: "2019-04-02T13:55:01+01:00",
-    endTime: "2019-04-02T14:55:00+01:00",
-    dataProcessingMethod: "https://example.com/253/4012345000054987",
-    bizRules: "https://example.com/253/4012345000054987",
-    "ext1:someFurtherMetadata": "someText",
+const ASSOCIATION_SENSOR_ELEMENT_LIST = [
+  {
+    sensorMetadata: {
+      time: "2019-04-02T14:05:00+01:00",
+      deviceID: "urn:epc:id:giai:4000001.111",
+      deviceMetadata: "https://id.gs1.org/8004/4000001111",
+      rawData: "https://example.org/8004/401234599999",
+      startTime: "2019-04-02T13:55:01+01:00",
+      endTime: "2019-04-02T14:55:00+01:00",
+      dataProcessingMethod: "https://example.com/253/4012345000054987",
+      bizRules: "https://example.com/253/4012345000054987",
+      "ext1:someFurtherMetadata": "someText",
+    },
+    sensorReport: [
+      {
+        type: "Temperature",
+        microorganism: "https://www.ncbi.nlm.nih.gov/taxonomy/1126011",
+        chemicalSubstance: "https://identifiers.org/inchikey:CZMRCDWAGMRECN-UGDNZRGBSA-N",
+        time: "2019-07-19T14:00:00+01:00",
+        value: 26.0,
+        component: "example:x",
+        stringValue: "SomeString",
+        booleanValue: true,
+        hexBinaryValue: "f0f0f0",
+        uriValue: "https://id.gs1.org/8004/4000001111",
+        minValue: 26.0,
+        maxValue: 26.2,
+        meanValue: 13.2,
+        percRank: 50.0,
+        percValue: 12.7,
+        deviceID: "urn:epc:id:giai:4000001.111",
+        deviceMetadata: "https://id.gs1.org/8004/4000001111",
+        rawData: "https://example.org/8004/401234599999",
+        dataProcessingMethod: "https://example.com/253/4012345000054987",
+        uom: "CEL",
+        sDev: 0.1,
+        "ext1:someFurtherReportData": "someText",
+      },
+    ],
+    ...ASSOCIATION_EXTENSIONS,
   },
-  sensorReport: [{
-    type: "Temperature",
-    microorganism: "https://www.ncbi.nlm.nih.gov/taxonomy/1126011",
-    chemicalSubstance: "https://identifiers.org/inchikey:CZMRCDWAGMRECN-UGDNZRGBSA-N",
-    time: "2019-07-19T14:00:00+01:00",
-    value: 26.0,
-    component: "example:x",
-    stringValue: "SomeString",
-    booleanValue: true,
-    hexBinaryValue: "f0f0f0",
-    uriValue: "https://id.gs1.org/8004/4000001111",
-    minValue: 26.0,
-    maxValue: 26.2,
-    meanValue: 13.2,
-    percRank: 50.0,
-    percValue: 12.7,
-    deviceID: "urn:epc:id:giai:4000001.111",
-    deviceMetadata: "https://id.gs1.org/8004/4000001111",
-    rawData: "https://example.org/8004/401234599999",
-    dataProcessingMethod: "https://example.com/253/4012345000054987",
-    uom: "CEL",
-    sDev: 0.1,
-    "ext1:someFurtherReportData": "someText",
-  }],
-  ...ASSOCIATION_EXTENSIONS,
-}];
+];
 
 const BIZ_TRANSACTIONS = [
   { type: "po", bizTransaction: "urn:epc:id:gdti:0614141.00001.1618034" },
@@ -282,8 +308,10 @@ const TRANSFORMATION_QUANTITIES = [
 ];
 const TRANSFORMATION_INPUT_EPCS = ["urn:epc:id:sgtin:4012345.011122.25", "urn:epc:id:sgtin:4000001.065432.99886655"];
 const TRANSFORMATION_OUTPUT_EPCS = [
-  "urn:epc:id:sgtin:4012345.077889.25", "urn:epc:id:sgtin:4012345.077889.26",
-  "urn:epc:id:sgtin:4012345.077889.27", "urn:epc:id:sgtin:4012345.077889.28",
+  "urn:epc:id:sgtin:4012345.077889.25",
+  "urn:epc:id:sgtin:4012345.077889.26",
+  "urn:epc:id:sgtin:4012345.077889.27",
+  "urn:epc:id:sgtin:4012345.077889.28",
 ];
 
 const TRANSFORMATION_EVENT_ALL_FIELDS: Event = {
@@ -342,10 +370,12 @@ const TIMESTAMP_ROUND_OFF: Event[] = [
     bizStep: "receiving",
     disposition: "in_progress",
     readPoint: { id: "https://id.gs1.de/414/4012345000115" },
-    sensorElementList: [{
-      sensorMetadata: { time: "2023-02-12T11:04:03.1007Z", bizRules: "https://id.example.com/253/4012345000054987" },
-      sensorReport: [{ type: "Dimensionless", exception: "ALARM_CONDITION", coordinateReferenceSystem: "http://www.opengis.net/def/crs/EPSG/0/27700" }],
-    }],
+    sensorElementList: [
+      {
+        sensorMetadata: { time: "2023-02-12T11:04:03.1007Z", bizRules: "https://id.example.com/253/4012345000054987" },
+        sensorReport: [{ type: "Dimensionless", exception: "ALARM_CONDITION", coordinateReferenceSystem: "http://www.opengis.net/def/crs/EPSG/0/27700" }],
+      },
+    ],
   },
 ];
 const TIMESTAMP_ROUND_OFF_PREHASHES = [
@@ -367,8 +397,12 @@ const VARIOUS_CONTEXT = [
 ];
 const VARIOUS_EVENTS: Event[] = [
   {
-    type: "ObjectEvent", eventTime: "2019-10-21T11:00:30.000+01:00", eventTimeZoneOffset: "+01:00",
-    epcList: ["urn:epc:id:sscc:5200001.0111111146"], action: "OBSERVE", bizStep: "departing",
+    type: "ObjectEvent",
+    eventTime: "2019-10-21T11:00:30.000+01:00",
+    eventTimeZoneOffset: "+01:00",
+    epcList: ["urn:epc:id:sscc:5200001.0111111146"],
+    action: "OBSERVE",
+    bizStep: "departing",
     readPoint: { id: "urn:epc:id:sgln:5200001.99901.0" },
     bizTransactionList: [
       { type: "desadv", bizTransaction: "urn:epcglobal:cbv:bt:5200001000008:4711" },
@@ -381,8 +415,12 @@ const VARIOUS_EVENTS: Event[] = [
     ],
   },
   {
-    type: "ObjectEvent", eventTime: "2019-10-21T12:00:30.000+01:00", eventTimeZoneOffset: "+01:00",
-    epcList: ["urn:epc:id:sscc:5200001.0111111146"], action: "OBSERVE", bizStep: "receiving",
+    type: "ObjectEvent",
+    eventTime: "2019-10-21T12:00:30.000+01:00",
+    eventTimeZoneOffset: "+01:00",
+    epcList: ["urn:epc:id:sscc:5200001.0111111146"],
+    action: "OBSERVE",
+    bizStep: "receiving",
     readPoint: { id: "urn:epc:id:sgln:4012345.00012.0" },
     bizTransactionList: [
       { type: "desadv", bizTransaction: "urn:epcglobal:cbv:bt:5200001000008:4711" },
@@ -399,77 +437,122 @@ const VARIOUS_EVENTS: Event[] = [
     ],
   },
   {
-    type: "ObjectEvent", eventTime: "2019-10-21T15:45:00.000+01:00", eventTimeZoneOffset: "+01:00",
-    epcList: ["urn:epc:id:sscc:4012345.0111111111"], action: "OBSERVE", bizStep: "inspecting",
-    disposition: "in_progress", readPoint: { id: "urn:epc:id:sgln:4012345.00024.0" },
+    type: "ObjectEvent",
+    eventTime: "2019-10-21T15:45:00.000+01:00",
+    eventTimeZoneOffset: "+01:00",
+    epcList: ["urn:epc:id:sscc:4012345.0111111111"],
+    action: "OBSERVE",
+    bizStep: "inspecting",
+    disposition: "in_progress",
+    readPoint: { id: "urn:epc:id:sgln:4012345.00024.0" },
   },
   {
-    type: "ObjectEvent", eventTime: "2019-10-21T14:58:56.000+02:00", eventTimeZoneOffset: "+02:00",
+    type: "ObjectEvent",
+    eventTime: "2019-10-21T14:58:56.000+02:00",
+    eventTimeZoneOffset: "+02:00",
     quantityList: [{ epcClass: "urn:epc:class:lgtin:4054739.099914.20160711", quantity: 600, uom: "KGM" }],
-    action: "ADD", bizStep: "commissioning", readPoint: { id: "urn:epc:id:sgln:4054739.00001.0" },
+    action: "ADD",
+    bizStep: "commissioning",
+    readPoint: { id: "urn:epc:id:sgln:4054739.00001.0" },
     ilmd: { "cbvmda:bestBeforeDate": "2019-10-21" },
   },
   {
-    type: "AggregationEvent", eventTime: "2019-10-21T11:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
+    type: "AggregationEvent",
+    eventTime: "2019-10-21T11:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
     parentID: "urn:epc:id:sscc:4047023.0111111122",
     childEPCs: [
-      "urn:epc:id:sgtin:4047023.077551.98", "urn:epc:id:sgtin:4047023.077551.97",
-      "urn:epc:id:sgtin:4047023.077551.107", "urn:epc:id:sgtin:4047023.077551.109",
+      "urn:epc:id:sgtin:4047023.077551.98",
+      "urn:epc:id:sgtin:4047023.077551.97",
+      "urn:epc:id:sgtin:4047023.077551.107",
+      "urn:epc:id:sgtin:4047023.077551.109",
     ],
-    action: "ADD", bizStep: "packing", readPoint: { id: "urn:epc:id:sgln:4047023.00012.0" },
+    action: "ADD",
+    bizStep: "packing",
+    readPoint: { id: "urn:epc:id:sgln:4047023.00012.0" },
   },
   {
-    type: "AggregationEvent", eventTime: "2019-10-21T17:30:56.591+02:00", eventTimeZoneOffset: "+02:00",
+    type: "AggregationEvent",
+    eventTime: "2019-10-21T17:30:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
     parentID: "urn:epc:id:sscc:4012344.0111111133",
     childQuantityList: [
       { epcClass: "urn:epc:class:lgtin:4054739.099902.P2", quantity: 12, uom: "KGM" },
       { epcClass: "urn:epc:class:lgtin:4054739.012345.lot2", quantity: 17 },
     ],
-    action: "ADD", bizStep: "packing", readPoint: { id: "urn:epc:id:sgln:4012345.00025.0" },
+    action: "ADD",
+    bizStep: "packing",
+    readPoint: { id: "urn:epc:id:sgln:4012345.00025.0" },
   },
   {
-    type: "AggregationEvent", eventTime: "2019-10-21T11:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
-    parentID: "urn:epc:id:sscc:4012344.0111111144", action: "DELETE", bizStep: "unpacking",
+    type: "AggregationEvent",
+    eventTime: "2019-10-21T11:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
+    parentID: "urn:epc:id:sscc:4012344.0111111144",
+    action: "DELETE",
+    bizStep: "unpacking",
     readPoint: { id: "urn:epc:id:sgln:4012345.00025.0" },
     bizTransactionList: [{ type: "inv", bizTransaction: "urn:epcglobal:cbv:bt:4012345123456:RE1099" }],
   },
   {
-    type: "AggregationEvent", eventTime: "2019-10-21T14:02:56.000+02:00", eventTimeZoneOffset: "+02:00",
+    type: "AggregationEvent",
+    eventTime: "2019-10-21T14:02:56.000+02:00",
+    eventTimeZoneOffset: "+02:00",
     parentID: "urn:epc:id:sscc:4012344.0998811122",
     childEPCs: ["urn:epc:id:sscc:4012344.0998811123", "urn:epc:id:sscc:4012344.0998811124", "urn:epc:id:sscc:4012344.0998811125"],
-    action: "DELETE", bizStep: "unpacking", readPoint: { id: "urn:epc:id:sgln:4012345.00077.0" },
+    action: "DELETE",
+    bizStep: "unpacking",
+    readPoint: { id: "urn:epc:id:sgln:4012345.00077.0" },
     bizTransactionList: [{ type: "inv", bizTransaction: "urn:epcglobal:cbv:bt:4012345123456:4711" }],
   },
   {
-    type: "TransactionEvent", eventTime: "2019-10-21T00:05:00-06:00", eventTimeZoneOffset: "-06:00",
+    type: "TransactionEvent",
+    eventTime: "2019-10-21T00:05:00-06:00",
+    eventTimeZoneOffset: "-06:00",
     epcList: ["urn:epc:id:sgtin:0614141.107340.1", "urn:epc:id:sgtin:0614141.107340.2"],
-    action: "ADD", bizStep: "shipping", readPoint: { id: "urn:epc:id:sgln:4012345.00000.5" },
+    action: "ADD",
+    bizStep: "shipping",
+    readPoint: { id: "urn:epc:id:sgln:4012345.00000.5" },
     bizLocation: { id: "urn:epc:id:sgln:4012345.00000.0" },
     bizTransactionList: [{ type: "po", bizTransaction: "urn:epcglobal:cbv:bt:4012345123456:RE100099" }],
   },
   {
-    type: "TransactionEvent", eventTime: "2019-10-21T14:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
+    type: "TransactionEvent",
+    eventTime: "2019-10-21T14:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
     quantityList: [{ epcClass: "urn:epc:class:lgtin:4012345.099988.2014-02-10", quantity: 2030, uom: "KGM" }],
-    action: "ADD", bizStep: "holding", readPoint: { id: "urn:epc:id:sgln:4012345.00025.0" },
+    action: "ADD",
+    bizStep: "holding",
+    readPoint: { id: "urn:epc:id:sgln:4012345.00025.0" },
     bizLocation: { id: "urn:epc:id:sgln:4012345.00002.0" },
     bizTransactionList: [{ type: "inv", bizTransaction: "urn:epcglobal:cbv:bt:4012345123456:RE1099" }],
   },
   {
-    type: "TransformationEvent", eventTime: "2019-10-21T14:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
-    inputEPCList: TRANSFORMATION_INPUT_EPCS, outputEPCList: TRANSFORMATION_OUTPUT_EPCS,
-    transformationID: "urn:epc:id:gdti:4012345.55555.1234", bizStep: "commissioning",
+    type: "TransformationEvent",
+    eventTime: "2019-10-21T14:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
+    inputEPCList: TRANSFORMATION_INPUT_EPCS,
+    outputEPCList: TRANSFORMATION_OUTPUT_EPCS,
+    transformationID: "urn:epc:id:gdti:4012345.55555.1234",
+    bizStep: "commissioning",
     readPoint: { id: "urn:epc:id:sgln:4012345.00001.0" },
     ilmd: { "example:bestBeforeDate": "2020-11-10", "example:batch": "4711" },
   },
   {
-    type: "TransformationEvent", eventTime: "2019-10-21T14:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
-    inputEPCList: TRANSFORMATION_INPUT_EPCS, outputEPCList: TRANSFORMATION_OUTPUT_EPCS,
-    inputQuantityList: TRANSFORMATION_QUANTITIES, bizStep: "commissioning",
+    type: "TransformationEvent",
+    eventTime: "2019-10-21T14:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
+    inputEPCList: TRANSFORMATION_INPUT_EPCS,
+    outputEPCList: TRANSFORMATION_OUTPUT_EPCS,
+    inputQuantityList: TRANSFORMATION_QUANTITIES,
+    bizStep: "commissioning",
     readPoint: { id: "urn:epc:id:sgln:4012345.00001.0" },
     ilmd: { "example:bestBeforeDate": "2015-11-10", "example:batch": "XYZ" },
   },
   {
-    type: "TransformationEvent", eventTime: "2019-10-21T14:58:56.591+02:00", eventTimeZoneOffset: "+02:00",
+    type: "TransformationEvent",
+    eventTime: "2019-10-21T14:58:56.591+02:00",
+    eventTimeZoneOffset: "+02:00",
     inputEPCList: TRANSFORMATION_INPUT_EPCS,
     outputQuantityList: [{ epcClass: "urn:epc:class:lgtin:4054739.099902.P20131121", quantity: 9520 }],
     transformationID: "urn:epc:id:gdti:4012345.55555.1234",
@@ -505,23 +588,36 @@ const ALL_GS1_KEYS: Event = {
   eventTime: "2023-03-27T11:30:00.0Z",
   eventTimeZoneOffset: "+01:00",
   epcList: [
-    "urn:epc:id:sgtin:4012345.012345.12", "urn:epc:id:sscc:4012345.0000000333", "https://id.gs1.org/00/040123450000003338",
-    "urn:epc:id:grai:4012345.66666.87", "urn:epc:id:giai:4012345.AAbb", "urn:epc:id:gsrn:4012345.9876540000",
-    "urn:epc:id:gsrnp:4012345.0000098765", "urn:epc:id:gdti:4012345.55555.98", "urn:epc:id:cpi:4012345.ABC.123",
-    "urn:epc:id:sgcn:4012345.99999.44", "urn:epc:id:ginc:4012345.333", "urn:epc:id:gsin:4012345.999987654",
-    "urn:epc:id:itip:4012345.012345.01.02.999", "urn:epc:id:upui:4012345.012345.AB12",
+    "urn:epc:id:sgtin:4012345.012345.12",
+    "urn:epc:id:sscc:4012345.0000000333",
+    "https://id.gs1.org/00/040123450000003338",
+    "urn:epc:id:grai:4012345.66666.87",
+    "urn:epc:id:giai:4012345.AAbb",
+    "urn:epc:id:gsrn:4012345.9876540000",
+    "urn:epc:id:gsrnp:4012345.0000098765",
+    "urn:epc:id:gdti:4012345.55555.98",
+    "urn:epc:id:cpi:4012345.ABC.123",
+    "urn:epc:id:sgcn:4012345.99999.44",
+    "urn:epc:id:ginc:4012345.333",
+    "urn:epc:id:gsin:4012345.999987654",
+    "urn:epc:id:itip:4012345.012345.01.02.999",
+    "urn:epc:id:upui:4012345.012345.AB12",
   ],
   quantityList: [
-    { epcClass: "urn:epc:class:lgtin:4054739.099914.20160711" }, { epcClass: "urn:epc:idpat:sgtin:4054739.099914.*" },
-    { epcClass: "urn:epc:idpat:grai:4012345.66666.*" }, { epcClass: "urn:epc:idpat:gdti:4012345.55555.*" },
-    { epcClass: "urn:epc:idpat:sgcn:4012345.99999.*" }, { epcClass: "urn:epc:idpat:cpi:4012345.ABC.*" },
+    { epcClass: "urn:epc:class:lgtin:4054739.099914.20160711" },
+    { epcClass: "urn:epc:idpat:sgtin:4054739.099914.*" },
+    { epcClass: "urn:epc:idpat:grai:4012345.66666.*" },
+    { epcClass: "urn:epc:idpat:gdti:4012345.55555.*" },
+    { epcClass: "urn:epc:idpat:sgcn:4012345.99999.*" },
+    { epcClass: "urn:epc:idpat:cpi:4012345.ABC.*" },
     { epcClass: "urn:epc:idpat:itip:4012345.012345.01.02.*" },
   ],
   action: "OBSERVE",
   bizStep: "other",
   readPoint: { id: "urn:epc:id:sgln:4012345.00011.987" },
 };
-const ALL_GS1_KEYS_PREHASH = "eventType=ObjectEventeventTime=2023-03-27T11:30:00.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/00/040123450000003338epc=https://id.gs1.org/00/040123450000003338epc=https://id.gs1.org/01/04012345123456/21/12epc=https://id.gs1.org/01/04012345123456/235/AB12epc=https://id.gs1.org/253/401234555555498epc=https://id.gs1.org/255/401234599999044epc=https://id.gs1.org/401/4012345333epc=https://id.gs1.org/402/40123459999876541epc=https://id.gs1.org/8003/0401234566666387epc=https://id.gs1.org/8004/4012345AAbbepc=https://id.gs1.org/8006/040123451234560102/21/999epc=https://id.gs1.org/8010/4012345ABC/8011/123epc=https://id.gs1.org/8017/401234500000987658epc=https://id.gs1.org/8018/401234598765400000quantityListquantityElementepcClass=https://id.gs1.org/01/04054739999148quantityElementepcClass=https://id.gs1.org/01/04054739999148/10/20160711quantityElementepcClass=https://id.gs1.org/253/4012345555554quantityElementepcClass=https://id.gs1.org/255/4012345999990quantityElementepcClass=https://id.gs1.org/8003/04012345666663quantityElementepcClass=https://id.gs1.org/8006/040123451234560102quantityElementepcClass=https://id.gs1.org/8010/4012345ABCaction=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-otherreadPointid=https://id.gs1.org/414/4012345000115/254/987";
+const ALL_GS1_KEYS_PREHASH =
+  "eventType=ObjectEventeventTime=2023-03-27T11:30:00.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/00/040123450000003338epc=https://id.gs1.org/00/040123450000003338epc=https://id.gs1.org/01/04012345123456/21/12epc=https://id.gs1.org/01/04012345123456/235/AB12epc=https://id.gs1.org/253/401234555555498epc=https://id.gs1.org/255/401234599999044epc=https://id.gs1.org/401/4012345333epc=https://id.gs1.org/402/40123459999876541epc=https://id.gs1.org/8003/0401234566666387epc=https://id.gs1.org/8004/4012345AAbbepc=https://id.gs1.org/8006/040123451234560102/21/999epc=https://id.gs1.org/8010/4012345ABC/8011/123epc=https://id.gs1.org/8017/401234500000987658epc=https://id.gs1.org/8018/401234598765400000quantityListquantityElementepcClass=https://id.gs1.org/01/04054739999148quantityElementepcClass=https://id.gs1.org/01/04054739999148/10/20160711quantityElementepcClass=https://id.gs1.org/253/4012345555554quantityElementepcClass=https://id.gs1.org/255/4012345999990quantityElementepcClass=https://id.gs1.org/8003/04012345666663quantityElementepcClass=https://id.gs1.org/8006/040123451234560102quantityElementepcClass=https://id.gs1.org/8010/4012345ABCaction=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-otherreadPointid=https://id.gs1.org/414/4012345000115/254/987";
 
 /** ReferenceEventHashAlgorithm.jsonld: nested user extensions, recordTime. */
 const REFERENCE_EVENT: Event = {
@@ -554,8 +650,10 @@ const GS1_DE_EVENT: Event = {
 /** TransformationEventWithUserExtensions.json: user extensions inside readPoint, bizLocation and sensor fields. */
 const USER_EXTENSIONS_CONTEXT = [
   "https://ref.gs1.org/standards/epcis/epcis-context.jsonld",
-  { example: "http://ns.example.com/epcis/" }, { example2: "http://ns.example.com/epcis-2/" },
-  { example3: "http://ns.example.com/epcis-3/" }, { example4: "http://ns.example.com/epcis-4/" },
+  { example: "http://ns.example.com/epcis/" },
+  { example2: "http://ns.example.com/epcis-2/" },
+  { example3: "http://ns.example.com/epcis-3/" },
+  { example4: "http://ns.example.com/epcis-4/" },
 ];
 const USER_EXTENSIONS_EVENT: Event = {
   type: "TransformationEvent",
@@ -573,21 +671,24 @@ const USER_EXTENSIONS_EVENT: Event = {
   readPoint: { id: "urn:epc:id:sgln:4023333.00000.0", "example:gs1ES": "(414)4023333000000" },
   bizLocation: { id: "urn:epc:id:sgln:4023333.00001.12", "example:gs1ES": "(414)4023333000017 (254)12" },
   ilmd: { "cbvmda:lotNumber": "LOTABC", "example:grading": "A", "example2:userMasterData": { "example2:sizeCode": "B-2" } },
-  sensorElementList: [{
-    sensorMetadata: { startTime: "2019-04-01T15:00:00+01:00", endTime: "2019-04-02T14:59:59.999+01:00", "example:someFurtherMetaData": "someText" },
-    sensorReport: [
-      { type: "Temperature", minValue: 12.4, maxValue: 13.8, meanValue: 13.2, percRank: 50.0, percValue: 12.7, uom: "CEL", sDev: 0.41, "example:cv": "123" },
-      { type: "example:someSensorProperty", stringValue: "someSensorOutput" },
-    ],
-    "example:furtherSensorData": { "example:measure1": "123.5", "example:measure2": "0.987" },
-    "example:someUserField": "abc123",
-  }],
+  sensorElementList: [
+    {
+      sensorMetadata: { startTime: "2019-04-01T15:00:00+01:00", endTime: "2019-04-02T14:59:59.999+01:00", "example:someFurtherMetaData": "someText" },
+      sensorReport: [
+        { type: "Temperature", minValue: 12.4, maxValue: 13.8, meanValue: 13.2, percRank: 50.0, percValue: 12.7, uom: "CEL", sDev: 0.41, "example:cv": "123" },
+        { type: "example:someSensorProperty", stringValue: "someSensorOutput" },
+      ],
+      "example:furtherSensorData": { "example:measure1": "123.5", "example:measure2": "0.987" },
+      "example:someUserField": "abc123",
+    },
+  ],
   "example:extension": { moreExtensions: { futureExtension: { tag1: "1", tag2: "2", tag3: "3" } } },
   "example:internalData": { "example:machine": "urn:epc:id:giai:4012345.ABC", "example:procedure": "A-1" },
   "example2:furtherData": { "example2:assemblyLine": "2", "example2:workingShift": "1" },
   "example4:otherThings": "some text",
 };
-const USER_EXTENSIONS_PREHASH = "eventType=TransformationEventeventTime=2020-09-29T12:00:00.000ZeventTimeZoneOffset=+02:00inputQuantityListquantityElementepcClass=https://id.gs1.org/01/04023333555555/10/ABC123quantity=25uom=KGMoutputEPCListepc=https://id.gs1.org/01/04012345123456/21/987epc=https://id.gs1.org/01/04012345123456/21/988bizStep=https://ref.gs1.org/cbv/BizStep-commissioningreadPointid=https://id.gs1.org/414/4023333000000bizLocationid=https://id.gs1.org/414/4023333000017/254/12sensorElementsensorMetadatastartTime=2019-04-01T14:00:00.000ZendTime=2019-04-02T13:59:59.999ZsensorReporttype=example:someSensorPropertystringValue=someSensorOutputsensorReporttype=https://ref.gs1.org/voc/TemperatureminValue=12.4maxValue=13.8meanValue=13.2sDev=0.41percRank=50percValue=12.7uom=CELilmd{http://ns.example.com/epcis-2/}userMasterData{http://ns.example.com/epcis-2/}sizeCode=B-2{http://ns.example.com/epcis/}grading=A{urn:epcglobal:cbv:mda}lotNumber=LOTABCreadPoint{http://ns.example.com/epcis/}gs1ES=(414)4023333000000bizLocation{http://ns.example.com/epcis/}gs1ES=(414)4023333000017 (254)12sensorElementsensorMetadata{http://ns.example.com/epcis/}someFurtherMetaData=someTextsensorReport{http://ns.example.com/epcis/}cv=123{http://ns.example.com/epcis/}furtherSensorData{http://ns.example.com/epcis/}measure1=123.5{http://ns.example.com/epcis/}measure2=0.987{http://ns.example.com/epcis/}someUserField=abc123{http://ns.example.com/epcis-2/}furtherData{http://ns.example.com/epcis-2/}assemblyLine=2{http://ns.example.com/epcis-2/}workingShift=1{http://ns.example.com/epcis-4/}otherThings=some text{http://ns.example.com/epcis/}extensionmoreExtensionsfutureExtensiontag1=1tag2=2tag3=3{http://ns.example.com/epcis/}internalData{http://ns.example.com/epcis/}machine=https://id.gs1.org/8004/4012345ABC{http://ns.example.com/epcis/}procedure=A-1";
+const USER_EXTENSIONS_PREHASH =
+  "eventType=TransformationEventeventTime=2020-09-29T12:00:00.000ZeventTimeZoneOffset=+02:00inputQuantityListquantityElementepcClass=https://id.gs1.org/01/04023333555555/10/ABC123quantity=25uom=KGMoutputEPCListepc=https://id.gs1.org/01/04012345123456/21/987epc=https://id.gs1.org/01/04012345123456/21/988bizStep=https://ref.gs1.org/cbv/BizStep-commissioningreadPointid=https://id.gs1.org/414/4023333000000bizLocationid=https://id.gs1.org/414/4023333000017/254/12sensorElementsensorMetadatastartTime=2019-04-01T14:00:00.000ZendTime=2019-04-02T13:59:59.999ZsensorReporttype=example:someSensorPropertystringValue=someSensorOutputsensorReporttype=https://ref.gs1.org/voc/TemperatureminValue=12.4maxValue=13.8meanValue=13.2sDev=0.41percRank=50percValue=12.7uom=CELilmd{http://ns.example.com/epcis-2/}userMasterData{http://ns.example.com/epcis-2/}sizeCode=B-2{http://ns.example.com/epcis/}grading=A{urn:epcglobal:cbv:mda}lotNumber=LOTABCreadPoint{http://ns.example.com/epcis/}gs1ES=(414)4023333000000bizLocation{http://ns.example.com/epcis/}gs1ES=(414)4023333000017 (254)12sensorElementsensorMetadata{http://ns.example.com/epcis/}someFurtherMetaData=someTextsensorReport{http://ns.example.com/epcis/}cv=123{http://ns.example.com/epcis/}furtherSensorData{http://ns.example.com/epcis/}measure1=123.5{http://ns.example.com/epcis/}measure2=0.987{http://ns.example.com/epcis/}someUserField=abc123{http://ns.example.com/epcis-2/}furtherData{http://ns.example.com/epcis-2/}assemblyLine=2{http://ns.example.com/epcis-2/}workingShift=1{http://ns.example.com/epcis-4/}otherThings=some text{http://ns.example.com/epcis/}extensionmoreExtensionsfutureExtensiontag1=1tag2=2tag3=3{http://ns.example.com/epcis/}internalData{http://ns.example.com/epcis/}machine=https://id.gs1.org/8004/4012345ABC{http://ns.example.com/epcis/}procedure=A-1";
 
 /** epcisDocWithCustomExtensions.jsonld: the same event with and without two repository fields (both are hashed). */
 const CUSTOM_EXTENSIONS_CONTEXT = [
@@ -622,48 +723,120 @@ const SENSOR_COMPONENT_EVENT: Event = {
   action: "OBSERVE",
   bizStep: "sensor_reporting",
   readPoint: { id: "https://id.example.com/414/4012345000054" },
-  sensorElementList: [{
-    sensorReport: [
-      { type: "gs1:Angle", value: 42.698334, component: "cbv:Comp-latitude", uom: "DD", coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84" },
-      { type: "gs1:Angle", value: 23.319941, component: "cbv:Comp-longitude", uom: "DD", coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84" },
-    ],
-  }],
+  sensorElementList: [
+    {
+      sensorReport: [
+        {
+          type: "gs1:Angle",
+          value: 42.698334,
+          component: "cbv:Comp-latitude",
+          uom: "DD",
+          coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        },
+        {
+          type: "gs1:Angle",
+          value: 23.319941,
+          component: "cbv:Comp-longitude",
+          uom: "DD",
+          coordinateReferenceSystem: "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        },
+      ],
+    },
+  ],
 };
-const SENSOR_COMPONENT_PREHASH = "eventType=ObjectEventeventTime=2022-04-07T10:00:00.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/8003/040123450007718765action=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-sensor_reportingreadPointid=https://id.gs1.org/414/4012345000054sensorElementsensorReporttype=https://ref.gs1.org/voc/Anglevalue=23.319941component=https://ref.gs1.org/cbv/Comp-longitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84sensorReporttype=https://ref.gs1.org/voc/Anglevalue=42.698334component=https://ref.gs1.org/cbv/Comp-latitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+const SENSOR_COMPONENT_PREHASH =
+  "eventType=ObjectEventeventTime=2022-04-07T10:00:00.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/8003/040123450007718765action=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-sensor_reportingreadPointid=https://id.gs1.org/414/4012345000054sensorElementsensorReporttype=https://ref.gs1.org/voc/Anglevalue=23.319941component=https://ref.gs1.org/cbv/Comp-longitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84sensorReporttype=https://ref.gs1.org/voc/Anglevalue=42.698334component=https://ref.gs1.org/cbv/Comp-latitudeuom=DDcoordinateReferenceSystem=http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
-interface Vector { name: string; event: Event; context?: Record<string, string> | unknown[]; hash: string; preHash?: string }
+interface Vector {
+  name: string;
+  event: Event;
+  context?: Record<string, string> | unknown[];
+  hash: string;
+  preHash?: string;
+}
 
 const VECTORS: Vector[] = [
-  { name: "ObjectEvent_all_possible_fields", event: OBJECT_EVENT_ALL_FIELDS, context: EXT_CONTEXT,
-    hash: "ni:///sha-256;9811bfb2672e9c3a0f6151be339d22b60db375c8b23d2740f6137cc6539f0639?ver=CBV2.0" },
-  { name: "TransactionEvent_all_possible_fields", event: TRANSACTION_EVENT_ALL_FIELDS, context: EXT_CONTEXT,
-    hash: "ni:///sha-256;4a85d64a96409f0c57baed258666b26d83e6690d204a8aaed4c7e2624d8b0c81?ver=CBV2.0" },
-  { name: "AggregationEvent_all_possible_fields", event: AGGREGATION_EVENT_ALL_FIELDS, context: EXT_CONTEXT,
-    hash: "ni:///sha-256;41cf5d2be6b6926acc531597e43932eb4b9b23926ccb6ce08c882bda7a74d1a8?ver=CBV2.0" },
-  { name: "AssociationEvent_all_possible_fields", event: ASSOCIATION_EVENT_ALL_FIELDS, context: EXT_CONTEXT,
-    hash: "ni:///sha-256;3dada0cdabe84618e9f0b842031159cb49534f487d5714cac9cfd647bf5f6c54?ver=CBV2.0" },
-  { name: "TransformationEvent_all_possible_fields", event: TRANSFORMATION_EVENT_ALL_FIELDS,
+  {
+    name: "ObjectEvent_all_possible_fields",
+    event: OBJECT_EVENT_ALL_FIELDS,
+    context: EXT_CONTEXT,
+    hash: "ni:///sha-256;9811bfb2672e9c3a0f6151be339d22b60db375c8b23d2740f6137cc6539f0639?ver=CBV2.0",
+  },
+  {
+    name: "TransactionEvent_all_possible_fields",
+    event: TRANSACTION_EVENT_ALL_FIELDS,
+    context: EXT_CONTEXT,
+    hash: "ni:///sha-256;4a85d64a96409f0c57baed258666b26d83e6690d204a8aaed4c7e2624d8b0c81?ver=CBV2.0",
+  },
+  {
+    name: "AggregationEvent_all_possible_fields",
+    event: AGGREGATION_EVENT_ALL_FIELDS,
+    context: EXT_CONTEXT,
+    hash: "ni:///sha-256;41cf5d2be6b6926acc531597e43932eb4b9b23926ccb6ce08c882bda7a74d1a8?ver=CBV2.0",
+  },
+  {
+    name: "AssociationEvent_all_possible_fields",
+    event: ASSOCIATION_EVENT_ALL_FIELDS,
+    context: EXT_CONTEXT,
+    hash: "ni:///sha-256;3dada0cdabe84618e9f0b842031159cb49534f487d5714cac9cfd647bf5f6c54?ver=CBV2.0",
+  },
+  {
+    name: "TransformationEvent_all_possible_fields",
+    event: TRANSFORMATION_EVENT_ALL_FIELDS,
     context: { ...EXT_CONTEXT, cbvmda: "http://example.com/cbvmda/" },
-    hash: "ni:///sha-256;529cc54b8cf9d8664208cc6c77473274d8c2dd473469920a7d09a814623f52cc?ver=CBV2.0" },
-  { name: "epcisDocWithAllGS1Keys", event: ALL_GS1_KEYS, preHash: ALL_GS1_KEYS_PREHASH,
-    hash: "ni:///sha-256;40744f32beff53a4bf5bb5956d465cb52de5bbcc9f131409d8efb903b04d9351?ver=CBV2.0" },
-  { name: "ReferenceEventHashAlgorithm", event: REFERENCE_EVENT, context: [{ example: "https://ns.example.com/epcis/" }],
-    hash: "ni:///sha-256;6ae96341e0acc6d7a261364751f60e68278a81cdf51da0abb6b4e617014e39d7?ver=CBV2.0" },
-  { name: "TransformationEventWithUserExtensions", event: USER_EXTENSIONS_EVENT, context: USER_EXTENSIONS_CONTEXT, preHash: USER_EXTENSIONS_PREHASH,
-    hash: "ni:///sha-256;dca180f4e6005d4b6a6408a8d143977ca2e4f3e72048d7aa03b4df4055d484f9?ver=CBV2.0" },
-  { name: "epcisDocWithCustomExtensions #1", event: CUSTOM_EXTENSIONS_EXTENDED, context: CUSTOM_EXTENSIONS_CONTEXT,
-    hash: "ni:///sha-256;81d42556b26127560fee1c57e0b7775cbd58aa401af0565e58ce043472ab3a5b?ver=CBV2.0" },
-  { name: "epcisDocWithCustomExtensions #2", event: CUSTOM_EXTENSIONS_PLAIN, context: CUSTOM_EXTENSIONS_CONTEXT,
-    hash: "ni:///sha-256;b3d481c5590757ab8361a6cb0e924820feb3b61eb568e7d7703f21a96f76f51d?ver=CBV2.0" },
-  { name: "epcisDocWithSensorComponent", event: SENSOR_COMPONENT_EVENT, context: [{ cbv: "https://ref.gs1.org/cbv/" }], preHash: SENSOR_COMPONENT_PREHASH,
-    hash: "ni:///sha-256;14faa21345eb49fa31e5578aed52a2c291b7dc8ded0d53c88135955173ea91fc?ver=CBV2.0" },
-  { name: "epcisEventWithCURIEs", event: GS1_DE_EVENT,
-    hash: "ni:///sha-256;65f196f1b17e2525de2b6f45f5d31d74fa3fdf1e689863484f8e9660cc36f69f?ver=CBV2.0" },
+    hash: "ni:///sha-256;529cc54b8cf9d8664208cc6c77473274d8c2dd473469920a7d09a814623f52cc?ver=CBV2.0",
+  },
+  {
+    name: "epcisDocWithAllGS1Keys",
+    event: ALL_GS1_KEYS,
+    preHash: ALL_GS1_KEYS_PREHASH,
+    hash: "ni:///sha-256;40744f32beff53a4bf5bb5956d465cb52de5bbcc9f131409d8efb903b04d9351?ver=CBV2.0",
+  },
+  {
+    name: "ReferenceEventHashAlgorithm",
+    event: REFERENCE_EVENT,
+    context: [{ example: "https://ns.example.com/epcis/" }],
+    hash: "ni:///sha-256;6ae96341e0acc6d7a261364751f60e68278a81cdf51da0abb6b4e617014e39d7?ver=CBV2.0",
+  },
+  {
+    name: "TransformationEventWithUserExtensions",
+    event: USER_EXTENSIONS_EVENT,
+    context: USER_EXTENSIONS_CONTEXT,
+    preHash: USER_EXTENSIONS_PREHASH,
+    hash: "ni:///sha-256;dca180f4e6005d4b6a6408a8d143977ca2e4f3e72048d7aa03b4df4055d484f9?ver=CBV2.0",
+  },
+  {
+    name: "epcisDocWithCustomExtensions #1",
+    event: CUSTOM_EXTENSIONS_EXTENDED,
+    context: CUSTOM_EXTENSIONS_CONTEXT,
+    hash: "ni:///sha-256;81d42556b26127560fee1c57e0b7775cbd58aa401af0565e58ce043472ab3a5b?ver=CBV2.0",
+  },
+  {
+    name: "epcisDocWithCustomExtensions #2",
+    event: CUSTOM_EXTENSIONS_PLAIN,
+    context: CUSTOM_EXTENSIONS_CONTEXT,
+    hash: "ni:///sha-256;b3d481c5590757ab8361a6cb0e924820feb3b61eb568e7d7703f21a96f76f51d?ver=CBV2.0",
+  },
+  {
+    name: "epcisDocWithSensorComponent",
+    event: SENSOR_COMPONENT_EVENT,
+    context: [{ cbv: "https://ref.gs1.org/cbv/" }],
+    preHash: SENSOR_COMPONENT_PREHASH,
+    hash: "ni:///sha-256;14faa21345eb49fa31e5578aed52a2c291b7dc8ded0d53c88135955173ea91fc?ver=CBV2.0",
+  },
+  { name: "epcisEventWithCURIEs", event: GS1_DE_EVENT, hash: "ni:///sha-256;65f196f1b17e2525de2b6f45f5d31d74fa3fdf1e689863484f8e9660cc36f69f?ver=CBV2.0" },
   ...TIMESTAMP_ROUND_OFF.map((event, i) => ({
-    name: `TimeStampRoundOff #${i + 1}`, event, hash: TIMESTAMP_ROUND_OFF_HASHES[i] as string, preHash: TIMESTAMP_ROUND_OFF_PREHASHES[i] as string,
+    name: `TimeStampRoundOff #${i + 1}`,
+    event,
+    hash: TIMESTAMP_ROUND_OFF_HASHES[i] as string,
+    preHash: TIMESTAMP_ROUND_OFF_PREHASHES[i] as string,
   })),
   ...VARIOUS_EVENTS.map((event, i) => ({
-    name: `epcisDocWithVariousEventTypes #${i + 1}`, event, context: VARIOUS_CONTEXT, hash: VARIOUS_HASHES[i] as string, preHash: VARIOUS_PREHASH_SAMPLES[i],
+    name: `epcisDocWithVariousEventTypes #${i + 1}`,
+    event,
+    context: VARIOUS_CONTEXT,
+    hash: VARIOUS_HASHES[i] as string,
+    preHash: VARIOUS_PREHASH_SAMPLES[i],
   })),
 ];
 
@@ -688,20 +861,26 @@ describe("core/epcis-event-hash", () => {
     it("does not depend on the order of properties, at any depth", () => {
       for (const { event, context, hash } of ALL_FIELDS) {
         expect(epcisEventHash(reverseKeys(event) as Event, context)).to.equal(hash);
-        fc.assert(fc.property(fc.integer(), (seed) => epcisEventHash(shuffleDeep(event, seed, "keys") as Event, context) === hash), { numRuns: 25 });
+        fc.assert(
+          fc.property(fc.integer(), (seed) => epcisEventHash(shuffleDeep(event, seed, "keys") as Event, context) === hash),
+          { numRuns: 25 },
+        );
       }
     });
 
     it("does not depend on the order of list elements, at any depth", () => {
       for (const { event, context, hash } of ALL_FIELDS) {
         expect(epcisEventHash(reverseLists(event) as Event, context)).to.equal(hash);
-        fc.assert(fc.property(fc.integer(), (seed) => epcisEventHash(shuffleDeep(event, seed, "lists") as Event, context) === hash), { numRuns: 25 });
+        fc.assert(
+          fc.property(fc.integer(), (seed) => epcisEventHash(shuffleDeep(event, seed, "lists") as Event, context) === hash),
+          { numRuns: 25 },
+        );
       }
     });
 
     it("gives an EPC URI and the equivalent GS1 Digital Link URI (canonical or not) the same hash", () => {
       for (const { event, context, hash } of ALL_FIELDS) {
-        const asDigitalLinks = mapStrings(event, (s) => (s.startsWith("urn:epc:") ? canonicalGs1DigitalLink(s) ?? s : s));
+        const asDigitalLinks = mapStrings(event, (s) => (s.startsWith("urn:epc:") ? (canonicalGs1DigitalLink(s) ?? s) : s));
         expect(JSON.stringify(asDigitalLinks)).to.not.include("urn:epc:");
         expect(epcisEventHash(asDigitalLinks as Event, context)).to.equal(hash);
       }
@@ -739,28 +918,139 @@ describe("core/epcis-event-hash", () => {
     it("changes when any hashed field changes", () => {
       const { event, context, hash } = VECTORS[0] as Vector;
       const edits: Array<[string, (e: any) => void]> = [
-        ["eventTime by 1 ms", (e) => { e.eventTime = "2005-04-05T02:33:31.117Z"; }],
-        ["eventTimeZoneOffset", (e) => { e.eventTimeZoneOffset = "-05:00"; }],
-        ["an EPC serial", (e) => { e.epcList = ["urn:epc:id:sgtin:0614141.107346.2019"]; }],
-        ["an added EPC", (e) => { e.epcList = [...e.epcList, "urn:epc:id:sgtin:0614141.107346.2019"]; }],
-        ["quantity", (e) => { e.quantityList[0].quantity = 201; }],
-        ["uom", (e) => { e.quantityList[0].uom = "LTR"; }],
-        ["action", (e) => { e.action = "OBSERVE"; }],
-        ["bizStep", (e) => { e.bizStep = "shipping"; }],
-        ["disposition", (e) => { e.disposition = "in_transit"; }],
-        ["persistentDisposition", (e) => { e.persistentDisposition.set = ["completeness_inferred"]; }],
-        ["readPoint", (e) => { e.readPoint.id = "urn:epc:id:sgln:0012345.11111.401"; }],
-        ["bizLocation", (e) => { e.bizLocation.id = "urn:epc:id:sgln:0012345.11112.0"; }],
-        ["a bizTransaction type", (e) => { e.bizTransactionList[0].type = "inv"; }],
-        ["a source", (e) => { e.sourceList[0].source = "urn:epc:id:sgln:4012345.00226.0"; }],
-        ["a destination type", (e) => { e.destinationList[2].type = "location"; }],
-        ["a sensor value", (e) => { e.sensorElementList[0].sensorReport[0].value = 26.5; }],
-        ["a sensor metadata time", (e) => { e.sensorElementList[0].sensorMetadata.time = "2019-04-02T13:05:00.001Z"; }],
-        ["an extension inside a sensor report", (e) => { e.sensorElementList[0].sensorReport[0]["ext1:someFurtherReportData"] = "other"; }],
-        ["an ilmd value", (e) => { e.ilmd["cbvmda:lotNumber"] = "ABC124"; }],
-        ["a nested event extension", (e) => { e["ext1:object"]["ext2:string"] = "changed"; }],
-        ["an extension's namespace", (e) => { e["ext9:string"] = e["ext1:string"]; delete e["ext1:string"]; }],
-        ["the event type", (e) => { e.type = "TransactionEvent"; }],
+        [
+          "eventTime by 1 ms",
+          (e) => {
+            e.eventTime = "2005-04-05T02:33:31.117Z";
+          },
+        ],
+        [
+          "eventTimeZoneOffset",
+          (e) => {
+            e.eventTimeZoneOffset = "-05:00";
+          },
+        ],
+        [
+          "an EPC serial",
+          (e) => {
+            e.epcList = ["urn:epc:id:sgtin:0614141.107346.2019"];
+          },
+        ],
+        [
+          "an added EPC",
+          (e) => {
+            e.epcList = [...e.epcList, "urn:epc:id:sgtin:0614141.107346.2019"];
+          },
+        ],
+        [
+          "quantity",
+          (e) => {
+            e.quantityList[0].quantity = 201;
+          },
+        ],
+        [
+          "uom",
+          (e) => {
+            e.quantityList[0].uom = "LTR";
+          },
+        ],
+        [
+          "action",
+          (e) => {
+            e.action = "OBSERVE";
+          },
+        ],
+        [
+          "bizStep",
+          (e) => {
+            e.bizStep = "shipping";
+          },
+        ],
+        [
+          "disposition",
+          (e) => {
+            e.disposition = "in_transit";
+          },
+        ],
+        [
+          "persistentDisposition",
+          (e) => {
+            e.persistentDisposition.set = ["completeness_inferred"];
+          },
+        ],
+        [
+          "readPoint",
+          (e) => {
+            e.readPoint.id = "urn:epc:id:sgln:0012345.11111.401";
+          },
+        ],
+        [
+          "bizLocation",
+          (e) => {
+            e.bizLocation.id = "urn:epc:id:sgln:0012345.11112.0";
+          },
+        ],
+        [
+          "a bizTransaction type",
+          (e) => {
+            e.bizTransactionList[0].type = "inv";
+          },
+        ],
+        [
+          "a source",
+          (e) => {
+            e.sourceList[0].source = "urn:epc:id:sgln:4012345.00226.0";
+          },
+        ],
+        [
+          "a destination type",
+          (e) => {
+            e.destinationList[2].type = "location";
+          },
+        ],
+        [
+          "a sensor value",
+          (e) => {
+            e.sensorElementList[0].sensorReport[0].value = 26.5;
+          },
+        ],
+        [
+          "a sensor metadata time",
+          (e) => {
+            e.sensorElementList[0].sensorMetadata.time = "2019-04-02T13:05:00.001Z";
+          },
+        ],
+        [
+          "an extension inside a sensor report",
+          (e) => {
+            e.sensorElementList[0].sensorReport[0]["ext1:someFurtherReportData"] = "other";
+          },
+        ],
+        [
+          "an ilmd value",
+          (e) => {
+            e.ilmd["cbvmda:lotNumber"] = "ABC124";
+          },
+        ],
+        [
+          "a nested event extension",
+          (e) => {
+            e["ext1:object"]["ext2:string"] = "changed";
+          },
+        ],
+        [
+          "an extension's namespace",
+          (e) => {
+            e["ext9:string"] = e["ext1:string"];
+            delete e["ext1:string"];
+          },
+        ],
+        [
+          "the event type",
+          (e) => {
+            e.type = "TransactionEvent";
+          },
+        ],
       ];
       for (const [what, edit] of edits) {
         const edited = clone(event);
@@ -772,8 +1062,15 @@ describe("core/epcis-event-hash", () => {
     it("compares time instants in UTC at millisecond precision, rounding half up", () => {
       const at = (eventTime: string) => epcisPreHashString({ type: "ObjectEvent", eventTime, action: "OBSERVE" });
       const expected = "eventType=ObjectEventeventTime=2005-04-04T02:33:31.116Zaction=OBSERVE";
-      for (const time of ["2005-04-03T20:33:31.116-06:00", "2005-04-04T02:33:31.116Z", "2005-04-04T02:33:31.116+00:00",
-        "2005-04-04T04:33:31.1160+02:00", "2005-04-04T02:33:31.1155Z", "2005-04-04T02:33:31.116499Z", "2005-04-04T08:03:31.116+0530"]) {
+      for (const time of [
+        "2005-04-03T20:33:31.116-06:00",
+        "2005-04-04T02:33:31.116Z",
+        "2005-04-04T02:33:31.116+00:00",
+        "2005-04-04T04:33:31.1160+02:00",
+        "2005-04-04T02:33:31.1155Z",
+        "2005-04-04T02:33:31.116499Z",
+        "2005-04-04T08:03:31.116+0530",
+      ]) {
         expect(at(time), time).to.equal(expected);
       }
       expect(at("2005-04-04T02:33:31Z")).to.equal(expected.replace("31.116Z", "31.000Z"));
@@ -784,33 +1081,71 @@ describe("core/epcis-event-hash", () => {
 
     it("writes CBV values as web vocabulary URIs, whether given as bare words, URNs, CURIEs or URIs", () => {
       const event = (bizStep: string, disposition: string, type: string, sdt: string, sensorType: string): Event => ({
-        type: "ObjectEvent", eventTime: "2024-05-01T10:00:00Z", action: "OBSERVE", bizStep, disposition,
+        type: "ObjectEvent",
+        eventTime: "2024-05-01T10:00:00Z",
+        action: "OBSERVE",
+        bizStep,
+        disposition,
         bizTransactionList: [{ type, bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" }],
         sourceList: [{ type: sdt, source: "urn:epc:id:pgln:0614141.00000" }],
         sensorElementList: [{ sensorReport: [{ type: sensorType, value: 4 }] }],
       });
       const bare = epcisPreHashString(event("shipping", "in_transit", "po", "owning_party", "Temperature"));
-      expect(bare).to.equal("eventType=ObjectEventeventTime=2024-05-01T10:00:00.000Zaction=OBSERVE" +
-        "bizStep=https://ref.gs1.org/cbv/BizStep-shippingdisposition=https://ref.gs1.org/cbv/Disp-in_transit" +
-        "bizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1" +
-        "sourceListtype=https://ref.gs1.org/cbv/SDT-owning_partysource=https://id.gs1.org/417/0614141000005" +
-        "sensorElementsensorReporttype=https://ref.gs1.org/voc/Temperaturevalue=4");
-      expect(epcisPreHashString(event("urn:epcglobal:cbv:bizstep:shipping", "urn:epcglobal:cbv:disp:in_transit",
-        "urn:epcglobal:cbv:btt:po", "urn:epcglobal:cbv:sdt:owning_party", "gs1:Temperature"))).to.equal(bare);
-      expect(epcisPreHashString(event("cbv:BizStep-shipping", "cbv:Disp-in_transit", "cbv:BTT-po", "cbv:SDT-owning_party",
-        "https://ref.gs1.org/voc/Temperature"))).to.equal(bare);
-      expect(epcisPreHashString(event("https://ref.gs1.org/cbv/BizStep-shipping", "https://ref.gs1.org/cbv/Disp-in_transit",
-        "https://ref.gs1.org/cbv/BTT-po", "https://ref.gs1.org/cbv/SDT-owning_party", "Temperature"))).to.equal(bare);
+      expect(bare).to.equal(
+        "eventType=ObjectEventeventTime=2024-05-01T10:00:00.000Zaction=OBSERVE" +
+          "bizStep=https://ref.gs1.org/cbv/BizStep-shippingdisposition=https://ref.gs1.org/cbv/Disp-in_transit" +
+          "bizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1" +
+          "sourceListtype=https://ref.gs1.org/cbv/SDT-owning_partysource=https://id.gs1.org/417/0614141000005" +
+          "sensorElementsensorReporttype=https://ref.gs1.org/voc/Temperaturevalue=4",
+      );
+      expect(
+        epcisPreHashString(
+          event(
+            "urn:epcglobal:cbv:bizstep:shipping",
+            "urn:epcglobal:cbv:disp:in_transit",
+            "urn:epcglobal:cbv:btt:po",
+            "urn:epcglobal:cbv:sdt:owning_party",
+            "gs1:Temperature",
+          ),
+        ),
+      ).to.equal(bare);
+      expect(
+        epcisPreHashString(event("cbv:BizStep-shipping", "cbv:Disp-in_transit", "cbv:BTT-po", "cbv:SDT-owning_party", "https://ref.gs1.org/voc/Temperature")),
+      ).to.equal(bare);
+      expect(
+        epcisPreHashString(
+          event(
+            "https://ref.gs1.org/cbv/BizStep-shipping",
+            "https://ref.gs1.org/cbv/Disp-in_transit",
+            "https://ref.gs1.org/cbv/BTT-po",
+            "https://ref.gs1.org/cbv/SDT-owning_party",
+            "Temperature",
+          ),
+        ),
+      ).to.equal(bare);
       // A word that is no CBV term, or a CBV word outside a CBV field, is left alone.
-      expect(epcisPreHashString({ type: "ObjectEvent", bizStep: "exampling", "example:step": "shipping" }, { example: "https://ns.example.com/" }))
-        .to.equal("eventType=ObjectEventbizStep=exampling{https://ns.example.com/}step=shipping");
+      expect(epcisPreHashString({ type: "ObjectEvent", bizStep: "exampling", "example:step": "shipping" }, { example: "https://ns.example.com/" })).to.equal(
+        "eventType=ObjectEventbizStep=exampling{https://ns.example.com/}step=shipping",
+      );
     });
 
     it("writes numbers without sign, leading or trailing zeros", () => {
-      const quantity = (q: unknown) => epcisPreHashString({ type: "ObjectEvent", quantityList: [{ epcClass: "urn:epc:idpat:sgtin:4012345.098765.*", quantity: q }] });
+      const quantity = (q: unknown) =>
+        epcisPreHashString({ type: "ObjectEvent", quantityList: [{ epcClass: "urn:epc:idpat:sgtin:4012345.098765.*", quantity: q }] });
       const expected = (q: string) => `eventType=ObjectEventquantityListquantityElementepcClass=https://id.gs1.org/01/04012345987652quantity=${q}`;
-      for (const [given, written] of [[10, "10"], [10.0, "10"], ["10.000", "10"], ["+010", "10"], [200.5, "200.5"], ["200.50", "200.5"],
-        [0.1, "0.1"], ["0.000150", "0.00015"], ["1.5e-7", "0.00000015"], [-2.50, "-2.5"], ["1_000", "1000"]] as const) {
+      for (const [given, written] of [
+        [10, "10"],
+        [10.0, "10"],
+        ["10.000", "10"],
+        ["+010", "10"],
+        [200.5, "200.5"],
+        ["200.50", "200.5"],
+        [0.1, "0.1"],
+        ["0.000150", "0.00015"],
+        ["1.5e-7", "0.00000015"],
+        [-2.5, "-2.5"],
+        ["1_000", "1000"],
+      ] as const) {
         expect(quantity(given), String(given)).to.equal(expected(written));
       }
       // Python's Decimal prints an integral value with a positive exponent in scientific notation; so does the reference.
@@ -818,19 +1153,35 @@ describe("core/epcis-event-hash", () => {
     });
 
     it("writes a bizTransaction, source or destination as type then value, with or without a type; ignores nulls", () => {
-      const event = (entry: Record<string, unknown>): Event => ({ type: "TransactionEvent", action: "ADD", bizTransactionList: [entry], bizLocation: null, disposition: null });
-      const typed = "eventType=TransactionEventaction=ADDbizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1";
+      const event = (entry: Record<string, unknown>): Event => ({
+        type: "TransactionEvent",
+        action: "ADD",
+        bizTransactionList: [entry],
+        bizLocation: null,
+        disposition: null,
+      });
+      const typed =
+        "eventType=TransactionEventaction=ADDbizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1";
       expect(epcisPreHashString(event({ type: "po", bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" }))).to.equal(typed);
       expect(epcisPreHashString(event({ bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1", type: "po" }))).to.equal(typed);
-      expect(epcisPreHashString(event({ bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" })))
-        .to.equal("eventType=TransactionEventaction=ADDbizTransactionListbizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1");
+      expect(epcisPreHashString(event({ bizTransaction: "urn:epcglobal:cbv:bt:0614141000005:PO-1" }))).to.equal(
+        "eventType=TransactionEventaction=ADDbizTransactionListbizTransaction=urn:epcglobal:cbv:bt:0614141000005:PO-1",
+      );
     });
 
     it("expands user-extension prefixes to their namespace, whatever the prefix and however the context is given", () => {
-      const event = (prefix: string): Event => ({ type: "ObjectEvent", eventTime: "2024-05-01T10:00:00Z", [`${prefix}:grade`]: "A", ilmd: { [`${prefix}:batch`]: "B1" } });
-      const preHash = "eventType=ObjectEventeventTime=2024-05-01T10:00:00.000Zilmd{https://ns.example.com/epcis/}batch=B1{https://ns.example.com/epcis/}grade=A";
+      const event = (prefix: string): Event => ({
+        type: "ObjectEvent",
+        eventTime: "2024-05-01T10:00:00Z",
+        [`${prefix}:grade`]: "A",
+        ilmd: { [`${prefix}:batch`]: "B1" },
+      });
+      const preHash =
+        "eventType=ObjectEventeventTime=2024-05-01T10:00:00.000Zilmd{https://ns.example.com/epcis/}batch=B1{https://ns.example.com/epcis/}grade=A";
       expect(epcisPreHashString(event("example"), { example: "https://ns.example.com/epcis/" })).to.equal(preHash);
-      expect(epcisPreHashString(event("ex"), ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { ex: "https://ns.example.com/epcis/" }])).to.equal(preHash);
+      expect(
+        epcisPreHashString(event("ex"), ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { ex: "https://ns.example.com/epcis/" }]),
+      ).to.equal(preHash);
       expect(epcisPreHashString({ ...event("ex"), "@context": [{ ex: { "@id": "https://ns.example.com/epcis/" } }] })).to.equal(preHash);
       expect(epcisPreHashString(event("example"), { example: "https://ns.example.org/epcis/" })).to.not.equal(preHash);
     });
@@ -860,15 +1211,26 @@ describe("core/epcis-event-hash", () => {
     });
 
     it("leaves everything else alone", () => {
-      for (const value of ["urn:epcglobal:cbv:bt:0614141073467:1152", "https://www.ncbi.nlm.nih.gov/taxonomy/1126011", "geo:50.9,6.9",
-        "urn:epc:id:sgtin:0614141.107346", "urn:uuid:374d95fc-9457-4a51-bd6a-0bba133845a8", "12.5", "https://id.gs1.org/01/123/21/x"]) {
+      for (const value of [
+        "urn:epcglobal:cbv:bt:0614141073467:1152",
+        "https://www.ncbi.nlm.nih.gov/taxonomy/1126011",
+        "geo:50.9,6.9",
+        "urn:epc:id:sgtin:0614141.107346",
+        "urn:uuid:374d95fc-9457-4a51-bd6a-0bba133845a8",
+        "12.5",
+        "https://id.gs1.org/01/123/21/x",
+      ]) {
         expect(canonicalGs1DigitalLink(value), value).to.equal(undefined);
       }
     });
   });
 
   (existsSync(CONFORMANCE) ? describe : describe.skip)("official EPCIS 2.0 examples (../shared/conformance/epcis, read in place)", () => {
-    const documents = existsSync(CONFORMANCE) ? readdirSync(CONFORMANCE).filter((f) => f.endsWith(".jsonld")).sort() : [];
+    const documents = existsSync(CONFORMANCE)
+      ? readdirSync(CONFORMANCE)
+          .filter((f) => f.endsWith(".jsonld"))
+          .sort()
+      : [];
     const load = (file: string): { context: EpcisContextValue; events: Event[] } => {
       const doc = JSON.parse(readFileSync(CONFORMANCE + file, "utf8")) as any;
       return { context: doc["@context"], events: doc.epcisBody.eventList as Event[] };
@@ -905,7 +1267,8 @@ describe("core/epcis-event-hash", () => {
     ];
     for (const [name, same] of PAIRS) {
       it(`${name}WithDigitalLink ${same ? "has the same hashes as" : "describes other identifiers than, so hashes differently from,"} ${name}`, () => {
-        const urn = load(`${name}.jsonld`), dl = load(`${name}WithDigitalLink.jsonld`);
+        const urn = load(`${name}.jsonld`),
+          dl = load(`${name}WithDigitalLink.jsonld`);
         expect(dl.events.length).to.equal(urn.events.length);
         urn.events.forEach((event, i) => {
           // Whether the two are the same event once identifiers are written alike (eventID aside).
@@ -988,17 +1351,24 @@ describe("core/epcis-event-hash", () => {
       const per = `1e-${MAX_NUMBER_EXPONENT}`.length;
       const grows = MAX_NUMBER_EXPONENT + 2 - per; // "0.000…1" (1,002 characters) against "1e-1000"
       const fits = Math.floor(MAX_NUMBER_EXPANSION / grows);
-      const event = (count: number, value = `1e-${MAX_NUMBER_EXPONENT}`): Event => ({ type: "ObjectEvent", "ex:values": Array.from({ length: count }, () => value) });
+      const event = (count: number, value = `1e-${MAX_NUMBER_EXPONENT}`): Event => ({
+        type: "ObjectEvent",
+        "ex:values": Array.from({ length: count }, () => value),
+      });
       const preHash = epcisPreHashString(event(fits), { ex: "https://ns.example.com/" });
       const asSent = epcisPreHashString(event(fits, "x".repeat(per)), { ex: "https://ns.example.com/" });
-      expect(preHash.length - asSent.length).to.equal(fits * grows).and.to.be.at.most(MAX_NUMBER_EXPANSION);
+      expect(preHash.length - asSent.length)
+        .to.equal(fits * grows)
+        .and.to.be.at.most(MAX_NUMBER_EXPANSION);
       const error = refusal(event(fits + 1));
       expect(error.field).to.equal(`ex:values[${fits}]`);
       expect(error.message).to.match(/longer than sent/);
       // Many small numbers: work and output grow with the input, not beyond it.
       const many: Event = { type: "ObjectEvent", "ex:values": Array.from({ length: 50_000 }, (_, i) => i + 0.5) };
       const manyAsText: Event = { type: "ObjectEvent", "ex:values": Array.from({ length: 50_000 }, (_, i) => "x".repeat(String(i + 0.5).length)) };
-      expect(epcisPreHashString(many, { ex: "https://ns.example.com/" })).to.have.length(epcisPreHashString(manyAsText, { ex: "https://ns.example.com/" }).length);
+      expect(epcisPreHashString(many, { ex: "https://ns.example.com/" })).to.have.length(
+        epcisPreHashString(manyAsText, { ex: "https://ns.example.com/" }).length,
+      );
     });
   });
 });
@@ -1010,7 +1380,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 
 function reverseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reverseKeys);
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverseKeys(v)]));
+  if (isObject(value))
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reverseKeys(v)]),
+    );
   return value;
 }
 
@@ -1024,7 +1399,11 @@ function reverseLists(value: unknown): unknown {
 function shuffleDeep(value: unknown, seed: number, what: "keys" | "lists"): unknown {
   let state = seed >>> 0 || 1;
   const random = () => {
-    state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
     return state / 2 ** 32;
   };
   const shuffle = <T>(items: T[]): T[] => {
@@ -1057,8 +1436,16 @@ function mapStrings(value: unknown, f: (s: string) => string): unknown {
 
 /** The event with identifiers as canonical Digital Links, keys sorted and eventID dropped: equal iff same event. */
 function sameShape(event: Event): unknown {
-  const sortKeys = (v: unknown): unknown => Array.isArray(v) ? v.map(sortKeys)
-    : isObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])])) : v;
+  const sortKeys = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sortKeys)
+      : isObject(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sortKeys(v[k])]),
+          )
+        : v;
   const rest = { ...event };
   delete rest.eventID;
   return sortKeys(mapStrings(rest, (s) => canonicalGs1DigitalLink(s) ?? s));

@@ -45,7 +45,12 @@ describe("GS1 identifiers", () => {
   });
 
   it("reads CBV values written bare, as URNs or as web-vocabulary URIs", () => {
-    for (const value of ["shipping", "urn:epcglobal:cbv:bizstep:shipping", "https://ref.gs1.org/cbv/BizStep-shipping", "https://gs1.org/voc/BizStep-shipping"]) {
+    for (const value of [
+      "shipping",
+      "urn:epcglobal:cbv:bizstep:shipping",
+      "https://ref.gs1.org/cbv/BizStep-shipping",
+      "https://gs1.org/voc/BizStep-shipping",
+    ]) {
       expect(cbvName("bizStep", value)).to.equal("shipping");
     }
     expect(cbvName("bizStep", "https://brand.example/steps/bottling")).to.equal("https://brand.example/steps/bottling");
@@ -64,25 +69,50 @@ describe("EPCIS events in SealTrace's terms", () => {
     expect(lifecycleStep(facts({ bizStep: "retail_selling" }), "store")).to.equal("retail_sale");
     expect(lifecycleStep(facts({ bizStep: "storing" }), "warehouse")).to.equal(null);
     expect(lifecycleStep(facts({ action: "DELETE", bizStep: "decommissioning" }), "factory")).to.equal(null);
-    const packing = epcisFacts({ type: "AggregationEvent", action: "ADD", bizStep: "shipping", parentID: "urn:epc:id:sscc:0614141.1234567890", childEPCs: [], ...base });
+    const packing = epcisFacts({
+      type: "AggregationEvent",
+      action: "ADD",
+      bizStep: "shipping",
+      parentID: "urn:epc:id:sscc:0614141.1234567890",
+      childEPCs: [],
+      ...base,
+    });
     expect(lifecycleStep(packing, "factory"), "an ADD aggregation is packing whatever its bizStep").to.equal(null);
   });
 
   it("reads locations, destinations, the price extension and what packing changes", () => {
     const prefixes = contextPrefixes(["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { st: SEALTRACE_NS }]);
-    const facts = epcisFacts({
-      type: "ObjectEvent", action: "OBSERVE", bizStep: "shipping", ...base, epcList: ["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sscc:0614141.1234567890"],
-      readPoint: { id: "urn:epc:id:sgln:0614141.07346.1234" },
-      destinationList: [{ type: "owning_party", destination: "urn:epc:id:pgln:0614141.00777" }, { type: "urn:epcglobal:cbv:sdt:location", destination: "urn:epc:id:sgln:0614141.00888.0" }],
-      "st:price": { amount: "1499.00", currency: "CNY" },
-    }, prefixes);
+    const facts = epcisFacts(
+      {
+        type: "ObjectEvent",
+        action: "OBSERVE",
+        bizStep: "shipping",
+        ...base,
+        epcList: ["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sscc:0614141.1234567890"],
+        readPoint: { id: "urn:epc:id:sgln:0614141.07346.1234" },
+        destinationList: [
+          { type: "owning_party", destination: "urn:epc:id:pgln:0614141.00777" },
+          { type: "urn:epcglobal:cbv:sdt:location", destination: "urn:epc:id:sgln:0614141.00888.0" },
+        ],
+        "st:price": { amount: "1499.00", currency: "CNY" },
+      },
+      prefixes,
+    );
     expect(facts.location).to.deep.equal({ gln: "0614141073467", ext: "1234" });
     expect(facts.destination).to.deep.equal(parseLocation("urn:epc:id:sgln:0614141.00888.0"));
     expect(facts.items).to.deep.equal([{ gtin: "10614141073464", serial: "2017" }]);
     expect(facts.price).to.deep.equal({ amount: "1499.00", currency: "CNY" });
-    expect(epcisFacts({ type: "ObjectEvent", ...base, "other:price": { amount: "1", currency: "CNY" } }, prefixes).price, "another namespace's price").to.equal(null);
+    expect(epcisFacts({ type: "ObjectEvent", ...base, "other:price": { amount: "1", currency: "CNY" } }, prefixes).price, "another namespace's price").to.equal(
+      null,
+    );
 
-    const add = epcisFacts({ type: "AggregationEvent", action: "ADD", ...base, parentID: "urn:epc:id:sscc:0614141.1234567890", childEPCs: ["urn:epc:id:sgtin:0614141.107346.1"] });
+    const add = epcisFacts({
+      type: "AggregationEvent",
+      action: "ADD",
+      ...base,
+      parentID: "urn:epc:id:sscc:0614141.1234567890",
+      childEPCs: ["urn:epc:id:sgtin:0614141.107346.1"],
+    });
     expect(contentsChange(add)).to.deep.equal({ parent: "https://id.gs1.org/00/106141412345678908", add: [canonicalId("urn:epc:id:sgtin:0614141.107346.1")] });
     const unpackAll = epcisFacts({ type: "AggregationEvent", action: "DELETE", ...base, parentID: "urn:epc:id:sscc:0614141.1234567890" });
     expect(contentsChange(unpackAll)).to.deep.equal({ parent: "https://id.gs1.org/00/106141412345678908", remove: "all" });

@@ -9,15 +9,28 @@ function gatedWrite() {
   const write = async (items: number[]): Promise<(string | Error)[]> => {
     groups.push(items);
     await new Promise<void>((resolve) => gates.push(resolve));
-    if (failNext) { const error = failNext; failNext = null; throw error; }
+    if (failNext) {
+      const error = failNext;
+      failNext = null;
+      throw error;
+    }
     return items.map((i) => (i < 0 ? new Error(`item ${i} refused`) : `done ${i}`));
   };
-  const until = async (check: () => boolean) => { while (!check()) await new Promise((resolve) => setImmediate(resolve)); };
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((resolve) => setImmediate(resolve));
+  };
   return {
-    groups, write, until,
+    groups,
+    write,
+    until,
     /** Lets the oldest write in flight finish. */
-    async open() { await until(() => gates.length > 0); gates.shift()!(); },
-    failWith(error: Error) { failNext = error; },
+    async open() {
+      await until(() => gates.length > 0);
+      gates.shift()!();
+    },
+    failWith(error: Error) {
+      failNext = error;
+    },
   };
 }
 
@@ -40,7 +53,9 @@ describe("group commit", () => {
     const gate = gatedWrite();
     const commit = createGroupCommit(gate.write, { maxGroup: 100, maxQueue: 100 });
     let settled = false;
-    const pending = commit.submit(1).then(() => { settled = true; });
+    const pending = commit.submit(1).then(() => {
+      settled = true;
+    });
     await gate.until(() => gate.groups.length === 1);
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(settled).to.equal(false);
@@ -52,9 +67,17 @@ describe("group commit", () => {
   it("fails every caller of a group whose write throws, and goes on with the next group", async () => {
     const gate = gatedWrite();
     const commit = createGroupCommit(gate.write, { maxGroup: 100, maxQueue: 100 });
-    const first = commit.submit(1).then(() => "ok", (error: Error) => error.message);
+    const first = commit.submit(1).then(
+      () => "ok",
+      (error: Error) => error.message,
+    );
     await gate.until(() => gate.groups.length === 1);
-    const next = [2, 3].map((i) => commit.submit(i).then(() => "ok", (error: Error) => error.message));
+    const next = [2, 3].map((i) =>
+      commit.submit(i).then(
+        () => "ok",
+        (error: Error) => error.message,
+      ),
+    );
     gate.failWith(new Error("connection lost at COMMIT"));
     await gate.open(); // group [1]: fails
     await gate.open(); // group [2, 3]: succeeds
@@ -65,7 +88,12 @@ describe("group commit", () => {
   it("fails only the item the write refuses", async () => {
     const gate = gatedWrite();
     const commit = createGroupCommit(gate.write, { maxGroup: 100, maxQueue: 100 });
-    const results = [7, -1, 8].map((i) => commit.submit(i).then((r) => r, (error: Error) => error.message));
+    const results = [7, -1, 8].map((i) =>
+      commit.submit(i).then(
+        (r) => r,
+        (error: Error) => error.message,
+      ),
+    );
     await gate.open();
     expect(await Promise.all(results)).to.deep.equal(["done 7", "item -1 refused", "done 8"]);
   });
@@ -77,7 +105,9 @@ describe("group commit", () => {
     await gate.until(() => gate.groups.length === 1);
     const queued = [1, 2, 3, 4, 5].map((i) => commit.submit(i));
     let refused: unknown = null;
-    await commit.submit(6).catch((error: unknown) => { refused = error; });
+    await commit.submit(6).catch((error: unknown) => {
+      refused = error;
+    });
     expect(refused).to.be.instanceOf(QueueFull);
     for (let i = 0; i < 3; i++) await gate.open();
     await Promise.all([first, ...queued]);

@@ -11,7 +11,15 @@ describe("core/hash", () => {
     });
 
     it("sorts keys by UTF-16 code units (RFC 8785 3.2.3)", () => {
-      const input = { "\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh", "1": "One", "\ud83d\ude00": "Emoji: Grinning Face", "\u0080": "Control", "\u00f6": "Latin Small Letter O With Diaeresis" };
+      const input = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\ud83d\ude00": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+      };
       const keys = Object.keys(JSON.parse(canonicalJson(input)) as object);
       // JSON.parse puts the integer-like key first; compare the serialised order instead.
       const order = [...canonicalJson(input).matchAll(/"([^"]*)":/g)].map((m) => m[1]);

@@ -61,7 +61,9 @@ function expectedTiles(indexes: Iterable<number>, depth: number): string[] {
 
 describe("core/heads", () => {
   it("depthFor: the least depth ≥ 1 whose 2^depth leaves include the index", () => {
-    expect([0, 1, 2, 3, 4, 127, 128, 255, 256, 511, 512, 65_535, 65_536, 2 ** 40 - 1].map(depthFor)).to.deep.equal([1, 1, 2, 2, 3, 7, 8, 8, 9, 9, 10, 16, 17, 40]);
+    expect([0, 1, 2, 3, 4, 127, 128, 255, 256, 511, 512, 65_535, 65_536, 2 ** 40 - 1].map(depthFor)).to.deep.equal([
+      1, 1, 2, 2, 3, 7, 8, 8, 9, 9, 10, 16, 17, 40,
+    ]);
     expect(groupsFor(7)).to.equal(1);
     expect(groupsFor(8)).to.equal(1);
     expect(groupsFor(9)).to.equal(2);
@@ -79,40 +81,60 @@ describe("core/heads", () => {
   });
 
   it("for any map of up to 300 chains at depths 1-20: the tiles' root is headsRootOf's, and every proof cut from them holds", () => {
-    const map = fc.integer({ min: 1, max: 20 }).chain((depth) => fc.record({
-      depth: fc.constant(depth),
-      indexes: fc.uniqueArray(fc.integer({ min: 0, max: 2 ** depth - 1 }), { minLength: 0, maxLength: 300 }),
-      probes: fc.array(fc.integer({ min: 0, max: 2 ** depth - 1 }), { maxLength: 5 }),
-    }));
-    fc.assert(fc.property(map, ({ depth, indexes, probes }) => {
-      const heads = new Map2();
-      const root = heads.seal(new Map(indexes.map((i) => [i, leafOf(i, 1)])), depth);
-      heads.check(root, [...indexes.slice(0, 20), ...probes]);
-      expect(heads.written).to.deep.equal(expectedTiles(indexes, depth));
-    }), { numRuns: 60 });
+    const map = fc.integer({ min: 1, max: 20 }).chain((depth) =>
+      fc.record({
+        depth: fc.constant(depth),
+        indexes: fc.uniqueArray(fc.integer({ min: 0, max: 2 ** depth - 1 }), { minLength: 0, maxLength: 300 }),
+        probes: fc.array(fc.integer({ min: 0, max: 2 ** depth - 1 }), { maxLength: 5 }),
+      }),
+    );
+    fc.assert(
+      fc.property(map, ({ depth, indexes, probes }) => {
+        const heads = new Map2();
+        const root = heads.seal(new Map(indexes.map((i) => [i, leafOf(i, 1)])), depth);
+        heads.check(root, [...indexes.slice(0, 20), ...probes]);
+        expect(heads.written).to.deep.equal(expectedTiles(indexes, depth));
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("many batches in a row, new chains and moved ones, as the sealer applies them", () => {
-    fc.assert(fc.property(
-      fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 3_000 }), fc.integer({ min: 1, max: 50 })), { minLength: 1, maxLength: 40 }), { minLength: 2, maxLength: 8 }),
-      (batches) => {
-        const heads = new Map2();
-        for (const batch of batches) {
-          const changes = new Map(batch.map(([i, n]) => [i, leafOf(i, n)]));
-          const root = heads.seal(changes);
-          expect(heads.written).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
-          // …which are the tiles the sealer reads before the update, each once.
-          const under = tilesUnder([...changes.keys()].sort((a, b) => a - b), heads.depth).map(tileId);
-          expect(under.toSorted()).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
-          heads.check(root, [...heads.leaves.keys()].slice(-10));
-        }
-      },
-    ), { numRuns: 25 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 3_000 }), fc.integer({ min: 1, max: 50 })), { minLength: 1, maxLength: 40 }), {
+          minLength: 2,
+          maxLength: 8,
+        }),
+        (batches) => {
+          const heads = new Map2();
+          for (const batch of batches) {
+            const changes = new Map(batch.map(([i, n]) => [i, leafOf(i, n)]));
+            const root = heads.seal(changes);
+            expect(heads.written).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
+            // …which are the tiles the sealer reads before the update, each once.
+            const under = tilesUnder(
+              [...changes.keys()].sort((a, b) => a - b),
+              heads.depth,
+            ).map(tileId);
+            expect(under.toSorted()).to.deep.equal(expectedTiles(changes.keys(), heads.depth));
+            heads.check(root, [...heads.leaves.keys()].slice(-10));
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   it("updating existing leaves moves the root; the old proof no longer holds; setting a leaf back restores the root", () => {
     const heads = new Map2();
-    const first = heads.seal(new Map([[5, leafOf(5, 1)], [300, leafOf(300, 1)], [70_000, leafOf(70_000, 1)]]));
+    const first = heads.seal(
+      new Map([
+        [5, leafOf(5, 1)],
+        [300, leafOf(300, 1)],
+        [70_000, leafOf(70_000, 1)],
+      ]),
+    );
     const oldProof = proofFromTiles(300, heads.depth, heads.tiles);
     const second = heads.seal(new Map([[300, leafOf(300, 2)]]));
     expect(second).to.not.equal(first);
@@ -134,7 +156,10 @@ describe("core/heads", () => {
       const root = heads.seal(new Map(added.map((i) => [i, leafOf(i, 1)])));
       expect(heads.depth).to.equal(depth);
       expect(heads.written).to.deep.equal(expectedTiles(added, depth));
-      heads.check(root, [...heads.leaves.keys(), 2, 200, 70_000, 2 ** depth - 1].filter((i) => i < 2 ** depth));
+      heads.check(
+        root,
+        [...heads.leaves.keys(), 2, 200, 70_000, 2 ** depth - 1].filter((i) => i < 2 ** depth),
+      );
       for (const index of heads.leaves.keys()) expect(tilesForProof(index, depth)).to.have.length(groupsFor(depth));
     }
     // A deeper map of the same leaves has another root: the depth is in the batch root.
@@ -145,7 +170,16 @@ describe("core/heads", () => {
 
   it("a map that stays shallow for many batches, then jumps to depth 40", () => {
     const heads = new Map2();
-    for (let b = 0; b < 12; b++) heads.check(heads.seal(new Map([[b * 3, leafOf(b * 3, b + 1)], [b, leafOf(b, 2 * b + 1)]])), [0, b, b * 3]);
+    for (let b = 0; b < 12; b++)
+      heads.check(
+        heads.seal(
+          new Map([
+            [b * 3, leafOf(b * 3, b + 1)],
+            [b, leafOf(b, 2 * b + 1)],
+          ]),
+        ),
+        [0, b, b * 3],
+      );
     expect(heads.depth).to.equal(6);
     const far = 2 ** 40 - 1;
     const root = heads.seal(new Map([[far, leafOf(far, 1)]]));
@@ -185,9 +219,11 @@ describe("core/heads", () => {
       return counts;
     }
     /** At most, for `k` consecutive chains anywhere: ⌈(k − 1)/256^(g+1)⌉ + 1 tiles they span, and tile 0. */
-    const lotLocal = (chains: number, k: number): number => tilesPerGroup(chains).reduce((sum, t, g) => sum + Math.min(t, Math.ceil((k - 1) / TILE_WIDTH ** (g + 1)) + 2), 0);
+    const lotLocal = (chains: number, k: number): number =>
+      tilesPerGroup(chains).reduce((sum, t, g) => sum + Math.min(t, Math.ceil((k - 1) / TILE_WIDTH ** (g + 1)) + 2), 0);
     /** Expected, for `k` chains drawn uniformly: each tile touched with probability 1 − (1 − 1/T)^k, and tile 0. */
-    const scattered = (chains: number, k: number): number => tilesPerGroup(chains).reduce((sum, t) => sum + (t === 1 ? 1 : 1 + (t - 1) * (1 - (1 - 1 / t) ** k)), 0);
+    const scattered = (chains: number, k: number): number =>
+      tilesPerGroup(chains).reduce((sum, t) => sum + (t === 1 ? 1 : 1 + (t - 1) * (1 - (1 - 1 / t) ** k)), 0);
     const proofJson = (depth: number): number => JSON.stringify(Array.from({ length: depth }, () => ZERO_HASH)).length;
 
     const count = (n: number): string => Math.round(n).toLocaleString("en-US");
@@ -197,23 +233,45 @@ describe("core/heads", () => {
     function rowsOf(doc: string, header: string): string[][] {
       const at = doc.indexOf(header);
       expect(at, `a table headed "${header}"`).to.be.greaterThan(0);
-      return doc.slice(at).split("\n").slice(2).filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")))
-        .map((line) => line.split("|").slice(1, -1).map((cell) => cell.trim()));
+      return doc
+        .slice(at)
+        .split("\n")
+        .slice(2)
+        .filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")))
+        .map((line) =>
+          line
+            .split("|")
+            .slice(1, -1)
+            .map((cell) => cell.trim()),
+        );
     }
 
     it("the doc's tables are the model's numbers", () => {
       const doc = readFileSync(new URL("../../docs/PROOF-FORMAT.md", import.meta.url), "utf8");
       const sizes = rowsOf(doc, "| chains | depth | proof (hashes) |");
-      expect(sizes).to.deep.equal([1e6, 1e7, 1e8].map((chains) => {
-        const depth = depthFor(chains - 1);
-        const tiles = tilesPerGroup(chains).reduce((a, b) => a + b, 0);
-        return [count(chains), String(depth), String(depth), count(proofJson(depth)), count(tiles), megabytes(tiles * TILE_BYTES)];
-      }));
+      expect(sizes).to.deep.equal(
+        [1e6, 1e7, 1e8].map((chains) => {
+          const depth = depthFor(chains - 1);
+          const tiles = tilesPerGroup(chains).reduce((a, b) => a + b, 0);
+          return [count(chains), String(depth), String(depth), count(proofJson(depth)), count(tiles), megabytes(tiles * TILE_BYTES)];
+        }),
+      );
       const writes = rowsOf(doc, "| chains moved in one batch |");
-      expect(writes).to.deep.equal([1e3, 1e4, 1e5, 1e6].map((k) => {
-        const lot = lotLocal(1e8, k), spread = scattered(1e8, k);
-        return [count(k), count(lot), size(lot * TILE_BYTES), `${count(lot * TILE_BYTES / k)} B`, count(spread), size(spread * TILE_BYTES), `${count(spread * TILE_BYTES / k)} B`];
-      }));
+      expect(writes).to.deep.equal(
+        [1e3, 1e4, 1e5, 1e6].map((k) => {
+          const lot = lotLocal(1e8, k),
+            spread = scattered(1e8, k);
+          return [
+            count(k),
+            count(lot),
+            size(lot * TILE_BYTES),
+            `${count((lot * TILE_BYTES) / k)} B`,
+            count(spread),
+            size(spread * TILE_BYTES),
+            `${count((spread * TILE_BYTES) / k)} B`,
+          ];
+        }),
+      );
     });
 
     it("updateHeads writes what the model counts: a lot at its worst alignment exactly, scattered chains about the expectation", async () => {
@@ -227,10 +285,16 @@ describe("core/heads", () => {
         expect(updateHeads(() => undefined, lot, depth, wasm).tiles.size, `lot of ${k}`).to.equal(lotLocal(chains, k));
       }
       let state = 12_345;
-      const random = (): number => { state = (state * 1_103_515_245 + 12_345) % 2 ** 31; return state / 2 ** 31; };
+      const random = (): number => {
+        state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+        return state / 2 ** 31;
+      };
       const k = 2_000;
       const picked = new Map<number, Uint8Array>();
-      while (picked.size < k) { const i = Math.floor(random() * chains); picked.set(i, fromHex(leafOf(i, 1))); }
+      while (picked.size < k) {
+        const i = Math.floor(random() * chains);
+        picked.set(i, fromHex(leafOf(i, 1)));
+      }
       const written = updateHeads(() => undefined, picked, depth, wasm).tiles.size;
       // Distinct draws (the model draws with repeats: at most a few fewer tiles); 1,600 ± 40 is about 3 standard deviations.
       expect(Math.abs(written - scattered(chains, k)), `${written} tiles written`).to.be.lessThan(40);
@@ -240,7 +304,10 @@ describe("core/heads", () => {
       expect(depthFor(1e8 - 1)).to.equal(27);
       expect(tilesPerGroup(1e8)).to.deep.equal([390_625, 1_526, 6, 1]);
       expect(tilesForProof(1e8 - 1, 27)).to.deep.equal([
-        { group: 0, index: 390_624 }, { group: 1, index: 1_525 }, { group: 2, index: 5 }, { group: 3, index: 0 },
+        { group: 0, index: 390_624 },
+        { group: 1, index: 1_525 },
+        { group: 2, index: 5 },
+        { group: 3, index: 0 },
       ] satisfies TileKey[]);
     });
   });

@@ -22,7 +22,7 @@ describe("core/json-depth (issue 16, point 5)", () => {
 
   it("does not count brackets inside strings, escaped quotes and backslashes included", () => {
     expect(jsonDepthExceededAt(JSON.stringify({ a: "[[[[{{{{" }), 1)).to.equal(-1);
-    expect(jsonDepthExceededAt(JSON.stringify({ a: '"[[[[', b: "\\", c: "\\\"{{{" }), 1)).to.equal(-1);
+    expect(jsonDepthExceededAt(JSON.stringify({ a: '"[[[[', b: "\\", c: '\\"{{{' }), 1)).to.equal(-1);
     expect(jsonDepthExceededAt(JSON.stringify({ a: "\\" }) + "[[", 1)).to.be.above(0);
     expect(jsonDepthExceededAt('["\\u005b\\u007b", [[]]]', 2)).to.equal(18);
   });
@@ -45,7 +45,7 @@ describe("http/problems storableAsJsonb", () => {
   });
 
   it("refuses NUL characters and lone surrogates in values and keys, and nothing else", () => {
-    expect(storableAsJsonb({ a: ["fine", 1, null, true, { "汉字": "😀" }] })).to.equal(true);
+    expect(storableAsJsonb({ a: ["fine", 1, null, true, { 汉字: "😀" }] })).to.equal(true);
     expect(storableAsJsonb({ a: "\u0000" })).to.equal(false);
     expect(storableAsJsonb({ "\u0000": 1 })).to.equal(false);
     expect(storableAsJsonb(["\udc00"])).to.equal(false);

@@ -17,7 +17,9 @@ describe("core/labels", () => {
   });
 
   it("derives the brand key as HMAC-SHA256(label secret, domain ‖ brand id), a number or its string alike", () => {
-    const expected = createHmac("sha256", LABEL_SECRET).update("sealtrace/brand-label-key/1\u0000" + "7").digest();
+    const expected = createHmac("sha256", LABEL_SECRET)
+      .update("sealtrace/brand-label-key/1\u0000" + "7")
+      .digest();
     expect(hex(brandLabelKey(LABEL_SECRET, 7))).to.equal(expected.toString("hex"));
     expect(hex(brandLabelKey(LABEL_SECRET, "7"))).to.equal(expected.toString("hex"));
   });
@@ -30,11 +32,7 @@ describe("core/labels", () => {
 
   it("differs per serial, per brand and per label secret, and between secret and cap code", () => {
     const serial = "0123456789ABCDEF";
-    const others = [
-      brandLabelKey(LABEL_SECRET, 43),
-      brandLabelKey(`${LABEL_SECRET}x`, 42),
-      brandLabelKey(LABEL_SECRET, "42 "),
-    ];
+    const others = [brandLabelKey(LABEL_SECRET, 43), brandLabelKey(`${LABEL_SECRET}x`, 42), brandLabelKey(LABEL_SECRET, "42 ")];
     for (const other of others) {
       expect(codeSecret(other, serial)).to.not.equal(codeSecret(key, serial));
       expect(capCode(other, serial)).to.not.equal(capCode(key, serial));
@@ -67,7 +65,10 @@ describe("core/labels", () => {
     const symbols = new Set<string>();
     for (let i = 0; i < 300; i++) {
       const s = newSerial();
-      const digest = createHmac("sha256", key).update("sealtrace/cap/1\u0000" + s).digest().subarray(0, 10);
+      const digest = createHmac("sha256", key)
+        .update("sealtrace/cap/1\u0000" + s)
+        .digest()
+        .subarray(0, 10);
       expect(capCode(key, s)).to.equal(crockford(digest));
       for (const c of capCode(key, s)) symbols.add(c);
     }

@@ -2,7 +2,16 @@ import { expect } from "chai";
 import { MerkleTree as ReferenceTree } from "merkletreejs";
 import { fromHex, keccak256, toHex, type Hash } from "../../service/core/hash.ts";
 import { wasmKeccak256 } from "../../service/anchoring/keccak.ts";
-import { hashPair, linkTileGroups, linkTilesForProof, MerkleTree, processProof, proofFromLinkTiles, treeDepth, verifyProof } from "../../service/core/merkle.ts";
+import {
+  hashPair,
+  linkTileGroups,
+  linkTilesForProof,
+  MerkleTree,
+  processProof,
+  proofFromLinkTiles,
+  treeDepth,
+  verifyProof,
+} from "../../service/core/merkle.ts";
 import { tileId } from "../../service/core/tiles.ts";
 
 function leaves(count: number, seed = 0): Hash[] {
@@ -11,7 +20,11 @@ function leaves(count: number, seed = 0): Hash[] {
 
 function reference(hashes: Hash[]): ReferenceTree {
   const keccak = (data: Buffer): Buffer => Buffer.from(keccak256(data));
-  return new ReferenceTree(hashes.map((h) => Buffer.from(fromHex(h))), keccak, { sortPairs: true });
+  return new ReferenceTree(
+    hashes.map((h) => Buffer.from(fromHex(h))),
+    keccak,
+    { sortPairs: true },
+  );
 }
 
 /** Sizes the issue asks for: 1, 2, 3, 2^k and 2^k + 1, plus a few awkward ones. */
@@ -90,7 +103,11 @@ describe("core/merkle with another keccak256 and by ranges", () => {
       const concatenated = new Uint8Array(size * 32);
       hashes.forEach((h, i) => concatenated.set(fromHex(h), i * 32));
       expect(new MerkleTree(concatenated).root).to.equal(tree.root);
-      for (const [from, to] of [[0, size], [size >> 1, size], [size - 1, size]] as const) {
+      for (const [from, to] of [
+        [0, size],
+        [size >> 1, size],
+        [size - 1, size],
+      ] as const) {
         const { bytes, offsets } = tree.proofRange(from, to);
         expect(offsets.length).to.equal(to - from + 1);
         for (let k = 0; k < to - from; k++) {

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { notAScan, PREVIEW_BOTS } from "../../service/core/previews.ts";
 
 const PHONE_SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
-const WECHAT_BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322c) NetType/WIFI Language/zh_CN";
+const WECHAT_BROWSER =
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322c) NetType/WIFI Language/zh_CN";
 const get = (userAgent: string | undefined, purpose: (string | undefined)[] = []) => notAScan({ method: "GET", userAgent, purpose });
 
 describe("core/previews: requests that are not a consumer's scan", () => {
@@ -15,7 +16,8 @@ describe("core/previews: requests that are not a consumer's scan", () => {
       "TelegramBot (like TwitterBot)": "telegrambot",
       "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)": "discordbot",
       "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)": "linkedinbot",
-      "Mozilla/5.0 (Macintosh) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0": "facebookexternalhit",
+      "Mozilla/5.0 (Macintosh) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0":
+        "facebookexternalhit",
     };
     for (const [agent, bot] of Object.entries(agents)) {
       const found = get(agent);
@@ -27,7 +29,8 @@ describe("core/previews: requests that are not a consumer's scan", () => {
 
   it("HEAD requests and browser prefetches are not scans", () => {
     expect(notAScan({ method: "HEAD", userAgent: PHONE_SAFARI, purpose: [] })).to.deep.equal({ kind: "head" });
-    for (const purpose of ["prefetch", "prefetch;prerender", "Prefetch", "preview"]) expect(get(PHONE_SAFARI, [undefined, purpose]), purpose).to.deep.equal({ kind: "prefetch" });
+    for (const purpose of ["prefetch", "prefetch;prerender", "Prefetch", "preview"])
+      expect(get(PHONE_SAFARI, [undefined, purpose]), purpose).to.deep.equal({ kind: "prefetch" });
   });
 
   it("a person's phone is a scan, WeChat's own browser (its QR scanner) included", () => {

@@ -1,7 +1,5 @@
 import { expect } from "chai";
-import {
-  compensationRate, DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type Sale, type StoreRef,
-} from "../../service/core/price-protection.ts";
+import { compensationRate, DEFAULT_POLICY, policyProblems, priceProtection, sumMoney, type Sale, type StoreRef } from "../../service/core/price-protection.ts";
 import type { GuidePrice } from "../../service/core/price.ts";
 import { EXPECTED } from "../helpers/price-protection-expected.ts";
 
@@ -49,12 +47,22 @@ const CURRENT: Sale[] = [
   ...sales("store-tianhe", 19, "2026-11-02T12:00:00+08:00", "1000.00"),
   ...sales("store-tianhe", 1, "2026-11-10T12:00:00+08:00", "1200.00"),
 ];
-const PREVIOUS = new Map([["store-pudong", 10], ["store-xuhui", 4], ["store-tianhe", 25]]);
-
+const PREVIOUS = new Map([
+  ["store-pudong", 10],
+  ["store-xuhui", 4],
+  ["store-tianhe", 25],
+]);
 
 describe("core/price-protection", () => {
   it("matches the hand-computed report on the fixed data set", () => {
-    const lines = priceProtection({ policy: DEFAULT_POLICY, currency: "CNY", stores: STORES, sales: CURRENT, previousSold: PREVIOUS, guides: new Map([[GTIN, GUIDES]]) });
+    const lines = priceProtection({
+      policy: DEFAULT_POLICY,
+      currency: "CNY",
+      stores: STORES,
+      sales: CURRENT,
+      previousSold: PREVIOUS,
+      guides: new Map([[GTIN, GUIDES]]),
+    });
     expect(lines).to.deep.equal(EXPECTED);
     expect(sumMoney(lines.map((l) => l.compensation))).to.equal("2002.00");
   });
@@ -77,7 +85,11 @@ describe("core/price-protection", () => {
   it("leaves out sales without a guide price in force or in another currency, and takes the store's region", () => {
     const stores: StoreRef[] = [{ id: "s", name: "S", region: "CN-SH" }];
     const lines = priceProtection({
-      policy: DEFAULT_POLICY, currency: "CNY", stores, previousSold: new Map([["s", 10]]), guides: new Map([[GTIN, GUIDES]]),
+      policy: DEFAULT_POLICY,
+      currency: "CNY",
+      stores,
+      previousSold: new Map([["s", 10]]),
+      guides: new Map([[GTIN, GUIDES]]),
       sales: [
         { party: "s", gtin: GTIN, at: at("2025-12-31T00:00:00+08:00"), price: CNY("1000.00") }, // no guide yet
         { party: "s", gtin: "00000000000000", at: at("2026-11-02T00:00:00+08:00"), price: CNY("1000.00") }, // no guide for it
@@ -93,23 +105,40 @@ describe("core/price-protection", () => {
   it("reports a store that sold nothing with nulls, not errors", () => {
     const [line] = priceProtection({ policy: DEFAULT_POLICY, currency: "CNY", stores: [STORES[0]!], sales: [], previousSold: new Map(), guides: new Map() });
     expect(line).to.deep.equal({
-      party: "store-gz", name: "广州店", region: "CN-GZ", sold: 0, previousSold: 0, volumeChange: null,
-      judged: 0, within: 0, excluded: 0, compliance: null, guideRevenue: "0.00", rate: 0, compensation: "0.00",
+      party: "store-gz",
+      name: "广州店",
+      region: "CN-GZ",
+      sold: 0,
+      previousSold: 0,
+      volumeChange: null,
+      judged: 0,
+      within: 0,
+      excluded: 0,
+      compliance: null,
+      guideRevenue: "0.00",
+      rate: 0,
+      compensation: "0.00",
     });
   });
 
   it("validates a policy", () => {
     expect(policyProblems({ ...DEFAULT_POLICY })).to.deep.equal([]);
-    expect(policyProblems({ minCompliance: 1.2, baseRate: 0.05, maxRate: 0.04, maxFall: 0 }).map((p) => p.field))
-      .to.deep.equal(["minCompliance", "maxFall", "maxRate"]);
+    expect(policyProblems({ minCompliance: 1.2, baseRate: 0.05, maxRate: 0.04, maxFall: 0 }).map((p) => p.field)).to.deep.equal([
+      "minCompliance",
+      "maxFall",
+      "maxRate",
+    ]);
     expect(policyProblems({ ...DEFAULT_POLICY, baseRate: Number.NaN }).map((p) => p.field)).to.deep.equal(["baseRate"]);
   });
 
   it("rounds compensation to the cent", () => {
     const [line] = priceProtection({
-      policy: { ...DEFAULT_POLICY, baseRate: 0.0333, maxRate: 0.0333 }, currency: "CNY", stores: [STORES[1]!],
+      policy: { ...DEFAULT_POLICY, baseRate: 0.0333, maxRate: 0.0333 },
+      currency: "CNY",
+      stores: [STORES[1]!],
       sales: [{ party: "store-pudong", gtin: GTIN, at: at("2026-11-02T00:00:00+08:00"), price: CNY("1000.00") }],
-      previousSold: new Map([["store-pudong", 2]]), guides: new Map([[GTIN, [{ ...GUIDES[0]!, amount: "999.99" }]]]),
+      previousSold: new Map([["store-pudong", 2]]),
+      guides: new Map([[GTIN, [{ ...GUIDES[0]!, amount: "999.99" }]]]),
     });
     expect(line!.compensation).to.equal("33.30"); // 0.0333 × 999.99 = 33.299667
   });

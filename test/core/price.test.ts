@@ -1,8 +1,15 @@
 import { expect } from "chai";
 import { AMOUNT_PATTERN, band, fromCents, guideInForce, isAmount, priceVerdict, toCents, type GuidePrice } from "../../service/core/price.ts";
 
-const guide = (amount: string, extra: Partial<GuidePrice> = {}): GuidePrice =>
-  ({ amount, currency: "CNY", below: 0.05, above: 0.1, region: null, validFrom: new Date("2026-01-01T00:00:00Z"), ...extra });
+const guide = (amount: string, extra: Partial<GuidePrice> = {}): GuidePrice => ({
+  amount,
+  currency: "CNY",
+  below: 0.05,
+  above: 0.1,
+  region: null,
+  validFrom: new Date("2026-01-01T00:00:00Z"),
+  ...extra,
+});
 
 describe("core/price", () => {
   it("converts decimal strings and cents both ways", () => {

@@ -39,7 +39,8 @@ const u64Hex = (value: number): string => {
   for (let rest = value, i = 0; i < 16; i++, rest = Math.floor(rest / 16)) hex = "0123456789abcdef"[rest % 16] + hex;
   return hex;
 };
-const K = (...hexParts: string[]): string => `0x${Buffer.from(keccak256Reference(bytesOf(hexParts.map((h) => h.replace(/^0x/, "")).join("")))).toString("hex")}`;
+const K = (...hexParts: string[]): string =>
+  `0x${Buffer.from(keccak256Reference(bytesOf(hexParts.map((h) => h.replace(/^0x/, "")).join("")))).toString("hex")}`;
 /** The sorted-pair parent of the links and codes trees (OpenZeppelin). */
 const pair = (a: string, b: string): string => (Buffer.compare(bytesOf(a), bytesOf(b)) <= 0 ? K(a, b) : K(b, a));
 /** A heads-tree node: ZERO over two ZEROs, else keccak("sealtrace:node:2" ‖ left ‖ right). */
@@ -79,13 +80,21 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
   describe("recomputed without service/core", () => {
     it("tags: their ASCII bytes, lengths, and no tag is a prefix of another", () => {
       const written = {
-        genesis: "sealtrace:genesis:2", code: "sealtrace:code:2", salt: "sealtrace:salt:2", epcis: "sealtrace:epcis:2",
-        head: "sealtrace:head:2", node: "sealtrace:node:2", batch: "sealtrace:batch:2",
+        genesis: "sealtrace:genesis:2",
+        code: "sealtrace:code:2",
+        salt: "sealtrace:salt:2",
+        epcis: "sealtrace:epcis:2",
+        head: "sealtrace:head:2",
+        node: "sealtrace:node:2",
+        batch: "sealtrace:batch:2",
       };
       expect(TAGS).to.deep.equal(written);
       for (const [kind, tag] of Object.entries(written)) {
         const codes = [...tag].map((c) => c.charCodeAt(0));
-        expect(codes.every((c) => c >= 0x20 && c < 0x7f), kind).to.equal(true);
+        expect(
+          codes.every((c) => c >= 0x20 && c < 0x7f),
+          kind,
+        ).to.equal(true);
         expect(v(`tag.${kind}`)).to.equal(`0x${codes.map((c) => c.toString(16).padStart(2, "0")).join("")}`);
         expect(v(`tag.${kind}.length`)).to.equal(String(codes.length));
         for (const other of Object.values(written)) if (other !== tag) expect(other.startsWith(tag), `${tag} prefixes ${other}`).to.equal(false);
@@ -108,7 +117,10 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
     });
 
     it("events: salts, bottle leaves, the codes tree, the EPCIS digest, the stored form and its hash", () => {
-      for (const [event, draft, names] of [["E1", E1_DRAFT, ["A", "B", "C"]], ["E2", E2_DRAFT, ["A"]]] as const) {
+      for (const [event, draft, names] of [
+        ["E1", E1_DRAFT, ["A", "B", "C"]],
+        ["E2", E2_DRAFT, ["A"]],
+      ] as const) {
         const secret = SECRETS[event];
         const leaves: string[] = [];
         for (const name of names) {
@@ -150,8 +162,8 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       }
       // E1 by hand, to the byte: the stored form names no serial.
       expect(v("E1.stored.jcs")).to.equal(
-        `{"brand":"moutai-demo","codes":{"count":3,"root":"${v("E1.codes.root")}"},"data":{"lot":"2026-11-A"},"id":"prod-2026-11-A-001",`
-        + `"occurredAt":"2026-11-20T08:00:00+08:00","party":"factory-zunyi","receivedAt":"2026-11-20T00:00:01.000Z","salt":"000102030405060708090a0b0c0d0e0f","type":"production"}`,
+        `{"brand":"moutai-demo","codes":{"count":3,"root":"${v("E1.codes.root")}"},"data":{"lot":"2026-11-A"},"id":"prod-2026-11-A-001",` +
+          `"occurredAt":"2026-11-20T08:00:00+08:00","party":"factory-zunyi","receivedAt":"2026-11-20T00:00:01.000Z","salt":"000102030405060708090a0b0c0d0e0f","type":"production"}`,
       );
       expect(v("E1.stored.jcs")).to.not.match(/MT2026A/);
       expect(v("E2.stored.jcs")).to.not.match(/MT2026A/);
@@ -159,8 +171,11 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
 
     it("links: JCS written out by hand, linkHash = keccak256(JCS), leaf = keccak256(linkHash)", () => {
       const chainOf: [string, ChainName, "E1" | "E2", string][] = [
-        ["A.1", "A", "E1", v("A.genesis")], ["B.1", "B", "E1", v("B.genesis")], ["C.1", "C", "E1", v("C.genesis")],
-        ["A.2", "A", "E2", v("A.1.linkHash")], ["L.1", "L", "E2", v("L.genesis")],
+        ["A.1", "A", "E1", v("A.genesis")],
+        ["B.1", "B", "E1", v("B.genesis")],
+        ["C.1", "C", "E1", v("C.genesis")],
+        ["A.2", "A", "E2", v("A.1.linkHash")],
+        ["L.1", "L", "E2", v("L.genesis")],
       ];
       for (const [id, name, event, prev] of chainOf) {
         const n = Number(id.split(".")[1]);
@@ -213,10 +228,12 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
 
     it("the full bundle is made of exactly these values, and verifies as complete as of batch 2", () => {
       const b = vectors.bundles.full;
-      expect(b.batches.map((x) => [x.seq, x.root, x.format === 2 && x.linksRoot, x.format === 2 && x.headsRoot, x.format === 2 && x.headsDepth])).to.deep.equal([
-        [1, v("batch1.root"), v("batch1.linksRoot"), v("batch1.headsRoot"), 2],
-        [2, v("batch2.root"), v("batch2.linksRoot"), v("batch2.headsRoot"), 2],
-      ]);
+      expect(b.batches.map((x) => [x.seq, x.root, x.format === 2 && x.linksRoot, x.format === 2 && x.headsRoot, x.format === 2 && x.headsDepth])).to.deep.equal(
+        [
+          [1, v("batch1.root"), v("batch1.linksRoot"), v("batch1.headsRoot"), 2],
+          [2, v("batch2.root"), v("batch2.linksRoot"), v("batch2.headsRoot"), 2],
+        ],
+      );
       expect(b.events.map((e) => [e.eventHash, (e.event.codes as { root: string }).root, e.member?.salt, e.member?.proof])).to.deep.equal([
         [v("E1.hash"), v("E1.codes.root"), v("E1.A.salt"), JSON.parse(v("E1.A.membership.proof"))],
         [v("E2.hash"), v("E2.codes.root"), v("E2.A.salt"), []],
@@ -229,24 +246,41 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       ]);
       expect(b.head).to.deep.equal({ seq: 2, n: 2, linkHash: v("A.2.linkHash"), proof: JSON.parse(v("batch2.A.headProof")) });
       // No serial but A's, anywhere in the bundle.
-      expect(JSON.stringify(b).match(/MT2026A\d{7}/g)?.every((s) => s === "MT2026A0000001")).to.equal(true);
+      expect(
+        JSON.stringify(b)
+          .match(/MT2026A\d{7}/g)
+          ?.every((s) => s === "MT2026A0000001"),
+      ).to.equal(true);
 
       const verdict = verifyBundle(structuredClone(b));
       expect(verdict.problems).to.deep.equal([]);
       expect(verdict).to.deep.include({ status: "valid", identityBound: true, linkCount: 2, pending: [], timesClaimed: [], notes: [] });
       expect(verdict.completeAsOf).to.deep.equal({ seq: 2, blockNumber: 202, blockTime: "2026-11-21T01:30:10.000Z" });
-      expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([[1, v("batch1.root")], [2, v("batch2.root")]]);
-      expect(vectors.verdicts.full).to.deep.equal(JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })));
-      expect([v("bundle.full.status"), v("bundle.full.completeAsOf"), v("bundle.full.timesClaimed"), v("bundle.full.batches"), v("bundle.full.roots")])
-        .to.deep.equal(["valid", "2", "[]", "[1,2]", "[1,2]"]);
+      expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([
+        [1, v("batch1.root")],
+        [2, v("batch2.root")],
+      ]);
+      expect(vectors.verdicts.full).to.deep.equal(
+        JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })),
+      );
+      expect([
+        v("bundle.full.status"),
+        v("bundle.full.completeAsOf"),
+        v("bundle.full.timesClaimed"),
+        v("bundle.full.batches"),
+        v("bundle.full.roots"),
+      ]).to.deep.equal(["valid", "2", "[]", "[1,2]", "[1,2]"]);
       expect(v("bundle.full.bytes")).to.equal(String(Buffer.byteLength(JSON.stringify(b))));
     });
 
     it("the compact bundle is the full one with the covered links' proofs and batch 1 left out, and verifies the same, its batch numbers claimed", () => {
-      const full = vectors.bundles.full, compact = vectors.bundles.compact;
+      const full = vectors.bundles.full,
+        compact = vectors.bundles.compact;
       // Built by hand from the full bundle: the head (batch 2, n = 2) covers links 1 and 2.
       const expected = structuredClone(full);
-      expected.links.forEach((l) => { l.anchor = { seq: l.anchor!.seq }; });
+      expected.links.forEach((l) => {
+        l.anchor = { seq: l.anchor!.seq };
+      });
       expected.batches = expected.batches.filter((b) => b.seq === 2);
       expect(compact).to.deep.equal(expected);
       expect(compact.links.map((l) => l.anchor)).to.deep.equal([{ seq: 1 }, { seq: 2 }]);
@@ -257,9 +291,16 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       expect(verdict.completeAsOf).to.deep.equal({ seq: 2, blockNumber: 202, blockTime: "2026-11-21T01:30:10.000Z" });
       // Only batch 2's root is a claim to compare with the chain: batch 1 is named by link 1 only, as a claim.
       expect(verdict.roots.map((r) => [r.seq, r.root])).to.deep.equal([[2, v("batch2.root")]]);
-      expect(vectors.verdicts.compact).to.deep.equal(JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })));
-      expect([v("bundle.compact.status"), v("bundle.compact.completeAsOf"), v("bundle.compact.timesClaimed"), v("bundle.compact.batches"), v("bundle.compact.roots")])
-        .to.deep.equal(["valid", "2", "[1,2]", "[2]", "[2]"]);
+      expect(vectors.verdicts.compact).to.deep.equal(
+        JSON.parse(JSON.stringify({ ...verdict, format: undefined, valid: undefined, problems: undefined, notes: undefined })),
+      );
+      expect([
+        v("bundle.compact.status"),
+        v("bundle.compact.completeAsOf"),
+        v("bundle.compact.timesClaimed"),
+        v("bundle.compact.batches"),
+        v("bundle.compact.roots"),
+      ]).to.deep.equal(["valid", "2", "[1,2]", "[2]", "[2]"]);
       expect(v("bundle.compact.bytes")).to.equal(String(Buffer.byteLength(JSON.stringify(compact))));
       expect(Number(v("bundle.compact.bytes"))).to.be.lessThan(Number(v("bundle.full.bytes")));
 
@@ -280,7 +321,13 @@ describe("docs/PROOF-FORMAT.md test vectors", () => {
       const { registry } = await networkHelpers.loadFixture(deployRegistryFixture);
       await registry.anchor(1, v("batch1.root"), Number(v("batch1.leafCount")));
       await registry.anchor(2, v("batch2.root"), Number(v("batch2.leafCount")));
-      for (const [seq, id] of [[1, "A.1"], [1, "B.1"], [1, "C.1"], [2, "A.2"], [2, "L.1"]] as const) {
+      for (const [seq, id] of [
+        [1, "A.1"],
+        [1, "B.1"],
+        [1, "C.1"],
+        [2, "A.2"],
+        [2, "L.1"],
+      ] as const) {
         const ok = await registry.verifyLink(seq, v(`${id}.linkHash`), JSON.parse(v(`batch${seq}.${id}.proof`)), v(`batch${seq}.headsRoot`), 2);
         expect(ok, id).to.equal(true);
       }

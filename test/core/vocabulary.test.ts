@@ -2,7 +2,14 @@ import { expect } from "chai";
 import { checkBottle, type HistoryEvent, type PartyFact } from "../../service/core/checks.ts";
 import { epcisFacts, lifecycleStep } from "../../service/core/epcis.ts";
 import {
-  ALERT_KINDS, ALL_EVENT_TYPES, BRAND_EVENT_TYPES, labels, SEALTRACE_EVENT_TYPES, STORE_EVENT_TYPES, WEBHOOK_EVENT_TYPES, type EventType,
+  ALERT_KINDS,
+  ALL_EVENT_TYPES,
+  BRAND_EVENT_TYPES,
+  labels,
+  SEALTRACE_EVENT_TYPES,
+  STORE_EVENT_TYPES,
+  WEBHOOK_EVENT_TYPES,
+  type EventType,
 } from "../../service/core/vocabulary.ts";
 import { eventProblems } from "../../service/ingest/schema.ts";
 import { STEP_LABELS } from "../../service/verify/step-labels.ts";
@@ -35,11 +42,14 @@ describe("the domain vocabulary", () => {
     expect(messages({ ...base, type: "warehouse_in", to: "q" })).to.deep.equal(["to: only a warehouse_out event has a destination"]);
     expect(messages({ ...base, type: "opened", price: { amount: "1.00", currency: "CNY" } })).to.deep.equal(["price: only a retail_sale event has a price"]);
     expect(messages({ ...base, type: "retail_sale", price: { amount: "1.00", currency: "CNY" } })).to.deep.equal([]);
-    expect(messages({ ...base, type: "consumer_scan" })).to.deep.equal(["type: must be one of production, warehouse_in, warehouse_out, store_receiving, retail_sale, opened"]);
+    expect(messages({ ...base, type: "consumer_scan" })).to.deep.equal([
+      "type: must be one of production, warehouse_in, warehouse_out, store_receiving, retail_sale, opened",
+    ]);
   });
 
   it("maps EPCIS bizSteps to the same lifecycle steps", () => {
-    const step = (bizStep: string, kind: string | null) => lifecycleStep(epcisFacts({ type: "ObjectEvent", eventTime: "2026-11-14T09:00:00Z", action: "OBSERVE", bizStep }), kind);
+    const step = (bizStep: string, kind: string | null) =>
+      lifecycleStep(epcisFacts({ type: "ObjectEvent", eventTime: "2026-11-14T09:00:00Z", action: "OBSERVE", bizStep }), kind);
     expect(step("commissioning", "factory")).to.equal("production");
     expect(step("shipping", "warehouse")).to.equal("warehouse_out");
     expect(step("receiving", "store")).to.equal("store_receiving");
@@ -55,9 +65,18 @@ describe("the domain vocabulary", () => {
       ["rogue", { id: "rogue", name: "Rogue", kind: "distributor", region: "GZ", authorised: false }],
     ]);
     let id = 0;
-    const ev = (type: EventType, party: string | null, to: string | null = null): HistoryEvent => ({ eventId: ++id, type, party, to, at: new Date(Date.UTC(2026, 0, 1, id)), price: null });
-    const raisedFor = (history: HistoryEvent[]) => checkBottle({ serial: "S", region: null, history, fresh: new Set(history.map((e) => e.eventId)), divertedTo: new Set() }, parties, [])
-      .alerts.filter((a) => a.kind === "unauthorised_receiver").map((a) => history.find((e) => e.eventId === a.eventId)!.type);
+    const ev = (type: EventType, party: string | null, to: string | null = null): HistoryEvent => ({
+      eventId: ++id,
+      type,
+      party,
+      to,
+      at: new Date(Date.UTC(2026, 0, 1, id)),
+      price: null,
+    });
+    const raisedFor = (history: HistoryEvent[]) =>
+      checkBottle({ serial: "S", region: null, history, fresh: new Set(history.map((e) => e.eventId)), divertedTo: new Set() }, parties, [])
+        .alerts.filter((a) => a.kind === "unauthorised_receiver")
+        .map((a) => history.find((e) => e.eventId === a.eventId)!.type);
     // the holder after each type: warehouse_in → its party; warehouse_out → its destination; store_receiving → its party
     expect(raisedFor([ev("warehouse_in", "rogue")])).to.deep.equal(["warehouse_in"]);
     expect(raisedFor([ev("warehouse_out", "wh", "rogue")])).to.deep.equal(["warehouse_out"]);

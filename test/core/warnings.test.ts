@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import {
-  BUYER_WINDOW_MS, COPY_DISTANCE_KM, COPY_WINDOW_MS, copiedCode, distanceKm, saleOf, verdictOf, warningsFor, type ScanFact, type StepFact,
+  BUYER_WINDOW_MS,
+  COPY_DISTANCE_KM,
+  COPY_WINDOW_MS,
+  copiedCode,
+  distanceKm,
+  saleOf,
+  verdictOf,
+  warningsFor,
+  type ScanFact,
+  type StepFact,
 } from "../../service/core/warnings.ts";
 
 const SHANGHAI = { name: "上海", latitude: 31.23, longitude: 121.47 };
@@ -37,7 +46,13 @@ describe("core/warnings", () => {
     const warnings = warningsFor({ steps, openedAt: hoursAgo(20), assignedRegion: "CN-SH", scans: [{ at: hoursAgo(28), place: null }], now });
     expect(warnings.map((w) => w.kind)).to.deep.equal(["opened", "sold_before", "out_of_region"]);
     expect(warnings[2]).to.deep.include({ assigned: "CN-SH", found: "CN-BJ" });
-    const twice = warningsFor({ steps: [...steps, { type: "retail_sale", at: hoursAgo(1), party: store("CN-BJ") }], openedAt: null, assignedRegion: null, scans: [], now });
+    const twice = warningsFor({
+      steps: [...steps, { type: "retail_sale", at: hoursAgo(1), party: store("CN-BJ") }],
+      openedAt: null,
+      assignedRegion: null,
+      scans: [],
+      now,
+    });
     expect(twice).to.deep.equal([{ kind: "sold_before", at: hoursAgo(1), store: "门店 CN-BJ", times: 2, buyerScan: null }]);
   });
 
@@ -57,7 +72,13 @@ describe("core/warnings", () => {
       // ... or does not (a scan not recorded: the bottle's hourly cap, a preview): nobody else scanned after the sale either way
       expect(judge(steps, [])).to.deep.equal([]);
       expect(verdictOf(judge(steps, [{ at: now, place: SHANGHAI }]))).to.equal("genuine");
-      expect(saleOf({ steps, scans: [{ at: now, place: SHANGHAI }], now })).to.deep.equal({ at: hoursAgo(5 * 24), store: "门店 CN-SH", times: 1, buyerScan: now, resold: false });
+      expect(saleOf({ steps, scans: [{ at: now, place: SHANGHAI }], now })).to.deep.equal({
+        at: hoursAgo(5 * 24),
+        store: "门店 CN-SH",
+        times: 1,
+        buyerScan: now,
+        resold: false,
+      });
       // a month later, still the buyer's first scan
       expect(judge(sold(30 * 24), [{ at: now, place: null }])).to.deep.equal([]);
     });
@@ -86,22 +107,32 @@ describe("core/warnings", () => {
 
     it("the buyer's first scan is found in any order, and a week-old one still counts (the copy check alone looks at recent scans)", () => {
       const steps = sold(60 * 24);
-      const scans: ScanFact[] = [{ at: now, place: null }, { at: hoursAgo(40 * 24), place: null }, { at: hoursAgo(20 * 24), place: null }];
+      const scans: ScanFact[] = [
+        { at: now, place: null },
+        { at: hoursAgo(40 * 24), place: null },
+        { at: hoursAgo(20 * 24), place: null },
+      ];
       expect(judge(steps, scans)).to.deep.include({ kind: "sold_before", at: hoursAgo(60 * 24), store: "门店 CN-SH", times: 1, buyerScan: hoursAgo(40 * 24) });
     });
 
     it("two sales are sold_before, even on the buyer's first scan (which it does not name as the buyer's)", () => {
       const steps = [...sold(5 * 24), { type: "retail_sale" as const, at: hoursAgo(2), party: store("CN-SH") }];
-      expect(judge(steps, [{ at: now, place: null }])).to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: null }]);
+      expect(judge(steps, [{ at: now, place: null }])).to.deep.equal([
+        { kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: null },
+      ]);
       // sold twice and its buyer's window closed: both reasons
-      expect(judge(steps, [{ at: hoursAgo(1), place: null }], new Date(now.getTime() + 2 * BUYER_WINDOW_MS)))
-        .to.deep.equal([{ kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: hoursAgo(1) }]);
+      expect(judge(steps, [{ at: hoursAgo(1), place: null }], new Date(now.getTime() + 2 * BUYER_WINDOW_MS))).to.deep.equal([
+        { kind: "sold_before", at: hoursAgo(2), store: "门店 CN-SH", times: 2, buyerScan: hoursAgo(1) },
+      ]);
     });
 
     it("the trade's scans before the sale are not the buyer's: they open no window", () => {
       const steps = sold(3 * 24);
       // a dealer pre-queried the code a week and four days before the sale
-      const trade: ScanFact[] = [{ at: hoursAgo(7 * 24), place: SUZHOU }, { at: hoursAgo(4 * 24), place: SHANGHAI }];
+      const trade: ScanFact[] = [
+        { at: hoursAgo(7 * 24), place: SUZHOU },
+        { at: hoursAgo(4 * 24), place: SHANGHAI },
+      ];
       expect(judge(steps, [...trade, { at: now, place: SHANGHAI }])).to.deep.equal([]);
       expect(saleOf({ steps, scans: [...trade, { at: now, place: SHANGHAI }], now })!.buyerScan).to.deep.equal(now);
       // a scan at the very time of the sale is after it
@@ -111,12 +142,20 @@ describe("core/warnings", () => {
     it("an unsold bottle has no sale and no sold_before, however often it was scanned", () => {
       const steps = sold(1).slice(0, 2);
       expect(saleOf({ steps, scans: [{ at: hoursAgo(100), place: null }], now })).to.equal(null);
-      expect(judge(steps, [{ at: hoursAgo(100), place: null }, { at: now, place: null }])).to.deep.equal([]);
+      expect(
+        judge(steps, [
+          { at: hoursAgo(100), place: null },
+          { at: now, place: null },
+        ]),
+      ).to.deep.equal([]);
     });
 
     it("opened, out of region and copied stay warnings on the buyer's own first scan", () => {
       const steps: StepFact[] = [...sold(5 * 24).slice(0, 2), { type: "retail_sale", at: hoursAgo(5 * 24), party: store("CN-BJ") }];
-      const scans: ScanFact[] = [{ at: hoursAgo(2), place: SHANGHAI }, { at: now, place: URUMQI }];
+      const scans: ScanFact[] = [
+        { at: hoursAgo(2), place: SHANGHAI },
+        { at: now, place: URUMQI },
+      ];
       const warnings = warningsFor({ steps, openedAt: hoursAgo(1), assignedRegion: "CN-SH", scans, now });
       expect(warnings.map((w) => w.kind)).to.deep.equal(["opened", "out_of_region", "copied_code"]);
     });
@@ -144,30 +183,58 @@ describe("core/warnings", () => {
   });
 
   it("flags scans too far apart in too short a time as a copied code, not nearby or slow ones", () => {
-    const near: ScanFact[] = [{ at: hoursAgo(3), place: SHANGHAI }, { at: hoursAgo(1), place: SUZHOU }];
+    const near: ScanFact[] = [
+      { at: hoursAgo(3), place: SHANGHAI },
+      { at: hoursAgo(1), place: SUZHOU },
+    ];
     expect(copiedCode(near)).to.equal(null);
-    const slow: ScanFact[] = [{ at: hoursAgo(60), place: SHANGHAI }, { at: hoursAgo(1), place: URUMQI }];
+    const slow: ScanFact[] = [
+      { at: hoursAgo(60), place: SHANGHAI },
+      { at: hoursAgo(1), place: URUMQI },
+    ];
     expect(copiedCode(slow)).to.equal(null);
-    const unplaced: ScanFact[] = [{ at: hoursAgo(2), place: null }, { at: hoursAgo(1), place: URUMQI }];
+    const unplaced: ScanFact[] = [
+      { at: hoursAgo(2), place: null },
+      { at: hoursAgo(1), place: URUMQI },
+    ];
     expect(copiedCode(unplaced)).to.equal(null);
-    const copied = copiedCode([{ at: hoursAgo(1), place: URUMQI }, { at: hoursAgo(5), place: SHANGHAI }, { at: hoursAgo(4), place: SUZHOU }]);
+    const copied = copiedCode([
+      { at: hoursAgo(1), place: URUMQI },
+      { at: hoursAgo(5), place: SHANGHAI },
+      { at: hoursAgo(4), place: SUZHOU },
+    ]);
     expect(copied).to.include({ kind: "copied_code", first: "上海", second: "乌鲁木齐", hours: 4 });
     expect(copied!.km).to.be.greaterThan(3000);
   });
 
   it("finds a copy exactly when some two scans are too far apart too soon (against the pairwise definition)", () => {
     const places = [SHANGHAI, SUZHOU, URUMQI, { name: "杭州", latitude: 30.27, longitude: 120.15 }, { name: "北京", latitude: 39.9, longitude: 116.4 }];
-    const anyPair = (scans: ScanFact[]) => scans.some((a, i) => scans.some((b, j) => i !== j && a.place?.latitude != null && b.place?.latitude != null
-      && Math.abs(a.at.getTime() - b.at.getTime()) <= COPY_WINDOW_MS && distanceKm(a.place as never, b.place as never) > COPY_DISTANCE_KM));
-    fc.assert(fc.property(fc.array(fc.record({ hours: fc.integer({ min: 0, max: 96 }), place: fc.option(fc.constantFrom(...places), { nil: null }) }), { maxLength: 30 }), (drawn) => {
-      const scans: ScanFact[] = drawn.map((d) => ({ at: hoursAgo(d.hours), place: d.place }));
-      const found = copiedCode(scans);
-      expect(found !== null, JSON.stringify(drawn)).to.equal(anyPair(scans));
-      if (found !== null) {
-        expect(found.km).to.be.greaterThan(COPY_DISTANCE_KM);
-        expect(found.hours * 3_600_000).to.be.at.most(COPY_WINDOW_MS);
-      }
-    }), { numRuns: 500 });
+    const anyPair = (scans: ScanFact[]) =>
+      scans.some((a, i) =>
+        scans.some(
+          (b, j) =>
+            i !== j &&
+            a.place?.latitude != null &&
+            b.place?.latitude != null &&
+            Math.abs(a.at.getTime() - b.at.getTime()) <= COPY_WINDOW_MS &&
+            distanceKm(a.place as never, b.place as never) > COPY_DISTANCE_KM,
+        ),
+      );
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ hours: fc.integer({ min: 0, max: 96 }), place: fc.option(fc.constantFrom(...places), { nil: null }) }), { maxLength: 30 }),
+        (drawn) => {
+          const scans: ScanFact[] = drawn.map((d) => ({ at: hoursAgo(d.hours), place: d.place }));
+          const found = copiedCode(scans);
+          expect(found !== null, JSON.stringify(drawn)).to.equal(anyPair(scans));
+          if (found !== null) {
+            expect(found.km).to.be.greaterThan(COPY_DISTANCE_KM);
+            expect(found.hours * 3_600_000).to.be.at.most(COPY_WINDOW_MS);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it("checks a flood of scans in linear time, not every pair of a week's scans", function () {
@@ -175,7 +242,7 @@ describe("core/warnings", () => {
     // 30,000 scans within a day at places near each other (the bound on recorded scans is per hour,
     // so a week's page can carry thousands): every pair is within the window, none far apart.
     const near = [SHANGHAI, SUZHOU, { name: "杭州", latitude: 30.27, longitude: 120.15 }];
-    const scans: ScanFact[] = Array.from({ length: 30_000 }, (_, i) => ({ at: new Date(now.getTime() - (i * 2_000)), place: near[i % near.length]! }));
+    const scans: ScanFact[] = Array.from({ length: 30_000 }, (_, i) => ({ at: new Date(now.getTime() - i * 2_000), place: near[i % near.length]! }));
     const started = performance.now();
     expect(copiedCode(scans)).to.equal(null);
     // Pairwise, this took about 450 million distances (over 10 s); linear, a few milliseconds.

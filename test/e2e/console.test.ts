@@ -14,7 +14,14 @@ import { startChainStack, type ChainStack, type Stack } from "../helpers/stack.t
 const PHONE = { viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "zh-CN" };
 const m = CONSOLE_MESSAGES.zh;
 
-interface DrawnChart { id: string; rendered: string | null; total: number; expectedTotal: number; values: { labels: string[]; series: number[][] }; painted: number }
+interface DrawnChart {
+  id: string;
+  rendered: string | null;
+  total: number;
+  expectedTotal: number;
+  values: { labels: string[]; series: number[][] };
+  painted: number;
+}
 
 describe("console in the browser", function () {
   this.timeout(300_000);
@@ -42,7 +49,9 @@ describe("console in the browser", function () {
   async function open(lang = "zh-CN"): Promise<{ page: Page; problems: string[]; close(): Promise<void> }> {
     const { context, page } = await newPage(browser, { ...PHONE, locale: lang });
     const problems: string[] = [];
-    page.on("console", (message) => { if (message.type() === "error") problems.push(message.text()); });
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(message.text());
+    });
     page.on("pageerror", (error) => problems.push(error.message));
     return { page, problems, close: () => context.close() };
   }
@@ -67,22 +76,27 @@ describe("console in the browser", function () {
   }
 
   /** Waits for the page at `path` (with exactly `search`, when given). */
-  const at = (page: Page, path: string, search?: string) =>
-    page.waitForURL((url) => url.pathname === path && (search === undefined || url.search === search));
+  const at = (page: Page, path: string, search?: string) => page.waitForURL((url) => url.pathname === path && (search === undefined || url.search === search));
 
   /** Every chart on the page once drawn: what Chart.js holds, and how many pixels it painted. */
   async function charts(page: Page): Promise<Record<string, DrawnChart>> {
     await page.waitForFunction(() => [...document.querySelectorAll("canvas[data-chart]")].every((c) => (c as HTMLElement).dataset.rendered));
-    const list = await page.$$eval("canvas[data-chart]", (canvases) => canvases.map((canvas) => {
-      const c = canvas as HTMLCanvasElement;
-      const pixels = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
-      let painted = 0;
-      for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) painted++;
-      return {
-        id: c.id, rendered: c.dataset.rendered ?? null, total: Number(c.dataset.total), expectedTotal: Number(c.dataset.expectedTotal),
-        values: JSON.parse(c.dataset.values ?? "{}"), painted,
-      };
-    }));
+    const list = await page.$$eval("canvas[data-chart]", (canvases) =>
+      canvases.map((canvas) => {
+        const c = canvas as HTMLCanvasElement;
+        const pixels = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+        let painted = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) painted++;
+        return {
+          id: c.id,
+          rendered: c.dataset.rendered ?? null,
+          total: Number(c.dataset.total),
+          expectedTotal: Number(c.dataset.expectedTotal),
+          values: JSON.parse(c.dataset.values ?? "{}"),
+          painted,
+        };
+      }),
+    );
     for (const chart of list) {
       expect(chart.rendered, chart.id).to.equal("true");
       expect(chart.total, `${chart.id}: what was drawn is what the server sent`).to.equal(chart.expectedTotal);
@@ -102,13 +116,20 @@ describe("console in the browser", function () {
     const widths = await page.evaluate(() => {
       const client = document.documentElement.clientWidth;
       // the innermost elements reaching past the right edge, to say what overflows
-      const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > client + 0.5 && ![...e.children].some((c) => c.getBoundingClientRect().right > client + 0.5));
+      const wide = [...document.querySelectorAll("body *")].filter(
+        (e) => e.getBoundingClientRect().right > client + 0.5 && ![...e.children].some((c) => c.getBoundingClientRect().right > client + 0.5),
+      );
       return { scroll: document.documentElement.scrollWidth, client, wide: wide.slice(0, 3).map((e) => e.outerHTML.slice(0, 120)) };
     });
     expect(widths.scroll, `${name} fits a 375-px screen: ${widths.wide.join(" | ")}`).to.be.at.most(widths.client);
-    const unlabelled = await page.$$eval("input:not([type=hidden]), select", (fields) => fields.filter((f) => (f as HTMLInputElement).labels?.length === 0).map((f) => f.outerHTML));
+    const unlabelled = await page.$$eval("input:not([type=hidden]), select", (fields) =>
+      fields.filter((f) => (f as HTMLInputElement).labels?.length === 0).map((f) => f.outerHTML),
+    );
     expect(unlabelled, `${name}: every field has a label`).to.deep.equal([]);
-    expect(await page.$$eval("table", (tables) => tables.filter((t) => t.querySelectorAll("th[scope=col]").length === 0).length), `${name}: tables have headers`).to.equal(0);
+    expect(
+      await page.$$eval("table", (tables) => tables.filter((t) => t.querySelectorAll("th[scope=col]").length === 0).length),
+      `${name}: tables have headers`,
+    ).to.equal(0);
     expect(problems, `${name}: no console errors or CSP violations`).to.deep.equal([]);
     await saveScreenshot(page, `console-375-${name}`);
   }
@@ -143,7 +164,9 @@ describe("console in the browser", function () {
       await page.goto(`${stack.url}/console/alerts`);
       drawn = await charts(page);
       expect(byLabel(drawn["chart-responsible"])).to.deep.equal({ 上海经销商: expected.diversionsByResponsible["dist-shanghai"] });
-      const rows = await page.$$eval("#alerts-table tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim() ?? "")));
+      const rows = await page.$$eval("#alerts-table tbody tr", (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim() ?? "")),
+      );
       expect(rows).to.have.length(2);
       for (const row of rows) {
         expect(row.slice(0, 4)).to.deep.equal(["上海经销商", "贵阳南明烟酒店", "上海", "贵州"]);
@@ -157,7 +180,7 @@ describe("console in the browser", function () {
       await page.goto(`${stack.url}/console/compliance`);
       drawn = await charts(page);
       const compliance = drawn["chart-compliance"]!;
-      const stores = { "浦东专卖店": "store-pudong", "贵阳南明烟酒店": "store-guiyang" } as Record<string, string>;
+      const stores = { 浦东专卖店: "store-pudong", 贵阳南明烟酒店: "store-guiyang" } as Record<string, string>;
       for (const [name, party] of Object.entries(stores)) {
         expect(byLabel(compliance, 0)[name], `${name} within`).to.equal(expected.compliance[party]!.within);
         expect(byLabel(compliance, 1)[name], `${name} outside`).to.equal(expected.compliance[party]!.judged - expected.compliance[party]!.within);
@@ -186,11 +209,13 @@ describe("console in the browser", function () {
       await page.click(`a[href="/console/webhooks/${demo.endpointId}"]`);
       await at(page, `/console/webhooks/${demo.endpointId}`);
       // the outbox fans the two diversion alerts out to the endpoint within moments
-      for (let i = 0; i < 100 && await page.locator("#deliveries-table tbody tr").count() < expected.alerts.diversion!; i++) {
+      for (let i = 0; i < 100 && (await page.locator("#deliveries-table tbody tr").count()) < expected.alerts.diversion!; i++) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         await page.reload();
       }
-      const deliveries = await page.$$eval("#deliveries-table tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim())));
+      const deliveries = await page.$$eval("#deliveries-table tbody tr", (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent?.trim())),
+      );
       expect(deliveries.map((d) => d[1])).to.deep.equal([m.alertKinds.diversion, m.alertKinds.diversion]);
       await checkPage(page, "brand-webhook-deliveries", problems);
 
@@ -225,7 +250,8 @@ describe("console in the browser", function () {
       const stock = expected.stock["store-pudong"]!;
       let drawn = await charts(page);
       expect(byLabel(drawn["chart-stock"])).to.deep.equal({
-        "茅台王子酒 53%vol 500ml": stock[demo.gtins.wangzi]!.onHand, "飞天茅台 53%vol 500ml": stock[demo.gtins.feitian]!.onHand,
+        "茅台王子酒 53%vol 500ml": stock[demo.gtins.wangzi]!.onHand,
+        "飞天茅台 53%vol 500ml": stock[demo.gtins.feitian]!.onHand,
       });
       // default threshold 5: both products are low; at 3 only 飞天 (2 on hand) is
       expect(await page.locator("#low-stock-list li").count()).to.equal(2);
@@ -240,7 +266,8 @@ describe("console in the browser", function () {
       expect(drawn["chart-weeks"]!.values.series[0]).to.deep.equal(expected.storeSalesByWeek["store-pudong"]);
       expect(drawn["chart-months"]!.values.series[0]).to.deep.equal(expected.storeSalesByMonth["store-pudong"]);
       expect(byLabel(drawn["chart-best"])).to.deep.equal({
-        "飞天茅台 53%vol 500ml": expected.bestSellers["store-pudong"]![demo.gtins.feitian], "茅台王子酒 53%vol 500ml": expected.bestSellers["store-pudong"]![demo.gtins.wangzi],
+        "飞天茅台 53%vol 500ml": expected.bestSellers["store-pudong"]![demo.gtins.feitian],
+        "茅台王子酒 53%vol 500ml": expected.bestSellers["store-pudong"]![demo.gtins.wangzi],
       });
       await checkPage(page, "store-sales", problems);
 
@@ -249,7 +276,7 @@ describe("console in the browser", function () {
       expect(await page.evaluate(() => document.activeElement?.id), "the scan box has the focus").to.equal("scan-code");
       const onShelf = demo.codes.find((c) => c.serial === demo.events.find((e) => e.id.endsWith("-recv-pd-f"))!.codes[5])!;
       await page.keyboard.type(`${stack.url}/01/${onShelf.gtin}/21/${onShelf.serial}?s=${onShelf.secret}`);
-      await page.check('input[name=intent][value=sale]');
+      await page.check("input[name=intent][value=sale]");
       await page.fill("#scan-price", "1499.00");
       await Promise.all([page.waitForURL((url) => url.pathname.endsWith("/check") && url.searchParams.has("code")), page.press("#scan-price", "Enter")]);
       expect(await page.getAttribute("#check-result", "data-authentic")).to.equal("true");
@@ -257,7 +284,14 @@ describe("console in the browser", function () {
       expect(await page.getAttribute("#check-result [data-verdict]", "data-verdict")).to.equal("within");
       await checkPage(page, "store-check", problems);
 
-      for (const path of ["/console/overview", "/console/alerts", "/console/codes", "/console/users", "/console/stores/store-guiyang", "/console/stores/store-guiyang/sales"]) {
+      for (const path of [
+        "/console/overview",
+        "/console/alerts",
+        "/console/codes",
+        "/console/users",
+        "/console/stores/store-guiyang",
+        "/console/stores/store-guiyang/sales",
+      ]) {
         const response = await page.goto(`${stack.url}${path}`);
         expect(response!.status(), path).to.equal(403);
         expect(await page.textContent("h1"), path).to.equal(m.forbidden);

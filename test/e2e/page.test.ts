@@ -46,10 +46,17 @@ describe("consumer page in the browser", function () {
   });
 
   /** Opens the bottle's page and runs its check; `tamper` edits the bundle served to it (with `full`, the one with every link's own proof). */
-  async function openAndVerify(code: { serial: string; secret: string; url: string }, tamper?: (bundle: ProofBundle) => void, lang = "", options: { full?: boolean } = {}) {
+  async function openAndVerify(
+    code: { serial: string; secret: string; url: string },
+    tamper?: (bundle: ProofBundle) => void,
+    lang = "",
+    options: { full?: boolean } = {},
+  ) {
     const { context, page } = await newPage(browser, PHONE);
     const problems: string[] = [];
-    page.on("console", (message) => { if (message.type() === "error") problems.push(message.text()); });
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(message.text());
+    });
     page.on("pageerror", (error) => problems.push(error.message));
     await page.goto(`${code.url}${lang}`);
     // This visit was a consumer scan: let its link be anchored, so every check can pass.
@@ -65,7 +72,9 @@ describe("consumer page in the browser", function () {
     await page.click("#self-check-run");
     await page.waitForSelector("#self-check[data-verdict]", { timeout: 30_000 });
     const verdict = await page.getAttribute("#self-check", "data-verdict");
-    const checks: Checks = await page.$$eval("#self-check-results li", (items) => items.map((li) => ({ name: li.getAttribute("data-check"), state: li.className.replace("check ", ""), text: li.textContent })));
+    const checks: Checks = await page.$$eval("#self-check-results li", (items) =>
+      items.map((li) => ({ name: li.getAttribute("data-check"), state: li.className.replace("check ", ""), text: li.textContent })),
+    );
     const summary = await page.textContent("#self-check-summary");
     return { context, page, verdict, checks, summary, problems };
   }
@@ -84,7 +93,10 @@ describe("consumer page in the browser", function () {
       await saveScreenshot(page, "page-375-verified-zh");
       expect(verdict, JSON.stringify(checks)).to.equal("pass");
       expect(checks.length).to.be.greaterThan(15);
-      expect(checks.every((c) => c.state === "pass"), JSON.stringify(checks.filter((c) => c.state !== "pass"))).to.equal(true);
+      expect(
+        checks.every((c) => c.state === "pass"),
+        JSON.stringify(checks.filter((c) => c.state !== "pass")),
+      ).to.equal(true);
       expect(checks.map((c) => c.name)).to.include.members(["format", "identity", "head", "chain", "fresh"]);
       expect(checks.some((c) => c.name?.startsWith("root:"))).to.equal(true);
       expect(text(checks, "head")).to.match(/^记录完整，截至批次 \d+（锚定于 .+）/);
@@ -110,10 +122,14 @@ describe("consumer page in the browser", function () {
 
   it("shows the failing check when the bundle it is given was tampered with", async () => {
     const code = brand.codes[1]!;
-    const { context, page, verdict, checks } = await openAndVerify(code, (bundle) => {
-      const sale = bundle.events.find((e) => e.event.type === "retail_sale")!;
-      (sale.event.price as { amount: string }).amount = "99.00";
-    }, "&lang=en");
+    const { context, page, verdict, checks } = await openAndVerify(
+      code,
+      (bundle) => {
+        const sale = bundle.events.find((e) => e.event.type === "retail_sale")!;
+        (sale.event.price as { amount: string }).amount = "99.00";
+      },
+      "&lang=en",
+    );
     try {
       await saveScreenshot(page, "page-375-tampered-en");
       expect(verdict).to.equal("fail");
@@ -127,16 +143,24 @@ describe("consumer page in the browser", function () {
   it("fails a bundle whose last two links and their events were left out: the head proof names the last link", async () => {
     const code = brand.codes[1]!;
     let kept = 0;
-    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
-      const dropped = bundle.links.splice(-2);
-      bundle.events = bundle.events.filter((e) => !dropped.some((l) => l.link.event === e.eventHash));
-      kept = bundle.links.length;
-    }, "&lang=en");
+    const { context, page, verdict, checks, summary } = await openAndVerify(
+      code,
+      (bundle) => {
+        const dropped = bundle.links.splice(-2);
+        bundle.events = bundle.events.filter((e) => !dropped.some((l) => l.link.event === e.eventHash));
+        kept = bundle.links.length;
+      },
+      "&lang=en",
+    );
     try {
       await saveScreenshot(page, "page-375-truncated-en");
       expect(verdict).to.equal("fail");
       expect(failing(checks)).to.include("head");
-      expect(text(checks, "head")).to.match(new RegExp(`^The completeness proof is wrong: .*records link ${kept + 2} as this bottle's last, but the bundle stops at link ${kept}: links were left out`));
+      expect(text(checks, "head")).to.match(
+        new RegExp(
+          `^The completeness proof is wrong: .*records link ${kept + 2} as this bottle's last, but the bundle stops at link ${kept}: links were left out`,
+        ),
+      );
       // Everything that is shown is genuine: only the omission fails.
       for (const c of checks.filter((c) => /^(event|link|proof):/.test(c.name ?? ""))) expect(c.state, `${c.name}: ${c.text}`).to.equal("pass");
       expect(summary).to.match(/^Verification failed/);
@@ -148,11 +172,19 @@ describe("consumer page in the browser", function () {
   it("fails a bundle whose GTIN was edited: the first link binds the real one, and the QR code names it", async () => {
     const code = brand.codes[1]!;
     const other = gtinFrom("0690123456790");
-    const { context, verdict, checks } = await openAndVerify(code, (bundle) => { bundle.gtin = other; }, "&lang=en");
+    const { context, verdict, checks } = await openAndVerify(
+      code,
+      (bundle) => {
+        bundle.gtin = other;
+      },
+      "&lang=en",
+    );
     try {
       expect(verdict).to.equal("fail");
       expect(failing(checks)).to.deep.equal(["identity"]);
-      expect(text(checks, "identity")).to.match(/^The bottle's identity is wrong: the first link does not commit to this bottle's brand, GTIN, lot, serial and index/);
+      expect(text(checks, "identity")).to.match(
+        /^The bottle's identity is wrong: the first link does not commit to this bottle's brand, GTIN, lot, serial and index/,
+      );
       expect(text(checks, "identity")).to.contain(`the proof's GTIN (${other}) is not the QR code's (${brand.gtin})`);
     } finally {
       await context.close();
@@ -162,11 +194,19 @@ describe("consumer page in the browser", function () {
   it("fails a bundle that names another registry than the page's", async () => {
     const code = brand.codes[1]!;
     const elsewhere = "0x000000000000000000000000000000000000dEaD";
-    const { context, verdict, checks, summary } = await openAndVerify(code, (bundle) => { bundle.chain.registry = elsewhere; }, "&lang=en");
+    const { context, verdict, checks, summary } = await openAndVerify(
+      code,
+      (bundle) => {
+        bundle.chain.registry = elsewhere;
+      },
+      "&lang=en",
+    );
     try {
       expect(verdict).to.equal("fail");
       expect(failing(checks)).to.deep.equal(["chain"]);
-      expect(text(checks, "chain")).to.match(/: the check failed: the bundle names another registry than the one trusted \(expected 0x.+, found 0x000000…00dEaD\)$/);
+      expect(text(checks, "chain")).to.match(
+        /: the check failed: the bundle names another registry than the one trusted \(expected 0x.+, found 0x000000…00dEaD\)$/,
+      );
       expect(checks.some((c) => /^(root:|fresh)/.test(c.name ?? ""))).to.equal(false);
       expect(summary).to.match(/The roots on chain could not be checked\.$/);
     } finally {
@@ -176,9 +216,13 @@ describe("consumer page in the browser", function () {
 
   it("never passes a bundle whose every anchor was set to null", async () => {
     const code = brand.codes[1]!;
-    const { context, verdict, checks } = await openAndVerify(code, (bundle) => {
-      for (const link of bundle.links) link.anchor = null;
-    }, "&lang=en");
+    const { context, verdict, checks } = await openAndVerify(
+      code,
+      (bundle) => {
+        for (const link of bundle.links) link.anchor = null;
+      },
+      "&lang=en",
+    );
     try {
       // The head proof still records the last link: links it covers cannot be pending.
       expect(verdict).to.equal("fail");
@@ -192,19 +236,28 @@ describe("consumer page in the browser", function () {
   it("says 'incomplete' in words, not pass, when every link is pending (and no batch is left unused)", async () => {
     const code = brand.codes[1]!;
     let links = 0;
-    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
-      // As a bundle looks before its first batch is anchored: every link pending, no head proof, no batch.
-      for (const link of bundle.links) link.anchor = null;
-      bundle.head = null;
-      bundle.batches = [];
-      links = bundle.links.length;
-    }, "&lang=en");
+    const { context, page, verdict, checks, summary } = await openAndVerify(
+      code,
+      (bundle) => {
+        // As a bundle looks before its first batch is anchored: every link pending, no head proof, no batch.
+        for (const link of bundle.links) link.anchor = null;
+        bundle.head = null;
+        bundle.batches = [];
+        links = bundle.links.length;
+      },
+      "&lang=en",
+    );
     try {
       await saveScreenshot(page, "page-375-pending-en");
       expect(verdict).to.equal("incomplete");
       expect(failing(checks)).to.deep.equal([]);
-      expect(checks.filter((c) => c.state === "pending").map((c) => c.name)).to.deep.equal([...Array.from({ length: links }, (_, i) => `proof:${i + 1}`), "head"]);
-      expect(summary).to.equal(`Incomplete, not verified yet: ${links} links are not anchored yet; the history is not yet proven complete; no root was compared with the chain. Nothing wrong was found, but this is not a pass: check again in a few seconds.`);
+      expect(checks.filter((c) => c.state === "pending").map((c) => c.name)).to.deep.equal([
+        ...Array.from({ length: links }, (_, i) => `proof:${i + 1}`),
+        "head",
+      ]);
+      expect(summary).to.equal(
+        `Incomplete, not verified yet: ${links} links are not anchored yet; the history is not yet proven complete; no root was compared with the chain. Nothing wrong was found, but this is not a pass: check again in a few seconds.`,
+      );
     } finally {
       await context.close();
     }
@@ -212,18 +265,27 @@ describe("consumer page in the browser", function () {
 
   it("says 'incomplete' in words (Chinese) when the head proof is removed: completeness is not proven", async () => {
     const code = brand.codes[1]!;
-    const { context, page, verdict, checks, summary } = await openAndVerify(code, (bundle) => {
-      // A bundle with every link's own proof (?proofs=all), its head proof removed.
-      bundle.head = null;
-      // A batch that only the head proof used would now be unused (a failure): drop it as a forger would.
-      const used = new Set(bundle.links.map((l) => l.anchor?.seq));
-      bundle.batches = bundle.batches.filter((b) => used.has(b.seq));
-    }, "", { full: true });
+    const { context, page, verdict, checks, summary } = await openAndVerify(
+      code,
+      (bundle) => {
+        // A bundle with every link's own proof (?proofs=all), its head proof removed.
+        bundle.head = null;
+        // A batch that only the head proof used would now be unused (a failure): drop it as a forger would.
+        const used = new Set(bundle.links.map((l) => l.anchor?.seq));
+        bundle.batches = bundle.batches.filter((b) => used.has(b.seq));
+      },
+      "",
+      { full: true },
+    );
     try {
       await saveScreenshot(page, "page-375-no-head-zh");
       expect(verdict).to.equal("incomplete");
       expect(failing(checks)).to.deep.equal([]);
-      expect(checks.find((c) => c.name === "head")).to.deep.equal({ name: "head", state: "pending", text: "完整性尚未证明：还没有已上链的批次记录此瓶的最后一环" });
+      expect(checks.find((c) => c.name === "head")).to.deep.equal({
+        name: "head",
+        state: "pending",
+        text: "完整性尚未证明：还没有已上链的批次记录此瓶的最后一环",
+      });
       expect(checks.some((c) => c.name === "fresh")).to.equal(false);
       expect(summary).to.equal("核验尚未完成：记录的完整性尚未得到证明。目前未发现问题，但这不是“通过”；请几秒后再核验。");
     } finally {
@@ -238,19 +300,25 @@ describe("consumer page in the browser", function () {
       expect(response?.status()).to.equal(200);
       return { context, page };
     }
-    const verdictOn = async (page: Page) => page.$eval("header.verdict", (header) => ({
-      verdict: header.getAttribute("data-verdict"),
-      title: header.querySelector("h1")?.textContent ?? null,
-      sale: header.querySelector("p.sale")?.textContent ?? null,
-      background: getComputedStyle(header).backgroundColor,
-      warnings: [...header.querySelectorAll(".reasons li")].map((li) => ({ kind: li.getAttribute("data-warning"), text: li.textContent ?? "" })),
-      fits: document.documentElement.scrollWidth <= document.documentElement.clientWidth,
-    }));
+    const verdictOn = async (page: Page) =>
+      page.$eval("header.verdict", (header) => ({
+        verdict: header.getAttribute("data-verdict"),
+        title: header.querySelector("h1")?.textContent ?? null,
+        sale: header.querySelector("p.sale")?.textContent ?? null,
+        background: getComputedStyle(header).backgroundColor,
+        warnings: [...header.querySelectorAll(".reasons li")].map((li) => ({ kind: li.getAttribute("data-warning"), text: li.textContent ?? "" })),
+        fits: document.documentElement.scrollWidth <= document.documentElement.clientWidth,
+      }));
     const placed = async (b: BrandFixture) => {
-      const r = await stack.request("PUT", "/api/v1/ip-places", { token: b.apiKey, body: { places: [
-        { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
-        { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
-      ] } });
+      const r = await stack.request("PUT", "/api/v1/ip-places", {
+        token: b.apiKey,
+        body: {
+          places: [
+            { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
+            { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
+          ],
+        },
+      });
       expect(r.status).to.equal(200);
     };
 
@@ -342,7 +410,9 @@ describe("consumer page in the browser", function () {
         await saveScreenshot(page, "page-375-copied-en");
         expect(seen).to.deep.include({ verdict: "warning", title: "Warning", background: WARNING_COLOUR, sale: null, fits: true });
         expect(seen.warnings.map((w) => w.kind)).to.deep.equal(["copied_code"]);
-        expect(seen.warnings[0]!.text).to.match(/^This code was verified in 上海 and in 乌鲁木齐 \(about 3\d{3} km apart\) within 0(\.\d)? hours: it may have been copied onto other bottles\.$/);
+        expect(seen.warnings[0]!.text).to.match(
+          /^This code was verified in 上海 and in 乌鲁木齐 \(about 3\d{3} km apart\) within 0(\.\d)? hours: it may have been copied onto other bottles\.$/,
+        );
       } finally {
         await context.close();
       }

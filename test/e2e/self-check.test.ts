@@ -91,20 +91,35 @@ describe("self-check: verify it yourself, in the browser", function () {
       const rpcUrl = request.query.rpc ?? stack.runtime.chain.rpcUrl;
       const lang = request.query.lang === "en" ? "en" : "zh";
       const bundleUrl = `/api/v1/items/${encodeURIComponent(bottle.serial)}/proof?s=${encodeURIComponent(bottle.secret)}`;
-      return reply
-        .type("text/html; charset=utf-8")
-        // The consumer page's policy: our own script only, no inline anything, fetches to us and the RPC.
-        .header("content-security-policy", `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${new URL(rpcUrl).origin}; base-uri 'none'; object-src 'none'`)
-        .send(fixturePage({
-          bundleUrl, rpcUrl, lang, serial: bottle.serial, gtin: request.query.gtin ?? gtin,
-          chainId: LOCAL_CHAIN_ID, registry: stack.runtime.chain.registry,
-        }));
+      return (
+        reply
+          .type("text/html; charset=utf-8")
+          // The consumer page's policy: our own script only, no inline anything, fetches to us and the RPC.
+          .header(
+            "content-security-policy",
+            `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${new URL(rpcUrl).origin}; base-uri 'none'; object-src 'none'`,
+          )
+          .send(
+            fixturePage({
+              bundleUrl,
+              rpcUrl,
+              lang,
+              serial: bottle.serial,
+              gtin: request.query.gtin ?? gtin,
+              chainId: LOCAL_CHAIN_ID,
+              registry: stack.runtime.chain.registry,
+            }),
+          )
+      );
     });
     // The proof, from the stack's real route, on the page's own origin as in production.
     fixture.get("/api/v1/items/*", async (request, reply) => {
       const cacheControl = request.headers["cache-control"];
       const response = await fetch(`${stack.url}${request.url}`, { headers: cacheControl === undefined ? {} : { "cache-control": cacheControl } });
-      return reply.code(response.status).type(response.headers.get("content-type") ?? "application/json").send(await response.text());
+      return reply
+        .code(response.status)
+        .type(response.headers.get("content-type") ?? "application/json")
+        .send(await response.text());
     });
     fixtureUrl = await fixture.listen({ host: "127.0.0.1", port: 0 });
     browser = await launchBrowser();
@@ -123,11 +138,13 @@ describe("self-check: verify it yourself, in the browser", function () {
     await page.click("#self-check-run");
     await page.waitForSelector("#self-check[data-verdict]", { timeout: 60_000 });
     const verdict = (await page.getAttribute("#self-check", "data-verdict"))!;
-    const checks = await page.$$eval("#self-check-results > li", (items) => items.map((li) => ({
-      check: li.getAttribute("data-check") ?? "",
-      status: [...li.classList].filter((c) => c !== "check").join(" "),
-      text: li.textContent ?? "",
-    })));
+    const checks = await page.$$eval("#self-check-results > li", (items) =>
+      items.map((li) => ({
+        check: li.getAttribute("data-check") ?? "",
+        status: [...li.classList].filter((c) => c !== "check").join(" "),
+        text: li.textContent ?? "",
+      })),
+    );
     const summary = (await page.textContent("#self-check-summary")) ?? "";
     return { verdict, checks, summary };
   }
@@ -172,10 +189,14 @@ describe("self-check: verify it yourself, in the browser", function () {
     const { context, page } = await newPage(browser, { viewport: MOBILE });
     try {
       const errors: string[] = [];
-      page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
+      page.on("console", (message) => {
+        if (message.type() === "error") errors.push(message.text());
+      });
       page.on("pageerror", (error) => errors.push(error.message));
       const rpcCalls: string[] = [];
-      page.on("request", (request) => { if (request.url().startsWith(chain.url)) rpcCalls.push(JSON.parse(request.postData() ?? "{}").method); });
+      page.on("request", (request) => {
+        if (request.url().startsWith(chain.url)) rpcCalls.push(JSON.parse(request.postData() ?? "{}").method);
+      });
       await page.goto(`${fixtureUrl}/page`);
       await page.click("#self-check-run");
       // The button stays disabled while the checks run, and the results appear one at a time.
@@ -187,24 +208,31 @@ describe("self-check: verify it yourself, in the browser", function () {
 
       const seqs = bundle.batches.map((b) => b.seq).sort((a, b) => a - b);
       expect(checks.map((c) => c.check)).to.deep.equal([
-        "format", "identity",
+        "format",
+        "identity",
         ...bundle.events.map((_, i) => `event:${i}`),
         ...bundle.links.map((l) => `link:${l.link.n}`),
         ...bundle.links.map((l) => `proof:${l.link.n}`),
         ...seqs.map((seq) => `batch:${seq}`),
-        "head", "chain",
+        "head",
+        "chain",
         ...seqs.map((seq) => `root:${seq}`),
         "fresh",
       ]);
       for (const check of checks) expect(check.status, `${check.check}: ${check.text}`).to.equal("pass");
       const head = bundle.head!;
-      expect(checks.find((c) => c.check === "head")!.text).to.match(new RegExp(`^记录完整，截至批次 ${head.seq}（锚定于 .+）：其头部映射记录此瓶的最后一环为第 ${bundle.links.length} 环`));
-      expect(checks.find((c) => c.check === "identity")!.text).to.equal(`第 1 环锁定此瓶的身份：品牌 ${bundle.brand}，GTIN ${gtin}，批次 2026-11-A，瓶号 ${bottle.serial}，与二维码一致`);
+      expect(checks.find((c) => c.check === "head")!.text).to.match(
+        new RegExp(`^记录完整，截至批次 ${head.seq}（锚定于 .+）：其头部映射记录此瓶的最后一环为第 ${bundle.links.length} 环`),
+      );
+      expect(checks.find((c) => c.check === "identity")!.text).to.equal(
+        `第 1 环锁定此瓶的身份：品牌 ${bundle.brand}，GTIN ${gtin}，批次 2026-11-A，瓶号 ${bottle.serial}，与二维码一致`,
+      );
       expect(checks.find((c) => c.check === "event:4")!.text).to.contain("零售售出");
       expect(checks.find((c) => c.check === "event:0")!.text).to.contain("成员证明");
       expect(summary).to.match(new RegExp(`^全部 ${checks.length} 项检查通过：此瓶的完整记录（截至批次 ${head.seq}，锚定于 .+）与链上一致。$`));
       // core's checkOnChain over fetch: chain id, code, every root, the registry's latest batch and the head batch's log.
-      for (const method of ["eth_chainId", "eth_getCode", "eth_call", "eth_blockNumber", "eth_getLogs", "eth_getBlockByNumber"]) expect(rpcCalls).to.include(method);
+      for (const method of ["eth_chainId", "eth_getCode", "eth_call", "eth_blockNumber", "eth_getLogs", "eth_getBlockByNumber"])
+        expect(rpcCalls).to.include(method);
       // The page's CSP (script 'self', no inline style, connect to self and the RPC) was respected.
       expect(errors).to.deep.equal([]);
       await saveScreenshot(page, "self-check-pass-375");
@@ -229,7 +257,12 @@ describe("self-check: verify it yourself, in the browser", function () {
       expect(event.text).to.match(/^Event \d \(sold\) is wrong: the event's content does not match its hash/);
       // The link that points at it fails too (its event is not in the bundle any more); nothing else.
       const link = bundle.links.find((l) => l.link.event === bundle.events[tampered]!.eventHash)!;
-      expect(checks.filter((c) => c.status === "fail").map((c) => c.check).sort()).to.deep.equal([`event:${tampered}`, `link:${link.link.n}`].sort());
+      expect(
+        checks
+          .filter((c) => c.status === "fail")
+          .map((c) => c.check)
+          .sort(),
+      ).to.deep.equal([`event:${tampered}`, `link:${link.link.n}`].sort());
       expect(summary).to.match(/^Verification failed: 2 of \d+ checks did not pass\. Event \d \(sold\) is wrong/);
       await saveScreenshot(page, "self-check-tampered-event-375");
     } finally {
@@ -270,7 +303,9 @@ describe("self-check: verify it yourself, in the browser", function () {
       const { verdict, checks } = await verify(page, `?lang=en&gtin=${other}`);
       expect(verdict).to.equal("fail");
       expect(checks.filter((c) => c.status === "fail").map((c) => c.check)).to.deep.equal(["identity"]);
-      expect(checks.find((c) => c.check === "identity")!.text).to.equal(`The bottle's identity is wrong: the proof's GTIN (${gtin}) is not the QR code's (${other})`);
+      expect(checks.find((c) => c.check === "identity")!.text).to.equal(
+        `The bottle's identity is wrong: the proof's GTIN (${gtin}) is not the QR code's (${other})`,
+      );
     } finally {
       await context.close();
     }
@@ -288,7 +323,9 @@ describe("self-check: verify it yourself, in the browser", function () {
       expect(offline).to.have.length(3 + bundle.events.length + 2 * bundle.links.length + bundle.batches.length);
       for (const check of offline) expect(check.status, `${check.check}: ${check.text}`).to.equal("pass");
       expect(checks.some((c) => /^(root:|fresh)/.test(c.check))).to.equal(false);
-      expect(summary).to.match(/^Verification failed: 1 of \d+ checks did not pass\. Could not ask the chain node .*\)\. The roots on chain could not be checked\.$/);
+      expect(summary).to.match(
+        /^Verification failed: 1 of \d+ checks did not pass\. Could not ask the chain node .*\)\. The roots on chain could not be checked\.$/,
+      );
       await saveScreenshot(page, "self-check-rpc-unreachable-375");
     } finally {
       await context.close();
@@ -301,17 +338,24 @@ describe("self-check: verify it yourself, in the browser", function () {
       const last = bundle.links.length;
       // As a bundle looks while its last link waits for its batch: that link pending, the others with
       // their own proofs, and no heads map yet recording the last link.
-      await serve(page, (copy) => {
-        copy.links[last - 1]!.anchor = null;
-        copy.head = null;
-        const used = new Set(copy.links.map((l) => l.anchor?.seq));
-        copy.batches = copy.batches.filter((b) => used.has(b.seq));
-      }, { full: true });
+      await serve(
+        page,
+        (copy) => {
+          copy.links[last - 1]!.anchor = null;
+          copy.head = null;
+          const used = new Set(copy.links.map((l) => l.anchor?.seq));
+          copy.batches = copy.batches.filter((b) => used.has(b.seq));
+        },
+        { full: true },
+      );
       const { verdict, checks, summary } = await verify(page);
       expect(verdict).to.equal("incomplete");
       expect(statusOf(checks, `proof:${last}`)).to.equal("pending");
       expect(statusOf(checks, "head")).to.equal("pending");
-      expect(checks.filter((c) => c.check !== `proof:${last}` && c.check !== "head").every((c) => c.status === "pass"), JSON.stringify(checks)).to.equal(true);
+      expect(
+        checks.filter((c) => c.check !== `proof:${last}` && c.check !== "head").every((c) => c.status === "pass"),
+        JSON.stringify(checks),
+      ).to.equal(true);
       expect(summary).to.match(/^核验尚未完成：1 环记录尚未上链/);
       await saveScreenshot(page, "self-check-incomplete-375");
     } finally {
@@ -334,7 +378,11 @@ describe("self-check: verify it yourself, in the browser", function () {
       const { verdict, checks } = await verify(stale.page, "?lang=en");
       expect(verdict).to.equal("fail");
       expect(checks.filter((c) => c.status === "fail").map((c) => c.check)).to.deep.equal(["fresh"]);
-      expect(checks.find((c) => c.check === "fresh")!.text).to.match(new RegExp(`^Batch ${old.head!.seq}'s completeness proof is stale or not found on chain: stale: the registry has held batch ${old.head!.seq + 1} .* longer than 3600 s`));
+      expect(checks.find((c) => c.check === "fresh")!.text).to.match(
+        new RegExp(
+          `^Batch ${old.head!.seq}'s completeness proof is stale or not found on chain: stale: the registry has held batch ${old.head!.seq + 1} .* longer than 3600 s`,
+        ),
+      );
     } finally {
       await stale.context.close();
     }

@@ -66,7 +66,9 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
     try {
       const errors: string[] = [];
       const requests: string[] = [];
-      page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
+      page.on("console", (message) => {
+        if (message.type() === "error") errors.push(message.text());
+      });
       page.on("pageerror", (error) => errors.push(error.message));
       page.on("request", (request) => requests.push(request.url()));
       await page.goto(pathToFileURL(file).href);
@@ -80,12 +82,15 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
       await page.waitForSelector("#verifier[data-verdict]", { timeout: 60_000 });
       const result = {
         verdict: (await page.getAttribute("#verifier", "data-verdict"))!,
-        checks: await page.$$eval("#results > li", (items) => items.map((li) => ({ name: li.getAttribute("data-check") ?? "", state: li.className.replace("check ", ""), text: li.textContent ?? "" }))) as Checks,
+        checks: (await page.$$eval("#results > li", (items) =>
+          items.map((li) => ({ name: li.getAttribute("data-check") ?? "", state: li.className.replace("check ", ""), text: li.textContent ?? "" })),
+        )) as Checks,
         summary: (await page.textContent("#summary")) ?? "",
         trusted: (await page.textContent("#trusted")) ?? "",
         shown: (await page.textContent("#verdict")) ?? "",
         title: (await page.textContent("h1")) ?? "",
-        errors, requests,
+        errors,
+        requests,
       };
       if (form.screenshot) await saveScreenshot(page, form.screenshot);
       return result;
@@ -112,7 +117,9 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
     expect(html).not.to.match(/@import|url\(/);
     const sha = (text: string) => createHash("sha256").update(text).digest("base64");
     const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1];
-    expect(csp).to.equal(`default-src 'none'; script-src 'sha256-${sha(scripts[0]![2]!)}'; style-src 'sha256-${sha(styles[0]![2]!)}'; connect-src *; img-src data:; base-uri 'none'; form-action 'none'`);
+    expect(csp).to.equal(
+      `default-src 'none'; script-src 'sha256-${sha(scripts[0]![2]!)}'; style-src 'sha256-${sha(styles[0]![2]!)}'; connect-src *; img-src data:; base-uri 'none'; form-action 'none'`,
+    );
     // core's verifier and on-chain checks are in it, and no code evaluates strings.
     expect(scripts[0]![2]).to.contain("sealtrace:head:2").and.to.contain("eth_getLogs");
     expect(scripts[0]![2]).not.to.match(/\beval\(|new Function\(/);
@@ -130,13 +137,28 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
     expect(result.verdict, JSON.stringify(result.checks)).to.equal("valid");
     expect(result.shown).to.equal("Valid");
     for (const check of result.checks) expect(check.state, `${check.name}: ${check.text}`).to.equal("pass");
-    expect(result.checks.map((c) => c.name)).to.include.members(["format", "identity", "head", "chain", "fresh", ...bundle.batches.map((b) => `root:${b.seq}`)]);
-    expect(result.checks.find((c) => c.name === "head")!.text).to.match(new RegExp(`^Complete as of batch ${bundle.head!.seq}, anchored at .+ UTC: its heads map records link ${bundle.links.length} as this bottle's last`));
+    expect(result.checks.map((c) => c.name)).to.include.members([
+      "format",
+      "identity",
+      "head",
+      "chain",
+      "fresh",
+      ...bundle.batches.map((b) => `root:${b.seq}`),
+    ]);
+    expect(result.checks.find((c) => c.name === "head")!.text).to.match(
+      new RegExp(`^Complete as of batch ${bundle.head!.seq}, anchored at .+ UTC: its heads map records link ${bundle.links.length} as this bottle's last`),
+    );
     expect(result.trusted).to.match(/^Trusted:Chain id 31337 \(pinned by you\)Registry contract address 0x\w{6}…\w{6} \(pinned by you\)$/);
-    expect(result.summary).to.match(new RegExp(`^All ${result.checks.length} checks passed: this bottle's whole history, complete as of batch \\d+ \\(anchored at .+ UTC\\), matches the chain\\.$`));
+    expect(result.summary).to.match(
+      new RegExp(
+        `^All ${result.checks.length} checks passed: this bottle's whole history, complete as of batch \\d+ \\(anchored at .+ UTC\\), matches the chain\\.$`,
+      ),
+    );
     expect(result.errors).to.deep.equal([]);
     // Nothing is fetched from anywhere but the file itself and the RPC the user typed.
-    const others = result.requests.filter((url) => !url.startsWith("file://") && !url.startsWith(`${chain.url}/`) && url !== chain.url && !url.startsWith("data:"));
+    const others = result.requests.filter(
+      (url) => !url.startsWith("file://") && !url.startsWith(`${chain.url}/`) && url !== chain.url && !url.startsWith("data:"),
+    );
     expect(others).to.deep.equal([]);
     expect(result.requests.some((url) => url.startsWith(chain.url))).to.equal(true);
   });
@@ -155,10 +177,14 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
   });
 
   it("refuses a forged history anchored on another registry than the one typed (and says plainly when nothing was pinned)", async () => {
-    const forged = await anchorElsewhere(chain.url, devKey(15), forgeBundle(bundle, (copy) => {
-      const sale = copy.events.find((e) => e.event.type === "retail_sale")!;
-      (sale.event.price as { amount: string }).amount = "299.00";
-    }));
+    const forged = await anchorElsewhere(
+      chain.url,
+      devKey(15),
+      forgeBundle(bundle, (copy) => {
+        const sale = copy.events.find((e) => e.event.type === "retail_sale")!;
+        (sale.event.price as { amount: string }).amount = "299.00";
+      }),
+    );
     expect(forged.chain.registry.toLowerCase()).not.to.equal(registry.toLowerCase());
 
     // Pinned to the brand's registry: the forgery names another one and is refused.
@@ -172,7 +198,9 @@ describe("standalone verifier: one HTML file, opened from disk", function () {
     // is why the form asks for a pin, and says in the result where the trusted registry came from.
     const unpinned = await verifyFile(forged);
     expect(unpinned.verdict).to.equal("valid");
-    expect(unpinned.trusted).to.match(/^Trusted:Chain id 31337 \(taken from the proof file: pin it\)Registry contract address 0x\w{6}…\w{6} \(taken from the proof file: pin it\)$/);
+    expect(unpinned.trusted).to.match(
+      /^Trusted:Chain id 31337 \(taken from the proof file: pin it\)Registry contract address 0x\w{6}…\w{6} \(taken from the proof file: pin it\)$/,
+    );
   });
 
   it("speaks Chinese in a Chinese browser, and reads well at 375 px", async () => {

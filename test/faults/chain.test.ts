@@ -18,8 +18,12 @@ import { faultSuite, tally } from "./support/suite.ts";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const answer = await response.json() as { result?: unknown; error?: { message: string } };
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const answer = (await response.json()) as { result?: unknown; error?: { message: string } };
   if (answer.error) throw new Error(`${method}: ${answer.error.message}`);
   return answer.result;
 }
@@ -43,10 +47,14 @@ faultSuite("faults: chain trouble", function () {
    * up (events keep arriving meanwhile, so newer batches may still be open).
    */
   async function recovered(timeoutMs = 120_000): Promise<void> {
-    const { rows: [target] } = await db.query<{ seq: number }>("SELECT COALESCE(MAX(seq), 0)::int AS seq FROM batches");
+    const {
+      rows: [target],
+    } = await db.query<{ seq: number }>("SELECT COALESCE(MAX(seq), 0)::int AS seq FROM batches");
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows: [row] } = await db.query<{ open: number }>("SELECT count(*)::int AS open FROM batches WHERE seq <= $1 AND state <> 'anchored'", [target!.seq]);
+      const {
+        rows: [row],
+      } = await db.query<{ open: number }>("SELECT count(*)::int AS open FROM batches WHERE seq <= $1 AND state <> 'anchored'", [target!.seq]);
       if (row!.open === 0 && (await nextSeq()) > target!.seq) return;
       if (Date.now() > deadline) throw new Error(`batches up to ${target!.seq}: ${row!.open} not anchored, the chain holds ${(await nextSeq()) - 1}`);
       await sleep(250);
@@ -75,7 +83,9 @@ faultSuite("faults: chain trouble", function () {
   });
 
   // Whatever a test left the proxy doing, the next one starts with a healthy endpoint.
-  afterEach(async () => { await proxy.setMode({ kind: "pass" }); });
+  afterEach(async () => {
+    await proxy.setMode({ kind: "pass" });
+  });
 
   /** Waits `ms` while ingest goes on; every delivery in that time must be acknowledged. */
   async function during(ms: number): Promise<number> {
@@ -93,7 +103,9 @@ faultSuite("faults: chain trouble", function () {
     tally.faultsInjected++;
     await during(30_000);
     expect(await anchoredCount(), "nothing can be anchored while the RPC refuses").to.equal(anchoredBefore);
-    const { rows: [pending] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state <> 'anchored'");
+    const {
+      rows: [pending],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state <> 'anchored'");
     expect(pending!.n, "sealing goes on without the chain").to.be.greaterThan(0);
     await proxy.setMode({ kind: "pass" });
     await recovered();
@@ -137,7 +149,9 @@ faultSuite("faults: chain trouble", function () {
     tally.faultsInjected++;
     const onChainBefore = await nextSeq();
     expect(onChainBefore, "the reverted chain lost the latest anchors").to.be.lessThan(beforeRevert - 2);
-    const { rows: [dropped] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored' AND seq >= $1", [onChainBefore]);
+    const {
+      rows: [dropped],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored' AND seq >= $1", [onChainBefore]);
     expect(dropped!.n, "batches the database held as anchored but the chain no longer has").to.be.greaterThan(0);
     await during(3_000);
     await recovered();

@@ -95,7 +95,9 @@ faultSuite("faults: worker crashes", function () {
     await waitAllAnchored(db, 180_000);
 
     const report = await checkLedger({ db, chainUrl: chain.url, registry: stack.runtime.chain.registry, url: stack.url, brands: [brand], record });
-    const { rows: [sent] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches");
+    const {
+      rows: [sent],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches");
     console.log(`      kills: ${kills.join(" · ")}\n      ${record.delivered} deliveries, ${report.accepted} events, ${sent!.n} batches`);
     expect(record.unexpected, "answers other than 202").to.deep.equal([]);
     expect(report.lost, "lost").to.deep.equal([]);

@@ -78,9 +78,14 @@ faultSuite("faults: PostgreSQL restarted under load", function () {
     expect(report.doubled, "doubled").to.deep.equal([]);
     expect(report.problems).to.deep.equal([]);
     // Each delivery is stored exactly once: one webhook message per webhook-id, its events under it.
-    const { rows: [messages] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_messages");
+    const {
+      rows: [messages],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_messages");
     expect(messages!.n, "webhook messages stored").to.equal(record.delivered);
-    const errors = stack.service.output().split("\n").filter((line) => /"level":(50|60)/.test(line));
+    const errors = stack.service
+      .output()
+      .split("\n")
+      .filter((line) => /"level":(50|60)/.test(line));
     expect(errors, "error-level logs").to.deep.equal([]);
   });
 });

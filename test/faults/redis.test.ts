@@ -54,7 +54,8 @@ faultSuite("faults: Redis flushed and restarted", function () {
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     brand = await stack.createBrand({ codes: 16 });
     const endpoint = await stack.request("POST", "/api/v1/endpoints", {
-      token: brand.apiKey, body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
+      token: brand.apiKey,
+      body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
     });
     expect(endpoint.status).to.equal(201);
     ingest = steadyIngest(stack.url, brand);

@@ -47,15 +47,23 @@ async function ownedRows(db: pg.Pool, brandId: number): Promise<Record<string, s
   for (const c of columns) byTable.set(c.table_name, (byTable.get(c.table_name) ?? new Set()).add(c.column_name));
   const digest: Record<string, string> = {};
   for (const [table, cols] of [...byTable].sort(([a], [b]) => a.localeCompare(b))) {
-    const where = cols.has("brand_id") ? "brand_id = $1"
-      : cols.has("serial") ? "serial IN (SELECT serial FROM codes WHERE brand_id = $1)"
-        : cols.has("endpoint_id") ? "endpoint_id IN (SELECT id FROM endpoints WHERE brand_id = $1)"
-          : cols.has("delivery_id") ? "delivery_id IN (SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE e.brand_id = $1)"
-            : cols.has("event_id") ? "event_id IN (SELECT id FROM events WHERE brand_id = $1)"
+    const where = cols.has("brand_id")
+      ? "brand_id = $1"
+      : cols.has("serial")
+        ? "serial IN (SELECT serial FROM codes WHERE brand_id = $1)"
+        : cols.has("endpoint_id")
+          ? "endpoint_id IN (SELECT id FROM endpoints WHERE brand_id = $1)"
+          : cols.has("delivery_id")
+            ? "delivery_id IN (SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE e.brand_id = $1)"
+            : cols.has("event_id")
+              ? "event_id IN (SELECT id FROM events WHERE brand_id = $1)"
               : null;
     if (where === null) continue; // public data (batches) or bookkeeping
-    const { rows: [row] } = await db.query<{ n: number; md5: string | null }>(
-      `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM "${table}" t WHERE ${where}`, [brandId],
+    const {
+      rows: [row],
+    } = await db.query<{ n: number; md5: string | null }>(
+      `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM "${table}" t WHERE ${where}`,
+      [brandId],
     );
     digest[table] = `${row!.n}:${row!.md5 ?? ""}`;
   }
@@ -66,7 +74,9 @@ async function ownedRows(db: pg.Pool, brandId: number): Promise<Record<string, s
 async function outboxSettled(db: pg.Pool, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows: [row] } = await db.query<{ missing: number; pending: number }>(
+    const {
+      rows: [row],
+    } = await db.query<{ missing: number; pending: number }>(
       `SELECT (SELECT count(*)::int FROM endpoints e
                  JOIN (SELECT DISTINCT c.brand_id, link_batch(l.id, l.batch_seq) AS batch_seq FROM links l JOIN codes c ON c.serial = l.serial
                         WHERE link_batch(l.id, l.batch_seq) IS NOT NULL) held
@@ -93,25 +103,57 @@ faultSuite("faults: tenancy and secrets", function () {
     const brand = await stack.createBrand({ codes: 4 });
     const marker = `MARK${letter}${randomBytes(5).toString("hex").toUpperCase()}`;
     const name = `NAME${letter}${randomBytes(5).toString("hex").toUpperCase()}`;
-    const put = async (path: string, body: unknown) => expect((await stack.request("PUT", path, { token: brand.apiKey, body })).status, path).to.be.oneOf([200, 201]);
+    const put = async (path: string, body: unknown) =>
+      expect((await stack.request("PUT", path, { token: brand.apiKey, body })).status, path).to.be.oneOf([200, 201]);
     const onlyGtin = gtinFrom(letter === "A" ? "0690111111111" : "0690222222222");
     await put(`/api/v1/regions/${marker}-R`, { name: `${name} region` });
     await put(`/api/v1/parties/${marker}-store`, { kind: "store", name: `${name} store`, region: `${marker}-R` });
     await put(`/api/v1/products/${onlyGtin}`, { name: `${name} product` });
-    expect((await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1 } })).status).to.equal(201);
-    const posted = await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial), `${name}-ev`));
+    expect(
+      (
+        await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, {
+          token: brand.apiKey,
+          body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1 },
+        })
+      ).status,
+    ).to.equal(201);
+    const posted = await stack.postEvents(
+      brand,
+      lifecycle(
+        brand.codes.map((c) => c.serial),
+        `${name}-ev`,
+      ),
+    );
     expect(posted.status).to.equal(202);
     const eventHashes = (posted.body.events as { eventHash: string }[]).map((e) => e.eventHash);
     const key = await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: brand.apiKey });
-    const endpoint = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url: `${receivedUrl}/${name}`, types: ["batch.anchored", "sold_twice"] } });
-    const { rows: [row] } = await cs.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
-    return { brand, id: row!.id, marker, hidden: [name, ...eventHashes], storeKey: key.body.storeKey, storeKeyId: key.body.id, endpointId: endpoint.body.id, endpointSecret: endpoint.body.secret, onlyGtin };
+    const endpoint = await stack.request("POST", "/api/v1/endpoints", {
+      token: brand.apiKey,
+      body: { url: `${receivedUrl}/${name}`, types: ["batch.anchored", "sold_twice"] },
+    });
+    const {
+      rows: [row],
+    } = await cs.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+    return {
+      brand,
+      id: row!.id,
+      marker,
+      hidden: [name, ...eventHashes],
+      storeKey: key.body.storeKey,
+      storeKeyId: key.body.id,
+      endpointId: endpoint.body.id,
+      endpointSecret: endpoint.body.secret,
+      onlyGtin,
+    };
   }
 
   before(async () => {
     // A local receiver for the outgoing webhooks, so deliveries settle (delivered) before the sweep.
     const { createServer } = await import("node:http");
-    const receiver = createServer((request, response) => { request.resume(); request.on("end", () => response.writeHead(200).end()); });
+    const receiver = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => response.writeHead(200).end());
+    });
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     receivedUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
     cs = await startChainStack({ keyIndex: 12, log: captured.log, env: { RATE_LIMIT_PER_IP: "1000000", RATE_LIMIT_PER_BOTTLE: "1000000" } });
@@ -119,18 +161,34 @@ faultSuite("faults: tenancy and secrets", function () {
     b = await tenant(cs, "B");
     await waitAllAnchored(cs.db);
     await outboxSettled(cs.db);
-    after(() => { receiver.closeAllConnections(); receiver.close(); });
+    after(() => {
+      receiver.closeAllConnections();
+      receiver.close();
+    });
   });
-  after(async () => { await cs?.stop(); });
+  after(async () => {
+    await cs?.stop();
+  });
 
   /** Path, query and body aimed at `target`'s things. */
   function aimed(route: Route, target: Tenant, id: string): { path: string; body: unknown } {
     const values: Record<string, string> = {
-      serial: target.brand.codes[0]!.serial, gtin: target.onlyGtin, brand: target.brand.slug, seq: "1", id, code: `${target.marker}-R`, "*": "x",
+      serial: target.brand.codes[0]!.serial,
+      gtin: target.onlyGtin,
+      brand: target.brand.slug,
+      seq: "1",
+      id,
+      code: `${target.marker}-R`,
+      "*": "x",
     };
     let path = route.path.replace(/:([A-Za-z_]+)|\*/g, (_, name: string | undefined) => encodeURIComponent(values[name ?? "*"] ?? id));
     const query: Record<string, string> = {
-      serial: target.brand.codes[0]!.serial, lot: "2026-11-A", party: `${target.marker}-store`, kind: "sold_twice", from: "2026-01-01", to: "2030-01-01",
+      serial: target.brand.codes[0]!.serial,
+      lot: "2026-11-A",
+      party: `${target.marker}-store`,
+      kind: "sold_twice",
+      from: "2026-01-01",
+      to: "2030-01-01",
     };
     const given = route.query.filter((name) => query[name] !== undefined).map((name) => `${name}=${encodeURIComponent(query[name]!)}`);
     if (given.length > 0) path += `?${given.join("&")}`;
@@ -156,8 +214,10 @@ faultSuite("faults: tenancy and secrets", function () {
     const leaksOfB = [...b.hidden, ...secretsOfB];
     const leaksOfA = [...a.hidden, a.brand.apiKey, a.storeKey, ...a.brand.codes.map((c) => c.secret)];
     const callers: { who: string; token: string | null }[] = [
-      { who: "A's brand key", token: a.brand.apiKey }, { who: "A's store key", token: a.storeKey },
-      { who: "a stranger", token: "stk_" + randomBytes(24).toString("base64url") }, { who: "nobody", token: null },
+      { who: "A's brand key", token: a.brand.apiKey },
+      { who: "A's store key", token: a.storeKey },
+      { who: "a stranger", token: "stk_" + randomBytes(24).toString("base64url") },
+      { who: "nobody", token: null },
     ];
     const problems: string[] = [];
     let sent = 0;
@@ -172,7 +232,8 @@ faultSuite("faults: tenancy and secrets", function () {
             payload = JSON.stringify(body);
             headers["content-type"] = "application/json";
             // A webhook signed with A's secret but sent to B's address.
-            if (route.path.startsWith("/webhooks/")) Object.assign(headers, signWebhook(a.brand.webhookSecret, `msg_${randomBytes(6).toString("hex")}`, payload));
+            if (route.path.startsWith("/webhooks/"))
+              Object.assign(headers, signWebhook(a.brand.webhookSecret, `msg_${randomBytes(6).toString("hex")}`, payload));
           }
           const response = await fetch(`${stack.url}${path}`, { method: route.method, headers, body: payload });
           const text = await response.text();
@@ -195,7 +256,9 @@ faultSuite("faults: tenancy and secrets", function () {
     const { stack } = cs;
     await stack.request("PUT", "/api/v1/parties/store-xuhui", { token: a.brand.apiKey, body: { kind: "store", name: "徐汇店", region: "CN-SH" } });
     const serial = a.brand.codes[1]!.serial;
-    const event = (party: string) => ({ events: [{ id: `x-${randomBytes(3).toString("hex")}`, type: "store_receiving", codes: [serial], occurredAt: new Date().toISOString(), party }] });
+    const event = (party: string) => ({
+      events: [{ id: `x-${randomBytes(3).toString("hex")}`, type: "store_receiving", codes: [serial], occurredAt: new Date().toISOString(), party }],
+    });
     const other = await stack.request("POST", "/api/v1/store/events", { token: a.storeKey, body: event("store-xuhui") });
     expect(other.status, "posting for another store of the brand").to.equal(403);
     expect(other.body.field).to.equal("events[0].party");
@@ -204,10 +267,15 @@ faultSuite("faults: tenancy and secrets", function () {
     const bottle = await stack.request("GET", `/api/v1/store/check?serial=${b.brand.codes[0]!.serial}`, { token: a.storeKey });
     expect(bottle.body, "checking B's bottle").to.deep.equal({ authentic: false });
     expect((await stack.request("GET", "/api/v1/alerts", { token: a.storeKey })).status, "a store key on a brand route").to.equal(401);
-    expect((await stack.request("GET", `/api/v1/store/check?serial=${serial}`, { token: a.brand.apiKey })).status, "a brand key on a store route").to.equal(401);
+    expect((await stack.request("GET", `/api/v1/store/check?serial=${serial}`, { token: a.brand.apiKey })).status, "a brand key on a store route").to.equal(
+      401,
+    );
     const revoked = await stack.request("DELETE", `/api/v1/store-keys/${b.storeKeyId}`, { token: a.brand.apiKey });
     expect(revoked.status, "revoking B's store key with A's key").to.equal(404);
-    expect((await stack.request("GET", `/api/v1/store/check?serial=${b.brand.codes[0]!.serial}`, { token: b.storeKey })).body.authentic, "B's key still works").to.equal(true);
+    expect(
+      (await stack.request("GET", `/api/v1/store/check?serial=${b.brand.codes[0]!.serial}`, { token: b.storeKey })).body.authentic,
+      "B's key still works",
+    ).to.equal(true);
   });
 
   it("no secret appears in the logs, and keys, code secrets and cap codes are stored only hashed", async () => {
@@ -227,15 +295,25 @@ faultSuite("faults: tenancy and secrets", function () {
     expect(rotated.status).to.equal(201);
     const body = JSON.stringify({ events: lifecycle([a.brand.codes[3]!.serial]).slice(0, 1) });
     const signed = signWebhook(rotated.body.webhookSecret, "msg_logged", body);
-    expect((await fetch(`${stack.url}/webhooks/${a.brand.slug}/events`, { method: "POST", headers: { "content-type": "application/json", ...signed }, body })).status).to.be.oneOf([202, 422]);
+    expect(
+      (await fetch(`${stack.url}/webhooks/${a.brand.slug}/events`, { method: "POST", headers: { "content-type": "application/json", ...signed }, body }))
+        .status,
+    ).to.be.oneOf([202, 422]);
     await stack.request("GET", "/api/v1/alerts", { token: `${a.brand.apiKey}x` });
     await waitAllAnchored(db);
 
     const labelSecret = stack.env.LABEL_SECRET!;
-    const secrets: Record<string, string> = { "admin token": ADMIN_TOKEN, "label secret": labelSecret, "A's rotated webhook secret": rotated.body.webhookSecret, "a webhook signature": signed["webhook-signature"]! };
+    const secrets: Record<string, string> = {
+      "admin token": ADMIN_TOKEN,
+      "label secret": labelSecret,
+      "A's rotated webhook secret": rotated.body.webhookSecret,
+      "a webhook signature": signed["webhook-signature"]!,
+    };
     for (const t of [a, b]) {
       Object.assign(secrets, {
-        [`${t.marker} API key`]: t.brand.apiKey, [`${t.marker} webhook secret`]: t.brand.webhookSecret, [`${t.marker} store key`]: t.storeKey,
+        [`${t.marker} API key`]: t.brand.apiKey,
+        [`${t.marker} webhook secret`]: t.brand.webhookSecret,
+        [`${t.marker} store key`]: t.storeKey,
         [`${t.marker} endpoint secret`]: t.endpointSecret,
       });
       t.brand.codes.forEach((c, i) => Object.assign(secrets, { [`${t.marker} code ${i} secret`]: c.secret, [`${t.marker} code ${i} cap code`]: c.capCode }));
@@ -243,17 +321,35 @@ faultSuite("faults: tenancy and secrets", function () {
     const logs = captured.lines.join("");
     expect(captured.lines.length, "lines logged").to.be.greaterThan(50);
     expect(logs, "the request logs are there").to.include("/api/v1/items/");
-    const inLogs = Object.entries(secrets).filter(([, secret]) => logs.includes(secret) || logs.includes(encodeURIComponent(secret)) || logs.includes(secret.replace(/^whsec_/, "")));
-    expect(inLogs.map(([name]) => name), "secrets in the logs").to.deep.equal([]);
+    const inLogs = Object.entries(secrets).filter(
+      ([, secret]) => logs.includes(secret) || logs.includes(encodeURIComponent(secret)) || logs.includes(secret.replace(/^whsec_/, "")),
+    );
+    expect(
+      inLogs.map(([name]) => name),
+      "secrets in the logs",
+    ).to.deep.equal([]);
 
     // At rest: only hashes of what needs no HMAC (webhook and endpoint secrets must stay usable).
-    const { rows: tables } = await db.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'");
-    const dump = (await Promise.all(tables.map(async ({ name }) => (await db.query<{ t: string }>(`SELECT string_agg(t::text, '|') AS t FROM "${name}" t`)).rows[0]!.t ?? ""))).join("\n");
+    const { rows: tables } = await db.query<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    );
+    const dump = (
+      await Promise.all(
+        tables.map(async ({ name }) => (await db.query<{ t: string }>(`SELECT string_agg(t::text, '|') AS t FROM "${name}" t`)).rows[0]!.t ?? ""),
+      )
+    ).join("\n");
     const hashedOnly = Object.entries(secrets).filter(([name]) => !/webhook secret|endpoint secret|signature/.test(name));
-    expect(hashedOnly.filter(([, secret]) => dump.includes(secret)).map(([name]) => name), "secrets stored in plain text").to.deep.equal([]);
-    const { rows: [brandRow] } = await db.query<{ api_key_hash: Buffer }>("SELECT api_key_hash FROM brands WHERE id = $1", [a.id]);
+    expect(
+      hashedOnly.filter(([, secret]) => dump.includes(secret)).map(([name]) => name),
+      "secrets stored in plain text",
+    ).to.deep.equal([]);
+    const {
+      rows: [brandRow],
+    } = await db.query<{ api_key_hash: Buffer }>("SELECT api_key_hash FROM brands WHERE id = $1", [a.id]);
     expect(Buffer.from(tokenHash(a.brand.apiKey)).equals(brandRow!.api_key_hash), "the API key is kept as its SHA-256").to.equal(true);
-    const { rows: [codeRow] } = await db.query<{ secret_hash: Buffer; cap_hash: Buffer }>("SELECT secret_hash, cap_hash FROM codes WHERE serial = $1", [a.brand.codes[0]!.serial]);
+    const {
+      rows: [codeRow],
+    } = await db.query<{ secret_hash: Buffer; cap_hash: Buffer }>("SELECT secret_hash, cap_hash FROM codes WHERE serial = $1", [a.brand.codes[0]!.serial]);
     expect(Buffer.from(tokenHash(a.brand.codes[0]!.secret)).equals(codeRow!.secret_hash), "the code secret is kept as its SHA-256").to.equal(true);
     expect(codeRow!.cap_hash).to.have.length(32);
   });
@@ -263,9 +359,12 @@ faultSuite("faults: tenancy and secrets", function () {
     const library = require("standardwebhooks/dist/timing_safe_equal.js") as { timingSafeEqual: (x: Uint8Array, y: Uint8Array) => boolean };
     const original = library.timingSafeEqual;
     const compared: [number, number][] = [];
-    library.timingSafeEqual = (x, y) => { compared.push([x.byteLength, y.byteLength]); return original(x, y); };
+    library.timingSafeEqual = (x, y) => {
+      compared.push([x.byteLength, y.byteLength]);
+      return original(x, y);
+    };
     try {
-      const body = "{\"events\":[]}";
+      const body = '{"events":[]}';
       const headers = signWebhook(a.brand.webhookSecret, "msg_ct", body);
       const forged = { ...headers, "webhook-signature": `v1,${"A".repeat(44)}` };
       expect(() => verifySignature(body, forged, [a.brand.webhookSecret])).to.throw(/no webhook-signature matches/);
@@ -274,20 +373,28 @@ faultSuite("faults: tenancy and secrets", function () {
       library.timingSafeEqual = original;
     }
     expect(compared.length).to.be.greaterThan(1);
-    expect(compared.every(([x, y]) => x === y), "equal-length inputs: nothing leaks through an early length check").to.equal(true);
+    expect(
+      compared.every(([x, y]) => x === y),
+      "equal-length inputs: nothing leaks through an early length check",
+    ).to.equal(true);
 
     // Our own comparisons use node:crypto's timingSafeEqual (on hashes, so lengths never differ).
     const crypto = require("node:crypto") as { timingSafeEqual: (x: NodeJS.ArrayBufferView, y: NodeJS.ArrayBufferView) => boolean };
     const nodeOriginal = crypto.timingSafeEqual;
     let calls = 0;
-    crypto.timingSafeEqual = (x, y) => { calls++; return nodeOriginal(x, y); };
+    crypto.timingSafeEqual = (x, y) => {
+      calls++;
+      return nodeOriginal(x, y);
+    };
     syncBuiltinESMExports();
     try {
       const { stack } = cs;
       expect((await stack.request("POST", "/api/v1/admin/brands", { token: `${ADMIN_TOKEN}x`, body: { slug: "ct-test", name: "x" } })).status).to.equal(401);
       const adminCalls = calls;
       const code = a.brand.codes[0]!;
-      expect((await stack.request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(`${code.secret.slice(0, -1)}A`)}`)).status).to.be.oneOf([404, 200]);
+      expect((await stack.request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(`${code.secret.slice(0, -1)}A`)}`)).status).to.be.oneOf([
+        404, 200,
+      ]);
       expect(adminCalls, "the admin token").to.be.greaterThan(0);
       expect(calls, "the bottle secret").to.be.greaterThan(adminCalls);
     } finally {

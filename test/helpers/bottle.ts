@@ -15,10 +15,7 @@
  */
 import { buildBundleV1, type AnchorV1, type ChainRef, type ProofBundleV1 } from "../../service/core/bundle-v1.ts";
 import { buildBundle, type BundleBatch, type BundleInput, type HeadProof, type ProofBundle, type StoredEvent } from "../../service/core/bundle.ts";
-import {
-  batchRoot, commitCodes, commitEvent, depthFor, genesis, headLeaf,
-  type BottleIdentity, type ChainIdentity,
-} from "../../service/core/commitments.ts";
+import { batchRoot, commitCodes, commitEvent, depthFor, genesis, headLeaf, type BottleIdentity, type ChainIdentity } from "../../service/core/commitments.ts";
 import { keccak256, toHex, ZERO_HASH, type Hash, type Json } from "../../service/core/hash.ts";
 import { proofFromTiles, updateHeads } from "../../service/core/heads.ts";
 import { tileId } from "../../service/core/tiles.ts";
@@ -72,7 +69,9 @@ export function sealedHistory(
     links.push(nextLink(SERIAL, eventHash(e), previous ? { n: previous.n, linkHash: linkHash(previous) } : null));
   }
   const filler = (count: number, tag: string): Hash[] =>
-    Array.from({ length: count }, (_, i) => leafOf(linkHash({ serial: `other-${tag}-${i}`, n: 1, event: eventHash(event("production", [`x${i}`], {})), prev: ZERO_HASH })));
+    Array.from({ length: count }, (_, i) =>
+      leafOf(linkHash({ serial: `other-${tag}-${i}`, n: 1, event: eventHash(event("production", [`x${i}`], {})), prev: ZERO_HASH })),
+    );
 
   const groups = [links.slice(0, 3), links.slice(3)];
   const batches: SealedHistory["batches"] = [];
@@ -85,9 +84,18 @@ export function sealedHistory(
     batches.push({ seq, tree, leafCount: all.length });
     group.forEach((link, i) => {
       const pending = options.pendingFrom !== undefined && link.n >= options.pendingFrom;
-      anchors.push(pending ? null : {
-        seq, root: tree.root, proof: tree.proof(2 + g * 3 + i), txHash: `0x${"ab".repeat(32)}`, blockNumber: 10 + g, blockTime: "2026-11-20T08:00:05Z",
-      });
+      anchors.push(
+        pending
+          ? null
+          : {
+              seq,
+              root: tree.root,
+              proof: tree.proof(2 + g * 3 + i),
+              txHash: `0x${"ab".repeat(32)}`,
+              blockNumber: 10 + g,
+              blockTime: "2026-11-20T08:00:05Z",
+            },
+      );
     });
   });
   const bundle = buildBundleV1({ serial: SERIAL, gtin: GTIN, chain, events, links: links.map((link, i) => ({ link, anchor: anchors[i] ?? null })) });
@@ -185,7 +193,9 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
   // them), and the others spread below it, the brand's EPCIS log first.
   const lot = Array.from({ length: lotSize }, (_, i) => `MT2026A${String(i + 1).padStart(7, "0")}`);
   const chains = new Map<string, ChainV2>();
-  const addChain = (key: string, identity: ChainIdentity): void => { chains.set(key, { key, identity, links: [], events: [], anchors: [] }); };
+  const addChain = (key: string, identity: ChainIdentity): void => {
+    chains.set(key, { key, identity, links: [], events: [], anchors: [] });
+  };
   lot.forEach((serial, i) => addChain(serial, { brand: BRAND, gtin: GTIN, lot: LOT, serial, index: index + i }));
   const others: string[] = [];
   for (let k = 0; k < otherCount; k++) {
@@ -196,8 +206,14 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
   }
 
   const draft = (id: string, type: string, codes: string[], d: number, extra: Record<string, Json>): CanonicalEvent => ({
-    brand: BRAND, id: `${seed}-${id}`, type, codes, occurredAt: day(d), receivedAt: `2026-11-${20 + d}T00:00:01.000Z`,
-    salt: toHex(derived(`salt:${id}`)).slice(2, 34), ...extra,
+    brand: BRAND,
+    id: `${seed}-${id}`,
+    type,
+    codes,
+    occurredAt: day(d),
+    receivedAt: `2026-11-${20 + d}T00:00:01.000Z`,
+    salt: toHex(derived(`salt:${id}`)).slice(2, 34),
+    ...extra,
   });
   const life = [
     draft("production", "production", lot, 0, { party: "factory-zunyi", data: { lot: LOT } }),
@@ -237,9 +253,13 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
       record(d, g, options.pendingFrom !== undefined && n >= options.pendingFrom ? null : g);
     });
     others.forEach((key, k) => {
-      const d = key === logKey(BRAND)
-        ? draft(`epcis-${g}`, "epcis", [], g, { epcis: { type: "ObjectEvent", eventTime: day(g), action: "OBSERVE", bizStep: "inspecting" }, context: ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"] })
-        : draft(`other-${k}-${g}`, g === 0 ? "production" : "warehouse_in", [key], g, { party: "factory-zunyi" });
+      const d =
+        key === logKey(BRAND)
+          ? draft(`epcis-${g}`, "epcis", [], g, {
+              epcis: { type: "ObjectEvent", eventTime: day(g), action: "OBSERVE", bizStep: "inspecting" },
+              context: ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            })
+          : draft(`other-${k}-${g}`, g === 0 ? "production" : "warehouse_in", [key], g, { party: "factory-zunyi" });
       record(d, g, g);
     });
   }
@@ -253,15 +273,31 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
   for (let g = 0; g < batchCount; g++) {
     const seq = firstSeq + batches.length;
     const members: { c: ChainV2; n: number }[] = [];
-    for (const c of chains.values()) c.events.forEach((e, i) => { if (groupOfEvent[e] === g) members.push({ c, n: i + 1 }); });
+    for (const c of chains.values())
+      c.events.forEach((e, i) => {
+        if (groupOfEvent[e] === g) members.push({ c, n: i + 1 });
+      });
     if (members.length === 0) continue; // nothing to seal: no batch
     const tree = new MerkleTree(members.map(({ c, n }) => leafOf(linkHash(c.links[n - 1]!))));
-    members.forEach(({ c, n }, position) => { c.anchors[n - 1] = { seq, proof: tree.proof(position) }; });
+    members.forEach(({ c, n }, position) => {
+      c.anchors[n - 1] = { seq, proof: tree.proof(position) };
+    });
     const moved = new Set(members.map(({ c }) => c.key));
     for (const { c, n } of members) sealed.set(c.key, Math.max(sealed.get(c.key) ?? 0, n));
     const entry = { seq, txHash: `0x${"ab".repeat(32)}` as Hash, blockNumber: 10 + batches.length, blockTime: `2026-11-${20 + g}T00:00:05.000Z` };
     if (formatOf(g) === 1) {
-      batches.push({ seq, format: 1, tree, leafCount: members.length, root: tree.root, headsRoot: null, headsDepth: null, tiles, headLeaves: new Map(), entry: { ...entry, format: 1, root: tree.root } });
+      batches.push({
+        seq,
+        format: 1,
+        tree,
+        leafCount: members.length,
+        root: tree.root,
+        headsRoot: null,
+        headsDepth: null,
+        tiles,
+        headLeaves: new Map(),
+        entry: { ...entry, format: 1, root: tree.root },
+      });
       continue;
     }
     // The first format-2 batch commits to every chain sealed so far, as the sealer does.
@@ -281,7 +317,15 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
     for (const [id, { bytes }] of update.tiles) tiles.set(id, bytes);
     const root = batchRoot(tree.root, update.root, depth);
     batches.push({
-      seq, format: 2, tree, leafCount: members.length, root, headsRoot: update.root, headsDepth: depth, tiles, headLeaves: new Map(leavesNow),
+      seq,
+      format: 2,
+      tree,
+      leafCount: members.length,
+      root,
+      headsRoot: update.root,
+      headsDepth: depth,
+      tiles,
+      headLeaves: new Map(leavesNow),
       entry: { ...entry, format: 2, root, linksRoot: tree.root, headsRoot: update.root, headsDepth: depth },
     });
   }
@@ -315,7 +359,12 @@ export function sealedHistoryV2(chain: ChainRef, options: HistoryV2Options = {})
       used.add(latest.seq);
     }
     const full = buildBundle({
-      identity: c.identity, chain, batches: batches.filter((b) => used.has(b.seq)).map((b) => clone(b.entry)), events: bundleEvents, links, head,
+      identity: c.identity,
+      chain,
+      batches: batches.filter((b) => used.has(b.seq)).map((b) => clone(b.entry)),
+      events: bundleEvents,
+      links,
+      head,
     });
     return proofs === "all" ? full : compactBundle(full);
   };

@@ -15,14 +15,22 @@ export const SCREENSHOT_DIR = fileURLToPath(new URL("../../test-output/screensho
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
-      `the browser tests need Debian's chromium at ${CHROMIUM_PATH}, which is missing: `
-      + "install it with `apt-get install -y chromium` (.ci/run does so); no browser is downloaded",
+      `the browser tests need Debian's chromium at ${CHROMIUM_PATH}, which is missing: ` +
+        "install it with `apt-get install -y chromium` (.ci/run does so); no browser is downloaded",
     );
   }
   return await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
 

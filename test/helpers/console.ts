@@ -7,7 +7,13 @@ import { expect } from "chai";
 import { periodStart } from "../../service/console/periods.ts";
 import { gtinFrom, type BrandFixture, type Stack } from "./stack.ts";
 
-export interface Answer { status: number; text: string; headers: Headers; location: string | null; setCookies: string[] }
+export interface Answer {
+  status: number;
+  text: string;
+  headers: Headers;
+  location: string | null;
+  setCookies: string[];
+}
 
 export interface ConsoleClient {
   cookies: Map<string, string>;
@@ -20,7 +26,11 @@ export interface ConsoleClient {
 }
 
 /** A console user's credentials: usernames are unique within a brand, so signing in names the brand. */
-export interface ConsoleUserFixture { brand: string; username: string; password: string }
+export interface ConsoleUserFixture {
+  brand: string;
+  username: string;
+  password: string;
+}
 
 export function csrfOf(html: string): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(html);
@@ -39,8 +49,10 @@ export function consoleClient(baseUrl: string): ConsoleClient {
     for (const line of setCookies) {
       const [pair, ...attributes] = line.split(";");
       const [name, value] = [pair!.slice(0, pair!.indexOf("=")), pair!.slice(pair!.indexOf("=") + 1)];
-      const expired = value === "" || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split("=")[1]!) < Date.now()));
-      if (expired) cookies.delete(name); else cookies.set(name, value);
+      const expired =
+        value === "" || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split("=")[1]!) < Date.now()));
+      if (expired) cookies.delete(name);
+      else cookies.set(name, value);
     }
     return { status: response.status, text: await response.text(), headers: response.headers, location: response.headers.get("location"), setCookies };
   };
@@ -118,14 +130,23 @@ export async function createDemoBrand(stack: Stack, options: { now?: Date; webho
   const feitian = brand.gtin;
   const wangzi = gtinFrom("0690123456790");
   await put(`/api/v1/products/${wangzi}`, { name: "茅台王子酒 53%vol 500ml", volumeMl: 500, abv: 53 });
-  await ok(stack.request("PUT", `/api/v1/products/${feitian}/guide-price`, {
-    token: key, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: "2020-01-01T00:00:00+08:00" },
-  }), 201, "guide price");
+  await ok(
+    stack.request("PUT", `/api/v1/products/${feitian}/guide-price`, {
+      token: key,
+      body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: "2020-01-01T00:00:00+08:00" },
+    }),
+    201,
+    "guide price",
+  );
 
   const mint = async (gtin: string, count: number, lot: string) =>
-    (await ok(stack.request("POST", "/api/v1/codes", { token: key, body: { gtin, count, lot } }), 201, "mint")).codes.map((c: { serial: string; secret: string }) => ({ serial: c.serial, secret: c.secret, gtin }));
-  const endpointId: string | null = options.webhookUrl === undefined ? null
-    : (await ok(stack.request("POST", "/api/v1/endpoints", { token: key, body: { url: options.webhookUrl, types: ["diversion"] } }), 201, "endpoint")).id;
+    (await ok(stack.request("POST", "/api/v1/codes", { token: key, body: { gtin, count, lot } }), 201, "mint")).codes.map(
+      (c: { serial: string; secret: string }) => ({ serial: c.serial, secret: c.secret, gtin }),
+    );
+  const endpointId: string | null =
+    options.webhookUrl === undefined
+      ? null
+      : (await ok(stack.request("POST", "/api/v1/endpoints", { token: key, body: { url: options.webhookUrl, types: ["diversion"] } }), 201, "endpoint")).id;
   const f = await mint(feitian, 12, "FT-1");
   const w = await mint(wangzi, 6, "WZ-1");
   const s = (list: { serial: string }[]) => list.map((c) => c.serial);
@@ -148,7 +169,14 @@ export async function createDemoBrand(stack: Stack, options: { now?: Date; webho
     { id: `${p}-recv-gy-leak`, type: "store_receiving", codes: s(shanghaiF.slice(6, 8)), occurredAt: at(30), party: "store-guiyang" },
     { id: `${p}-sale-1`, type: "retail_sale", codes: [shanghaiF[0]!.serial], occurredAt: at(20), party: "store-pudong", price: cny("1499.00") },
     { id: `${p}-sale-2`, type: "retail_sale", codes: [shanghaiF[1]!.serial], occurredAt: at(13), party: "store-pudong", price: cny("1200.00") },
-    { id: `${p}-sale-3`, type: "retail_sale", codes: [shanghaiF[2]!.serial, shanghaiF[3]!.serial], occurredAt: at(0, 1), party: "store-pudong", price: cny("1499.00") },
+    {
+      id: `${p}-sale-3`,
+      type: "retail_sale",
+      codes: [shanghaiF[2]!.serial, shanghaiF[3]!.serial],
+      occurredAt: at(0, 1),
+      party: "store-pudong",
+      price: cny("1499.00"),
+    },
     { id: `${p}-sale-4`, type: "retail_sale", codes: [w[0]!.serial], occurredAt: at(2), party: "store-pudong" },
     { id: `${p}-sale-5`, type: "retail_sale", codes: [guizhouF[0]!.serial], occurredAt: at(6), party: "store-guiyang", price: cny("1520.00") },
     { id: `${p}-sale-6`, type: "retail_sale", codes: [shanghaiF[6]!.serial], occurredAt: at(0, 2), party: "store-guiyang", price: cny("1499.00") },
@@ -160,9 +188,30 @@ export async function createDemoBrand(stack: Stack, options: { now?: Date; webho
     pudong: { brand: brand.slug, username: `${brand.slug}-pudong`, password: PASSWORD },
     guiyang: { brand: brand.slug, username: `${brand.slug}-guiyang`, password: PASSWORD },
   };
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.admin.username, password: users.admin.password, kind: "brand", admin: true, displayName: "王经理" } }), 201, "admin user");
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.pudong.username, password: users.pudong.password, kind: "store", party: "store-pudong" } }), 201, "pudong user");
-  await ok(stack.request("POST", "/api/v1/users", { token: key, body: { username: users.guiyang.username, password: users.guiyang.password, kind: "store", party: "store-guiyang" } }), 201, "guiyang user");
+  await ok(
+    stack.request("POST", "/api/v1/users", {
+      token: key,
+      body: { username: users.admin.username, password: users.admin.password, kind: "brand", admin: true, displayName: "王经理" },
+    }),
+    201,
+    "admin user",
+  );
+  await ok(
+    stack.request("POST", "/api/v1/users", {
+      token: key,
+      body: { username: users.pudong.username, password: users.pudong.password, kind: "store", party: "store-pudong" },
+    }),
+    201,
+    "pudong user",
+  );
+  await ok(
+    stack.request("POST", "/api/v1/users", {
+      token: key,
+      body: { username: users.guiyang.username, password: users.guiyang.password, kind: "store", party: "store-guiyang" },
+    }),
+    201,
+    "guiyang user",
+  );
   return { brand, gtins: { feitian, wangzi }, codes: [...f, ...w], events, users, endpointId };
 }
 
@@ -176,8 +225,18 @@ export function expectedFor(demo: DemoBrand, now = new Date()): Expected {
   const months = Array.from({ length: 12 }, (_, i) => periodStart("month", now, 11 - i).getTime());
   const bucket = (starts: number[], at: number) => starts.findLastIndex((start) => at >= start);
   const expected: Expected = {
-    eventsToday: 0, eventsWeek: 0, states: {}, alerts: {}, salesByRegion: {}, salesByWeek: weeks.map(() => 0),
-    storeSalesByWeek: {}, storeSalesByMonth: {}, stock: {}, diversionsByResponsible: {}, compliance: {}, bestSellers: {},
+    eventsToday: 0,
+    eventsWeek: 0,
+    states: {},
+    alerts: {},
+    salesByRegion: {},
+    salesByWeek: weeks.map(() => 0),
+    storeSalesByWeek: {},
+    storeSalesByMonth: {},
+    stock: {},
+    diversionsByResponsible: {},
+    compliance: {},
+    bestSellers: {},
   };
   const lastMonth = periodStart("day", now, 29).getTime();
   const last = new Map<string, string>(demo.codes.map((c) => [c.serial, "minted"]));
@@ -191,7 +250,8 @@ export function expectedFor(demo: DemoBrand, now = new Date()): Expected {
       const stock = (expected.stock[event.party] ??= {});
       for (const serial of event.codes) {
         const line = (stock[gtinOf.get(serial)!] ??= { received: 0, sold: 0, onHand: 0 });
-        if (event.type === "store_receiving") line.received++; else line.sold++;
+        if (event.type === "store_receiving") line.received++;
+        else line.sold++;
         line.onHand = line.received - line.sold;
       }
     }

@@ -48,7 +48,9 @@ export function forgeBundle(honest: ProofBundle, edit: (bundle: ProofBundle) => 
   const template = honest.batches.find((b) => b.seq === head.seq)!;
   if (template.format !== 2) throw new Error("forgeBundle needs a format-2 head batch");
   const tree = new MerkleTree(bundle.links.map((l) => leafOf(l.linkHash)));
-  bundle.links.forEach((entry, i) => { entry.anchor = { seq: head.seq, proof: tree.proof(i) }; });
+  bundle.links.forEach((entry, i) => {
+    entry.anchor = { seq: head.seq, proof: tree.proof(i) };
+  });
   const last = bundle.links.at(-1)!;
   const depth = template.headsDepth;
   const headsRoot = headsRootOf(new Map([[bundle.index, headLeaf(bundle.index, last.link.n, last.linkHash)]]), depth);

@@ -73,7 +73,11 @@ export interface Stack {
   url: string;
   config: Config;
   env: Record<string, string>;
-  request(method: string, path: string, options?: { body?: unknown; token?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  request(
+    method: string,
+    path: string,
+    options?: { body?: unknown; token?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   createBrand(options?: { codes?: number }): Promise<BrandFixture>;
   postEvents(brand: { slug: string; webhookSecret: string }, events: unknown[], webhookId?: string): Promise<{ status: number; body: any }>;
   waitAnchored(serial: string, secret: string, timeoutMs?: number): Promise<ProofBundle>;
@@ -88,7 +92,12 @@ export function gtinFrom(digits13: string): string {
 }
 
 export interface StackOptions {
-  chainUrl?: string; keyIndex?: number; redis?: boolean; role?: Role; embedded?: boolean; dataDir?: string;
+  chainUrl?: string;
+  keyIndex?: number;
+  redis?: boolean;
+  role?: Role;
+  embedded?: boolean;
+  dataDir?: string;
   env?: Record<string, string>;
   /** Where the stack logs (silent by default). */
   log?: Logger;
@@ -101,13 +110,21 @@ export interface StackOptions {
  */
 export async function stackEnv(options: StackOptions = {}): Promise<{ env: Record<string, string>; cleanup(): Promise<void> }> {
   const cleanups: (() => Promise<void>)[] = [];
-  const cleanup = async () => { for (const step of cleanups.reverse()) await step(); };
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step();
+  };
   try {
-    const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), "sealtrace-stack-"));
+    const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "sealtrace-stack-")));
     if (!options.dataDir) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     // The tests' webhook receivers listen on 127.0.0.1: exactly that address is allowed, nothing else private.
     const env: Record<string, string> = {
-      DATA_DIR: dataDir, PORT: "0", SEAL_INTERVAL_MS: "200", LOG_LEVEL: "silent", ADMIN_TOKEN, METRICS_TOKEN, WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
+      DATA_DIR: dataDir,
+      PORT: "0",
+      SEAL_INTERVAL_MS: "200",
+      LOG_LEVEL: "silent",
+      ADMIN_TOKEN,
+      METRICS_TOKEN,
+      WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
     };
     if (!options.embedded) {
       const db = await createDatabase();
@@ -155,7 +172,11 @@ export function httpClient(url: string): Stack["request"] {
     const response = await fetch(`${url}${path}`, { method, headers, body });
     const text = await response.text();
     let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
     return { status: response.status, body: parsed as any, headers: response.headers };
   };
 }
@@ -188,7 +209,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const { env, cleanup } = await stackEnv(options);
   let runtime: Runtime;
   try {
-    runtime = await startRuntime(loadConfig(env), { role: options.role ?? "all", log: options.log ?? createLogger((process.env.TEST_LOG_LEVEL ?? "silent") as "silent") });
+    runtime = await startRuntime(loadConfig(env), {
+      role: options.role ?? "all",
+      log: options.log ?? createLogger((process.env.TEST_LOG_LEVEL ?? "silent") as "silent"),
+    });
   } catch (error) {
     await cleanup();
     throw error;
@@ -198,7 +222,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const request = httpClient(url);
 
   const stack: Stack = {
-    runtime, url, config, env, request,
+    runtime,
+    url,
+    config,
+    env,
+    request,
     createBrand: (brandOptions) => createBrandWith(request, brandOptions),
     async postEvents(brand, events, webhookId = `msg_${randomBytes(8).toString("hex")}`) {
       const body = JSON.stringify({ events });
@@ -238,7 +266,11 @@ export function lifecycle(serials: string[], prefix = randomBytes(3).toString("h
     { id: `${prefix}-whout`, type: "warehouse_out", codes: serials, occurredAt: ago(5 * 24), party: "wh-guiyang", to: "dist-shanghai" },
     { id: `${prefix}-recv`, type: "store_receiving", codes: serials, occurredAt: ago(3 * 24), party: "store-pudong" },
     ...serials.map((serial, i) => ({
-      id: `${prefix}-sale-${i}`, type: "retail_sale", codes: [serial], occurredAt: ago(1), party: "store-pudong",
+      id: `${prefix}-sale-${i}`,
+      type: "retail_sale",
+      codes: [serial],
+      occurredAt: ago(1),
+      party: "store-pudong",
       price: { amount: "1499.00", currency: "CNY" },
     })),
   ];
@@ -258,7 +290,9 @@ export async function startChainStack(options: Omit<Parameters<typeof startStack
     const stack = await startStack({ ...options, chainUrl: chain.url });
     const db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
     return {
-      chain, stack, db,
+      chain,
+      stack,
+      db,
       async stop() {
         await db.end();
         await stack.stop();

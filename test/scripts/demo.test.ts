@@ -15,7 +15,6 @@ import { ADMIN_TOKEN } from "../helpers/stack.ts";
 
 const SCRIPT = "scripts/demo.ts";
 
-
 /** The demo's child process must not pick up an admin token or URL from the developer's shell. */
 const CLEAN_ENV = { ADMIN_TOKEN: "", SEALTRACE_URL: "", DATA_DIR: "" };
 
@@ -70,7 +69,11 @@ describe("npm run demo", function () {
   describe("against a running service", () => {
     it("sets up a brand, posts a signed week of events, and prints scan URLs and a proof that verifies on chain", async () => {
       const bundleFile = join(dir, "proof.json");
-      const { code, stdout, stderr } = await runScript(SCRIPT, ["--api", api, "--admin-token", ADMIN_TOKEN, "--bottles", "40", "--brand", "demo-text", "--out", bundleFile], CLEAN_ENV);
+      const { code, stdout, stderr } = await runScript(
+        SCRIPT,
+        ["--api", api, "--admin-token", ADMIN_TOKEN, "--bottles", "40", "--brand", "demo-text", "--out", bundleFile],
+        CLEAN_ENV,
+      );
       expect(code, stderr).to.equal(0);
 
       expect(stdout).to.match(/^ {2}brand: {10}demo-text$/m);
@@ -109,7 +112,10 @@ describe("npm run demo", function () {
       // Valid, or incomplete only because the consumer scans just made still wait for their batch.
       expect(verdict.status).to.equal(verdict.pending.length === 0 ? "valid" : "incomplete");
       const pendingTypes = verdict.pending.map((n) => served.events.find((e) => e.eventHash === served.links[n - 1]!.link.event)!.event.type);
-      expect(pendingTypes.every((t) => t === "consumer_scan"), pendingTypes.join()).to.equal(true);
+      expect(
+        pendingTypes.every((t) => t === "consumer_scan"),
+        pendingTypes.join(),
+      ).to.equal(true);
       const history = served.events.filter((e) => e.event.type !== "consumer_scan");
       // production, warehouse_in, warehouse_out, store_receiving, retail_sale and (for the sample) opened
       expect(history.map((e) => e.event.type)).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"]);
@@ -129,7 +135,15 @@ describe("npm run demo", function () {
       expect(stdout).to.include(`npm run verify-proof -- ${bundleFile} --rpc ${chain.rpcUrl} --chain-id ${chain.chainId} --registry ${chain.registry}`);
       const saved = JSON.parse(await readFile(bundleFile, "utf8")) as ProofBundle;
       expect(saved.serial).to.equal(served.serial);
-      const check = await runScript("scripts/verify-proof.ts", [bundleFile, "--rpc", chain.rpcUrl, "--chain-id", String(chain.chainId), "--registry", chain.registry]);
+      const check = await runScript("scripts/verify-proof.ts", [
+        bundleFile,
+        "--rpc",
+        chain.rpcUrl,
+        "--chain-id",
+        String(chain.chainId),
+        "--registry",
+        chain.registry,
+      ]);
       expect(check.code, check.stdout + check.stderr).to.equal(0);
       expect(check.stdout).to.match(new RegExp(`^trusted: chain ${chain.chainId}, registry ${chain.registry}`));
       expect(check.stdout).to.match(new RegExp(`^VALID: bottle ${served.serial}, 6 links, 6 anchored; .*roots match the chain`, "m"));
@@ -174,7 +188,11 @@ describe("npm run demo", function () {
       let elapsedMs: number;
       const story = (key: Summary["stories"][number]["key"]) => summary.stories.find((s) => s.key === key)!;
       const alertsOf = async (query: string) =>
-        ((await (await fetch(`${api}/api/v1/alerts?limit=500&${query}`, { headers: { authorization: `Bearer ${summary.apiKey}` } })).json()) as { alerts: any[] }).alerts;
+        (
+          (await (await fetch(`${api}/api/v1/alerts?limit=500&${query}`, { headers: { authorization: `Bearer ${summary.apiKey}` } })).json()) as {
+            alerts: any[];
+          }
+        ).alerts;
       /** The page of a story's bottle, in English, as a visitor on 127.0.0.1 sees it (this visit is a consumer scan). */
       const page = async (key: Summary["stories"][number]["key"]) => {
         const response = await fetch(`${story(key).url}&lang=en`);
@@ -185,15 +203,29 @@ describe("npm run demo", function () {
 
       before(async () => {
         const started = Date.now();
-        const { code, stdout, stderr } = await runScript(SCRIPT, ["--api", api, "--admin-token", ADMIN_TOKEN, "--bottles", "30", "--brand", "demo-stories", "--json"], CLEAN_ENV);
+        const { code, stdout, stderr } = await runScript(
+          SCRIPT,
+          ["--api", api, "--admin-token", ADMIN_TOKEN, "--bottles", "30", "--brand", "demo-stories", "--json"],
+          CLEAN_ENV,
+        );
         elapsedMs = Date.now() - started;
         expect(code, stderr).to.equal(0);
         summary = JSON.parse(stdout) as Summary;
       });
 
       it("prints every story with its URL and what to look for, none skipped, in seconds", () => {
-        expect(summary.stories.map((s) => s.key)).to.deep.equal(
-          ["shelf", "just_bought", "diverted", "price_below", "price_above", "copied", "opened", "pre_queried", "price_report", "price_protection"]);
+        expect(summary.stories.map((s) => s.key)).to.deep.equal([
+          "shelf",
+          "just_bought",
+          "diverted",
+          "price_below",
+          "price_above",
+          "copied",
+          "opened",
+          "pre_queried",
+          "price_report",
+          "price_protection",
+        ]);
         for (const s of summary.stories) {
           expect(s.skipped, s.key).to.equal(null);
           expect(s.url.startsWith(`${api}/`), s.url).to.equal(true);
@@ -211,8 +243,19 @@ describe("npm run demo", function () {
         }
         const [diversion, ...more] = await alertsOf(`kind=diversion&serial=${story("diverted").serial}`);
         expect(more).to.deep.equal([]);
-        expect(diversion.details).to.include({ assigned: "CN-GZ", found: "CN-SH", store: "sh-store-pudong-01", responsible: "gz-dist-qianxiang", responsibleName: "贵州黔香酒业商贸有限公司" });
-        expect(diversion.details.path.map((p: { party: string }) => p.party)).to.deep.equal(["gz-factory-renhuai", "gz-wh-guiyang", "gz-dist-qianxiang", "sh-store-pudong-01"]);
+        expect(diversion.details).to.include({
+          assigned: "CN-GZ",
+          found: "CN-SH",
+          store: "sh-store-pudong-01",
+          responsible: "gz-dist-qianxiang",
+          responsibleName: "贵州黔香酒业商贸有限公司",
+        });
+        expect(diversion.details.path.map((p: { party: string }) => p.party)).to.deep.equal([
+          "gz-factory-renhuai",
+          "gz-wh-guiyang",
+          "gz-dist-qianxiang",
+          "sh-store-pudong-01",
+        ]);
         expect(summary.diversion).to.deep.include({ serial: story("diverted").serial, responsible: "gz-dist-qianxiang" });
         // Each price story raised its own alert, on its own bottle.
         expect((await alertsOf(`kind=price_below&serial=${story("price_below").serial}`)).map((a) => a.details.price.amount)).to.deep.equal(["1199.00"]);
@@ -224,11 +267,15 @@ describe("npm run demo", function () {
 
       it("sets national and regional guide prices, shown with their band on the page", async () => {
         const gtin = new URL(story("shelf").url).pathname.split("/")[2]!;
-        const listed = (await (await fetch(`${api}/api/v1/products/${gtin}/guide-price`, { headers: { authorization: `Bearer ${summary.apiKey}` } })).json()) as { prices: any[] };
-        expect(listed.prices.map((p) => [p.region, p.amount, p.band]).sort()).to.deep.equal([
-          ["CN-SH", "1599.00", { min: "1519.05", max: "1758.90" }],
-          [null, "1499.00", { min: "1424.05", max: "1648.90" }],
-        ].sort());
+        const listed = (await (
+          await fetch(`${api}/api/v1/products/${gtin}/guide-price`, { headers: { authorization: `Bearer ${summary.apiKey}` } })
+        ).json()) as { prices: any[] };
+        expect(listed.prices.map((p) => [p.region, p.amount, p.band]).sort()).to.deep.equal(
+          [
+            ["CN-SH", "1599.00", { min: "1519.05", max: "1758.90" }],
+            [null, "1499.00", { min: "1424.05", max: "1648.90" }],
+          ].sort(),
+        );
         expect(summary.guidePrices).to.have.length(6);
         const shelf = await page("shelf");
         expect(shelf).to.include('data-guide-price="1499.00"');
@@ -259,7 +306,9 @@ describe("npm run demo", function () {
 
       it("stores the consumer's price report", async () => {
         const { rows } = await runtime.db.query<{ amount: string; verdict: string; store: string | null }>(
-          "SELECT amount::text AS amount, verdict, store FROM price_reports WHERE serial = $1", [story("price_report").serial]);
+          "SELECT amount::text AS amount, verdict, store FROM price_reports WHERE serial = $1",
+          [story("price_report").serial],
+        );
         expect(rows).to.deep.equal([{ amount: "1099.00", verdict: "below", store: "贵阳南明烟酒店" }]);
         expect(await alertsOf(`kind=consumer_price_report&serial=${story("price_report").serial}`)).to.have.length(1);
       });
@@ -268,7 +317,10 @@ describe("npm run demo", function () {
         const { priceProtection: p } = summary;
         expect(p).to.include({ store: "gz-store-renhuai-01", sold: 8, previousSold: 12 });
         expect(Number(p.compensation)).to.be.greaterThan(0);
-        const report = (await (await fetch(p.apiUrl, { headers: { authorization: `Bearer ${summary.apiKey}` } })).json()) as { stores: any[]; totals: { compensation: string } };
+        const report = (await (await fetch(p.apiUrl, { headers: { authorization: `Bearer ${summary.apiKey}` } })).json()) as {
+          stores: any[];
+          totals: { compensation: string };
+        };
         const line = report.stores.find((s) => s.party === "gz-store-renhuai-01");
         expect(line).to.include({ sold: 8, previousSold: 12, compliance: 1, compensation: p.compensation });
         expect(Number(report.totals.compensation)).to.be.greaterThan(0);

@@ -7,8 +7,12 @@ import { runScript } from "../helpers/run.ts";
 describe("npm run deploy", function () {
   this.timeout(120_000);
   let chain: LocalChain;
-  before(async () => { chain = await startLocalChain(); });
-  after(async () => { await chain?.stop(); });
+  before(async () => {
+    chain = await startLocalChain();
+  });
+  after(async () => {
+    await chain?.stop();
+  });
 
   it("deploys AnchorRegistry and prints {registry, chainId} as one JSON line", async () => {
     const { code, stdout, stderr } = await runScript("scripts/deploy.ts", [], { CHAIN_RPC_URL: chain.url, ANCHOR_PRIVATE_KEY: LOCAL_DEV_KEY });

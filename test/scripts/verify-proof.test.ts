@@ -95,13 +95,19 @@ describe("npm run verify-proof", function () {
       const { code, stdout } = await verify(honest);
       expect(code, stdout).to.equal(0);
       const [first, verdict, ...rest] = stdout.trim().split("\n");
-      expect(first).to.equal(`trusted: chain ${CHAIN_ID}, registry ${registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`);
+      expect(first).to.equal(
+        `trusted: chain ${CHAIN_ID}, registry ${registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`,
+      );
       const head = honest.batches.find((b) => b.seq === honest.head!.seq)!;
       const linkBatches = [...new Set(honest.links.map((l) => l.anchor!.seq))];
       // A compact bundle: the links' batches are its claim, the head proof proves the links.
-      expect(verdict).to.equal(`VALID: bottle ${bottle}, 6 links, 6 anchored; in batch${linkBatches.length > 1 ? "es" : ""} ${linkBatches.join(", ")} (as the bundle says); `
-        + `complete as of batch ${head.seq}, anchored at ${head.blockTime} (as the bundle says; not checked without --rpc); roots not checked on chain (no --rpc)`);
-      expect(rest).to.deep.equal(["  note: the batch of links 1, 2, 3, 4, 5, 6 is the bundle's claim: the head proof authenticates the links, not when each was anchored (a bundle fetched with ?proofs=all proves that too)"]);
+      expect(verdict).to.equal(
+        `VALID: bottle ${bottle}, 6 links, 6 anchored; in batch${linkBatches.length > 1 ? "es" : ""} ${linkBatches.join(", ")} (as the bundle says); ` +
+          `complete as of batch ${head.seq}, anchored at ${head.blockTime} (as the bundle says; not checked without --rpc); roots not checked on chain (no --rpc)`,
+      );
+      expect(rest).to.deep.equal([
+        "  note: the batch of links 1, 2, 3, 4, 5, 6 is the bundle's claim: the head proof authenticates the links, not when each was anchored (a bundle fetched with ?proofs=all proves that too)",
+      ]);
       const full = await verify(withProofs);
       expect(full.code, full.stdout).to.equal(0);
       expect(full.stdout.trim().split("\n")).to.have.length(2);
@@ -111,7 +117,12 @@ describe("npm run verify-proof", function () {
       const { code, stdout } = await verify(honest, "--rpc", chain.url, ...pinned());
       expect(code, stdout).to.equal(0);
       expect(stdout.split("\n")[0]).to.equal(`trusted: chain ${CHAIN_ID}, registry ${registry} (pinned by --chain-id and --registry)`);
-      expect(stdout).to.match(new RegExp(`^VALID: bottle ${bottle}, 6 links, 6 anchored; .*; complete as of batch ${honest.head!.seq}, anchored at \\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z \\(from the chain, block \\d+\\); roots match the chain \\(${honest.batches.length} roots? compared\\)$`, "m"));
+      expect(stdout).to.match(
+        new RegExp(
+          `^VALID: bottle ${bottle}, 6 links, 6 anchored; .*; complete as of batch ${honest.head!.seq}, anchored at \\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z \\(from the chain, block \\d+\\); roots match the chain \\(${honest.batches.length} roots? compared\\)$`,
+          "m",
+        ),
+      );
       const pin = await write({ chainId: CHAIN_ID, registry });
       const viaPin = await verify(honest, "--rpc", chain.url, "--pin", pin);
       expect(viaPin.code, viaPin.stdout).to.equal(0);
@@ -139,7 +150,9 @@ describe("npm run verify-proof", function () {
         const { code, stdout } = await verify(bundle, ...args);
         expect(code, stdout).to.equal(1);
         expect(stdout).to.match(new RegExp(`^INVALID: bottle ${bottle}, 4 links, 4 anchored; in batch`, "m"));
-        expect(stdout).to.include(`  links: batch ${honest.head!.seq}'s heads map records link 6 as this bottle's last, but the bundle stops at link 4: links were left out (expected 6, found 4)`);
+        expect(stdout).to.include(
+          `  links: batch ${honest.head!.seq}'s heads map records link 6 as this bottle's last, but the bundle stops at link 4: links were left out (expected 6, found 4)`,
+        );
       }
     });
 
@@ -172,7 +185,10 @@ describe("npm run verify-proof", function () {
     });
 
     it("a forged history (every hash recomputed) with the registry's address: the chain holds another root", async () => {
-      const forged = forgeBundle(honest, (b) => { b.links.splice(4); b.events.splice(4); });
+      const forged = forgeBundle(honest, (b) => {
+        b.links.splice(4);
+        b.events.splice(4);
+      });
       expect((await verify(forged)).code, "offline, a forgery is consistent").to.equal(0);
       const { code, stdout } = await verify(forged, "--rpc", chain.url);
       expect(code).to.equal(1);
@@ -219,13 +235,22 @@ describe("npm run verify-proof", function () {
     let elsewhere: ProofBundle;
     before(async () => {
       // An operator's rewritten history (the sale and the opening gone), anchored on a registry of its own.
-      elsewhere = await anchorElsewhere(chain.url, devKey(KEY_INDEX + 2), forgeBundle(honest, (b) => { b.links.splice(4); b.events.splice(4); }));
+      elsewhere = await anchorElsewhere(
+        chain.url,
+        devKey(KEY_INDEX + 2),
+        forgeBundle(honest, (b) => {
+          b.links.splice(4);
+          b.events.splice(4);
+        }),
+      );
     });
 
     it("without a pin it passes on the forger's registry, but says first which registry it trusted, and that the bundle chose it", async () => {
       const { code, stdout } = await verify(elsewhere, "--rpc", chain.url);
       expect(code, stdout).to.equal(0);
-      expect(stdout.split("\n")[0]).to.equal(`trusted: chain ${CHAIN_ID}, registry ${elsewhere.chain.registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`);
+      expect(stdout.split("\n")[0]).to.equal(
+        `trusted: chain ${CHAIN_ID}, registry ${elsewhere.chain.registry}, as named by the bundle itself: pin them with --chain-id and --registry, or --pin FILE`,
+      );
       expect(elsewhere.chain.registry).not.to.equal(registry);
     });
 
@@ -234,7 +259,9 @@ describe("npm run verify-proof", function () {
       for (const args of [["--rpc", chain.url, ...pinned()], ["--rpc", chain.url, "--pin", pin], pinned()]) {
         const { code, stdout } = await verify(elsewhere, ...args);
         expect(code, `${args.join(" ")}: ${stdout}`).to.equal(1);
-        expect(stdout).to.include(`  chain.registry: the bundle names another registry than the one trusted (expected ${registry}, found ${elsewhere.chain.registry})`);
+        expect(stdout).to.include(
+          `  chain.registry: the bundle names another registry than the one trusted (expected ${registry}, found ${elsewhere.chain.registry})`,
+        );
       }
       const otherChain = await verify(honest, "--chain-id", "1", "--registry", registry);
       expect(otherChain.code).to.equal(1);
@@ -253,18 +280,45 @@ describe("npm run verify-proof", function () {
 
   it("finding 5: the header's GTIN, lot, brand or index edited: INVALID", async () => {
     const edits: [string, (b: ProofBundle) => void][] = [
-      ["gtin", (b) => { b.gtin = "06901234567885"; }],
-      ["lot", (b) => { b.lot = "2026-12-B"; }],
-      ["lot", (b) => { b.lot = null; }],
-      ["brand", (b) => { b.brand = "another-brand"; }],
-      ["index", (b) => { b.index += 1; }],
+      [
+        "gtin",
+        (b) => {
+          b.gtin = "06901234567885";
+        },
+      ],
+      [
+        "lot",
+        (b) => {
+          b.lot = "2026-12-B";
+        },
+      ],
+      [
+        "lot",
+        (b) => {
+          b.lot = null;
+        },
+      ],
+      [
+        "brand",
+        (b) => {
+          b.brand = "another-brand";
+        },
+      ],
+      [
+        "index",
+        (b) => {
+          b.index += 1;
+        },
+      ],
     ];
     for (const [field, edit] of edits) {
       const bundle = clone();
       edit(bundle);
       const { code, stdout } = await verify(bundle, "--rpc", chain.url);
       expect(code, `${field}: ${stdout}`).to.equal(1);
-      expect(stdout, field).to.include("  links[0].link.prev: the first link does not commit to this bottle's brand, GTIN, lot, serial and index (a header field was changed)");
+      expect(stdout, field).to.include(
+        "  links[0].link.prev: the first link does not commit to this bottle's brand, GTIN, lot, serial and index (a header field was changed)",
+      );
     }
   });
 
@@ -297,9 +351,16 @@ describe("npm run verify-proof", function () {
     it("no file, two files, an unknown option, or options that do not go together", async () => {
       const file = await write(honest);
       const cases = [
-        [], [file, file], ["--frobnicate", file], [file, "--chain-id", "31337"], [file, "--registry", registry],
-        [file, "--pin", file, "--chain-id", "1", "--registry", registry], [file, "--chain-id", "x", "--registry", registry],
-        [file, "--chain-id", "1", "--registry", "0x1234"], [file, "--max-age", "-1"], [file, "--pin", file],
+        [],
+        [file, file],
+        ["--frobnicate", file],
+        [file, "--chain-id", "31337"],
+        [file, "--registry", registry],
+        [file, "--pin", file, "--chain-id", "1", "--registry", registry],
+        [file, "--chain-id", "x", "--registry", registry],
+        [file, "--chain-id", "1", "--registry", "0x1234"],
+        [file, "--max-age", "-1"],
+        [file, "--pin", file],
       ];
       for (const args of cases) {
         const { code, stderr } = await runScript(SCRIPT, args);
@@ -338,7 +399,12 @@ describe("npm run verify-proof", function () {
       }
       const stale = await verify(honest, "--rpc", chain.url, "--max-age", "0");
       expect(stale.code, stale.stdout).to.equal(1);
-      expect(stale.stdout).to.match(new RegExp(`^ {2}head\\.seq: stale: the registry has held batch ${honest.head!.seq + 1} \\(newer than the head proof's batch ${honest.head!.seq}\\) since .*, longer than 0 s`, "m"));
+      expect(stale.stdout).to.match(
+        new RegExp(
+          `^ {2}head\\.seq: stale: the registry has held batch ${honest.head!.seq + 1} \\(newer than the head proof's batch ${honest.head!.seq}\\) since .*, longer than 0 s`,
+          "m",
+        ),
+      );
       expect((await verify(honest, "--rpc", chain.url)).code, "within the default window").to.equal(0);
       const fresh = await stack.waitAnchored(bottle, brand.codes[0]!.secret);
       expect(fresh.head!.seq).to.be.greaterThan(honest.head!.seq);

@@ -154,7 +154,14 @@ describe("set-up, proof and operations API", function () {
     it("/metrics exposes the pipeline's counters in Prometheus format", async () => {
       const r = await stack.request("GET", "/metrics", { token: METRICS_TOKEN });
       expect(r.status).to.equal(200);
-      for (const name of ["sealtrace_events_ingested_total", "sealtrace_links_pending", "sealtrace_batches_sealed_total", "sealtrace_batches_anchored_total", "sealtrace_anchor_latency_seconds", "sealtrace_rpc_errors_total"]) {
+      for (const name of [
+        "sealtrace_events_ingested_total",
+        "sealtrace_links_pending",
+        "sealtrace_batches_sealed_total",
+        "sealtrace_batches_anchored_total",
+        "sealtrace_anchor_latency_seconds",
+        "sealtrace_rpc_errors_total",
+      ]) {
         expect(r.body).to.include(`# TYPE ${name}`);
       }
       expect(Number(/^sealtrace_events_ingested_total (\d+)/m.exec(r.body)?.[1])).to.be.at.least(5);

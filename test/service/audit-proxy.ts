@@ -35,8 +35,17 @@ export async function startTamperingProxy(upstream: string): Promise<TamperingPr
         const path = new URL(request.url!, "http://proxy").pathname;
         const proof = /^\/api\/v1\/items\/([^/]+)\/proof$/.exec(path);
         if (answer.ok && path === "/api/v1/audit/events" && tampering.export) {
-          const records = body.toString("utf8").split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
-          body = Buffer.from(tampering.export(records).map((r) => `${JSON.stringify(r)}\n`).join(""));
+          const records = body
+            .toString("utf8")
+            .split("\n")
+            .filter((line) => line.trim() !== "")
+            .map((line) => JSON.parse(line));
+          body = Buffer.from(
+            tampering
+              .export(records)
+              .map((r) => `${JSON.stringify(r)}\n`)
+              .join(""),
+          );
         } else if (answer.ok && proof !== null && tampering.bundle) {
           body = Buffer.from(JSON.stringify(tampering.bundle(decodeURIComponent(proof[1]!), JSON.parse(body.toString("utf8")))));
         }
@@ -52,7 +61,9 @@ export async function startTamperingProxy(upstream: string): Promise<TamperingPr
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    tamper(with_) { tampering = with_; },
+    tamper(with_) {
+      tampering = with_;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

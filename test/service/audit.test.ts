@@ -16,8 +16,16 @@ import { createLogger } from "../../service/log.ts";
 import { startRuntime, type Runtime } from "../../service/runtime.ts";
 import { runScript } from "../helpers/run.ts";
 import {
-  createBrandWith, deployTestRegistry, devKey, httpClient, lifecycle, stackEnv, startChainStack,
-  type BrandFixture, type ChainStack, type Stack,
+  createBrandWith,
+  deployTestRegistry,
+  devKey,
+  httpClient,
+  lifecycle,
+  stackEnv,
+  startChainStack,
+  type BrandFixture,
+  type ChainStack,
+  type Stack,
 } from "../helpers/stack.ts";
 import { startTamperingProxy, type TamperingProxy } from "./audit-proxy.ts";
 
@@ -52,23 +60,47 @@ describe("auditors: public batch data and npm run audit", function () {
     // A brand whose two bottles were commissioned by an EPCIS event (its EPCIS log is a chain too).
     epcisBrand = await stack.createBrand({ codes: 2 });
     const factoryGln = "690123400001" + gs1CheckDigit("690123400001");
-    const party = await stack.request("PUT", "/api/v1/parties/factory-zunyi", { token: epcisBrand.apiKey, body: { kind: "factory", name: "茅台镇酒厂", region: "CN-GZ", gln: factoryGln } });
+    const party = await stack.request("PUT", "/api/v1/parties/factory-zunyi", {
+      token: epcisBrand.apiKey,
+      body: { kind: "factory", name: "茅台镇酒厂", region: "CN-GZ", gln: factoryGln },
+    });
     expect(party.status, JSON.stringify(party.body)).to.equal(200);
     const dl = (i: number) => `https://id.gs1.org/01/${epcisBrand.gtin}/21/${epcisBrand.codes[i]!.serial}`;
     const sgln = `urn:epc:id:sgln:${factoryGln.slice(0, 7)}.${factoryGln.slice(7, 12)}.0`;
     const captured = await stack.request("POST", `/epcis/${epcisBrand.slug}/capture`, {
-      token: epcisBrand.apiKey, headers: { "content-type": "application/ld+json" },
+      token: epcisBrand.apiKey,
+      headers: { "content-type": "application/ld+json" },
       body: {
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { sealtrace: "https://ns.sealtrace.dev/epcis/" }],
-        type: "EPCISDocument", schemaVersion: "2.0", creationDate: new Date().toISOString(),
-        epcisBody: { eventList: [{
-          type: "ObjectEvent", eventTime: new Date(Date.now() - 60_000).toISOString(), eventTimeZoneOffset: "+08:00", epcList: [dl(0), dl(1)],
-          action: "ADD", bizStep: "commissioning", disposition: "active", readPoint: { id: sgln }, bizLocation: { id: sgln }, "sealtrace:note": "tank 3, 53.0 % vol",
-        }, {
-          // Names no bottle: only the brand's EPCIS log records it.
-          type: "ObjectEvent", eventTime: new Date(Date.now() - 30_000).toISOString(), eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:0614141.107346.77"],
-          action: "OBSERVE", bizStep: "inspecting", readPoint: { id: sgln },
-        }] },
+        type: "EPCISDocument",
+        schemaVersion: "2.0",
+        creationDate: new Date().toISOString(),
+        epcisBody: {
+          eventList: [
+            {
+              type: "ObjectEvent",
+              eventTime: new Date(Date.now() - 60_000).toISOString(),
+              eventTimeZoneOffset: "+08:00",
+              epcList: [dl(0), dl(1)],
+              action: "ADD",
+              bizStep: "commissioning",
+              disposition: "active",
+              readPoint: { id: sgln },
+              bizLocation: { id: sgln },
+              "sealtrace:note": "tank 3, 53.0 % vol",
+            },
+            {
+              // Names no bottle: only the brand's EPCIS log records it.
+              type: "ObjectEvent",
+              eventTime: new Date(Date.now() - 30_000).toISOString(),
+              eventTimeZoneOffset: "+08:00",
+              epcList: ["urn:epc:id:sgtin:0614141.107346.77"],
+              action: "OBSERVE",
+              bizStep: "inspecting",
+              readPoint: { id: sgln },
+            },
+          ],
+        },
       },
     });
     expect(captured.status, JSON.stringify(captured.body)).to.equal(202);
@@ -87,8 +119,11 @@ describe("auditors: public batch data and npm run audit", function () {
 
   const audit = (...extra: string[]) => runScript("scripts/audit.ts", ["--api", stack.url, "--rpc", chain.url, ...extra]);
   const auditViaProxy = (...extra: string[]) => runScript("scripts/audit.ts", ["--api", proxy.url, "--rpc", chain.url, ...extra]);
-  const exportOf = async (key: string) => (await (await fetch(`${stack.url}/api/v1/audit/events`, { headers: { authorization: `Bearer ${key}` } })).text())
-    .trim().split("\n").map((line) => JSON.parse(line));
+  const exportOf = async (key: string) =>
+    (await (await fetch(`${stack.url}/api/v1/audit/events`, { headers: { authorization: `Bearer ${key}` } })).text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
 
   /** Applies a database edit for the length of `check`, then runs `restore`. */
   async function tampered(edit: string, restore: string, check: () => Promise<void>): Promise<void> {
@@ -103,7 +138,10 @@ describe("auditors: public batch data and npm run audit", function () {
   /** Puts a deleted row back as it was. */
   async function reinsert(table: string, row: Record<string, unknown>): Promise<void> {
     const columns = Object.keys(row);
-    await db.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")})`, columns.map((c) => row[c]));
+    await db.query(
+      `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")})`,
+      columns.map((c) => row[c]),
+    );
   }
 
   it("lists batches (format 2: with the parts of the root), streams leaves and gives the checkpoint, with long-lived caching for anchored batches", async () => {
@@ -142,7 +180,10 @@ describe("auditors: public batch data and npm run audit", function () {
   it("exports the brand's events with hashes, links, proofs and members, then the checkpoint and every chain's head, as NDJSON, only to the brand", async () => {
     const response = await fetch(`${stack.url}/api/v1/audit/events`, { headers: { authorization: `Bearer ${brand.apiKey}` } });
     expect(response.headers.get("content-type")).to.match(/^application\/x-ndjson/);
-    const records = (await response.text()).trim().split("\n").map((line) => JSON.parse(line));
+    const records = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     const events = records.filter((r) => r.event !== undefined);
     expect(events.filter((r) => r.event.type !== "consumer_scan")).to.have.length(3 * 4 + 6);
     const sale = events.find((r) => r.event.type === "retail_sale");
@@ -152,7 +193,12 @@ describe("auditors: public batch data and npm run audit", function () {
     const production = events.find((r) => r.event.type === "production");
     // Members in the event's order (its codes tree's), links in serial order.
     expect(production.members.map((m: { serial: string }) => m.serial)).to.deep.equal(brand.codes.slice(0, 2).map((c) => c.serial));
-    expect(production.links.map((l: { link: { serial: string } }) => l.link.serial)).to.deep.equal(brand.codes.slice(0, 2).map((c) => c.serial).sort());
+    expect(production.links.map((l: { link: { serial: string } }) => l.link.serial)).to.deep.equal(
+      brand.codes
+        .slice(0, 2)
+        .map((c) => c.serial)
+        .sort(),
+    );
     expect(production.links[0].identity).to.deep.include({ brand: brand.slug, gtin: brand.gtin, lot: "2026-11-A", serial: production.links[0].link.serial });
 
     // After the events: the checkpoint, then one head per bottle, each proven in the checkpoint's heads map.
@@ -191,7 +237,9 @@ describe("auditors: public batch data and npm run audit", function () {
     const plain = await audit();
     expect(plain.code, plain.stdout + plain.stderr).to.equal(0);
     const [first, summary] = plain.stdout.trim().split("\n");
-    expect(first).to.equal(`trusted: chain 31337, registry ${stack.runtime.chain.registry.toLowerCase()}, as named by the API itself: pin it with --registry, or remember it with --state FILE`);
+    expect(first).to.equal(
+      `trusted: chain 31337, registry ${stack.runtime.chain.registry.toLowerCase()}, as named by the API itself: pin it with --registry, or remember it with --state FILE`,
+    );
     expect(summary).to.match(/^AUDIT PASSED: \d+ batches, \d+ leaves verified/);
     const full = await audit("--brand-key", brand.apiKey, "--full", "--registry", stack.runtime.chain.registry, "--chain-id", "31337");
     expect(full.code, full.stdout + full.stderr).to.equal(0);
@@ -207,7 +255,10 @@ describe("auditors: public batch data and npm run audit", function () {
     const big = await stack.createBrand({ codes: 1_001 });
     const serials = big.codes.map((c) => c.serial);
     // 104 events for the first 100 bottles, one production event for the other 901: 105 events, 1,001 chains.
-    const events = [...lifecycle(serials.slice(0, 100)), { id: "rest-prod", type: "production", codes: serials.slice(100), occurredAt: new Date(Date.now() - 86_400_000).toISOString(), party: "factory-zunyi" }];
+    const events = [
+      ...lifecycle(serials.slice(0, 100)),
+      { id: "rest-prod", type: "production", codes: serials.slice(100), occurredAt: new Date(Date.now() - 86_400_000).toISOString(), party: "factory-zunyi" },
+    ];
     expect((await stack.postEvents(big, events)).status).to.equal(202);
     for (const code of [big.codes[0]!, big.codes[1_000]!]) await stack.waitAnchored(code.serial, code.secret);
     const records = await exportOf(big.apiKey);
@@ -237,7 +288,12 @@ describe("auditors: public batch data and npm run audit", function () {
       proxy.tamper({ export: (lines) => lines.filter((_, i) => i !== sale) });
       const dropSale = await auditViaProxy("--brand-key", brand.apiKey, "--full");
       expect(dropSale.code, dropSale.stdout).to.equal(1);
-      expect(dropSale.stdout).to.match(new RegExp(`^  bottle ${victim}: batch \\d+'s heads map records link 5 as its last; the export's last link sealed by then is link 4: links were left out of the export`, "m"));
+      expect(dropSale.stdout).to.match(
+        new RegExp(
+          `^  bottle ${victim}: batch \\d+'s heads map records link 5 as its last; the export's last link sealed by then is link 4: links were left out of the export`,
+          "m",
+        ),
+      );
       expect(dropSale.stdout).to.match(new RegExp(`^  bottle ${victim} bundle: shows link 5, anchored in batch \\d+, which the export leaves out`, "m"));
 
       // A step in the middle of two bottles' histories.
@@ -254,7 +310,9 @@ describe("auditors: public batch data and npm run audit", function () {
       proxy.tamper({ export: (lines) => lines.filter((r) => r.heads?.chain !== victim) });
       const dropHead = await auditViaProxy("--brand-key", brand.apiKey);
       expect(dropHead.code).to.equal(1);
-      expect(dropHead.stdout).to.match(new RegExp(`^  bottle ${victim}: has links in anchored format-2 batches, but the export gives no head record for it`, "m"));
+      expect(dropHead.stdout).to.match(
+        new RegExp(`^  bottle ${victim}: has links in anchored format-2 batches, but the export gives no head record for it`, "m"),
+      );
 
       proxy.tamper({ export: (lines) => lines.filter((r) => r.event !== undefined) });
       const cut = await auditViaProxy("--brand-key", brand.apiKey, "--max-age", "0");
@@ -267,21 +325,36 @@ describe("auditors: public batch data and npm run audit", function () {
       const victim = brand.codes[5]!.serial;
       for (const batch of [null, { seq: 999, leafIndex: 0, root: `0x${"00".repeat(32)}`, proof: [] }]) {
         proxy.tamper({
-          export: (lines) => lines.filter((r) => r.heads?.chain !== victim).map((r) => (r.links === undefined ? r
-            : { ...r, links: r.links.map((l: any) => (l.link.serial === victim ? { ...l, batch, anchor: null } : l)) })),
+          export: (lines) =>
+            lines
+              .filter((r) => r.heads?.chain !== victim)
+              .map((r) =>
+                r.links === undefined ? r : { ...r, links: r.links.map((l: any) => (l.link.serial === victim ? { ...l, batch, anchor: null } : l)) },
+              ),
         });
         const r = await auditViaProxy("--brand-key", brand.apiKey, "--sample", "0");
         expect(r.code, r.stdout).to.equal(1);
         for (let n = 1; n <= 5; n++) {
-          expect(r.stdout).to.match(new RegExp(`^ {2}event \\d+ \\([^)]+\\), bottle ${victim} link ${n}: the export shows this link as not anchored, but its leaf is leaf \\d+ of batch \\d+, which the registry holds$`, "m"));
+          expect(r.stdout).to.match(
+            new RegExp(
+              `^ {2}event \\d+ \\([^)]+\\), bottle ${victim} link ${n}: the export shows this link as not anchored, but its leaf is leaf \\d+ of batch \\d+, which the registry holds$`,
+              "m",
+            ),
+          );
         }
       }
     });
 
     it("an export whose event leaves out a bottle from its members, or changes its EPCIS body", async () => {
       const victim = brand.codes[1]!.serial;
-      proxy.tamper({ export: (lines) => lines.map((r) => (r.event?.type === "production" && r.members?.some((m: any) => m.serial === victim)
-        ? { ...r, members: r.members.filter((m: any) => m.serial !== victim) } : r)) });
+      proxy.tamper({
+        export: (lines) =>
+          lines.map((r) =>
+            r.event?.type === "production" && r.members?.some((m: any) => m.serial === victim)
+              ? { ...r, members: r.members.filter((m: any) => m.serial !== victim) }
+              : r,
+          ),
+      });
       const member = await auditViaProxy("--brand-key", brand.apiKey);
       expect(member.code).to.equal(1);
       expect(member.stdout).to.match(/event \d+ \(.+-prod\): its members do not recompute the root its codes commit to/);
@@ -296,7 +369,7 @@ describe("auditors: public batch data and npm run audit", function () {
     it("a bundle frozen before its bottle moved; not one whose older head is still the bottle's head", async () => {
       // A brand of its own: its bottles get events after the others' tests ran.
       const late = await stack.createBrand({ codes: 2 });
-      const [a, b] = late.codes as [typeof late.codes[0], typeof late.codes[0]];
+      const [a, b] = late.codes as [(typeof late.codes)[0], (typeof late.codes)[0]];
       expect((await stack.postEvents(late, lifecycle([a.serial, b.serial]))).status).to.equal(202);
       await stack.waitAnchored(a.serial, a.secret);
       await stack.waitAnchored(b.serial, b.secret);
@@ -316,16 +389,24 @@ describe("auditors: public batch data and npm run audit", function () {
       const moved = await auditViaProxy("--brand-key", late.apiKey, "--full");
       expect(moved.code, moved.stdout).to.equal(1);
       expect(moved.stdout).to.match(new RegExp(`bottle ${a.serial} bundle: stops at link 5, but the export has 6 links`));
-      expect(moved.stdout).to.match(new RegExp(`bottle ${a.serial} bundle: its head proof is in batch \\d+, older than the export's checkpoint \\(batch \\d+\\), and proves another head \\(expected link 6 0x[0-9a-f]{64}, found link 5 0x[0-9a-f]{64}\\)`));
+      expect(moved.stdout).to.match(
+        new RegExp(
+          `bottle ${a.serial} bundle: its head proof is in batch \\d+, older than the export's checkpoint \\(batch \\d+\\), and proves another head \\(expected link 6 0x[0-9a-f]{64}, found link 5 0x[0-9a-f]{64}\\)`,
+        ),
+      );
     });
 
     it("a truncated bundle, even one whose head proof and batches were trimmed to match", async () => {
       const victim = brand.codes[4]!.serial;
-      proxy.tamper({ bundle: (serial, bundle) => (serial !== victim ? bundle : { ...bundle, links: bundle.links.slice(0, 4), events: bundle.events.slice(0, 4) }) });
+      proxy.tamper({
+        bundle: (serial, bundle) => (serial !== victim ? bundle : { ...bundle, links: bundle.links.slice(0, 4), events: bundle.events.slice(0, 4) }),
+      });
       const plain = await auditViaProxy("--brand-key", brand.apiKey, "--full");
       expect(plain.code).to.equal(1);
       expect(plain.stdout).to.include(`  bottle ${victim} bundle links: batch`);
-      expect(plain.stdout).to.include(`  bottle ${victim} bundle: stops at link 4, but the export has 5 links of bottle ${victim}: links were left out of the bundle`);
+      expect(plain.stdout).to.include(
+        `  bottle ${victim} bundle: stops at link 4, but the export has 5 links of bottle ${victim}: links were left out of the bundle`,
+      );
 
       proxy.tamper({
         bundle: (serial, bundle) => {
@@ -338,17 +419,29 @@ describe("auditors: public batch data and npm run audit", function () {
       const trimmed = await auditViaProxy("--brand-key", brand.apiKey, "--full");
       expect(trimmed.code).to.equal(1);
       const lines = trimmed.stdout.split("\n").filter((line) => LINE.test(line));
-      expect(lines.every((line) => line.startsWith(`  bottle ${victim} bundle`)), trimmed.stdout).to.equal(true);
+      expect(
+        lines.every((line) => line.startsWith(`  bottle ${victim} bundle`)),
+        trimmed.stdout,
+      ).to.equal(true);
       expect(trimmed.stdout).to.include(`  bottle ${victim} bundle: stops at link 4, but the export has 5 links`);
-      expect(trimmed.stdout).to.match(new RegExp(`bottle ${victim} bundle: carries no head proof, but batch \\d+'s heads map records link 5 as bottle ${victim}'s last`));
+      expect(trimmed.stdout).to.match(
+        new RegExp(`bottle ${victim} bundle: carries no head proof, but batch \\d+'s heads map records link 5 as bottle ${victim}'s last`),
+      );
     });
 
     it("a bundle whose link claims another batch than the export", async () => {
       const victim = brand.codes[2]!.serial;
-      proxy.tamper({ bundle: (serial, bundle) => (serial !== victim ? bundle : { ...bundle, links: bundle.links.map((l: any, i: number) => (i === 0 ? { ...l, anchor: { seq: l.anchor.seq + 1 } } : l)) }) });
+      proxy.tamper({
+        bundle: (serial, bundle) =>
+          serial !== victim
+            ? bundle
+            : { ...bundle, links: bundle.links.map((l: any, i: number) => (i === 0 ? { ...l, anchor: { seq: l.anchor.seq + 1 } } : l)) },
+      });
       const r = await auditViaProxy("--brand-key", brand.apiKey, "--full");
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.match(new RegExp(`^ {2}bottle ${victim} bundle: its link 1 claims another batch than the export's \\(expected \\d+, found \\d+\\)$`, "m"));
+      expect(r.stdout).to.match(
+        new RegExp(`^ {2}bottle ${victim} bundle: its link 1 claims another batch than the export's \\(expected \\d+, found \\d+\\)$`, "m"),
+      );
     });
 
     it("passes through a faithful proxy", async () => {
@@ -380,12 +473,18 @@ describe("auditors: public batch data and npm run audit", function () {
 
   it("finds an altered leaf in the stored tree, naming the batch, the leaf and what it should be", async () => {
     // The operator rewrites leaf 1 of batch 2 where the batch's tree is kept (its level-0 tile).
-    const { rows: [tile] } = await db.query("SELECT hashes FROM link_tiles WHERE seq = 2 AND lvl = 0 AND idx = 0");
-    await db.query("UPDATE link_tiles SET hashes = overlay(hashes PLACING sha256(substring(hashes FROM 33 FOR 32)) FROM 33 FOR 32) WHERE seq = 2 AND lvl = 0 AND idx = 0");
+    const {
+      rows: [tile],
+    } = await db.query("SELECT hashes FROM link_tiles WHERE seq = 2 AND lvl = 0 AND idx = 0");
+    await db.query(
+      "UPDATE link_tiles SET hashes = overlay(hashes PLACING sha256(substring(hashes FROM 33 FOR 32)) FROM 33 FOR 32) WHERE seq = 2 AND lvl = 0 AND idx = 0",
+    );
     try {
       const r = await audit("--brand-key", brand.apiKey);
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.match(/batch 2: the links root recomputed from its \d+ leaves differs from the batch's \(whose node with its heads root is the chain's root\) \(expected 0x[0-9a-f]{64}, found 0x[0-9a-f]{64}\)/);
+      expect(r.stdout).to.match(
+        /batch 2: the links root recomputed from its \d+ leaves differs from the batch's \(whose node with its heads root is the chain's root\) \(expected 0x[0-9a-f]{64}, found 0x[0-9a-f]{64}\)/,
+      );
       expect(r.stdout).to.match(/batch 2 leaf 1: differs from bottle \w+ link \d+ \(expected 0x[0-9a-f]{64}, found 0x[0-9a-f]{64}\)/);
     } finally {
       await db.query("UPDATE link_tiles SET hashes = $1 WHERE seq = 2 AND lvl = 0 AND idx = 0", [tile.hashes]);
@@ -394,19 +493,25 @@ describe("auditors: public batch data and npm run audit", function () {
 
   it("finds a leaf dropped from the stored tree", async () => {
     // The operator cuts batch 1's first leaf out of its tree: the API then serves one leaf fewer.
-    const { rows: [tile] } = await db.query("SELECT hashes, ids FROM link_tiles WHERE seq = 1 AND lvl = 0 AND idx = 0");
+    const {
+      rows: [tile],
+    } = await db.query("SELECT hashes, ids FROM link_tiles WHERE seq = 1 AND lvl = 0 AND idx = 0");
     await db.query("UPDATE link_tiles SET hashes = substring(hashes FROM 33), ids = ids[2:] WHERE seq = 1 AND lvl = 0 AND idx = 0");
     try {
       const r = await audit();
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.match(/batch 1: the API serves another number of leaves than the chain records \(a leaf was dropped or added\) \(expected (\d+), found \d+\)/);
+      expect(r.stdout).to.match(
+        /batch 1: the API serves another number of leaves than the chain records \(a leaf was dropped or added\) \(expected (\d+), found \d+\)/,
+      );
     } finally {
       await db.query("UPDATE link_tiles SET hashes = $1, ids = $2 WHERE seq = 1 AND lvl = 0 AND idx = 0", [tile.hashes, tile.ids]);
     }
   });
 
   it("finds a batch missing from the API, a root that differs from the chain, and heads that do not make the root", async () => {
-    const { rows: [batch] } = await db.query("SELECT * FROM batches WHERE seq = 2");
+    const {
+      rows: [batch],
+    } = await db.query("SELECT * FROM batches WHERE seq = 2");
     const { rows: tiles } = await db.query("SELECT * FROM head_tiles WHERE seq = 2");
     const { rows: linkTiles } = await db.query("SELECT * FROM link_tiles WHERE seq = 2");
     await db.query("DELETE FROM head_tiles WHERE seq = 2");
@@ -422,7 +527,9 @@ describe("auditors: public batch data and npm run audit", function () {
       for (const tile of tiles) await reinsert("head_tiles", tile);
       for (const tile of linkTiles) await reinsert("link_tiles", tile);
     }
-    const { rows: [{ root, heads_root: headsRoot }] } = await db.query("SELECT root, heads_root FROM batches WHERE seq = 1");
+    const {
+      rows: [{ root, heads_root: headsRoot }],
+    } = await db.query("SELECT root, heads_root FROM batches WHERE seq = 1");
     await tampered("UPDATE batches SET root = sha256(root) WHERE seq = 1", "SELECT 1", async () => {
       const r = await audit();
       expect(r.code).to.equal(1);
@@ -436,12 +543,18 @@ describe("auditors: public batch data and npm run audit", function () {
   });
 
   it("finds an event whose content was changed after sealing", async () => {
-    const { rows: [event] } = await db.query("SELECT e.id, e.canonical FROM events e JOIN brands b ON b.id = e.brand_id WHERE b.slug = $1 AND e.type = 'retail_sale' LIMIT 1", [brand.slug]);
+    const {
+      rows: [event],
+    } = await db.query("SELECT e.id, e.canonical FROM events e JOIN brands b ON b.id = e.brand_id WHERE b.slug = $1 AND e.type = 'retail_sale' LIMIT 1", [
+      brand.slug,
+    ]);
     await db.query(`UPDATE events SET canonical = jsonb_set(canonical, '{price,amount}', '"99.00"') WHERE id = $1`, [event.id]);
     try {
       const r = await audit("--brand-key", brand.apiKey, "--full");
       expect(r.code).to.equal(1);
-      expect(r.stdout).to.match(new RegExp(`event ${event.id} \\(.+\\): its content no longer hashes to the hash it was sealed with \\(changed after sealing\\)`));
+      expect(r.stdout).to.match(
+        new RegExp(`event ${event.id} \\(.+\\): its content no longer hashes to the hash it was sealed with \\(changed after sealing\\)`),
+      );
       expect(r.stdout).to.match(/bottle \w+ bundle events\[\d\]\.eventHash|bottle \w+ bundle links\[\d\]\.link\.event/);
     } finally {
       await db.query("UPDATE events SET canonical = $2 WHERE id = $1", [event.id, event.canonical]);
@@ -472,9 +585,27 @@ describe("auditors: public batch data and npm run audit", function () {
     it("fails loudly on a changed root, a missing batch or a shorter history, and keeps the state as it was", async () => {
       const remembered = JSON.parse(await readFile(state, "utf8"));
       const edits: [string, (s: any) => void, RegExp][] = [
-        ["a changed root", (s) => { s.roots["1"] = `0x${"11".repeat(32)}`; }, /state: batch 1: its root changed since it was checked \(a rewritten history\)/],
-        ["a missing batch", (s) => { s.roots["999"] = `0x${"22".repeat(32)}`; }, /state: batch 999: was checked before, but registry 0x[0-9a-f]{40} no longer holds it \(a shorter history\)/],
-        ["a shorter history", (s) => { s.latestSeq += 5; }, /state: registry 0x[0-9a-f]{40} holds a shorter history than was checked before/],
+        [
+          "a changed root",
+          (s) => {
+            s.roots["1"] = `0x${"11".repeat(32)}`;
+          },
+          /state: batch 1: its root changed since it was checked \(a rewritten history\)/,
+        ],
+        [
+          "a missing batch",
+          (s) => {
+            s.roots["999"] = `0x${"22".repeat(32)}`;
+          },
+          /state: batch 999: was checked before, but registry 0x[0-9a-f]{40} no longer holds it \(a shorter history\)/,
+        ],
+        [
+          "a shorter history",
+          (s) => {
+            s.latestSeq += 5;
+          },
+          /state: registry 0x[0-9a-f]{40} holds a shorter history than was checked before/,
+        ],
       ];
       for (const [what, edit, message] of edits) {
         const copy = structuredClone(remembered);
@@ -531,7 +662,9 @@ describe("npm run audit --state across a registry move", function () {
     const brand = await createBrandWith(httpClient(runtime.url!), { codes: 2 });
     const body = JSON.stringify({ events: lifecycle(brand.codes.map((c) => c.serial)) });
     const posted = await fetch(`${runtime.url}/webhooks/${brand.slug}/events`, {
-      method: "POST", headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, "msg_move_1", body) }, body,
+      method: "POST",
+      headers: { "content-type": "application/json", ...signWebhook(brand.webhookSecret, "msg_move_1", body) },
+      body,
     });
     expect(posted.status).to.equal(202);
     await allAnchored();
@@ -558,7 +691,9 @@ describe("npm run audit --state across a registry move", function () {
 
     const unannounced = await audit();
     expect(unannounced.code, unannounced.stdout).to.equal(1);
-    expect(unannounced.stdout).to.include(`state: the API names another registry than the state remembers, and no successor recorded on chain leads to it: another registry is another history (expected ${old.toLowerCase()}, found ${moved})`);
+    expect(unannounced.stdout).to.include(
+      `state: the API names another registry than the state remembers, and no successor recorded on chain leads to it: another registry is another history (expected ${old.toLowerCase()}, found ${moved})`,
+    );
     expect(JSON.parse(await readFile(state, "utf8")).registry).to.equal(old.toLowerCase());
 
     // The old registry records its successor, once, on chain: the monitor follows it.

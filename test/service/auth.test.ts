@@ -36,24 +36,44 @@ describe("route authentication (config.auth)", () => {
     installErrorHandler(app);
     installAuth(app, { db, adminToken: ADMIN, storeForKey: async (key) => (key === STORE_KEY ? STORE : null) });
     const api = typed(app);
-    api.post("/brand", {
-      config: { auth: "brand" },
-      schema: { body: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) },
-    }, async (request) => { handled.push("brand"); return { brand: request.brand, n: request.body.n }; });
+    api.post(
+      "/brand",
+      {
+        config: { auth: "brand" },
+        schema: { body: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) },
+      },
+      async (request) => {
+        handled.push("brand");
+        return { brand: request.brand, n: request.body.n };
+      },
+    );
     api.get("/brand", { config: { auth: "brand" } }, async (request) => ({ slug: request.brand.slug }));
     api.get("/store", { config: { auth: "store" } }, async (request) => ({ party: request.store.party }));
     api.get("/admin", { config: { auth: "admin" } }, async () => ({ ok: true }));
-    api.get("/own-prehandler", {
-      config: { auth: "brand" },
-      preHandler: async (_request, reply) => { void reply.header("x-first", "yes"); },
-    }, async () => ({ ok: true }));
+    api.get(
+      "/own-prehandler",
+      {
+        config: { auth: "brand" },
+        preHandler: async (_request, reply) => {
+          void reply.header("x-first", "yes");
+        },
+      },
+      async () => ({ ok: true }),
+    );
     api.get("/public", async (request) => ({ slug: request.brand.slug }));
     await app.ready();
   });
-  after(async () => { await app?.close(); });
+  after(async () => {
+    await app?.close();
+  });
 
   const call = async (method: "GET" | "POST" | "HEAD", url: string, token?: string, payload?: unknown) => {
-    const r = await app.inject({ method, url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const r = await app.inject({
+      method,
+      url,
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
     return { status: r.statusCode, headers: r.headers, body: method === "HEAD" || r.body === "" ? null : JSON.parse(r.body) };
   };
 
@@ -71,10 +91,16 @@ describe("route authentication (config.auth)", () => {
       expect((await call("HEAD", "/brand", token)).status, `HEAD ${token}`).to.equal(401);
     }
     for (const token of [undefined, BRAND_KEY, "sts_unknown"]) {
-      expect((await call("GET", "/store", token)).body).to.deep.equal({ error: "unauthorized", message: "a valid store API key is required (Authorization: Bearer sts_…)" });
+      expect((await call("GET", "/store", token)).body).to.deep.equal({
+        error: "unauthorized",
+        message: "a valid store API key is required (Authorization: Bearer sts_…)",
+      });
     }
     for (const token of [undefined, BRAND_KEY, `${ADMIN}x`]) {
-      expect((await call("GET", "/admin", token)).body).to.deep.equal({ error: "unauthorized", message: "a valid admin token is required (Authorization: Bearer …)" });
+      expect((await call("GET", "/admin", token)).body).to.deep.equal({
+        error: "unauthorized",
+        message: "a valid admin token is required (Authorization: Bearer …)",
+      });
     }
   });
 
@@ -91,6 +117,6 @@ describe("route authentication (config.auth)", () => {
   it("fails closed when a handler reads a caller its route does not declare", async () => {
     const r = await call("GET", "/public", BRAND_KEY);
     expect(r.status).to.equal(500);
-    expect(JSON.stringify(r.body)).not.to.include("\"b\"");
+    expect(JSON.stringify(r.body)).not.to.include('"b"');
   });
 });

@@ -31,7 +31,10 @@ describe("proof bundle cache", function () {
     // The cache's pool counts its round trips; the uncached store it is compared with has its own.
     pool = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-    pool.query = ((...args: unknown[]) => { roundTrips++; return query(...args); }) as typeof pool.query;
+    pool.query = ((...args: unknown[]) => {
+      roundTrips++;
+      return query(...args);
+    }) as typeof pool.query;
     plain = createBundleRepo(services.db, chain);
   });
   after(async () => {
@@ -42,7 +45,12 @@ describe("proof bundle cache", function () {
   const code = (i: number) => brand.codes[i]!;
   const cacheOf = (options: Partial<BundleCacheOptions> = {}) => createBundleCache(pool, createBundleRepo(pool, chain), chain, { ...BIG, ...options });
   type Cache = ReturnType<typeof cacheOf>;
-  async function served(cache: Cache, i: number, proofs: LinkProofs, request: { secret: string } | { apiKey: string } = { secret: code(i).secret }): Promise<ServedBundle> {
+  async function served(
+    cache: Cache,
+    i: number,
+    proofs: LinkProofs,
+    request: { secret: string } | { apiKey: string } = { secret: code(i).secret },
+  ): Promise<ServedBundle> {
     const answer = await cache.serve(code(i).serial, request, proofs);
     if (typeof answer === "string") throw new Error(`bottle ${i}: ${answer}`);
     return answer;
@@ -187,10 +195,16 @@ describe("proof bundle cache", function () {
   });
 
   it("a bundle with a pending link is revalidated on every use", async () => {
-    const produced = { id: `prod-${code(3).serial}`, type: "production", codes: [code(3).serial], occurredAt: new Date().toISOString(), party: "factory-zunyi" };
+    const produced = {
+      id: `prod-${code(3).serial}`,
+      type: "production",
+      codes: [code(3).serial],
+      occurredAt: new Date().toISOString(),
+      party: "factory-zunyi",
+    };
     expect((await stack.postEvents(brand, [produced])).status).to.equal(202);
     const r = await fetch(`${stack.url}/api/v1/items/${code(3).serial}/proof?s=${encodeURIComponent(code(3).secret)}`);
-    const bundle = await r.json() as ProofBundle;
+    const bundle = (await r.json()) as ProofBundle;
     if (bundle.links[0]!.anchor === null) expect(r.headers.get("cache-control")).to.equal("private, no-cache");
     // Nothing left to anchor, so that later tests see no new batch.
     await stack.waitAnchored(code(3).serial, code(3).secret);

@@ -54,10 +54,14 @@ describe("price and region checks, alerts", function () {
     const events = lifecycle([a!, b!]);
     expect((await stack.postEvents(brand, events.slice(0, 3))).status).to.equal(202);
     // a is received in Shanghai (its region now), b in Beijing
-    expect((await stack.postEvents(brand, [
-      { id: "recv-a", type: "store_receiving", codes: [a], occurredAt: at(2), party: "store-pudong" },
-      { id: "recv-b", type: "store_receiving", codes: [b], occurredAt: at(2), party: "store-bj" },
-    ])).status).to.equal(202);
+    expect(
+      (
+        await stack.postEvents(brand, [
+          { id: "recv-a", type: "store_receiving", codes: [a], occurredAt: at(2), party: "store-pudong" },
+          { id: "recv-b", type: "store_receiving", codes: [b], occurredAt: at(2), party: "store-bj" },
+        ])
+      ).status,
+    ).to.equal(202);
     const { alerts: found } = await alerts(brand, "?kind=diversion");
     expect(found.map((x) => x.serial)).to.deep.equal([b]);
     expect(found[0]!.details.responsible).to.equal("dist-shanghai");
@@ -65,7 +69,8 @@ describe("price and region checks, alerts", function () {
 
   it("prices a sale against the band in force at the sale's time: 20 % under raises price_below, within raises nothing", async () => {
     const brand = await stack.createBrand({ codes: 4 });
-    const guide = (body: Record<string, unknown>) => stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { currency: "CNY", below: 0.05, above: 0.1, ...body } });
+    const guide = (body: Record<string, unknown>) =>
+      stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { currency: "CNY", below: 0.05, above: 0.1, ...body } });
     expect((await guide({ amount: "1499.00", validFrom: at(24 * 30) })).status).to.equal(201);
     const raised = await guide({ amount: "1799.00", validFrom: at(24) });
     expect(raised.status).to.equal(201);
@@ -73,15 +78,31 @@ describe("price and region checks, alerts", function () {
     const serials = brand.codes.map((c) => c.serial);
     const [p, i, o, r] = lifecycle(serials);
     expect((await stack.postEvents(brand, [p, i, o, r])).status).to.equal(202);
-    const sale = (n: number, amount: string, hoursAgo: number) => ({ id: `sale-${n}`, type: "retail_sale", codes: [serials[n]], occurredAt: at(hoursAgo), party: "store-pudong", price: { amount, currency: "CNY" } });
-    expect((await stack.postEvents(brand, [
-      sale(0, "1439.20", 2), // 20 % under 1799 → below
-      sale(1, "1799.00", 2), // within
-      sale(2, "1499.00", 48), // within the band in force two days ago (1499), under today's
-      sale(3, "2100.00", 2), // above
-    ])).status).to.equal(202);
+    const sale = (n: number, amount: string, hoursAgo: number) => ({
+      id: `sale-${n}`,
+      type: "retail_sale",
+      codes: [serials[n]],
+      occurredAt: at(hoursAgo),
+      party: "store-pudong",
+      price: { amount, currency: "CNY" },
+    });
+    expect(
+      (
+        await stack.postEvents(brand, [
+          sale(0, "1439.20", 2), // 20 % under 1799 → below
+          sale(1, "1799.00", 2), // within
+          sale(2, "1499.00", 48), // within the band in force two days ago (1499), under today's
+          sale(3, "2100.00", 2), // above
+        ])
+      ).status,
+    ).to.equal(202);
     const { alerts: found } = await alerts(brand);
-    expect(found.map((a) => [a.kind, a.serial]).sort()).to.deep.equal([["price_above", serials[3]], ["price_below", serials[0]]].sort());
+    expect(found.map((a) => [a.kind, a.serial]).sort()).to.deep.equal(
+      [
+        ["price_above", serials[3]],
+        ["price_below", serials[0]],
+      ].sort(),
+    );
     const below = found.find((a) => a.kind === "price_below")!;
     expect(below.details).to.deep.include({ deviation: -0.2, band: { min: "1709.05", max: "1978.90" } });
     expect(below.details.guide).to.include({ amount: "1799.00", currency: "CNY" });
@@ -94,19 +115,34 @@ describe("price and region checks, alerts", function () {
     const [twice, opened, unreceived, grey] = brand.codes.map((c) => c.serial);
     const [p, i, o] = lifecycle([twice!, opened!, unreceived!, grey!]);
     expect((await stack.postEvents(brand, [p, i, o])).status).to.equal(202);
-    const ev = (id: string, type: string, serial: string, party: string, hoursAgo: number, extra = {}) => ({ id, type, codes: [serial], occurredAt: at(hoursAgo), party, ...extra });
-    expect((await stack.postEvents(brand, [
-      ev("t-recv", "store_receiving", twice!, "store-pudong", 10),
-      ev("t-sale1", "retail_sale", twice!, "store-pudong", 9),
-      ev("t-sale2", "retail_sale", twice!, "store-pudong", 8),
-      ev("o-open", "opened", opened!, "store-pudong", 10),
-      ev("o-recv", "store_receiving", opened!, "store-pudong", 9),
-      ev("o-sale", "retail_sale", opened!, "store-pudong", 8),
-      ev("u-sale", "retail_sale", unreceived!, "store-pudong", 8),
-      ev("g-recv", "store_receiving", grey!, "store-grey", 8),
-    ])).status).to.equal(202);
+    const ev = (id: string, type: string, serial: string, party: string, hoursAgo: number, extra = {}) => ({
+      id,
+      type,
+      codes: [serial],
+      occurredAt: at(hoursAgo),
+      party,
+      ...extra,
+    });
+    expect(
+      (
+        await stack.postEvents(brand, [
+          ev("t-recv", "store_receiving", twice!, "store-pudong", 10),
+          ev("t-sale1", "retail_sale", twice!, "store-pudong", 9),
+          ev("t-sale2", "retail_sale", twice!, "store-pudong", 8),
+          ev("o-open", "opened", opened!, "store-pudong", 10),
+          ev("o-recv", "store_receiving", opened!, "store-pudong", 9),
+          ev("o-sale", "retail_sale", opened!, "store-pudong", 8),
+          ev("u-sale", "retail_sale", unreceived!, "store-pudong", 8),
+          ev("g-recv", "store_receiving", grey!, "store-grey", 8),
+        ])
+      ).status,
+    ).to.equal(202);
     const { alerts: found } = await alerts(brand);
-    const kinds = (serial: string) => found.filter((a) => a.serial === serial).map((a) => a.kind).sort();
+    const kinds = (serial: string) =>
+      found
+        .filter((a) => a.serial === serial)
+        .map((a) => a.kind)
+        .sort();
     expect(kinds(twice!)).to.deep.equal(["sold_twice"]);
     expect(kinds(opened!)).to.deep.equal(["received_after_opened", "sold_after_opened"]);
     expect(kinds(unreceived!)).to.deep.equal(["sold_without_receiving"]);
@@ -115,7 +151,14 @@ describe("price and region checks, alerts", function () {
 
   it("raises the same alerts whether a new bottle's whole life comes in one delivery (checked from memory) or one event per delivery (read back from the ledger)", async () => {
     const brand = await brandWithBeijing(2);
-    expect((await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: at(24 * 30) } })).status).to.equal(201);
+    expect(
+      (
+        await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, {
+          token: brand.apiKey,
+          body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: at(24 * 30) },
+        })
+      ).status,
+    ).to.equal(201);
     const [x, y] = brand.codes.map((c) => c.serial);
     // PostgreSQL keeps microseconds (rounded) and amounts with two decimals: the checks must see what the ledger holds.
     const steps = [
@@ -132,10 +175,25 @@ describe("price and region checks, alerts", function () {
     expect((await stack.postEvents(brand, life("x", x!))).status).to.equal(202);
     for (const event of life("y", y!)) expect((await stack.postEvents(brand, [event])).status).to.equal(202);
     const { alerts: found } = await alerts(brand, "?limit=100");
-    const of = (serial: string) => found.filter((a) => a.serial === serial).map(({ kind, party, details }) => ({ kind, party, details })).sort((a, b) => a.kind.localeCompare(b.kind));
-    expect(of(x!).map((a) => a.kind)).to.deep.equal(["diversion", "price_below", "price_below", "received_after_opened", "sold_after_opened", "sold_twice", "unauthorised_receiver"]);
+    const of = (serial: string) =>
+      found
+        .filter((a) => a.serial === serial)
+        .map(({ kind, party, details }) => ({ kind, party, details }))
+        .sort((a, b) => a.kind.localeCompare(b.kind));
+    expect(of(x!).map((a) => a.kind)).to.deep.equal([
+      "diversion",
+      "price_below",
+      "price_below",
+      "received_after_opened",
+      "sold_after_opened",
+      "sold_twice",
+      "unauthorised_receiver",
+    ]);
     expect(of(x!)).to.deep.equal(of(y!));
-    const prices = of(x!).filter((a) => a.kind === "price_below").map((a) => a.details.price.amount).sort();
+    const prices = of(x!)
+      .filter((a) => a.kind === "price_below")
+      .map((a) => a.details.price.amount)
+      .sort();
     expect(prices).to.deep.equal(["1000.00", "1200.50"]);
     expect(of(x!).find((a) => a.kind === "sold_after_opened")!.details.openedAt).to.equal("2026-01-01T19:04:06.000Z");
   });
@@ -164,7 +222,11 @@ describe("price and region checks, alerts", function () {
 
   it("refuses a guide price for an unknown product or region, or a bad band", async () => {
     const brand = await stack.createBrand({ codes: 0 });
-    const put = (gtin: string, body: Record<string, unknown>) => stack.request("PUT", `/api/v1/products/${gtin}/guide-price`, { token: brand.apiKey, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, ...body } });
+    const put = (gtin: string, body: Record<string, unknown>) =>
+      stack.request("PUT", `/api/v1/products/${gtin}/guide-price`, {
+        token: brand.apiKey,
+        body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, ...body },
+      });
     expect((await put("12345678901231", {})).body.field).to.equal("gtin");
     expect((await put(brand.gtin, { region: "CN-XX" })).body.field).to.equal("region");
     expect((await put(brand.gtin, { below: 1.5 })).status).to.equal(400);

@@ -40,15 +40,20 @@ describe("console: lockout, usernames per brand, label export", function () {
     expect((await createUser(a, { username: victim.username, password: victim.password, kind: "brand" })).status).to.equal(201);
     const client = consoleClient(stack.url);
     const token = await client.csrf();
-    const statuses = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-      client.post("/console/sign-in", { brand: a.slug, username: victim.username, password: `guess-${i}`, _csrf: token }).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        client.post("/console/sign-in", { brand: a.slug, username: victim.username, password: `guess-${i}`, _csrf: token }).then((r) => r.status),
+      ),
+    );
     expect(statuses.filter((s) => s === 401)).to.have.length(SIGN_IN_PER_USER);
     expect(statuses.filter((s) => s === 429)).to.have.length(50 - SIGN_IN_PER_USER);
     const right = await client.post("/console/sign-in", { ...victim, _csrf: token });
     expect(right.status).to.equal(429);
     expect(Number(right.headers.get("retry-after"))).to.be.within(1, 15 * 60);
     expect(right.setCookies.some((c) => c.startsWith("sealtrace_session="))).to.equal(false);
-    const { rows: [row] } = await db.query("SELECT failures FROM console_sign_in_failures WHERE brand = $1 AND username = $2", [a.slug, victim.username]);
+    const {
+      rows: [row],
+    } = await db.query("SELECT failures FROM console_sign_in_failures WHERE brand = $1 AND username = $2", [a.slug, victim.username]);
     expect(row.failures).to.equal(51);
   });
 

@@ -34,7 +34,17 @@ describe("console: periods, scans, redirects and passwords", () => {
   it("sends a signed-in user only to a console path, as given", () => {
     expect(safeNext("/console/alerts?kind=diversion")).to.equal("/console/alerts?kind=diversion");
     expect(safeNext("/console")).to.equal("/console");
-    for (const next of [undefined, "", "/", "https://evil.example/console", "//evil.example/console", "/\\evil.example", "/consolex", "/console/../admin", "/console/%2e%2e/x y"]) {
+    for (const next of [
+      undefined,
+      "",
+      "/",
+      "https://evil.example/console",
+      "//evil.example/console",
+      "/\\evil.example",
+      "/consolex",
+      "/console/../admin",
+      "/console/%2e%2e/x y",
+    ]) {
       expect(safeNext(next), String(next)).to.equal("/console");
     }
   });

@@ -40,7 +40,9 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     const created = await post({ username: `${demo.brand.slug}-Clerk`, password: "0123456789ab", kind: "store", party: "store-pudong", displayName: "店员" });
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
     expect(created.body).to.include({ username: `${demo.brand.slug}-clerk`, kind: "store", party: "store-pudong", admin: false, disabledAt: null });
-    const { rows: [row] } = await db.query("SELECT password_hash FROM console_users WHERE id = $1", [created.body.id]);
+    const {
+      rows: [row],
+    } = await db.query("SELECT password_hash FROM console_users WHERE id = $1", [created.body.id]);
     expect(row.password_hash).to.match(/^scrypt\$32768\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
     expect(row.password_hash).not.to.include("0123456789ab");
 
@@ -96,11 +98,17 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(ok.status).to.equal(303);
     expect(ok.location).to.equal("/console");
     const cookie = ok.setCookies.find((c) => c.startsWith("sealtrace_session="))!;
-    expect(cookie).to.match(/; Max-Age=43200/).and.to.match(/; Path=\/console/).and.to.match(/; HttpOnly/).and.to.match(/; Secure/).and.to.match(/; SameSite=Lax/);
+    expect(cookie)
+      .to.match(/; Max-Age=43200/)
+      .and.to.match(/; Path=\/console/)
+      .and.to.match(/; HttpOnly/)
+      .and.to.match(/; Secure/)
+      .and.to.match(/; SameSite=Lax/);
     const token = client.cookies.get("sealtrace_session")!;
     expect(token).to.match(/^[A-Za-z0-9_-]{43}$/);
     const { rows } = await db.query(
-      "SELECT s.token_hash, s.expires_at FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE u.username = $1", [demo.users.admin.username],
+      "SELECT s.token_hash, s.expires_at FROM console_sessions s JOIN console_users u ON u.id = s.user_id WHERE u.username = $1",
+      [demo.users.admin.username],
     );
     expect(rows.some((r) => r.token_hash.equals(createHash("sha256").update(token).digest()))).to.equal(true);
     const { rows: leaked } = await db.query("SELECT 1 FROM console_sessions WHERE encode(token_hash, 'escape') LIKE $1", [`%${token}%`]);
@@ -168,7 +176,10 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(expired.location).to.match(/^\/console\/sign-in/);
 
     const key = demo.brand.apiKey;
-    const temp = await stack.request("POST", "/api/v1/users", { token: key, body: { username: `${demo.brand.slug}-temp`, password: "temporary-pass", kind: "brand" } });
+    const temp = await stack.request("POST", "/api/v1/users", {
+      token: key,
+      body: { username: `${demo.brand.slug}-temp`, password: "temporary-pass", kind: "brand" },
+    });
     const tempClient = await signedIn({ brand: demo.brand.slug, username: `${demo.brand.slug}-temp`, password: "temporary-pass" });
     expect((await tempClient.get("/console/overview")).status).to.equal(200);
     expect((await stack.request("DELETE", `/api/v1/users/${temp.body.id}`, { token: key })).body.disabledAt).to.be.a("string");
@@ -181,24 +192,48 @@ describe("console: users, sessions, CSRF and tenancy", function () {
   it("keeps store users to their own store and brand users to their own brand", async () => {
     const pudong = await signedIn(demo.users.pudong);
     expect((await pudong.get("/console")).location).to.equal("/console/stores/store-pudong");
-    for (const path of ["/console/overview", "/console/sales", "/console/alerts", "/console/compliance", "/console/price-protection",
-      "/console/price-protection.csv", "/console/codes", "/console/codes/export?lot=FT-1", "/console/webhooks", "/console/batches",
-      "/console/stores", "/console/users"]) {
+    for (const path of [
+      "/console/overview",
+      "/console/sales",
+      "/console/alerts",
+      "/console/compliance",
+      "/console/price-protection",
+      "/console/price-protection.csv",
+      "/console/codes",
+      "/console/codes/export?lot=FT-1",
+      "/console/webhooks",
+      "/console/batches",
+      "/console/stores",
+      "/console/users",
+    ]) {
       const r = await pudong.get(path);
       expect(r.status, path).to.equal(403);
       expect(r.text, path).to.include("无权访问");
     }
-    for (const path of ["/console/stores/store-guiyang", "/console/stores/store-guiyang/sales", "/console/stores/store-guiyang/check?code=x", "/console/stores/no-such-store"]) {
+    for (const path of [
+      "/console/stores/store-guiyang",
+      "/console/stores/store-guiyang/sales",
+      "/console/stores/store-guiyang/check?code=x",
+      "/console/stores/no-such-store",
+    ]) {
       expect((await pudong.get(path)).status, path).to.equal(403);
     }
-    expect((await pudong.post("/console/stores/store-guiyang/threshold", { threshold: "1", _csrf: await pudong.csrf("/console/stores/store-pudong") })).status).to.equal(403);
-    expect((await pudong.post("/console/codes", { gtin: demo.gtins.feitian, count: "1", lot: "X", _csrf: await pudong.csrf("/console/stores/store-pudong") })).status).to.equal(403);
+    expect(
+      (await pudong.post("/console/stores/store-guiyang/threshold", { threshold: "1", _csrf: await pudong.csrf("/console/stores/store-pudong") })).status,
+    ).to.equal(403);
+    expect(
+      (await pudong.post("/console/codes", { gtin: demo.gtins.feitian, count: "1", lot: "X", _csrf: await pudong.csrf("/console/stores/store-pudong") }))
+        .status,
+    ).to.equal(403);
     const own = await pudong.get("/console/stores/store-pudong");
     expect(own.status).to.equal(200);
     expect(own.text).to.include("浦东专卖店").and.not.to.include("贵阳南明烟酒店");
 
     // a brand user who is not an admin cannot manage users
-    await stack.request("POST", "/api/v1/users", { token: demo.brand.apiKey, body: { username: `${demo.brand.slug}-analyst`, password: "analyst-password", kind: "brand" } });
+    await stack.request("POST", "/api/v1/users", {
+      token: demo.brand.apiKey,
+      body: { username: `${demo.brand.slug}-analyst`, password: "analyst-password", kind: "brand" },
+    });
     const analyst = await signedIn({ brand: demo.brand.slug, username: `${demo.brand.slug}-analyst`, password: "analyst-password" });
     expect((await analyst.get("/console/overview")).status).to.equal(200);
     expect((await analyst.get("/console/users")).status).to.equal(403);
@@ -206,7 +241,10 @@ describe("console: users, sessions, CSRF and tenancy", function () {
 
     // another brand's admin sees none of this brand's stores, lots or numbers
     const other = await stack.createBrand({ codes: 0 });
-    await stack.request("POST", "/api/v1/users", { token: other.apiKey, body: { username: `${other.slug}-admin`, password: "other-password", kind: "brand", admin: true } });
+    await stack.request("POST", "/api/v1/users", {
+      token: other.apiKey,
+      body: { username: `${other.slug}-admin`, password: "other-password", kind: "brand", admin: true },
+    });
     const stranger = await signedIn({ brand: other.slug, username: `${other.slug}-admin`, password: "other-password" });
     expect((await stranger.get("/console/stores/store-guiyang")).status).to.equal(404);
     expect((await stranger.get("/console/codes/export?lot=FT-1")).status).to.equal(404);
@@ -224,7 +262,9 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     expect(overview).to.include(`id="events-week" data-value="${expected.eventsWeek}"`);
     const stock = (await admin.get("/console/stores/store-pudong")).text;
     const feitian = expected.stock["store-pudong"]![demo.gtins.feitian]!;
-    expect(stock).to.include(`<td class="num">${feitian.onHand}</td><td class="num">${feitian.received}</td><td class="num">${feitian.sold}</td><td>${demo.gtins.feitian}</td>`);
+    expect(stock).to.include(
+      `<td class="num">${feitian.onHand}</td><td class="num">${feitian.received}</td><td class="num">${feitian.sold}</td><td>${demo.gtins.feitian}</td>`,
+    );
   });
 
   it("lets a store set its low-stock threshold with a form, refusing bad values with a 422 page", async () => {
@@ -264,7 +304,9 @@ describe("console: users, sessions, CSRF and tenancy", function () {
       expect(answer.location, next).to.equal("/console");
     }
     const client = consoleClient(stack.url);
-    expect((await client.post("/console/sign-in", { ...demo.users.admin, next: "/console/alerts?kind=price_below" })).location).to.equal("/console/alerts?kind=price_below");
+    expect((await client.post("/console/sign-in", { ...demo.users.admin, next: "/console/alerts?kind=price_below" })).location).to.equal(
+      "/console/alerts?kind=price_below",
+    );
   });
 
   it("lets a brand admin create and disable users with the console's forms", async () => {
@@ -275,13 +317,21 @@ describe("console: users, sessions, CSRF and tenancy", function () {
     const refused = await admin.post("/console/users", { username, password: "short", kind: "store", party: "store-pudong", _csrf: csrfOf(page.text) });
     expect(refused.status).to.equal(422);
     expect(refused.text).to.include("请检查「密码」").and.to.include(`value="${username}"`).and.not.to.include('value="short"');
-    const created = await admin.post("/console/users", { username, password: "cashier-password", kind: "store", party: "store-pudong", _csrf: csrfOf(page.text) });
+    const created = await admin.post("/console/users", {
+      username,
+      password: "cashier-password",
+      kind: "store",
+      party: "store-pudong",
+      _csrf: csrfOf(page.text),
+    });
     expect(created.status, created.text.slice(0, 400)).to.equal(303);
     expect((await admin.get(created.location!)).text).to.include(`已创建用户 ${username}`);
     const cashier = await signedIn({ brand: demo.brand.slug, username, password: "cashier-password" });
     expect((await cashier.get("/console")).location).to.equal("/console/stores/store-pudong");
 
-    const { rows: [row] } = await db.query("SELECT id FROM console_users WHERE username = $1", [username]);
+    const {
+      rows: [row],
+    } = await db.query("SELECT id FROM console_users WHERE username = $1", [username]);
     const disabled = await admin.post(`/console/users/${row.id}/disable`, { _csrf: csrfOf(page.text) });
     expect(disabled.status).to.equal(303);
     expect((await cashier.get("/console/stores/store-pudong")).status, "signed out at once").to.equal(303);

@@ -34,7 +34,10 @@ function rawRequest(port: number, method: string, path: string, headers: [string
       const split = text.indexOf("\r\n\r\n");
       const [statusLine, ...lines] = text.slice(0, split).split("\r\n");
       const head: Record<string, string> = {};
-      for (const line of lines) { const i = line.indexOf(":"); head[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim(); }
+      for (const line of lines) {
+        const i = line.indexOf(":");
+        head[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+      }
       let body = text.slice(split + 4);
       if (head["transfer-encoding"] === "chunked") {
         let out = "";
@@ -56,13 +59,20 @@ function rawRequest(port: number, method: string, path: string, headers: [string
 
 const THIS_SCAN = "（含本次）";
 const countOf = (body: string) => Number(/data-scan-count="(\d+)"/.exec(body)?.[1] ?? Number.NaN);
-const pathOf = (url: string) => { const u = new URL(url); return `${u.pathname}${u.search}`; };
+const pathOf = (url: string) => {
+  const u = new URL(url);
+  return `${u.pathname}${u.search}`;
+};
 
 describe("TRUST_PROXY: what a client writes in X-Forwarded-For", () => {
   it("refuses TRUST_PROXY=true (it trusts the client's own entry), explaining the two safe forms", () => {
     for (const value of ["true", "TRUE", "yes"]) {
       let error: unknown;
-      try { loadConfig({ TRUST_PROXY: value }); } catch (e) { error = e; }
+      try {
+        loadConfig({ TRUST_PROXY: value });
+      } catch (e) {
+        error = e;
+      }
       expect(error, value).to.be.instanceOf(ConfigError);
       const message = (error as ConfigError).problems.join("\n");
       expect(message).to.include("TRUST_PROXY=1");
@@ -73,8 +83,11 @@ describe("TRUST_PROXY: what a client writes in X-Forwarded-For", () => {
     expect(loadConfig({ TRUST_PROXY: "false" }).trustProxy).to.equal(false);
     expect(loadConfig({ TRUST_PROXY: "0" }).trustProxy).to.equal(false);
     expect(loadConfig({ TRUST_PROXY: "1" }).trustProxy).to.deep.equal({ hops: 1 });
-    expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 127.0.0.1,::1, loopback" }).trustProxy).to.deep.equal({ proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "loopback"] });
-    for (const bad of ["10.0.0.0/33", "proxy.internal", "1.2.3.4/8/1", "99"]) expect(() => loadConfig({ TRUST_PROXY: bad }), bad).to.throw(ConfigError, /TRUST_PROXY/);
+    expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 127.0.0.1,::1, loopback" }).trustProxy).to.deep.equal({
+      proxies: ["10.0.0.0/8", "127.0.0.1", "::1", "loopback"],
+    });
+    for (const bad of ["10.0.0.0/33", "proxy.internal", "1.2.3.4/8/1", "99"])
+      expect(() => loadConfig({ TRUST_PROXY: bad }), bad).to.throw(ConfigError, /TRUST_PROXY/);
   });
 
   it("takes the right-most address not written by a trusted proxy (hop count or proxy list), over raw sockets", async () => {
@@ -93,7 +106,10 @@ describe("TRUST_PROXY: what a client writes in X-Forwarded-For", () => {
         const { port } = app.server.address() as { port: number };
         // The client wrote 6.6.6.6 and 203.0.113.9 is where it connected from: the outer proxy
         // (10.1.2.3) appended that, the inner one (the socket, 127.0.0.1) appended 10.1.2.3, on a line of its own.
-        const r = await rawRequest(port, "GET", "/ip", [["X-Forwarded-For", "6.6.6.6, 203.0.113.9"], ["X-Forwarded-For", "10.1.2.3"]]);
+        const r = await rawRequest(port, "GET", "/ip", [
+          ["X-Forwarded-For", "6.6.6.6, 203.0.113.9"],
+          ["X-Forwarded-For", "10.1.2.3"],
+        ]);
         expect(r.body, JSON.stringify(trust)).to.equal(ip);
       } finally {
         await app.close();
@@ -111,13 +127,20 @@ describe("the consumer's routes under attack", function () {
   const logs: string[] = [];
   let ipCounter = 0;
   /** An address (the one our proxy appends) never used before in this file. */
-  const freshIp = () => { ipCounter++; return `192.0.2.${ipCounter}`; };
+  const freshIp = () => {
+    ipCounter++;
+    return `192.0.2.${ipCounter}`;
+  };
 
   before(async () => {
     services = await startChainStack({
       keyIndex: 15,
       env: { TRUST_PROXY: "1", RATE_LIMIT_PER_IP: "8", RATE_LIMIT_PER_BOTTLE: "8", SCANS_PER_BOTTLE_PER_HOUR: "3" },
-      log: createLogger("info", { write: (line: string) => { logs.push(line); } }),
+      log: createLogger("info", {
+        write: (line: string) => {
+          logs.push(line);
+        },
+      }),
     });
     ({ stack, db } = services);
     port = Number(new URL(stack.url).port);
@@ -143,7 +166,9 @@ describe("the consumer's routes under attack", function () {
       const brand = await bottles(1);
       const client = freshIp();
       expect((await viaProxy(pathOf(brand.codes[0]!.url), client, "6.6.6.6")).status).to.equal(200);
-      const { rows: [{ scan_salt: salt }] } = await db.query("SELECT scan_salt FROM brands WHERE slug = $1", [brand.slug]);
+      const {
+        rows: [{ scan_salt: salt }],
+      } = await db.query("SELECT scan_salt FROM brands WHERE slug = $1", [brand.slug]);
       const [scan] = await storedScans(brand.codes[0]!.serial);
       expect(scan!.ip_hash.equals(createHash("sha256").update(salt).update(client).digest()), "the scan is the proxy-given address's").to.equal(true);
     });
@@ -167,10 +192,15 @@ describe("the consumer's routes under attack", function () {
 
     it("the place of a scan cannot be chosen: no fake copied-code warning", async () => {
       const brand = await bottles(1);
-      const places = await stack.request("PUT", "/api/v1/ip-places", { token: brand.apiKey, body: { places: [
-        { cidr: "192.0.2.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
-        { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
-      ] } });
+      const places = await stack.request("PUT", "/api/v1/ip-places", {
+        token: brand.apiKey,
+        body: {
+          places: [
+            { cidr: "192.0.2.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
+            { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
+          ],
+        },
+      });
       expect(places.status).to.equal(200);
       const url = pathOf(brand.codes[0]!.url);
       expect((await viaProxy(url, freshIp())).body).to.include("verdict-genuine");
@@ -200,9 +230,15 @@ describe("the consumer's routes under attack", function () {
       const [one, two] = brand.codes as [BrandFixture["codes"][number], BrandFixture["codes"][number]];
       const pages = await Promise.all(Array.from({ length: 6 }, () => viaProxy(pathOf(one.url), freshIp())));
       expect(pages.map((p) => p.status)).to.deep.equal(Array(6).fill(200));
-      expect(pages.filter((p) => p.body.includes(THIS_SCAN)), "three pages say their scan was counted").to.have.length(3);
+      expect(
+        pages.filter((p) => p.body.includes(THIS_SCAN)),
+        "three pages say their scan was counted",
+      ).to.have.length(3);
       expect(await storedScans(one.serial)).to.have.length(3);
-      const { rows } = await db.query("SELECT count(*)::int AS n FROM links l JOIN events e ON e.id = l.event_id WHERE l.serial = $1 AND e.type = 'consumer_scan'", [one.serial]);
+      const { rows } = await db.query(
+        "SELECT count(*)::int AS n FROM links l JOIN events e ON e.id = l.event_id WHERE l.serial = $1 AND e.type = 'consumer_scan'",
+        [one.serial],
+      );
       expect(rows[0].n, "the chain grew by three links only").to.equal(3);
       // One after another too, and the page past the bound shows the bottle and the scans recorded.
       for (let i = 0; i < 4; i++) await viaProxy(pathOf(two.url), freshIp());
@@ -233,7 +269,9 @@ describe("the consumer's routes under attack", function () {
       }
       expect(await storedScans(code.serial), "no preview was recorded").to.have.length(0);
       expect((await viaProxy(pathOf(capped.capUrl), freshIp(), undefined, [["User-Agent", "Twitterbot/1.0"]])).status).to.equal(200);
-      const { rows: [opened] } = await db.query("SELECT opened_at FROM codes WHERE serial = $1", [capped.serial]);
+      const {
+        rows: [opened],
+      } = await db.query("SELECT opened_at FROM codes WHERE serial = $1", [capped.serial]);
       expect(opened.opened_at, "a preview of the cap's link does not open the bottle").to.equal(null);
       const person = await viaProxy(pathOf(code.url), freshIp(), undefined, [["User-Agent", "Mozilla/5.0 (iPhone) MicroMessenger/8.0.50"]]);
       expect(person.body).to.include(THIS_SCAN);
@@ -251,7 +289,9 @@ describe("the consumer's routes under attack", function () {
           if (args.length === 0) super(RealDate.now() - SKEW);
           else super(...(args as [string]));
         }
-        static override now(): number { return RealDate.now() - SKEW; }
+        static override now(): number {
+          return RealDate.now() - SKEW;
+        }
       }
       globalThis.Date = SkewedDate as DateConstructor;
       let pages: Raw[];
@@ -297,7 +337,10 @@ describe("the consumer's routes under attack", function () {
       expect(right.bundle?.events.length).to.be.greaterThan(0);
       expect(right.work[0]!.rows, "the links are read for the right secret").to.be.greaterThan(1);
       // The route (through its cache) answers both alike.
-      const [a, b] = [await viaProxy("/api/v1/items/NOSUCHSERIAL00/proof?s=wrong-secret", freshIp()), await viaProxy(`/api/v1/items/${code.serial}/proof?s=wrong-secret`, freshIp())];
+      const [a, b] = [
+        await viaProxy("/api/v1/items/NOSUCHSERIAL00/proof?s=wrong-secret", freshIp()),
+        await viaProxy(`/api/v1/items/${code.serial}/proof?s=wrong-secret`, freshIp()),
+      ];
       expect([a.status, b.status]).to.deep.equal([404, 404]);
       expect(a.body).to.equal(b.body);
     });

@@ -59,7 +59,8 @@ describe("consumer verification page", function () {
   it("shows the official guide price in force for the bottle's region", async () => {
     const { brand, url } = await soldBottle();
     expect((await page(pathOf(url))).body).not.to.include("data-guide-price");
-    const put = (body: Record<string, unknown>) => stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { currency: "CNY", below: 0.05, above: 0.1, ...body } });
+    const put = (body: Record<string, unknown>) =>
+      stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, { token: brand.apiKey, body: { currency: "CNY", below: 0.05, above: 0.1, ...body } });
     expect((await put({ amount: "1499.00" })).status).to.equal(201);
     expect((await put({ amount: "1699.00", region: "CN-SH" })).status).to.equal(201);
     expect((await put({ amount: "1999.00", validFrom: new Date(Date.now() + 86_400_000).toISOString() })).status).to.equal(201);
@@ -169,9 +170,13 @@ describe("consumer verification page", function () {
       const later = await page(pathOf(url), { "x-forwarded-for": "192.0.2.63" });
       expect(later.body).to.include('data-verdict="warning"');
       expect(later.body).not.to.include('class="sale"');
-      expect(later.body).to.match(/<li data-warning="sold_before">此瓶已于 [^<]+ 在 浦东专卖店 售出，买家已于 [^<]+ 首次验证；若有人将它作为新品卖给您，它已被转卖或重新灌装。<\/li>/);
+      expect(later.body).to.match(
+        /<li data-warning="sold_before">此瓶已于 [^<]+ 在 浦东专卖店 售出，买家已于 [^<]+ 首次验证；若有人将它作为新品卖给您，它已被转卖或重新灌装。<\/li>/,
+      );
       const en = await page(`${pathOf(url)}&lang=en`, { "x-forwarded-for": "192.0.2.64" });
-      expect(en.body).to.match(/<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店, first verified by its buyer on [^<]+\. If it is offered to you as new, it has been resold or refilled\.<\/li>/);
+      expect(en.body).to.match(
+        /<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店, first verified by its buyer on [^<]+\. If it is offered to you as new, it has been resold or refilled\.<\/li>/,
+      );
       // the store's JSON: sold_before, with the buyer's first verification, even once that scan is older than the copy check's week
       await db.query("UPDATE scans SET scanned_at = scanned_at - interval '10 days' WHERE serial = $1", [serial]);
       const checked = await storeCheck(brand, serial);
@@ -181,20 +186,34 @@ describe("consumer verification page", function () {
 
     it("a second sale is sold_before even on the first scan after it", async () => {
       const { brand, url, serial } = await boughtDaysAgo();
-      const again = { id: `resale-${serial}`, type: "retail_sale", codes: [serial], occurredAt: new Date(Date.now() - 3_600_000).toISOString(), party: "store-pudong", price: { amount: "1499.00", currency: "CNY" } };
+      const again = {
+        id: `resale-${serial}`,
+        type: "retail_sale",
+        codes: [serial],
+        occurredAt: new Date(Date.now() - 3_600_000).toISOString(),
+        party: "store-pudong",
+        price: { amount: "1499.00", currency: "CNY" },
+      };
       expect((await stack.postEvents(brand, [again])).status).to.equal(202);
       const r = await page(`${pathOf(url)}&lang=en`, { "x-forwarded-for": "192.0.2.65" });
       expect(r.body).to.include('data-verdict="warning"');
-      expect(r.body).to.match(/<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店 \(sold 2 times\)\. A bottle is sold once: if it is offered to you as new, ask why\.<\/li>/);
+      expect(r.body).to.match(
+        /<li data-warning="sold_before">This bottle was sold on [^<]+ at 浦东专卖店 \(sold 2 times\)\. A bottle is sold once: if it is offered to you as new, ask why\.<\/li>/,
+      );
     });
   });
 
   it("warns about a copied code scanned in two distant places within hours", async () => {
     const { brand, url } = await soldBottle();
-    const places = await stack.request("PUT", "/api/v1/ip-places", { token: brand.apiKey, body: { places: [
-      { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
-      { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
-    ] } });
+    const places = await stack.request("PUT", "/api/v1/ip-places", {
+      token: brand.apiKey,
+      body: {
+        places: [
+          { cidr: "203.0.113.0/24", place: "上海", latitude: 31.23, longitude: 121.47 },
+          { cidr: "198.51.100.0/24", place: "乌鲁木齐", latitude: 43.83, longitude: 87.62 },
+        ],
+      },
+    });
     expect(places.status).to.equal(200);
     expect((await page(pathOf(url), { "x-forwarded-for": SHANGHAI_IP })).body).to.include("verdict-genuine");
     const second = await page(pathOf(url), { "x-forwarded-for": URUMQI_IP });
@@ -226,7 +245,10 @@ describe("consumer verification page", function () {
   it("escapes brand-supplied text", async () => {
     const brand = await stack.createBrand({ codes: 1 });
     await stack.request("PUT", `/api/v1/products/${brand.gtin}`, { token: brand.apiKey, body: { name: "<script>alert(1)</script>" } });
-    await stack.request("PUT", "/api/v1/parties/store-pudong", { token: brand.apiKey, body: { kind: "store", name: `"><img src=x onerror=alert(2)>`, region: "CN-SH" } });
+    await stack.request("PUT", "/api/v1/parties/store-pudong", {
+      token: brand.apiKey,
+      body: { kind: "store", name: `"><img src=x onerror=alert(2)>`, region: "CN-SH" },
+    });
     expect((await stack.postEvents(brand, lifecycle([brand.codes[0]!.serial]))).status).to.equal(202);
     const r = await page(pathOf(brand.codes[0]!.url));
     expect(r.body).not.to.include("<script>alert(1)</script>");
@@ -290,12 +312,14 @@ describe("rate limits on public routes", function () {
     const other = new URL(brand.codes[1]!.url);
     const fromOneIp: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const r = await fetch(`${stack.url}/api/v1/items/${brand.codes[1]!.serial}/proof?s=${other.searchParams.get("s")}`, { headers: { "x-forwarded-for": "198.51.100.77" } });
+      const r = await fetch(`${stack.url}/api/v1/items/${brand.codes[1]!.serial}/proof?s=${other.searchParams.get("s")}`, {
+        headers: { "x-forwarded-for": "198.51.100.77" },
+      });
       fromOneIp.push(r.status);
     }
     expect(fromOneIp.slice(0, 8).every((s) => s === 200)).to.equal(true);
     expect(fromOneIp.slice(8)).to.deep.equal([429, 429]);
-    const body = await (await fetch(`${stack.url}/api/v1/items/x/proof`, { headers: { "x-forwarded-for": "198.51.100.77" } })).json() as { error: string };
+    const body = (await (await fetch(`${stack.url}/api/v1/items/x/proof`, { headers: { "x-forwarded-for": "198.51.100.77" } })).json()) as { error: string };
     expect(body.error).to.equal("rate_limited");
   });
 });

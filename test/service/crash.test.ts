@@ -17,7 +17,11 @@ import { lifecycle, startStack, type Stack } from "../helpers/stack.ts";
 type Moment = "after-send" | "before-send";
 
 /** A JSON-RPC proxy that kills `victim()` when it sees eth_sendRawTransaction. */
-async function killingProxy(target: string, moment: Moment, victim: () => ChildProcess | null): Promise<{ url: string; kills: number; close(): Promise<void> }> {
+async function killingProxy(
+  target: string,
+  moment: Moment,
+  victim: () => ChildProcess | null,
+): Promise<{ url: string; kills: number; close(): Promise<void> }> {
   const state = { kills: 0 };
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -44,8 +48,14 @@ async function killingProxy(target: string, moment: Moment, victim: () => ChildP
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${port}`,
-    get kills() { return state.kills; },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    get kills() {
+      return state.kills;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -58,8 +68,12 @@ function startWorker(env: Record<string, string>): { child: ChildProcess; exited
 describe("crash recovery of the anchorer", function () {
   this.timeout(180_000);
   let chain: LocalChain;
-  before(async () => { chain = await startLocalChain(); });
-  after(async () => { await chain?.stop(); });
+  before(async () => {
+    chain = await startLocalChain();
+  });
+  after(async () => {
+    await chain?.stop();
+  });
 
   for (const moment of ["after-send", "before-send"] as Moment[]) {
     it(`a worker SIGKILLed ${moment === "after-send" ? "right after sending" : "just before sending"} the anchor transaction recovers with no double anchor and no gap`, async () => {
@@ -77,7 +91,9 @@ describe("crash recovery of the anchorer", function () {
         worker = startWorker({ ...stack.env, CHAIN_RPC_URL: proxy.url });
         expect(await worker.exited, "the worker was killed").to.equal(137);
         expect(proxy.kills).to.equal(1);
-        const { rows: [sent] } = await db.pool.query<{ seq: number; state: string; tx_hash: string }>("SELECT seq, state, tx_hash FROM batches ORDER BY seq");
+        const {
+          rows: [sent],
+        } = await db.pool.query<{ seq: number; state: string; tx_hash: string }>("SELECT seq, state, tx_hash FROM batches ORDER BY seq");
         expect(sent).to.include({ seq: 1, state: "sent" });
 
         // More events arrive while no worker runs; then a healthy worker takes over.

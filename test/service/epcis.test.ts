@@ -24,18 +24,32 @@ const CONFORMANCE = fileURLToPath(new URL("../../../shared/conformance/epcis/", 
 // GS1's examples are read in place; a clone without ../shared skips the tests that need them.
 const HAVE_EXAMPLES = existsSync(CONFORMANCE);
 if (!HAVE_EXAMPLES) console.log(`  (GS1's EPCIS examples not found at ${CONFORMANCE}: the tests that capture them are skipped)`);
-const EXAMPLES = HAVE_EXAMPLES ? readdirSync(CONFORMANCE).filter((f) => f.endsWith(".jsonld")).sort() : [];
+const EXAMPLES = HAVE_EXAMPLES
+  ? readdirSync(CONFORMANCE)
+      .filter((f) => f.endsWith(".jsonld"))
+      .sort()
+  : [];
 /** `it` for a test that reads GS1's examples: skipped without them. */
 const itWithExamples = HAVE_EXAMPLES ? it : it.skip;
-const example = (file: string) => JSON.parse(readFileSync(`${CONFORMANCE}${file}`, "utf8")) as { "@context": unknown; epcisBody: { eventList: Record<string, unknown>[] } };
+const example = (file: string) =>
+  JSON.parse(readFileSync(`${CONFORMANCE}${file}`, "utf8")) as { "@context": unknown; epcisBody: { eventList: Record<string, unknown>[] } };
 const CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", { sealtrace: "https://ns.sealtrace.dev/epcis/" }];
 
 /** A GLN-13 with its check digit, from 12 digits. */
 const gln = (digits12: string) => digits12 + gs1CheckDigit(digits12);
-const GLN = { factory: gln("690123400001"), warehouse: gln("690123400002"), distributor: gln("690123400003"), store: gln("690123400004"), storeBj: gln("690123400005") };
+const GLN = {
+  factory: gln("690123400001"),
+  warehouse: gln("690123400002"),
+  distributor: gln("690123400003"),
+  store: gln("690123400004"),
+  storeBj: gln("690123400005"),
+};
 const sgln = (g: string) => `urn:epc:id:sgln:${g.slice(0, 7)}.${g.slice(7, 12)}.0`;
 const SSCC_URN = "urn:epc:id:sscc:6901234.0000000001";
-const SSCC_DL = (() => { const body = "0" + "6901234" + "000000001"; return `https://id.gs1.org/00/${body}${gs1CheckDigit(body)}`; })();
+const SSCC_DL = (() => {
+  const body = "0" + "6901234" + "000000001";
+  return `https://id.gs1.org/00/${body}${gs1CheckDigit(body)}`;
+})();
 
 function documentOf(events: Record<string, unknown>[]) {
   return { "@context": CONTEXT, type: "EPCISDocument", schemaVersion: "2.0", creationDate: new Date().toISOString(), epcisBody: { eventList: events } };
@@ -45,11 +59,19 @@ describe("EPCIS 2.0 capture and query", function () {
   this.timeout(180_000);
   let env: ChainStack;
 
-  before(async () => { env = await startChainStack({ keyIndex: 18 }); });
-  after(async () => { await env?.stop(); });
+  before(async () => {
+    env = await startChainStack({ keyIndex: 18 });
+  });
+  after(async () => {
+    await env?.stop();
+  });
 
   const capture = (brand: BrandFixture, document: unknown, headers: Record<string, string> = {}) =>
-    env.stack.request("POST", `/epcis/${brand.slug}/capture`, { token: brand.apiKey, body: document, headers: { "content-type": "application/ld+json", ...headers } });
+    env.stack.request("POST", `/epcis/${brand.slug}/capture`, {
+      token: brand.apiKey,
+      body: document,
+      headers: { "content-type": "application/ld+json", ...headers },
+    });
   const query = (brand: BrandFixture, params = "") => env.stack.request("GET", `/epcis/${brand.slug}/events${params}`, { token: brand.apiKey });
   const stripAnchor = (event: Record<string, unknown>) => Object.fromEntries(Object.entries(event).filter(([key]) => key !== "sealtrace:anchor"));
   const count = async (table: string, brand: BrandFixture) =>
@@ -68,7 +90,8 @@ describe("EPCIS 2.0 capture and query", function () {
     await put("/api/v1/parties/store-pudong", { kind: "store", name: "浦东专卖店", region: "CN-SH", gln: GLN.store });
     await put("/api/v1/parties/store-bj", { kind: "store", name: "北京王府井店", region: "CN-BJ", gln: GLN.storeBj });
     const guide = await env.stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, {
-      token: brand.apiKey, body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: new Date(Date.now() - 30 * 86_400_000).toISOString() },
+      token: brand.apiKey,
+      body: { amount: "1499.00", currency: "CNY", below: 0.05, above: 0.1, validFrom: new Date(Date.now() - 30 * 86_400_000).toISOString() },
     });
     expect(guide.status, JSON.stringify(guide.body)).to.equal(201);
     return brand;
@@ -86,7 +109,13 @@ describe("EPCIS 2.0 capture and query", function () {
         expect(Number(r.headers.get("gs1-epcis-capture-file-size-limit"))).to.be.greaterThan(0);
         const job = await env.stack.request("GET", r.headers.get("location")!, { token: brand.apiKey });
         expect(job.status).to.equal(200);
-        expect(job.body).to.include({ success: true, running: false, captureErrorBehaviour: "rollback", stored: document.epcisBody.eventList.length, duplicates: 0 });
+        expect(job.body).to.include({
+          success: true,
+          running: false,
+          captureErrorBehaviour: "rollback",
+          stored: document.epcisBody.eventList.length,
+          duplicates: 0,
+        });
         expect(job.body.errors).to.deep.equal([]);
 
         const all = await query(brand);
@@ -101,7 +130,7 @@ describe("EPCIS 2.0 capture and query", function () {
         }
         // the documents' own namespace prefixes come back, so extension fields still resolve
         expect(JSON.stringify(all.body["@context"])).to.include("sealtrace");
-        for (const entry of (document["@context"] as unknown[] | undefined ?? []).filter((c) => typeof c === "object")) {
+        for (const entry of ((document["@context"] as unknown[] | undefined) ?? []).filter((c) => typeof c === "object")) {
           for (const prefix of Object.keys(entry as object)) expect(all.body["@context"][1]).to.have.property(prefix);
         }
       });
@@ -118,7 +147,9 @@ describe("EPCIS 2.0 capture and query", function () {
       const urn = await query(brand, `?MATCH_epc=${encodeURIComponent("urn:epc:id:sgtin:0614141.107346.2018")}`);
       const dl = await query(brand, `?MATCH_epc=${encodeURIComponent("https://example.com/01/10614141073464/21/2018")}`);
       expect(urn.body.epcisBody.queryResults.resultsBody.eventList).to.have.length(2);
-      expect(dl.body.epcisBody.queryResults.resultsBody.eventList.map(stripAnchor)).to.deep.equal(urn.body.epcisBody.queryResults.resultsBody.eventList.map(stripAnchor));
+      expect(dl.body.epcisBody.queryResults.resultsBody.eventList.map(stripAnchor)).to.deep.equal(
+        urn.body.epcisBody.queryResults.resultsBody.eventList.map(stripAnchor),
+      );
     });
   });
 
@@ -130,22 +161,89 @@ describe("EPCIS 2.0 capture and query", function () {
       const urn = (i: number) => `urn:epc:id:sgtin:${viaEpcis.gtin.slice(1, 8)}.${viaEpcis.gtin[0]}${viaEpcis.gtin.slice(8, 13)}.${viaEpcis.codes[i]!.serial}`;
       const where = (g: string) => ({ readPoint: { id: sgln(g) }, bizLocation: { id: sgln(g) } });
       const sale = (i: number, g: string, amount: string, hoursAgo: number) => ({
-        type: "ObjectEvent", eventTime: at(hoursAgo), eventTimeZoneOffset: "+08:00", epcList: [dl(i)], action: "OBSERVE", bizStep: "retail_selling", ...where(g),
+        type: "ObjectEvent",
+        eventTime: at(hoursAgo),
+        eventTimeZoneOffset: "+08:00",
+        epcList: [dl(i)],
+        action: "OBSERVE",
+        bizStep: "retail_selling",
+        ...where(g),
         "sealtrace:price": { amount, currency: "CNY" },
       });
       const flow = [
-        { type: "ObjectEvent", eventTime: at(200), eventTimeZoneOffset: "+08:00", epcList: [dl(0), dl(1), dl(2)], action: "ADD", bizStep: "commissioning", disposition: "active", ...where(GLN.factory) },
-        { type: "AggregationEvent", eventTime: at(199), eventTimeZoneOffset: "+08:00", parentID: SSCC_URN, childEPCs: [urn(0), urn(1)], action: "ADD", bizStep: "packing", ...where(GLN.factory) },
-        { type: "ObjectEvent", eventTime: at(150), eventTimeZoneOffset: "+08:00", epcList: [SSCC_URN, dl(2)], action: "OBSERVE", bizStep: "receiving", ...where(GLN.warehouse) },
         {
-          type: "ObjectEvent", eventTime: at(120), eventTimeZoneOffset: "+08:00", epcList: [SSCC_URN, dl(2)], action: "OBSERVE", bizStep: "shipping", ...where(GLN.warehouse),
-          bizTransactionList: [{ type: "po", bizTransaction: "urn:epcglobal:cbv:bt:6901234000017:PO-2026-118" }],
-          destinationList: [{ type: "owning_party", destination: `urn:epc:id:pgln:${GLN.distributor.slice(0, 7)}.${GLN.distributor.slice(7, 12)}` }, { type: "location", destination: sgln(GLN.distributor) }],
+          type: "ObjectEvent",
+          eventTime: at(200),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [dl(0), dl(1), dl(2)],
+          action: "ADD",
+          bizStep: "commissioning",
+          disposition: "active",
+          ...where(GLN.factory),
         },
-        { type: "ObjectEvent", eventTime: at(72), eventTimeZoneOffset: "+08:00", epcList: [SSCC_DL], action: "OBSERVE", bizStep: "receiving", ...where(GLN.store) },
-        { type: "ObjectEvent", eventTime: at(71), eventTimeZoneOffset: "+08:00", epcList: [urn(2)], action: "OBSERVE", bizStep: "receiving", ...where(GLN.storeBj) },
-        { type: "AggregationEvent", eventTime: at(70), eventTimeZoneOffset: "+08:00", parentID: SSCC_DL, action: "DELETE", bizStep: "unpacking", ...where(GLN.store) },
-        sale(0, GLN.store, "1499.00", 3), sale(1, GLN.store, "999.00", 2), sale(2, GLN.storeBj, "1499.00", 1),
+        {
+          type: "AggregationEvent",
+          eventTime: at(199),
+          eventTimeZoneOffset: "+08:00",
+          parentID: SSCC_URN,
+          childEPCs: [urn(0), urn(1)],
+          action: "ADD",
+          bizStep: "packing",
+          ...where(GLN.factory),
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: at(150),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [SSCC_URN, dl(2)],
+          action: "OBSERVE",
+          bizStep: "receiving",
+          ...where(GLN.warehouse),
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: at(120),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [SSCC_URN, dl(2)],
+          action: "OBSERVE",
+          bizStep: "shipping",
+          ...where(GLN.warehouse),
+          bizTransactionList: [{ type: "po", bizTransaction: "urn:epcglobal:cbv:bt:6901234000017:PO-2026-118" }],
+          destinationList: [
+            { type: "owning_party", destination: `urn:epc:id:pgln:${GLN.distributor.slice(0, 7)}.${GLN.distributor.slice(7, 12)}` },
+            { type: "location", destination: sgln(GLN.distributor) },
+          ],
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: at(72),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [SSCC_DL],
+          action: "OBSERVE",
+          bizStep: "receiving",
+          ...where(GLN.store),
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: at(71),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [urn(2)],
+          action: "OBSERVE",
+          bizStep: "receiving",
+          ...where(GLN.storeBj),
+        },
+        {
+          type: "AggregationEvent",
+          eventTime: at(70),
+          eventTimeZoneOffset: "+08:00",
+          parentID: SSCC_DL,
+          action: "DELETE",
+          bizStep: "unpacking",
+          ...where(GLN.store),
+        },
+        sale(0, GLN.store, "1499.00", 3),
+        sale(1, GLN.store, "999.00", 2),
+        sale(2, GLN.storeBj, "1499.00", 1),
       ];
       const r = await capture(viaEpcis, documentOf(flow));
       expect(r.status, JSON.stringify(r.body)).to.equal(202);
@@ -166,12 +264,16 @@ describe("EPCIS 2.0 capture and query", function () {
 
       for (let i = 0; i < 3; i++) {
         const [a, b] = await Promise.all([
-          env.stack.waitAnchored(s(viaEpcis, i), viaEpcis.codes[i]!.secret), env.stack.waitAnchored(s(viaWebhook, i), viaWebhook.codes[i]!.secret),
+          env.stack.waitAnchored(s(viaEpcis, i), viaEpcis.codes[i]!.secret),
+          env.stack.waitAnchored(s(viaWebhook, i), viaWebhook.codes[i]!.secret),
         ]);
         expect(verifyBundle(a).valid, JSON.stringify(verifyBundle(a).problems)).to.equal(true);
         expect(verifyBundle(b).valid).to.equal(true);
-        const steps = (bundle: typeof a) => bundle.events.map((e) => e.event).filter((e) => e.type !== "epcis")
-          .map((e) => ({ type: e.type, party: e.party, to: e.to ?? null, price: e.price ?? null }));
+        const steps = (bundle: typeof a) =>
+          bundle.events
+            .map((e) => e.event)
+            .filter((e) => e.type !== "epcis")
+            .map((e) => ({ type: e.type, party: e.party, to: e.to ?? null, price: e.price ?? null }));
         expect(steps(a), `bottle ${i}`).to.deep.equal(steps(b));
         // plus the packing and unpacking steps, kept as generic EPCIS steps in the history of the packed bottles
         expect(a.events.filter((e) => e.event.type === "epcis").map((e) => e.event.bizStep)).to.deep.equal(i < 2 ? ["packing", "unpacking"] : []);
@@ -180,7 +282,8 @@ describe("EPCIS 2.0 capture and query", function () {
       const alerts = async (brand: BrandFixture) => {
         const r = await env.stack.request("GET", "/api/v1/alerts", { token: brand.apiKey });
         return (r.body.alerts as { kind: string; serial: string; party: string }[])
-          .map((a) => `${a.kind}:${brand.codes.findIndex((c) => c.serial === a.serial)}:${a.party}`).sort();
+          .map((a) => `${a.kind}:${brand.codes.findIndex((c) => c.serial === a.serial)}:${a.party}`)
+          .sort();
       };
       const expected = await alerts(viaWebhook);
       expect(expected).to.include.members(["price_below:1:store-pudong"]);
@@ -192,10 +295,29 @@ describe("EPCIS 2.0 capture and query", function () {
       const brand = await brandWithGlns(1);
       const serial = brand.codes[0]!.serial;
       const item = `https://id.gs1.org/01/${brand.gtin}/21/${serial}`;
-      const r = await capture(brand, documentOf([
-        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: [item], action: "ADD", bizStep: "commissioning", bizLocation: { id: sgln(gln("123456700001")) } },
-        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:0614141.107346.2017"], action: "ADD", bizStep: "commissioning", bizLocation: { id: sgln(GLN.factory) } },
-      ]));
+      const r = await capture(
+        brand,
+        documentOf([
+          {
+            type: "ObjectEvent",
+            eventTime: new Date().toISOString(),
+            eventTimeZoneOffset: "+08:00",
+            epcList: [item],
+            action: "ADD",
+            bizStep: "commissioning",
+            bizLocation: { id: sgln(gln("123456700001")) },
+          },
+          {
+            type: "ObjectEvent",
+            eventTime: new Date().toISOString(),
+            eventTimeZoneOffset: "+08:00",
+            epcList: ["urn:epc:id:sgtin:0614141.107346.2017"],
+            action: "ADD",
+            bizStep: "commissioning",
+            bizLocation: { id: sgln(GLN.factory) },
+          },
+        ]),
+      );
       expect(r.body, JSON.stringify(r.body)).to.include({ success: true, stored: 2 });
       const { rows } = await env.db.query("SELECT count(*)::int AS n FROM links WHERE serial = $1", [serial]);
       expect(rows[0].n).to.equal(0);
@@ -212,14 +334,27 @@ describe("EPCIS 2.0 capture and query", function () {
     it("a malformed document gets 400 with the schema error's path, and nothing is stored", async () => {
       const brand = await brandWithGlns(1);
       const bad = documentOf([
-        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:0614141.107346.1"], action: "ADD", bizStep: "commissioning" },
-        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:0614141.107346.2"], action: "SOMETIMES" },
+        {
+          type: "ObjectEvent",
+          eventTime: new Date().toISOString(),
+          eventTimeZoneOffset: "+08:00",
+          epcList: ["urn:epc:id:sgtin:0614141.107346.1"],
+          action: "ADD",
+          bizStep: "commissioning",
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: new Date().toISOString(),
+          eventTimeZoneOffset: "+08:00",
+          epcList: ["urn:epc:id:sgtin:0614141.107346.2"],
+          action: "SOMETIMES",
+        },
       ]);
       const r = await capture(brand, bad);
       expect(r.status).to.equal(400);
       expect(r.body.error).to.equal("invalid_document");
       expect(r.body.problems.map((p: { field: string }) => p.field)).to.include("epcisBody.eventList[1].action");
-      const broken = await capture(brand, "{\"type\": \"EPCISDocument\", ");
+      const broken = await capture(brand, '{"type": "EPCISDocument", ');
       expect(broken.status).to.equal(400);
       const missing = await capture(brand, { ...documentOf([]), epcisBody: undefined });
       expect(missing.status).to.equal(400);
@@ -234,8 +369,25 @@ describe("EPCIS 2.0 capture and query", function () {
       const brand = await brandWithGlns(2);
       const dl = (i: number) => `https://id.gs1.org/01/${brand.gtin}/21/${brand.codes[i]!.serial}`;
       const document = documentOf([
-        { type: "ObjectEvent", eventTime: new Date(Date.now() - 60_000).toISOString(), eventTimeZoneOffset: "+08:00", epcList: [dl(0)], action: "ADD", bizStep: "commissioning", bizLocation: { id: sgln(GLN.factory) } },
-        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: [dl(1)], action: "OBSERVE", bizStep: "shipping", bizLocation: { id: sgln(GLN.factory) }, destinationList: [{ type: "location", destination: sgln(GLN.store) }] },
+        {
+          type: "ObjectEvent",
+          eventTime: new Date(Date.now() - 60_000).toISOString(),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [dl(0)],
+          action: "ADD",
+          bizStep: "commissioning",
+          bizLocation: { id: sgln(GLN.factory) },
+        },
+        {
+          type: "ObjectEvent",
+          eventTime: new Date().toISOString(),
+          eventTimeZoneOffset: "+08:00",
+          epcList: [dl(1)],
+          action: "OBSERVE",
+          bizStep: "shipping",
+          bizLocation: { id: sgln(GLN.factory) },
+          destinationList: [{ type: "location", destination: sgln(GLN.store) }],
+        },
       ]);
       const rolled = await capture(brand, document);
       expect(rolled.status).to.equal(202);
@@ -271,7 +423,14 @@ describe("EPCIS 2.0 capture and query", function () {
   describe("event identity and corrections", () => {
     it("an event without eventID gets the CBV 2.0 event hash as its id, and the same event again is a duplicate", async () => {
       const brand = await env.stack.createBrand({ codes: 0 });
-      const event = { type: "ObjectEvent", eventTime: "2026-11-20T08:00:00.000Z", eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:0614141.107346.77"], action: "OBSERVE", bizStep: "inspecting" };
+      const event = {
+        type: "ObjectEvent",
+        eventTime: "2026-11-20T08:00:00.000Z",
+        eventTimeZoneOffset: "+08:00",
+        epcList: ["urn:epc:id:sgtin:0614141.107346.77"],
+        action: "OBSERVE",
+        bizStep: "inspecting",
+      };
       const first = await capture(brand, documentOf([event]));
       expect(first.body.stored).to.equal(1);
       const listed = (await query(brand)).body.epcisBody.queryResults.resultsBody.eventList;
@@ -284,7 +443,14 @@ describe("EPCIS 2.0 capture and query", function () {
       const brand = await env.stack.createBrand({ codes: 0 });
       const original = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList[1]!;
       await capture(brand, documentOf([original]));
-      const declared = { ...original, errorDeclaration: { declarationTime: "2026-11-21T08:00:00.000Z", reason: "incorrect_data", correctiveEventIDs: ["urn:uuid:5c7e2a4e-0000-4000-8000-000000000001"] } };
+      const declared = {
+        ...original,
+        errorDeclaration: {
+          declarationTime: "2026-11-21T08:00:00.000Z",
+          reason: "incorrect_data",
+          correctiveEventIDs: ["urn:uuid:5c7e2a4e-0000-4000-8000-000000000001"],
+        },
+      };
       const r = await capture(brand, documentOf([declared]));
       expect(r.body).to.include({ success: true, stored: 1, duplicates: 0 });
       expect((await capture(brand, documentOf([declared]))).body).to.include({ stored: 0, duplicates: 1 });
@@ -307,8 +473,10 @@ describe("EPCIS 2.0 capture and query", function () {
       return (r.body.epcisBody.queryResults.resultsBody.eventList as { eventID: string }[]).map((e) => e.eventID);
     };
     before(async () => {
-      flow = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList
-        .concat(example("Example_9.6.3-AggregationEvent.jsonld").epcisBody.eventList, example("Example_9.6.4-TransformationEvent.jsonld").epcisBody.eventList);
+      flow = example("Example_9.6.1-ObjectEvent.jsonld").epcisBody.eventList.concat(
+        example("Example_9.6.3-AggregationEvent.jsonld").epcisBody.eventList,
+        example("Example_9.6.4-TransformationEvent.jsonld").epcisBody.eventList,
+      );
       brand = await env.stack.createBrand({ codes: 0 });
       const r = await capture(brand, { ...documentOf(flow), "@context": example("Example_9.6.1-ObjectEvent.jsonld")["@context"] });
       expect(r.body.stored).to.equal(4);
@@ -323,7 +491,9 @@ describe("EPCIS 2.0 capture and query", function () {
       expect(await ids(`?MATCH_epc=${encodeURIComponent("https://id.gs1.org/01/10614141073464/21/2018")}`)).to.deep.equal([id(0), id(1), id(2)]);
       expect(await ids(`?MATCH_epc=${encodeURIComponent("urn:epc:id:sscc:0614141.1234567890")}`)).to.deep.equal([]);
       expect(await ids(`?MATCH_anyEPC=${encodeURIComponent("urn:epc:id:sscc:0614141.1234567890")}`)).to.deep.equal([id(2)]);
-      expect(await ids(`?GE_eventTime=${encodeURIComponent("2005-04-04T12:00:00Z")}&LT_eventTime=${encodeURIComponent("2013-07-01T00:00:00Z")}`)).to.deep.equal([id(1), id(2)]);
+      expect(await ids(`?GE_eventTime=${encodeURIComponent("2005-04-04T12:00:00Z")}&LT_eventTime=${encodeURIComponent("2013-07-01T00:00:00Z")}`)).to.deep.equal(
+        [id(1), id(2)],
+      );
       expect(await ids(`?EQ_bizLocation=${encodeURIComponent("urn:epc:id:sgln:0012345.11111.0")}`)).to.deep.equal([id(1)]);
       expect(await ids(`?EQ_readPoint=${encodeURIComponent("urn:epc:id:sgln:0614141.07346.1234")}`)).to.deep.equal([id(0)]);
     });
@@ -341,7 +511,13 @@ describe("EPCIS 2.0 capture and query", function () {
     });
 
     it("refuses unknown parameters and bad values with 400 naming the parameter", async () => {
-      for (const [params, field] of [["?EQ_colour=red", "EQ_colour"], ["?perPage=0", "perPage"], ["?GE_eventTime=yesterday", "GE_eventTime"], ["?nextPageToken=forged", "nextPageToken"], ["?eventType=Event", "eventType"]]) {
+      for (const [params, field] of [
+        ["?EQ_colour=red", "EQ_colour"],
+        ["?perPage=0", "perPage"],
+        ["?GE_eventTime=yesterday", "GE_eventTime"],
+        ["?nextPageToken=forged", "nextPageToken"],
+        ["?eventType=Event", "eventType"],
+      ]) {
         const r = await query(brand, params);
         expect(r.status, params).to.equal(400);
         expect(r.body).to.include({ error: "QueryParameterException", field });
@@ -386,12 +562,18 @@ describe("EPCIS 2.0 capture and query", function () {
   it("reports a link anchored on an older registry as not anchored: only the current registry's anchors count", async () => {
     const brand = await env.stack.createBrand({ codes: 0 });
     const item = "urn:epc:id:sgtin:0614141.107346.2017";
-    const r = await capture(brand, documentOf([
-      { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: [item], action: "ADD", bizStep: "commissioning" },
-    ]));
+    const r = await capture(
+      brand,
+      documentOf([
+        { type: "ObjectEvent", eventTime: new Date().toISOString(), eventTimeZoneOffset: "+08:00", epcList: [item], action: "ADD", bizStep: "commissioning" },
+      ]),
+    );
     expect(r.body, JSON.stringify(r.body)).to.include({ success: true, stored: 1 });
     const anchors = async (request: Stack["request"]) => {
-      const events = (await request("GET", `/epcis/${brand.slug}/events`, { token: brand.apiKey })).body.epcisBody.queryResults.resultsBody.eventList as Record<string, any>[];
+      const events = (await request("GET", `/epcis/${brand.slug}/events`, { token: brand.apiKey })).body.epcisBody.queryResults.resultsBody.eventList as Record<
+        string,
+        any
+      >[];
       return events.map((e) => e["sealtrace:anchor"]);
     };
     const deadline = Date.now() + 60_000;
@@ -421,11 +603,15 @@ describe("EPCIS 2.0 capture and query", function () {
 
   it("a party's GLN must be a real GLN, SGLN or Digital Link", async () => {
     const brand = await env.stack.createBrand({ codes: 0 });
-    const put = (gln: string) => env.stack.request("PUT", "/api/v1/parties/store-x", { token: brand.apiKey, body: { kind: "store", name: "x", region: "CN-SH", gln } });
+    const put = (gln: string) =>
+      env.stack.request("PUT", "/api/v1/parties/store-x", { token: brand.apiKey, body: { kind: "store", name: "x", region: "CN-SH", gln } });
     expect((await put("6901234000010")).status).to.equal(422); // wrong check digit
     expect((await put("urn:epc:id:sgln:bad")).body).to.include({ field: "gln" });
     expect((await put(GLN.store)).status).to.equal(200);
-    const taken = await env.stack.request("PUT", "/api/v1/parties/store-y", { token: brand.apiKey, body: { kind: "store", name: "y", region: "CN-SH", gln: `https://id.gs1.org/414/${GLN.store}` } });
+    const taken = await env.stack.request("PUT", "/api/v1/parties/store-y", {
+      token: brand.apiKey,
+      body: { kind: "store", name: "y", region: "CN-SH", gln: `https://id.gs1.org/414/${GLN.store}` },
+    });
     expect(taken.status).to.equal(409);
   });
 });

@@ -51,8 +51,17 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
     const code = brand.codes[0]!;
     const pagePath = `${new URL(code.url).pathname}${new URL(code.url).search}`;
     const paths = [
-      pagePath, `${pagePath}&lang=en`, `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`,
-      "/api/v1/chain", "/api/v1/checkpoint", "/api/v1/batches", "/api/v1/batches/1", "/readyz", "/healthz", "/docs/json", "/verify",
+      pagePath,
+      `${pagePath}&lang=en`,
+      `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`,
+      "/api/v1/chain",
+      "/api/v1/checkpoint",
+      "/api/v1/batches",
+      "/api/v1/batches/1",
+      "/readyz",
+      "/healthz",
+      "/docs/json",
+      "/verify",
     ];
     for (const path of paths) {
       const response = await fetch(`${stack.url}${path}`);
@@ -73,9 +82,28 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
   });
 
   it("says plainly, in embedded mode, that the local chain is reachable only from the server's machine", () => {
-    const bottle = { serial: "S1", gtin: "06901234567892", lot: null, region: null, product: null, brandName: "B", steps: [], scans: { consumer: 0, beforeSale: 0, first: null }, warnings: [], sale: null, scanned: false, proofUrl: "/p", guide: null, chain: { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" }, explorerUrl: null, qrGtin: "06901234567892" };
+    const bottle = {
+      serial: "S1",
+      gtin: "06901234567892",
+      lot: null,
+      region: null,
+      product: null,
+      brandName: "B",
+      steps: [],
+      scans: { consumer: 0, beforeSale: 0, first: null },
+      warnings: [],
+      sale: null,
+      scanned: false,
+      proofUrl: "/p",
+      guide: null,
+      chain: { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" },
+      explorerUrl: null,
+      qrGtin: "06901234567892",
+    };
     const local = renderPage({ lang: "en", switchUrl: "/", bottle: { ...bottle, rpc: { kind: "local", url: "http://127.0.0.1:8545" } } as never });
-    expect(local).to.include('data-rpc-url="http://127.0.0.1:8545"').and.to.include('data-rpc="local"')
+    expect(local)
+      .to.include('data-rpc-url="http://127.0.0.1:8545"')
+      .and.to.include('data-rpc="local"')
       .and.to.include("reachable only from the server&#39;s own machine");
     const offered = renderPage({ lang: "zh", switchUrl: "/", bottle: { ...bottle, rpc: { kind: "public", url: "https://rpc.example" } } as never });
     expect(offered).to.include('data-rpc-url="https://rpc.example"').and.not.to.include('id="self-check-rpc"');
@@ -96,7 +124,12 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
   });
 
   it("/metrics answers only the bearer of METRICS_TOKEN", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong-token-0123456789" }, { authorization: `Basic ${METRICS_TOKEN}` }, { "x-forwarded-for": "127.0.0.1" }] as Record<string, string>[]) {
+    for (const headers of [
+      {},
+      { authorization: "Bearer wrong-token-0123456789" },
+      { authorization: `Basic ${METRICS_TOKEN}` },
+      { "x-forwarded-for": "127.0.0.1" },
+    ] as Record<string, string>[]) {
       const refused = await fetch(`${stack.url}/metrics`, { headers });
       const text = await refused.text();
       expect(refused.status, JSON.stringify(headers)).to.equal(401);
@@ -130,11 +163,15 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
     before(async () => {
       db = new pg.Client({ connectionString: stack.env.DATABASE_URL });
       await db.connect();
-      const { rows: [row] } = await db.query<{ seq: number; count: number }>("SELECT seq, leaf_count AS count FROM batches ORDER BY leaf_count DESC LIMIT 1");
+      const {
+        rows: [row],
+      } = await db.query<{ seq: number; count: number }>("SELECT seq, leaf_count AS count FROM batches ORDER BY leaf_count DESC LIMIT 1");
       ({ seq, count } = row!);
       expect(count, "a batch of several leaves").to.be.at.least(3);
     });
-    after(async () => { await db?.end(); });
+    after(async () => {
+      await db?.end();
+    });
 
     it("streams at most a bounded page per request; x-next-from pages through them all", async () => {
       const whole = await fetch(`${stack.url}/api/v1/batches/${seq}/leaves`);
@@ -169,23 +206,34 @@ describe("what the service tells strangers: RPC URL, readiness, metrics, leaves"
       let leafRequests = 0;
       const server = createServer((request, response) => {
         const url = new URL(request.url!, stack.url);
-        if (url.pathname.endsWith("/leaves")) { leafRequests++; url.searchParams.set("limit", "2"); }
+        if (url.pathname.endsWith("/leaves")) {
+          leafRequests++;
+          url.searchParams.set("limit", "2");
+        }
         const headers: Record<string, string> = {};
         if (typeof request.headers.authorization === "string") headers.authorization = request.headers.authorization;
-        fetch(url, { headers }).then(async (upstream) => {
-          const kept: Record<string, string> = {};
-          for (const [name, value] of upstream.headers) if (!["content-length", "transfer-encoding", "content-encoding", "connection"].includes(name)) kept[name] = value;
-          response.writeHead(upstream.status, kept).end(Buffer.from(await upstream.arrayBuffer()));
-        }, () => response.destroy());
+        fetch(url, { headers }).then(
+          async (upstream) => {
+            const kept: Record<string, string> = {};
+            for (const [name, value] of upstream.headers)
+              if (!["content-length", "transfer-encoding", "content-encoding", "connection"].includes(name)) kept[name] = value;
+            response.writeHead(upstream.status, kept).end(Buffer.from(await upstream.arrayBuffer()));
+          },
+          () => response.destroy(),
+        );
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       try {
         const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
         const audit = await runScript("scripts/audit.ts", ["--api", api, "--rpc", chain.url, "--brand-key", brand.apiKey]);
         expect(audit.code, audit.stdout + audit.stderr).to.equal(0);
-        const { rows: [totals] } = await db.query<{ batches: number; leaves: number }>("SELECT count(*)::int AS batches, sum(leaf_count)::int AS leaves FROM batches");
+        const {
+          rows: [totals],
+        } = await db.query<{ batches: number; leaves: number }>("SELECT count(*)::int AS batches, sum(leaf_count)::int AS leaves FROM batches");
         const { batches, leaves } = totals!;
-        expect(leafRequests, "a request per page of every batch").to.be.at.least(Math.ceil(leaves / 2)).and.to.be.greaterThan(batches);
+        expect(leafRequests, "a request per page of every batch")
+          .to.be.at.least(Math.ceil(leaves / 2))
+          .and.to.be.greaterThan(batches);
       } finally {
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));

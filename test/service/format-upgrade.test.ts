@@ -26,9 +26,20 @@ const log = createLogger("silent");
 
 /** What format 1 wrote for one event: the event as hashed, and one link per bottle with prev chained from zero. */
 async function formatOneEvent(db: Db, id: string, type: string, serials: string[], heads: Map<string, { n: number; hash: `0x${string}` }>): Promise<void> {
-  const canonical: CanonicalEvent = { brand: "old", id, type, codes: serials, occurredAt: "2026-11-01T08:00:00.000Z", receivedAt: "2026-11-01T08:00:01.000Z", party: "factory", salt: randomSalt() };
+  const canonical: CanonicalEvent = {
+    brand: "old",
+    id,
+    type,
+    codes: serials,
+    occurredAt: "2026-11-01T08:00:00.000Z",
+    receivedAt: "2026-11-01T08:00:01.000Z",
+    party: "factory",
+    salt: randomSalt(),
+  };
   const hash = eventHash(canonical);
-  const { rows: [event] } = await db.query<{ id: number }>(
+  const {
+    rows: [event],
+  } = await db.query<{ id: number }>(
     `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
      VALUES (1, $1, $2, $3, $4, $5, 'factory', $6, $7, $8) RETURNING id`,
     [id, type, serials, canonical.occurredAt, canonical.receivedAt, canonical.salt, JSON.stringify(canonical), Buffer.from(fromHex(hash))],
@@ -37,8 +48,14 @@ async function formatOneEvent(db: Db, id: string, type: string, serials: string[
     const head = heads.get(serial) ?? null;
     const link = nextLink(serial, hash, head === null ? null : { n: head.n, linkHash: head.hash });
     const h = linkHash(link);
-    await db.query("INSERT INTO links (serial, n, event_id, prev, link_hash, leaf) VALUES ($1, $2, $3, $4, $5, $6)",
-      [serial, link.n, event!.id, Buffer.from(fromHex(link.prev)), Buffer.from(fromHex(h)), Buffer.from(fromHex(leafOf(h)))]);
+    await db.query("INSERT INTO links (serial, n, event_id, prev, link_hash, leaf) VALUES ($1, $2, $3, $4, $5, $6)", [
+      serial,
+      link.n,
+      event!.id,
+      Buffer.from(fromHex(link.prev)),
+      Buffer.from(fromHex(h)),
+      Buffer.from(fromHex(leafOf(h))),
+    ]);
     await db.query("UPDATE codes SET last_n = $2, last_link_hash = $3, state = $4 WHERE serial = $1", [serial, link.n, Buffer.from(fromHex(h)), type]);
     heads.set(serial, { n: link.n, hash: h });
   }
@@ -48,10 +65,17 @@ async function formatOneEvent(db: Db, id: string, type: string, serials: string[
 async function formatOneSeal(db: Db, seq: number): Promise<void> {
   const { rows } = await db.query<{ id: number; leaf: Buffer }>("SELECT id, leaf FROM links WHERE batch_seq IS NULL ORDER BY id");
   const tree = new MerkleTree(rows.map((r) => toHex(r.leaf)));
-  await db.query("INSERT INTO batches (seq, root, leaf_count, state, chain_id, registry, tx_hash, block_number, block_time) VALUES ($1, $2, $3, 'anchored', $4, $5, $6, 1, now())",
-    [seq, Buffer.from(fromHex(tree.root)), rows.length, CHAIN.chainId, CHAIN.registry, `0x${"ab".repeat(32)}`]);
+  await db.query(
+    "INSERT INTO batches (seq, root, leaf_count, state, chain_id, registry, tx_hash, block_number, block_time) VALUES ($1, $2, $3, 'anchored', $4, $5, $6, 1, now())",
+    [seq, Buffer.from(fromHex(tree.root)), rows.length, CHAIN.chainId, CHAIN.registry, `0x${"ab".repeat(32)}`],
+  );
   for (const [i, row] of rows.entries()) {
-    await db.query("UPDATE links SET batch_seq = $1, leaf_index = $2, proof = $3 WHERE id = $4", [seq, i, Buffer.concat(tree.proof(i).map((p) => fromHex(p))), row.id]);
+    await db.query("UPDATE links SET batch_seq = $1, leaf_index = $2, proof = $3 WHERE id = $4", [
+      seq,
+      i,
+      Buffer.concat(tree.proof(i).map((p) => fromHex(p))),
+      row.id,
+    ]);
   }
 }
 
@@ -59,21 +83,36 @@ describe("upgrading a populated database to proof format 2", function () {
   this.timeout(60_000);
   let database: { url: string; drop(): Promise<void> };
   let db: Db;
-  before(async () => { database = await createDatabase(); });
-  after(async () => { await db?.end(); await database?.drop(); });
+  before(async () => {
+    database = await createDatabase();
+  });
+  after(async () => {
+    await db?.end();
+    await database?.drop();
+  });
 
   it("keeps format-1 histories verifying, commits every old chain's head in the first heads map, binds new chains", async () => {
     // A database as format 1 left it: migrations up to 0008, two bottles sealed in batch 1, one more link pending.
     await runner({
-      databaseUrl: database.url, dir: fileURLToPath(new URL("../../service/db/migrations", import.meta.url)), direction: "up",
-      migrationsTable: "schema_migrations", count: 8, singleTransaction: true, log: () => undefined, verbose: false,
+      databaseUrl: database.url,
+      dir: fileURLToPath(new URL("../../service/db/migrations", import.meta.url)),
+      direction: "up",
+      migrationsTable: "schema_migrations",
+      count: 8,
+      singleTransaction: true,
+      log: () => undefined,
+      verbose: false,
     });
     db = createPool(database.url, log, 4);
     await db.query("INSERT INTO brands (id, slug, name, api_key_hash) VALUES (1, 'old', 'Old', '\\x01')");
     await db.query("INSERT INTO regions (brand_id, code, name) VALUES (1, 'CN-SH', 'Shanghai')");
     await db.query("INSERT INTO products (brand_id, gtin, name) VALUES (1, $1, 'Bottle')", [GTIN]);
     for (const serial of ["OLDA", "OLDB", "OLDD", "NEWC"]) {
-      await db.query("INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, 1, $2, 'L1', $3)", [serial, GTIN, tokenHash(`secret-${serial}`)]);
+      await db.query("INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, 1, $2, 'L1', $3)", [
+        serial,
+        GTIN,
+        tokenHash(`secret-${serial}`),
+      ]);
     }
     const heads = new Map<string, { n: number; hash: `0x${string}` }>();
     await formatOneEvent(db, "prod", "production", ["OLDA", "OLDB", "OLDD"], heads);
@@ -90,16 +129,42 @@ describe("upgrading a populated database to proof format 2", function () {
     // After the upgrade: a new bottle's first link, and another link for an old one, written by the service's ledger.
     await withTransaction(db, async (tx) => {
       const locked = await lockHeads(tx, ["OLDA", "NEWC"]);
-      await appendEvents(tx, 1, null, new Date().toISOString(), [
-        { canonical: { brand: "old", id: "prod-new", type: "production", codes: ["NEWC"], salt: randomSalt(), party: "factory" }, brandEventId: "prod-new", occurredAt: new Date().toISOString(), party: "factory", to: null, price: null, data: null },
-        { canonical: { brand: "old", id: "sale-a", type: "retail_sale", codes: ["OLDA"], salt: randomSalt(), party: "factory" }, brandEventId: "sale-a", occurredAt: new Date().toISOString(), party: "factory", to: null, price: null, data: null },
-      ], locked);
+      await appendEvents(
+        tx,
+        1,
+        null,
+        new Date().toISOString(),
+        [
+          {
+            canonical: { brand: "old", id: "prod-new", type: "production", codes: ["NEWC"], salt: randomSalt(), party: "factory" },
+            brandEventId: "prod-new",
+            occurredAt: new Date().toISOString(),
+            party: "factory",
+            to: null,
+            price: null,
+            data: null,
+          },
+          {
+            canonical: { brand: "old", id: "sale-a", type: "retail_sale", codes: ["OLDA"], salt: randomSalt(), party: "factory" },
+            brandEventId: "sale-a",
+            occurredAt: new Date().toISOString(),
+            party: "factory",
+            to: null,
+            price: null,
+            data: null,
+          },
+        ],
+        locked,
+      );
     });
     const sealer = createSealer({ db, maxLinks: 1_000, log, metrics: createMetrics(async () => 0) });
     const batch = await sealer.sealOnce();
     expect(batch).to.include({ seq: 2, leafCount: 3 });
-    await db.query("UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = 2, block_time = now() WHERE seq = 2",
-      [CHAIN.chainId, CHAIN.registry, `0x${"cd".repeat(32)}`]);
+    await db.query("UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = 2, block_time = now() WHERE seq = 2", [
+      CHAIN.chainId,
+      CHAIN.registry,
+      `0x${"cd".repeat(32)}`,
+    ]);
 
     const bundles = createBundleRepo(db, async () => CHAIN);
     const bundleOf = async (serial: string) => (await bundles.bundleFor(serial, { secret: `secret-${serial}` }))!;
@@ -142,7 +207,8 @@ describe("upgrading a populated database to proof format 2", function () {
     expect(JSON.stringify(c)).to.not.include("OLDA");
 
     // Truncating an old bottle's bundle is caught by the heads map too.
-    a.links.pop(); a.events.pop();
+    a.links.pop();
+    a.events.pop();
     expect(verifyBundle(a).status).to.equal("invalid");
   });
 
@@ -152,17 +218,34 @@ describe("upgrading a populated database to proof format 2", function () {
     for (let k = 0; k < 4; k++) {
       await withTransaction(db, async (tx) => {
         const locked = await lockHeads(tx, ["NEWC"]);
-        await appendEvents(tx, 1, null, new Date().toISOString(), [
-          { canonical: { brand: "old", id: `scan-${k}`, type: "consumer_scan", codes: ["NEWC"], salt: randomSalt() }, brandEventId: `scan-${k}`, occurredAt: new Date().toISOString(), party: null, to: null, price: null, data: null },
-        ], locked);
+        await appendEvents(
+          tx,
+          1,
+          null,
+          new Date().toISOString(),
+          [
+            {
+              canonical: { brand: "old", id: `scan-${k}`, type: "consumer_scan", codes: ["NEWC"], salt: randomSalt() },
+              brandEventId: `scan-${k}`,
+              occurredAt: new Date().toISOString(),
+              party: null,
+              to: null,
+              price: null,
+              data: null,
+            },
+          ],
+          locked,
+        );
       });
       const batch = (await sealer.sealOnce())!;
       // Sealed but not yet anchored: the bundle still proves the head of the latest anchored batch.
       const before = verifyBundle((await bundles.bundleFor("NEWC", { secret: "secret-NEWC" }))!);
       expect(before.status).to.equal("incomplete");
       expect(before.pending).to.deep.equal([2 + k]);
-      await db.query("UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = $4, block_time = now() WHERE seq = $4",
-        [CHAIN.chainId, CHAIN.registry, `0x${"ef".repeat(32)}`, batch.seq]);
+      await db.query(
+        "UPDATE batches SET state = 'anchored', chain_id = $1, registry = $2, tx_hash = $3, block_number = $4, block_time = now() WHERE seq = $4",
+        [CHAIN.chainId, CHAIN.registry, `0x${"ef".repeat(32)}`, batch.seq],
+      );
       const after = verifyBundle((await bundles.bundleFor("NEWC", { secret: "secret-NEWC" }))!);
       expect(after.status, JSON.stringify(after.problems)).to.equal("valid");
       expect(after.completeAsOf?.seq).to.equal(batch.seq);

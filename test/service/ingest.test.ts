@@ -18,10 +18,14 @@ describe("webhook ingest", function () {
   after(async () => {
     await services?.stop();
   });
-  beforeEach(async () => { brand = await stack.createBrand({ codes: 3 }); });
+  beforeEach(async () => {
+    brand = await stack.createBrand({ codes: 3 });
+  });
 
   async function counts(slug = brand.slug): Promise<{ events: number; links: number; messages: number }> {
-    const { rows: [row] } = await db.query<{ events: number; links: number; messages: number }>(
+    const {
+      rows: [row],
+    } = await db.query<{ events: number; links: number; messages: number }>(
       `SELECT (SELECT count(*)::int FROM events e JOIN brands b ON b.id = e.brand_id WHERE b.slug = $1) AS events,
               (SELECT count(*)::int FROM links l JOIN codes c ON c.serial = l.serial JOIN brands b ON b.id = c.brand_id WHERE b.slug = $1) AS links,
               (SELECT count(*)::int FROM webhook_messages m JOIN brands b ON b.id = m.brand_id WHERE b.slug = $1) AS messages`,
@@ -32,7 +36,7 @@ describe("webhook ingest", function () {
 
   async function postRaw(body: string, headers: Record<string, string>, slug = brand.slug) {
     const response = await fetch(`${stack.url}/webhooks/${slug}/events`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
-    return { status: response.status, body: await response.json() as any };
+    return { status: response.status, body: (await response.json()) as any };
   }
 
   describe("duplicates and replays store nothing twice", () => {
@@ -123,12 +127,21 @@ describe("webhook ingest", function () {
     });
 
     it("matches the Standard Webhooks test vector (clock pinned by not checking the tolerance)", () => {
-      const vector = { secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1614265330, body: '{"test": 2432232314}', signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" };
+      const vector = {
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        timestamp: 1614265330,
+        body: '{"test": 2432232314}',
+        signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+      };
       const headers = signWebhook(vector.secret, vector.id, vector.body, new Date(vector.timestamp * 1000));
       expect(headers["webhook-signature"]).to.equal(vector.signature);
       // and verification refuses it now, because it is years old
-      expect(() => verifySignature(vector.body, { "webhook-id": vector.id, "webhook-timestamp": String(vector.timestamp), "webhook-signature": vector.signature }, [vector.secret]))
-        .to.throw(/more than 5 minutes in the past/);
+      expect(() =>
+        verifySignature(vector.body, { "webhook-id": vector.id, "webhook-timestamp": String(vector.timestamp), "webhook-signature": vector.signature }, [
+          vector.secret,
+        ]),
+      ).to.throw(/more than 5 minutes in the past/);
     });
 
     it("an unknown brand is 404", async () => {
@@ -152,7 +165,10 @@ describe("webhook ingest", function () {
       expect(r.body.error).to.equal("invalid_events");
       const problems = r.body.problems as { index: number; id?: string; field: string; message: string }[];
       const has = (index: number, field: string, message?: RegExp) =>
-        expect(problems.some((p) => p.index === index && p.field === field && (!message || message.test(p.message))), `${index} ${field}: ${JSON.stringify(problems)}`).to.equal(true);
+        expect(
+          problems.some((p) => p.index === index && p.field === field && (!message || message.test(p.message))),
+          `${index} ${field}: ${JSON.stringify(problems)}`,
+        ).to.equal(true);
       has(1, "type", /must be one of production/);
       expect(problems.find((p) => p.index === 1)!.id).to.equal("bad-type");
       has(2, "occurredAt", /ISO 8601/);
@@ -214,7 +230,9 @@ describe("webhook ingest", function () {
 
     it("data with NUL characters, and broken or misshapen JSON", async () => {
       const serial = brand.codes[0]!.serial;
-      const nul = await stack.postEvents(brand, [{ id: "nul", type: "production", codes: [serial], occurredAt: "2026-11-14T09:00:00Z", party: "factory-zunyi", data: { note: "a\u0000b" } }]);
+      const nul = await stack.postEvents(brand, [
+        { id: "nul", type: "production", codes: [serial], occurredAt: "2026-11-14T09:00:00Z", party: "factory-zunyi", data: { note: "a\u0000b" } },
+      ]);
       expect(nul.status).to.equal(422);
       expect(nul.body.problems[0].field).to.equal("data");
       for (const text of ["{", "[]", '{"events": {}}', '{"events": [], "extra": 1}', "null"]) {
@@ -228,7 +246,13 @@ describe("webhook ingest", function () {
 
   describe("sizes", () => {
     it("more than 1,000 events → 413", async () => {
-      const events = Array.from({ length: 1_001 }, (_, i) => ({ id: `e${i}`, type: "production", codes: [brand.codes[0]!.serial], occurredAt: "2026-11-14T09:00:00Z", party: "factory-zunyi" }));
+      const events = Array.from({ length: 1_001 }, (_, i) => ({
+        id: `e${i}`,
+        type: "production",
+        codes: [brand.codes[0]!.serial],
+        occurredAt: "2026-11-14T09:00:00Z",
+        party: "factory-zunyi",
+      }));
       const r = await stack.postEvents(brand, events);
       expect(r.status).to.equal(413);
       expect(r.body.message).to.match(/at most 1000 events/);
@@ -243,7 +267,13 @@ describe("webhook ingest", function () {
 
     it("1,000 events for 1,000 bottles in one request are accepted", async () => {
       const big = await stack.createBrand({ codes: 1_000 });
-      const events = big.codes.map((c, i) => ({ id: `prod-${i}`, type: "production", codes: [c.serial], occurredAt: "2026-11-14T09:00:00+08:00", party: "factory-zunyi" }));
+      const events = big.codes.map((c, i) => ({
+        id: `prod-${i}`,
+        type: "production",
+        codes: [c.serial],
+        occurredAt: "2026-11-14T09:00:00+08:00",
+        party: "factory-zunyi",
+      }));
       const r = await stack.postEvents(big, events);
       expect(r.status).to.equal(202);
       expect(r.body.events).to.have.length(1_000);

@@ -23,7 +23,9 @@ describe("hostile input: huge numbers and deep nesting (issue 16, points 4 and 5
     env = await startChainStack({ keyIndex: 5 });
     brand = await env.stack.createBrand({ codes: 2 });
   });
-  after(async () => { await env?.stop(); });
+  after(async () => {
+    await env?.stop();
+  });
 
   const count = async (table: string) =>
     Number((await env.db.query(`SELECT count(*) FROM ${table} WHERE brand_id = (SELECT id FROM brands WHERE slug = $1)`, [brand.slug])).rows[0].count);
@@ -32,14 +34,19 @@ describe("hostile input: huge numbers and deep nesting (issue 16, points 4 and 5
     const response = await fetch(`${env.stack.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
     const text = await response.text();
     let parsed: any = text;
-    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
     return { status: response.status, body: parsed };
   };
   const documentText = (events: string[]) =>
     `{"@context":${JSON.stringify(CONTEXT)},"type":"EPCISDocument","schemaVersion":"2.0","creationDate":"2026-11-20T09:30:00Z","epcisBody":{"eventList":[${events.join(",")}]}}`;
   const eventText = (extension: string) =>
     `{"type":"ObjectEvent","eventTime":"2026-11-20T09:30:00+08:00","eventTimeZoneOffset":"+08:00","epcList":["urn:epc:id:sgtin:6901234.056789.X1"],"action":"OBSERVE","example:reading":${extension}}`;
-  const capture = (body: string) => post(`/epcis/${brand.slug}/capture`, body, { "content-type": "application/ld+json", authorization: `Bearer ${brand.apiKey}` });
+  const capture = (body: string) =>
+    post(`/epcis/${brand.slug}/capture`, body, { "content-type": "application/ld+json", authorization: `Bearer ${brand.apiKey}` });
 
   describe("EPCIS numbers (point 4)", () => {
     it("an exponent that would write out hundreds of megabytes is a 400 naming the field, at once; nothing is stored", async () => {
@@ -67,8 +74,12 @@ describe("hostile input: huge numbers and deep nesting (issue 16, points 4 and 5
       expect(await written()).to.deep.equal(before);
 
       // A megabyte of digits and a hundred thousand spaces around a number are read in one pass and captured.
-      const fine = await capture(documentText([eventText(JSON.stringify(`${" ".repeat(100_000)}${"7".repeat(1_000_000)}.5${" ".repeat(100_000)}`)),
-        eventText(JSON.stringify(`${" ".repeat(100_000)}1_0.5e-3x`))]));
+      const fine = await capture(
+        documentText([
+          eventText(JSON.stringify(`${" ".repeat(100_000)}${"7".repeat(1_000_000)}.5${" ".repeat(100_000)}`)),
+          eventText(JSON.stringify(`${" ".repeat(100_000)}1_0.5e-3x`)),
+        ]),
+      );
       expect(fine.status, JSON.stringify(fine.body).slice(0, 500)).to.equal(202);
       expect((await written()).epcis).to.equal(before.epcis + 2);
     });
@@ -89,7 +100,10 @@ describe("hostile input: huge numbers and deep nesting (issue 16, points 4 and 5
       it(`${levels.toLocaleString("en")} levels deep in an EPCIS capture (API key and signed): 400, no job, nothing stored`, async () => {
         const before = await written();
         const body = documentText([eventText(deepArrays(levels))]);
-        for (const r of [await capture(body), await post(`/epcis/${brand.slug}/capture`, body, signWebhook(brand.webhookSecret, `msg_epcis_deep_${levels}`, body))]) {
+        for (const r of [
+          await capture(body),
+          await post(`/epcis/${brand.slug}/capture`, body, signWebhook(brand.webhookSecret, `msg_epcis_deep_${levels}`, body)),
+        ]) {
           expect(r.status, JSON.stringify(r.body)).to.equal(400);
           expect(r.body.error).to.equal("too_deep");
         }
@@ -103,8 +117,11 @@ describe("hostile input: huge numbers and deep nesting (issue 16, points 4 and 5
         const before = await written();
         const brands = Number((await env.db.query("SELECT count(*) FROM brands")).rows[0].count);
         const answers = [
-          await post("/api/v1/store/events", `{"events":[{"id":"s1","type":"store_receiving","codes":["${brand.codes[0]!.serial}"],"occurredAt":"2026-11-20T09:30:00+08:00","party":"store-pudong","data":{"x":${deep}}}]}`,
-            { authorization: `Bearer ${key.body.storeKey}` }),
+          await post(
+            "/api/v1/store/events",
+            `{"events":[{"id":"s1","type":"store_receiving","codes":["${brand.codes[0]!.serial}"],"occurredAt":"2026-11-20T09:30:00+08:00","party":"store-pudong","data":{"x":${deep}}}]}`,
+            { authorization: `Bearer ${key.body.storeKey}` },
+          ),
           await post("/api/v1/admin/brands", `{"slug":"deep-${levels}","name":${deep}}`, { authorization: `Bearer ${ADMIN_TOKEN}` }),
           await post("/api/v1/endpoints", `{"url":"https://example.com/hook","events":${deep}}`, { authorization: `Bearer ${brand.apiKey}` }),
         ];

@@ -19,14 +19,24 @@ describe("LABEL_SECRET with a shared database", function () {
   this.timeout(120_000);
 
   it("refuses to start with DATABASE_URL and no LABEL_SECRET, saying how to make one", () => {
-    for (const env of [{ DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace" }, { DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace", LABEL_SECRET: "  " }]) {
+    for (const env of [
+      { DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace" },
+      { DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace", LABEL_SECRET: "  " },
+    ]) {
       let error: unknown = null;
-      try { loadConfig(env); } catch (e) { error = e; }
+      try {
+        loadConfig(env);
+      } catch (e) {
+        error = e;
+      }
       expect(error).to.be.instanceOf(ConfigError);
       const problem = (error as ConfigError).problems.find((p) => p.includes("LABEL_SECRET"));
       expect(problem).to.include("DATABASE_URL is set, so LABEL_SECRET must be set").and.to.include("openssl rand -hex 32");
     }
-    expect(() => loadConfig({ DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace", LABEL_SECRET: "short" })).to.throw(ConfigError, /openssl rand -hex 32/);
+    expect(() => loadConfig({ DATABASE_URL: "postgres://sealtrace@127.0.0.1:5432/sealtrace", LABEL_SECRET: "short" })).to.throw(
+      ConfigError,
+      /openssl rand -hex 32/,
+    );
     // Embedded (no DATABASE_URL): none needed, one is generated under DATA_DIR.
     expect(loadConfig({}).labelSecret).to.equal(null);
   });
@@ -66,7 +76,10 @@ describe("LABEL_SECRET with a shared database", function () {
       const exported = await fetch(`${second.url}/api/v1/codes/export?lot=2026-11-A`, { headers: { authorization: `Bearer ${brand.apiKey}` } });
       expect(exported.status).to.equal(200);
       const csv = await exported.text();
-      for (const code of brand.codes) expect(csv).to.include(new URL(code.url).pathname + new URL(code.url).search).and.to.include(code.capCode);
+      for (const code of brand.codes)
+        expect(csv)
+          .to.include(new URL(code.url).pathname + new URL(code.url).search)
+          .and.to.include(code.capCode);
       // A sign-in form from one process, posted to the other: the CSRF token holds (wrong password: 401, not 403).
       const client = consoleClient(first.url!);
       const token = csrfOf((await client.get("/console/sign-in")).text);
@@ -74,7 +87,11 @@ describe("LABEL_SECRET with a shared database", function () {
       for (const [name, value] of client.cookies) other.cookies.set(name, value);
       const posted = await other.post("/console/sign-in", { brand: brand.slug, username: "nobody-here", password: "not the password", _csrf: token });
       expect(posted.status).to.equal(401);
-      for (const dir of dirs) await readFile(join(dir, "label-secret"), "utf8").then(() => expect.fail(`${dir}/label-secret was generated`), () => undefined);
+      for (const dir of dirs)
+        await readFile(join(dir, "label-secret"), "utf8").then(
+          () => expect.fail(`${dir}/label-secret was generated`),
+          () => undefined,
+        );
     });
   });
 });

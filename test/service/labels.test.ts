@@ -6,7 +6,13 @@ import { startLocalChain, type LocalChain } from "../../service/anchoring/local-
 import { newSerial } from "../../service/core/secrets.ts";
 import { startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 
-interface Minted { serial: string; secret: string; url: string; capCode: string; capUrl: string }
+interface Minted {
+  serial: string;
+  secret: string;
+  url: string;
+  capCode: string;
+  capUrl: string;
+}
 
 const HEADER = ["serial", "gtin", "lot", "region", "url", "cap_code", "cap_url"];
 const sha256 = (text: string) => createHash("sha256").update(text).digest();
@@ -25,14 +31,20 @@ function parseCsv(text: string): string[][] {
         if (quote < 0) throw new Error("unterminated quoted field");
         field += text.slice(i, quote);
         i = quote + 1;
-        if (text[i] === '"') { field += '"'; i++; } else break;
+        if (text[i] === '"') {
+          field += '"';
+          i++;
+        } else break;
       }
     } else {
       while (i < text.length && text[i] !== "," && text[i] !== "\r" && text[i] !== "\n" && text[i] !== '"') field += text[i++];
       if (text[i] === '"') throw new Error(`stray quote at ${i}`);
     }
     record.push(field);
-    if (text[i] === ",") { i++; continue; }
+    if (text[i] === ",") {
+      i++;
+      continue;
+    }
     if (text.startsWith("\r\n", i)) {
       i += 2;
       records.push(record);
@@ -57,9 +69,11 @@ describe("label codes: minting, label export and QR codes", function () {
     expect(r.status, JSON.stringify(r.body)).to.equal(201);
     return r.body.codes as Minted[];
   };
-  const exportLot = (token: string | undefined, lot: string) =>
-    stack.request("GET", `/api/v1/codes/export?lot=${encodeURIComponent(lot)}`, { token });
-  const path = (url: string) => { const u = new URL(url); return `${u.pathname}${u.search}`; };
+  const exportLot = (token: string | undefined, lot: string) => stack.request("GET", `/api/v1/codes/export?lot=${encodeURIComponent(lot)}`, { token });
+  const path = (url: string) => {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  };
 
   before(async () => {
     chain = await startLocalChain();
@@ -126,10 +140,11 @@ describe("label codes: minting, label export and QR codes", function () {
         }
       }
       // nor does any other table
-      const dump = await db.query<{ t: string }>(
-        "SELECT string_agg(row_to_json(x)::text, '') AS t FROM (SELECT * FROM events) x",
-      );
-      for (const code of codes) expect(dump.rows[0]!.t ?? "").to.not.include(code.secret).and.not.include(code.capCode);
+      const dump = await db.query<{ t: string }>("SELECT string_agg(row_to_json(x)::text, '') AS t FROM (SELECT * FROM events) x");
+      for (const code of codes)
+        expect(dump.rows[0]!.t ?? "")
+          .to.not.include(code.secret)
+          .and.not.include(code.capCode);
     });
   });
 
@@ -137,8 +152,8 @@ describe("label codes: minting, label export and QR codes", function () {
     it("gives the lot's CSV, in serial order, with exactly the minted secrets, cap codes and URLs (several pages)", async () => {
       const lot = `BIG-${randomBytes(3).toString("hex")}`;
       const minted = [
-        ...await mint(brand.apiKey, { gtin: brand.gtin, count: 1_500, lot, region: "CN-SH" }),
-        ...await mint(brand.apiKey, { gtin: brand.gtin, count: 1_100, lot }),
+        ...(await mint(brand.apiKey, { gtin: brand.gtin, count: 1_500, lot, region: "CN-SH" })),
+        ...(await mint(brand.apiKey, { gtin: brand.gtin, count: 1_100, lot })),
       ];
       const r = await exportLot(brand.apiKey, lot);
       expect(r.status).to.equal(200);
@@ -206,12 +221,16 @@ describe("label codes: minting, label export and QR codes", function () {
     });
 
     it("refuses (409) a lot whose labels cannot be regenerated: codes minted with random secrets", async () => {
-      const { rows: [row] } = await db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+      const {
+        rows: [row],
+      } = await db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
       const serial = newSerial();
-      await db.query(
-        "INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, $2, $3, 'LEGACY', $4)",
-        [serial, row!.id, brand.gtin, sha256(randomBytes(16).toString("base64url"))],
-      );
+      await db.query("INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, $2, $3, 'LEGACY', $4)", [
+        serial,
+        row!.id,
+        brand.gtin,
+        sha256(randomBytes(16).toString("base64url")),
+      ]);
       const r = await exportLot(brand.apiKey, "LEGACY");
       expect(r.status).to.equal(409);
       expect(r.body).to.include({ error: "conflict", field: "lot" });
@@ -223,15 +242,24 @@ describe("label codes: minting, label export and QR codes", function () {
     it("breaks the download, rather than end it cleanly, when a later page holds such a code", async () => {
       const lot = `MIXED-${randomBytes(3).toString("hex")}`;
       await mint(brand.apiKey, { gtin: brand.gtin, count: 1_200, lot });
-      const { rows: [row] } = await db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
-      await db.query(
-        "INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, $2, $3, $4, $5)",
-        ["ZZZZZZZZZZZZZZZZ", row!.id, brand.gtin, lot, sha256("not-derived")],
-      );
+      const {
+        rows: [row],
+      } = await db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+      await db.query("INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash) VALUES ($1, $2, $3, $4, $5)", [
+        "ZZZZZZZZZZZZZZZZ",
+        row!.id,
+        brand.gtin,
+        lot,
+        sha256("not-derived"),
+      ]);
       const response = await fetch(`${stack.url}/api/v1/codes/export?lot=${lot}`, { headers: { authorization: `Bearer ${brand.apiKey}` } });
       expect(response.status).to.equal(200);
       let failed = false;
-      try { await response.text(); } catch { failed = true; }
+      try {
+        await response.text();
+      } catch {
+        failed = true;
+      }
       expect(failed, "the truncated download must fail").to.equal(true);
       // the service is fine afterwards
       expect((await exportLot(brand.apiKey, "2026-11-A")).status).to.equal(200);
@@ -240,7 +268,9 @@ describe("label codes: minting, label export and QR codes", function () {
 
   describe("QR codes", () => {
     let code: Minted;
-    before(async () => { [code] = (await mint(brand.apiKey, { gtin: brand.gtin, count: 1, lot: "QR" })) as [Minted]; });
+    before(async () => {
+      [code] = (await mint(brand.apiKey, { gtin: brand.gtin, count: 1, lot: "QR" })) as [Minted];
+    });
 
     it("is an SVG of the bottle's Digital Link URL, never cached", async () => {
       const r = await stack.request("GET", `/api/v1/codes/${code.serial}/qr.svg`, { token: brand.apiKey });

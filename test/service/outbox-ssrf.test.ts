@@ -49,7 +49,9 @@ async function startListener(host: string, port = 0, options: { silent?: boolean
   });
   return {
     port: (server.address() as AddressInfo).port,
-    get connections() { return connections; },
+    get connections() {
+      return connections;
+    },
     requests,
     async close() {
       for (const socket of sockets) socket.destroy();
@@ -92,7 +94,9 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
 
   /** An endpoint row as one created before this check existed (or while its name resolved elsewhere). */
   async function storedEndpoint(url: string, kind: string): Promise<string> {
-    const { rows: [row] } = await stack.runtime.db.query<{ id: number }>(
+    const {
+      rows: [row],
+    } = await stack.runtime.db.query<{ id: number }>(
       `INSERT INTO endpoints (brand_id, url, types, secret, last_alert_id, last_batch_seq)
        VALUES ($1, $2, $3, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', (SELECT COALESCE(max(id), 0) FROM alerts), 0) RETURNING id`,
       [await brandId(), url, [kind]],
@@ -101,10 +105,11 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
   }
 
   async function raise(kind: string): Promise<void> {
-    await stack.runtime.db.query(
-      "INSERT INTO alerts (brand_id, kind, serial, party, details) VALUES ($1, $2, $3, 'store-pudong', '{}')",
-      [await brandId(), kind, brand.codes[0]!.serial],
-    );
+    await stack.runtime.db.query("INSERT INTO alerts (brand_id, kind, serial, party, details) VALUES ($1, $2, $3, 'store-pudong', '{}')", [
+      await brandId(),
+      kind,
+      brand.codes[0]!.serial,
+    ]);
   }
 
   async function deliveries(endpointId: string): Promise<any[]> {
@@ -127,10 +132,21 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
       `http://0x7f.1:${port}/`,
       `http://0177.0.0.1:${port}/`,
       `http://127.1:${port}/`,
-      "http://10.0.0.5/", "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/",
-      "http://[fe80::1]/", "http://[fd00::1]/", "http://224.0.0.1/", "http://255.255.255.255/", "http://198.18.0.1/", "http://192.0.2.1/",
-      `http://localhost:${port}/`, `http://LOCALHOST.:${port}/`,
-      "http://postgres:5432/", "http://redis:6379/", "http://chain:8545/",
+      "http://10.0.0.5/",
+      "http://172.16.0.1/",
+      "http://192.168.1.1/",
+      "http://100.64.0.1/",
+      "http://[fe80::1]/",
+      "http://[fd00::1]/",
+      "http://224.0.0.1/",
+      "http://255.255.255.255/",
+      "http://198.18.0.1/",
+      "http://192.0.2.1/",
+      `http://localhost:${port}/`,
+      `http://LOCALHOST.:${port}/`,
+      "http://postgres:5432/",
+      "http://redis:6379/",
+      "http://chain:8545/",
     ];
     for (const url of urls) {
       const r = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url, types: ["diversion"] } });
@@ -138,7 +154,10 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
       expect(r.body, url).to.include({ error: "invalid", field: "url" });
       expect(r.body.message, url).to.match(/not a public address|does not resolve, or resolves to an address that is not public/);
     }
-    const withCredentials = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url: "https://user:pw@example.com/hook", types: ["diversion"] } });
+    const withCredentials = await stack.request("POST", "/api/v1/endpoints", {
+      token: brand.apiKey,
+      body: { url: "https://user:pw@example.com/hook", types: ["diversion"] },
+    });
     expect(withCredentials.status).to.equal(422);
     expect(withCredentials.body).to.include({ field: "url" });
     expect(withCredentials.body.message).to.match(/user name or password/);
@@ -198,7 +217,10 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
       expect(checked.connections).to.equal(1);
       expect(rebound.connections).to.equal(0);
       const list = await deliveries(id);
-      expect(list.map((d) => [d.state, d.lastStatus, d.lastError])).to.deep.equal([["pending", null, "refused_destination"], ["delivered", 200, null]]);
+      expect(list.map((d) => [d.state, d.lastStatus, d.lastError])).to.deep.equal([
+        ["pending", null, "refused_destination"],
+        ["delivered", 200, null],
+      ]);
     } finally {
       await checked.close();
       await rebound.close();
@@ -246,24 +268,57 @@ describe("outgoing webhooks cannot reach the internal network (SSRF, issue 16.1)
     const dir = await mkdtemp(join(tmpdir(), "sealtrace-tls-"));
     try {
       try {
-        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-          "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-subj", "/CN=hooks.tls.test", "-addext", "subjectAltName=DNS:hooks.tls.test"], { stdio: "ignore" });
+        execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            join(dir, "key.pem"),
+            "-out",
+            join(dir, "cert.pem"),
+            "-subj",
+            "/CN=hooks.tls.test",
+            "-addext",
+            "subjectAltName=DNS:hooks.tls.test",
+          ],
+          { stdio: "ignore" },
+        );
       } catch {
         this.skip(); // no openssl to make a certificate with
       }
       const context = { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) };
       const names: string[] = [];
       let requests = 0;
-      const server = createHttpsServer({ ...context, SNICallback: (name, done) => { names.push(name); done(null, createSecureContext(context)); } }, (_req, res) => {
-        requests++;
-        res.end("ok");
-      });
+      const server = createHttpsServer(
+        {
+          ...context,
+          SNICallback: (name, done) => {
+            names.push(name);
+            done(null, createSecureContext(context));
+          },
+        },
+        (_req, res) => {
+          requests++;
+          res.end("ok");
+        },
+      );
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       try {
         const id = await storedEndpoint(`https://hooks.tls.test:${(server.address() as AddressInfo).port}/hook`, "diversion");
         await raise("diversion");
         const dispatcher = createDispatcher({
-          db: stack.runtime.db, log: silentLog, allowPrivate: [cidr("127.0.0.1/32")], resolve: async () => ["127.0.0.1"],
+          db: stack.runtime.db,
+          log: silentLog,
+          allowPrivate: [cidr("127.0.0.1/32")],
+          resolve: async () => ["127.0.0.1"],
         });
         await dispatcher.runOnce();
         // The handshake named the host; its self-signed certificate is not trusted, so nothing was posted.
@@ -290,35 +345,78 @@ describe("deliveries recorded before the SSRF fix (migration 0012)", function ()
     // The migrations run on a client of our own, closed before the database is dropped.
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    const migrate = (count: number) => runner({
-      dbClient: client, dir, direction: "up", migrationsTable: "schema_migrations", count, singleTransaction: true, log: () => undefined, verbose: false,
-    });
+    const migrate = (count: number) =>
+      runner({
+        dbClient: client,
+        dir,
+        direction: "up",
+        migrationsTable: "schema_migrations",
+        count,
+        singleTransaction: true,
+        log: () => undefined,
+        verbose: false,
+      });
     const db = createPool(database.url, silentLog, 2);
     try {
       await migrate(11);
       await db.query("INSERT INTO brands (id, slug, name, api_key_hash) VALUES (1, 'old', 'Old', '\\x01')");
       await db.query("INSERT INTO endpoints (id, brand_id, url, types, secret) VALUES (1, 1, 'http://10.0.0.7:5432/', '{diversion}', 'whsec_x')");
       const old: [number | null, string | null, number][] = [
-        [null, "fetch failed: ECONNREFUSED", 3], [null, "no answer within 10 s", 10_000], [null, "fetch failed: getaddrinfo ENOTFOUND redis", 41],
-        [500, "HTTP 500", 12], [301, "HTTP 301 (redirects are not followed)", 7], [410, "410 Gone: the endpoint is disabled", 5], [200, null, 9],
+        [null, "fetch failed: ECONNREFUSED", 3],
+        [null, "no answer within 10 s", 10_000],
+        [null, "fetch failed: getaddrinfo ENOTFOUND redis", 41],
+        [500, "HTTP 500", 12],
+        [301, "HTTP 301 (redirects are not followed)", 7],
+        [410, "410 Gone: the endpoint is disabled", 5],
+        [200, null, 9],
       ];
       for (const [i, [status, error, duration]] of old.entries()) {
-        await db.query("INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, last_status, last_error) VALUES ($1, 1, 'diversion', $1, '{}', $2, $3)", [i + 1, status, error]);
-        await db.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, now(), $2, $3, $4)", [i + 1, status, error, duration]);
+        await db.query(
+          "INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, last_status, last_error) VALUES ($1, 1, 'diversion', $1, '{}', $2, $3)",
+          [i + 1, status, error],
+        );
+        await db.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, now(), $2, $3, $4)", [
+          i + 1,
+          status,
+          error,
+          duration,
+        ]);
       }
-      await db.query("INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, state, last_error) VALUES (99, 1, 'diversion', 99, '{}', 'failed', 'not sent: disabled by the brand')");
+      await db.query(
+        "INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload, state, last_error) VALUES (99, 1, 'diversion', 99, '{}', 'failed', 'not sent: disabled by the brand')",
+      );
       await migrate(Infinity);
 
       const { rows: attempts } = await db.query("SELECT status, error, duration_ms FROM delivery_attempts ORDER BY delivery_id");
       expect(attempts.map((a) => [a.status, a.error, a.duration_ms])).to.deep.equal([
-        [null, "connection_failed", null], [null, "timeout", null], [null, "connection_failed", null],
-        [500, "http_status", 12], [301, "http_status", 7], [410, "http_status", 5], [200, null, 9],
+        [null, "connection_failed", null],
+        [null, "timeout", null],
+        [null, "connection_failed", null],
+        [500, "http_status", 12],
+        [301, "http_status", 7],
+        [410, "http_status", 5],
+        [200, null, 9],
       ]);
       const { rows: deliveries } = await db.query("SELECT last_error FROM deliveries ORDER BY id");
-      expect(deliveries.map((d) => d.last_error)).to.deep.equal(["connection_failed", "timeout", "connection_failed", "http_status", "http_status", "http_status", null, "endpoint_disabled"]);
+      expect(deliveries.map((d) => d.last_error)).to.deep.equal([
+        "connection_failed",
+        "timeout",
+        "connection_failed",
+        "http_status",
+        "http_status",
+        "http_status",
+        null,
+        "endpoint_disabled",
+      ]);
       // And nothing else can be written any more.
       let refused: unknown = null;
-      await db.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES (1, now(), NULL, 'connect ECONNREFUSED 10.0.0.7:5432', NULL)").catch((e) => { refused = e; });
+      await db
+        .query(
+          "INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES (1, now(), NULL, 'connect ECONNREFUSED 10.0.0.7:5432', NULL)",
+        )
+        .catch((e) => {
+          refused = e;
+        });
       expect(refused).to.have.property("code", "23514");
     } finally {
       await client.end();

@@ -44,9 +44,13 @@ async function startReceiver() {
         verifyError = (error as Error).message;
       }
       const answer = answers.get(path);
-      const status = typeof answer === "number" ? answer : answer?.shift() ?? 200;
+      const status = typeof answer === "number" ? answer : (answer?.shift() ?? 200);
       let json: unknown = null;
-      try { json = JSON.parse(body); } catch { /* recorded as is */ }
+      try {
+        json = JSON.parse(body);
+      } catch {
+        /* recorded as is */
+      }
       received.push({ path, method: request.method ?? "", headers, body, json, verified, verifyError, status, at: Date.now() });
       response.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "no");
     });
@@ -54,7 +58,9 @@ async function startReceiver() {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    base, secrets, answers,
+    base,
+    secrets,
+    answers,
     at: (path: string) => received.filter((r) => r.path === path),
     async close() {
       server.closeAllConnections();
@@ -83,12 +89,16 @@ let paths = 0;
 function outboxOf(stack: () => Stack, receiver: () => Receiver) {
   return {
     async brandId(brand: BrandFixture): Promise<number> {
-      const { rows: [row] } = await stack().runtime.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
+      const {
+        rows: [row],
+      } = await stack().runtime.db.query<{ id: number }>("SELECT id FROM brands WHERE slug = $1", [brand.slug]);
       return row!.id;
     },
     /** Raises an alert the way the checks do: a row in `alerts`. */
     async raise(brand: BrandFixture, kind: string, details: Record<string, unknown> = {}): Promise<string> {
-      const { rows: [row] } = await stack().runtime.db.query<{ id: number }>(
+      const {
+        rows: [row],
+      } = await stack().runtime.db.query<{ id: number }>(
         "INSERT INTO alerts (brand_id, kind, serial, party, details) VALUES ((SELECT id FROM brands WHERE slug = $1), $2, $3, $4, $5) RETURNING id",
         [brand.slug, kind, brand.codes[0]!.serial, "store-pudong", details],
       );
@@ -111,7 +121,10 @@ describe("outgoing webhooks", function () {
   let chain: LocalChain;
   let stack: Stack;
   let receiver: Receiver;
-  const outbox = outboxOf(() => stack, () => receiver);
+  const outbox = outboxOf(
+    () => stack,
+    () => receiver,
+  );
 
   before(async () => {
     chain = await startLocalChain();
@@ -128,7 +141,10 @@ describe("outgoing webhooks", function () {
     it("are created with a whsec_ secret that is shown only once", async () => {
       const brand = await stack.createBrand({ codes: 1 });
       const url = `${receiver.base}/hooks/created`;
-      const created = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url, types: ["diversion", "batch.anchored", "diversion"] } });
+      const created = await stack.request("POST", "/api/v1/endpoints", {
+        token: brand.apiKey,
+        body: { url, types: ["diversion", "batch.anchored", "diversion"] },
+      });
       expect(created.status).to.equal(201);
       expect(Object.keys(created.body).sort()).to.deep.equal(["id", "secret", "types", "url"]);
       expect(created.body).to.include({ url });
@@ -226,7 +242,11 @@ describe("outgoing webhooks", function () {
       const bodies = Object.fromEntries(got.map((r) => [r.json.type, r.json]));
       expect(Object.keys(bodies).sort()).to.deep.equal(["diversion", "price_below"]);
       expect(bodies.diversion.data).to.deep.include({
-        id: diversion, kind: "diversion", serial: brand.codes[0]!.serial, party: "store-pudong", eventId: null,
+        id: diversion,
+        kind: "diversion",
+        serial: brand.codes[0]!.serial,
+        party: "store-pudong",
+        eventId: null,
         details: { region: "CN-SH", responsible: "dist-shanghai" },
       });
       expect(bodies.price_below.data).to.deep.include({ id: priceBelow, kind: "price_below", details: { amount: "999.00" } });
@@ -269,7 +289,10 @@ describe("outgoing webhooks", function () {
       expect(d.payload).to.deep.equal(first.json);
       expect(d.payload.data.id).to.equal(alert);
       expect(new Date(d.deliveredAt).getTime()).to.be.closeTo(second.at, 5_000);
-      expect(d.attempts.map((a: any) => [a.status, a.error])).to.deep.equal([[500, "http_status"], [200, null]]);
+      expect(d.attempts.map((a: any) => [a.status, a.error])).to.deep.equal([
+        [500, "http_status"],
+        [200, null],
+      ]);
       for (const attempt of d.attempts) {
         expect(attempt.durationMs).to.be.a("number").and.at.least(0);
         expect(new Date(attempt.at).toISOString()).to.equal(attempt.at);
@@ -337,8 +360,14 @@ describe("outgoing webhooks", function () {
         const batch = await stack.request("GET", `/api/v1/batches/${data.seq}`);
         expect(batch.body.status).to.equal("anchored");
         expect(data).to.deep.equal({
-          seq: batch.body.seq, root: batch.body.root, leafCount: batch.body.leafCount, txHash: batch.body.txHash,
-          blockNumber: batch.body.blockNumber, blockTime: batch.body.blockTime, chainId: 31337, registry: stack.runtime.chain.registry,
+          seq: batch.body.seq,
+          root: batch.body.root,
+          leafCount: batch.body.leafCount,
+          txHash: batch.body.txHash,
+          blockNumber: batch.body.blockNumber,
+          blockTime: batch.body.blockTime,
+          chainId: 31337,
+          registry: stack.runtime.chain.registry,
         });
       }
       expect(receiver.at(bystanderPath)).to.deep.equal([]);
@@ -372,7 +401,10 @@ describe("outgoing webhooks without Redis (in-process jobs)", function () {
   let chain: LocalChain;
   let stack: Stack;
   let receiver: Receiver;
-  const outbox = outboxOf(() => stack, () => receiver);
+  const outbox = outboxOf(
+    () => stack,
+    () => receiver,
+  );
 
   before(async () => {
     chain = await startLocalChain();

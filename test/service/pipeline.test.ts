@@ -117,7 +117,9 @@ describe("pipeline", () => {
     this.timeout(60_000);
     chain = await startLocalChain();
   });
-  after(async () => { await chain?.stop(); });
+  after(async () => {
+    await chain?.stop();
+  });
 
   endToEnd("PostgreSQL, Redis and BullMQ, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 1 }));
   endToEnd("PostgreSQL and in-process jobs, local chain", () => startStack({ chainUrl: chain.url, keyIndex: 2, redis: false }));
@@ -147,7 +149,9 @@ describe("pipeline", () => {
           const verified = await runScript("scripts/verify-proof.ts", [file, "--rpc", stack.runtime.chain.rpcUrl]);
           expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
           // and ingest goes on where it stopped
-          const more = await stack.postEvents(brand, [{ id: "after-restart", type: "opened", codes: [serial], occurredAt: "2026-11-21T20:00:00+08:00", party: "store-pudong" }]);
+          const more = await stack.postEvents(brand, [
+            { id: "after-restart", type: "opened", codes: [serial], occurredAt: "2026-11-21T20:00:00+08:00", party: "store-pudong" },
+          ]);
           expect(more.status).to.equal(202);
           expect((await stack.waitAnchored(serial, secret)).links).to.have.length(6);
         } finally {

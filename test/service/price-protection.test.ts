@@ -39,7 +39,11 @@ describe("price-protection report", function () {
     const take = (n: number) => serials.slice(next, (next += n));
     let id = 0;
     const sale = (party: string, n: number, occurredAt: string, amount: string | null) => ({
-      id: `sale-${++id}`, type: "retail_sale", codes: take(n), occurredAt, party,
+      id: `sale-${++id}`,
+      type: "retail_sale",
+      codes: take(n),
+      occurredAt,
+      party,
       ...(amount === null ? {} : { price: { amount, currency: "CNY" } }),
     });
     const events = [
@@ -94,18 +98,22 @@ describe("price-protection report", function () {
   });
 
   it("exports the report as CSV", async () => {
-    const response = await fetch(`${stack.url}/api/v1/reports/price-protection?from=2026-11-01&to=2026-11-11&format=csv`, { headers: { authorization: `Bearer ${brand.apiKey}` } });
+    const response = await fetch(`${stack.url}/api/v1/reports/price-protection?from=2026-11-01&to=2026-11-11&format=csv`, {
+      headers: { authorization: `Bearer ${brand.apiKey}` },
+    });
     expect(response.status).to.equal(200);
     expect(response.headers.get("content-type")).to.equal("text/csv; charset=utf-8");
     expect(response.headers.get("content-disposition")).to.equal('attachment; filename="price-protection-2026-11-01-2026-11-11.csv"');
-    expect(await response.text()).to.equal([
-      "party,name,region,sold,previous_sold,volume_change,judged,within,excluded,compliance,guide_revenue,rate,compensation,currency",
-      "store-gz,广州店,CN-GZ,3,0,,2,1,1,0.5,3000.00,0,0.00,CNY",
-      "store-pudong,浦东专卖店,CN-SH,8,10,-0.2,8,8,0,1,8600.00,0.07,602.00,CNY",
-      "store-tianhe,天河店,CN-GZ,20,25,-0.2,20,19,0,0.95,20000.00,0.07,1400.00,CNY",
-      "store-xuhui,徐汇店,CN-SH,2,4,-0.5,2,1,0,0.5,2000.00,0,0.00,CNY",
-      "",
-    ].join("\r\n"));
+    expect(await response.text()).to.equal(
+      [
+        "party,name,region,sold,previous_sold,volume_change,judged,within,excluded,compliance,guide_revenue,rate,compensation,currency",
+        "store-gz,广州店,CN-GZ,3,0,,2,1,1,0.5,3000.00,0,0.00,CNY",
+        "store-pudong,浦东专卖店,CN-SH,8,10,-0.2,8,8,0,1,8600.00,0.07,602.00,CNY",
+        "store-tianhe,天河店,CN-GZ,20,25,-0.2,20,19,0,0.95,20000.00,0.07,1400.00,CNY",
+        "store-xuhui,徐汇店,CN-SH,2,4,-0.5,2,1,0,0.5,2000.00,0,0.00,CNY",
+        "",
+      ].join("\r\n"),
+    );
   });
 
   it("sets the brand's policy with validation, and the report follows it", async () => {
@@ -119,12 +127,19 @@ describe("price-protection report", function () {
 
     const set = await policy({ minCompliance: 0.9, baseRate: 0.04, maxRate: 0.1, maxFall: 0.5 });
     expect(set.status).to.equal(200);
-    expect((await stack.request("GET", "/api/v1/reports/price-protection/policy", { token: brand.apiKey })).body)
-      .to.deep.equal({ minCompliance: 0.9, baseRate: 0.04, maxRate: 0.1, maxFall: 0.5 });
+    expect((await stack.request("GET", "/api/v1/reports/price-protection/policy", { token: brand.apiKey })).body).to.deep.equal({
+      minCompliance: 0.9,
+      baseRate: 0.04,
+      maxRate: 0.1,
+      maxFall: 0.5,
+    });
     // a fall of 20 %: 0.04 + 0.06 × 0.2 / 0.5 = 0.064
     const r = await get("from=2026-11-01&to=2026-11-11");
     expect(r.body.stores.map((s: { party: string; rate: number; compensation: string }) => [s.party, s.rate, s.compensation])).to.deep.equal([
-      ["store-gz", 0, "0.00"], ["store-pudong", 0.064, "550.40"], ["store-tianhe", 0.064, "1280.00"], ["store-xuhui", 0, "0.00"],
+      ["store-gz", 0, "0.00"],
+      ["store-pudong", 0.064, "550.40"],
+      ["store-tianhe", 0.064, "1280.00"],
+      ["store-xuhui", 0, "0.00"],
     ]);
     expect(r.body.totals.compensation).to.equal("1830.40");
 

@@ -72,8 +72,12 @@ describe("consumer price reports", function () {
     expect(alerts).to.have.length(2);
     expect(alerts[0].party).to.equal("store-pudong");
     expect(alerts[0].details).to.deep.include({
-      price: { amount: "1000.00", currency: "CNY" }, guide: { amount: "1499.00", currency: "CNY" },
-      band: { min: "1424.05", max: "1648.90" }, verdict: "below", deviation: -0.3329, store: "store-pudong",
+      price: { amount: "1000.00", currency: "CNY" },
+      guide: { amount: "1499.00", currency: "CNY" },
+      band: { min: "1424.05", max: "1648.90" },
+      verdict: "below",
+      deviation: -0.3329,
+      store: "store-pudong",
     });
     expect(alerts[1].party).to.equal(null);
     expect(alerts[1].details).to.deep.include({ verdict: "above", deviation: 0.3342, store: "南京路某烟酒店" });
@@ -164,7 +168,7 @@ describe("consumer price reports", function () {
     expect(thanks.body).to.include("低于官方指导价区间");
     expect(thanks.body).to.include(`href="/01/${brand.gtin}/21/${serial}?s=${encodeURIComponent(secret)}"`);
     expect(thanks.body).not.to.include("<script");
-    expect((await alertsOf(serial))).to.have.length(1);
+    expect(await alertsOf(serial)).to.have.length(1);
     const { rows } = await db.query("SELECT store FROM price_reports WHERE serial = $1", [serial]);
     expect(rows[0].store, "an empty store field is no store").to.equal(null);
 

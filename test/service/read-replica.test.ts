@@ -16,10 +16,15 @@ const REPLICA = "postgres://sealtrace@db-replica:5432/sealtrace";
 const LABEL_SECRET = "0123456789abcdef0123456789abcdef";
 const log = pino({ level: "silent" });
 
-interface Fake { db: Db; queries: string[]; fail: Error | null }
+interface Fake {
+  db: Db;
+  queries: string[];
+  fail: Error | null;
+}
 function fake(answer: (sql: string) => Record<string, unknown>): Fake {
   const self: Fake = {
-    queries: [], fail: null,
+    queries: [],
+    fail: null,
     db: {
       query: async (sql: string | { text: string }) => {
         const text = typeof sql === "string" ? sql : sql.text;
@@ -38,12 +43,20 @@ describe("read replica: settings", () => {
     const config = loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET });
     expect(config.databaseReadUrl).to.equal(null);
     expect(config.replicaMaxLagMs).to.equal(5_000);
-    expect(loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" }))
-      .to.include({ databaseReadUrl: REPLICA, replicaMaxLagMs: 2_000 });
+    expect(loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" })).to.include({
+      databaseReadUrl: REPLICA,
+      replicaMaxLagMs: 2_000,
+    });
     expect(() => loadConfig({ DATABASE_READ_URL: REPLICA })).to.throw(ConfigError, /DATABASE_READ_URL is set without DATABASE_URL/);
     expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: PRIMARY })).to.throw(ConfigError, /same as DATABASE_URL/);
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: "mysql://x/y" })).to.throw(ConfigError, /DATABASE_READ_URL must be a postgres: or postgresql: URL/);
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" })).to.throw(ConfigError, /REPLICA_MAX_LAG_MS must be an integer from 100/);
+    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: "mysql://x/y" })).to.throw(
+      ConfigError,
+      /DATABASE_READ_URL must be a postgres: or postgresql: URL/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" })).to.throw(
+      ConfigError,
+      /REPLICA_MAX_LAG_MS must be an integer from 100/,
+    );
   });
 });
 
@@ -56,37 +69,54 @@ describe("read replica: routing", () => {
   let replica: Fake;
   let reads: Reads;
   beforeEach(async () => {
-    clock = 1_000_000; written = 0x1000; replayed = 0x1000; standby = true;
-    primary = fake((sql) => sql.includes("pg_current_wal_lsn") ? { lsn: lsn(written) } : { from: "primary" });
-    replica = fake((sql) => sql.includes("pg_last_wal_replay_lsn") ? { standby, replay: standby ? lsn(replayed) : null } : { from: "replica" });
+    clock = 1_000_000;
+    written = 0x1000;
+    replayed = 0x1000;
+    standby = true;
+    primary = fake((sql) => (sql.includes("pg_current_wal_lsn") ? { lsn: lsn(written) } : { from: "primary" }));
+    replica = fake((sql) => (sql.includes("pg_last_wal_replay_lsn") ? { standby, replay: standby ? lsn(replayed) : null } : { from: "replica" }));
     reads = await createReads({ primary: primary.db, replica: replica.db, maxLagMs: 2_000, log, intervalMs: 1e9, now: () => clock });
   });
-  afterEach(async () => { await reads.close(); });
+  afterEach(async () => {
+    await reads.close();
+  });
   const from = async (db: Db) => ((await db.query("SELECT 1")).rows[0] as { from: string }).from;
 
   it("parses LSNs as byte positions", () => {
-    expect(lsnBytes("16/B374D848")).to.equal((0x16n << 32n) + 0xB374D848n);
+    expect(lsnBytes("16/B374D848")).to.equal((0x16n << 32n) + 0xb374d848n);
     expect(lsnBytes("0/0")).to.equal(0n);
   });
 
   it("an idle primary with a caught-up replica is no lag, however long nothing was replayed", async () => {
-    for (let i = 0; i < 20; i++) { clock += 60_000; await reads.probe(); }
+    for (let i = 0; i < 20; i++) {
+      clock += 60_000;
+      await reads.probe();
+    }
     expect(reads.status()).to.deep.equal({ source: "replica", replica: "ok", lagMs: 0 });
     expect(await from(reads.readDb("proof-bundle"))).to.equal("replica");
   });
 
   it("dates the lag from the newest primary position the replica has replayed; past the bound, reads go to the primary, and come back", async () => {
     await reads.probe();
-    written = 0x2000; clock += 500; await reads.probe(); // the replica is stuck at 0x1000, written by the first sample
+    written = 0x2000;
+    clock += 500;
+    await reads.probe(); // the replica is stuck at 0x1000, written by the first sample
     expect(reads.status()).to.include({ source: "replica", lagMs: 500 });
-    written = 0x3000; clock += 1_000; await reads.probe();
+    written = 0x3000;
+    clock += 1_000;
+    await reads.probe();
     expect(reads.status()).to.include({ source: "replica", lagMs: 1_500 });
-    clock += 1_000; await reads.probe();
+    clock += 1_000;
+    await reads.probe();
     expect(reads.status()).to.deep.equal({ source: "primary", replica: "lagging", lagMs: 2_500 });
     expect(await from(reads.readDb("consumer-page"))).to.equal("primary");
-    replayed = 0x2000; clock += 100; await reads.probe(); // has what the second sample saw
+    replayed = 0x2000;
+    clock += 100;
+    await reads.probe(); // has what the second sample saw
     expect(reads.status()).to.deep.equal({ source: "primary", replica: "lagging", lagMs: 2_100 });
-    replayed = 0x3000; clock += 100; await reads.probe();
+    replayed = 0x3000;
+    clock += 100;
+    await reads.probe();
     expect(reads.status()).to.deep.equal({ source: "replica", replica: "ok", lagMs: 0 });
     expect(await from(reads.readDb("audit"))).to.equal("replica");
   });
@@ -126,7 +156,9 @@ describe("read replica: routing", () => {
     const other = reads.readDb("proof-bundle");
     replica.fail = Object.assign(new Error('relation "nope" does not exist'), { code: "42P01" });
     let thrown: unknown = null;
-    await other.query("SELECT 1").catch((error: unknown) => { thrown = error; });
+    await other.query("SELECT 1").catch((error: unknown) => {
+      thrown = error;
+    });
     expect((thrown as { code?: string } | null)?.code).to.equal("42P01");
   });
 });

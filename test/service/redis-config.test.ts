@@ -17,9 +17,14 @@ describe("Redis settings: one Redis or a Redis Cluster", () => {
 
   it("REDIS_CLUSTER_NODES: seed nodes, and the prefix wrapped as a hash tag", () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: " redis-1:6379, 10.0.0.2:7000 ,[fd00::3]:6380", QUEUE_PREFIX: "acme" });
-    expect(config.redis).to.deep.equal({ kind: "cluster", nodes: [
-      { host: "redis-1", port: 6379 }, { host: "10.0.0.2", port: 7000 }, { host: "fd00::3", port: 6380 },
-    ] });
+    expect(config.redis).to.deep.equal({
+      kind: "cluster",
+      nodes: [
+        { host: "redis-1", port: 6379 },
+        { host: "10.0.0.2", port: 7000 },
+        { host: "fd00::3", port: 6380 },
+      ],
+    });
     expect(bullPrefix(config.redis!, config.queuePrefix)).to.equal("{acme}");
   });
 

@@ -41,8 +41,12 @@ async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs =
 }
 
 async function rpc(url: string, method: string, params: unknown[] = []): Promise<any> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const answer = await response.json() as { result?: unknown; error?: { message: string } };
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const answer = (await response.json()) as { result?: unknown; error?: { message: string } };
   if (answer.error) throw new Error(`${method}: ${answer.error.message}`);
   return answer.result;
 }
@@ -59,7 +63,12 @@ async function startReceiver() {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) if (typeof value === "string") headers[name] = value;
       let verified = false;
-      try { new Webhook(secrets.get(request.url ?? "")!).verify(body, headers); verified = true; } catch { /* recorded unverified */ }
+      try {
+        new Webhook(secrets.get(request.url ?? "")!).verify(body, headers);
+        verified = true;
+      } catch {
+        /* recorded unverified */
+      }
       received.push({ path: request.url ?? "", json: JSON.parse(body), verified });
       response.writeHead(200).end("ok");
     });
@@ -76,7 +85,13 @@ async function startReceiver() {
   };
 }
 
-interface BatchDbRow { seq: number; state: string; tx_hash: string | null; raw_tx: string | null; block_number: number | null }
+interface BatchDbRow {
+  seq: number;
+  state: string;
+  tx_hash: string | null;
+  raw_tx: string | null;
+  block_number: number | null;
+}
 
 describe("anchoring through reorganisations, stuck transactions and capped log queries", function () {
   this.timeout(240_000);
@@ -99,7 +114,10 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
     it("is not cached before it is final, and a reorganisation after it was final sends batch.reanchored with the new transaction", async () => {
       const { stack, chain } = env;
       const brand = await stack.createBrand({ codes: 2 });
-      const created = await stack.request("POST", "/api/v1/endpoints", { token: brand.apiKey, body: { url: `${receiver.base}/hooks/anchors`, types: ["batch.anchored"] } });
+      const created = await stack.request("POST", "/api/v1/endpoints", {
+        token: brand.apiKey,
+        body: { url: `${receiver.base}/hooks/anchors`, types: ["batch.anchored"] },
+      });
       expect(created.status, JSON.stringify(created.body)).to.equal(201);
       receiver.secrets.set("/hooks/anchors", created.body.secret);
 
@@ -142,11 +160,19 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       expect(correction.verified).to.equal(true);
       const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
       try {
-        const logs = await registryAt(stack.runtime.chain.registry, provider).queryFilter(registryAt(stack.runtime.chain.registry, provider).filters.BatchAnchored!(1));
+        const logs = await registryAt(stack.runtime.chain.registry, provider).queryFilter(
+          registryAt(stack.runtime.chain.registry, provider).filters.BatchAnchored!(1),
+        );
         expect(logs, "exactly one anchor of batch 1 on the chain as it is now").to.have.length(1);
         const now = logs[0]!;
         expect(now.transactionHash).to.not.equal(confirming.tx_hash);
-        expect(correction.json.data).to.deep.include({ seq: 1, txHash: now.transactionHash, blockNumber: now.blockNumber, chainId: 31337, registry: stack.runtime.chain.registry });
+        expect(correction.json.data).to.deep.include({
+          seq: 1,
+          txHash: now.transactionHash,
+          blockNumber: now.blockNumber,
+          chainId: 31337,
+          registry: stack.runtime.chain.registry,
+        });
         expect(correction.json.data.supersedes).to.include({ txHash: confirming.tx_hash, blockNumber: confirming.block_number });
         expect(again.tx_hash).to.equal(now.transactionHash);
         const fresh = await stack.request("GET", "/api/v1/batches/1");
@@ -165,7 +191,9 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       // HTTP only: this test runs the sealer, the anchorer and the fan-out itself, one step at a time.
       env = await startChainStack({ keyIndex: 6, role: "http" });
     });
-    after(async () => { await env?.stop(); });
+    after(async () => {
+      await env?.stop();
+    });
 
     it("is noticed from its block hash, though the registry still holds the root, and corrected with the new block", async () => {
       const { stack, chain, db } = env;
@@ -187,7 +215,9 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       await waitFor("a sealed batch", async () => (await sealer.sealAll()).length > 0 || (await db.query("SELECT 1 FROM batches")).rowCount);
       expect(await anchorer.anchorPending()).to.equal(1);
       await outbox.fanOut();
-      const { rows: [before] } = await db.query<{ tx_hash: string; block_number: number }>("SELECT tx_hash, block_number FROM batches WHERE seq = 1");
+      const {
+        rows: [before],
+      } = await db.query<{ tx_hash: string; block_number: number }>("SELECT tx_hash, block_number FROM batches WHERE seq = 1");
       const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
       try {
         const raw = Transaction.from((await provider.getTransaction(before!.tx_hash))!).serialized;
@@ -200,9 +230,13 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
         expect(Number(await registryAt(stack.runtime.chain.registry, provider).getFunction("nextSeq")()), "the registry still holds batch 1").to.equal(2);
 
         await anchorer.anchorPending();
-        const { rows: [after] } = await db.query<{ state: string; tx_hash: string; block_number: number }>("SELECT state, tx_hash, block_number FROM batches WHERE seq = 1");
+        const {
+          rows: [after],
+        } = await db.query<{ state: string; tx_hash: string; block_number: number }>("SELECT state, tx_hash, block_number FROM batches WHERE seq = 1");
         expect(after, "recorded in its new block").to.deep.equal({ state: "anchored", tx_hash: before!.tx_hash, block_number: moved.blockNumber });
-        const { rows: [hash] } = await db.query<{ block_hash: string }>("SELECT block_hash FROM batches WHERE seq = 1");
+        const {
+          rows: [hash],
+        } = await db.query<{ block_hash: string }>("SELECT block_hash FROM batches WHERE seq = 1");
         expect(hash!.block_hash).to.equal(moved.blockHash.toLowerCase());
         await outbox.fanOut();
         const { rows: deliveries } = await db.query<{ event_type: string; payload: any }>("SELECT event_type, payload FROM deliveries ORDER BY id");
@@ -233,7 +267,9 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       const brand = await stack.createBrand({ codes: 1 });
       expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)).slice(0, 1))).status).to.equal(202);
       const sent = await waitFor("the anchor transaction sent", async () => {
-        const { rows: [row] } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
+        const {
+          rows: [row],
+        } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
         return row?.state === "sent" && row.raw_tx !== null && row;
       });
       const original = Transaction.from(sent.raw_tx!);
@@ -243,7 +279,9 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       expect(await rpc(chain.url, "eth_getTransactionReceipt", [original.hash])).to.equal(null);
 
       const replaced = await waitFor("the stored transaction replaced", async () => {
-        const { rows: [row] } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
+        const {
+          rows: [row],
+        } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
         return row?.tx_hash !== original.hash && row?.raw_tx !== null && row;
       });
       const replacement = Transaction.from(replaced.raw_tx!);
@@ -258,7 +296,9 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
       // Blocks again (mined one by one: with automine on, Hardhat refuses any transaction while one is
       // pending): whichever replacement the network holds by then (a later one pays more) is mined.
       const anchored = await waitFor("the batch anchored", async () => {
-        const { rows: [row] } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
+        const {
+          rows: [row],
+        } = await db.query<BatchDbRow>("SELECT seq, state, tx_hash, raw_tx, block_number FROM batches WHERE seq = 1");
         if (row?.state === "anchored") return row;
         await rpc(chain.url, "evm_mine");
         return null;
@@ -286,33 +326,43 @@ describe("anchoring through reorganisations, stuck transactions and capped log q
     /** Forwards JSON-RPC, but answers eth_getLogs over more than CAP blocks with an error, as providers do. */
     async function startCappingProxy(target: string) {
       const state = { refused: 0, widest: 0 };
-      const block = async (tag: string): Promise<number> => (/^0x[0-9a-f]+$/i.test(tag) ? Number(tag) : tag === "earliest" ? 0 : Number(await rpc(target, "eth_blockNumber")));
+      const block = async (tag: string): Promise<number> =>
+        /^0x[0-9a-f]+$/i.test(tag) ? Number(tag) : tag === "earliest" ? 0 : Number(await rpc(target, "eth_blockNumber"));
       const server = createServer((req: IncomingMessage, res: ServerResponse) => {
         const chunks: Buffer[] = [];
         req.on("data", (chunk: Buffer) => chunks.push(chunk));
-        req.on("end", () => void (async () => {
-          const body = Buffer.concat(chunks).toString();
-          const call = JSON.parse(body) as { id: unknown; method: string; params: { fromBlock?: string; toBlock?: string }[] };
-          if (call.method === "eth_getLogs") {
-            const from = await block(call.params[0]?.fromBlock ?? "latest");
-            const to = await block(call.params[0]?.toBlock ?? "latest");
-            if (to - from + 1 > CAP) {
-              state.refused++;
-              res.writeHead(200, { "content-type": "application/json" })
-                .end(JSON.stringify({ jsonrpc: "2.0", id: call.id, error: { code: -32005, message: `query exceeds max block range ${CAP}` } }));
-              return;
-            }
-            state.widest = Math.max(state.widest, to - from + 1);
-          }
-          const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
-          res.writeHead(upstream.status, { "content-type": "application/json" }).end(await upstream.text());
-        })().catch(() => res.destroy()));
+        req.on(
+          "end",
+          () =>
+            void (async () => {
+              const body = Buffer.concat(chunks).toString();
+              const call = JSON.parse(body) as { id: unknown; method: string; params: { fromBlock?: string; toBlock?: string }[] };
+              if (call.method === "eth_getLogs") {
+                const from = await block(call.params[0]?.fromBlock ?? "latest");
+                const to = await block(call.params[0]?.toBlock ?? "latest");
+                if (to - from + 1 > CAP) {
+                  state.refused++;
+                  res
+                    .writeHead(200, { "content-type": "application/json" })
+                    .end(JSON.stringify({ jsonrpc: "2.0", id: call.id, error: { code: -32005, message: `query exceeds max block range ${CAP}` } }));
+                  return;
+                }
+                state.widest = Math.max(state.widest, to - from + 1);
+              }
+              const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
+              res.writeHead(upstream.status, { "content-type": "application/json" }).end(await upstream.text());
+            })().catch(() => res.destroy()),
+        );
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       return {
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        get refused() { return state.refused; },
-        get widest() { return state.widest; },
+        get refused() {
+          return state.refused;
+        },
+        get widest() {
+          return state.widest;
+        },
         async close() {
           server.closeAllConnections();
           await new Promise<void>((resolve) => server.close(() => resolve()));

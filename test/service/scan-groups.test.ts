@@ -24,22 +24,34 @@ describe("consumer visits, grouped into transactions", function () {
   let salt: Buffer;
   let ipCounter = 0;
   /** A consumer address never used before in this file. */
-  const freshIp = () => { ipCounter++; return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`; };
+  const freshIp = () => {
+    ipCounter++;
+    return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+  };
 
   before(async () => {
     // HTTP only: no sealer runs in this process, so the statements counted below are the pages' alone.
-    services = await startChainStack({ keyIndex: 12, role: "http", env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "100000", RATE_LIMIT_PER_IP: "100000", SCANS_PER_BOTTLE_PER_HOUR: "100000" } });
+    services = await startChainStack({
+      keyIndex: 12,
+      role: "http",
+      env: { TRUST_PROXY: "1", RATE_LIMIT_PER_BOTTLE: "100000", RATE_LIMIT_PER_IP: "100000", SCANS_PER_BOTTLE_PER_HOUR: "100000" },
+    });
     ({ stack, db } = services);
     brand = await stack.createBrand({ codes: 8 });
     expect((await stack.postEvents(brand, lifecycle(brand.codes.map((c) => c.serial)))).status).to.equal(202);
-    const { rows: [row] } = await db.query<{ scan_salt: Buffer }>("SELECT scan_salt FROM brands WHERE slug = $1", [brand.slug]);
+    const {
+      rows: [row],
+    } = await db.query<{ scan_salt: Buffer }>("SELECT scan_salt FROM brands WHERE slug = $1", [brand.slug]);
     salt = row!.scan_salt;
   });
   after(async () => {
     await services?.stop();
   });
 
-  const pathOf = (url: string) => { const u = new URL(url); return `${u.pathname}${u.search}`; };
+  const pathOf = (url: string) => {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  };
   async function visit(url: string, ip: string, headers: Record<string, string> = {}): Promise<Page> {
     const response = await fetch(`${stack.url}${pathOf(url)}`, { headers: { "x-forwarded-for": ip, ...headers } });
     return { ip, status: response.status, body: await response.text(), retryAfter: response.headers.get("retry-after") };
@@ -49,7 +61,8 @@ describe("consumer visits, grouped into transactions", function () {
   /** How many scans are stored for each of these IPs on the bottle. */
   async function storedScans(serial: string, ips: string[]): Promise<Map<string, number>> {
     const { rows } = await db.query<{ ip_hash: Buffer; n: number }>(
-      "SELECT ip_hash, count(*)::int AS n FROM scans WHERE serial = $1 AND ip_hash = ANY($2::bytea[]) GROUP BY ip_hash", [serial, ips.map(ipHash)],
+      "SELECT ip_hash, count(*)::int AS n FROM scans WHERE serial = $1 AND ip_hash = ANY($2::bytea[]) GROUP BY ip_hash",
+      [serial, ips.map(ipHash)],
     );
     const byHash = new Map(rows.map((r) => [r.ip_hash.toString("hex"), r.n]));
     return new Map(ips.map((ip) => [ip, byHash.get(ipHash(ip).toString("hex")) ?? 0]));
@@ -57,17 +70,26 @@ describe("consumer visits, grouped into transactions", function () {
 
   /** The bottle's chain has no gap and no fork, each scan row names its own link, in chain order. */
   async function expectChainIntact(serial: string): Promise<void> {
-    const { rows: links } = await db.query<{ n: number; prev: Buffer; link_hash: Buffer }>("SELECT n, prev, link_hash FROM links WHERE serial = $1 ORDER BY n", [serial]);
+    const { rows: links } = await db.query<{ n: number; prev: Buffer; link_hash: Buffer }>(
+      "SELECT n, prev, link_hash FROM links WHERE serial = $1 ORDER BY n",
+      [serial],
+    );
     links.forEach((link, i) => {
       expect(link.n).to.equal(i + 1);
       if (i > 0) expect(link.prev.equals(links[i - 1]!.link_hash), `link ${link.n} follows link ${link.n - 1}`).to.equal(true);
     });
     const { rows: scans } = await db.query<{ n: number }>(
-      "SELECT l.n FROM scans s JOIN links l ON l.event_id = s.event_id AND l.serial = s.serial WHERE s.serial = $1 ORDER BY s.id", [serial],
+      "SELECT l.n FROM scans s JOIN links l ON l.event_id = s.event_id AND l.serial = s.serial WHERE s.serial = $1 ORDER BY s.id",
+      [serial],
     );
-    const { rows: [all] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [serial]);
+    const {
+      rows: [all],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [serial]);
     expect(scans.length, "every scan row has its link").to.equal(all!.n);
-    expect(scans.map((s) => s.n), "scans are appended in the order they were written").to.deep.equal([...scans.map((s) => s.n)].sort((a, b) => a - b));
+    expect(
+      scans.map((s) => s.n),
+      "scans are appended in the order they were written",
+    ).to.deep.equal([...scans.map((s) => s.n)].sort((a, b) => a - b));
   }
 
   /** Holds the lock on one bottle's head, so the group that wants it waits (and the next group accumulates). */
@@ -75,7 +97,12 @@ describe("consumer visits, grouped into transactions", function () {
     const client = await db.connect();
     await client.query("BEGIN");
     await client.query("SELECT 1 FROM codes WHERE serial = $1 FOR UPDATE", [serial]);
-    return { async release() { await client.query("COMMIT"); client.release(); } };
+    return {
+      async release() {
+        await client.query("COMMIT");
+        client.release();
+      },
+    };
   }
   async function waitForLockWaiter(): Promise<void> {
     for (let i = 0; i < 200; i++) {
@@ -98,9 +125,12 @@ describe("consumer visits, grouped into transactions", function () {
       await expectChainIntact(code.serial);
     }
     // They were grouped: a group's events share one received_at.
-    const { rows: [groups] } = await db.query<{ groups: number; scans: number }>(
+    const {
+      rows: [groups],
+    } = await db.query<{ groups: number; scans: number }>(
       `SELECT count(DISTINCT e.received_at)::int AS groups, count(*)::int AS scans
-         FROM scans s JOIN events e ON e.id = s.event_id WHERE s.serial = ANY($1::text[])`, [bottles.map((c) => c.serial)],
+         FROM scans s JOIN events e ON e.id = s.event_id WHERE s.serial = ANY($1::text[])`,
+      [bottles.map((c) => c.serial)],
     );
     expect(groups!.scans).to.equal(requests.length);
     expect(groups!.groups, "fewer transactions than scans").to.be.lessThan(groups!.scans);
@@ -119,8 +149,14 @@ describe("consumer visits, grouped into transactions", function () {
       await held.release();
       const pages = await Promise.all(pair);
       expect(pages.map((p) => p.status)).to.deep.equal([200, 200]);
-      expect(pages.map((p) => countOf(p.body)), "both pages show one scan").to.deep.equal([1, 1]);
-      expect(pages.filter((p) => p.body.includes(THIS_SCAN)), "one of them is counted").to.have.length(1);
+      expect(
+        pages.map((p) => countOf(p.body)),
+        "both pages show one scan",
+      ).to.deep.equal([1, 1]);
+      expect(
+        pages.filter((p) => p.body.includes(THIS_SCAN)),
+        "one of them is counted",
+      ).to.have.length(1);
       expect([...(await storedScans(bottle.serial, [ip])).values()]).to.deep.equal([1]);
       expect((await first).status).to.equal(200);
       await expectChainIntact(bottle.serial);
@@ -143,9 +179,11 @@ describe("consumer visits, grouped into transactions", function () {
       expect(p.body).to.include('data-warning="opened"');
       expect(p.body.match(/data-step="opened"/g), "one opened step").to.have.length(1);
     }
-    const { rows: [opened] } = await db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM links l JOIN events e ON e.id = l.event_id WHERE l.serial = $1 AND e.type = 'opened'", [code.serial],
-    );
+    const {
+      rows: [opened],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links l JOIN events e ON e.id = l.event_id WHERE l.serial = $1 AND e.type = 'opened'", [
+      code.serial,
+    ]);
     expect(opened!.n).to.equal(1);
     await expectChainIntact(code.serial);
   });
@@ -182,7 +220,7 @@ describe("consumer visits, grouped into transactions", function () {
       const pages: (Page & { code: BrandFixture["codes"][number] })[] = [];
       // Waves a little apart, so that some groups die and later ones live.
       for (const wave of requests) {
-        pages.push(...await Promise.all(wave.map(async ({ code, ip }) => ({ ...await visit(code.url, ip), code }))));
+        pages.push(...(await Promise.all(wave.map(async ({ code, ip }) => ({ ...(await visit(code.url, ip)), code })))));
         if (killed >= 4) killing = false;
       }
       killing = false;
@@ -200,7 +238,10 @@ describe("consumer visits, grouped into transactions", function () {
       }
       for (const code of bottles) {
         const mine = pages.filter((p) => p.code === code);
-        const stored = await storedScans(code.serial, mine.map((p) => p.ip));
+        const stored = await storedScans(
+          code.serial,
+          mine.map((p) => p.ip),
+        );
         for (const p of mine) {
           expect(stored.get(p.ip), `scans stored for ${p.ip}`).to.be.at.most(1);
           if (p.status === 200) {
@@ -240,8 +281,15 @@ describe("consumer visits, grouped into transactions", function () {
       const patched = pool as unknown as { connect: (...args: unknown[]) => unknown };
       patched.connect = (...args: unknown[]) => {
         const callback = args[0] as ((error: Error | undefined, client: pg.PoolClient, done: unknown) => void) | undefined;
-        if (callback) return connect((error: Error | undefined, client: pg.PoolClient, done: unknown) => { if (client) instrument(client); callback(error, client, done); });
-        return (connect() as Promise<pg.PoolClient>).then((client) => { instrument(client); return client; });
+        if (callback)
+          return connect((error: Error | undefined, client: pg.PoolClient, done: unknown) => {
+            if (client) instrument(client);
+            callback(error, client, done);
+          });
+        return (connect() as Promise<pg.PoolClient>).then((client) => {
+          instrument(client);
+          return client;
+        });
       };
       try {
         await work();
@@ -273,7 +321,9 @@ describe("consumer visits, grouped into transactions", function () {
       const pages = 48;
       const burst = await statements(() => Promise.all(Array.from({ length: pages }, (_, i) => visit(brand.codes[i % 4]!.url, freshIp()))));
       const transactions = burst.filter((sql) => sql === "BEGIN").length;
-      process.stdout.write(`      (${pages} concurrent counted scans: ${burst.length} statements in ${transactions} transactions, ${(burst.length / pages).toFixed(2)} a page)\n`);
+      process.stdout.write(
+        `      (${pages} concurrent counted scans: ${burst.length} statements in ${transactions} transactions, ${(burst.length / pages).toFixed(2)} a page)\n`,
+      );
       expect(burst.filter((sql) => sql.includes("LEFT JOIN LATERAL"))).to.have.length(pages);
       expect(burst.length / pages).to.be.at.most(3);
     });

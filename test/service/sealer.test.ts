@@ -34,7 +34,10 @@ describe("sealer: link ranges and tiles", function () {
     await db.query("INSERT INTO brands (id, slug, name, api_key_hash) VALUES (1, 'seal', 'Seal', '\\x01')");
     await db.query("INSERT INTO products (brand_id, gtin, name) VALUES (1, $1, 'Bottle')", [GTIN]);
   });
-  after(async () => { await db?.end(); await database?.drop(); });
+  after(async () => {
+    await db?.end();
+    await database?.drop();
+  });
 
   /** A new bottle. */
   async function bottle(): Promise<string> {
@@ -46,17 +49,37 @@ describe("sealer: link ranges and tiles", function () {
   /** Appends a production event for `serials` in the open transaction `tx`. */
   async function produce(tx: Tx, serials: string[]): Promise<void> {
     const id = `e-${serials.join("-")}-${randomSalt().slice(0, 8)}`;
-    await appendEvents(tx, 1, null, new Date().toISOString(), [{
-      canonical: { brand: "seal", id, type: "production", codes: serials, salt: randomSalt(), party: "factory" },
-      brandEventId: id, occurredAt: new Date().toISOString(), party: "factory", to: null, price: null, data: null,
-    }], await lockHeads(tx, serials));
+    await appendEvents(
+      tx,
+      1,
+      null,
+      new Date().toISOString(),
+      [
+        {
+          canonical: { brand: "seal", id, type: "production", codes: serials, salt: randomSalt(), party: "factory" },
+          brandEventId: id,
+          occurredAt: new Date().toISOString(),
+          party: "factory",
+          to: null,
+          price: null,
+          data: null,
+        },
+      ],
+      await lockHeads(tx, serials),
+    );
   }
 
   /** A transaction left open until `end` is called with "commit" or "rollback". */
   async function openTransaction(): Promise<{ tx: Tx; end(how: "COMMIT" | "ROLLBACK"): Promise<void> }> {
     const tx = await db.connect();
     await tx.query("BEGIN");
-    return { tx, async end(how) { await tx.query(how); tx.release(); } };
+    return {
+      tx,
+      async end(how) {
+        await tx.query(how);
+        tx.release();
+      },
+    };
   }
 
   async function linkIds(serials: string[]): Promise<number[]> {
@@ -65,15 +88,22 @@ describe("sealer: link ranges and tiles", function () {
 
   /** Every link of the batch `seq` proves its leaf into the batch's links root, from the stored tiles. */
   async function checkBatch(seq: number): Promise<number[]> {
-    const { rows: [batch] } = await db.query<{ links_root: Buffer; first_link: number; last_link: number; leaf_count: number }>(
-      "SELECT links_root, first_link, last_link, leaf_count FROM batches WHERE seq = $1", [seq],
+    const {
+      rows: [batch],
+    } = await db.query<{ links_root: Buffer; first_link: number; last_link: number; leaf_count: number }>(
+      "SELECT links_root, first_link, last_link, leaf_count FROM batches WHERE seq = $1",
+      [seq],
     );
-    const { rows: links } = await db.query<{ id: number; leaf: Buffer }>(
-      "SELECT id, leaf FROM links WHERE id > $1 AND id <= $2 ORDER BY id", [batch!.first_link, batch!.last_link],
-    );
+    const { rows: links } = await db.query<{ id: number; leaf: Buffer }>("SELECT id, leaf FROM links WHERE id > $1 AND id <= $2 ORDER BY id", [
+      batch!.first_link,
+      batch!.last_link,
+    ]);
     expect(links.length).to.equal(batch!.leaf_count);
     expect(new MerkleTree(links.map((l) => toHex(l.leaf))).root).to.equal(toHex(batch!.links_root));
-    const places = await readLinkPlaces(db, links.map((l) => l.id));
+    const places = await readLinkPlaces(
+      db,
+      links.map((l) => l.id),
+    );
     links.forEach((link, i) => {
       const place = places.get(link.id)!;
       expect(place).to.include({ seq, leafIndex: i });
@@ -92,11 +122,16 @@ describe("sealer: link ranges and tiles", function () {
     await fast.end("COMMIT");
 
     let sealed = false;
-    const sealing = sealer.sealOnce().then((batch) => { sealed = true; return batch; });
+    const sealing = sealer.sealOnce().then((batch) => {
+      sealed = true;
+      return batch;
+    });
     // The sealer queues on the fence (an advisory lock), held shared by the open writer.
     for (let i = 0; ; i++) {
       // This database's fence, not any advisory lock of the cluster (other tests run beside this one).
-      const { rows: [waiting] } = await db.query<{ n: number }>(
+      const {
+        rows: [waiting],
+      } = await db.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_locks
           WHERE locktype = 'advisory' AND NOT granted AND objid = $1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
         [ADVISORY_LOCKS.linkFence],
@@ -116,7 +151,8 @@ describe("sealer: link ranges and tiles", function () {
 
   it("a range spans ids rolled back; a link written after sealing falls in the next batch", async () => {
     const sealer = createSealer({ db, maxLinks: 1_000, log, metrics: createMetrics(async () => 0) });
-    const kept = await bottle(), dropped = await bottle();
+    const kept = await bottle(),
+      dropped = await bottle();
     const rolled = await openTransaction();
     await produce(rolled.tx, [dropped]);
     await rolled.end("ROLLBACK");
@@ -149,14 +185,21 @@ describe("sealer: link ranges and tiles", function () {
     const ids = await linkIds(serials);
     expect(batches[0]!.lastLink).to.equal(ids[299]);
     const sealedIds = [];
-    for (const b of batches) sealedIds.push(...await checkBatch(b.seq));
+    for (const b of batches) sealedIds.push(...(await checkBatch(b.seq)));
     expect(sealedIds).to.deep.equal(ids);
     // Two tiles of leaves for a 300-leaf batch (256 + 44), one above them, and nothing written to the links.
     const { rows } = await db.query<{ lvl: number; idx: number; nodes: number }>(
-      "SELECT lvl, idx, length(hashes) / 32 AS nodes FROM link_tiles WHERE seq = $1 ORDER BY lvl, idx", [batches[0]!.seq],
+      "SELECT lvl, idx, length(hashes) / 32 AS nodes FROM link_tiles WHERE seq = $1 ORDER BY lvl, idx",
+      [batches[0]!.seq],
     );
-    expect(rows).to.deep.equal([{ lvl: 0, idx: 0, nodes: 256 }, { lvl: 0, idx: 1, nodes: 44 }, { lvl: 1, idx: 0, nodes: 2 }]);
-    const { rows: [touched] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE batch_seq IS NOT NULL OR proof IS NOT NULL");
+    expect(rows).to.deep.equal([
+      { lvl: 0, idx: 0, nodes: 256 },
+      { lvl: 0, idx: 1, nodes: 44 },
+      { lvl: 1, idx: 0, nodes: 2 },
+    ]);
+    const {
+      rows: [touched],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE batch_seq IS NOT NULL OR proof IS NOT NULL");
     expect(touched!.n).to.equal(0);
   });
 });

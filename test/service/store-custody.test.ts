@@ -29,7 +29,13 @@ describe("store keys write only within their store (issue 16, point 3)", functio
     await services?.stop();
   });
 
-  interface Shop { brand: BrandFixture; pudong: string; xuhui: string; gz: string; serials: string[] }
+  interface Shop {
+    brand: BrandFixture;
+    pudong: string;
+    xuhui: string;
+    gz: string;
+    serials: string[];
+  }
 
   /** A brand with three stores (two in Shanghai, one in Guizhou) and `codes` bottles shipped to the Shanghai distributor two days ago. */
   async function shop(codes = 3): Promise<Shop> {
@@ -54,16 +60,32 @@ describe("store keys write only within their store (issue 16, point 3)", functio
   }
 
   const post = (key: string, events: unknown[]) => stack.request("POST", "/api/v1/store/events", { token: key, body: { events } });
-  const receiving = (party: string, codes: string[], occurredAt = at(-HOUR)) => ({ id: `r-${randomUUID()}`, type: "store_receiving", codes, occurredAt, party });
-  const sale = (party: string, serial: string, occurredAt = at(-60_000)) => ({
-    id: `s-${randomUUID()}`, type: "retail_sale", codes: [serial], occurredAt, party, price: { amount: "1499.00", currency: "CNY" },
+  const receiving = (party: string, codes: string[], occurredAt = at(-HOUR)) => ({
+    id: `r-${randomUUID()}`,
+    type: "store_receiving",
+    codes,
+    occurredAt,
+    party,
   });
-  const storeEvents = async (brand: BrandFixture) => (await db.query(
-    "SELECT count(*)::int AS n FROM events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) AND brand_event_id LIKE 'store:%'", [brand.slug],
-  )).rows[0].n as number;
-  const alerts = async (brand: BrandFixture) => (await db.query(
-    "SELECT kind, party FROM alerts WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) ORDER BY id", [brand.slug],
-  )).rows as { kind: string; party: string | null }[];
+  const sale = (party: string, serial: string, occurredAt = at(-60_000)) => ({
+    id: `s-${randomUUID()}`,
+    type: "retail_sale",
+    codes: [serial],
+    occurredAt,
+    party,
+    price: { amount: "1499.00", currency: "CNY" },
+  });
+  const storeEvents = async (brand: BrandFixture) =>
+    (
+      await db.query("SELECT count(*)::int AS n FROM events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) AND brand_event_id LIKE 'store:%'", [
+        brand.slug,
+      ])
+    ).rows[0].n as number;
+  const alerts = async (brand: BrandFixture) =>
+    (await db.query("SELECT kind, party FROM alerts WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) ORDER BY id", [brand.slug])).rows as {
+      kind: string;
+      party: string | null;
+    }[];
   /** The 422's one problem, checked: field and a reason matching `reason`. */
   function refused(response: { status: number; body: any }, field: string, reason: RegExp): void {
     expect(response.status, JSON.stringify(response.body)).to.equal(422);
@@ -74,7 +96,12 @@ describe("store keys write only within their store (issue 16, point 3)", functio
   }
 
   it("store A cannot mark store B's received bottle sold, nor receive it: 422, nothing stored", async () => {
-    const { brand, pudong, xuhui, serials: [bottle, other] } = await shop(2);
+    const {
+      brand,
+      pudong,
+      xuhui,
+      serials: [bottle, other],
+    } = await shop(2);
     expect((await post(xuhui, [receiving("store-xuhui", [bottle!])])).status).to.equal(202);
     const before = await storeEvents(brand);
 
@@ -93,14 +120,25 @@ describe("store keys write only within their store (issue 16, point 3)", functio
   });
 
   it("a store cannot receive a bottle shipped to another region (no diversion alert blaming that region's distributor), nor one never shipped", async () => {
-    const { brand, gz, pudong, serials: [shipped] } = await shop(1);
-    refused(await post(gz, [receiving("store-gz", [shipped!])]), "codes[0]", /was shipped to dist-shanghai in region CN-SH, not to this store or its region \(CN-GZ\)/);
+    const {
+      brand,
+      gz,
+      pudong,
+      serials: [shipped],
+    } = await shop(1);
+    refused(
+      await post(gz, [receiving("store-gz", [shipped!])]),
+      "codes[0]",
+      /was shipped to dist-shanghai in region CN-SH, not to this store or its region \(CN-GZ\)/,
+    );
     expect(await alerts(brand), "no diversion alert").to.deep.equal([]);
 
     const fresh = await stack.createBrand({ codes: 1 });
     const key = (await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: fresh.apiKey })).body.storeKey as string;
     const serial = fresh.codes[0]!.serial;
-    expect((await stack.postEvents(fresh, [{ id: "p-1", type: "production", codes: [serial], occurredAt: at(-2 * HOUR), party: "factory-zunyi" }])).status).to.equal(202);
+    expect(
+      (await stack.postEvents(fresh, [{ id: "p-1", type: "production", codes: [serial], occurredAt: at(-2 * HOUR), party: "factory-zunyi" }])).status,
+    ).to.equal(202);
     refused(await post(key, [receiving("store-pudong", [serial])]), "codes[0]", /has not been shipped/);
 
     // the store of the distributor's region receives it
@@ -109,13 +147,21 @@ describe("store keys write only within their store (issue 16, point 3)", functio
   });
 
   it("a store sells only bottles it received, unless the brand's storeSellsUnreceived allows it; never another store's", async () => {
-    const { brand, pudong, xuhui, serials: [a, b, c] } = await shop(3);
+    const {
+      brand,
+      pudong,
+      xuhui,
+      serials: [a, b, c],
+    } = await shop(3);
     refused(await post(pudong, [sale("store-pudong", a!)]), "codes[0]", /has not been received by this store: record its store_receiving first/);
     // receiving and sale in one request are checked in order
     const both = await post(pudong, [receiving("store-pudong", [a!], at(-2 * HOUR)), sale("store-pudong", a!, at(-HOUR))]);
     expect(both.status, JSON.stringify(both.body)).to.equal(202);
 
-    expect((await stack.request("GET", "/api/v1/settings", { token: brand.apiKey })).body).to.deep.equal({ storeBackdateHours: 72, storeSellsUnreceived: false });
+    expect((await stack.request("GET", "/api/v1/settings", { token: brand.apiKey })).body).to.deep.equal({
+      storeBackdateHours: 72,
+      storeSellsUnreceived: false,
+    });
     expect((await stack.request("PATCH", "/api/v1/settings", { token: pudong, body: { storeSellsUnreceived: true } })).status, "a store key").to.equal(401);
     expect((await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: {} })).status).to.equal(400);
     expect((await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: { storeBackdateHours: -1 } })).status).to.equal(400);
@@ -130,19 +176,40 @@ describe("store keys write only within their store (issue 16, point 3)", functio
   });
 
   it("event times: never in the future (store, webhook and EPCIS alike), 5 minutes of clock skew tolerated", async () => {
-    const { brand, pudong, serials: [a, b] } = await shop(2);
+    const {
+      brand,
+      pudong,
+      serials: [a, b],
+    } = await shop(2);
     refused(await post(pudong, [receiving("store-pudong", [a!], at(10 * 60_000))]), "occurredAt", /lies in the future/);
     expect((await post(pudong, [receiving("store-pudong", [a!], at(4 * 60_000))])).status, "4 minutes ahead: clock skew").to.equal(202);
     refused(await post(pudong, [sale("store-pudong", a!, at(24 * HOUR))]), "occurredAt", /lies in the future/);
 
-    const webhook = await stack.postEvents(brand, [{ id: `w-${randomUUID()}`, type: "opened", codes: [b!], occurredAt: at(10 * 60_000), party: "dist-shanghai" }]);
+    const webhook = await stack.postEvents(brand, [
+      { id: `w-${randomUUID()}`, type: "opened", codes: [b!], occurredAt: at(10 * 60_000), party: "dist-shanghai" },
+    ]);
     refused(webhook, "occurredAt", /lies in the future/);
 
     const capture = await stack.request("POST", `/epcis/${brand.slug}/capture`, {
-      token: brand.apiKey, headers: { "content-type": "application/ld+json" },
+      token: brand.apiKey,
+      headers: { "content-type": "application/ld+json" },
       body: {
-        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], type: "EPCISDocument", schemaVersion: "2.0", creationDate: new Date().toISOString(),
-        epcisBody: { eventList: [{ type: "ObjectEvent", eventID: `urn:uuid:${randomUUID()}`, eventTime: new Date(Date.now() + 10 * 60_000).toISOString(), eventTimeZoneOffset: "+08:00", epcList: ["urn:epc:id:sgtin:6901234.056789.X1"], action: "OBSERVE" }] },
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        type: "EPCISDocument",
+        schemaVersion: "2.0",
+        creationDate: new Date().toISOString(),
+        epcisBody: {
+          eventList: [
+            {
+              type: "ObjectEvent",
+              eventID: `urn:uuid:${randomUUID()}`,
+              eventTime: new Date(Date.now() + 10 * 60_000).toISOString(),
+              eventTimeZoneOffset: "+08:00",
+              epcList: ["urn:epc:id:sgtin:6901234.056789.X1"],
+              action: "OBSERVE",
+            },
+          ],
+        },
       },
     });
     expect(capture.status).to.equal(202);
@@ -150,15 +217,25 @@ describe("store keys write only within their store (issue 16, point 3)", functio
     expect(capture.body.errors).to.have.length(1);
     expect(capture.body.errors[0]).to.include({ index: 0, field: "eventTime" });
     expect(capture.body.errors[0].reason).to.match(/lies in the future/);
-    expect((await db.query("SELECT count(*)::int AS n FROM epcis_events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1)", [brand.slug])).rows[0].n).to.equal(0);
+    expect(
+      (await db.query("SELECT count(*)::int AS n FROM epcis_events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1)", [brand.slug])).rows[0].n,
+    ).to.equal(0);
   });
 
   it("backdating: not before a guide price took effect beyond the window, not into an earlier price-protection period, not before the bottle's previous step", async () => {
-    const { brand, pudong, serials: [a, b] } = await shop(2);
+    const {
+      brand,
+      pudong,
+      serials: [a, b],
+    } = await shop(2);
     // the guide price fell 4 days ago: a sale dated before it would be judged against the old, higher band
-    for (const [amount, days] of [["1799.00", 30], ["1499.00", 4]] as const) {
+    for (const [amount, days] of [
+      ["1799.00", 30],
+      ["1499.00", 4],
+    ] as const) {
       const r = await stack.request("PUT", `/api/v1/products/${brand.gtin}/guide-price`, {
-        token: brand.apiKey, body: { amount, currency: "CNY", below: 0.05, above: 0.1, validFrom: new Date(Date.now() - days * 24 * HOUR).toISOString() },
+        token: brand.apiKey,
+        body: { amount, currency: "CNY", below: 0.05, above: 0.1, validFrom: new Date(Date.now() - days * 24 * HOUR).toISOString() },
       });
       expect(r.status, JSON.stringify(r.body)).to.equal(201);
     }
@@ -172,7 +249,9 @@ describe("store keys write only within their store (issue 16, point 3)", functio
     refused(await post(pudong, [sale("store-pudong", a!, at(-24 * HOUR))]), "occurredAt", /is more than 12 hours before it was received/);
     const sold = await post(pudong, [sale("store-pudong", a!, at(-11 * HOUR))]);
     expect(sold.status, JSON.stringify(sold.body)).to.equal(202);
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) AND type = 'retail_sale'", [brand.slug]);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM events WHERE brand_id = (SELECT id FROM brands WHERE slug = $1) AND type = 'retail_sale'", [
+      brand.slug,
+    ]);
     expect(rows[0].n, "only the sale within the window").to.equal(1);
   });
 });

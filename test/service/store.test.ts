@@ -56,7 +56,10 @@ describe("store API", function () {
 
     expect((await stack.request("POST", "/api/v1/parties/dist-shanghai/store-keys", { token: brand.apiKey })).status, "a distributor").to.equal(422);
     expect((await stack.request("POST", "/api/v1/parties/nobody/store-keys", { token: brand.apiKey })).status).to.equal(404);
-    expect((await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: created.body.storeKey })).status, "a store key is not a brand key").to.equal(401);
+    expect(
+      (await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: created.body.storeKey })).status,
+      "a store key is not a brand key",
+    ).to.equal(401);
     const other = await stack.createBrand({ codes: 1 });
     expect((await stack.request("DELETE", `/api/v1/store-keys/${created.body.id}`, { token: other.apiKey })).status, "another brand's key").to.equal(404);
 
@@ -78,14 +81,15 @@ describe("store API", function () {
     const brand = await shippedBrand(1);
     const key = await storeKey(brand);
     const serial = brand.codes[0]!.serial;
-    await guidePrice(brand, "1499.00");                                          // national
-    await guidePrice(brand, "1599.00", "CN-SH", "2026-06-01T00:00:00+08:00");   // Shanghai's, in force
-    await guidePrice(brand, "1999.00", "CN-SH", "2099-01-01T00:00:00+08:00");   // not yet
+    await guidePrice(brand, "1499.00"); // national
+    await guidePrice(brand, "1599.00", "CN-SH", "2026-06-01T00:00:00+08:00"); // Shanghai's, in force
+    await guidePrice(brand, "1999.00", "CN-SH", "2099-01-01T00:00:00+08:00"); // not yet
 
     const plain = await check(key, `serial=${serial}&lang=en`);
     expect(plain.status).to.equal(200);
     expect(plain.body).to.deep.include({
-      authentic: true, serial,
+      authentic: true,
+      serial,
       region: { ok: true, assigned: "CN-SH", store: "CN-SH" },
       price: { guide: { amount: "1599.00", currency: "CNY" }, band: { min: "1519.05", max: "1758.90" }, verdict: null, deviation: null },
     });
@@ -109,7 +113,9 @@ describe("store API", function () {
     expect(verdicts).to.deep.equal({ "1599.00": "within", "1519.05": "within", "1519.04": "below", "1758.90": "within", "1758.91": "above", 1200: "below" });
     const low = await check(key, `serial=${serial}&price=1200&lang=en`);
     expect(low.body.price.deviation).to.equal(-0.2495);
-    expect(low.body.warnings).to.deep.equal([{ kind: "price_below_band", message: "The price 1200.00 is below the guide-price band 1519.05–1758.90 (-24.9%)." }]);
+    expect(low.body.warnings).to.deep.equal([
+      { kind: "price_below_band", message: "The price 1200.00 is below the guide-price band 1519.05–1758.90 (-24.9%)." },
+    ]);
     const usd = await check(key, `serial=${serial}&price=200.00&currency=USD`);
     expect(usd.body.price).to.deep.include({ verdict: "other_currency", deviation: null });
     expect((await check(key, `serial=${serial}&price=1,599`)).status).to.equal(400);
@@ -168,26 +174,49 @@ describe("store API", function () {
     const key = await storeKey(brand);
     const [a, b, c] = brand.codes.map((code) => code.serial) as [string, string, string];
     const receiving = { id: "r-1001", type: "store_receiving", codes: [a, b], occurredAt: hoursAgo(2), party: "store-pudong" };
-    const sale = { id: "s-1001", type: "retail_sale", codes: [a], occurredAt: hoursAgo(1), party: "store-pudong", price: { amount: "1499.00", currency: "CNY" } };
+    const sale = {
+      id: "s-1001",
+      type: "retail_sale",
+      codes: [a],
+      occurredAt: hoursAgo(1),
+      party: "store-pudong",
+      price: { amount: "1499.00", currency: "CNY" },
+    };
 
     const first = await postStoreEvents(key, [receiving, sale]);
     expect(first.status, JSON.stringify(first.body)).to.equal(202);
-    expect(first.body.events.map((e: { id: string; status: string }) => [e.id, e.status])).to.deep.equal([["r-1001", "accepted"], ["s-1001", "accepted"]]);
+    expect(first.body.events.map((e: { id: string; status: string }) => [e.id, e.status])).to.deep.equal([
+      ["r-1001", "accepted"],
+      ["s-1001", "accepted"],
+    ]);
     const again = await postStoreEvents(key, [receiving]);
     expect(again.status).to.equal(202);
     expect(again.body.events[0]).to.deep.equal({ ...first.body.events[0], status: "duplicate" });
 
     // stored like any event, with the store's id under its own prefix, and anchored into the bottle's chain
-    const { rows } = await db.query("SELECT brand_event_id, type, party, price_amount::text AS price, webhook_id FROM events WHERE id = $1", [first.body.events[1].eventId]);
-    expect(rows[0]).to.deep.equal({ brand_event_id: "store:store-pudong:s-1001", type: "retail_sale", party: "store-pudong", price: "1499.00", webhook_id: null });
+    const { rows } = await db.query("SELECT brand_event_id, type, party, price_amount::text AS price, webhook_id FROM events WHERE id = $1", [
+      first.body.events[1].eventId,
+    ]);
+    expect(rows[0]).to.deep.equal({
+      brand_event_id: "store:store-pudong:s-1001",
+      type: "retail_sale",
+      party: "store-pudong",
+      price: "1499.00",
+      webhook_id: null,
+    });
     const bundle = await stack.waitAnchored(a, brand.codes[0]!.secret);
     expect(bundle.events.map((e) => e.event.type)).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale"]);
 
     // another store's party, or a type a store does not post: 403 naming the field, nothing stored
-    const otherParty = await postStoreEvents(key, [{ ...sale, id: "s-2", codes: [b] }, { ...sale, id: "s-3", codes: [b], party: "dist-shanghai" }]);
+    const otherParty = await postStoreEvents(key, [
+      { ...sale, id: "s-2", codes: [b] },
+      { ...sale, id: "s-3", codes: [b], party: "dist-shanghai" },
+    ]);
     expect(otherParty.status).to.equal(403);
     expect(otherParty.body).to.include({ error: "forbidden", field: "events[1].party" });
-    const otherType = await postStoreEvents(key, [{ id: "x-1", type: "warehouse_out", codes: [b], occurredAt: "2026-11-21T10:00:00+08:00", party: "store-pudong", to: "store-pudong" }]);
+    const otherType = await postStoreEvents(key, [
+      { id: "x-1", type: "warehouse_out", codes: [b], occurredAt: "2026-11-21T10:00:00+08:00", party: "store-pudong", to: "store-pudong" },
+    ]);
     expect(otherType.status).to.equal(403);
     expect(otherType.body.field).to.equal("events[0].type");
     const { rows: none } = await db.query("SELECT count(*)::int AS n FROM events WHERE brand_event_id IN ('store:store-pudong:s-2', 'store:store-pudong:s-3')");
@@ -195,10 +224,16 @@ describe("store API", function () {
 
     // problems are listed like the webhook's, with the store's own ids; another brand's code is unknown
     const other = await shippedBrand(1);
-    const invalid = await postStoreEvents(key, [{ ...sale, id: "s-4", codes: [other.codes[0]!.serial] }, { ...sale, id: "s-5", price: { amount: "abc", currency: "CNY" } }]);
+    const invalid = await postStoreEvents(key, [
+      { ...sale, id: "s-4", codes: [other.codes[0]!.serial] },
+      { ...sale, id: "s-5", price: { amount: "abc", currency: "CNY" } },
+    ]);
     expect(invalid.status).to.equal(422);
     expect(invalid.body.error).to.equal("invalid_events");
-    expect(invalid.body.problems.some((p: { index: number; id: string; field: string }) => p.index === 1 && p.id === "s-5" && p.field === "price.amount"), JSON.stringify(invalid.body)).to.equal(true);
+    expect(
+      invalid.body.problems.some((p: { index: number; id: string; field: string }) => p.index === 1 && p.id === "s-5" && p.field === "price.amount"),
+      JSON.stringify(invalid.body),
+    ).to.equal(true);
     const unknownCode = await postStoreEvents(key, [{ ...sale, id: "s-4", codes: [other.codes[0]!.serial] }]);
     expect(unknownCode.status).to.equal(422);
     expect(unknownCode.body.problems).to.deep.equal([{ index: 0, id: "s-4", field: "codes[0]", message: `unknown code "${other.codes[0]!.serial}"` }]);
@@ -217,7 +252,8 @@ describe("store API", function () {
     expect((await stack.postEvents(brand, lifecycle([serial]))).status).to.equal(202);
     const key = await storeKey(brand);
     const path = new URL(url).pathname + new URL(url).search;
-    const visit = (headers: Record<string, string>) => fetch(`${stack.url}${path}`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const visit = (headers: Record<string, string>) =>
+      fetch(`${stack.url}${path}`, { headers }).then(async (r) => ({ status: r.status, body: await r.text() }));
     const count = (body: string) => Number(/data-scan-count="(\d+)"/.exec(body)![1]);
 
     expect((await check(key, `serial=${serial}&price=1499.00`)).status).to.equal(200);

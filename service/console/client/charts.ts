@@ -10,11 +10,34 @@
  * style: the CSP forbids both.
  */
 import {
-  ArcElement, BarController, BarElement, CategoryScale, Chart, DoughnutController, Legend, LinearScale, LineController, LineElement,
-  PointElement, Tooltip, type ChartConfiguration,
+  ArcElement,
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  DoughnutController,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartConfiguration,
 } from "chart.js";
 
-Chart.register(ArcElement, BarController, BarElement, CategoryScale, DoughnutController, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip);
+Chart.register(
+  ArcElement,
+  BarController,
+  BarElement,
+  CategoryScale,
+  DoughnutController,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+);
 
 interface Spec {
   type: "bar" | "line" | "doughnut";
@@ -44,10 +67,12 @@ function configFor(spec: Spec): ChartConfiguration {
       maintainAspectRatio: false,
       indexAxis: spec.horizontal ? "y" : "x",
       plugins: { legend: { display: doughnut || stacked, position: "bottom" } },
-      scales: doughnut ? {} : {
-        x: { stacked, ticks: { precision: 0 }, beginAtZero: true },
-        y: { stacked, ticks: { precision: 0 }, beginAtZero: true },
-      },
+      scales: doughnut
+        ? {}
+        : {
+            x: { stacked, ticks: { precision: 0 }, beginAtZero: true },
+            y: { stacked, ticks: { precision: 0 }, beginAtZero: true },
+          },
     },
   } as ChartConfiguration;
 }

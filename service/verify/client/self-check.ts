@@ -27,7 +27,11 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 const FETCH_TEXTS: Record<Lang, { fetchFailed: (why: string) => string; notJson: string; verdictBug: (why: string) => string }> = {
   zh: { fetchFailed: (why) => `无法获取证明文件：${why}`, notJson: "证明文件不是有效的 JSON", verdictBug: (why) => `核验程序出错：${why}` },
-  en: { fetchFailed: (why) => `Could not load the proof: ${why}`, notJson: "the proof is not valid JSON", verdictBug: (why) => `The checker itself failed: ${why}` },
+  en: {
+    fetchFailed: (why) => `Could not load the proof: ${why}`,
+    notJson: "the proof is not valid JSON",
+    verdictBug: (why) => `The checker itself failed: ${why}`,
+  },
 };
 
 /** The bundle, from our server: the only thing it is trusted to provide, and checked below. */
@@ -51,9 +55,8 @@ function attach(section: HTMLElement): void {
   const lang: Lang = data.lang === "en" ? "en" : "zh";
   const t = TEXTS[lang];
   const chainId = Number(data.chainId);
-  const trust: TrustSetting | null = Number.isSafeInteger(chainId) && ADDRESS.test(data.registry ?? "")
-    ? { chainId, registry: data.registry!, source: "server" }
-    : null;
+  const trust: TrustSetting | null =
+    Number.isSafeInteger(chainId) && ADDRESS.test(data.registry ?? "") ? { chainId, registry: data.registry!, source: "server" } : null;
 
   let running = false;
   button.addEventListener("click", () => {
@@ -82,13 +85,19 @@ function attach(section: HTMLElement): void {
         finish("fail", t.failed(`${text}${lang === "zh" ? "。" : "."}`, 1, 1));
         return;
       }
-      const result = await verifyInBrowser(bundle, {
-        lang, rpc: rpcUrl === "" ? null : fetchRpc(rpcUrl, lang), rpcHost: hostOf(rpcUrl),
-        // Without the server's chain the check trusts nothing: every bundle then fails its chain step.
-        trust: trust ?? { chainId: -1, registry: "0x0000000000000000000000000000000000000000", source: "server" },
-        expect: { serial: data.serial || undefined, gtin: data.gtin || undefined },
-        timeZone: "Asia/Shanghai",
-      }, draw);
+      const result = await verifyInBrowser(
+        bundle,
+        {
+          lang,
+          rpc: rpcUrl === "" ? null : fetchRpc(rpcUrl, lang),
+          rpcHost: hostOf(rpcUrl),
+          // Without the server's chain the check trusts nothing: every bundle then fails its chain step.
+          trust: trust ?? { chainId: -1, registry: "0x0000000000000000000000000000000000000000", source: "server" },
+          expect: { serial: data.serial || undefined, gtin: data.gtin || undefined },
+          timeZone: "Asia/Shanghai",
+        },
+        draw,
+      );
       finish(result.status === "valid" ? "pass" : result.status === "incomplete" ? "incomplete" : "fail", result.summary);
     })()
       .catch(async (error: unknown) => {

@@ -23,14 +23,16 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const WORDS: Record<Lang, Record<string, string>> = {
   en: {
     title: "SealTrace proof verifier",
-    intro: "Checks a bottle's SealTrace proof file in this browser, with no server of ours: every hash and proof is recomputed here, and the chain is asked directly. The file is read here and never uploaded.",
+    intro:
+      "Checks a bottle's SealTrace proof file in this browser, with no server of ours: every hash and proof is recomputed here, and the chain is asked directly. The file is read here and never uploaded.",
     fileLabel: "Proof file (.json)",
     rpcLabel: "Chain JSON-RPC URL",
     rpcHint: "A node of the chain the proof names, e.g. a public RPC endpoint. Only this address is contacted.",
     trustLegend: "What to trust (recommended)",
     chainLabel: "Chain id",
     registryLabel: "Registry contract address",
-    trustHint: "Left empty, they are taken from the proof file itself: pin them to the values the brand publishes, or a forged history anchored on another registry would pass.",
+    trustHint:
+      "Left empty, they are taken from the proof file itself: pin them to the values the brand publishes, or a forged history anchored on another registry would pass.",
     maxAgeLabel: "Completeness proof may be this old (seconds)",
     run: "Verify",
     result: "Result",
@@ -123,7 +125,10 @@ async function run(): Promise<void> {
   results.replaceChildren();
   trusted.replaceChildren();
   verdictLine.textContent = "";
-  const stop = (text: string): void => { summary.textContent = text; section.dataset.verdict = "error"; };
+  const stop = (text: string): void => {
+    summary.textContent = text;
+    section.dataset.verdict = "error";
+  };
 
   const file = byId<HTMLInputElement>("bundle-file").files?.[0];
   const rpcUrl = byId<HTMLInputElement>("rpc-url").value.trim();
@@ -151,12 +156,14 @@ async function run(): Promise<void> {
 
   // What is trusted, said first: pinned by the user, or (said so) taken from the bundle.
   const named = typeof bundle === "object" && bundle !== null ? (bundle as { chain?: { chainId?: unknown; registry?: unknown } }).chain : undefined;
-  const chainId = chainText !== "" ? Number(chainText) : Number.isSafeInteger(named?.chainId) ? named!.chainId as number : null;
+  const chainId = chainText !== "" ? Number(chainText) : Number.isSafeInteger(named?.chainId) ? (named!.chainId as number) : null;
   const registry = registryText !== "" ? registryText : typeof named?.registry === "string" ? named.registry : null;
   let trust: TrustSetting | null = null;
   if (chainId !== null && registry !== null) {
     trust = {
-      chainId, registry, source: chainText !== "" && registryText !== "" ? "pinned" : "bundle",
+      chainId,
+      registry,
+      source: chainText !== "" && registryText !== "" ? "pinned" : "bundle",
       maxAgeSeconds: maxAgeText === "" ? DEFAULT_MAX_AGE_SECONDS : Number(maxAgeText),
     };
     const part = (label: string, value: string, pinned: boolean): HTMLElement => {
@@ -168,7 +175,13 @@ async function run(): Promise<void> {
     };
     const label = document.createElement("strong");
     label.textContent = w.trusted!;
-    trusted.append(label, document.createElement("br"), part(w.chainLabel!, String(chainId), chainText !== ""), document.createElement("br"), part(w.registryLabel!, short(registry), registryText !== ""));
+    trusted.append(
+      label,
+      document.createElement("br"),
+      part(w.chainLabel!, String(chainId), chainText !== ""),
+      document.createElement("br"),
+      part(w.registryLabel!, short(registry), registryText !== ""),
+    );
   } else {
     trusted.textContent = w.trustedNone!;
   }

@@ -87,25 +87,30 @@ export function short(hex: string): string {
 }
 
 const zh = {
-  formatOk: (format: string, serial: string, events: number, links: number) => `证明文件格式正确（${format}）：瓶号 ${serial}，${events} 个事件，${links} 环记录`,
+  formatOk: (format: string, serial: string, events: number, links: number) =>
+    `证明文件格式正确（${format}）：瓶号 ${serial}，${events} 个事件，${links} 环记录`,
   formatBad: "证明文件格式不正确",
-  identityOk: (brand: string, gtin: string, lot: string | null, serial: string) => `第 1 环锁定此瓶的身份：品牌 ${brand}，GTIN ${gtin}${lot === null ? "" : `，批次 ${lot}`}，瓶号 ${serial}`,
+  identityOk: (brand: string, gtin: string, lot: string | null, serial: string) =>
+    `第 1 环锁定此瓶的身份：品牌 ${brand}，GTIN ${gtin}${lot === null ? "" : `，批次 ${lot}`}，瓶号 ${serial}`,
   identityQr: "，与二维码一致",
   identityBad: "此瓶的身份有误",
   identityUnbound: "身份未锁定：此瓶的记录链始于格式 2 之前，第 1 环未包含品牌、GTIN 和批次",
   otherGtin: (found: string, qr: string) => `证明文件的 GTIN（${found}）与二维码的 GTIN（${qr}）不同`,
   otherSerial: (found: string, qr: string) => `证明文件是瓶 ${found} 的，而此页面是瓶 ${qr} 的`,
-  eventOk: (k: number, type: string, member: boolean) => `事件 ${k}（${type}）：内容与其哈希一致${member ? "，成员证明表明它包含此瓶（不显示其他瓶号）" : "，并列出此瓶"}`,
+  eventOk: (k: number, type: string, member: boolean) =>
+    `事件 ${k}（${type}）：内容与其哈希一致${member ? "，成员证明表明它包含此瓶（不显示其他瓶号）" : "，并列出此瓶"}`,
   eventBad: (k: number, type: string) => `事件 ${k}（${type}）有误`,
-  linkOk: (n: number, type: string) => n === 1 ? `第 1 环（${type}）：哈希正确，是记录链的开端` : `第 ${n} 环（${type}）：哈希正确，紧接第 ${n - 1} 环`,
+  linkOk: (n: number, type: string) => (n === 1 ? `第 1 环（${type}）：哈希正确，是记录链的开端` : `第 ${n} 环（${type}）：哈希正确，紧接第 ${n - 1} 环`),
   linkBad: (n: number) => `第 ${n} 环有误`,
   proofOk: (n: number, seq: number) => `第 ${n} 环的默克尔证明通向批次 ${seq} 的记录根`,
   proofPending: (n: number) => `第 ${n} 环尚未上链`,
   proofByHead: (n: number, seq: number) => `第 ${n} 环由完整性证明覆盖（记于批次 ${seq}；此证明文件未附其单独的默克尔证明）`,
   proofBad: (n: number) => `第 ${n} 环的锚定有误`,
-  batchOk: (seq: number, format: number) => format === 2 ? `批次 ${seq} 的根同时承诺其记录和所有瓶的最新一环（头部映射）` : `批次 ${seq}（格式 1）的根只承诺其记录`,
+  batchOk: (seq: number, format: number) =>
+    format === 2 ? `批次 ${seq} 的根同时承诺其记录和所有瓶的最新一环（头部映射）` : `批次 ${seq}（格式 1）的根只承诺其记录`,
   batchBad: (seq: number) => `批次 ${seq} 有误`,
-  headOk: (seq: number, time: string | null, n: number) => `记录完整，截至批次 ${seq}${time === null ? "" : `（锚定于 ${time}）`}：其头部映射记录此瓶的最后一环为第 ${n} 环，没有记录被略去`,
+  headOk: (seq: number, time: string | null, n: number) =>
+    `记录完整，截至批次 ${seq}${time === null ? "" : `（锚定于 ${time}）`}：其头部映射记录此瓶的最后一环为第 ${n} 环，没有记录被略去`,
   headNone: "完整性尚未证明：还没有已上链的批次记录此瓶的最后一环",
   headFormat1: "格式 1：无法证明记录完整（无法表明没有记录被略去）",
   headPartial: "完整性只证明到较早的一环：其后的记录在之后的批次中上链",
@@ -120,9 +125,10 @@ const zh = {
   freshOk: (seq: number, time: string, block: number, latest: number) => `链上记录：批次 ${seq} 于 ${time} 上链（区块 ${block}）；合约的最新批次为 ${latest}`,
   freshBad: (seq: number) => `批次 ${seq} 的完整性证明已过期或无法在链上找到`,
   noRpc: "没有区块链节点：链上的根未核对",
-  valid: (n: number, seq: number | null, time: string | null) => seq === null
-    ? `全部 ${n} 项检查通过：证明文件所示的记录均已上链，但此瓶的记录始于证明格式 2 之前，无法证明没有记录被略去。`
-    : `全部 ${n} 项检查通过：此瓶的完整记录（截至批次 ${seq}${time === null ? "" : `，锚定于 ${time}`}）与链上一致。`,
+  valid: (n: number, seq: number | null, time: string | null) =>
+    seq === null
+      ? `全部 ${n} 项检查通过：证明文件所示的记录均已上链，但此瓶的记录始于证明格式 2 之前，无法证明没有记录被略去。`
+      : `全部 ${n} 项检查通过：此瓶的完整记录（截至批次 ${seq}${time === null ? "" : `，锚定于 ${time}`}）与链上一致。`,
   incomplete: (reasons: string[]) => `核验尚未完成：${reasons.join("；")}。目前未发现问题，但这不是“通过”；请几秒后再核验。`,
   pendingLinks: (k: number) => `${k} 环记录尚未上链`,
   notComplete: "记录的完整性尚未得到证明",
@@ -144,29 +150,37 @@ type Texts = typeof zh;
 const en: Texts = {
   formatOk: (format, serial, events, links) => `The proof is well-formed (${format}): bottle ${serial}, ${events} events, ${links} links`,
   formatBad: "The proof is malformed",
-  identityOk: (brand, gtin, lot, serial) => `Link 1 binds the bottle's identity: brand ${brand}, GTIN ${gtin}${lot === null ? "" : `, lot ${lot}`}, serial ${serial}`,
+  identityOk: (brand, gtin, lot, serial) =>
+    `Link 1 binds the bottle's identity: brand ${brand}, GTIN ${gtin}${lot === null ? "" : `, lot ${lot}`}, serial ${serial}`,
   identityQr: ", as on the QR code",
   identityBad: "The bottle's identity is wrong",
   identityUnbound: "Identity not bound: this bottle's chain began before format 2, so link 1 does not commit to its brand, GTIN and lot",
   otherGtin: (found, qr) => `the proof's GTIN (${found}) is not the QR code's (${qr})`,
   otherSerial: (found, qr) => `the proof is for bottle ${found}, but this page is for bottle ${qr}`,
-  eventOk: (k, type, member) => `Event ${k} (${type}): content matches its hash${member ? "; its membership proof shows it names this bottle (without showing the others)" : ", and it lists this bottle"}`,
+  eventOk: (k, type, member) =>
+    `Event ${k} (${type}): content matches its hash${member ? "; its membership proof shows it names this bottle (without showing the others)" : ", and it lists this bottle"}`,
   eventBad: (k, type) => `Event ${k} (${type}) is wrong`,
-  linkOk: (n, type) => n === 1 ? `Link 1 (${type}): hash correct, starts the chain` : `Link ${n} (${type}): hash correct, follows link ${n - 1}`,
+  linkOk: (n, type) => (n === 1 ? `Link 1 (${type}): hash correct, starts the chain` : `Link ${n} (${type}): hash correct, follows link ${n - 1}`),
   linkBad: (n) => `Link ${n} is wrong`,
   proofOk: (n, seq) => `Link ${n}'s Merkle proof leads to batch ${seq}'s links root`,
   proofPending: (n) => `Link ${n} is not anchored yet`,
-  proofByHead: (n, seq) => `Link ${n} is covered by the completeness proof (sealed in batch ${seq}, by the proof's account: its own Merkle proof is not included)`,
+  proofByHead: (n, seq) =>
+    `Link ${n} is covered by the completeness proof (sealed in batch ${seq}, by the proof's account: its own Merkle proof is not included)`,
   proofBad: (n) => `Link ${n}'s anchor is wrong`,
-  batchOk: (seq, format) => format === 2 ? `Batch ${seq}'s root commits to its links and to every bottle's last link (the heads map)` : `Batch ${seq} (format 1) commits to its links only`,
+  batchOk: (seq, format) =>
+    format === 2
+      ? `Batch ${seq}'s root commits to its links and to every bottle's last link (the heads map)`
+      : `Batch ${seq} (format 1) commits to its links only`,
   batchBad: (seq) => `Batch ${seq} is wrong`,
-  headOk: (seq, time, n) => `Complete as of batch ${seq}${time === null ? "" : `, anchored at ${time}`}: its heads map records link ${n} as this bottle's last, so no link was left out`,
+  headOk: (seq, time, n) =>
+    `Complete as of batch ${seq}${time === null ? "" : `, anchored at ${time}`}: its heads map records link ${n} as this bottle's last, so no link was left out`,
   headNone: "Completeness not proven: no anchored batch records this bottle's last link yet",
   headFormat1: "Format 1: completeness not proven (nothing shows that no link was left out)",
   headPartial: "Completeness proven only up to an earlier link: later links were anchored in later batches",
   headUnbound: "Completeness not proven: this bottle's chain began before format 2",
   headBad: "The completeness proof is wrong",
-  chainOk: (host, chainId, registry) => `The chain node at ${host} is chain ${chainId}, registry ${short(registry)} is a contract there, and the proof names the same`,
+  chainOk: (host, chainId, registry) =>
+    `The chain node at ${host} is chain ${chainId}, registry ${short(registry)} is a contract there, and the proof names the same`,
   chainBad: (host) => `The chain node at ${host}: the check failed`,
   chainUnreachable: (host, why) => `Could not ask the chain node at ${host}: ${why}`,
   chainSkipped: "The proof names no chain, so nothing could be compared with one",
@@ -175,10 +189,12 @@ const en: Texts = {
   freshOk: (seq, time, block, latest) => `On chain: batch ${seq} was anchored at ${time} (block ${block}); the registry's latest batch is ${latest}`,
   freshBad: (seq) => `Batch ${seq}'s completeness proof is stale or not found on chain`,
   noRpc: "No chain node: the roots on chain were not compared",
-  valid: (n, seq, time) => seq === null
-    ? `All ${n} checks passed: what the proof shows was anchored, but this bottle's history began before proof format 2, so nothing proves that no link was left out.`
-    : `All ${n} checks passed: this bottle's whole history, complete as of batch ${seq}${time === null ? "" : ` (anchored at ${time})`}, matches the chain.`,
-  incomplete: (reasons) => `Incomplete, not verified yet: ${reasons.join("; ")}. Nothing wrong was found, but this is not a pass: check again in a few seconds.`,
+  valid: (n, seq, time) =>
+    seq === null
+      ? `All ${n} checks passed: what the proof shows was anchored, but this bottle's history began before proof format 2, so nothing proves that no link was left out.`
+      : `All ${n} checks passed: this bottle's whole history, complete as of batch ${seq}${time === null ? "" : ` (anchored at ${time})`}, matches the chain.`,
+  incomplete: (reasons) =>
+    `Incomplete, not verified yet: ${reasons.join("; ")}. Nothing wrong was found, but this is not a pass: check again in a few seconds.`,
   pendingLinks: (k) => `${k} link${k === 1 ? " is" : "s are"} not anchored yet`,
   notComplete: "the history is not yet proven complete",
   rootsNone: "no root was compared with the chain",
@@ -209,11 +225,20 @@ const ZH_PROBLEMS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^the event appears twice/, () => "事件重复出现"],
   [/^events must be in the order of the links/, () => "事件的顺序与记录链不符（顺序被打乱）"],
   [/^a bundle holds one event per link/, () => "事件数与记录环数不符"],
-  [/^link (\d+) claims batch (\d+) without a proof, and the head proof \(batch (\d+)\) does not cover it/, (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但没有其默克尔证明，而完整性证明（批次 ${m[3]}）不涵盖它`],
+  [
+    /^link (\d+) claims batch (\d+) without a proof, and the head proof \(batch (\d+)\) does not cover it/,
+    (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但没有其默克尔证明，而完整性证明（批次 ${m[3]}）不涵盖它`,
+  ],
   [/^a link without a Merkle proof of its own needs the head proof/, () => "此环没有单独的默克尔证明，而证明文件缺少完整性证明"],
-  [/^link (\d+) is in batch (\d+), after batch (\d+), whose heads map already records link (\d+)/, (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射已记录到第 ${m[4]} 环`],
+  [
+    /^link (\d+) is in batch (\d+), after batch (\d+), whose heads map already records link (\d+)/,
+    (m) => `第 ${m[1]} 环自称在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射已记录到第 ${m[4]} 环`,
+  ],
   [/^an anchor must be/, () => "锚定信息格式不正确"],
-  [/^link (\d+) is shown as pending, but batch (\d+)'s heads map records link (\d+)/, (m) => `第 ${m[1]} 环被标为尚未上链，但批次 ${m[2]} 的头部映射已记录到第 ${m[3]} 环：它早已上链`],
+  [
+    /^link (\d+) is shown as pending, but batch (\d+)'s heads map records link (\d+)/,
+    (m) => `第 ${m[1]} 环被标为尚未上链，但批次 ${m[2]} 的头部映射已记录到第 ${m[3]} 环：它早已上链`,
+  ],
   [/^the link is for another bottle/, () => "属于另一瓶"],
   [/^links are out of order or have a gap/, () => "序号不连续（记录有缺失或顺序被打乱）"],
   [/^the first link does not commit to this bottle's/, () => "第 1 环与证明文件所写的品牌、GTIN、批次或瓶号不符（文件头被改动过）"],
@@ -224,12 +249,18 @@ const ZH_PROBLEMS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^link (\d+) is anchored but link (\d+) before it is not/, (m) => `第 ${m[1]} 环已上链，但其前的第 ${m[2]} 环尚未上链`],
   [/^batch (\d+) is not among the bundle's batches/, (m) => `证明文件中没有批次 ${m[1]}`],
   [/^the Merkle proof does not lead from the link's leaf to batch (\d+)'s links root/, (m) => `默克尔证明无法从此环通向批次 ${m[1]} 的记录根`],
-  [/^link (\d+) is in batch (\d+), but batch (\d+)'s heads map ends this bottle's history at link (\d+)/, (m) => `第 ${m[1]} 环在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射表明此瓶的记录止于第 ${m[4]} 环`],
+  [
+    /^link (\d+) is in batch (\d+), but batch (\d+)'s heads map ends this bottle's history at link (\d+)/,
+    (m) => `第 ${m[1]} 环在批次 ${m[2]} 中，但批次 ${m[3]} 的头部映射表明此瓶的记录止于第 ${m[4]} 环`,
+  ],
   [/^the root is not node\(linksRoot, headsRoot, headsDepth\)/, () => "批次的根与其记录根和头部根不符"],
   [/^batch (\d+) is not used by any link or by the head proof/, (m) => `批次 ${m[1]} 未被任何一环或完整性证明使用`],
   [/^batch (\d+) is listed twice/, (m) => `批次 ${m[1]} 重复出现`],
   [/^the head proof does not lead to batch (\d+)'s heads root/, (m) => `完整性证明无法通向批次 ${m[1]} 的头部根`],
-  [/^batch (\d+)'s heads map records link (\d+) as this bottle's last, but the bundle stops at link (\d+)/, (m) => `批次 ${m[1]} 的头部映射记录此瓶的最后一环为第 ${m[2]} 环，而证明文件只到第 ${m[3]} 环：有记录被略去`],
+  [
+    /^batch (\d+)'s heads map records link (\d+) as this bottle's last, but the bundle stops at link (\d+)/,
+    (m) => `批次 ${m[1]} 的头部映射记录此瓶的最后一环为第 ${m[2]} 环，而证明文件只到第 ${m[3]} 环：有记录被略去`,
+  ],
   [/^batch (\d+)'s heads map records another link (\d+)/, (m) => `批次 ${m[1]} 的头部映射所记录的第 ${m[2]} 环与证明文件不同`],
   [/^the bundle names another chain than the one trusted/, () => "证明文件指明的区块链与所信任的不同"],
   [/^the bundle names another registry than the one trusted/, () => "证明文件指明的合约与所信任的不同"],
@@ -238,7 +269,10 @@ const ZH_PROBLEMS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^the registry holds no root for batch (\d+)/, (m) => `链上合约没有批次 ${m[1]} 的根`],
   [/^the registry holds a different root for batch (\d+)/, (m) => `链上登记的批次 ${m[1]} 的根与证明文件不同：记录可能被篡改`],
   [/^the registry has no BatchAnchored event for batch (\d+)/, (m) => `链上合约没有批次 ${m[1]} 的上链记录`],
-  [/^stale: the registry has held batch (\d+) .* since (\S+), longer than (\d+) s/, (m) => `已过期：合约自 ${m[2]} 起已有更新的批次 ${m[1]}，超过 ${m[3]} 秒，此后可能新增了记录；请重新获取证明文件`],
+  [
+    /^stale: the registry has held batch (\d+) .* since (\S+), longer than (\d+) s/,
+    (m) => `已过期：合约自 ${m[2]} 起已有更新的批次 ${m[1]}，超过 ${m[3]} 秒，此后可能新增了记录；请重新获取证明文件`,
+  ],
 ];
 
 function problemText(problem: Problem, t: Texts, lang: Lang): string {
@@ -246,13 +280,14 @@ function problemText(problem: Problem, t: Texts, lang: Lang): string {
   if (lang === "zh") {
     for (const [pattern, words] of ZH_PROBLEMS) {
       const match = pattern.exec(message);
-      if (match) { message = words(match); break; }
+      if (match) {
+        message = words(match);
+        break;
+      }
     }
   }
   const shown = (value: string) => (/^0x[0-9a-fA-F]{40,}$/.test(value) ? short(value) : value);
-  return problem.expected !== undefined && problem.found !== undefined
-    ? message + t.expected(shown(problem.expected), shown(problem.found))
-    : message;
+  return problem.expected !== undefined && problem.found !== undefined ? message + t.expected(shown(problem.expected), shown(problem.found)) : message;
 }
 
 /** A failure the user should read: a network problem, an HTTP status, a JSON-RPC error. */
@@ -381,9 +416,17 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
     if (Number.isNaN(date.getTime())) return null;
     // As the consumer page shows times (service/web/time.ts formatTime); UTC is said so.
     const zone = options.timeZone ?? "UTC";
-    return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
-      timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
-    }).format(date) + (zone === "UTC" ? " UTC" : "");
+    return (
+      new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
+        timeZone: zone,
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        hour12: false,
+      }).format(date) + (zone === "UTC" ? " UTC" : "")
+    );
   };
   // The page's step names, mid-sentence ("event 2 (shipped)"): with a small first letter.
   const typeName = (type: unknown): string => {
@@ -423,11 +466,13 @@ function bundleSteps({ options, t, verdict, obj }: Run): BundleSteps {
   // What the page knows from the QR code: the bundle must be this bottle's, with this GTIN.
   if (!shapeOnly && options.expect?.gtin && obj.gtin !== options.expect.gtin) {
     const p = { path: "gtin", message: t.otherGtin(String(obj.gtin), options.expect.gtin) };
-    extra.push(p); byStep.get("identity")!.push(p);
+    extra.push(p);
+    byStep.get("identity")!.push(p);
   }
   if (!shapeOnly && options.expect?.serial && obj.serial !== options.expect.serial) {
     const p = { path: "serial", message: t.otherSerial(String(obj.serial), options.expect.serial) };
-    extra.push(p); byStep.get("identity")!.push(p);
+    extra.push(p);
+    byStep.get("identity")!.push(p);
   }
   return { names, byStep, extra, events, links, batches, shapeOnly };
 }
@@ -450,7 +495,13 @@ async function reportBundleSteps(run: Run, plan: BundleSteps): Promise<void> {
       case "identity":
         if (problems.length > 0) await fail(t.identityBad);
         else if (!verdict.identityBound) await emit(name, "pending", t.identityUnbound);
-        else await emit(name, "pass", t.identityOk(String(obj.brand), String(obj.gtin), typeof obj.lot === "string" ? obj.lot : null, String(obj.serial)) + (options.expect?.gtin ? t.identityQr : ""));
+        else
+          await emit(
+            name,
+            "pass",
+            t.identityOk(String(obj.brand), String(obj.gtin), typeof obj.lot === "string" ? obj.lot : null, String(obj.serial)) +
+              (options.expect?.gtin ? t.identityQr : ""),
+          );
         break;
       case "event": {
         const entry = events[i];
@@ -499,9 +550,10 @@ async function reportBundleSteps(run: Run, plan: BundleSteps): Promise<void> {
 
 /** The chain, asked directly, about the registry the check trusts: chain, root:<seq>, fresh. */
 async function reportChainSteps({ options, t, verdict, obj, emit, time, details }: Run, shapeOnly: boolean): Promise<ChainSteps> {
-  const chainRef = isObject(obj.chain) && Number.isSafeInteger(obj.chain.chainId) && typeof obj.chain.registry === "string"
-    ? { chainId: obj.chain.chainId as number, registry: obj.chain.registry }
-    : null;
+  const chainRef =
+    isObject(obj.chain) && Number.isSafeInteger(obj.chain.chainId) && typeof obj.chain.registry === "string"
+      ? { chainId: obj.chain.chainId as number, registry: obj.chain.registry }
+      : null;
   const trusted: TrustSetting | null = options.trust ?? (chainRef === null ? null : { ...chainRef, source: "bundle" });
   let onChain: ChainCheck | null = null;
   let chainFailed = false;
@@ -513,7 +565,12 @@ async function reportChainSteps({ options, t, verdict, obj, emit, time, details 
     chainFailed = true;
     await emit("chain", "fail", t.chainSkipped);
   } else {
-    const trust = { chainId: trusted.chainId, registry: trusted.registry, maxAgeSeconds: trusted.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS, now: options.now ?? Date.now() / 1000 };
+    const trust = {
+      chainId: trusted.chainId,
+      registry: trusted.registry,
+      maxAgeSeconds: trusted.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+      now: options.now ?? Date.now() / 1000,
+    };
     try {
       onChain = await checkOnChain(options.rpc, trust, chainRef, verdict);
     } catch (error) {
@@ -549,7 +606,8 @@ function rootsCompared({ verdict }: Run, { onChain }: ChainSteps): boolean {
 function statusOf(run: Run, plan: BundleSteps, chain: ChainSteps, steps: Step[]): Status {
   const { verdict } = run;
   const { onChain, chainFailed } = chain;
-  if (verdict.status === "invalid" || plan.extra.length > 0 || chainFailed || (onChain?.problems.length ?? 0) > 0 || steps.some((s) => s.status === "fail")) return "invalid";
+  if (verdict.status === "invalid" || plan.extra.length > 0 || chainFailed || (onChain?.problems.length ?? 0) > 0 || steps.some((s) => s.status === "fail"))
+    return "invalid";
   if (verdict.status === "incomplete" || !rootsCompared(run, chain)) return "incomplete";
   return "valid";
 }

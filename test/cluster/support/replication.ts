@@ -42,7 +42,7 @@ export async function startReplication(): Promise<Replication> {
     const { stdout: gid } = await run("id", ["-g", "postgres"]);
     await chown(dir, Number(uid.trim()), Number(gid.trim()));
   }
-  const exec = async (file: string, args: string[]) => asRoot ? await run("runuser", ["-u", "postgres", "--", file, ...args]) : await run(file, args);
+  const exec = async (file: string, args: string[]) => (asRoot ? await run("runuser", ["-u", "postgres", "--", file, ...args]) : await run(file, args));
   const running = new Set<PgServer>();
   const servers: PgServer[] = [];
 
@@ -60,11 +60,20 @@ export async function startReplication(): Promise<Replication> {
       }
     };
     const self: PgServer = {
-      url, port, query,
+      url,
+      port,
+      query,
       async start() {
         await exec(join(bin, "pg_ctl"), ["-D", data, "-o", options, "-l", join(dir, `${name}.log`), "-w", "start"]);
         running.add(self);
-        await until(`the ${name}`, async () => await query("SELECT 1").then(() => true, () => false));
+        await until(
+          `the ${name}`,
+          async () =>
+            await query("SELECT 1").then(
+              () => true,
+              () => false,
+            ),
+        );
       },
       async stop(mode = "fast") {
         await exec(join(bin, "pg_ctl"), ["-D", data, "-m", mode, "-w", "stop"]);
@@ -90,20 +99,39 @@ export async function startReplication(): Promise<Replication> {
 
     const replicaData = join(dir, "replica");
     // -R writes standby.signal and primary_conninfo: the copy starts as a hot standby streaming from the primary.
-    await exec(join(bin, "pg_basebackup"), ["-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", replicaData, "-R", "-X", "stream", "--no-sync"]);
+    await exec(join(bin, "pg_basebackup"), [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(primary.port),
+      "-U",
+      "postgres",
+      "-D",
+      replicaData,
+      "-R",
+      "-X",
+      "stream",
+      "--no-sync",
+    ]);
     const replica = server(replicaData, await freePort(), "replica");
     await replica.start();
-    const [{ standby }] = await replica.query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby") as [{ standby: boolean }];
+    const [{ standby }] = (await replica.query<{ standby: boolean }>("SELECT pg_is_in_recovery() AS standby")) as [{ standby: boolean }];
     if (!standby) throw new Error("the replica is not in recovery");
 
     return {
-      primary, replica, destroy,
+      primary,
+      replica,
+      destroy,
       async caughtUp(timeoutMs = 30_000) {
-        const [{ lsn }] = await primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn") as [{ lsn: string }];
-        await until("the replica catching up", async () => {
-          const rows = await replica.query<{ done: boolean }>("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done", [lsn]).catch(() => []);
-          return rows[0]?.done === true;
-        }, timeoutMs);
+        const [{ lsn }] = (await primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn")) as [{ lsn: string }];
+        await until(
+          "the replica catching up",
+          async () => {
+            const rows = await replica.query<{ done: boolean }>("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done", [lsn]).catch(() => []);
+            return rows[0]?.done === true;
+          },
+          timeoutMs,
+        );
       },
     };
   } catch (error) {

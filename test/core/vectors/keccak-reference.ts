@@ -24,9 +24,10 @@ const ROUND = Array.from({ length: 24 }, (_, ir) => {
 });
 const OFFSET: number[] = new Array(25).fill(0);
 {
-  let x = 1, y = 0;
+  let x = 1,
+    y = 0;
   for (let t = 0; t < 24; t++) {
-    OFFSET[x + 5 * y] = ((t + 1) * (t + 2) / 2) % 64;
+    OFFSET[x + 5 * y] = (((t + 1) * (t + 2)) / 2) % 64;
     [x, y] = [y, (2 * x + 3 * y) % 5];
   }
 }
@@ -39,7 +40,7 @@ function permute(a: bigint[]): void {
     }
     const b: bigint[] = new Array(25).fill(0n);
     for (let x = 0; x < 5; x++) for (let y = 0; y < 5; y++) b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl(a[x + 5 * y]!, OFFSET[x + 5 * y]!);
-    for (let x = 0; x < 5; x++) for (let y = 0; y < 5; y++) a[x + 5 * y] = b[x + 5 * y]! ^ (~b[(x + 1) % 5 + 5 * y]! & MASK & b[(x + 2) % 5 + 5 * y]!);
+    for (let x = 0; x < 5; x++) for (let y = 0; y < 5; y++) a[x + 5 * y] = b[x + 5 * y]! ^ (~b[((x + 1) % 5) + 5 * y]! & MASK & b[((x + 2) % 5) + 5 * y]!);
     a[0] = a[0]! ^ ROUND[round]!;
   }
 }

@@ -18,8 +18,18 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { buildBundle, verifyBundle, type ProofBundle, type StoredEvent, type Verdict } from "../../../service/core/bundle.ts";
 import {
-  batchRoot, commitCodes, commitEvent, epcisDigest, genesis, headLeaf, headNode, memberLeaf, memberSalt, TAGS,
-  type BottleIdentity, type ChainIdentity,
+  batchRoot,
+  commitCodes,
+  commitEvent,
+  epcisDigest,
+  genesis,
+  headLeaf,
+  headNode,
+  memberLeaf,
+  memberSalt,
+  TAGS,
+  type BottleIdentity,
+  type ChainIdentity,
 } from "../../../service/core/commitments.ts";
 import { canonicalJson, fromHex, toHex, ZERO_HASH, type Hash, type Json } from "../../../service/core/hash.ts";
 import { proofFromTiles, updateHeads } from "../../../service/core/heads.ts";
@@ -134,7 +144,10 @@ export function buildVectors(): Vectors {
   const values: Record<string, string> = {};
   const sections: Vectors["sections"] = [];
   let section: { title: string; keys: string[] } | null = null;
-  const open = (title: string): void => { section = { title, keys: [] }; sections.push(section); };
+  const open = (title: string): void => {
+    section = { title, keys: [] };
+    sections.push(section);
+  };
   const put = (name: string, value: string | number): void => {
     if (name in values) throw new Error(`vector ${name} is named twice`);
     values[name] = String(value);
@@ -151,9 +164,10 @@ export function buildVectors(): Vectors {
   const genesisOf = new Map<ChainName, Hash>();
   for (const name of Object.keys(CHAINS) as ChainName[]) {
     const identity = CHAINS[name];
-    const object: Json = "log" in identity
-      ? { brand: identity.brand, index: identity.index, log: identity.log }
-      : { brand: identity.brand, gtin: identity.gtin, index: identity.index, lot: identity.lot, serial: identity.serial };
+    const object: Json =
+      "log" in identity
+        ? { brand: identity.brand, index: identity.index, log: identity.log }
+        : { brand: identity.brand, gtin: identity.gtin, index: identity.index, lot: identity.lot, serial: identity.serial };
     put(`${name}.identity.jcs`, canonicalJson(object));
     put(`${name}.genesis.input`, `0x${hex(ascii(TAGS.genesis))}${hex(ascii(canonicalJson(object)))}`);
     const g = genesis(identity);
@@ -163,7 +177,10 @@ export function buildVectors(): Vectors {
 
   // Events: each bottle's salt and leaf, the codes tree, the EPCIS digest, the stored form and hash.
   const stored = new Map<string, { event: StoredEvent; hash: Hash; members: ReturnType<typeof commitCodes>["members"] }>();
-  for (const [name, draft] of [["E1", E1_DRAFT], ["E2", E2_DRAFT]] as const) {
+  for (const [name, draft] of [
+    ["E1", E1_DRAFT],
+    ["E2", E2_DRAFT],
+  ] as const) {
     open(`Event ${name}: bottle commitments${name === "E2" ? ", EPCIS digest" : ""}, stored form, hash`);
     const secret = bytes(SECRETS[name]);
     const leaves: Hash[] = [];
@@ -200,13 +217,21 @@ export function buildVectors(): Vectors {
   // Links of every chain, in the order the ledger writes them.
   open("Links: JCS, link hash, leaf");
   const plan: { chain: ChainName; event: "E1" | "E2"; batch: number }[] = [
-    { chain: "A", event: "E1", batch: 1 }, { chain: "B", event: "E1", batch: 1 }, { chain: "C", event: "E1", batch: 1 },
-    { chain: "A", event: "E2", batch: 2 }, { chain: "L", event: "E2", batch: 2 },
+    { chain: "A", event: "E1", batch: 1 },
+    { chain: "B", event: "E1", batch: 1 },
+    { chain: "C", event: "E1", batch: 1 },
+    { chain: "A", event: "E2", batch: 2 },
+    { chain: "L", event: "E2", batch: 2 },
   ];
   const chainLinks = new Map<ChainName, { link: Link; hash: Hash }[]>();
   for (const step of plan) {
     const previous = chainLinks.get(step.chain)?.at(-1);
-    const link = nextLink(keyOf(step.chain), stored.get(step.event)!.hash, previous ? { n: previous.link.n, linkHash: previous.hash } : null, genesisOf.get(step.chain));
+    const link = nextLink(
+      keyOf(step.chain),
+      stored.get(step.event)!.hash,
+      previous ? { n: previous.link.n, linkHash: previous.hash } : null,
+      genesisOf.get(step.chain),
+    );
     const hash = linkHash(link);
     chainLinks.set(step.chain, [...(chainLinks.get(step.chain) ?? []), { link, hash }]);
     const id = `${step.chain}.${link.n}`;
@@ -225,10 +250,12 @@ export function buildVectors(): Vectors {
   for (const anchoring of ANCHORINGS) {
     const { seq } = anchoring;
     open(`Batch ${seq}: links tree, heads map, root`);
-    const members = plan.filter((p) => p.batch === seq).map((p) => {
-      const n = plan.filter((q) => q.chain === p.chain && q.batch <= seq).length;
-      return { name: p.chain, n, ...chainLinks.get(p.chain)![n - 1]! };
-    });
+    const members = plan
+      .filter((p) => p.batch === seq)
+      .map((p) => {
+        const n = plan.filter((q) => q.chain === p.chain && q.batch <= seq).length;
+        return { name: p.chain, n, ...chainLinks.get(p.chain)![n - 1]! };
+      });
     batchInputs.push({ ...anchoring, links: members.map((m) => `${m.name}.${m.n}`) });
     const tree = new MerkleTree(members.map((m) => leafOf(m.hash)));
     if (members.length === 3) put(`batch${seq}.links.node.1.0`, toHex(hashPair(bytes(leafOf(members[0]!.hash)), bytes(leafOf(members[1]!.hash)))));
@@ -263,7 +290,17 @@ export function buildVectors(): Vectors {
     put(`batch${seq}.root.input`, `0x${hex(ascii(TAGS.batch))}${tree.root.slice(2)}${update.root.slice(2)}${depth.toString(16).padStart(2, "0")}`);
     const root = batchRoot(tree.root, update.root, depth);
     put(`batch${seq}.root`, root);
-    bundleBatches.push({ seq, format: 2, root, linksRoot: tree.root, headsRoot: update.root, headsDepth: depth, txHash: anchoring.txHash, blockNumber: anchoring.blockNumber, blockTime: anchoring.blockTime });
+    bundleBatches.push({
+      seq,
+      format: 2,
+      root,
+      linksRoot: tree.root,
+      headsRoot: update.root,
+      headsDepth: depth,
+      txHash: anchoring.txHash,
+      blockNumber: anchoring.blockNumber,
+      blockTime: anchoring.blockTime,
+    });
     if (seq === 2) {
       headProofA = proofFromTiles(CHAINS.A.index, depth, tiles);
       put("batch2.A.headProof", JSON.stringify(headProofA));
@@ -277,19 +314,28 @@ export function buildVectors(): Vectors {
   const head = { seq: 2, n: 2, linkHash: a[1]!.hash, proof: headProofA };
   const events = (["E1", "E2"] as const).map((e) => ({ event: stored.get(e)!.event, member: stored.get(e)!.members.get(keyOf("A"))! }));
   const full = buildBundle({
-    identity: CHAINS.A as BottleIdentity, chain: CHAIN, batches: bundleBatches, events,
+    identity: CHAINS.A as BottleIdentity,
+    chain: CHAIN,
+    batches: bundleBatches,
+    events,
     links: a.map(({ link }) => ({ link, anchor: linkAnchors.get(`A.${link.n}`)! })),
     head,
   });
   const compact = buildBundle({
-    identity: CHAINS.A as BottleIdentity, chain: CHAIN, batches: bundleBatches.filter((b) => b.seq === head.seq), events,
+    identity: CHAINS.A as BottleIdentity,
+    chain: CHAIN,
+    batches: bundleBatches.filter((b) => b.seq === head.seq),
+    events,
     links: a.map(({ link }) => ({ link, anchor: { seq: linkAnchors.get(`A.${link.n}`)!.seq } })),
     head,
   });
   const verdicts = { full: summaryOf(verifyBundle(full)), compact: summaryOf(verifyBundle(compact)) };
 
   open("Bottle A's bundles: size (bytes of JSON without whitespace), batches listed, verdict");
-  for (const [name, bundle] of [["full", full], ["compact", compact]] as const) {
+  for (const [name, bundle] of [
+    ["full", full],
+    ["compact", compact],
+  ] as const) {
     put(`bundle.${name}.bytes`, Buffer.byteLength(JSON.stringify(bundle)));
     put(`bundle.${name}.batches`, JSON.stringify(bundle.batches.map((b) => b.seq)));
     put(`bundle.${name}.status`, verdicts[name].status);
@@ -322,12 +368,16 @@ export const BUNDLE_TITLES = {
 /** The doc's vector blocks: one `text` block of `name = value` lines per section, then the two bundles. */
 export function markdownOf(vectors: Vectors): string {
   const blocks = vectors.sections.map((s) => [`**${s.title}**`, "", "```text", ...s.keys.map((k) => `${k} = ${vectors.values[k]}`), "```"].join("\n"));
-  const bundles = ([
-    ["full", "every anchored link with its own Merkle proof, as `?proofs=all` serves it"],
-    ["compact", "as the service serves it by default: the head proof covers both links, which keep only their batch number"],
-  ] as const).map(([name, what]) => [
-    `**${BUNDLE_TITLES[name]}** (${what}; \`JSON.stringify(bundle, null, 2)\`)`, "", "```json", JSON.stringify(vectors.bundles[name], null, 2), "```",
-  ].join("\n"));
+  const bundles = (
+    [
+      ["full", "every anchored link with its own Merkle proof, as `?proofs=all` serves it"],
+      ["compact", "as the service serves it by default: the head proof covers both links, which keep only their batch number"],
+    ] as const
+  ).map(([name, what]) =>
+    [`**${BUNDLE_TITLES[name]}** (${what}; \`JSON.stringify(bundle, null, 2)\`)`, "", "```json", JSON.stringify(vectors.bundles[name], null, 2), "```"].join(
+      "\n",
+    ),
+  );
   return [...blocks, ...bundles].join("\n\n");
 }
 

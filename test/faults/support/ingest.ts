@@ -37,8 +37,13 @@ const RETRY_AFTER_CAP_MS = 1_000;
 const GIVE_UP_MS = 90_000;
 
 /** Posts one delivery until a 2xx; returns the attempts it took. */
-export async function deliver(url: string, brand: Pick<BrandFixture, "slug" | "webhookSecret">, events: Record<string, unknown>[], record: IngestRecord,
-  webhookId = `msg_${randomBytes(8).toString("hex")}`): Promise<number> {
+export async function deliver(
+  url: string,
+  brand: Pick<BrandFixture, "slug" | "webhookSecret">,
+  events: Record<string, unknown>[],
+  record: IngestRecord,
+  webhookId = `msg_${randomBytes(8).toString("hex")}`,
+): Promise<number> {
   const body = JSON.stringify({ events });
   const giveUpAt = Date.now() + GIVE_UP_MS;
   for (let attempt = 1; ; attempt++) {
@@ -116,7 +121,11 @@ export function steadyIngest(url: string, brand: BrandFixture, options: { pauseM
     await deliver(url, brand, [production(serials, `${prefix}-prod`)], record);
     while (!stopped) {
       const events = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => ({
-        id: `${prefix}-${++n}`, type: "warehouse_in", codes: pick(), occurredAt: new Date().toISOString(), party: "wh-guiyang",
+        id: `${prefix}-${++n}`,
+        type: "warehouse_in",
+        codes: pick(),
+        occurredAt: new Date().toISOString(),
+        party: "wh-guiyang",
       }));
       await deliver(url, brand, events, record);
       await new Promise((resolve) => setTimeout(resolve, pauseMs));

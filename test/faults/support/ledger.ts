@@ -31,7 +31,9 @@ export interface LedgerReport {
 export async function waitAllAnchored(db: pg.Pool, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows: [row] } = await db.query<{ open: number; links: number }>(
+    const {
+      rows: [row],
+    } = await db.query<{ open: number; links: number }>(
       `SELECT count(*) FILTER (WHERE b.state IS DISTINCT FROM 'anchored')::int AS open, count(*)::int AS links
          FROM links l LEFT JOIN batches b ON b.seq = link_batch(l.id, l.batch_seq)`,
     );
@@ -81,11 +83,21 @@ export async function checkLedger(options: {
   for (const key of stored.keys()) if (!record.acknowledged.has(key)) report.doubled.push(`${key}: stored but never acknowledged`);
 
   // Batches: leaves at 0..n-1, and the root they make is the one recorded.
-  const { rows: batches } = await db.query<{ seq: number; root: Buffer; leaf_count: number; state: string; tx_hash: string | null; format: number; links_root: Buffer | null; heads_root: Buffer | null; heads_depth: number | null }>(
-    "SELECT seq, root, leaf_count, state, tx_hash, format, links_root, heads_root, heads_depth FROM batches ORDER BY seq",
-  );
+  const { rows: batches } = await db.query<{
+    seq: number;
+    root: Buffer;
+    leaf_count: number;
+    state: string;
+    tx_hash: string | null;
+    format: number;
+    links_root: Buffer | null;
+    heads_root: Buffer | null;
+    heads_depth: number | null;
+  }>("SELECT seq, root, leaf_count, state, tx_hash, format, links_root, heads_root, heads_depth FROM batches ORDER BY seq");
   report.batches = batches.length;
-  batches.forEach((b, i) => { if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`); });
+  batches.forEach((b, i) => {
+    if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`);
+  });
   // The leaves from the links themselves, not from the stored tiles: a batch sealed as a range of
   // link ids (migration 0010) holds the range's links in id order; older ones say where each sits.
   const { rows: leaves } = await db.query<{ batch_seq: number; leaf_index: number; leaf: Buffer }>(
@@ -135,7 +147,8 @@ export async function checkLedger(options: {
     }
     // The transaction recorded for each batch is the one on chain that anchored it.
     const txBySeq = new Map(logs.map((log) => [Number(registry.interface.parseLog(log)!.args.seq), log.transactionHash]));
-    for (const b of batches) if (b.tx_hash !== txBySeq.get(b.seq)) report.problems.push(`batch ${b.seq}: recorded tx ${b.tx_hash}, on chain ${txBySeq.get(b.seq)}`);
+    for (const b of batches)
+      if (b.tx_hash !== txBySeq.get(b.seq)) report.problems.push(`batch ${b.seq}: recorded tx ${b.tx_hash}, on chain ${txBySeq.get(b.seq)}`);
   } finally {
     provider.destroy();
   }
@@ -149,7 +162,7 @@ export async function checkLedger(options: {
         report.problems.push(`bundle of ${code.serial}: HTTP ${response.status}`);
         continue;
       }
-      const bundle = await response.json() as ProofBundle;
+      const bundle = (await response.json()) as ProofBundle;
       const verdict = verifyBundle(bundle);
       if (!verdict.valid) report.problems.push(`bundle of ${code.serial}: ${verdict.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
       if (verdict.pending.length > 0) report.problems.push(`bundle of ${code.serial}: links ${verdict.pending.join(",")} pending`);

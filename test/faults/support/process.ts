@@ -26,7 +26,9 @@ export function spawnService(env: Record<string, string>, args: string[] = []): 
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal === "SIGKILL" ? 137 : code)));
   const output = () => chunks.join("");
   return {
-    child, exited, output,
+    child,
+    exited,
+    output,
     async url(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -64,7 +66,10 @@ export async function startProcessStack(options: StackOptions & { args?: string[
     const url = await service.url();
     const request = httpClient(url);
     return {
-      service, url, env, request,
+      service,
+      url,
+      env,
+      request,
       createBrand: (brandOptions) => createBrandWith(request, brandOptions),
       async stop() {
         await service.stop();

@@ -33,19 +33,32 @@ export function appRoutes(app: FastifyInstance): Route[] {
     stack.length = depth;
     stack.push(match[2]!);
     const path = stack.join("");
-    for (const method of (match[3] ?? "").split(",").map((m) => m.trim()).filter(Boolean)) {
+    for (const method of (match[3] ?? "")
+      .split(",")
+      .map((m) => m.trim())
+      .filter(Boolean)) {
       if (method !== "HEAD" && method !== "OPTIONS") found.push({ method, path });
     }
   }
-  const spec = app.swagger() as { paths?: Record<string, Record<string, {
-    security?: Record<string, unknown>[]; parameters?: { in: string; name: string }[];
-    requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
-  }>> };
+  const spec = app.swagger() as {
+    paths?: Record<
+      string,
+      Record<
+        string,
+        {
+          security?: Record<string, unknown>[];
+          parameters?: { in: string; name: string }[];
+          requestBody?: { content?: Record<string, { schema?: Record<string, unknown> }> };
+        }
+      >
+    >;
+  };
   return found.map(({ method, path }) => {
     const operation = spec.paths?.[path.replace(/:([A-Za-z_]+)/g, "{$1}")]?.[method.toLowerCase()];
     const content = operation?.requestBody?.content;
     return {
-      method, path,
+      method,
+      path,
       security: (operation?.security ?? []).flatMap((s) => Object.keys(s)),
       body: content?.["application/json"]?.schema ?? null,
       query: (operation?.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name),
@@ -60,7 +73,9 @@ export async function databaseFingerprint(db: pg.Pool): Promise<Record<string, s
   );
   const digest: Record<string, string> = {};
   for (const { name } of tables) {
-    const { rows: [row] } = await db.query<{ n: number; md5: string | null }>(`SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM "${name}" t`);
+    const {
+      rows: [row],
+    } = await db.query<{ n: number; md5: string | null }>(`SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS md5 FROM "${name}" t`);
     digest[name] = `${row!.n}:${row!.md5 ?? ""}`;
   }
   return digest;
@@ -74,5 +89,12 @@ export function changedTables(before: Record<string, string>, after: Record<stri
 /** A logger at `level` writing into memory, and the lines it wrote. */
 export function capturedLogger(level: "trace" | "debug" | "info" = "trace"): { log: Logger; lines: string[] } {
   const lines: string[] = [];
-  return { log: createLogger(level, { write: (line: string) => { lines.push(line); } }), lines };
+  return {
+    log: createLogger(level, {
+      write: (line: string) => {
+        lines.push(line);
+      },
+    }),
+    lines,
+  };
 }

@@ -109,7 +109,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
 
   let server: Server | null = null;
   const listen = async () => {
-    server = createServer((req, res) => { handle(req, res).catch(() => res.destroy()); });
+    server = createServer((req, res) => {
+      handle(req, res).catch(() => res.destroy());
+    });
     await new Promise<void>((resolve) => server!.listen(port, "127.0.0.1", resolve));
   };
   const shut = async () => {
@@ -123,14 +125,20 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
 
   return {
     url: `http://127.0.0.1:${port}`,
-    get calls() { return counts.calls; },
-    get injected() { return counts.injected; },
+    get calls() {
+      return counts.calls;
+    },
+    get injected() {
+      return counts.injected;
+    },
     async setMode(next) {
       if (next.kind === "refuse" && server !== null) await shut();
       if (next.kind !== "refuse" && server === null) await listen();
       mode = next;
     },
-    onCall(next) { hook = next; },
+    onCall(next) {
+      hook = next;
+    },
     close: shut,
   };
 }
