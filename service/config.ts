@@ -54,8 +54,42 @@ export function parseTrustProxy(raw: string | null): TrustProxy | string {
   return { proxies };
 }
 
+/** One Redis Cluster seed node (REDIS_CLUSTER_NODES entry). */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where BullMQ keeps its queues: one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES, seed
+ * nodes from which the client learns the rest of the cluster).
+ */
+export type RedisTarget = { kind: "single"; url: string } | { kind: "cluster"; nodes: RedisNode[] };
+
+/** REDIS_CLUSTER_NODES's value: comma-separated host:port seeds ([v6]:port for IPv6), or a message saying what is wrong. */
+export function parseRedisClusterNodes(raw: string): RedisNode[] | string {
+  const entries = raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  const nodes: RedisNode[] = [];
+  const bad: string[] = [];
+  for (const entry of entries) {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(entry);
+    const port = Number(match?.[3]);
+    if (match === null || port < 1 || port > 65_535 || (match[1] !== undefined && isIP(match[1]) !== 6)) bad.push(entry);
+    else nodes.push({ host: match[1] ?? match[2]!, port });
+  }
+  const form = "give the cluster's seed nodes as comma-separated host:port pairs, e.g. REDIS_CLUSTER_NODES=redis-1:6379,redis-2:6379,redis-3:6379";
+  if (bad.length > 0) return `REDIS_CLUSTER_NODES: ${bad.map((b) => `"${b}"`).join(", ")} is not a host:port pair; ${form}`;
+  if (nodes.length === 0) return `REDIS_CLUSTER_NODES is empty; ${form}`;
+  return nodes;
+}
+
 export interface Config {
   databaseUrl: string | null;
+  /** BullMQ's Redis (REDIS_URL) or Redis Cluster (REDIS_CLUSTER_NODES); null: in-process jobs. */
+  redis: RedisTarget | null;
   /**
    * A PostgreSQL streaming replica of DATABASE_URL the public read paths read from (service/db/replica.ts);
    * null: every read goes to the primary.
@@ -63,7 +97,6 @@ export interface Config {
   databaseReadUrl: string | null;
   /** Past this replay lag (ms) the replica is not read: reads go to the primary until it catches up. */
   replicaMaxLagMs: number;
-  redisUrl: string | null;
   chainRpcUrl: string | null;
   anchorPrivateKey: string | null;
   registryAddress: string | null;
@@ -98,7 +131,10 @@ export interface Config {
   rateLimitPerBottle: number;
   /** Consumer scans recorded per bottle per hour at most; past it the page answers but records nothing. */
   scansPerBottlePerHour: number;
-  /** BullMQ key prefix, so several deployments (or test runs) can share one Redis. */
+  /**
+   * BullMQ key prefix, so several deployments (or test runs) can share one Redis. On a Redis Cluster
+   * the queues use it wrapped in braces (a hash tag: service/jobs/bullmq.ts), so it may not contain any.
+   */
   queuePrefix: string;
   /** A chain explorer (Etherscan-like: {url}/tx/{hash}, {url}/block/{n}) the console links batches to. */
   explorerUrl: string | null;
@@ -194,11 +230,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustProxy = parseTrustProxy(text("TRUST_PROXY"));
   if (typeof trustProxy === "string") problems.push(trustProxy);
 
+  const redisUrl = url("REDIS_URL", ["redis:", "rediss:"]);
+  const clusterRaw = text("REDIS_CLUSTER_NODES");
+  const clusterNodes = clusterRaw === null ? null : parseRedisClusterNodes(clusterRaw);
+  if (typeof clusterNodes === "string") problems.push(clusterNodes);
+  if (clusterRaw !== null && redisUrl !== null) {
+    problems.push("REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster, not both");
+  }
+  const redis: RedisTarget | null = Array.isArray(clusterNodes)
+    ? { kind: "cluster", nodes: clusterNodes }
+    : redisUrl !== null
+      ? { kind: "single", url: redisUrl }
+      : null;
+  const queuePrefix = text("QUEUE_PREFIX") ?? "sealtrace";
+  if (redis?.kind === "cluster" && /[{}]/.test(queuePrefix)) {
+    problems.push(
+      `QUEUE_PREFIX may not contain { or } with REDIS_CLUSTER_NODES (got "${queuePrefix}"): SealTrace wraps it in braces itself, ` +
+        "so that each queue's keys share one hash slot",
+    );
+  }
+
   const config: Config = {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    redis,
     databaseReadUrl: url("DATABASE_READ_URL", ["postgres:", "postgresql:"]),
     replicaMaxLagMs: int("REPLICA_MAX_LAG_MS", 5_000, 100, 3_600_000),
-    redisUrl: url("REDIS_URL", ["redis:", "rediss:"]),
     chainRpcUrl: url("CHAIN_RPC_URL", ["http:", "https:", "ws:", "wss:"]),
     anchorPrivateKey,
     registryAddress,
@@ -217,7 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: url("PUBLIC_BASE_URL", ["http:", "https:"]),
     dataDir: resolve(text("DATA_DIR") ?? "data"),
     logLevel,
-    queuePrefix: text("QUEUE_PREFIX") ?? "sealtrace",
+    queuePrefix,
     trustProxy: typeof trustProxy === "string" ? false : trustProxy,
     rateLimitPerIp: int("RATE_LIMIT_PER_IP", 120, 1, 1_000_000),
     rateLimitPerBottle: int("RATE_LIMIT_PER_BOTTLE", 30, 1, 1_000_000),

@@ -155,11 +155,10 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         })
       : null;
     const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
-    const jobs =
-      config.redisUrl !== null ? createBullJobs({ ...processors, redisUrl: config.redisUrl, prefix: config.queuePrefix }) : createInProcessJobs(processors);
+    const jobs = config.redis !== null ? createBullJobs({ ...processors, redis: config.redis, prefix: config.queuePrefix }) : createInProcessJobs(processors);
     cleanups.push(() => jobs.close());
-    if (role === "http" && config.redisUrl === null) {
-      log.warn("HTTP-only without REDIS_URL: no worker can be told to seal; run `npm start` instead, or set REDIS_URL");
+    if (role === "http" && config.redis === null) {
+      log.warn("HTTP-only without REDIS_URL or REDIS_CLUSTER_NODES: no worker can be told to seal; run `npm start` instead, or set one of them");
     }
 
     // A fresh local chain holds none of the batches anchored before a restart: say so before serving.
@@ -188,7 +187,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         metricsToken: config.metricsToken,
         chain: chainRef,
         linksAdded: (count) => jobs.linksAdded(count),
-        pingRedis: config.redisUrl !== null ? () => jobs.ping() : null,
+        pingRedis: config.redis !== null ? () => jobs.ping() : null,
         pingChain: () => chain.blockNumber(),
         trustProxy: config.trustProxy,
         rateLimitPerIp: config.rateLimitPerIp,
@@ -208,7 +207,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       const outbox = createOutboxJobs({
         db,
         log: log.child({ component: "outbox" }),
-        redisUrl: config.redisUrl,
+        redis: config.redis,
         prefix: config.queuePrefix,
         allowPrivate: config.webhookAllowPrivate,
       });

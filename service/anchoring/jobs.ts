@@ -1,12 +1,13 @@
 /**
- * Job wiring for the sealer and the anchorer: BullMQ when REDIS_URL is set (any number of worker
+ * Job wiring for the sealer and the anchorer: BullMQ when REDIS_URL or REDIS_CLUSTER_NODES is set (any number of worker
  * processes; database locks keep one sealer and one anchorer at a time), or the same processors on
  * in-process timers. Redis only schedules: every run starts from the database's state, so a wiped
  * Redis loses nothing.
  */
-import { UnrecoverableError, type Worker } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { Logger } from "pino";
-import { bullmq } from "../jobs/bullmq.ts";
+import type { RedisTarget } from "../config.ts";
+import { bullmq, type BullWorker } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled, type KeptSchedule } from "../jobs/schedule.ts";
 import { AnchorConflictError, type Anchorer } from "./anchorer.ts";
@@ -72,11 +73,11 @@ export function createInProcessJobs(p: Processors): Jobs {
   };
 }
 
-export function createBullJobs(p: Processors & { redisUrl: string; prefix: string }): Jobs {
-  const bull = bullmq({ redisUrl: p.redisUrl, prefix: p.prefix, log: p.log });
+export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: string }): Jobs {
+  const bull = bullmq({ redis: p.redis, prefix: p.prefix, log: p.log });
   const sealQueue = bull.queue("seal");
   const anchorQueue = bull.queue("anchor");
-  const workers: Worker[] = [];
+  const workers: BullWorker[] = [];
   const schedules: KeptSchedule[] = [];
   const jobOptions = { attempts: 8, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: 100, removeOnFail: 500 };
 
@@ -89,30 +90,38 @@ export function createBullJobs(p: Processors & { redisUrl: string; prefix: strin
     async startWorkers() {
       // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
       schedules.push(keepScheduled(sealQueue, "seal-every", p.sealIntervalMs, { name: "seal", opts: jobOptions }, p.log));
-      const seal = bull.worker("seal", async () => {
-        const sealed = await p.sealer.sealAll();
-        if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
-        return { sealed: sealed.map((b) => b.seq) };
-      });
+      const seal = bull.worker(
+        "seal",
+        async () => {
+          const sealed = await p.sealer.sealAll();
+          if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
+          return { sealed: sealed.map((b) => b.seq) };
+        },
+        p.sealIntervalMs,
+      );
       workers.push(seal);
       if (p.anchorer) {
         const anchorer = p.anchorer;
         schedules.push(keepScheduled(anchorQueue, "anchor-every", p.sealIntervalMs, { name: "anchor", opts: jobOptions }, p.log));
         workers.push(
-          bull.worker("anchor", async () => {
-            try {
-              return { anchored: await anchorer.anchorPending() };
-            } catch (error) {
-              // A conflicting root on chain needs an operator: retrying cannot help.
-              if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
-              throw error;
-            }
-          }),
+          bull.worker(
+            "anchor",
+            async () => {
+              try {
+                return { anchored: await anchorer.anchorPending() };
+              } catch (error) {
+                // A conflicting root on chain needs an operator: retrying cannot help.
+                if (error instanceof AnchorConflictError) throw new UnrecoverableError(error.message);
+                throw error;
+              }
+            },
+            p.sealIntervalMs,
+          ),
         );
       }
       for (const worker of workers) {
-        worker.on("failed", (job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
-        worker.on("error", (error) => p.log.warn({ err: error }, "worker error"));
+        worker.onFailed((job, error) => p.log.warn({ err: error, job: job?.name, attempts: job?.attemptsMade }, "job failed"));
+        worker.onError((error) => p.log.warn({ err: error }, "worker error"));
       }
       for (const schedule of schedules) await schedule.start();
     },

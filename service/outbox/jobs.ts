@@ -1,12 +1,12 @@
 /**
  * Runs the outbox (fan-out, then sending what is due) about every second: from a BullMQ job
- * scheduler when REDIS_URL is set, or on an in-process timer. Every run starts from the database,
+ * scheduler when REDIS_URL or REDIS_CLUSTER_NODES is set, or on an in-process timer. Every run starts from the database,
  * so several workers, a crash or a wiped Redis lose and duplicate nothing (row locks and leases
  * keep each delivery with one sender at a time).
  */
-import type { Worker } from "bullmq";
 import type { Logger } from "pino";
-import { bullmq } from "../jobs/bullmq.ts";
+import type { RedisTarget } from "../config.ts";
+import { bullmq, type BullWorker } from "../jobs/bullmq.ts";
 import { loop } from "../jobs/loop.ts";
 import { keepScheduled } from "../jobs/schedule.ts";
 import type { Cidr } from "../core/destinations.ts";
@@ -24,7 +24,7 @@ export interface OutboxJobsOptions {
   db: Db;
   log: Logger;
   /** BullMQ when set; in-process timers when null. */
-  redisUrl: string | null;
+  redis: RedisTarget | null;
   /** BullMQ key prefix (QUEUE_PREFIX). */
   prefix: string;
   intervalMs?: number;
@@ -46,11 +46,11 @@ function inProcess(dispatcher: Dispatcher, intervalMs: number, log: Logger): Out
   };
 }
 
-function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: string }, intervalMs: number): OutboxJobs {
+function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redis: RedisTarget }, intervalMs: number): OutboxJobs {
   const { log } = options;
-  const bull = bullmq({ redisUrl: options.redisUrl, prefix: options.prefix, log });
+  const bull = bullmq({ redis: options.redis, prefix: options.prefix, log });
   const queue = bull.queue("outbox");
-  let worker: Worker | null = null;
+  let worker: BullWorker | null = null;
   // The next run comes with the next tick anyway: a failed run is not retried by BullMQ.
   // Kept, the schedule comes back after Redis is wiped (service/jobs/schedule.ts).
   const schedule = keepScheduled(
@@ -66,9 +66,9 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
   return {
     async start() {
       await schedule.start();
-      worker = bull.worker("outbox", async () => await dispatcher.runOnce());
-      worker.on("failed", (job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
-      worker.on("error", (error) => log.warn({ err: error }, "outbox worker error"));
+      worker = bull.worker("outbox", async () => await dispatcher.runOnce(), intervalMs);
+      worker.onFailed((job, error) => log.warn({ err: error, job: job?.name }, "outbox job failed"));
+      worker.onError((error) => log.warn({ err: error }, "outbox worker error"));
     },
     async close() {
       schedule.stop();
@@ -83,5 +83,5 @@ function bull(dispatcher: Dispatcher, options: OutboxJobsOptions & { redisUrl: s
 export function createOutboxJobs(options: OutboxJobsOptions): OutboxJobs {
   const intervalMs = options.intervalMs ?? OUTBOX_INTERVAL_MS;
   const dispatcher = createDispatcher({ db: options.db, log: options.log, allowPrivate: options.allowPrivate, retry: options.retry });
-  return options.redisUrl === null ? inProcess(dispatcher, intervalMs, options.log) : bull(dispatcher, { ...options, redisUrl: options.redisUrl }, intervalMs);
+  return options.redis === null ? inProcess(dispatcher, intervalMs, options.log) : bull(dispatcher, { ...options, redis: options.redis }, intervalMs);
 }
