@@ -20,14 +20,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { CHROMIUM_PATH, launchBrowser } from "../test/helpers/browser.ts";
 import { loadConfig } from "../service/config.ts";
 import { createLogger } from "../service/log.ts";
 import { startRuntime, type Runtime } from "../service/runtime.ts";
 import type { Summary } from "./demo.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const CHROMIUM_PATH = "/usr/bin/chromium";
 const USAGE = `usage: npm run screenshots -- [--out DIR] [--lang en|zh]
   --out DIR     where the PNGs go (default docs/screenshots)
   --lang en|zh  the pages' language (default en)`;
@@ -101,20 +101,7 @@ async function main(argv: string[]): Promise<void> {
     const summary = JSON.parse(stdout) as Summary;
     const url = (key: Summary["stories"][number]["key"]) => summary.stories.find((s) => s.key === key)!.url;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--font-render-hinting=none",
-      ],
-    });
+    browser = await launchBrowser(["--font-render-hinting=none"]);
     const phone = {
       viewport: { width: WIDTH, height: 812 },
       deviceScaleFactor: 1,

@@ -10,9 +10,7 @@
  * Registered only in the cluster run (SEALTRACE_CLUSTER=1, `npm run test:cluster`).
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { createServer, type Server } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,6 +20,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { freePort, startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { steadyIngest, type SteadyIngest } from "../faults/support/ingest.ts";
 import { checkLedger, waitAllAnchored } from "../faults/support/ledger.ts";
 
@@ -185,8 +184,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
   let chain: LocalChain;
   let stack: Stack;
   let db: pg.Pool;
-  let receiver: Server;
-  const received = new Set<string>();
+  let receiver: Receiver | undefined;
   let ingest: SteadyIngest | null = null;
   let brand: BrandFixture;
   const prefix = `sealtrace-cluster-${randomBytes(4).toString("hex")}`;
@@ -221,20 +219,8 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     // redis: false (no REDIS_URL on the shared Redis); the cluster instead.
     stack = await startStack({ chainUrl: chain.url, keyIndex: 11, redis: false, env: { REDIS_CLUSTER_NODES: cluster.seeds, QUEUE_PREFIX: prefix } });
     db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
-    receiver = createServer((request, response) => {
-      request.resume();
-      request.on("end", () => {
-        received.add(String(request.headers["webhook-id"]));
-        response.writeHead(200).end("ok");
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     brand = await stack.createBrand({ codes: 16 });
-    const endpoint = await stack.request("POST", "/api/v1/endpoints", {
-      token: brand.apiKey,
-      body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
-    });
-    expect(endpoint.status).to.equal(201);
+    receiver = await startReceiver(stack, brand.apiKey);
   });
   after(async () => {
     await ingest?.stop();
@@ -245,8 +231,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
       const stopped = await Promise.race([stack.stop().then(() => true), sleep(30_000).then(() => false)]);
       if (!stopped) hung = `the service did not shut down within 30 s; ${await diagnosis()}`;
     }
-    receiver?.closeAllConnections();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
     await chain?.stop();
     await cluster?.stop();
     if (hung !== null) throw new Error(hung);
@@ -260,7 +245,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     const bundle = await stack.waitAnchored(brand.codes[0]!.serial, brand.codes[0]!.secret);
     expect(bundle.links.every((l) => l.anchor !== null)).to.equal(true);
     const deadline = Date.now() + 60_000;
-    while (received.size === 0) {
+    while (receiver!.received.size === 0) {
       if (Date.now() > deadline) throw new Error("no batch.anchored webhook received");
       await sleep(200);
     }
@@ -319,7 +304,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const { rows } = await db.query<{ webhook_id: string; state: string }>("SELECT webhook_id, state FROM deliveries");
-      const open = rows.filter((r) => r.state !== "delivered" || !received.has(r.webhook_id));
+      const open = rows.filter((r) => r.state !== "delivered" || !receiver!.received.has(r.webhook_id));
       if (rows.length === report.batches && open.length === 0) break;
       if (Date.now() > deadline) throw new Error(`${rows.length} deliveries for ${report.batches} batches; ${open.length} not delivered`);
       await sleep(250);

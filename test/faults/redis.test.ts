@@ -4,12 +4,11 @@
  * its schedules and carry on from PostgreSQL — sealing, anchoring and outgoing webhooks — with no
  * delivery refused and nothing lost.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import pg from "pg";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import type { BrandFixture } from "../helpers/stack.ts";
+import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { steadyIngest, type SteadyIngest } from "./support/ingest.ts";
 import { checkLedger, countRequests, waitAllAnchored } from "./support/ledger.ts";
 import { startProcessStack, type ProcessStack } from "./support/process.ts";
@@ -24,8 +23,7 @@ faultSuite("faults: Redis flushed and restarted", function () {
   let chain: LocalChain;
   let stack: ProcessStack;
   let db: pg.Pool;
-  let receiver: Server;
-  const received = new Set<string>();
+  let receiver: Receiver | undefined;
   let ingest: SteadyIngest | null = null;
   let brand: BrandFixture;
 
@@ -44,20 +42,8 @@ faultSuite("faults: Redis flushed and restarted", function () {
     chain = await startLocalChain();
     stack = await startProcessStack({ chainUrl: chain.url, keyIndex: 10, env: { REDIS_URL: redis.url, LOG_LEVEL: "warn" } });
     db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
-    receiver = createServer((request, response) => {
-      request.resume();
-      request.on("end", () => {
-        received.add(String(request.headers["webhook-id"]));
-        response.writeHead(200).end("ok");
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     brand = await stack.createBrand({ codes: 16 });
-    const endpoint = await stack.request("POST", "/api/v1/endpoints", {
-      token: brand.apiKey,
-      body: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, types: ["batch.anchored"] },
-    });
-    expect(endpoint.status).to.equal(201);
+    receiver = await startReceiver(stack, brand.apiKey);
     ingest = steadyIngest(stack.url, brand);
     await ingest.delivered(5);
   });
@@ -65,8 +51,7 @@ faultSuite("faults: Redis flushed and restarted", function () {
     await ingest?.stop();
     await db?.end();
     await stack?.stop();
-    receiver?.closeAllConnections();
-    await new Promise((resolve) => receiver?.close(resolve));
+    await receiver?.close();
     await chain?.stop();
     await redis?.stop();
   });
@@ -101,7 +86,7 @@ faultSuite("faults: Redis flushed and restarted", function () {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const { rows } = await db.query<{ webhook_id: string; state: string }>("SELECT webhook_id, state FROM deliveries");
-      const open = rows.filter((r) => r.state !== "delivered" || !received.has(r.webhook_id));
+      const open = rows.filter((r) => r.state !== "delivered" || !receiver!.received.has(r.webhook_id));
       if (rows.length === report.batches && open.length === 0) break;
       if (Date.now() > deadline) throw new Error(`${rows.length} deliveries for ${report.batches} batches; ${open.length} not delivered`);
       await sleep(250);

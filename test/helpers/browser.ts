@@ -12,7 +12,8 @@ import { chromium, type Browser, type BrowserContext, type BrowserContextOptions
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 export const SCREENSHOT_DIR = fileURLToPath(new URL("../../test-output/screenshots/", import.meta.url));
 
-export async function launchBrowser(): Promise<Browser> {
+/** Debian's chromium, headless; `extraArgs` for callers that need more (the screenshots pin font hinting). */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `the browser tests need Debian's chromium at ${CHROMIUM_PATH}, which is missing: ` +
@@ -30,6 +31,7 @@ export async function launchBrowser(): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
 }

@@ -20,6 +20,7 @@
  */
 import { verifyBundle, type Problem, type Verdict } from "../../core/bundle.ts";
 import { checkOnChain, DEFAULT_MAX_AGE_SECONDS, type ChainCheck, type Rpc } from "../../core/onchain.ts";
+import { timeFormat } from "../../web/time.ts";
 import { STEP_LABELS } from "../step-labels.ts";
 
 export type Lang = "zh" | "en";
@@ -416,17 +417,7 @@ export async function verifyInBrowser(bundle: unknown, options: RunOptions, repo
     if (Number.isNaN(date.getTime())) return null;
     // As the consumer page shows times (service/web/time.ts formatTime); UTC is said so.
     const zone = options.timeZone ?? "UTC";
-    return (
-      new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
-        timeZone: zone,
-        year: "numeric",
-        month: "2-digit",
-        day: "2-digit",
-        hour: "2-digit",
-        minute: "2-digit",
-        hour12: false,
-      }).format(date) + (zone === "UTC" ? " UTC" : "")
-    );
+    return timeFormat(lang, zone).format(date) + (zone === "UTC" ? " UTC" : "");
   };
   // The page's step names, mid-sentence ("event 2 (shipped)"): with a small first letter.
   const typeName = (type: unknown): string => {
