@@ -5,6 +5,7 @@
  * must notice that anchored roots are gone from the chain and anchor those batches again, in order.
  */
 import { expect } from "chai";
+import { rpc } from "../helpers/rpc.ts";
 import { JsonRpcProvider } from "ethers";
 import pg from "pg";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
@@ -16,17 +17,6 @@ import { startRpcProxy, type RpcProxy } from "./support/rpc-proxy.ts";
 import { faultSuite, tally } from "./support/suite.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const answer = (await response.json()) as { result?: unknown; error?: { message: string } };
-  if (answer.error) throw new Error(`${method}: ${answer.error.message}`);
-  return answer.result;
-}
 
 faultSuite("faults: chain trouble", function () {
   this.timeout(600_000);

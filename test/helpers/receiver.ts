@@ -5,11 +5,16 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
+import type pg from "pg";
 import type { Stack } from "./stack.ts";
+
+type Queryable = Pick<pg.Pool, "query">;
 
 export interface Receiver {
   /** The webhook-ids received so far. */
   received: Set<string>;
+  /** Waits until there is one delivery per anchored batch (`batches`), each delivered and received here. */
+  allAnnounced(db: Queryable, batches: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,6 +35,16 @@ export async function startReceiver(stack: Pick<Stack, "request">, apiKey: strin
   expect(endpoint.status).to.equal(201);
   return {
     received,
+    async allAnnounced(db, batches, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { rows } = await db.query<{ webhook_id: string; state: string }>("SELECT webhook_id, state FROM deliveries");
+        const open = rows.filter((r) => r.state !== "delivered" || !received.has(r.webhook_id));
+        if (rows.length === batches && open.length === 0) return;
+        if (Date.now() > deadline) throw new Error(`${rows.length} deliveries for ${batches} batches; ${open.length} not delivered`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -13,6 +13,7 @@
  *   than 1,000 blocks, 20,000 blocks after it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { rpc } from "../helpers/rpc.ts";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { JsonRpcProvider, Transaction, keccak256, toUtf8Bytes } from "ethers";
@@ -38,17 +39,6 @@ async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs =
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
-}
-
-async function rpc(url: string, method: string, params: unknown[] = []): Promise<any> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const answer = (await response.json()) as { result?: unknown; error?: { message: string } };
-  if (answer.error) throw new Error(`${method}: ${answer.error.message}`);
-  return answer.result;
 }
 
 /** A webhook receiver that keeps what it was sent, with the signature checked. */
