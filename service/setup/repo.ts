@@ -192,8 +192,11 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
       const labelKey = labelKeyOf(brandId);
       const base = publicBaseUrl();
       const codes = Array.from({ length: request.count }, () => labelFor(labelKey, base, gtin, newSerial()));
+      // One statement: the codes (keyed by brand) and the serials' lookup (unique across brands, migration
+      // 0017) commit together, and a serial another brand already holds fails the whole call.
       await db.query(
-        `INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
+        `WITH lookup AS (INSERT INTO serials (serial, brand_id) SELECT s, $1 FROM unnest($5::text[]) AS t(s))
+         INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
          SELECT s, $1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE 'minted' END, h, c
            FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
         [

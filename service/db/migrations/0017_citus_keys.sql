@@ -38,6 +38,9 @@ ALTER TABLE webhook_secrets DROP CONSTRAINT webhook_secrets_pkey, ADD CONSTRAINT
 DROP INDEX webhook_secrets_brand;
 
 ALTER TABLE alerts DROP CONSTRAINT alerts_pkey, ADD CONSTRAINT alerts_pkey PRIMARY KEY (brand_id, id);
+-- The outbox's cursors are alert ids across brands (the newest alert when an endpoint is created, the
+-- fan-out's mark, service/outbox/repo.ts): a plain index keeps those reads what the old key made them.
+CREATE INDEX alerts_id ON alerts (id);
 ALTER TABLE guide_prices DROP CONSTRAINT guide_prices_pkey, ADD CONSTRAINT guide_prices_pkey PRIMARY KEY (brand_id, id);
 
 ALTER TABLE price_reports DROP CONSTRAINT price_reports_pkey, ADD CONSTRAINT price_reports_pkey PRIMARY KEY (brand_id, id);
@@ -152,6 +155,7 @@ CREATE INDEX price_reports_serial ON price_reports (serial, reported_at);
 ALTER TABLE price_reports DROP CONSTRAINT price_reports_brand_id_serial_fkey;
 ALTER TABLE price_reports DROP CONSTRAINT price_reports_pkey, ADD CONSTRAINT price_reports_pkey PRIMARY KEY (id);
 ALTER TABLE guide_prices DROP CONSTRAINT guide_prices_pkey, ADD CONSTRAINT guide_prices_pkey PRIMARY KEY (id);
+DROP INDEX alerts_id;
 ALTER TABLE alerts DROP CONSTRAINT alerts_pkey, ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
 CREATE INDEX webhook_secrets_brand ON webhook_secrets (brand_id);
 ALTER TABLE webhook_secrets DROP CONSTRAINT webhook_secrets_pkey, ADD CONSTRAINT webhook_secrets_pkey PRIMARY KEY (id);
