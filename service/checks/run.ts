@@ -33,10 +33,10 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
         return code ? [{ serial, ...code }] : [];
       })
     : (
-        await tx.query<{ serial: string; gtin: string; region: string | null }>("SELECT serial, gtin, region FROM codes WHERE brand_id = $2 AND serial = ANY($1::text[])", [
-          serials,
-          brandId,
-        ])
+        await tx.query<{ serial: string; gtin: string; region: string | null }>(
+          "SELECT serial, gtin, region FROM codes WHERE brand_id = $2 AND serial = ANY($1::text[])",
+          [serials, brandId],
+        )
       ).rows;
   // Bottles with links from before this transaction: their history, and the stores already named in their diversions.
   const older = known ? serials.filter((serial) => !known.newChains.has(serial)) : serials;

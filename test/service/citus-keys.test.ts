@@ -151,7 +151,11 @@ export async function citusKeyViolations(
         report(t.name, fk.name, `references ${target.name} without pairing brand_id with brand_id: not a co-located join`);
       }
     } else if (!(from === "local" && to === "local")) {
-      report(t.name, fk.name, `a ${from === "brand" ? "brand-owned" : from} table cannot reference the ${to === "brand" ? "brand-owned" : to} table ${target.name}`);
+      report(
+        t.name,
+        fk.name,
+        `a ${from === "brand" ? "brand-owned" : from} table cannot reference the ${to === "brand" ? "brand-owned" : to} table ${target.name}`,
+      );
     }
   }
   return violations;
@@ -181,9 +185,12 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
   });
 
   it("lists only tables that exist, and the pending ones still exist", async function () {
-    const { rows } = await client.query<{ name: string }>("SELECT relname AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')");
+    const { rows } = await client.query<{ name: string }>(
+      "SELECT relname AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')",
+    );
     const names = new Set(rows.map((r) => r.name));
-    for (const name of [...Object.keys(GLOBAL_TABLES), ...PENDING_PARTITIONED_TABLES]) expect(names.has(name), `${name} is listed but does not exist`).to.equal(true);
+    for (const name of [...Object.keys(GLOBAL_TABLES), ...PENDING_PARTITIONED_TABLES])
+      expect(names.has(name), `${name} is listed but does not exist`).to.equal(true);
   });
 
   it("reports, by table and constraint, every kind of break (a throwaway schema)", async function () {
