@@ -26,10 +26,12 @@ ALTER TABLE scans ADD CONSTRAINT scans_serial_fkey FOREIGN KEY (serial) REFERENC
 
 ALTER TABLE codes DROP CONSTRAINT codes_pkey, ADD CONSTRAINT codes_pkey PRIMARY KEY (brand_id, serial);
 -- chain_index comes from one sequence (chain_index_seq) for codes and logs alike, so its uniqueness
--- across brands is the sequence's; the key is the brand's. It also serves what codes_brand_chain did
--- (a brand's chains in heads-map order), so that index goes: minting writes no more indexes than before.
-ALTER TABLE codes DROP CONSTRAINT codes_chain_index_key, ADD CONSTRAINT codes_brand_id_chain_index_key UNIQUE (brand_id, chain_index);
+-- across brands is the sequence's; the key is the brand's. Partial, like codes_brand_chain (a brand's
+-- chains in heads-map order), which it replaces: a code gets its place with its first event, so minting
+-- writes no entry in it, and with the serials' key writes as many index entries per code as before.
+ALTER TABLE codes DROP CONSTRAINT codes_chain_index_key;
 DROP INDEX codes_brand_chain;
+CREATE UNIQUE INDEX codes_brand_chain ON codes (brand_id, chain_index) WHERE chain_index IS NOT NULL;
 
 ALTER TABLE ledger_logs DROP CONSTRAINT ledger_logs_pkey, ADD CONSTRAINT ledger_logs_pkey PRIMARY KEY (brand_id, key);
 ALTER TABLE ledger_logs DROP CONSTRAINT ledger_logs_chain_index_key, ADD CONSTRAINT ledger_logs_brand_id_chain_index_key UNIQUE (brand_id, chain_index);
@@ -163,8 +165,9 @@ ALTER TABLE webhook_secrets DROP CONSTRAINT webhook_secrets_pkey, ADD CONSTRAINT
 ALTER TABLE ledger_logs DROP CONSTRAINT ledger_logs_brand_id_chain_index_key, ADD CONSTRAINT ledger_logs_chain_index_key UNIQUE (chain_index);
 ALTER TABLE ledger_logs DROP CONSTRAINT ledger_logs_pkey, ADD CONSTRAINT ledger_logs_pkey PRIMARY KEY (key);
 
+DROP INDEX codes_brand_chain;
 CREATE INDEX codes_brand_chain ON codes (brand_id, chain_index) WHERE chain_index IS NOT NULL;
-ALTER TABLE codes DROP CONSTRAINT codes_brand_id_chain_index_key, ADD CONSTRAINT codes_chain_index_key UNIQUE (chain_index);
+ALTER TABLE codes ADD CONSTRAINT codes_chain_index_key UNIQUE (chain_index);
 ALTER TABLE scans DROP CONSTRAINT scans_serial_fkey;
 ALTER TABLE codes DROP CONSTRAINT codes_pkey, ADD CONSTRAINT codes_pkey PRIMARY KEY (serial);
 ALTER TABLE scans ADD CONSTRAINT scans_serial_fkey FOREIGN KEY (serial) REFERENCES codes (serial) ON DELETE CASCADE;
