@@ -8,9 +8,12 @@
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { runner } from "node-pg-migrate";
 import pg from "pg";
 import { migrate } from "../../service/db/migrate.ts";
 import { createLogger } from "../../service/log.ts";
+import { MINT_CODES_SQL } from "../../service/setup/repo.ts";
 import { createDatabase } from "../helpers/stack.ts";
 
 /**
@@ -250,5 +253,97 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
     } finally {
       await client.query(`DROP SCHEMA ${schema} CASCADE`);
     }
+  });
+});
+
+describe("migration 0017 on a populated database", function () {
+  let database: Awaited<ReturnType<typeof createDatabase>>;
+  let client: pg.Client;
+  const GTIN = "06901234567892";
+
+  /** The statement's SQLSTATE, or null when it succeeded. */
+  const failure = (text: string, values: unknown[] = []) =>
+    client.query(text, values).then(
+      () => null,
+      (error: { code?: string }) => error.code ?? "?",
+    );
+
+  before(async function () {
+    database = await createDatabase();
+    client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    // The schema as it was before 0017, with two brands' rows in every table that changes.
+    await runner({
+      dbClient: client,
+      dir: fileURLToPath(new URL("../../service/db/migrations", import.meta.url)),
+      direction: "up",
+      migrationsTable: "schema_migrations",
+      count: 15,
+      singleTransaction: true,
+      log: () => undefined,
+      verbose: false,
+    });
+    await client.query(`
+      INSERT INTO brands (id, slug, name, api_key_hash) VALUES (1, 'one', 'One', '\\x01'), (2, 'two', 'Two', '\\x02');
+      INSERT INTO products (brand_id, gtin, name) VALUES (1, '${GTIN}', 'P1'), (2, '${GTIN}', 'P2');
+      INSERT INTO codes (serial, brand_id, gtin, secret_hash) VALUES ('ONE1', 1, '${GTIN}', '\\x11'), ('ONE2', 1, '${GTIN}', '\\x12'), ('TWO1', 2, '${GTIN}', '\\x21');
+      INSERT INTO endpoints (id, brand_id, url, types, secret) VALUES (3, 1, 'https://one.example/', '{diversion}', 's1'), (4, 2, 'https://two.example/', '{diversion}', 's2');
+      SELECT setval('endpoints_id_seq', 4);
+      INSERT INTO deliveries (id, endpoint_id, event_type, source_id, payload) VALUES (10, 3, 'diversion', 1, '{}'), (11, 4, 'diversion', 1, '{}');
+      SELECT setval('deliveries_id_seq', 11);
+      INSERT INTO delivery_attempts (id, delivery_id, attempted_at, status, duration_ms) VALUES (20, 10, now(), 200, 5), (21, 11, now(), 200, 6);
+      SELECT setval('delivery_attempts_id_seq', 21);
+      INSERT INTO console_users (id, brand_id, username, kind, password_hash) VALUES (5, 1, 'ann', 'brand', 'x'), (6, 2, 'ann', 'brand', 'x');
+      SELECT setval('console_users_id_seq', 6);
+      INSERT INTO console_sessions (id, user_id, token_hash, expires_at) VALUES (7, 5, '\\x07', now() + interval '1 hour'), (8, 6, '\\x08', now() + interval '1 hour');
+      SELECT setval('console_sessions_id_seq', 8);
+      INSERT INTO price_reports (id, brand_id, serial, amount, currency) VALUES (30, 2, 'TWO1', 10, 'CNY');
+    `);
+    await migrate(database.url, createLogger("silent"));
+  });
+
+  after(async function () {
+    await client?.end();
+    await database?.drop();
+  });
+
+  it("keeps every row and id, gives each its brand, and fills the serials' lookup", async function () {
+    const rows = async (sql: string) => (await client.query(sql)).rows.map((r) => Object.values(r).map(String).join(":"));
+    expect(await rows("SELECT serial, brand_id FROM serials ORDER BY serial")).to.deep.equal(["ONE1:1", "ONE2:1", "TWO1:2"]);
+    expect(await rows("SELECT id, brand_id, endpoint_id FROM deliveries ORDER BY id")).to.deep.equal(["10:1:3", "11:2:4"]);
+    expect(await rows("SELECT id, brand_id, delivery_id FROM delivery_attempts ORDER BY id")).to.deep.equal(["20:1:10", "21:2:11"]);
+    expect(await rows("SELECT id, brand_id, user_id FROM console_sessions ORDER BY id")).to.deep.equal(["7:1:5", "8:2:6"]);
+    expect(await rows("SELECT id, brand_id, serial FROM price_reports")).to.deep.equal(["30:2:TWO1"]);
+    // The sequences go on where they were: new rows get new ids, never an old one again.
+    expect(
+      await rows("INSERT INTO deliveries (brand_id, endpoint_id, event_type, source_id, payload) VALUES (1, 3, 'diversion', 2, '{}') RETURNING id"),
+    ).to.deep.equal(["12"]);
+    expect(await rows("INSERT INTO console_sessions (brand_id, user_id, token_hash, expires_at) VALUES (1, 5, '\\x09', now()) RETURNING id")).to.deep.equal([
+      "9",
+    ]);
+  });
+
+  it("refuses a row whose brand is not its parent's: the new brand_id columns cannot lie", async function () {
+    // Brand 2's delivery for brand 1's endpoint, attempt of brand 1's delivery, session of brand 1's user, report on brand 1's bottle.
+    expect(await failure("INSERT INTO deliveries (brand_id, endpoint_id, event_type, source_id, payload) VALUES (2, 3, 'diversion', 9, '{}')")).to.equal(
+      "23503",
+    );
+    expect(await failure("INSERT INTO delivery_attempts (brand_id, delivery_id, attempted_at, status, duration_ms) VALUES (2, 10, now(), 200, 1)")).to.equal(
+      "23503",
+    );
+    expect(await failure("INSERT INTO console_sessions (brand_id, user_id, token_hash, expires_at) VALUES (2, 5, '\\x0a', now())")).to.equal("23503");
+    expect(await failure("INSERT INTO price_reports (brand_id, serial, amount, currency) VALUES (1, 'TWO1', 1, 'CNY')")).to.equal("23503");
+  });
+
+  it("keeps serials unique across brands: minting another brand's serial fails whole, writing nothing", async function () {
+    const mint = (brandId: number, serials: string[]) =>
+      failure(MINT_CODES_SQL, [brandId, GTIN, "L", null, serials, serials.map(() => Buffer.from("s")), serials.map(() => Buffer.from("c"))]);
+    expect(await mint(2, ["TWO2", "ONE1"])).to.equal("23505");
+    expect((await client.query("SELECT serial FROM codes WHERE serial IN ('TWO2', 'ONE1') AND brand_id = 2")).rows).to.deep.equal([]);
+    expect((await client.query("SELECT serial FROM serials WHERE serial = 'TWO2'")).rows).to.deep.equal([]);
+    // codes alone, keyed (brand_id, serial), would have taken it: the guarantee is the lookup's.
+    expect(await failure("INSERT INTO codes (serial, brand_id, gtin, secret_hash) VALUES ('ONE1', 2, $1, '\\x00')", [GTIN])).to.equal(null);
+    expect(await mint(2, ["TWO3"])).to.equal(null);
+    expect((await client.query("SELECT brand_id FROM serials WHERE serial = 'TWO3'")).rows).to.deep.equal([{ brand_id: 2 }]);
   });
 });
