@@ -208,7 +208,8 @@ type Brand = Awaited<ReturnType<typeof setUpBrand>>;
 
 async function seedCodes(stack: BenchStack, brand: Brand, prefix: string, count: number): Promise<string[]> {
   await stack.db.query(
-    `INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash)
+    `WITH lookup AS (INSERT INTO serials (serial, brand_id) SELECT $1 || lpad(i::text, 9, '0'), $2 FROM generate_series(1, $4) AS i)
+     INSERT INTO codes (serial, brand_id, gtin, lot, secret_hash)
      SELECT $1 || lpad(i::text, 9, '0'), $2, $3, 'bench', '\\x00' FROM generate_series(1, $4) AS i`,
     [prefix, brand.id, brand.gtin, count],
   );

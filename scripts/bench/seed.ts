@@ -11,6 +11,7 @@ export async function seedLinks(db: pg.Client, count: number, options: { sealed?
   await db.query(`INSERT INTO brands (slug, name, api_key_hash) VALUES ('bench', 'bench', '\\x00')`);
   await db.query(`INSERT INTO regions (brand_id, code, name) SELECT id, 'R', 'R' FROM brands`);
   await db.query(`INSERT INTO products (brand_id, gtin, name) SELECT id, '06901234567892', 'bench' FROM brands`);
+  await db.query(`INSERT INTO serials (serial, brand_id) SELECT 'BENCH', id FROM brands`);
   await db.query(`INSERT INTO codes (serial, brand_id, gtin, secret_hash) SELECT 'BENCH', id, '06901234567892', '\\x00' FROM brands`);
   await db.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
                   SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'factory', 's', '{}', '\\x00' FROM brands`);

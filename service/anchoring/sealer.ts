@@ -147,7 +147,8 @@ async function addHeadsBeforeFormat2(tx: Tx, heads: BatchHeads): Promise<void> {
   const { rows } = await tx.query<{ idx: number; n: number; link_hash: Buffer }>(
     `SELECT COALESCE(c.chain_index, g.chain_index) AS idx, l.n, l.link_hash
        FROM (SELECT DISTINCT ON (serial) serial, n, link_hash FROM links WHERE batch_seq IS NOT NULL ORDER BY serial, n DESC) l
-       LEFT JOIN codes c ON c.serial = l.serial LEFT JOIN ledger_logs g ON g.key = l.serial`,
+       LEFT JOIN serials s ON s.serial = l.serial LEFT JOIN codes c ON c.brand_id = s.brand_id AND c.serial = l.serial
+       LEFT JOIN ledger_logs g ON g.key = l.serial`,
   );
   for (const row of rows) heads.add(row.idx, row.n, row.link_hash);
 }

@@ -439,7 +439,7 @@ export function auditRoutes(app: Api, deps: { db: Db; reads?: ReadDb; chain: () 
     }>(
       `SELECT e.id, e.brand_event_id, e.canonical, e.event_hash, e.received_at, e.codes, e.codes_secret,
               x.body AS epcis_body, x.context AS epcis_context, x.event_id IS NOT NULL AS is_epcis
-         FROM events e LEFT JOIN epcis_events x ON x.event_id = e.id
+         FROM events e LEFT JOIN epcis_events x ON x.brand_id = e.brand_id AND x.event_id = e.id
         WHERE e.brand_id = $1 AND e.id > $2
           AND ($3::timestamptz IS NULL OR e.received_at >= $3) AND ($4::timestamptz IS NULL OR e.received_at < $4)
         ORDER BY e.id LIMIT $5`,
@@ -475,9 +475,9 @@ export function auditRoutes(app: Api, deps: { db: Db; reads?: ReadDb; chain: () 
               b.root, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time, b.format, b.links_root, b.heads_root, b.heads_depth,
               c.gtin, c.lot, c.chain_index AS code_index, g.chain_index AS log_index
          FROM links l CROSS JOIN LATERAL (SELECT link_batch(l.id, l.batch_seq) AS seq) s LEFT JOIN batches b ON b.seq = s.seq
-         LEFT JOIN codes c ON l.n = 1 AND c.serial = l.serial LEFT JOIN ledger_logs g ON l.n = 1 AND g.key = l.serial
+         LEFT JOIN codes c ON l.n = 1 AND c.brand_id = $2 AND c.serial = l.serial LEFT JOIN ledger_logs g ON l.n = 1 AND g.brand_id = $2 AND g.key = l.serial
         WHERE l.event_id = ANY($1::bigint[]) ORDER BY l.event_id, l.serial`,
-      [events.map((e) => e.id)],
+      [events.map((e) => e.id), brand.id],
     );
     // Links sealed with tiles (migration 0010) get their leaf index and proof from them.
     const places = await readLinkPlaces(

@@ -33,9 +33,10 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
         return code ? [{ serial, ...code }] : [];
       })
     : (
-        await tx.query<{ serial: string; gtin: string; region: string | null }>("SELECT serial, gtin, region FROM codes WHERE serial = ANY($1::text[])", [
-          serials,
-        ])
+        await tx.query<{ serial: string; gtin: string; region: string | null }>(
+          "SELECT serial, gtin, region FROM codes WHERE brand_id = $2 AND serial = ANY($1::text[])",
+          [serials, brandId],
+        )
       ).rows;
   // Bottles with links from before this transaction: their history, and the stores already named in their diversions.
   const older = known ? serials.filter((serial) => !known.newChains.has(serial)) : serials;
@@ -113,8 +114,8 @@ export async function runChecks(tx: Tx, brandId: number, serials: string[], fres
   if (assigned.length > 0) {
     await tx.query(
       `UPDATE codes SET region = t.region, region_source = 'first_distributor'
-         FROM unnest($1::text[], $2::text[]) AS t(serial, region) WHERE codes.serial = t.serial AND codes.region IS NULL`,
-      [assigned.map((a) => a.serial), assigned.map((a) => a.region)],
+         FROM unnest($1::text[], $2::text[]) AS t(serial, region) WHERE codes.brand_id = $3 AND codes.serial = t.serial AND codes.region IS NULL`,
+      [assigned.map((a) => a.serial), assigned.map((a) => a.region), brandId],
     );
   }
   await insertAlerts(tx, brandId, alerts);

@@ -147,7 +147,7 @@ ${
     const endpoint = await outbox.endpoint(user.brand.id, Number(request.params.id));
     if (endpoint === null) throw notFound("no such endpoint");
     const before = request.query.before !== undefined && /^[1-9]\d{0,14}$/.test(request.query.before) ? Number(request.query.before) : null;
-    const page = await outbox.listDeliveries(Number(endpoint.id), before, DELIVERIES_SHOWN);
+    const page = await outbox.listDeliveries(user.brand.id, Number(endpoint.id), before, DELIVERIES_SHOWN);
     const body = html`<p><code>${endpoint.url}</code></p>
 ${
   page.deliveries.length === 0

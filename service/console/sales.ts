@@ -49,7 +49,7 @@ export async function bestSellers(db: Db, brandId: number, party: string | null,
   const { rows } = await db.query<ProductSales>(
     `SELECT c.gtin, p.name, count(*)::int AS bottles
        FROM events e CROSS JOIN LATERAL unnest(e.codes) AS s(serial)
-       JOIN codes c ON c.serial = s.serial
+       JOIN codes c ON c.brand_id = e.brand_id AND c.serial = s.serial
        LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
       WHERE e.brand_id = $1 AND e.type = 'retail_sale' AND ($2::text IS NULL OR e.party = $2) AND e.occurred_at >= $3
       GROUP BY c.gtin, p.name ORDER BY bottles DESC, c.gtin LIMIT $4`,

@@ -30,7 +30,7 @@ export function createStoreData(db: Db) {
                 count(DISTINCT c.serial) FILTER (WHERE x.type = 'retail_sale')::int AS sold
            FROM (SELECT e.type, s.serial FROM events e CROSS JOIN LATERAL unnest(e.codes) AS s(serial)
                   WHERE e.brand_id = $1 AND e.party = $2 AND e.type IN ('store_receiving', 'retail_sale')) x
-           JOIN codes c ON c.serial = x.serial
+           JOIN codes c ON c.brand_id = $1 AND c.serial = x.serial
            LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
           GROUP BY c.gtin, p.name ORDER BY p.name, c.gtin`,
         [brandId, party],

@@ -55,7 +55,7 @@ export const SIGN_IN_PER_USER = 10;
 export const SIGN_IN_WINDOW_MINUTES = 15;
 
 /** A sign-in's outcome: the user, wrong credentials (indistinguishable from an unknown user), or locked out. */
-export type SignIn = { kind: "ok"; userId: number } | { kind: "refused" } | { kind: "locked"; retryAfterSeconds: number };
+export type SignIn = { kind: "ok"; brandId: number; userId: number } | { kind: "refused" } | { kind: "locked"; retryAfterSeconds: number };
 export const MIN_PASSWORD = 10;
 export const MAX_PASSWORD = 200;
 
@@ -142,7 +142,7 @@ export function createUsers(db: Db) {
           [id, brandId],
         );
         if (row === undefined) throw notFound("no such user");
-        await tx.query("DELETE FROM console_sessions WHERE user_id = $1", [row.id]);
+        await tx.query("DELETE FROM console_sessions WHERE brand_id = $1 AND user_id = $2", [brandId, row.id]);
         return info(row);
       });
     },
@@ -175,8 +175,8 @@ export function createUsers(db: Db) {
         rows: [row],
       } =
         USERNAME.test(username) && BRAND_SLUG.test(brand)
-          ? await db.query<{ id: number; password_hash: string; disabled_at: Date | null }>(
-              `SELECT u.id, u.password_hash, u.disabled_at FROM console_users u JOIN brands b ON b.id = u.brand_id
+          ? await db.query<{ brand_id: number; id: number; password_hash: string; disabled_at: Date | null }>(
+              `SELECT u.brand_id, u.id, u.password_hash, u.disabled_at FROM console_users u JOIN brands b ON b.id = u.brand_id
             WHERE b.slug = $1 AND u.username = $2`,
               [brand, username],
             )
@@ -184,7 +184,7 @@ export function createUsers(db: Db) {
       const ok = await verifyPassword(password.slice(0, MAX_PASSWORD), row?.password_hash ?? (await decoyHash()));
       if (!ok || row === undefined || row.disabled_at !== null) return { kind: "refused" };
       await db.query("UPDATE console_sign_in_failures SET failures = failures - 1 WHERE brand = $1 AND username = $2 AND failures > 0", [brand, username]);
-      return { kind: "ok", userId: row.id };
+      return { kind: "ok", brandId: row.brand_id, userId: row.id };
     },
   };
 }
@@ -195,15 +195,16 @@ export function createSessions(db: Db, ttlMs: number) {
   return {
     ttlMs,
 
-    /** A new session for the user; the token (for the cookie) is returned only here. */
-    async open(userId: number): Promise<string> {
+    /** A new session for the brand's user; the token (for the cookie) is returned only here. */
+    async open(brandId: number, userId: number): Promise<string> {
       const token = randomBytes(32).toString("base64url");
       // Sweep expired sessions now and then, so the table never grows with abandoned ones.
       await db.query("DELETE FROM console_sessions WHERE expires_at < now()");
-      await db.query("INSERT INTO console_sessions (user_id, token_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))", [
+      await db.query("INSERT INTO console_sessions (brand_id, user_id, token_hash, expires_at) VALUES ($4, $1, $2, now() + make_interval(secs => $3))", [
         userId,
         tokenHash(token),
         ttlMs / 1000,
+        brandId,
       ]);
       return token;
     },
@@ -229,7 +230,7 @@ export function createSessions(db: Db, ttlMs: number) {
       }>(
         `SELECT s.id AS session_id, u.id AS user_id, u.username, u.display_name, u.kind, u.admin,
                 b.id AS brand_id, b.slug, b.name AS brand_name, u.party, p.name AS party_name, p.region AS party_region, p.kind AS party_kind
-           FROM console_sessions s JOIN console_users u ON u.id = s.user_id JOIN brands b ON b.id = u.brand_id
+           FROM console_sessions s JOIN console_users u ON u.brand_id = s.brand_id AND u.id = s.user_id JOIN brands b ON b.id = u.brand_id
            LEFT JOIN parties p ON p.brand_id = u.brand_id AND p.id = u.party
           WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`,
         [tokenHash(token)],

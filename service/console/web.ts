@@ -240,7 +240,7 @@ ${csrfField(ctx)}
         401,
       );
     }
-    const token = await sessions.open(signIn.userId);
+    const token = await sessions.open(signIn.brandId, signIn.userId);
     void reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions, maxAge: Math.floor(sessions.ttlMs / 1000) });
     return reply.redirect(safeNext(form.next), 303);
   });

@@ -254,7 +254,7 @@ export function createEpcisRepo(db: Db) {
     const mintedKeys = new Set(minted.map((m) => `${m.gtin}/${m.serial}`));
     const bottleOf = new Map<string, string>();
     for (const [id, item] of candidates) if (mintedKeys.has(`${item.gtin}/${item.serial}`)) bottleOf.set(id, item.serial);
-    const heads = await lockHeads(tx, [...new Set(bottleOf.values())]);
+    const heads = await lockHeads(tx, brandId, [...new Set(bottleOf.values())]);
     return { known, parties, contents, bottleOf, heads };
   }
 

@@ -93,13 +93,10 @@ const UNIQUE_RACE_ATTEMPTS = 3;
 export function createIngestRepo(db: Db) {
   /** Locks the heads of the bottles the events name; another brand's codes are left out, as if they did not exist. */
   async function lockBrandHeads(tx: Tx, brandId: number, events: WebhookEvent[]): Promise<Map<string, Head>> {
-    return new Map(
-      [
-        ...(await lockHeads(
-          tx,
-          events.flatMap((event) => event.codes),
-        )),
-      ].filter(([, head]) => head.brandId === brandId),
+    return await lockHeads(
+      tx,
+      brandId,
+      events.flatMap((event) => event.codes),
     );
   }
 

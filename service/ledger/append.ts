@@ -51,13 +51,29 @@ export interface NewEvent {
   data: unknown;
 }
 
-/** Locks the codes' rows (in serial order, so concurrent writers never deadlock) and returns their heads. */
-export async function lockHeads(tx: Tx, serials: string[]): Promise<Map<string, Head>> {
-  return (await lockHeadsAt(tx, serials)).heads;
+/** A bottle by its key: codes are keyed (brand_id, serial), like every brand-owned table (migration 0017). */
+export interface BottleKey {
+  brandId: number;
+  serial: string;
 }
 
-/** lockHeads, with the database's clock (the transaction's `now()`; the caller's when no head was found). */
-export async function lockHeadsAt(tx: Tx, serials: string[]): Promise<{ heads: Map<string, Head>; now: Date }> {
+/**
+ * Locks the brand's codes' rows (in serial order, so concurrent writers never deadlock) and returns
+ * their heads. Another brand's serials are not found: they are left out, as if they did not exist.
+ */
+export async function lockHeads(tx: Tx, brandId: number, serials: string[]): Promise<Map<string, Head>> {
+  return (await readHeads(tx, "c.brand_id = $2 AND c.serial = ANY($1::text[])", [[...new Set(serials)].sort(), brandId])).heads;
+}
+
+/** lockHeads for bottles of any brands, with the database's clock (the transaction's `now()`; the caller's when no head was found). */
+export async function lockHeadsAt(tx: Tx, bottles: readonly BottleKey[]): Promise<{ heads: Map<string, Head>; now: Date }> {
+  return await readHeads(tx, "(c.brand_id, c.serial) IN (SELECT * FROM unnest($2::bigint[], $1::text[]))", [
+    bottles.map((b) => b.serial),
+    bottles.map((b) => b.brandId),
+  ]);
+}
+
+async function readHeads(tx: Tx, where: string, values: unknown[]): Promise<{ heads: Map<string, Head>; now: Date }> {
   const { rows } = await tx.query<{
     serial: string;
     brand_id: number;
@@ -73,8 +89,8 @@ export async function lockHeadsAt(tx: Tx, serials: string[]): Promise<{ heads: M
     now: Date;
   }>(
     `SELECT c.serial, c.brand_id, b.slug, c.gtin, c.lot, c.chain_index, c.last_n, c.last_link_hash, c.state, c.region, c.opened_at, now() AS now
-       FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = ANY($1::text[]) ORDER BY c.serial FOR UPDATE OF c`,
-    [[...new Set(serials)].sort()],
+       FROM codes c JOIN brands b ON b.id = c.brand_id WHERE ${where} ORDER BY c.serial FOR UPDATE OF c`,
+    values,
   );
   const heads = new Map(
     rows.map((r) => [
@@ -250,8 +266,8 @@ export async function appendEvents(
   await tx.query(
     `UPDATE codes SET last_n = t.n, last_link_hash = substring($3::bytea FROM t.i::int * 32 - 31 FOR 32), state = COALESCE(t.state, codes.state),
                       opened_at = COALESCE(codes.opened_at, t.opened_at), chain_index = t.idx
-       FROM unnest($1::text[], $2::int[], $4::text[], $5::timestamptz[], $6::bigint[]) WITH ORDINALITY AS t(serial, n, state, opened_at, idx, i)
-      WHERE codes.serial = t.serial`,
+       FROM unnest($1::text[], $2::int[], $4::text[], $5::timestamptz[], $6::bigint[], $7::bigint[]) WITH ORDINALITY AS t(serial, n, state, opened_at, idx, brand_id, i)
+      WHERE codes.brand_id = t.brand_id AND codes.serial = t.serial`,
     [
       touched,
       touched.map((s) => heads.get(s)!.n),
@@ -259,6 +275,7 @@ export async function appendEvents(
       touched.map((s) => states.get(s) ?? null),
       touched.map((s) => openedAt.get(s) ?? null),
       touched.map((s) => heads.get(s)!.index),
+      touched.map((s) => heads.get(s)!.brandId),
     ],
   );
   for (const serial of touched) {
@@ -279,12 +296,12 @@ export interface LogHead {
 
 /** Locks the head of the log `key` (created empty on first use) for the rest of the transaction. */
 export async function lockLog(tx: Tx, key: string, brandId: number): Promise<LogHead> {
-  await tx.query("INSERT INTO ledger_logs (key, brand_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", [key, brandId]);
+  await tx.query("INSERT INTO ledger_logs (key, brand_id) VALUES ($1, $2) ON CONFLICT (brand_id, key) DO NOTHING", [key, brandId]);
   const {
     rows: [row],
   } = await tx.query<{ last_n: number; last_link_hash: Buffer | null; chain_index: number | null; slug: string }>(
-    "SELECT l.last_n, l.last_link_hash, l.chain_index, b.slug FROM ledger_logs l JOIN brands b ON b.id = l.brand_id WHERE l.key = $1 FOR UPDATE OF l",
-    [key],
+    "SELECT l.last_n, l.last_link_hash, l.chain_index, b.slug FROM ledger_logs l JOIN brands b ON b.id = l.brand_id WHERE l.brand_id = $2 AND l.key = $1 FOR UPDATE OF l",
+    [key, brandId],
   );
   return {
     n: row!.last_n,
@@ -324,11 +341,12 @@ export async function appendToLog(tx: Tx, key: string, brandId: number, events: 
      SELECT $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,
     [key, ns, eventIds, prevs, linkHashes, leaves, index],
   );
-  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE key = $1", [
+  await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE brand_id = $5 AND key = $1", [
     key,
     head!.n,
     Buffer.from(fromHex(head!.linkHash)),
     index,
+    brandId,
   ]);
   return events.length;
 }

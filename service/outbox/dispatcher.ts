@@ -110,7 +110,7 @@ export function createDispatcher(options: DispatcherOptions) {
     } catch (caught) {
       if (closing.signal.aborted) {
         // Shutting down: not the endpoint's fault, so no attempt is counted.
-        await repo.release(delivery.id).catch(() => undefined);
+        await repo.release(delivery).catch(() => undefined);
         return;
       }
       error = classifyFailure(caught);

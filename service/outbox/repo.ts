@@ -69,6 +69,7 @@ export interface DeliveryView {
 /** A delivery a sender holds (claimed) and must now attempt. */
 export interface DueDelivery {
   id: number;
+  brandId: number;
   endpointId: number;
   webhookId: string;
   type: string;
@@ -116,9 +117,14 @@ const view = (row: EndpointRow): EndpointView => ({
 
 export function createOutboxRepo(db: Db) {
   /** Disables an endpoint; its pending deliveries fail with the same reason. */
-  async function disable(conn: Db | Tx, endpointId: number, reason: string): Promise<void> {
-    await conn.query("UPDATE endpoints SET enabled = false, disabled_reason = $2, disabled_at = now() WHERE id = $1 AND enabled", [endpointId, reason]);
-    await conn.query("UPDATE deliveries SET state = 'failed', last_error = $2 WHERE endpoint_id = $1 AND state = 'pending'", [
+  async function disable(conn: Db | Tx, brandId: number, endpointId: number, reason: string): Promise<void> {
+    await conn.query("UPDATE endpoints SET enabled = false, disabled_reason = $3, disabled_at = now() WHERE brand_id = $1 AND id = $2 AND enabled", [
+      brandId,
+      endpointId,
+      reason,
+    ]);
+    await conn.query("UPDATE deliveries SET state = 'failed', last_error = $3 WHERE brand_id = $1 AND endpoint_id = $2 AND state = 'pending'", [
+      brandId,
       endpointId,
       "endpoint_disabled" satisfies DeliveryError,
     ]);
@@ -162,13 +168,14 @@ export function createOutboxRepo(db: Db) {
       return await withTransaction(db, async (tx) => {
         const { rowCount } = await tx.query("SELECT 1 FROM endpoints WHERE id = $1 AND brand_id = $2 FOR UPDATE", [endpointId, brandId]);
         if (!rowCount) return false;
-        await disable(tx, endpointId, "disabled by the brand");
+        await disable(tx, brandId, endpointId, "disabled by the brand");
         return true;
       });
     },
 
     /** An endpoint's deliveries, newest first, each with its attempts (oldest first). */
     async listDeliveries(
+      brandId: number,
       endpointId: number,
       beforeId: number | null,
       limit: number,
@@ -186,9 +193,9 @@ export function createOutboxRepo(db: Db) {
         last_error: DeliveryError | null;
       }>(
         `SELECT id, webhook_id, event_type, state, payload, created_at, delivered_at, next_attempt_at, last_status, last_error
-           FROM deliveries WHERE endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2)
+           FROM deliveries WHERE brand_id = $4 AND endpoint_id = $1 AND ($2::bigint IS NULL OR id < $2)
           ORDER BY id DESC LIMIT $3`,
-        [endpointId, beforeId, limit + 1],
+        [endpointId, beforeId, limit + 1, brandId],
       );
       const page = rows.slice(0, limit);
       const { rows: attempts } = await db.query<{
@@ -199,8 +206,8 @@ export function createOutboxRepo(db: Db) {
         duration_ms: number | null;
       }>(
         `SELECT delivery_id, attempted_at, status, error, duration_ms FROM delivery_attempts
-          WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`,
-        [page.map((d) => d.id)],
+          WHERE brand_id = $2 AND delivery_id = ANY($1::bigint[]) ORDER BY id`,
+        [page.map((d) => d.id), brandId],
       );
       const byDelivery = new Map<number, AttemptView[]>();
       for (const a of attempts) {
@@ -246,8 +253,8 @@ export function createOutboxRepo(db: Db) {
                   ${ANCHORED_PREFIX} AS batch_seq`,
         );
         const alerts = await tx.query(
-          `INSERT INTO deliveries (endpoint_id, event_type, source_id, payload)
-           SELECT e.id, a.kind, a.id, jsonb_build_object(
+          `INSERT INTO deliveries (brand_id, endpoint_id, event_type, source_id, payload)
+           SELECT e.brand_id, e.id, a.kind, a.id, jsonb_build_object(
                     'type', a.kind,
                     'timestamp', ${iso("a.created_at")},
                     'data', jsonb_build_object(
@@ -256,9 +263,9 @@ export function createOutboxRepo(db: Db) {
              FROM endpoints e
              JOIN alerts a ON a.brand_id = e.brand_id AND a.id > e.last_alert_id AND a.kind = ANY (e.types)
             WHERE e.enabled
-              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint_id = e.id AND d.event_type = a.kind AND d.source_id = a.id)
+              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.brand_id = e.brand_id AND d.endpoint_id = e.id AND d.event_type = a.kind AND d.source_id = a.id)
             ORDER BY e.id, a.id
-           ON CONFLICT (endpoint_id, event_type, source_id) DO NOTHING`,
+           ON CONFLICT (brand_id, endpoint_id, event_type, source_id) DO NOTHING`,
         );
         // Corrections first: a batch made final again (anchoring/anchorer.ts, batch_anchors) is
         // corrected for every endpoint that was sent its batch.anchored, pending or not. Claimed here
@@ -266,8 +273,8 @@ export function createOutboxRepo(db: Db) {
         const corrections = await tx.query(
           `WITH claimed AS (
              UPDATE batch_anchors SET fanned_out_at = now() WHERE supersedes IS NOT NULL AND fanned_out_at IS NULL RETURNING *)
-           INSERT INTO deliveries (endpoint_id, event_type, source_id, payload)
-           SELECT d.endpoint_id, $1::text, c.id, jsonb_build_object(
+           INSERT INTO deliveries (brand_id, endpoint_id, event_type, source_id, payload)
+           SELECT d.brand_id, d.endpoint_id, $1::text, c.id, jsonb_build_object(
                     'type', $1::text,
                     'timestamp', ${iso("c.final_at")},
                     'data', jsonb_build_object(
@@ -281,15 +288,15 @@ export function createOutboxRepo(db: Db) {
              JOIN batch_anchors p ON p.id = c.supersedes
              JOIN batches b ON b.seq = c.seq
              JOIN endpoints e ON e.enabled AND $2::text = ANY (e.types)
-             JOIN deliveries d ON d.endpoint_id = e.id AND d.event_type = $2::text AND d.source_id = c.seq
+             JOIN deliveries d ON d.brand_id = e.brand_id AND d.endpoint_id = e.id AND d.event_type = $2::text AND d.source_id = c.seq
             ORDER BY d.endpoint_id, c.id
-           ON CONFLICT (endpoint_id, event_type, source_id) DO NOTHING`,
+           ON CONFLICT (brand_id, endpoint_id, event_type, source_id) DO NOTHING`,
           [BATCH_REANCHORED, BATCH_ANCHORED],
         );
         // A brand hears of the batches that hold links of its own bottles, once final.
         const batches = await tx.query(
-          `INSERT INTO deliveries (endpoint_id, event_type, source_id, payload)
-           SELECT e.id, $1::text, b.seq, jsonb_build_object(
+          `INSERT INTO deliveries (brand_id, endpoint_id, event_type, source_id, payload)
+           SELECT e.brand_id, e.id, $1::text, b.seq, jsonb_build_object(
                     'type', $1::text,
                     'timestamp', ${iso("COALESCE(b.anchored_at, now())")},
                     'data', jsonb_build_object(
@@ -303,7 +310,7 @@ export function createOutboxRepo(db: Db) {
                             WHERE l.id > b.first_link AND l.id <= b.last_link AND l.batch_seq IS NULL AND ev.brand_id = e.brand_id)
                    OR EXISTS (SELECT 1 FROM links l JOIN events ev ON ev.id = l.event_id WHERE l.batch_seq = b.seq AND ev.brand_id = e.brand_id))
             ORDER BY e.id, b.seq
-           ON CONFLICT (endpoint_id, event_type, source_id) DO NOTHING`,
+           ON CONFLICT (brand_id, endpoint_id, event_type, source_id) DO NOTHING`,
           [BATCH_ANCHORED, mark!.batch_seq],
         );
         await tx.query(
@@ -323,6 +330,7 @@ export function createOutboxRepo(db: Db) {
     async claimDue(limit: number, leaseMs: number): Promise<DueDelivery[]> {
       const { rows } = await db.query<{
         id: number;
+        brand_id: number;
         endpoint_id: number;
         webhook_id: string;
         event_type: string;
@@ -334,16 +342,17 @@ export function createOutboxRepo(db: Db) {
       }>(
         `UPDATE deliveries d SET next_attempt_at = now() + $2::float8 * interval '1 millisecond'
            FROM endpoints e
-          WHERE e.id = d.endpoint_id
-            AND d.id IN (SELECT p.id FROM deliveries p JOIN endpoints pe ON pe.id = p.endpoint_id
+          WHERE e.brand_id = d.brand_id AND e.id = d.endpoint_id
+            AND (d.brand_id, d.id) IN (SELECT p.brand_id, p.id FROM deliveries p JOIN endpoints pe ON pe.brand_id = p.brand_id AND pe.id = p.endpoint_id
                           WHERE p.state = 'pending' AND p.next_attempt_at <= now() AND pe.enabled
                           ORDER BY p.next_attempt_at, p.id LIMIT $1
                           FOR UPDATE OF p SKIP LOCKED)
-          RETURNING d.id, d.endpoint_id, d.webhook_id, d.event_type, d.payload, d.attempts, d.created_at, e.url, e.secret`,
+          RETURNING d.id, d.brand_id, d.endpoint_id, d.webhook_id, d.event_type, d.payload, d.attempts, d.created_at, e.url, e.secret`,
         [limit, leaseMs],
       );
       return rows.map((r) => ({
         id: r.id,
+        brandId: r.brand_id,
         endpointId: r.endpoint_id,
         webhookId: r.webhook_id,
         type: r.event_type,
@@ -358,28 +367,29 @@ export function createOutboxRepo(db: Db) {
     /** Records an attempt and its outcome (a delivery no longer pending, e.g. disabled meanwhile, keeps its state). */
     async record(delivery: DueDelivery, attempt: Attempt, outcome: Outcome): Promise<void> {
       await withTransaction(db, async (tx) => {
-        await tx.query("INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)", [
+        await tx.query("INSERT INTO delivery_attempts (brand_id, delivery_id, attempted_at, status, error, duration_ms) VALUES ($6, $1, $2, $3, $4, $5)", [
           delivery.id,
           attempt.at,
           attempt.status,
           attempt.error,
           attempt.durationMs,
+          delivery.brandId,
         ]);
         const state = outcome.state === "gone" ? "failed" : outcome.state === "retry" ? "pending" : outcome.state;
         await tx.query(
           `UPDATE deliveries SET state = $2::text, attempts = attempts + 1, last_status = $3, last_error = $4,
                   next_attempt_at = CASE WHEN $2::text = 'pending' THEN now() + $5::float8 * interval '1 millisecond' ELSE next_attempt_at END,
                   delivered_at = CASE WHEN $2::text = 'delivered' THEN now() ELSE NULL END
-            WHERE id = $1 AND state = 'pending'`,
-          [delivery.id, state, attempt.status, attempt.error, outcome.state === "retry" ? outcome.delayMs : 0],
+            WHERE brand_id = $6 AND id = $1 AND state = 'pending'`,
+          [delivery.id, state, attempt.status, attempt.error, outcome.state === "retry" ? outcome.delayMs : 0, delivery.brandId],
         );
-        if (outcome.state === "gone") await disable(tx, delivery.endpointId, "the endpoint answered 410 Gone");
+        if (outcome.state === "gone") await disable(tx, delivery.brandId, delivery.endpointId, "the endpoint answered 410 Gone");
       });
     },
 
     /** Gives a claimed delivery back unattempted (a sender shutting down), due at once. */
-    async release(deliveryId: number): Promise<void> {
-      await db.query("UPDATE deliveries SET next_attempt_at = now() WHERE id = $1 AND state = 'pending'", [deliveryId]);
+    async release(delivery: { brandId: number; id: number }): Promise<void> {
+      await db.query("UPDATE deliveries SET next_attempt_at = now() WHERE brand_id = $1 AND id = $2 AND state = 'pending'", [delivery.brandId, delivery.id]);
     },
   };
 }

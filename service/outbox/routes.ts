@@ -194,7 +194,7 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
       const endpoint = await repo.endpoint(request.brand.id, Number(request.params.id));
       if (endpoint === null) throw notFound(`no endpoint ${request.params.id}`);
       const before = request.query.cursor === undefined ? null : cursorParam("d", request.query.cursor);
-      const page = await repo.listDeliveries(Number(endpoint.id), before, request.query.limit ?? 20);
+      const page = await repo.listDeliveries(request.brand.id, Number(endpoint.id), before, request.query.limit ?? 20);
       return { deliveries: page.deliveries, nextCursor: page.more && page.lastId !== null ? encodeCursor("d", page.lastId) : null };
     },
   );

@@ -104,7 +104,7 @@ export function createPriceProtection(db: Db) {
       const { rows: saleRows } = await db.query<{ party: string; gtin: string; occurred_at: Date; amount: string | null; currency: string | null }>(
         `SELECT e.party, c.gtin, e.occurred_at, e.price_amount::text AS amount, e.price_currency AS currency
            FROM events e CROSS JOIN LATERAL unnest(e.codes) AS s(serial)
-           JOIN codes c ON c.serial = s.serial
+           JOIN codes c ON c.brand_id = e.brand_id AND c.serial = s.serial
           WHERE e.brand_id = $1 AND e.type = 'retail_sale' AND e.occurred_at >= $2 AND e.occurred_at < $3`,
         [brandId, from, to],
       );

@@ -40,7 +40,7 @@ export function createPriceReports(db: Db) {
         rows: [code],
       } = await db.query<{ brand_id: number; gtin: string; region: string | null; secret_hash: Buffer; scan_salt: Buffer }>(
         `SELECT c.brand_id, c.gtin, c.region, c.secret_hash, b.scan_salt
-           FROM codes c JOIN brands b ON b.id = c.brand_id WHERE c.serial = $1`,
+           FROM serials s JOIN codes c ON c.brand_id = s.brand_id AND c.serial = s.serial JOIN brands b ON b.id = c.brand_id WHERE s.serial = $1`,
         [input.serial],
       );
       if (code === undefined || !timingSafeEqual(tokenHash(input.secret), code.secret_hash)) return null;

@@ -26,6 +26,16 @@ export const EXPORT_COLUMNS = ["serial", "gtin", "lot", "region", "url", "cap_co
 /** Rows fetched per page of a label export: bounded memory however large the lot. */
 const EXPORT_PAGE = 1_000;
 
+/**
+ * Mints codes: ($1 brand, $2 gtin, $3 lot, $4 region, $5 serials, $6 secret hashes, $7 cap hashes).
+ * One statement: the codes (keyed by brand) and the serials' lookup (unique across brands, migration
+ * 0017) commit together, and a serial another brand already holds fails the whole call.
+ */
+export const MINT_CODES_SQL = `WITH lookup AS (INSERT INTO serials (serial, brand_id) SELECT s, $1 FROM unnest($5::text[]) AS t(s))
+INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
+SELECT s, $1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE 'minted' END, h, c
+  FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`;
+
 interface CodeRow {
   serial: string;
   gtin: string;
@@ -192,20 +202,15 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
       const labelKey = labelKeyOf(brandId);
       const base = publicBaseUrl();
       const codes = Array.from({ length: request.count }, () => labelFor(labelKey, base, gtin, newSerial()));
-      await db.query(
-        `INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)
-         SELECT s, $1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE 'minted' END, h, c
-           FROM unnest($5::text[], $6::bytea[], $7::bytea[]) AS t(s, h, c)`,
-        [
-          brandId,
-          gtin,
-          request.lot ?? null,
-          request.region ?? null,
-          codes.map((c) => c.serial),
-          codes.map((c) => tokenHash(c.secret)),
-          codes.map((c) => tokenHash(c.capCode)),
-        ],
-      );
+      await db.query(MINT_CODES_SQL, [
+        brandId,
+        gtin,
+        request.lot ?? null,
+        request.region ?? null,
+        codes.map((c) => c.serial),
+        codes.map((c) => tokenHash(c.secret)),
+        codes.map((c) => tokenHash(c.capCode)),
+      ]);
       return codes;
     },
 

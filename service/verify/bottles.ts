@@ -98,7 +98,7 @@ const PAGE_SQL = `
 SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS product_name, p.attributes,
        c.lot, c.region, r.name AS region_name, c.opened_at, c.last_n, b.scan_salt,
        CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END AS key_hash, v.*
-  FROM codes c JOIN brands b ON b.id = c.brand_id
+  FROM serials sr JOIN codes c ON c.brand_id = sr.brand_id AND c.serial = sr.serial JOIN brands b ON b.id = c.brand_id
   LEFT JOIN products p ON p.brand_id = c.brand_id AND p.gtin = c.gtin
   LEFT JOIN regions r ON r.brand_id = c.brand_id AND r.code = c.region
   LEFT JOIN LATERAL (
@@ -115,7 +115,7 @@ SELECT c.serial, c.gtin, c.brand_id, b.slug, b.name AS brand_name, p.name AS pro
       ($7::bytea IS NOT NULL AND (b.api_key_hash = $7 OR ($8 AND ${storeKeySql("$7", "c.brand_id")}))) AS by_owner
      WHERE (CASE WHEN $3 THEN c.cap_hash ELSE c.secret_hash END) = $4
   ) v ON true
- WHERE c.serial = $1 AND c.gtin = $2`;
+ WHERE sr.serial = $1 AND c.gtin = $2`;
 
 /** Consumer scans: how many, the first, those since the sale, and recent ones for the copy check. */
 export function scanSummary(facts: ScanFact[], soldAt: Date | null, now = Date.now()): ScanSummary {
@@ -167,7 +167,7 @@ export function createBottleRepo(db: Db, chain: () => Promise<{ chainId: number;
       ] = await Promise.all([
         // Prepared once per connection: planning this statement costs more than running it.
         reader.query<Row>({
-          name: "verify-page-3",
+          name: "verify-page-4",
           text: PAGE_SQL,
           values: [
             request.serial,

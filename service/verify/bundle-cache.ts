@@ -141,11 +141,11 @@ export function createBundleCache(db: Db, store: BundleRepo, chain: () => Promis
       const chainRef = await chain();
       const at = now();
       const { rows } = await source.query<CheckRow>({
-        name: "bundle-check-2",
+        name: "bundle-check-3",
         text: `WITH latest AS (${latestAnchoredSql("seq, anchored_at", "$3", "$4")})
                SELECT q.i::int AS i, c.brand_id, c.secret_hash, c.last_n, k.id AS key_brand, latest.seq AS latest_seq, latest.anchored_at AS latest_at
                  FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS q(serial, key_hash, i)
-                 LEFT JOIN codes c ON c.serial = q.serial
+                 LEFT JOIN serials sr ON sr.serial = q.serial LEFT JOIN codes c ON c.brand_id = sr.brand_id AND c.serial = sr.serial
                  LEFT JOIN brands k ON k.api_key_hash = q.key_hash
                  LEFT JOIN latest ON true`,
         values: [batch.map((b) => b.serial), batch.map((b) => b.keyHash), chainRef.chainId, chainRef.registry],

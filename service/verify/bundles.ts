@@ -135,14 +135,14 @@ export function createBundleRepo(primary: Db, chain: () => Promise<ChainRef>) {
       // (no row either way: the time taken does not tell that a serial exists, nor how long its chain is).
       const given = "secret" in access ? Buffer.from(tokenHash(access.secret)) : null;
       const { rows: all } = await db.query<LinkRow & CodeColumns>({
-        name: "bundle-for-5",
+        name: "bundle-for-6",
         text: `SELECT c.brand_id, br.slug, c.gtin, c.lot, c.chain_index, c.secret_hash,
                       l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, b.seq AS batch_seq, l.proof,
                       b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
-                 FROM codes c JOIN brands br ON br.id = c.brand_id
+                 FROM serials sr JOIN codes c ON c.brand_id = sr.brand_id AND c.serial = sr.serial JOIN brands br ON br.id = c.brand_id
                  LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
                  LEFT JOIN batches b ON b.seq = ${linkBatchSql("l")}
-                WHERE c.serial = $1 AND (c.secret_hash = $2 OR c.brand_id = $3) ORDER BY l.n`,
+                WHERE sr.serial = $1 AND (c.secret_hash = $2 OR c.brand_id = $3) ORDER BY l.n`,
         values: [serial, given, "brandId" in access ? access.brandId : null],
       });
       const code = all[0];

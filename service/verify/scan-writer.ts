@@ -71,10 +71,7 @@ const keyOf = (serial: string, ipHash: Buffer) => `${serial}:${ipHash.toString("
 
 /** Appends the group's visits in the caller's transaction; one outcome (or an Error for that visit alone) per visit. */
 async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Promise<(VisitOutcome | Error)[]> {
-  const { heads, now: at } = await lockHeadsAt(
-    tx,
-    visits.map((v) => v.serial),
-  );
+  const { heads, now: at } = await lockHeadsAt(tx, visits);
   // Where a link was appended since the page read, whether the IP scanned within the window, and
   // the bottle's scans within the cap's window, are asked again, locked.
   const stale = visits.filter((v) => v.kind === "consumer_scan" && heads.get(v.serial)?.n !== v.seen.n) as ScanVisit[];

@@ -128,7 +128,7 @@ describe("upgrading a populated database to proof format 2", function () {
 
     // After the upgrade: a new bottle's first link, and another link for an old one, written by the service's ledger.
     await withTransaction(db, async (tx) => {
-      const locked = await lockHeads(tx, ["OLDA", "NEWC"]);
+      const locked = await lockHeads(tx, 1, ["OLDA", "NEWC"]);
       await appendEvents(
         tx,
         1,
@@ -217,7 +217,7 @@ describe("upgrading a populated database to proof format 2", function () {
     const bundles = createBundleRepo(db, async () => CHAIN);
     for (let k = 0; k < 4; k++) {
       await withTransaction(db, async (tx) => {
-        const locked = await lockHeads(tx, ["NEWC"]);
+        const locked = await lockHeads(tx, 1, ["NEWC"]);
         await appendEvents(
           tx,
           1,

@@ -412,7 +412,7 @@ describe("deliveries recorded before the SSRF fix (migration 0012)", function ()
       let refused: unknown = null;
       await db
         .query(
-          "INSERT INTO delivery_attempts (delivery_id, attempted_at, status, error, duration_ms) VALUES (1, now(), NULL, 'connect ECONNREFUSED 10.0.0.7:5432', NULL)",
+          "INSERT INTO delivery_attempts (brand_id, delivery_id, attempted_at, status, error, duration_ms) VALUES (1, 1, now(), NULL, 'connect ECONNREFUSED 10.0.0.7:5432', NULL)",
         )
         .catch((e) => {
           refused = e;

@@ -65,7 +65,7 @@ describe("sealer: link ranges and tiles", function () {
           data: null,
         },
       ],
-      await lockHeads(tx, serials),
+      await lockHeads(tx, 1, serials),
     );
   }
 
