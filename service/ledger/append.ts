@@ -51,7 +51,7 @@ export interface NewEvent {
   data: unknown;
 }
 
-/** A bottle by its key: codes are keyed (brand_id, serial), like every brand-owned table (migration 0017). */
+/** A bottle by its key: codes are keyed (brand_id, serial), like every brand-owned table (migration 0016). */
 export interface BottleKey {
   brandId: number;
   serial: string;

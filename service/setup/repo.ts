@@ -29,7 +29,7 @@ const EXPORT_PAGE = 1_000;
 /**
  * Mints codes: ($1 brand, $2 gtin, $3 lot, $4 region, $5 serials, $6 secret hashes, $7 cap hashes).
  * One statement: the codes (keyed by brand) and the serials' lookup (unique across brands, migration
- * 0017) commit together, and a serial another brand already holds fails the whole call.
+ * 0016) commit together, and a serial another brand already holds fails the whole call.
  */
 export const MINT_CODES_SQL = `WITH lookup AS (INSERT INTO serials (serial, brand_id) SELECT s, $1 FROM unnest($5::text[]) AS t(s))
 INSERT INTO codes (serial, brand_id, gtin, lot, region, region_source, secret_hash, cap_hash)

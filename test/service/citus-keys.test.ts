@@ -256,7 +256,7 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
   });
 });
 
-describe("migration 0017 on a populated database", function () {
+describe("migration 0016 on a populated database", function () {
   let database: Awaited<ReturnType<typeof createDatabase>>;
   let client: pg.Client;
   const GTIN = "06901234567892";
@@ -272,7 +272,7 @@ describe("migration 0017 on a populated database", function () {
     database = await createDatabase();
     client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    // The schema as it was before 0017, with two brands' rows in every table that changes.
+    // The schema as it was before 0016, with two brands' rows in every table that changes.
     await runner({
       dbClient: client,
       dir: fileURLToPath(new URL("../../service/db/migrations", import.meta.url)),
