@@ -51,8 +51,8 @@ export async function checkLedger(options: {
   /** The chain itself (not a proxy). */
   chainUrl: string;
   registry: string;
-  /** The service's HTTP address, for proof bundles. */
-  url: string;
+  /** The service's HTTP address, for proof bundles (several: the bottles' bundles are asked of each in turn). */
+  url: string | readonly string[];
   brands: BrandFixture[];
   record: IngestRecord;
   /** Bottles whose bundles are fetched and verified, per brand (all when they are fewer). */
@@ -62,13 +62,14 @@ export async function checkLedger(options: {
   const report: LedgerReport = { accepted: record.acknowledged.size, anchored: 0, lost: [], doubled: [...record.conflicts], problems: [], batches: 0 };
 
   // Events: stored once, under the acknowledged id, every link anchored.
-  const { rows: events } = await db.query<{ key: string; id: string; codes: number; links: number; anchored: number }>(
+  const { rows: events } = await db.query<{ key: string; id: string; codes: number; links: number; anchored: number; visit: boolean }>(
     `SELECT b.slug || '/' || e.brand_event_id AS key, e.id::text AS id, cardinality(e.codes) AS codes,
+            e.type IN ('consumer_scan', 'opened') AS visit,
             count(l.id)::int AS links, count(l.id) FILTER (WHERE bt.state = 'anchored')::int AS anchored
        FROM events e JOIN brands b ON b.id = e.brand_id
        LEFT JOIN links l ON l.event_id = e.id LEFT JOIN batches bt ON bt.seq = link_batch(l.id, l.batch_seq)
       WHERE b.slug = ANY($1::text[])
-      GROUP BY b.slug, e.brand_event_id, e.id`,
+      GROUP BY b.slug, e.brand_event_id, e.id, e.type`,
     [options.brands.map((b) => b.slug)],
   );
   const stored = new Map(events.map((e) => [e.key, e]));
@@ -80,7 +81,8 @@ export async function checkLedger(options: {
     else if (event.anchored !== event.links) report.lost.push(`${key}: ${event.links - event.anchored} links not anchored`);
     else report.anchored++;
   }
-  for (const key of stored.keys()) if (!record.acknowledged.has(key)) report.doubled.push(`${key}: stored but never acknowledged`);
+  // Consumers' visits are events the service writes itself (verify/scan-writer.ts): no delivery acknowledges them.
+  for (const [key, event] of stored) if (!record.acknowledged.has(key) && !event.visit) report.doubled.push(`${key}: stored but never acknowledged`);
 
   // Batches: leaves at 0..n-1, and the root they make is the one recorded.
   const { rows: batches } = await db.query<{
@@ -154,10 +156,12 @@ export async function checkLedger(options: {
   }
 
   // Bottles: their bundles verify, fully anchored, against the roots on chain.
+  const urls = typeof options.url === "string" ? [options.url] : options.url;
+  let asked = 0;
   for (const brand of options.brands) {
     const sample = brand.codes.slice(0, options.bundlesPerBrand ?? 25);
     for (const code of sample) {
-      const response = await fetch(`${options.url}/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`);
+      const response = await fetch(`${urls[asked++ % urls.length]}/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`);
       if (response.status !== 200) {
         report.problems.push(`bundle of ${code.serial}: HTTP ${response.status}`);
         continue;
