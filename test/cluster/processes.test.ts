@@ -332,9 +332,8 @@ clusterSuite("cluster: two HTTP processes and two workers on the primary, its re
       env: { ...engines.env, REPLICA_MAX_LAG_MS: String(MAX_LAG_MS) },
     }));
     for (const proc of http) proc.port = await freePort();
-    // A first (it runs the migrations, under their lock, as any would), then the other three at once.
-    await start(A);
-    await Promise.all([start(B), ...workers.map(start)]);
+    // All four at once, as `docker compose up` would: each migrates first, under the migrations' lock (service/db/migrate.ts).
+    await Promise.all([...http, ...workers].map(start));
     db = new pg.Pool({ connectionString: env.DATABASE_URL, application_name: "sealtrace-test" });
     locks = lockWatch(env.DATABASE_URL!);
   });
