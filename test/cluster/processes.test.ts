@@ -526,15 +526,16 @@ clusterSuite("cluster: two HTTP processes and two workers on the primary, its re
       await replication.replica.start();
     }
     figures.push(`replica down ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s`);
+    // Caught up with what the primary held at this moment: its answers show at least that much of the bottle's
+    // history (more if ingest added links since), and nothing else (rightHistory).
+    const written = (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE serial = $1", [code.serial])).rows[0]!.n;
     await replication.caughtUp();
     await readsOn("reads back on the replica", (s) => s.source === "replica");
-    // Caught up: what the replica answers is the primary's history, every link of it.
     const counted = await Promise.all(http.map(replicaReads));
     for (const proc of http) {
       const bundle = await bundleAt(proc, code);
       await rightHistory(bundle);
-      const primary = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE serial = $1", [code.serial]);
-      expect(bundle.links.length, `${proc.name}: the caught-up replica's bundle`).to.equal(primary.rows[0]!.n);
+      expect(bundle.links.length, `${proc.name}: the caught-up replica's bundle`).to.be.at.least(written);
     }
     const countedAfter = await Promise.all(http.map(replicaReads));
     http.forEach((proc, i) => expect(countedAfter[i], `${proc.name}: read from the replica again`).to.be.greaterThan(counted[i]!));
