@@ -31,10 +31,11 @@ import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { runScript } from "../helpers/run.ts";
 import { createBrandWith, httpClient, METRICS_TOKEN, stackEnv, type BrandFixture, type Stack } from "../helpers/stack.ts";
 import { steadyIngest, type IngestRecord, type SteadyIngest } from "../faults/support/ingest.ts";
-import { checkLedger, waitAllAnchored, type LedgerReport } from "../faults/support/ledger.ts";
+import { anchoredBeyond, checkLedger, waitAllAnchored, type LedgerReport } from "../faults/support/ledger.ts";
 import { spawnService, type ServiceProcess } from "../faults/support/process.ts";
 import { table } from "../faults/support/suite.ts";
 import { startEngines, type Engines } from "./support/engines.ts";
+import { freshBundle, readsCounted, type ReadsState } from "./support/reads.ts";
 import type { Replication } from "./support/replication.ts";
 import { clusterSuite } from "./support/suite.ts";
 
@@ -48,12 +49,6 @@ interface Proc {
   port: number | null;
   service: ServiceProcess | null;
   url: string;
-}
-
-interface ReadsState {
-  source: "replica" | "primary";
-  replica: string;
-  lagMs: number | null;
 }
 
 /**
@@ -256,16 +251,6 @@ clusterSuite("cluster: two HTTP processes and two workers on the primary, its re
     }
     return { sealed, anchored };
   };
-  const anchoredCount = async () => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored'")).rows[0]!.n;
-  async function anchoredBeyond(than: number, timeoutMs = 90_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const n = await anchoredCount();
-      if (n > than) return n;
-      if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms`);
-      await sleep(200);
-    }
-  }
   const reads = async (proc: Proc): Promise<ReadsState> => {
     const ready = await request(proc)("GET", "/readyz");
     expect(ready.status, `${proc.name} /readyz: ${JSON.stringify(ready.body)}`).to.equal(200);
@@ -283,17 +268,9 @@ clusterSuite("cluster: two HTTP processes and two workers on the primary, its re
   const replicaReads = async (proc: Proc): Promise<number> => {
     const metrics = await request(proc)("GET", "/metrics", { token: METRICS_TOKEN });
     expect(metrics.status).to.equal(200);
-    let n = 0;
-    for (const m of (metrics.body as string).matchAll(/^sealtrace_reads_total\{purpose="[^"]+",source="replica"\} (\d+)$/gm)) n += Number(m[1]);
-    return n;
+    return Object.values(readsCounted(metrics.body as string, "replica")).reduce((a, b) => a + b, 0);
   };
-  const bundleAt = async (proc: Proc, code: { serial: string; secret: string }): Promise<ProofBundle> => {
-    const r = await request(proc)("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`, {
-      headers: { "cache-control": "no-cache" },
-    });
-    expect(r.status, `${proc.name} bundle: ${JSON.stringify(r.body).slice(0, 300)}`).to.equal(200);
-    return r.body as ProofBundle;
-  };
+  const bundleAt = (proc: Proc, code: { serial: string; secret: string }) => freshBundle(request(proc), code);
   /**
    * A bundle is never a wrong history: it verifies, and its links are the first of the primary's for
    * the bottle (a replica may show fewer, never others), each anchored (if shown so) in the batch the
@@ -370,7 +347,7 @@ clusterSuite("cluster: two HTTP processes and two workers on the primary, its re
     ingest = steadyIngest(urls(), brand);
     record = ingest.record;
     await ingest.delivered(6);
-    await anchoredBeyond(0);
+    await anchoredBeyond(db, 0);
     const code = brand.codes[0]!;
     await replication.caughtUp();
     await readsOn("reads on the replica", (s) => s.source === "replica");

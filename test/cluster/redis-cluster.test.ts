@@ -14,7 +14,7 @@ import pg from "pg";
 import { startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 import { startReceiver, type Receiver } from "../helpers/receiver.ts";
 import { steadyIngest, type SteadyIngest } from "../faults/support/ingest.ts";
-import { checkLedger, waitAllAnchored } from "../faults/support/ledger.ts";
+import { anchoredBatches, anchoredBeyond, checkLedger, waitAllAnchored } from "../faults/support/ledger.ts";
 import { startEngines, type Engines } from "./support/engines.ts";
 import { onNode, scanKeys, type PrivateCluster } from "./support/redis-cluster.ts";
 import { clusterSuite } from "./support/suite.ts";
@@ -32,14 +32,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
   let brand: BrandFixture;
   let prefix: string;
 
-  const anchoredCount = async () => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored'")).rows[0]!.n;
-  async function anchoredBeyond(than: number, timeoutMs = 90_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while ((await anchoredCount()) <= than) {
-      if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms; ${await diagnosis()}`);
-      await sleep(200);
-    }
-  }
+  const anchoredCount = () => anchoredBatches(db);
 
   /** What a failure message says of the cluster and the queues' keys, so that a failed run explains itself. */
   async function diagnosis(): Promise<string> {
@@ -84,7 +77,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     expect(stack.config.redis).to.deep.include({ kind: "cluster" });
     ingest = steadyIngest(stack.url, brand);
     await ingest.delivered(5);
-    await anchoredBeyond(0);
+    await anchoredBeyond(db, 0, 90_000, diagnosis);
     const bundle = await stack.waitAnchored(brand.codes[0]!.serial, brand.codes[0]!.secret);
     expect(bundle.links.every((l) => l.anchor !== null)).to.equal(true);
     const deadline = Date.now() + 60_000;
@@ -121,7 +114,7 @@ clusterSuite("cluster: BullMQ on a 3-master Redis Cluster", function () {
     await cluster.restart(master, 5_000);
     await cluster.waitOk();
     // Restarted without persistence: the queues' keys are gone until the service puts them back.
-    await anchoredBeyond(await anchoredCount());
+    await anchoredBeyond(db, await anchoredCount(), 90_000, diagnosis);
     expect(await anchoredCount()).to.be.greaterThan(before);
     const schedulers = await scanKeys(cluster, `{${prefix}}:*:repeat`);
     expect(schedulers.map((s) => s.key).sort(), "job schedulers rebuilt").to.include.members([

@@ -12,16 +12,11 @@ import pg from "pg";
 import { verifyBundle, type ProofBundle } from "../../service/core/bundle.ts";
 import { lifecycle, METRICS_TOKEN, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
 import { startEngines, type Engines } from "./support/engines.ts";
+import { freshBundle, readsCounted, type ReadsState } from "./support/reads.ts";
 import type { Replication } from "./support/replication.ts";
 import { clusterSuite } from "./support/suite.ts";
 
 const MAX_LAG_MS = 3_000;
-
-interface ReadsState {
-  source: "replica" | "primary";
-  replica: string;
-  lagMs: number | null;
-}
 
 clusterSuite("cluster: reads from a streaming replica", function () {
   this.timeout(300_000);
@@ -52,19 +47,9 @@ clusterSuite("cluster: reads from a streaming replica", function () {
   const counted = async (source: "replica" | "primary"): Promise<Record<string, number>> => {
     const metrics = await request("GET", "/metrics", { token: METRICS_TOKEN });
     expect(metrics.status).to.equal(200);
-    const out: Record<string, number> = {};
-    for (const m of (metrics.body as string).matchAll(/^sealtrace_reads_total\{purpose="([^"]+)",source="([^"]+)"\} (\d+)$/gm)) {
-      if (m[2] === source) out[m[1]!] = Number(m[3]);
-    }
-    return out;
+    return readsCounted(metrics.body as string, source);
   };
-  const bundleOf = async (code: { serial: string; secret: string }, proofs: "head" | "all" = "head"): Promise<ProofBundle> => {
-    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}&proofs=${proofs}`, {
-      headers: { "cache-control": "no-cache" },
-    });
-    expect(r.status, JSON.stringify(r.body).slice(0, 300)).to.equal(200);
-    return r.body as ProofBundle;
-  };
+  const bundleOf = (code: { serial: string; secret: string }, proofs: "head" | "all" = "head") => freshBundle(request, code, proofs);
   const pageOf = (code: { serial: string; secret: string }, ip: string) =>
     request("GET", `/01/${brand.gtin}/21/${code.serial}?s=${encodeURIComponent(code.secret)}`, {
       headers: { "x-forwarded-for": ip, "user-agent": "Mozilla/5.0 (iPhone) test" },

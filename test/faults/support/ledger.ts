@@ -27,6 +27,22 @@ export interface LedgerReport {
   batches: number;
 }
 
+/** How many batches are anchored. */
+export async function anchoredBatches(db: pg.Pool): Promise<number> {
+  return (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored'")).rows[0]!.n;
+}
+
+/** Waits until more than `than` batches are anchored; returns how many are. `explain` adds to the error when it times out. */
+export async function anchoredBeyond(db: pg.Pool, than: number, timeoutMs = 90_000, explain?: () => Promise<string>): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await anchoredBatches(db);
+    if (n > than) return n;
+    if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms${explain ? `; ${await explain()}` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Waits until every link in the database sits in an anchored batch. */
 export async function waitAllAnchored(db: pg.Pool, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
