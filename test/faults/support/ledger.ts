@@ -113,6 +113,12 @@ export async function checkLedger(options: {
     heads_depth: number | null;
   }>("SELECT seq, root, leaf_count, state, tx_hash, format, links_root, heads_root, heads_depth FROM batches ORDER BY seq");
   report.batches = batches.length;
+  // No link in two batches: batches sealed as ranges of link ids, (first_link, last_link], never overlap (two sealers at once would).
+  const { rows: overlaps } = await db.query<{ a: number; b: number }>(
+    `SELECT x.seq AS a, y.seq AS b FROM batches x JOIN batches y ON x.seq < y.seq
+      WHERE x.first_link IS NOT NULL AND y.first_link IS NOT NULL AND x.first_link < y.last_link AND y.first_link < x.last_link`,
+  );
+  for (const o of overlaps) report.doubled.push(`batches ${o.a} and ${o.b} cover the same links`);
   batches.forEach((b, i) => {
     if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`);
   });
