@@ -1,6 +1,6 @@
 /**
- * Numbered SQL migrations in service/db/migrations/, applied at start-up by node-pg-migrate
- * (which takes an advisory lock, so several processes starting at once apply each migration once).
+ * Numbered SQL migrations in service/db/migrations/, applied at start-up by node-pg-migrate under its
+ * advisory lock, so several processes starting at once apply each migration once.
  */
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
@@ -16,6 +16,10 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<void> {
     migrationsTable: "schema_migrations",
     count: Infinity,
     singleTransaction: true,
+    // Wait for the lock, do not fail: HTTP processes and workers started together (docker compose up, a
+    // supervisor) each migrate first; the first applies what is missing, the others then find nothing to do.
+    // node-pg-migrate's default ("fail") made every process but the first exit at start-up.
+    advisoryLockMode: "wait",
     log: (message: string) => log.debug(message),
     verbose: false,
   });

@@ -8,29 +8,28 @@
  * go to the primary and /readyz says so; the replica stopped: reads go on from the primary, no 5xx.
  */
 import { expect } from "chai";
+import pg from "pg";
 import { verifyBundle, type ProofBundle } from "../../service/core/bundle.ts";
-import { lifecycle, METRICS_TOKEN, startChainStack, type BrandFixture, type ChainStack } from "../helpers/stack.ts";
-import { startReplication, type Replication } from "./support/replication.ts";
+import { lifecycle, METRICS_TOKEN, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
+import { startEngines, type Engines } from "./support/engines.ts";
+import { freshBundle, readsCounted, type ReadsState } from "./support/reads.ts";
+import type { Replication } from "./support/replication.ts";
 import { clusterSuite } from "./support/suite.ts";
 
 const MAX_LAG_MS = 3_000;
 
-interface ReadsState {
-  source: "replica" | "primary";
-  replica: string;
-  lagMs: number | null;
-}
-
 clusterSuite("cluster: reads from a streaming replica", function () {
   this.timeout(300_000);
+  let engines: Engines;
   let replication: Replication;
-  let cs: ChainStack;
+  let stack: Stack;
+  let db: pg.Pool;
   let brand: BrandFixture;
   /** Lags /readyz reported, for the closing figures. */
   const figures: string[] = [];
   const started = Date.now();
 
-  const request = (method: string, path: string, opts?: { token?: string; headers?: Record<string, string> }) => cs.stack.request(method, path, opts);
+  const request = (method: string, path: string, opts?: { token?: string; headers?: Record<string, string> }) => stack.request(method, path, opts);
   const reads = async (): Promise<ReadsState> => {
     const ready = await request("GET", "/readyz");
     expect(ready.status, `/readyz: ${JSON.stringify(ready.body)}`).to.equal(200);
@@ -48,19 +47,9 @@ clusterSuite("cluster: reads from a streaming replica", function () {
   const counted = async (source: "replica" | "primary"): Promise<Record<string, number>> => {
     const metrics = await request("GET", "/metrics", { token: METRICS_TOKEN });
     expect(metrics.status).to.equal(200);
-    const out: Record<string, number> = {};
-    for (const m of (metrics.body as string).matchAll(/^sealtrace_reads_total\{purpose="([^"]+)",source="([^"]+)"\} (\d+)$/gm)) {
-      if (m[2] === source) out[m[1]!] = Number(m[3]);
-    }
-    return out;
+    return readsCounted(metrics.body as string, source);
   };
-  const bundleOf = async (code: { serial: string; secret: string }, proofs: "head" | "all" = "head"): Promise<ProofBundle> => {
-    const r = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}&proofs=${proofs}`, {
-      headers: { "cache-control": "no-cache" },
-    });
-    expect(r.status, JSON.stringify(r.body).slice(0, 300)).to.equal(200);
-    return r.body as ProofBundle;
-  };
+  const bundleOf = (code: { serial: string; secret: string }, proofs: "head" | "all" = "head") => freshBundle(request, code, proofs);
   const pageOf = (code: { serial: string; secret: string }, ip: string) =>
     request("GET", `/01/${brand.gtin}/21/${code.serial}?s=${encodeURIComponent(code.secret)}`, {
       headers: { "x-forwarded-for": ip, "user-agent": "Mozilla/5.0 (iPhone) test" },
@@ -80,23 +69,23 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     );
 
   before(async () => {
-    replication = await startReplication();
-    cs = await startChainStack({
-      redis: false,
-      env: { DATABASE_URL: replication.primary.url, DATABASE_READ_URL: replication.replica.url, REPLICA_MAX_LAG_MS: String(MAX_LAG_MS), TRUST_PROXY: "1" },
-    });
-    brand = await cs.stack.createBrand({ codes: 4 });
+    engines = await startEngines({ replication: true });
+    replication = engines.replication!;
+    stack = await startStack({ chainUrl: engines.chain.url, redis: false, env: { ...engines.env, REPLICA_MAX_LAG_MS: String(MAX_LAG_MS), TRUST_PROXY: "1" } });
+    db = new pg.Pool({ connectionString: stack.env.DATABASE_URL });
+    brand = await stack.createBrand({ codes: 4 });
   });
   after(async () => {
-    await cs?.stop();
-    await replication?.destroy();
+    await db?.end();
+    await stack?.stop();
+    await engines?.stop();
     process.stdout.write(`      (replica suite: ${figures.join("; ")}; ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   });
 
   it("answers the public reads from the replica, and writes only to the primary", async () => {
     const code = brand.codes[0]!;
-    expect((await cs.stack.postEvents(brand, lifecycle([code.serial]))).status).to.equal(202);
-    const anchored = await cs.stack.waitAnchored(code.serial, code.secret);
+    expect((await stack.postEvents(brand, lifecycle([code.serial]))).status).to.equal(202);
+    const anchored = await stack.waitAnchored(code.serial, code.secret);
     expect(verifyBundle(anchored).valid).to.equal(true);
     await replication.caughtUp();
     const state = await until("reads on the replica", (s) => s.source === "replica");
@@ -119,22 +108,22 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     expect(onPrimary[0]!.n, "sealtrace-reads sessions on the primary").to.equal(0);
 
     // The page's visit was written (to the primary: a standby refuses every write), and replicated.
-    const scans = await cs.db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [code.serial]);
+    const scans = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [code.serial]);
     expect(scans.rows[0]!.n, "the page's scan, on the primary").to.equal(1);
     await replication.caughtUp();
     const replicated = await replication.replica.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [code.serial]);
     expect(replicated[0]!.n, "the scan, replicated").to.equal(1);
     // A reload reads the replica again; the scan writer re-checks on the primary: one IP, one scan.
     expect((await pageOf(code, "198.51.100.7")).status).to.equal(200);
-    const again = await cs.db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [code.serial]);
+    const again = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM scans WHERE serial = $1", [code.serial]);
     expect(again.rows[0]!.n, "a reload is not a second scan").to.equal(1);
   });
 
   it("while the replica lags, bundles and pages stay whole and verify, anchoring shows later; past the bound reads go to the primary", async () => {
     const code = brand.codes[1]!;
     const [production, whIn, whOut, receiving, sale] = lifecycle([code.serial]);
-    expect((await cs.stack.postEvents(brand, [production, whIn, whOut, receiving])).status).to.equal(202);
-    await cs.stack.waitAnchored(code.serial, code.secret);
+    expect((await stack.postEvents(brand, [production, whIn, whOut, receiving])).status).to.equal(202);
+    await stack.waitAnchored(code.serial, code.secret);
     await replication.caughtUp();
     await until("reads on the replica", (s) => s.source === "replica");
     const old = await bundleOf(code);
@@ -143,7 +132,7 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     await replication.replica.query("SELECT pg_wal_replay_pause()");
     try {
       const paused = Date.now();
-      expect((await cs.stack.postEvents(brand, [sale])).status).to.equal(202);
+      expect((await stack.postEvents(brand, [sale])).status).to.equal(202);
       // Within the bound the replica still answers: the history it has, whole, with its own head proof.
       const during = await reads();
       // Not cached yet (?proofs=all was never asked): the access check and the bundle are both read now.
@@ -165,7 +154,7 @@ clusterSuite("cluster: reads from a streaming replica", function () {
       expect(switched.lagMs!).to.be.greaterThan(MAX_LAG_MS);
       figures.push(`paused replay: lag ${switched.lagMs} ms when reads switched to the primary (bound ${MAX_LAG_MS} ms)`);
       // The sale, and the scan the page recorded meanwhile (written to the primary, though the page read the replica).
-      const fresh = await cs.stack.waitAnchored(code.serial, code.secret);
+      const fresh = await stack.waitAnchored(code.serial, code.secret);
       expect(fresh.links, "from the primary: the sale and the page's scan, anchored").to.have.length(6);
       expect(fresh.events.map((e) => e.event.type).slice(4)).to.deep.equal(["retail_sale", "consumer_scan"]);
       expect(verifyBundle(fresh).valid).to.equal(true);
@@ -179,7 +168,7 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     const back = await until("reads back on the replica once it caught up", (s) => s.source === "replica");
     figures.push(`after resuming: lag ${back.lagMs} ms, reads on the replica`);
     await replication.caughtUp();
-    const onPrimary = await cs.db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE serial = $1", [code.serial]);
+    const onPrimary = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM links WHERE serial = $1", [code.serial]);
     const caughtUp = await bundleOf(code);
     expect(caughtUp.links.length, "the replica now shows what the primary has").to.equal(onPrimary.rows[0]!.n);
     expect(verifyBundle(caughtUp).problems).to.deep.equal([]);
@@ -191,7 +180,7 @@ clusterSuite("cluster: reads from a streaming replica", function () {
     await replication.replica.query("SELECT pg_wal_replay_pause()");
     try {
       const paused = Date.now();
-      const fresh = await cs.stack.createBrand({ codes: 1 });
+      const fresh = await stack.createBrand({ codes: 1 });
       const code = fresh.codes[0]!;
       const byKey = await request("GET", `/api/v1/items/${code.serial}/proof`, { token: fresh.apiKey });
       const bySecret = await request("GET", `/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`);

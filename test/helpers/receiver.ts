@@ -13,6 +13,8 @@ type Queryable = Pick<pg.Pool, "query">;
 export interface Receiver {
   /** The webhook-ids received so far. */
   received: Set<string>;
+  /** When each webhook-id came (more than once: a sender retried with the same id), and its last body. */
+  arrivals: Map<string, { at: number[]; body: unknown }>;
   /** Waits until there is one delivery per anchored batch (`batches`), each delivered and received here. */
   allAnnounced(db: Queryable, batches: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -20,10 +22,20 @@ export interface Receiver {
 
 export async function startReceiver(stack: Pick<Stack, "request">, apiKey: string, types: string[] = ["batch.anchored"]): Promise<Receiver> {
   const received = new Set<string>();
+  const arrivals = new Map<string, { at: number[]; body: unknown }>();
   const server = createServer((request, response) => {
-    request.resume();
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
-      received.add(String(request.headers["webhook-id"]));
+      const id = String(request.headers["webhook-id"]);
+      let body: unknown = null;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString());
+      } catch {
+        /* not JSON: kept as null */
+      }
+      arrivals.set(id, { at: [...(arrivals.get(id)?.at ?? []), Date.now()], body });
+      received.add(id);
       response.writeHead(200).end("ok");
     });
   });
@@ -35,6 +47,7 @@ export async function startReceiver(stack: Pick<Stack, "request">, apiKey: strin
   expect(endpoint.status).to.equal(201);
   return {
     received,
+    arrivals,
     async allAnnounced(db, batches, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

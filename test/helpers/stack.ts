@@ -127,11 +127,16 @@ export async function stackEnv(options: StackOptions = {}): Promise<{ env: Recor
       WEBHOOK_ALLOW_PRIVATE: "127.0.0.1/32",
     };
     if (!options.embedded) {
-      const db = await createDatabase();
-      cleanups.push(() => db.drop());
+      // A database of its own on the shared PostgreSQL, unless the stack is given one (a private server: the cluster tests).
+      let databaseUrl = options.env?.DATABASE_URL;
+      if (databaseUrl === undefined) {
+        const db = await createDatabase();
+        cleanups.push(() => db.drop());
+        databaseUrl = db.url;
+      }
       const key = devKey(options.keyIndex ?? 1);
       Object.assign(env, {
-        DATABASE_URL: db.url,
+        DATABASE_URL: databaseUrl,
         // Required with a shared database: every process of the stack derives the same labels and CSRF tokens.
         LABEL_SECRET: randomBytes(32).toString("hex"),
         CHAIN_RPC_URL: options.chainUrl!,

@@ -26,19 +26,37 @@ export interface IngestRecord {
   conflicts: string[];
   /** Deliveries that got their 202. */
   delivered: number;
+  /** Deliveries acknowledged, per service address (several when the deliveries are spread over HTTP processes). */
+  deliveredBy: Map<string, number>;
 }
 
 export function newRecord(): IngestRecord {
-  return { requests: 0, retried: 0, unavailable: 0, networkErrors: 0, unexpected: [], acknowledged: new Map(), conflicts: [], delivered: 0 };
+  return {
+    requests: 0,
+    retried: 0,
+    unavailable: 0,
+    networkErrors: 0,
+    unexpected: [],
+    acknowledged: new Map(),
+    conflicts: [],
+    delivered: 0,
+    deliveredBy: new Map(),
+  };
 }
 
 const RETRY_AFTER_CAP_MS = 1_000;
 /** A delivery still failing after this long is given up (and recorded as unexpected). */
 const GIVE_UP_MS = 90_000;
 
-/** Posts one delivery until a 2xx; returns the attempts it took. */
+/** Round robin over a client's service addresses: each attempt goes to the next one, so a retry goes to another process. */
+let turn = 0;
+
+/**
+ * Posts one delivery until a 2xx; returns the attempts it took. With several addresses (HTTP processes
+ * behind a client-side balancer) the attempts take turns, so a process down only costs one attempt.
+ */
 export async function deliver(
-  url: string,
+  urls: string | readonly string[],
   brand: Pick<BrandFixture, "slug" | "webhookSecret">,
   events: Record<string, unknown>[],
   record: IngestRecord,
@@ -53,6 +71,7 @@ export async function deliver(
     }
     record.requests++;
     let waitMs = 200;
+    const url = typeof urls === "string" ? urls : urls[turn++ % urls.length]!;
     try {
       const response = await fetch(`${url}/webhooks/${brand.slug}/events`, {
         method: "POST",
@@ -70,6 +89,7 @@ export async function deliver(
           record.acknowledged.set(key, event.eventId);
         }
         record.delivered++;
+        record.deliveredBy.set(url, (record.deliveredBy.get(url) ?? 0) + 1);
         if (attempt > 1) record.retried++;
         return attempt;
       }
@@ -83,6 +103,8 @@ export async function deliver(
       }
     } catch {
       record.networkErrors++;
+      // No answer at all: the process is gone; another one, if there is one, is tried at once.
+      if (typeof urls !== "string" && urls.length > 1) waitMs = 0;
     }
     await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
@@ -105,7 +127,7 @@ export interface SteadyIngest {
  * Produces the brand's bottles, then keeps sending deliveries of one to three warehouse events, each
  * for one to three of its bottles, every `pauseMs`, until stopped.
  */
-export function steadyIngest(url: string, brand: BrandFixture, options: { pauseMs?: number; record?: IngestRecord } = {}): SteadyIngest {
+export function steadyIngest(url: string | readonly string[], brand: BrandFixture, options: { pauseMs?: number; record?: IngestRecord } = {}): SteadyIngest {
   const record = options.record ?? newRecord();
   const pauseMs = options.pauseMs ?? 40;
   const serials = brand.codes.map((c) => c.serial);

@@ -27,6 +27,22 @@ export interface LedgerReport {
   batches: number;
 }
 
+/** How many batches are anchored. */
+export async function anchoredBatches(db: pg.Pool): Promise<number> {
+  return (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM batches WHERE state = 'anchored'")).rows[0]!.n;
+}
+
+/** Waits until more than `than` batches are anchored; returns how many are. `explain` adds to the error when it times out. */
+export async function anchoredBeyond(db: pg.Pool, than: number, timeoutMs = 90_000, explain?: () => Promise<string>): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await anchoredBatches(db);
+    if (n > than) return n;
+    if (Date.now() > deadline) throw new Error(`no batch anchored beyond ${than} within ${timeoutMs} ms${explain ? `; ${await explain()}` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Waits until every link in the database sits in an anchored batch. */
 export async function waitAllAnchored(db: pg.Pool, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -51,8 +67,8 @@ export async function checkLedger(options: {
   /** The chain itself (not a proxy). */
   chainUrl: string;
   registry: string;
-  /** The service's HTTP address, for proof bundles. */
-  url: string;
+  /** The service's HTTP address, for proof bundles (several: the bottles' bundles are asked of each in turn). */
+  url: string | readonly string[];
   brands: BrandFixture[];
   record: IngestRecord;
   /** Bottles whose bundles are fetched and verified, per brand (all when they are fewer). */
@@ -62,13 +78,14 @@ export async function checkLedger(options: {
   const report: LedgerReport = { accepted: record.acknowledged.size, anchored: 0, lost: [], doubled: [...record.conflicts], problems: [], batches: 0 };
 
   // Events: stored once, under the acknowledged id, every link anchored.
-  const { rows: events } = await db.query<{ key: string; id: string; codes: number; links: number; anchored: number }>(
+  const { rows: events } = await db.query<{ key: string; id: string; codes: number; links: number; anchored: number; visit: boolean }>(
     `SELECT b.slug || '/' || e.brand_event_id AS key, e.id::text AS id, cardinality(e.codes) AS codes,
+            e.type IN ('consumer_scan', 'opened') AS visit,
             count(l.id)::int AS links, count(l.id) FILTER (WHERE bt.state = 'anchored')::int AS anchored
        FROM events e JOIN brands b ON b.id = e.brand_id
        LEFT JOIN links l ON l.event_id = e.id LEFT JOIN batches bt ON bt.seq = link_batch(l.id, l.batch_seq)
       WHERE b.slug = ANY($1::text[])
-      GROUP BY b.slug, e.brand_event_id, e.id`,
+      GROUP BY b.slug, e.brand_event_id, e.id, e.type`,
     [options.brands.map((b) => b.slug)],
   );
   const stored = new Map(events.map((e) => [e.key, e]));
@@ -80,7 +97,8 @@ export async function checkLedger(options: {
     else if (event.anchored !== event.links) report.lost.push(`${key}: ${event.links - event.anchored} links not anchored`);
     else report.anchored++;
   }
-  for (const key of stored.keys()) if (!record.acknowledged.has(key)) report.doubled.push(`${key}: stored but never acknowledged`);
+  // Consumers' visits are events the service writes itself (verify/scan-writer.ts): no delivery acknowledges them.
+  for (const [key, event] of stored) if (!record.acknowledged.has(key) && !event.visit) report.doubled.push(`${key}: stored but never acknowledged`);
 
   // Batches: leaves at 0..n-1, and the root they make is the one recorded.
   const { rows: batches } = await db.query<{
@@ -95,6 +113,12 @@ export async function checkLedger(options: {
     heads_depth: number | null;
   }>("SELECT seq, root, leaf_count, state, tx_hash, format, links_root, heads_root, heads_depth FROM batches ORDER BY seq");
   report.batches = batches.length;
+  // No link in two batches: batches sealed as ranges of link ids, (first_link, last_link], never overlap (two sealers at once would).
+  const { rows: overlaps } = await db.query<{ a: number; b: number }>(
+    `SELECT x.seq AS a, y.seq AS b FROM batches x JOIN batches y ON x.seq < y.seq
+      WHERE x.first_link IS NOT NULL AND y.first_link IS NOT NULL AND x.first_link < y.last_link AND y.first_link < x.last_link`,
+  );
+  for (const o of overlaps) report.doubled.push(`batches ${o.a} and ${o.b} cover the same links`);
   batches.forEach((b, i) => {
     if (b.seq !== i + 1) report.problems.push(`batch seqs in the database have a gap before ${b.seq}`);
   });
@@ -154,10 +178,12 @@ export async function checkLedger(options: {
   }
 
   // Bottles: their bundles verify, fully anchored, against the roots on chain.
+  const urls = typeof options.url === "string" ? [options.url] : options.url;
+  let asked = 0;
   for (const brand of options.brands) {
     const sample = brand.codes.slice(0, options.bundlesPerBrand ?? 25);
     for (const code of sample) {
-      const response = await fetch(`${options.url}/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`);
+      const response = await fetch(`${urls[asked++ % urls.length]}/api/v1/items/${code.serial}/proof?s=${encodeURIComponent(code.secret)}`);
       if (response.status !== 200) {
         report.problems.push(`bundle of ${code.serial}: HTTP ${response.status}`);
         continue;

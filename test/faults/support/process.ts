@@ -14,6 +14,8 @@ export interface ServiceProcess {
   output(): string;
   /** The HTTP address it printed (HTTP roles only). */
   url(timeoutMs?: number): Promise<string>;
+  /** The first match of `pattern` in its output, once it has written it. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   /** Stops it gracefully (SIGTERM), or by SIGKILL after 15 s. */
   stop(): Promise<void>;
 }
@@ -25,19 +27,23 @@ export function spawnService(env: Record<string, string>, args: string[] = []): 
   child.stderr!.on("data", (chunk: Buffer) => chunks.push(chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal === "SIGKILL" ? 137 : code)));
   const output = () => chunks.join("");
+  const waitFor = async (pattern: RegExp, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(output());
+      if (match) return match;
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the service exited before writing ${pattern}:\n${output().slice(-2_000)}`);
+      if (Date.now() > deadline) throw new Error(`the service did not write ${pattern} within ${timeoutMs} ms:\n${output().slice(-2_000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   return {
     child,
     exited,
     output,
+    waitFor,
     async url(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const match = /SealTrace is running at (http:\/\/\S+)/.exec(output());
-        if (match) return match[1]!;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the service exited before listening:\n${output().slice(-2_000)}`);
-        if (Date.now() > deadline) throw new Error(`the service did not listen within ${timeoutMs} ms:\n${output().slice(-2_000)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      return (await waitFor(/SealTrace is running at (http:\/\/\S+)/, timeoutMs))[1]!;
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

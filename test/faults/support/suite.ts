@@ -47,7 +47,7 @@ export const tally: Tally = { faultsInjected: 0, requestsSent: 0, eventsAccepted
 
 /** The table printed at the end of the fault run. */
 export function summaryTable(t: Tally): string {
-  const rows: [string, number][] = [
+  return table([
     ["faults injected", t.faultsInjected],
     ["requests sent", t.requestsSent],
     ["events accepted", t.eventsAccepted],
@@ -56,12 +56,17 @@ export function summaryTable(t: Tally): string {
     ["doubled", t.doubled],
     ["5xx", t.serverErrors],
     ["503 + Retry-After (PostgreSQL down)", t.unavailable],
-  ];
+  ]);
+}
+
+/** A two-column table in plain text: names on the left, values on the right (numbers right-aligned, text left-aligned). */
+export function table(rows: [string, number | string][]): string {
   const width = Math.max(...rows.map(([name]) => name.length));
-  const numbers = rows.map(([, n]) => n.toLocaleString("en-US"));
-  const numberWidth = Math.max(...numbers.map((n) => n.length));
-  const line = `+-${"-".repeat(width)}-+-${"-".repeat(numberWidth)}-+`;
-  return [line, ...rows.map(([name], i) => `| ${name.padEnd(width)} | ${numbers[i]!.padStart(numberWidth)} |`), line].join("\n");
+  const values = rows.map(([, v]) => (typeof v === "number" ? v.toLocaleString("en-US") : v));
+  const valueWidth = Math.max(...values.map((v) => v.length));
+  const line = `+-${"-".repeat(width)}-+-${"-".repeat(valueWidth)}-+`;
+  const cell = (v: number | string, text: string) => (typeof v === "number" ? text.padStart(valueWidth) : text.padEnd(valueWidth));
+  return [line, ...rows.map(([name, v], i) => `| ${name.padEnd(width)} | ${cell(v, values[i]!)} |`), line].join("\n");
 }
 
 if (FAULT_RUN) {
