@@ -294,6 +294,39 @@ export async function benchCluster(deps: ClusterDeps): Promise<ClusterResult> {
 
 const HTTP_NAMES = ["p1", "p2", "r1", "r2"];
 
+/**
+ * CPU milliseconds per answer, by kind of process (cores ÷ req/s): what an answer costs wherever it
+ * runs, less sensitive than req/s to what else the machine was doing (the arithmetic in
+ * docs/SCALING.md starts from it).
+ */
+export function cpuPerRequestTable(result: ClusterResult): string {
+  const header = ["path", "HTTP processes", "reads from", "req/s", "ms CPU / answer: load gen", "HTTP", "primary", "replica", "PostgreSQL in all"];
+  const lines = result.runs.map((run) => {
+    const g = run.cpu.groups;
+    const rps = run.load.requestsPerSecond;
+    const http = run.reads === "bare" ? (g.bare1 ?? 0) + (g.bare2 ?? 0) : HTTP_NAMES.reduce((sum, name) => sum + (g[name] ?? 0), 0);
+    const ms = (cores: number) => ((cores / rps) * 1000).toFixed(3);
+    return [
+      run.reads === "bare" ? `${LABELS[run.path]}: ceiling` : LABELS[run.path],
+      String(run.processes),
+      run.reads,
+      Math.round(rps).toLocaleString("en-US"),
+      ms(g.load ?? 0),
+      ms(http),
+      ms(g.primary ?? 0),
+      ms(g.replica ?? 0),
+      ms((g.primary ?? 0) + (g.replica ?? 0)),
+    ];
+  });
+  return render(header, lines);
+}
+
+function render(header: string[], lines: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [row(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(row)].join("\n");
+}
+
 /** The table printed and written into docs/SCALING.md: one row a run, cores from /proc. */
 export function clusterTable(result: ClusterResult): string {
   const header = [
@@ -350,7 +383,5 @@ export function clusterTable(result: ClusterResult): string {
         lines.at(-1)![0] += ` (${run.load.non2xx} non-2xx, ${run.load.errors} errors: ${run.load.firstFailure ?? "?"})`;
     }
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  return [render(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(render)].join("\n");
+  return render(header, lines);
 }

@@ -24,7 +24,7 @@ import { freePort, startLocalChain } from "../../service/anchoring/local-chain.t
 import { migrate } from "../../service/db/migrate.ts";
 import { createLogger } from "../../service/log.ts";
 import { createDatabase, deployTestRegistry, devKey, gtinFrom, TEST_REDIS_URL } from "../../test/helpers/stack.ts";
-import { benchCluster, clusterTable } from "./cluster.ts";
+import { benchCluster, clusterTable, cpuPerRequestTable } from "./cluster.ts";
 import { copyCeiling } from "./copy.ts";
 import { measureGas } from "./gas.ts";
 import type { LoadResult } from "./load.ts";
@@ -771,7 +771,7 @@ if (args.cluster) {
   mkdirSync(join(ROOT, "bench-results"), { recursive: true });
   writeFileSync(join(ROOT, "bench-results", "cluster.json"), `${JSON.stringify(output, null, 2)}\n`);
   process.stdout.write(
-    `${clusterTable(result)}\n\nratio = req/s ÷ the bare server's with as many processes; cores from /proc over each run's middle ${SECONDS - 2.5} s; ` +
+    `${clusterTable(result)}\n\n${cpuPerRequestTable(result)}\n\nratio = req/s ÷ the bare server's with as many processes; cores from /proc over each run's middle ${SECONDS - 2.5} s; ` +
       `uncached bundles/s: ${Object.entries(result.uncachedBundlesPerSecond)
         .map(([name, rate]) => `${name} ${Math.round(rate)}`)
         .join(", ")}; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after
