@@ -110,6 +110,8 @@ async function postmasterPid(server: { query<T extends pg.QueryResultRow>(sql: s
 
 export async function benchCluster(deps: ClusterDeps): Promise<ClusterResult> {
   const { log, cleanups, seconds } = deps;
+  // CPU is sampled from 1 s after the load starts to 1.5 s before it ends.
+  if (!(seconds >= 4)) throw new Error(`--seconds must be at least 4 with --cluster (got ${seconds})`);
   log("cluster: a private PostgreSQL primary (initdb) and a streaming replica of it (pg_basebackup -R)");
   const replication = await startReplication();
   cleanups.push(() => replication.destroy());
@@ -219,6 +221,8 @@ export async function benchCluster(deps: ClusterDeps): Promise<ClusterResult> {
       paths,
       randomClientAddress,
     });
+    // Awaited below; a failure before then must not go unhandled (the engines' clean-up must run).
+    running.catch(() => undefined);
     let loadPid: number | undefined;
     await deps.waitFor("the load generator to start", async () => (loadPid = childrenMatching(process.pid, "scripts/bench/load.ts")[0]) !== undefined, 10_000);
     const groups = { ...fixedGroups, ...extra, load: [loadPid!] };
@@ -327,6 +331,21 @@ function render(header: string[], lines: string[][]): string {
   return [row(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(row)].join("\n");
 }
 
+/**
+ * What held a run back, from its CPU: no idle CPU (then the others' share says how much was ours),
+ * else a single-threaded process near a whole core, else not CPU (waits: locks, round trips, commits).
+ */
+function limitedBy(run: ClusterRun): string {
+  const { groups, machine, others } = run.cpu;
+  const idle = cpus().length - machine;
+  if (idle < 0.1 * cpus().length) return `CPU: none idle, others ${others.toFixed(2)} cores`;
+  const [name, busiest] = Object.entries(groups)
+    .filter(([n]) => n !== "primary" && n !== "replica" && n !== "runner")
+    .reduce((a, b) => (b[1] > a[1] ? b : a), ["none", 0] as [string, number]);
+  if (busiest >= 0.9) return `${name === "load" ? "the load generator" : name} at ${busiest.toFixed(2)} core (one JavaScript thread)`;
+  return `not CPU (${idle.toFixed(2)} cores idle): waits`;
+}
+
 /** The table printed and written into docs/SCALING.md: one row a run, cores from /proc. */
 export function clusterTable(result: ClusterResult): string {
   const header = [
@@ -346,6 +365,7 @@ export function clusterTable(result: ClusterResult): string {
     "others",
     "idle",
     "on the replica",
+    "limited by",
   ];
   const lines: string[][] = [];
   for (const path of PATHS) {
@@ -378,6 +398,7 @@ export function clusterTable(result: ClusterResult): string {
         share === null
           ? "—"
           : `${Math.round(share * 100)} %${run.replica!.fallbacks ? `, ${run.replica!.fallbacks} fallbacks` : ""}${run.replica!.lagMs !== null ? `, lag ${Math.round(run.replica!.lagMs)} ms` : ""}`,
+        limitedBy(run),
       ]);
       if (run.load.non2xx > 0 || run.load.errors > 0)
         lines.at(-1)![0] += ` (${run.load.non2xx} non-2xx, ${run.load.errors} errors: ${run.load.firstFailure ?? "?"})`;
