@@ -6,14 +6,16 @@
  *   kind "ingest": signed webhook deliveries of `eventsPerRequest` one-bottle production events,
  *     one per serial, each delivery signed once up front (Standard Webhooks) and sent exactly once;
  *   kind "get": GETs of `paths` in turn, optionally each from a random client address
- *     (X-Forwarded-For, so every consumer page logs a scan of its own).
+ *     (X-Forwarded-For, so every consumer page logs a scan of its own), over one URL or spread
+ *     connection by connection over several (several HTTP processes, no proxy in between).
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { signWebhook } from "../../service/ingest/signature.ts";
 
 export type LoadSpec = {
-  url: string;
+  /** Several URLs (kind "get"): connection i goes to url[i % n], as a load balancer spreading connections over processes would. */
+  url: string | string[];
   connections: number;
   /** Seconds; ignored when the run is a fixed number of requests. */
   duration?: number;

@@ -6,7 +6,9 @@
  * created is dropped at the end. Nothing of it runs in `npm test`.
  *
  *   npm run bench [-- --only ingest,seal,bundle,page,gas,latency,embedded] [--ingest-events N] [--seal-links N]
- *                 [--seconds N (each read benchmark)] [--http-heap MiB (cap the HTTP process's old space)]
+ *                 [--seconds N (each read benchmark)] [--bottles N (of the read phases; 5,000)] [--http-heap MiB (cap the HTTP process's old space)]
+ *   npm run bench -- --cluster [--seconds N] [--bottles N]   only the read paths across 1 and 2 HTTP processes, without and with a
+ *                 streaming replica (scripts/bench/cluster.ts); written to bench-results/cluster.json
  *   BENCH_CPU_PROF=dir npm run bench     also writes the service processes' CPU profiles into dir
  *
  * Load always comes from a separate process (scripts/bench/load.ts, autocannon) on loopback.
@@ -22,6 +24,7 @@ import { freePort, startLocalChain } from "../../service/anchoring/local-chain.t
 import { migrate } from "../../service/db/migrate.ts";
 import { createLogger } from "../../service/log.ts";
 import { createDatabase, deployTestRegistry, devKey, gtinFrom, TEST_REDIS_URL } from "../../test/helpers/stack.ts";
+import { benchCluster, clusterTable, cpuPerRequestTable } from "./cluster.ts";
 import { copyCeiling } from "./copy.ts";
 import { measureGas } from "./gas.ts";
 import type { LoadResult } from "./load.ts";
@@ -38,6 +41,8 @@ const { values: args } = parseArgs({
     "seal-links": { type: "string", default: "1000000" },
     seconds: { type: "string", default: "10" },
     "http-heap": { type: "string", default: "0" },
+    cluster: { type: "boolean", default: false },
+    bottles: { type: "string", default: "5000" },
   },
 });
 const only = new Set((args.only ?? PHASES.join(",")).split(",") as Phase[]);
@@ -46,7 +51,8 @@ const SEAL_LINKS = Number(args["seal-links"]);
 const SECONDS = Number(args.seconds);
 const SEAL_INTERVAL_MS = 2_000;
 const BLOCK_TIME_MS = 1_000;
-const BOTTLES = 5_000;
+/** Bottles of the read phases (minted, given six events each, anchored). */
+const BOTTLES = Number(args.bottles);
 /** Bottles of the embedded-mode phase (PGlite ingests them all before it is measured). */
 const EMBEDDED_BOTTLES = 1_000;
 const LATENCY_RATE = 2_000;
@@ -54,6 +60,17 @@ const LATENCY_SECONDS = 15;
 const ADMIN_TOKEN = "bench-admin-token-0123456789";
 /** GET /metrics answers only with it (the bench reads the HTTP process's memory there). */
 const METRICS_TOKEN = "bench-metrics-token-0123456789";
+/** What every service process of the bench is given besides its own stack. */
+const SERVICE_ENV: Record<string, string> = {
+  ADMIN_TOKEN,
+  METRICS_TOKEN,
+  SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
+  // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
+  TRUST_PROXY: "1",
+  RATE_LIMIT_PER_IP: "1000000",
+  RATE_LIMIT_PER_BOTTLE: "1000000",
+  SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+};
 
 interface Row {
   metric: string;
@@ -146,16 +163,9 @@ async function startBenchStack() {
     ANCHOR_PRIVATE_KEY: key,
     REGISTRY_ADDRESS: await deployTestRegistry(chain.url, key),
     PORT: String(port),
-    ADMIN_TOKEN,
     DATA_DIR: dataDir,
-    SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
     LABEL_SECRET: randomBytes(32).toString("hex"),
-    METRICS_TOKEN,
-    // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
-    TRUST_PROXY: "1",
-    RATE_LIMIT_PER_IP: "1000000",
-    RATE_LIMIT_PER_BOTTLE: "1000000",
-    SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+    ...SERVICE_ENV,
   };
   // --http-heap N: the HTTP process's old space capped at N MiB (node's default when 0).
   const heap = Number(args["http-heap"]);
@@ -733,6 +743,44 @@ function table(): string {
 }
 
 const loadBefore = loadavg();
+if (args.cluster) {
+  let result;
+  try {
+    result = await benchCluster({
+      seconds: SECONDS,
+      bottles: BOTTLES,
+      serviceEnv: SERVICE_ENV,
+      metricsToken: METRICS_TOKEN,
+      cleanups,
+      log,
+      rpc,
+      waitFor,
+      setUpBrandAt,
+      sixEventBottles,
+      firstPass,
+    });
+  } finally {
+    await cleanUp();
+  }
+  const output = {
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", loadAverage: { before: loadBefore, after: loadavg() }, node: process.version },
+    ratio: "measured / ceiling (the bare server with as many processes, same run)",
+    cluster: result,
+  };
+  mkdirSync(join(ROOT, "bench-results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench-results", "cluster.json"), `${JSON.stringify(output, null, 2)}\n`);
+  process.stdout.write(
+    `${clusterTable(result)}\n\n${cpuPerRequestTable(result)}\n\nratio = req/s ÷ the bare server's with as many processes; cores from /proc over each run's middle ${SECONDS - 2.5} s; ` +
+      `uncached bundles/s: ${Object.entries(result.uncachedBundlesPerSecond)
+        .map(([name, rate]) => `${name} ${Math.round(rate)}`)
+        .join(", ")}; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after
+        .map((l) => l.toFixed(2))
+        .join(" ")}; written to bench-results/cluster.json\n`,
+  );
+  process.exit(0);
+}
 try {
   await benchService();
   await cleanUp();
