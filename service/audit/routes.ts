@@ -439,7 +439,7 @@ export function auditRoutes(app: Api, deps: { db: Db; reads?: ReadDb; chain: () 
     }>(
       `SELECT e.id, e.brand_event_id, e.canonical, e.event_hash, e.received_at, e.codes, e.codes_secret,
               x.body AS epcis_body, x.context AS epcis_context, x.event_id IS NOT NULL AS is_epcis
-         FROM events e LEFT JOIN epcis_events x ON x.event_id = e.id
+         FROM events e LEFT JOIN epcis_events x ON x.event_id = e.id AND x.brand_id = e.brand_id
         WHERE e.brand_id = $1 AND e.id > $2
           AND ($3::timestamptz IS NULL OR e.received_at >= $3) AND ($4::timestamptz IS NULL OR e.received_at < $4)
         ORDER BY e.id LIMIT $5`,
