@@ -99,7 +99,13 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
       // Partition upkeep rides on the seal queue (no queue, worker and connections of its own for an
       // hourly job of milliseconds); its next run comes within the hour anyway, so no retries.
       schedules.push(
-        keepScheduled(sealQueue, "partitions-every", p.partitionsIntervalMs, { name: "partitions", opts: { attempts: 1, removeOnComplete: 10, removeOnFail: 50 } }, p.log),
+        keepScheduled(
+          sealQueue,
+          "partitions-every",
+          p.partitionsIntervalMs,
+          { name: "partitions", opts: { attempts: 1, removeOnComplete: 10, removeOnFail: 50 } },
+          p.log,
+        ),
       );
       const seal = bull.worker(
         "seal",

@@ -62,6 +62,11 @@ function buildTree(leaves: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array
 const READ_WINDOW = 50_000;
 
 /** A window's links: leaves and link hashes concatenated, and per link its id, chain index (u64) and n (u32), big-endian. */
+/** One window of the range to seal: up to $3 pending links with ids in ($1, $2], aggregated into one row (see sealOnce). */
+export const SEAL_WINDOW_SQL = `SELECT count(*)::int AS n, max(id) AS last, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves,
+       string_agg(link_hash, ''::bytea ORDER BY id) AS hashes, string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
+  FROM (SELECT id, chain_index, leaf, link_hash, n FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL ORDER BY id LIMIT $3) w`;
+
 interface Window {
   n: number;
   /** The window's last link id (null when empty). */
@@ -185,14 +190,7 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         // A window is READ_WINDOW links, not ids: ids jump at each month's start (migration 0016, the
         // id ranges of partitions), so a window of ids could be empty a trillion times in a row.
         // Bounded by the range, the read touches only the partitions the range covers (the newest).
-        const readWindow = (from: number) =>
-          tx.query<Window>({
-            name: "seal-window",
-            text: `SELECT count(*)::int AS n, max(id) AS last, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves,
-                        string_agg(link_hash, ''::bytea ORDER BY id) AS hashes, string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
-                   FROM (SELECT id, chain_index, leaf, link_hash, n FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL ORDER BY id LIMIT $3) w`,
-            values: [from, through, READ_WINDOW],
-          });
+        const readWindow = (from: number) => tx.query<Window>({ name: "seal-window", text: SEAL_WINDOW_SQL, values: [from, through, READ_WINDOW] });
         let from = after;
         let pending = from < through ? readWindow(from) : null;
         while (pending !== null) {
