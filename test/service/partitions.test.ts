@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
-import { createSealer, SEAL_WINDOW_SQL } from "../../service/anchoring/sealer.ts";
+import { createBullJobs, createInProcessJobs } from "../../service/anchoring/jobs.ts";
+import { createSealer, SEAL_WINDOW_SQL, type Sealer } from "../../service/anchoring/sealer.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
 import { codesRoot, committedEvent, genesis } from "../../service/core/commitments.ts";
 import { canonicalJson, fromHex, keccak256, toHex } from "../../service/core/hash.ts";
@@ -27,7 +28,7 @@ import { createLogger } from "../../service/log.ts";
 import { createMetrics } from "../../service/metrics.ts";
 import { createBundleRepo } from "../../service/verify/bundles.ts";
 import { capWindowScansSql, createScanWriter } from "../../service/verify/scan-writer.ts";
-import { createDatabase } from "../helpers/stack.ts";
+import { createDatabase, TEST_REDIS_URL } from "../helpers/stack.ts";
 
 const CHAIN = { chainId: 31337, registry: "0x5FbDB2315678afecb367f032d93F642f64180aa3" };
 const GTIN = "06901234567892";
@@ -470,6 +471,49 @@ describe("partitioned events, links and scans (migration 0016)", function () {
       const read = relationsOf(scans.rows);
       expect(read).to.not.include("scans_initial");
       expect(read.length).to.be.above(0);
+    });
+  });
+
+  describe("the worker's job", () => {
+    // The jobs wiring with a sealer that seals nothing: the partitions job must run as soon as workers start.
+    const processors = (partitions: () => Promise<unknown>) => ({
+      sealer: { sealAll: async () => [] } as unknown as Sealer,
+      anchorer: null,
+      sealIntervalMs: 60_000,
+      sealMaxLinks: 1_000,
+      partitions,
+      partitionsIntervalMs: 60 * 60 * 1_000,
+      log,
+    });
+    const ran = () => {
+      let done!: () => void;
+      const called = new Promise<void>((resolve) => (done = resolve));
+      return { called, job: async () => (done(), 0) };
+    };
+    const within = <T>(promise: Promise<T>, ms: number) =>
+      Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms))]);
+
+    it("runs when in-process workers start", async () => {
+      const { called, job } = ran();
+      const jobs = createInProcessJobs(processors(job));
+      await jobs.startWorkers();
+      try {
+        await within(called, 5_000);
+      } finally {
+        await jobs.close();
+      }
+    });
+
+    it("runs from its BullMQ schedule on the seal queue", async () => {
+      const { called, job } = ran();
+      const prefix = `parts-${randomBytes(4).toString("hex")}`;
+      const jobs = createBullJobs({ ...processors(job), redis: { kind: "single", url: TEST_REDIS_URL }, prefix });
+      await jobs.startWorkers();
+      try {
+        await within(called, 15_000);
+      } finally {
+        await jobs.close();
+      }
     });
   });
 
