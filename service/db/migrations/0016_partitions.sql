@@ -198,12 +198,10 @@ BEGIN
 END $$;
 
 -- Everything already stored (ids below 2^40, any time) goes to one initial partition per table,
--- below the first month's range.
+-- below the first month's range. (Ids already in this month's range, after going down and up
+-- again, land in this month's partition; ids beyond next month's would find no partition and
+-- fail the migration, rolled back whole.)
 DO $$ BEGIN
-  IF (SELECT last_value FROM events_id_seq) >= partition_first_id(partition_month(now()))
-     OR (SELECT last_value FROM links_id_seq) >= partition_first_id(partition_month(now())) THEN
-    RAISE EXCEPTION 'ids already reach this month''s id range: cannot partition by month of id';
-  END IF;
   EXECUTE format('CREATE TABLE events_initial PARTITION OF events FOR VALUES FROM (MINVALUE) TO (%s)', partition_first_id(partition_month(now())));
   EXECUTE format('CREATE TABLE links_initial PARTITION OF links FOR VALUES FROM (MINVALUE) TO (%s)', partition_first_id(partition_month(now())));
   EXECUTE format('CREATE TABLE scans_initial PARTITION OF scans FOR VALUES FROM (MINVALUE) TO (%L)', partition_month_start(partition_month(now())));
@@ -257,7 +255,8 @@ ALTER TABLE epcis_contents ADD CONSTRAINT epcis_contents_brand_id_event_id_fkey 
 DROP TABLE scans_old, links_old, events_old;
 
 -- Down Migration
--- Months of partitions fold back into one table each; ids keep the values the months gave them.
+-- Months of partitions fold back into one table each (the schema of 0015, constraint names and all);
+-- ids keep the values the months gave them.
 ALTER TABLE alerts DROP CONSTRAINT alerts_brand_id_event_id_fkey;
 ALTER TABLE epcis_events DROP CONSTRAINT epcis_events_brand_id_event_id_fkey, DROP CONSTRAINT epcis_events_brand_id_corrects_fkey;
 ALTER TABLE epcis_contents DROP CONSTRAINT epcis_contents_brand_id_event_id_fkey;
@@ -268,30 +267,38 @@ ALTER TABLE scans RENAME TO scans_parts;
 ALTER SEQUENCE events_id_seq OWNED BY NONE;
 ALTER SEQUENCE links_id_seq OWNED BY NONE;
 ALTER SEQUENCE scans_id_seq OWNED BY NONE;
-DROP INDEX events_console_time, events_console_party, events_retail_sales, links_batch, links_event, scans_serial;
 CREATE TABLE events (LIKE events_parts INCLUDING DEFAULTS);
-ALTER TABLE events ADD PRIMARY KEY (id), ADD UNIQUE (brand_id, brand_event_id), ADD FOREIGN KEY (brand_id) REFERENCES brands(id) ON DELETE CASCADE;
 INSERT INTO events SELECT * FROM events_parts;
 CREATE TABLE links (LIKE links_parts INCLUDING DEFAULTS);
 INSERT INTO links SELECT * FROM links_parts;
-ALTER TABLE links DROP COLUMN brand_id, ADD PRIMARY KEY (id), ADD UNIQUE (serial, n), ADD FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
+ALTER TABLE links DROP COLUMN brand_id;
 CREATE TABLE scans (LIKE scans_parts INCLUDING DEFAULTS);
 INSERT INTO scans SELECT * FROM scans_parts;
-ALTER TABLE scans DROP COLUMN brand_id, ADD PRIMARY KEY (id), ADD FOREIGN KEY (serial) REFERENCES codes(serial) ON DELETE CASCADE,
-  ADD FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE SET NULL;
+ALTER TABLE scans DROP COLUMN brand_id;
 DROP TABLE scans_parts, links_parts, events_parts;
 ALTER SEQUENCE events_id_seq OWNED BY events.id;
 ALTER SEQUENCE links_id_seq OWNED BY links.id;
 ALTER SEQUENCE scans_id_seq OWNED BY scans.id;
+ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id),
+  ADD CONSTRAINT events_brand_id_brand_event_id_key UNIQUE (brand_id, brand_event_id),
+  ADD CONSTRAINT events_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES brands(id) ON DELETE CASCADE;
+ALTER TABLE links ADD CONSTRAINT links_pkey PRIMARY KEY (id), ADD CONSTRAINT links_serial_n_key UNIQUE (serial, n),
+  ADD CONSTRAINT links_n_check CHECK (n >= 1),
+  ADD CONSTRAINT links_event_id_fkey FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
+ALTER TABLE scans ADD CONSTRAINT scans_pkey PRIMARY KEY (id),
+  ADD CONSTRAINT scans_serial_fkey FOREIGN KEY (serial) REFERENCES codes(serial) ON DELETE CASCADE,
+  ADD CONSTRAINT scans_event_id_fkey FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE SET NULL;
 CREATE INDEX events_console_time ON events (brand_id, occurred_at);
 CREATE INDEX events_console_party ON events (brand_id, party, type, occurred_at);
 CREATE INDEX events_retail_sales ON events (brand_id, occurred_at) WHERE type = 'retail_sale';
 CREATE INDEX links_batch ON links (batch_seq, leaf_index) WHERE batch_seq IS NOT NULL;
 CREATE INDEX links_event ON links (event_id);
 CREATE INDEX scans_serial ON scans (serial, scanned_at);
-ALTER TABLE alerts ADD FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
-ALTER TABLE epcis_events ADD FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE, ADD FOREIGN KEY (corrects) REFERENCES epcis_events(event_id);
-ALTER TABLE epcis_contents ADD FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
+ALTER TABLE alerts ADD CONSTRAINT alerts_event_id_fkey FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
+ALTER TABLE epcis_events ADD CONSTRAINT epcis_events_event_id_fkey FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE,
+  ADD CONSTRAINT epcis_events_corrects_fkey FOREIGN KEY (corrects) REFERENCES epcis_events(event_id);
+ALTER TABLE epcis_contents ADD CONSTRAINT epcis_contents_event_id_fkey FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE;
+-- codes_brand_id_serial_key stays: another migration may rely on it, and it costs one index.
 DROP FUNCTION ensure_partitions(timestamptz);
 DROP FUNCTION partition_month_start(integer);
 DROP FUNCTION partition_first_id(integer);
