@@ -46,9 +46,11 @@ DO $$ BEGIN
   END IF;
 END $$;
 
--- Every foreign key of links and scans, and every one pointing at events, goes (they come back below as (brand_id, …) -> events
--- (brand_id, id)), and so does epcis_events.corrects (it becomes (brand_id, corrects) -> events,
--- taking nothing from epcis_events' own keys: capture.ts only ever corrects an EPCIS event it read).
+-- Every foreign key of links and scans, and every one pointing at events, goes (they come back
+-- below as (brand_id, …) -> events (brand_id, id)), and so does epcis_events.corrects: it becomes
+-- (brand_id, corrects) -> events, depending on none of epcis_events' own keys (which the Citus
+-- migration may change); that it names an EPCIS event is capture.ts's doing (it takes the value from
+-- the brand's epcis_events row in the same INSERT).
 -- Found by the catalog, not by name, so a migration that renamed one does not break this one.
 DO $$ DECLARE fk record; BEGIN
   FOR fk IN
