@@ -24,6 +24,7 @@ import { useKeccak256 } from "./core/hash.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { createPool, type Db } from "./db/pool.ts";
+import { ensurePartitions, PARTITIONS_INTERVAL_MS, partitionsJob } from "./ledger/partitions.ts";
 import { createReads, primaryOnly, type Reads } from "./db/replica.ts";
 import { createMetrics } from "./metrics.ts";
 import { createOutboxJobs } from "./outbox/jobs.ts";
@@ -93,6 +94,11 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
     // concurrent connections, so the embedded database gets exactly one connection at a time.
     const db = createPool(databaseUrl, log, embeddedDb ? 1 : 10);
     cleanups.push(() => db.end());
+    // This month's and the next month's partitions, before serving (the migration made them for its
+    // month; a database started again after months without a worker needs them now). Failing here
+    // (a lock not granted in time) is not fatal: the ids stay in a month that exists, scans fall in
+    // the default partition, and the worker's job tries again.
+    await ensurePartitions(db).catch((error: unknown) => log.warn({ err: error }, "could not create the coming partitions at start-up"));
 
     let rpcUrl = config.chainRpcUrl;
     let privateKey = config.anchorPrivateKey;
@@ -154,7 +160,15 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
           metrics,
         })
       : null;
-    const processors = { sealer, anchorer, sealIntervalMs: config.sealIntervalMs, sealMaxLinks: config.sealMaxLinks, log: log.child({ component: "jobs" }) };
+    const processors = {
+      sealer,
+      anchorer,
+      sealIntervalMs: config.sealIntervalMs,
+      sealMaxLinks: config.sealMaxLinks,
+      partitions: partitionsJob(db, log.child({ component: "partitions" })),
+      partitionsIntervalMs: PARTITIONS_INTERVAL_MS,
+      log: log.child({ component: "jobs" }),
+    };
     const jobs = config.redis !== null ? createBullJobs({ ...processors, redis: config.redis, prefix: config.queuePrefix }) : createInProcessJobs(processors);
     cleanups.push(() => jobs.close());
     if (role === "http" && config.redis === null) {

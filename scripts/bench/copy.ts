@@ -90,14 +90,14 @@ export async function copyCeiling(
     const links = rechunk(
       await copy(
         client,
-        `COPY (SELECT l.serial, l.n + 1000000, l.event_id, l.prev, l.link_hash, l.leaf FROM links l JOIN events e ON e.id = l.event_id WHERE ${where}) TO STDOUT`,
+        `COPY (SELECT l.brand_id, l.serial, l.n + 1000000, l.event_id, l.prev, l.link_hash, l.leaf FROM links l JOIN events e ON e.id = l.event_id AND e.brand_id = l.brand_id WHERE ${where}) TO STDOUT`,
       ),
     );
     const count = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.reduce((m, b) => m + (b === 10 ? 1 : 0), 0), 0);
     await client.query("BEGIN");
     const started = performance.now();
     await copy(client, `COPY events (${EVENT_COLUMNS}) FROM STDIN`, events);
-    await copy(client, "COPY links (serial, n, event_id, prev, link_hash, leaf) FROM STDIN", links);
+    await copy(client, "COPY links (brand_id, serial, n, event_id, prev, link_hash, leaf) FROM STDIN", links);
     const seconds = (performance.now() - started) / 1000;
     await client.query("ROLLBACK");
     const eventCount = count(events);

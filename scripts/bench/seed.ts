@@ -16,18 +16,22 @@ export async function seedLinks(db: pg.Client, count: number, options: { sealed?
   await db.query(`INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, salt, canonical, event_hash)
                   SELECT id, 'e', 'production', '{BENCH}', now(), now(), 'factory', 's', '{}', '\\x00' FROM brands`);
   await db.query(
-    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
-                  SELECT 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', decode(md5((i + 2)::text) || md5((i + 3)::text), 'hex'),
+    `INSERT INTO links (brand_id, serial, n, event_id, prev, link_hash, leaf, chain_index)
+                  SELECT (SELECT id FROM brands), 'BENCH', i, (SELECT id FROM events LIMIT 1), '\\x00', decode(md5((i + 2)::text) || md5((i + 3)::text), 'hex'),
                          decode(md5(i::text) || md5((i + 1)::text), 'hex'), i - 1
                     FROM generate_series(1, $1) AS i`,
     [count],
   );
   if (options.sealed) {
     // Batch 1 holds them all, with its leaves as tiles (the upper tiles and the root are not needed to stream leaves).
-    await db.query(`INSERT INTO batches (seq, root, leaf_count, first_link, last_link) VALUES (1, decode(md5('root') || md5('root'), 'hex'), $1, 0, $1)`, [
-      count,
-    ]);
+    // Link ids start at the month's first id (migration 0016): the range and the tiles count from there.
+    await db.query(
+      `INSERT INTO batches (seq, root, leaf_count, first_link, last_link)
+       SELECT 1, decode(md5('root') || md5('root'), 'hex'), $1, min(id) - 1, max(id) FROM links`,
+      [count],
+    );
     await db.query(`INSERT INTO link_tiles (seq, lvl, idx, hashes, ids)
-                    SELECT 1, 0, (id - 1) / 256, string_agg(leaf, ''::bytea ORDER BY id), array_agg(id ORDER BY id) FROM links GROUP BY (id - 1) / 256`);
+                    SELECT 1, 0, (id - f.first) / 256, string_agg(leaf, ''::bytea ORDER BY id), array_agg(id ORDER BY id)
+                      FROM links, (SELECT min(id) AS first FROM links) f GROUP BY (id - f.first) / 256`);
   }
 }

@@ -29,6 +29,9 @@ interface Processors {
   anchorer: Anchorer | null;
   sealIntervalMs: number;
   sealMaxLinks: number;
+  /** Creates the coming months' partitions (ledger/partitions.ts), every `partitionsIntervalMs`. */
+  partitions: () => Promise<unknown>;
+  partitionsIntervalMs: number;
   log: Logger;
 }
 
@@ -55,6 +58,7 @@ export function createInProcessJobs(p: Processors): Jobs {
     },
     p.log,
   );
+  const partitionsLoop = loop("partitions", p.partitionsIntervalMs, p.partitions, p.log);
   let started = false;
   return {
     linksAdded: batchTrigger(p.sealMaxLinks, () => {
@@ -64,11 +68,13 @@ export function createInProcessJobs(p: Processors): Jobs {
       started = true;
       sealLoop.start();
       anchorLoop?.start();
+      partitionsLoop.start();
     },
     async ping() {},
     async close() {
       await sealLoop.stop();
       await anchorLoop?.stop();
+      await partitionsLoop.stop();
     },
   };
 }
@@ -90,9 +96,21 @@ export function createBullJobs(p: Processors & { redis: RedisTarget; prefix: str
     async startWorkers() {
       // Schedules live in Redis: kept, they come back after a wipe (service/jobs/schedule.ts).
       schedules.push(keepScheduled(sealQueue, "seal-every", p.sealIntervalMs, { name: "seal", opts: jobOptions }, p.log));
+      // Partition upkeep rides on the seal queue (no queue, worker and connections of its own for an
+      // hourly job of milliseconds); its next run comes within the hour anyway, so no retries.
+      schedules.push(
+        keepScheduled(
+          sealQueue,
+          "partitions-every",
+          p.partitionsIntervalMs,
+          { name: "partitions", opts: { attempts: 1, removeOnComplete: 10, removeOnFail: 50 } },
+          p.log,
+        ),
+      );
       const seal = bull.worker(
         "seal",
-        async () => {
+        async (job) => {
+          if (job.name === "partitions") return { created: await p.partitions() };
           const sealed = await p.sealer.sealAll();
           if (sealed.length > 0) await anchorQueue.add("anchor", {}, { ...jobOptions, deduplication: { id: "anchor-now" } });
           return { sealed: sealed.map((b) => b.seq) };

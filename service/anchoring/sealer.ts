@@ -62,8 +62,15 @@ function buildTree(leaves: Uint8Array, keccak: (bytes: Uint8Array) => Uint8Array
 const READ_WINDOW = 50_000;
 
 /** A window's links: leaves and link hashes concatenated, and per link its id, chain index (u64) and n (u32), big-endian. */
+/** One window of the range to seal: up to $3 pending links with ids in ($1, $2], aggregated into one row (see sealOnce). */
+export const SEAL_WINDOW_SQL = `SELECT count(*)::int AS n, max(id) AS last, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves,
+       string_agg(link_hash, ''::bytea ORDER BY id) AS hashes, string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
+  FROM (SELECT id, chain_index, leaf, link_hash, n FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL ORDER BY id LIMIT $3) w`;
+
 interface Window {
   n: number;
+  /** The window's last link id (null when empty). */
+  last: number | null;
   indexed: number;
   leaves: Buffer | null;
   hashes: Buffer | null;
@@ -181,14 +188,10 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
         // million rows parsed one by one cost more than everything else), and the next window asked
         // for before this one is hashed, so PostgreSQL and this process work at the same time.
         // Links sealed before migration 0010 may sit inside the range with their own batch: skipped.
-        const readWindow = (from: number) =>
-          tx.query<Window>({
-            name: "seal-window",
-            text: `SELECT count(*)::int AS n, count(chain_index)::int AS indexed, string_agg(leaf, ''::bytea ORDER BY id) AS leaves, string_agg(link_hash, ''::bytea ORDER BY id) AS hashes,
-                        string_agg(int8send(id) || int8send(chain_index) || int4send(n), ''::bytea ORDER BY id) AS numbers
-                   FROM links WHERE id > $1 AND id <= $2 AND batch_seq IS NULL`,
-            values: [from, Math.min(from + READ_WINDOW, through)],
-          });
+        // A window is READ_WINDOW links, not ids: ids jump at each month's start (migration 0016, the
+        // id ranges of partitions), so a window of ids could be empty a trillion times in a row.
+        // Bounded by the range, the read touches only the partitions the range covers (the newest).
+        const readWindow = (from: number) => tx.query<Window>({ name: "seal-window", text: SEAL_WINDOW_SQL, values: [from, through, READ_WINDOW] });
         let from = after;
         let pending = from < through ? readWindow(from) : null;
         while (pending !== null) {
@@ -197,7 +200,8 @@ export function createSealer(options: { db: Db; maxLinks: number; log: Logger; m
           } = await pending;
           // Every link written since migration 0009 has its chain's index; a null would shift the numbers.
           if (window!.indexed !== window!.n) throw new Error(`links after ${from} have no chain index: cannot seal them`);
-          from = Math.min(from + READ_WINDOW, through);
+          // a full window may have more after it; a short one read everything up to the fence
+          from = window!.n === READ_WINDOW ? window!.last! : through;
           const take = Math.min(window!.n, maxLinks - ids.length);
           pending = from < through && ids.length + take < maxLinks ? readWindow(from) : null;
           if (take === 0) continue;

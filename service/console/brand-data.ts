@@ -137,7 +137,7 @@ export function createBrandData(db: Db, reports: () => Db = () => db) {
                  UNION ALL
                  SELECT l.serial, l.event_id FROM batches b JOIN links l ON l.batch_seq = b.seq WHERE b.state <> 'anchored') p
            JOIN codes c ON c.serial = p.serial AND c.brand_id = $1
-           JOIN events e ON e.id = p.event_id`,
+           JOIN events e ON e.id = p.event_id AND e.brand_id = $1`,
         [brandId],
       );
       const [lastBatch] = await batches(brandId, null, 1);

@@ -12,6 +12,8 @@ export const ADVISORY_LOCKS = {
   linkFence: 0x5ea1_0003,
   /** One outbox fan-out at a time (service/outbox/repo.ts). */
   fanOut: 0x5ea1_0005,
+  /** One partition maintainer at a time: taken inside ensure_partitions() (migration 0016; its SQL names the number), service/ledger/partitions.ts. */
+  partitions: 0x5ea1_0006,
 } as const;
 
 export type AdvisoryLock = keyof typeof ADVISORY_LOCKS;

@@ -190,7 +190,7 @@ export function createEpcisRepo(db: Db) {
     if (plan.conflicts.length > 0) throw conflictingEvents(plan.conflicts);
     // An id a webhook or a store already used (the events table is one namespace per brand): a conflict too.
     const { rows: taken } = await tx.query<{ brand_event_id: string }>(
-      "SELECT brand_event_id FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])",
+      "SELECT brand_event_id FROM event_keys WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])",
       [brand.id, plan.events.map((p) => p.brandEventId)],
     );
     if (taken.length > 0) {

@@ -213,8 +213,8 @@ export function createEpcisQuery(source: Db | (() => Db), chain: () => Promise<C
               (SELECT array_agg(l.serial ORDER BY l.serial) FROM links l WHERE l.event_id = x.event_id AND l.serial <> $2) AS bottles,
               (SELECT jsonb_agg(jsonb_build_object('event_id', c.event_id, 'epcis_id', c.epcis_id, 'body', c.body, 'canonical', ce.canonical, 'event_hash', ${hex("ce.event_hash")},
                         'log', (${LOG_LINK} WHERE l.event_id = c.event_id AND l.serial = $2)) ORDER BY c.event_id)
-                 FROM epcis_events c JOIN events ce ON ce.id = c.event_id WHERE c.brand_id = x.brand_id AND c.corrects = x.event_id) AS corrections
-         FROM epcis_events x JOIN events e ON e.id = x.event_id
+                 FROM epcis_events c JOIN events ce ON ce.id = c.event_id AND ce.brand_id = c.brand_id WHERE c.brand_id = x.brand_id AND c.corrects = x.event_id) AS corrections
+         FROM epcis_events x JOIN events e ON e.id = x.event_id AND e.brand_id = x.brand_id
         WHERE x.brand_id = $1 AND x.corrects IS NULL ${where.map((w) => `AND ${w}`).join(" ")}
         ORDER BY x.event_id LIMIT ${limit}`,
       [brand.id, key, ...params],

@@ -58,8 +58,9 @@ interface Existing {
 
 async function existingEvents(tx: Tx, brandId: number, ids: string[]): Promise<Map<string, Existing>> {
   const { rows } = await tx.query<{ brand_event_id: string; id: number; event_hash: Buffer; codes: string[]; content: Record<string, Json> }>(
-    `SELECT brand_event_id, id, event_hash, codes, canonical - ARRAY['brand', 'id', 'receivedAt', 'salt', 'codes'] AS content
-       FROM events WHERE brand_id = $1 AND brand_event_id = ANY($2::text[])`,
+    // found through event_keys, the brand's ids (events itself is partitioned by id: migration 0016)
+    `SELECT k.brand_event_id, e.id, e.event_hash, e.codes, e.canonical - ARRAY['brand', 'id', 'receivedAt', 'salt', 'codes'] AS content
+       FROM event_keys k JOIN events e ON e.brand_id = k.brand_id AND e.id = k.event_id WHERE k.brand_id = $1 AND k.brand_event_id = ANY($2::text[])`,
     [brandId, ids],
   );
   return new Map(rows.map((r) => [r.brand_event_id, { eventId: String(r.id), eventHash: toHex(r.event_hash), codes: r.codes, content: r.content }]));
@@ -154,7 +155,7 @@ export function createIngestRepo(db: Db) {
       `SELECT s.serial, last.type, last.party, last.to_party, p.kind AS to_kind, p.region AS to_region, last.occurred_at
          FROM unnest($2::text[]) AS s(serial)
          CROSS JOIN LATERAL (
-           SELECT e.type, e.party, e.to_party, e.occurred_at FROM links l JOIN events e ON e.id = l.event_id
+           SELECT e.type, e.party, e.to_party, e.occurred_at FROM links l JOIN events e ON e.id = l.event_id AND e.brand_id = l.brand_id
             WHERE l.serial = s.serial AND e.type <> ALL($3::text[]) ORDER BY l.n DESC LIMIT 1) AS last
          LEFT JOIN parties p ON p.brand_id = $1 AND p.id = last.to_party`,
       [brandId, serials, [...STATELESS_TYPES]],

@@ -1,7 +1,9 @@
 /**
  * The append-only ledger every writer shares (webhooks, store keys, EPCIS capture, consumer scans,
  * cap-code openings): events with their canonical hash, and one link per (event, bottle) at the head of that
- * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork.
+ * bottle's hash chain. Callers hold a transaction and lock the heads first, so chains never fork: links
+ * are unique by (serial, n) only within a month's partition (migration 0016), and it is this lock, each
+ * link's n drawn from the locked head, that keeps two appends to one chain from both taking the same n.
  */
 import { randomBytes } from "node:crypto";
 import { codesRoot, committedEvent, genesis, type LogIdentity } from "../core/commitments.ts";
@@ -174,15 +176,21 @@ export async function appendEvents(
   });
   // Hashes and secrets travel as one binary parameter each (32 and 16 bytes a row), the JSON columns as
   // one JSON array each (row i is element i - 1): no array of hex or of escaped JSON text to build and parse.
+  // The brand's ids are claimed in event_keys by the same statement (events is partitioned by id and
+  // cannot hold that unique key itself, migration 0016): an id already taken fails it with 23505, as
+  // the events table's own key did, and costs no extra round trip.
   const { rows } = await tx.query<{ id: number; brand_event_id: string; occurred_at: Date; amount: string | null }>(
-    `INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
-                         price_amount, price_currency, data, salt, canonical, event_hash, webhook_id, codes_secret)
-     SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text($6::jsonb -> (t.i::int - 1))), t.occurred_at, $2, t.party, t.to_party,
-            t.amount, t.currency, NULLIF($12::jsonb -> (t.i::int - 1), 'null'), t.salt, $14::jsonb -> (t.i::int - 1),
-            substring($15::bytea FROM t.i::int * 32 - 31 FOR 32), $3, substring($16::bytea FROM t.i::int * 16 - 15 FOR 16)
-       FROM unnest($4::text[], $5::text[], $7::timestamptz[], $8::text[], $9::text[], $10::numeric[], $11::text[], $13::text[]) WITH ORDINALITY
-         AS t(id, type, occurred_at, party, to_party, amount, currency, salt, i)
-     RETURNING id, brand_event_id, occurred_at, price_amount::text AS amount`,
+    `WITH e AS (
+       INSERT INTO events (brand_id, brand_event_id, type, codes, occurred_at, received_at, party, to_party,
+                           price_amount, price_currency, data, salt, canonical, event_hash, webhook_id, codes_secret)
+       SELECT $1, t.id, t.type, ARRAY(SELECT jsonb_array_elements_text($6::jsonb -> (t.i::int - 1))), t.occurred_at, $2, t.party, t.to_party,
+              t.amount, t.currency, NULLIF($12::jsonb -> (t.i::int - 1), 'null'), t.salt, $14::jsonb -> (t.i::int - 1),
+              substring($15::bytea FROM t.i::int * 32 - 31 FOR 32), $3, substring($16::bytea FROM t.i::int * 16 - 15 FOR 16)
+         FROM unnest($4::text[], $5::text[], $7::timestamptz[], $8::text[], $9::text[], $10::numeric[], $11::text[], $13::text[]) WITH ORDINALITY
+           AS t(id, type, occurred_at, party, to_party, amount, currency, salt, i)
+       RETURNING id, brand_event_id, occurred_at, price_amount::text AS amount),
+     k AS (INSERT INTO event_keys (brand_id, brand_event_id, event_id) SELECT $1, brand_event_id, id FROM e)
+     SELECT id, brand_event_id, occurred_at, amount FROM e`,
     [
       brandId,
       receivedAt,
@@ -254,11 +262,11 @@ export async function appendEvents(
   });
   await enterLinkFence(tx);
   await tx.query(
-    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
-     SELECT t.serial, t.n, t.event_id, substring($4::bytea FROM t.i::int * 32 - 31 FOR 32), substring($5::bytea FROM t.i::int * 32 - 31 FOR 32),
+    `INSERT INTO links (brand_id, serial, n, event_id, prev, link_hash, leaf, chain_index)
+     SELECT $8, t.serial, t.n, t.event_id, substring($4::bytea FROM t.i::int * 32 - 31 FOR 32), substring($5::bytea FROM t.i::int * 32 - 31 FOR 32),
             substring($6::bytea FROM t.i::int * 32 - 31 FOR 32), t.idx
        FROM unnest($1::text[], $2::int[], $3::bigint[], $7::bigint[]) WITH ORDINALITY AS t(serial, n, event_id, idx, i)`,
-    [serials, ns, eventIds, prevs, linkHashes, leaves, indexes],
+    [serials, ns, eventIds, prevs, linkHashes, leaves, indexes, brandId],
   );
   const touched = [...new Set(serials)];
   const heads32 = Buffer.alloc(32 * touched.length);
@@ -337,9 +345,9 @@ export async function appendToLog(tx: Tx, key: string, brandId: number, events: 
   }
   await enterLinkFence(tx);
   await tx.query(
-    `INSERT INTO links (serial, n, event_id, prev, link_hash, leaf, chain_index)
-     SELECT $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,
-    [key, ns, eventIds, prevs, linkHashes, leaves, index],
+    `INSERT INTO links (brand_id, serial, n, event_id, prev, link_hash, leaf, chain_index)
+     SELECT $8, $1, t.n, t.event_id, t.prev, t.link_hash, t.leaf, $7 FROM unnest($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bytea[]) AS t(n, event_id, prev, link_hash, leaf)`,
+    [key, ns, eventIds, prevs, linkHashes, leaves, index, brandId],
   );
   await tx.query("UPDATE ledger_logs SET last_n = $2, last_link_hash = $3, chain_index = $4 WHERE brand_id = $5 AND key = $1", [
     key,

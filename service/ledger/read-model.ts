@@ -64,7 +64,7 @@ export function latestAnchoredSql(columns: string, chainId: string, registry: st
  * what l.serial equals: "$1", "c.serial", or "ANY($1::text[])" for several bottles.
  */
 export function historySql(serial: string, joins = ""): string {
-  return `FROM links l JOIN events e ON e.id = l.event_id${joins === "" ? "" : ` ${joins}`}
+  return `FROM links l JOIN events e ON e.id = l.event_id AND e.brand_id = l.brand_id${joins === "" ? "" : ` ${joins}`}
           WHERE l.serial = ${serial} AND e.type <> 'consumer_scan'`;
 }
 

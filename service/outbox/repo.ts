@@ -306,9 +306,8 @@ export function createOutboxRepo(db: Db) {
              FROM endpoints e
              JOIN batches b ON b.seq > e.last_batch_seq AND b.seq <= $2::bigint AND b.state = 'anchored'
             WHERE e.enabled AND $1::text = ANY (e.types)
-              AND (EXISTS (SELECT 1 FROM links l JOIN events ev ON ev.id = l.event_id
-                            WHERE l.id > b.first_link AND l.id <= b.last_link AND l.batch_seq IS NULL AND ev.brand_id = e.brand_id)
-                   OR EXISTS (SELECT 1 FROM links l JOIN events ev ON ev.id = l.event_id WHERE l.batch_seq = b.seq AND ev.brand_id = e.brand_id))
+              AND (EXISTS (SELECT 1 FROM links l WHERE l.id > b.first_link AND l.id <= b.last_link AND l.batch_seq IS NULL AND l.brand_id = e.brand_id)
+                   OR EXISTS (SELECT 1 FROM links l WHERE l.batch_seq = b.seq AND l.brand_id = e.brand_id))
             ORDER BY e.id, b.seq
            ON CONFLICT (brand_id, endpoint_id, event_type, source_id) DO NOTHING`,
           [BATCH_ANCHORED, mark!.batch_seq],

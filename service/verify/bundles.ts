@@ -140,7 +140,7 @@ export function createBundleRepo(primary: Db, chain: () => Promise<ChainRef>) {
                       l.id, l.n, l.prev, l.link_hash, e.event_hash, e.canonical, e.codes, e.codes_secret, b.seq AS batch_seq, l.proof,
                       b.root, b.format, b.links_root, b.heads_root, b.heads_depth, b.state, b.chain_id, b.registry, b.tx_hash, b.block_number, b.block_time
                  FROM serials sr JOIN codes c ON c.brand_id = sr.brand_id AND c.serial = sr.serial JOIN brands br ON br.id = c.brand_id
-                 LEFT JOIN links l ON l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id
+                 LEFT JOIN links l ON l.brand_id = c.brand_id AND l.serial = c.serial LEFT JOIN events e ON e.id = l.event_id AND e.brand_id = l.brand_id
                  LEFT JOIN batches b ON b.seq = ${linkBatchSql("l")}
                 WHERE sr.serial = $1 AND (c.secret_hash = $2 OR c.brand_id = $3) ORDER BY l.n`,
         values: [serial, given, "brandId" in access ? access.brandId : null],

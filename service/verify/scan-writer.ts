@@ -142,6 +142,7 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
   });
 
   const rows = {
+    brand: [] as number[],
     serial: [] as string[],
     event: [] as number[],
     place: [] as (string | null)[],
@@ -153,6 +154,7 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
     const written = await appendEvents(tx, brandId, null, iso, events, heads);
     scans.forEach((visit, i) => {
       if (visit === null) return;
+      rows.brand.push(brandId);
       rows.serial.push(visit.serial);
       rows.event.push(written.events[i]!.id);
       rows.place.push(visit.place?.name ?? null);
@@ -164,10 +166,10 @@ async function appendVisits(tx: Tx, visits: Visit[], scansPerHour: number): Prom
   if (rows.serial.length > 0) {
     await tx.query({
       name: "scan-insert",
-      text: `INSERT INTO scans (serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
-       SELECT t.serial, t.event_id, $3, t.place, t.lat, t.lon, t.ip_hash
-         FROM unnest($1::text[], $2::bigint[], $4::text[], $5::float8[], $6::float8[], $7::bytea[]) AS t(serial, event_id, place, lat, lon, ip_hash)`,
-      values: [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip],
+      text: `INSERT INTO scans (brand_id, serial, event_id, scanned_at, place, latitude, longitude, ip_hash)
+       SELECT t.brand_id, t.serial, t.event_id, $3, t.place, t.lat, t.lon, t.ip_hash
+         FROM unnest($8::bigint[], $1::text[], $2::bigint[], $4::text[], $5::float8[], $6::float8[], $7::bytea[]) AS t(brand_id, serial, event_id, place, lat, lon, ip_hash)`,
+      values: [rows.serial, rows.event, iso, rows.place, rows.lat, rows.lon, rows.ip, rows.brand],
     });
   }
   return outcomes;

@@ -54,13 +54,6 @@ export const GLOBAL_TABLES: Readonly<Record<string, GlobalTable>> = {
   schema_migrations: { kind: "local", why: "node-pg-migrate's bookkeeping, on the coordinator" },
 };
 
-/**
- * TODO(issue 19, merge): events, links and scans are being partitioned by time and rekeyed by brand in
- * their own branch. Until that is merged their keys (and keys pointing at them) are not checked here;
- * the lead empties this set at merge, and the checker then holds them to the same rule.
- */
-export const PENDING_PARTITIONED_TABLES: ReadonlySet<string> = new Set(["events", "links", "scans"]);
-
 export interface Violation {
   table: string;
   /** The constraint or index (or "-" for the table itself). */
@@ -82,7 +75,6 @@ export async function citusKeyViolations(
   db: Queryable,
   schema = "public",
   global: Readonly<Record<string, GlobalTable>> = GLOBAL_TABLES,
-  pending: ReadonlySet<string> = PENDING_PARTITIONED_TABLES,
 ): Promise<Violation[]> {
   const { rows: tables } = await db.query<{ oid: number; name: string; columns: Record<string, number> }>(
     `SELECT c.oid::int AS oid, c.relname AS name,
@@ -103,7 +95,6 @@ export async function citusKeyViolations(
   const report = (table: string, constraint: string, problem: string) => violations.push({ table, constraint, problem });
 
   for (const t of tables) {
-    if (pending.has(t.name)) continue;
     const g = global[t.name];
     if (g === undefined && t.columns[BRAND_ID] === undefined) report(t.name, "-", "a table not listed as global must have a brand_id column");
     if (g !== undefined && g.kind !== "distributed" && t.columns[BRAND_ID] !== undefined) {
@@ -123,7 +114,7 @@ export async function citusKeyViolations(
   );
   for (const u of uniques) {
     const t = byOid.get(u.table_oid);
-    if (t === undefined || pending.has(t.name)) continue;
+    if (t === undefined) continue;
     const column = distributionColumn(t.name);
     if (column === null) continue; // reference and local tables keep their own keys
     const att = t.columns[column];
@@ -138,13 +129,12 @@ export async function citusKeyViolations(
   );
   for (const fk of fks) {
     const t = byOid.get(fk.table_oid);
-    if (t === undefined || pending.has(t.name)) continue;
+    if (t === undefined) continue;
     const target = byOid.get(fk.target_oid);
     if (target === undefined) {
       report(t.name, fk.name, "references a table outside the schema");
       continue;
     }
-    if (pending.has(target.name)) continue;
     const from = kindOf(t.name),
       to = kindOf(target.name);
     if (to === "reference") continue; // any table may reference a reference table (it is on every node)
@@ -187,13 +177,12 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
     expect(violations, describeViolations(violations)).to.deep.equal([]);
   });
 
-  it("lists only tables that exist, and the pending ones still exist", async function () {
+  it("lists only tables that exist", async function () {
     const { rows } = await client.query<{ name: string }>(
       "SELECT relname AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')",
     );
     const names = new Set(rows.map((r) => r.name));
-    for (const name of [...Object.keys(GLOBAL_TABLES), ...PENDING_PARTITIONED_TABLES])
-      expect(names.has(name), `${name} is listed but does not exist`).to.equal(true);
+    for (const name of Object.keys(GLOBAL_TABLES)) expect(names.has(name), `${name} is listed but does not exist`).to.equal(true);
   });
 
   it("reports, by table and constraint, every kind of break (a throwaway schema)", async function () {
@@ -228,7 +217,7 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
         serials: GLOBAL_TABLES.serials!,
         batches: GLOBAL_TABLES.batches!,
       };
-      const found = (await citusKeyViolations(client, schema, global, new Set())).map((v) => `${v.table}.${v.constraint}`).sort();
+      const found = (await citusKeyViolations(client, schema, global)).map((v) => `${v.table}.${v.constraint}`).sort();
       expect(found).to.deep.equal(
         [
           "bad_keys.bad_keys_include",
@@ -249,7 +238,7 @@ describe("a Citus-ready schema: brand_id in every brand-owned table's keys", fun
         CREATE TABLE ${schema}.child (brand_id bigint NOT NULL, id bigint, good_id bigint, PRIMARY KEY (brand_id, id),
           FOREIGN KEY (brand_id, good_id) REFERENCES ${schema}.good (brand_id, id));
       `);
-      expect(await citusKeyViolations(client, schema, global, new Set())).to.deep.equal([]);
+      expect(await citusKeyViolations(client, schema, global)).to.deep.equal([]);
     } finally {
       await client.query(`DROP SCHEMA ${schema} CASCADE`);
     }
