@@ -124,7 +124,7 @@ export async function citusKeyViolations(
   // Foreign keys: to a reference table, or brand_id to brand_id between brand-owned tables (co-located).
   const { rows: fks } = await db.query<{ table_oid: number; target_oid: number; name: string; keys: number[]; target_keys: number[] }>(
     `SELECT con.conrelid::int AS table_oid, con.confrelid::int AS target_oid, con.conname AS name, con.conkey AS keys, con.confkey AS target_keys
-       FROM pg_constraint con WHERE con.contype = 'f' AND con.connamespace = to_regnamespace($1)`,
+       FROM pg_constraint con WHERE con.contype = 'f' AND con.conparentid = 0 AND con.connamespace = to_regnamespace($1)`,
     [schema],
   );
   for (const fk of fks) {

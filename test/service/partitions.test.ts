@@ -249,9 +249,13 @@ describe("partitioned events, links and scans (migration 0017)", function () {
         "alerts_brand_id_event_id_fkey",
         "epcis_contents_brand_id_event_id_fkey",
         "epcis_events_brand_id_event_id_fkey",
-        "epcis_events_brand_id_corrects_fkey",
         "scans_brand_id_event_id_fkey",
       ]);
+      // A correction still names an EPCIS event of its brand (the key migration 0016 gave it).
+      const { rows: corrects } = await db.query<{ target: string }>(
+        "SELECT confrelid::regclass::text AS target FROM pg_constraint WHERE conname = 'epcis_events_brand_id_corrects_fkey'",
+      );
+      expect(corrects).to.deep.equal([{ target: "epcis_events" }]);
       // Sequences: never backwards; events and links moved up to this month's first id.
       const {
         rows: [after],
