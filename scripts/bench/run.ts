@@ -150,6 +150,8 @@ async function startBenchStack() {
     DATA_DIR: dataDir,
     SEAL_INTERVAL_MS: String(SEAL_INTERVAL_MS),
     LABEL_SECRET: randomBytes(32).toString("hex"),
+    MEMBER_KEYS: `k1:${randomBytes(32).toString("base64")}`,
+    MEMBER_HASH_KEY: randomBytes(32).toString("base64"),
     METRICS_TOKEN,
     // Consumers come from many addresses (X-Forwarded-For in the page benchmark); no limit gets in the way.
     TRUST_PROXY: "1",

@@ -317,6 +317,18 @@ export function createMembersRepo(db: Db, keys: MemberKeys) {
   return {
     settings: (brandId: number): Promise<MemberSettings> => memberSettings(db, brandId),
 
+    /** The brand a member page names (/m/<slug>), or null. */
+    async brand(slug: string): Promise<{ id: number; slug: string; name: string } | null> {
+      const { rows } = await db.query<{ id: number; slug: string; name: string }>("SELECT id, slug, name FROM brands WHERE slug = $1", [slug]);
+      return rows[0] ?? null;
+    },
+
+    /** A store party's name. */
+    async storeName(brandId: number, party: string): Promise<string | null> {
+      const { rows } = await db.query<{ name: string }>("SELECT name FROM parties WHERE brand_id = $1 AND id = $2", [brandId, party]);
+      return rows[0]?.name ?? null;
+    },
+
     /**
      * A new one-time code for `phone`, within the send limits (codes sent within the last hour to
      * the phone, from the IP, for the bottle: 429 past one). The row is counted against the limits
