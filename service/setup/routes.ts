@@ -84,7 +84,8 @@ const Settings = Type.Object(
       maxItems: MAX_LEVELS,
       description: "the points at which each member level starts, ascending, the first 0 (default [0, 100, 500]: levels 1, 2 and 3)",
     }),
-    smsGatewayUrl: Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], {
+    // Null first: with type coercion on, a string branch tried first would turn null into "".
+    smsGatewayUrl: Type.Union([Type.Null(), Type.String({ maxLength: 2048 })], {
       description:
         "the brand's SMS gateway: members' one-time codes are POSTed to it as a signed webhook (docs/MEMBERS.md); null (default): development sender, codes only logged and shown in the console",
     }),

@@ -226,6 +226,19 @@ describe("members: claiming a bottle from its page", function () {
     expect(rows).to.have.length(1);
     expect(rows[0].party).to.equal("store-pudong");
     expect(rows[0].details).to.include({ store: "store-pudong", eventType: "retail_sale" });
+
+    // A store key posting a sale of another claimed bottle: refused by the custody rules (it is sold),
+    // and the attempt is an alert naming the store.
+    const other = await soldBrand(1);
+    await claimBottle(stack.url, db, other.codes[0]!.url, "13800138555", freshIp());
+    const key = (await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: other.apiKey })).body.storeKey as string;
+    const sale = { id: "again-1", type: "retail_sale", codes: [other.codes[0]!.serial], occurredAt: new Date().toISOString(), party: "store-pudong" };
+    const posted = await stack.request("POST", "/api/v1/store/events", { token: key, body: { events: [sale] } });
+    expect(posted.status).to.equal(422);
+    const { rows: alerts } = await db.query("SELECT party, details FROM alerts WHERE serial = $1 AND kind = 'resold_after_claim'", [other.codes[0]!.serial]);
+    expect(alerts).to.have.length(1);
+    expect(alerts[0].party).to.equal("store-pudong");
+    expect(alerts[0].details).to.include({ store: "store-pudong", eventType: "retail_sale", refused: true });
   });
 
   it("sets the brand's member settings: points per bottle, level thresholds, the SMS gateway with its secret", async () => {
