@@ -128,10 +128,7 @@ export type MemberErrorKey = keyof (typeof MEMBER_WORDS)["zh"]["errors"];
 const doc = (lang: Lang, title: string, body: SafeHtml): string => pageDocument(lang, title, body);
 
 /** The claim offer on the consumer page: a genuine scan of a sold, unclaimed bottle. */
-export function claimOffer(
-  lang: Lang,
-  offer: { action: string; secret: string; brandName: string; brandSlug: string; storeName: string | null },
-): SafeHtml {
+export function claimOffer(lang: Lang, offer: { action: string; secret: string; brandName: string; brandSlug: string; storeName: string | null }): SafeHtml {
   const w = MEMBER_WORDS[lang];
   return html`<section class="card member-claim" id="member-claim" aria-labelledby="claim-h">
 <h2 id="claim-h">${w.claimTitle}</h2>

@@ -6,7 +6,7 @@
  * also SameSite=Lax, so no other site's form carries it).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { consentRecord, maskPhone, normalisePhone, type ConsentLang } from "../core/members.ts";
+import { consentRecord, normalisePhone, type ConsentLang } from "../core/members.ts";
 import { normaliseGtin } from "../core/gtin.ts";
 import { verdictOf, warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
@@ -112,12 +112,19 @@ export function memberRoutes(app: Api, deps: MemberRouteDeps): void {
     /** The bottle as its page sees it (no visit recorded), if `secret` matches: verdict, latest sale, the store's name. */
     async function bottleFacts(request: FastifyRequest, gtinText: string, serial: string, secret: string) {
       const gtin = normaliseGtin(gtinText);
-      const view = gtin === null || secret === "" ? null : await deps.bottles.forPage({ gtin, serial, secret, cap: false, ip: request.ip, token: null, record: false });
+      const view =
+        gtin === null || secret === "" ? null : await deps.bottles.forPage({ gtin, serial, secret, cap: false, ip: request.ip, token: null, record: false });
       if (view === null) throw new AppError(404, "not_found", "no such bottle");
       const { bottle, steps, scans } = afterVisit(view, null);
       const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans, now: new Date() });
       const sale = steps.filter((s) => s.type === "retail_sale").at(-1) ?? null;
-      return { bottle, verdict: verdictOf(warnings), storeName: sale?.party?.name ?? null, storeId: sale?.party?.id ?? null, claimed: steps.some((s) => s.type === "claimed") };
+      return {
+        bottle,
+        verdict: verdictOf(warnings),
+        storeName: sale?.party?.name ?? null,
+        storeId: sale?.party?.id ?? null,
+        claimed: steps.some((s) => s.type === "claimed"),
+      };
     }
 
     const bottlePath = "/01/:gtin/21/:serial/member";
@@ -230,24 +237,27 @@ export function memberRoutes(app: Api, deps: MemberRouteDeps): void {
       const brand = await brandOf((request.params as { brand: string }).brand);
       const phone = normalisePhone(body.phone ?? "");
       if (phone === null) throw invalid("phone", "not a valid mobile number");
-      // The same page whether or not the number is a member's (which numbers are members is not told);
-      // a non-member's "code" can never be right (no row is made for it).
-      let codeId = 0;
-      let development = (await members.settings(brand.id)).smsGatewayUrl === null;
-      let phoneMasked = "";
+      // The same page whether or not the number is a member's (which numbers are members is not told):
+      // a code row is made (and counted against the limits) either way, but only a member is sent one,
+      // and a non-member's code can never sign in (MembersRepo.signIn finds no member for it).
+      const settings = await members.settings(brand.id);
+      const issued = await members.issueCode({ brandId: brand.id, purpose: "sign_in", phone, serial: null, ip: request.ip, pending: null });
+      let development = settings.smsGatewayUrl === null;
       if (await members.isMember(brand.id, phone)) {
-        const issued = await members.issueCode({ brandId: brand.id, purpose: "sign_in", phone, serial: null, ip: request.ip, pending: null });
-        const how = await sms.send(await members.settings(brand.id), { brandId: brand.id, brandSlug: brand.slug, brandName: brand.name, phone, issued, purpose: "sign_in", lang });
-        codeId = issued.codeId;
+        const how = await sms.send(settings, { brandId: brand.id, brandSlug: brand.slug, brandName: brand.name, phone, issued, purpose: "sign_in", lang });
         development = how === "development";
-        phoneMasked = issued.phoneMasked;
-      } else {
-        phoneMasked = maskPhone(phone);
       }
+      const { codeId, phoneMasked } = issued;
       return sendPage(
         reply,
         200,
-        renderCodePage(lang, { action: `/m/${encodeURIComponent(brand.slug)}/sign-in`, hidden: { codeId: String(codeId) }, phoneMasked, development, signIn: true }),
+        renderCodePage(lang, {
+          action: `/m/${encodeURIComponent(brand.slug)}/sign-in`,
+          hidden: { codeId: String(codeId) },
+          phoneMasked,
+          development,
+          signIn: true,
+        }),
       );
     });
 

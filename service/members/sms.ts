@@ -60,7 +60,13 @@ export function createSmsSender(options: { repo: MembersRepo; log: Logger; allow
     async send(settings: MemberSettings, message: SmsMessage): Promise<"gateway" | "development"> {
       if (settings.smsGatewayUrl === null || settings.smsGatewaySecret === null) {
         log.warn(
-          { brand: message.brandSlug, phoneMasked: message.issued.phoneMasked, code: message.issued.code, purpose: message.purpose, codeId: message.issued.codeId },
+          {
+            brand: message.brandSlug,
+            phoneMasked: message.issued.phoneMasked,
+            code: message.issued.code,
+            purpose: message.purpose,
+            codeId: message.issued.codeId,
+          },
           "DEVELOPMENT SMS sender (no smsGatewayUrl set): one-time code not sent by SMS, shown here and in the console",
         );
         await repo.recordDevCode(message.brandId, message.issued, message.purpose);

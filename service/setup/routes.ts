@@ -78,7 +78,11 @@ const Settings = Type.Object(
     storeSellsUnreceived: Type.Boolean({
       description: "whether a store may post the sale of a bottle it never recorded receiving (default false); a bottle another store holds stays refused",
     }),
-    memberPointsPerBottle: Type.Integer({ minimum: 0, maximum: 1_000_000, description: "points a member earns per claimed bottle (default 10; docs/MEMBERS.md)" }),
+    memberPointsPerBottle: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description: "points a member earns per claimed bottle (default 10; docs/MEMBERS.md)",
+    }),
     memberLevelPoints: Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000_000 }), {
       minItems: 1,
       maxItems: MAX_LEVELS,
@@ -256,7 +260,12 @@ export function setupRoutes(app: Api, deps: { repo: SetupRepo; destinations: End
     "/api/v1/settings",
     {
       config: { auth: "brand" },
-      schema: { tags: ["set-up"], summary: "The brand's settings: what its stores' keys may write", security: brandSecurity, response: { 200: SettingsAnswer } },
+      schema: {
+        tags: ["set-up"],
+        summary: "The brand's settings: what its stores' keys may write, and its members' points, levels and SMS gateway",
+        security: brandSecurity,
+        response: { 200: SettingsAnswer },
+      },
     },
     async (request) => {
       return await repo.settings(request.brand.id);

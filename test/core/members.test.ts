@@ -81,7 +81,9 @@ describe("members: the pure rules", () => {
       expect(record.sha256).to.match(/^[0-9a-f]{64}$/);
       expect(consentRecord(lang, "茅台", "另一家店").sha256, "another store is another text").not.to.equal(record.sha256);
     }
-    expect(consentText("en", "B", null)).to.include("withdraw").and.to.include("membership");
+    expect(consentText("en", "B", null))
+      .to.include("withdraw")
+      .and.to.include("membership");
     expect(consentText("zh", "B", null)).to.include("撤回");
   });
 
@@ -118,7 +120,13 @@ describe("members: the pure rules", () => {
     const parties = new Map([["store-b", { id: "store-b", name: "B", kind: "store" as const, region: "CN-SH", authorised: true }]]);
     const { alerts } = checkBottle({ serial: "S", region: null, history, fresh: new Set([5]), divertedTo: new Set() }, parties, []);
     expect(alerts.filter((a) => a.kind === "resold_after_claim")).to.deep.equal([
-      { kind: "resold_after_claim", serial: "S", eventId: 5, party: "store-b", details: { store: "store-b", name: "B", eventType: "store_receiving", claimedAt: at(3).toISOString() } },
+      {
+        kind: "resold_after_claim",
+        serial: "S",
+        eventId: 5,
+        party: "store-b",
+        details: { store: "store-b", name: "B", eventType: "store_receiving", claimedAt: at(3).toISOString() },
+      },
     ]);
     // The sale before the claim raises nothing of the kind.
     const before = checkBottle({ serial: "S", region: null, history: history.slice(0, 4), fresh: new Set([3]), divertedTo: new Set() }, parties, []);

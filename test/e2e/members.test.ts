@@ -7,7 +7,7 @@
  */
 import { expect } from "chai";
 import pg from "pg";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startLocalChain, type LocalChain } from "../../service/anchoring/local-chain.ts";
 import { launchBrowser, newPage, saveScreenshot } from "../helpers/browser.ts";
 import { lifecycle, startStack, type BrandFixture, type Stack } from "../helpers/stack.ts";
@@ -38,7 +38,7 @@ describe("members in the browser", function () {
   });
 
   /** Nothing wider than the screen: no sideways scrolling at 375 px. */
-  async function fitsWidth(page: import("playwright-core").Page): Promise<void> {
+  async function fitsWidth(page: Page): Promise<void> {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width, "the page's width").to.be.at.most(375);
   }
@@ -70,7 +70,9 @@ describe("members in the browser", function () {
     await Promise.all([buyer.page.waitForURL(new RegExp(`/m/${brand.slug}`)), buyer.page.click("button[type=submit]")]);
     expect(await buyer.page.getAttribute("[data-points]", "data-points")).to.equal("10");
     expect(await buyer.page.textContent(`[data-claimed-serial="${bottle.serial}"]`)).to.include(bottle.serial);
-    expect(await buyer.page.textContent("body")).to.include("138****8000").and.not.to.include("13800138000");
+    expect(await buyer.page.textContent("body"))
+      .to.include("138****8000")
+      .and.not.to.include("13800138000");
     await fitsWidth(buyer.page);
     await saveScreenshot(buyer.page, "members-member-page");
 

@@ -33,7 +33,11 @@ export async function postForm(
   };
 }
 
-export async function getPage(url: string, path: string, options: { cookie?: string | null; ip?: string } = {}): Promise<{ status: number; text: string; location: string | null }> {
+export async function getPage(
+  url: string,
+  path: string,
+  options: { cookie?: string | null; ip?: string } = {},
+): Promise<{ status: number; text: string; location: string | null }> {
   const headers: Record<string, string> = {};
   if (options.cookie) headers.cookie = options.cookie;
   if (options.ip) headers["x-forwarded-for"] = options.ip;
@@ -78,8 +82,19 @@ export function requestClaimCode(
   return postForm(url, `${memberBase(bottleUrl)}/code`, fields, options.ip === undefined ? {} : { ip: options.ip });
 }
 
-export function confirmClaim(url: string, bottleUrl: string, codeId: string, code: string, options: { ip?: string; secret?: string } = {}): Promise<FormAnswer> {
-  return postForm(url, `${memberBase(bottleUrl)}/claim`, { s: options.secret ?? secretOf(bottleUrl), codeId, code, lang: "zh" }, options.ip === undefined ? {} : { ip: options.ip });
+export function confirmClaim(
+  url: string,
+  bottleUrl: string,
+  codeId: string,
+  code: string,
+  options: { ip?: string; secret?: string } = {},
+): Promise<FormAnswer> {
+  return postForm(
+    url,
+    `${memberBase(bottleUrl)}/claim`,
+    { s: options.secret ?? secretOf(bottleUrl), codeId, code, lang: "zh" },
+    options.ip === undefined ? {} : { ip: options.ip },
+  );
 }
 
 /** The whole claim: code requested, read from the development sender, entered. Returns the member cookie. */

@@ -7,7 +7,14 @@
  */
 import { expect } from "chai";
 import type pg from "pg";
-import { consentRecord, CONSENT_VERSION, CODE_MAX_ATTEMPTS, SENDS_PER_BOTTLE_PER_HOUR, SENDS_PER_IP_PER_HOUR, SENDS_PER_PHONE_PER_HOUR } from "../../service/core/members.ts";
+import {
+  consentRecord,
+  CONSENT_VERSION,
+  CODE_MAX_ATTEMPTS,
+  SENDS_PER_BOTTLE_PER_HOUR,
+  SENDS_PER_IP_PER_HOUR,
+  SENDS_PER_PHONE_PER_HOUR,
+} from "../../service/core/members.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
 import { claimBottle, codeIdOf, confirmClaim, devCode, getPage, pathOf, requestClaimCode } from "../helpers/members.ts";
 import { lifecycle, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
@@ -68,7 +75,10 @@ describe("members: claiming a bottle from its page", function () {
     expect(done.cookie).to.match(/^sealtrace_member_\d+=/);
 
     const id = await brandId(brand.slug);
-    const { rows: consents } = await db.query("SELECT text_version, encode(text_sha256, 'hex') AS sha, lang, store_party, withdrawn_at FROM member_consents WHERE brand_id = $1", [id]);
+    const { rows: consents } = await db.query(
+      "SELECT text_version, encode(text_sha256, 'hex') AS sha, lang, store_party, withdrawn_at FROM member_consents WHERE brand_id = $1",
+      [id],
+    );
     expect(consents).to.have.length(1);
     const shown = consentRecord("zh", "贵州茅台酒股份有限公司 (test)", "浦东专卖店");
     expect(consents[0]).to.deep.include({ text_version: CONSENT_VERSION, sha: shown.sha256, lang: "zh", store_party: "store-pudong", withdrawn_at: null });
@@ -76,7 +86,11 @@ describe("members: claiming a bottle from its page", function () {
     expect(members).to.deep.equal([{ store_party: "store-pudong", points: 10, birth_month: 5 }]);
 
     const page = await getPage(stack.url, `/m/${brand.slug}?lang=en`, { cookie: done.cookie });
-    expect(page.text).to.include(bottle.serial).and.to.include('data-points="10"').and.to.include('data-member-phone="138****8000"').and.to.include('data-level="1"');
+    expect(page.text)
+      .to.include(bottle.serial)
+      .and.to.include('data-points="10"')
+      .and.to.include('data-member-phone="138****8000"')
+      .and.to.include('data-level="1"');
     expect(page.text).not.to.include("13800138000");
 
     // The member's own look is not warned; anyone else's is.
@@ -162,13 +176,15 @@ describe("members: claiming a bottle from its page", function () {
     const brand = await soldBrand(3);
     const [a, b, c] = brand.codes as [BrandFixture["codes"][0], BrandFixture["codes"][0], BrandFixture["codes"][0]];
     // Per phone: from different IPs, for different bottles.
-    for (let i = 0; i < SENDS_PER_PHONE_PER_HOUR; i++) expect((await requestClaimCode(stack.url, i % 2 ? a.url : b.url, "13800138111", { ip: freshIp() })).status).to.equal(200);
+    for (let i = 0; i < SENDS_PER_PHONE_PER_HOUR; i++)
+      expect((await requestClaimCode(stack.url, i % 2 ? a.url : b.url, "13800138111", { ip: freshIp() })).status).to.equal(200);
     const phone = await requestClaimCode(stack.url, c.url, "13800138111", { ip: freshIp() });
     expect(phone.status).to.equal(429);
     expect(phone.text).to.include('data-error="too_many_phone"');
 
     // Per bottle: c, from different IPs and phones (c has no sends yet).
-    for (let i = 0; i < SENDS_PER_BOTTLE_PER_HOUR; i++) expect((await requestClaimCode(stack.url, c.url, `1390013${String(9000 + i)}`, { ip: freshIp() })).status).to.equal(200);
+    for (let i = 0; i < SENDS_PER_BOTTLE_PER_HOUR; i++)
+      expect((await requestClaimCode(stack.url, c.url, `1390013${String(9000 + i)}`, { ip: freshIp() })).status).to.equal(200);
     const bottle = await requestClaimCode(stack.url, c.url, "13900139999", { ip: freshIp() });
     expect(bottle.status).to.equal(429);
     expect(bottle.text).to.include('data-error="too_many_bottle"');
@@ -200,7 +216,9 @@ describe("members: claiming a bottle from its page", function () {
     expect((await db.query("SELECT count(*)::int AS n FROM member_claims WHERE serial = $1", [brandA.codes[1]!.serial])).rows[0].n).to.equal(0);
 
     // A's member session on B's member page: not signed in there.
-    const page = await getPage(stack.url, `/m/${brandB.slug}`, { cookie: cookie.replace(/^sealtrace_member_\d+/, `sealtrace_member_${await brandId(brandB.slug)}`) });
+    const page = await getPage(stack.url, `/m/${brandB.slug}`, {
+      cookie: cookie.replace(/^sealtrace_member_\d+/, `sealtrace_member_${await brandId(brandB.slug)}`),
+    });
     expect(page.text).to.include("member-sign-in").and.not.to.include("data-points");
     // B's settings answer with B's own (no member data in them), and no route shows A's members to B.
     const settings = await stack.request("GET", "/api/v1/settings", { token: brandB.apiKey });

@@ -151,10 +151,9 @@ describe("members: the phone number stays private", function () {
 
     const left = await postForm(stack.url, `/m/${brand.slug}/leave`, { confirm: "yes", lang: "en" }, { cookie, origin });
     expect(left.status).to.equal(303);
-    const { rows } = await db.query(
-      "SELECT phone_hash, phone_cipher, phone_key_id, ref_key, birth_month, erased_at, points FROM members WHERE brand_id = $1",
-      [brandId],
-    );
+    const { rows } = await db.query("SELECT phone_hash, phone_cipher, phone_key_id, ref_key, birth_month, erased_at, points FROM members WHERE brand_id = $1", [
+      brandId,
+    ]);
     expect(rows).to.have.length(1);
     expect(rows[0]).to.deep.include({ phone_hash: null, phone_cipher: null, phone_key_id: null, ref_key: null, birth_month: null, points: 10 });
     expect(rows[0].erased_at).to.be.instanceOf(Date);

@@ -46,20 +46,24 @@ describe("read replica: settings", () => {
     const config = loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY });
     expect(config.databaseReadUrl).to.equal(null);
     expect(config.replicaMaxLagMs).to.equal(5_000);
-    expect(loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" })).to.include({
+    expect(
+      loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" }),
+    ).to.include({
       databaseReadUrl: REPLICA,
       replicaMaxLagMs: 2_000,
     });
     expect(() => loadConfig({ DATABASE_READ_URL: REPLICA })).to.throw(ConfigError, /DATABASE_READ_URL is set without DATABASE_URL/);
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: PRIMARY })).to.throw(ConfigError, /same as DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: PRIMARY })).to.throw(
+      ConfigError,
+      /same as DATABASE_URL/,
+    );
     expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: "mysql://x/y" })).to.throw(
       ConfigError,
       /DATABASE_READ_URL must be a postgres: or postgresql: URL/,
     );
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" })).to.throw(
-      ConfigError,
-      /REPLICA_MAX_LAG_MS must be an integer from 100/,
-    );
+    expect(() =>
+      loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" }),
+    ).to.throw(ConfigError, /REPLICA_MAX_LAG_MS must be an integer from 100/);
   });
 });
 
