@@ -15,7 +15,7 @@ describe("members: the SMS gateway webhook's documented vector", () => {
       '{"type":"member.code","timestamp":"2026-12-01T08:00:00.000Z","data":{"brand":"moutai-demo","phone":"+8613800138000","code":"246810","purpose":"claim","lang":"zh","expiresAt":"2026-12-01T08:05:00.000Z"}}',
     );
     const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
-    expect(secret).to.equal("whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=");
+    expect(secret).to.equal("whsec_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=");
     expect(signWebhook(secret, "msg_0123456789abcdef0123456789abcdef", body, at)).to.deep.equal({
       "webhook-id": "msg_0123456789abcdef0123456789abcdef",
       "webhook-timestamp": "1796112000",
