@@ -74,10 +74,18 @@ export function memberRoutes(app: Api, deps: MemberRouteDeps): void {
       const status = error instanceof AppError ? error.status : error.validation ? 400 : (error.statusCode ?? 500);
       if (status >= 500 && status !== 502) throw error;
       const lang = formLang(request);
-      const back = request.headers.referer ?? "javascript:history.back()";
-      return sendPage(reply, status, renderFailed(lang, errorKey(error), back.startsWith("/") ? back : "/"));
+      return sendPage(reply, status, renderFailed(lang, errorKey(error), backUrl(request, lang)));
     });
     const perIp = scope.rateLimit({ max: deps.rateLimitPerIp, timeWindow: 60_000 });
+    /** Where a failure page leads back to (the pages send no Referer): the bottle's page, or the member page. */
+    const backUrl = (request: FastifyRequest, lang: Lang): string => {
+      const params = (request.params ?? {}) as { gtin?: string; serial?: string; brand?: string };
+      const secret = (request.body as Fields | undefined)?.s;
+      if (params.gtin !== undefined && params.serial !== undefined && secret !== undefined) {
+        return `/01/${encodeURIComponent(params.gtin)}/21/${encodeURIComponent(params.serial)}?${new URLSearchParams({ s: secret, lang })}`;
+      }
+      return params.brand === undefined ? "/" : `/m/${encodeURIComponent(params.brand)}?lang=${lang}`;
+    };
 
     const fields = (request: FastifyRequest): Fields => {
       if (!(request.headers["content-type"] ?? "").toLowerCase().startsWith(FORM)) throw new AppError(415, "unsupported_media_type", "post the page's form");
