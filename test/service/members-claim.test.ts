@@ -16,7 +16,7 @@ import {
   SENDS_PER_PHONE_PER_HOUR,
 } from "../../service/core/members.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
-import { claimBottle, codeIdOf, confirmClaim, devCode, getPage, pathOf, requestClaimCode } from "../helpers/members.ts";
+import { claimBottle, codeIdOf, confirmClaim, devCode, getPage, pathOf, postForm, requestClaimCode } from "../helpers/members.ts";
 import { lifecycle, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 describe("members: claiming a bottle from its page", function () {
@@ -257,6 +257,29 @@ describe("members: claiming a bottle from its page", function () {
     expect(alerts).to.have.length(1);
     expect(alerts[0].party).to.equal("store-pudong");
     expect(alerts[0].details).to.include({ store: "store-pudong", eventType: "retail_sale", refused: true });
+  });
+
+  it("signs a member in with a code on the member page; a non-member's number gets the same page and no code that works", async () => {
+    const brand = await soldBrand(1);
+    await claimBottle(stack.url, db, brand.codes[0]!.url, "13800138666", freshIp());
+    const asked = await postForm(stack.url, `/m/${brand.slug}/code`, { phone: "138 0013 8666", lang: "en" }, { ip: freshIp() });
+    expect(asked.status).to.equal(200);
+    const codeId = codeIdOf(asked.text);
+    const signedIn = await postForm(stack.url, `/m/${brand.slug}/sign-in`, { codeId, code: await devCode(db, codeId) }, { ip: freshIp() });
+    expect(signedIn.status).to.equal(303);
+    expect((await getPage(stack.url, `/m/${brand.slug}`, { cookie: signedIn.cookie })).text)
+      .to.include(brand.codes[0]!.serial)
+      .and.to.include('data-points="10"');
+
+    const stranger = await postForm(stack.url, `/m/${brand.slug}/code`, { phone: "138 0013 8777", lang: "en" }, { ip: freshIp() });
+    expect(stranger.status).to.equal(200);
+    const strangerId = codeIdOf(stranger.text);
+    expect(strangerId, "a real-looking code id: membership is not told").to.match(/^[1-9][0-9]*$/);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM member_dev_codes WHERE code_id = $1", [strangerId]);
+    expect(rows[0].n, "no code was sent to a non-member").to.equal(0);
+    for (const guess of ["000000", "123456"]) {
+      expect((await postForm(stack.url, `/m/${brand.slug}/sign-in`, { codeId: strangerId, code: guess }, { ip: freshIp() })).status).to.be.oneOf([422, 429]);
+    }
   });
 
   it("sets the brand's member settings: points per bottle, level thresholds, the SMS gateway with its secret", async () => {
