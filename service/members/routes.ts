@@ -28,7 +28,14 @@ export const memberCookieName = (brandId: number): string => `sealtrace_member_$
 export function cookieValue(header: string | undefined, name: string): string | null {
   for (const part of (header ?? "").split(";")) {
     const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      // A malformed value (a lone %) is no session, not an error.
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return null;
+      }
+    }
   }
   return null;
 }
@@ -109,7 +116,13 @@ export function memberRoutes(app: Api, deps: MemberRouteDeps): void {
       const origin = request.headers.origin;
       if (origin === undefined || origin === "null") return;
       const host = request.headers.host;
-      if (host === undefined || new URL(origin).host !== host) throw new AppError(403, "forbidden", "cross-site post refused");
+      let from: string | null = null;
+      try {
+        from = new URL(origin).host;
+      } catch {
+        // an Origin that is no URL is no origin of ours
+      }
+      if (host === undefined || from !== host) throw new AppError(403, "forbidden", "cross-site post refused");
     };
     const brandOf = async (slug: string) => {
       const brand = await members.brand(slug);

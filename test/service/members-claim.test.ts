@@ -282,6 +282,25 @@ describe("members: claiming a bottle from its page", function () {
     }
   });
 
+  it("answers malformed cookies, origins and bodies with a 4xx page, never a 5xx", async () => {
+    const brand = await soldBrand(1);
+    const id = await brandId(brand.slug);
+    const page = await getPage(stack.url, `/m/${brand.slug}`, { cookie: `sealtrace_member_${id}=%E0%A4%A` });
+    expect(page.status).to.equal(200);
+    expect(page.text).to.include("member-sign-in");
+    const forged = await postForm(stack.url, `/m/${brand.slug}/leave`, { confirm: "yes" }, { cookie: `sealtrace_member_${id}=${id}.x`, origin: "::nonsense" });
+    expect(forged.status).to.equal(403);
+    const json = await fetch(`${stack.url}${new URL(brand.codes[0]!.url).pathname}/member/code`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ phone: "13800138000" }),
+    });
+    expect(json.status).to.be.within(400, 499);
+    const badId = await postForm(stack.url, `${new URL(brand.codes[0]!.url).pathname}/member/claim`, { s: brand.codes[0]!.secret, codeId: "abc", code: "12" });
+    expect(badId.status).to.equal(422);
+    expect((await getPage(stack.url, "/m/no-such-brand")).status).to.equal(404);
+  });
+
   it("sets the brand's member settings: points per bottle, level thresholds, the SMS gateway with its secret", async () => {
     const brand = await stack.createBrand({ codes: 0 });
     const bad = await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: { memberLevelPoints: [10, 5] } });
