@@ -25,6 +25,11 @@ import { typed } from "./http/api.ts";
 import { installAuth } from "./http/auth.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installJsonParser } from "./http/json.ts";
+import { createMemberKeys, type MemberKeyConfig } from "./members/keys.ts";
+import { claimOffer } from "./members/page.ts";
+import { createMembersRepo } from "./members/repo.ts";
+import { cookieValue, memberCookieName, memberRoutes } from "./members/routes.ts";
+import { createSmsSender } from "./members/sms.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
 import { createIngestRepo } from "./ingest/repo.ts";
 import type { Metrics } from "./metrics.ts";
@@ -52,6 +57,8 @@ export interface AppDeps {
   adminToken: string | null;
   /** Bottle secrets and cap codes are derived from it (see core/labels.ts). */
   labelSecret: string;
+  /** The members' phone keys (MEMBER_KEYS, MEMBER_HASH_KEY; derived under DATA_DIR in embedded mode). */
+  memberKeys: MemberKeyConfig;
   /** Where bottle URLs point: PUBLIC_BASE_URL, or the address the server listens on. */
   publicBaseUrl: () => string;
   /** The RPC the public is offered for the in-browser check (never CHAIN_RPC_URL). */
@@ -157,17 +164,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const reads = deps.reads ?? primaryOnly(deps.db);
 
   const setup = createSetupRepo(deps.db, deps.publicBaseUrl, deps.labelSecret);
-  setupRoutes(api, { repo: setup });
+  setupRoutes(api, { repo: setup, destinations: { allowPrivate: deps.webhookAllowPrivate } });
   const ingestRepo = createIngestRepo(deps.db);
   ingestRoutes(api, {
     repo: ingestRepo,
     onLinksAdded: (count) => deps.linksAdded(count),
     onEventsAccepted: (count) => deps.metrics.eventsIngested.inc(count),
   });
+  const members = createMembersRepo(deps.db, createMemberKeys(deps.memberKeys));
+  const bottles = createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb });
   verifyRoutes(api, {
     db: deps.db,
     bundles: createBundleCache(deps.db, createBundleRepo(deps.db, deps.chain), deps.chain, { ...deps.bundleCache, reads: reads.readDb }),
-    bottles: createBottleRepo(deps.db, deps.chain, { scansPerHour: deps.scansPerBottlePerHour, reads: reads.readDb }),
+    bottles,
     rpc: deps.publicRpc,
     chain: deps.chain,
     explorerUrl: deps.console.explorerUrl,
@@ -175,6 +184,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     rateLimitPerBottle: deps.rateLimitPerBottle,
     scansPerBottlePerHour: deps.scansPerBottlePerHour,
     linksAdded: deps.linksAdded,
+    members: {
+      async viewerClaimed(request, brandId, serial) {
+        const token = cookieValue(request.headers.cookie, memberCookieName(brandId));
+        if (token === null) return false;
+        const [memberId, claim] = await Promise.all([members.sessionMember(brandId, token), members.claimOf(brandId, serial)]);
+        return memberId !== null && claim?.memberId === memberId;
+      },
+      offer: (lang, bottle) =>
+        claimOffer(lang, {
+          action: `/01/${encodeURIComponent(bottle.gtin)}/21/${encodeURIComponent(bottle.serial)}/member/code`,
+          secret: bottle.secret,
+          brandName: bottle.brandName,
+          brandSlug: bottle.brandSlug,
+          storeName: bottle.storeName,
+        }),
+    },
+  });
+  memberRoutes(api, {
+    db: deps.db,
+    members,
+    sms: createSmsSender({ repo: members, log: deps.log.child({ component: "sms" }), allowPrivate: deps.webhookAllowPrivate }),
+    bottles,
+    bottlePageUrl: (brandId, serial) => setup.bottlePageUrl(brandId, serial),
+    secureCookies: deps.console.secureCookies,
+    rateLimitPerIp: deps.rateLimitPerIp,
   });
   pricingRoutes(api, { db: deps.db });
   checksRoutes(api, { db: deps.db });

@@ -5,6 +5,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseCidrList, type Cidr } from "./core/destinations.ts";
+import { parseMemberHashKey, parseMemberKeys, type MemberKeyConfig } from "./members/keys.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -112,6 +113,11 @@ export interface Config {
   adminToken: string | null;
   /** Key from which bottle secrets and cap codes are derived (so label files can be exported again). */
   labelSecret: string | null;
+  /**
+   * The members' phone keys (MEMBER_KEYS: AES-256-GCM, the first encrypting; MEMBER_HASH_KEY: the
+   * lookup HMAC); null in embedded mode, which derives development keys under DATA_DIR (docs/MEMBERS.md).
+   */
+  memberKeys: MemberKeyConfig | null;
   /**
    * The chain RPC the public is told to check roots with (pages, CSP, GET /api/v1/chain). Never
    * CHAIN_RPC_URL, which may carry a provider's key: null offers none (embedded mode offers the local chain).
@@ -224,6 +230,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `(changing it makes existing lots' label files unexportable); ${MAKE_LABEL_SECRET}`,
     );
   }
+  // Members' phone numbers (docs/MEMBERS.md): like LABEL_SECRET, every process of a shared database
+  // must hold the same keys, and losing them loses every member's contact (and lookup).
+  const memberKeysRaw = text("MEMBER_KEYS");
+  const memberHashRaw = text("MEMBER_HASH_KEY");
+  const memberKeyList = memberKeysRaw === null ? null : parseMemberKeys(memberKeysRaw);
+  const memberHashKey = memberHashRaw === null ? null : parseMemberHashKey(memberHashRaw);
+  if (typeof memberKeyList === "string") problems.push(memberKeyList);
+  if (typeof memberHashKey === "string") problems.push(memberHashKey);
+  if ((memberKeysRaw === null) !== (memberHashRaw === null)) problems.push("MEMBER_KEYS and MEMBER_HASH_KEY are set together or not at all");
+  if (text("DATABASE_URL") !== null && (memberKeysRaw === null || memberHashRaw === null)) {
+    problems.push(
+      "DATABASE_URL is set, so MEMBER_KEYS and MEMBER_HASH_KEY must be set too, the same for every process and kept for good " +
+        '(they encrypt and match members\' phone numbers): MEMBER_KEYS="k1:$(openssl rand -base64 32)" MEMBER_HASH_KEY="$(openssl rand -base64 32)"',
+    );
+  }
+  const memberKeys: MemberKeyConfig | null =
+    Array.isArray(memberKeyList) && Buffer.isBuffer(memberHashKey) ? { keys: memberKeyList, hashKey: memberHashKey } : null;
   const metricsToken = text("METRICS_TOKEN");
   if (metricsToken !== null && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters");
 
@@ -266,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sealMaxLinks: int("SEAL_MAX_LINKS", 100_000, 1, 4_000_000),
     adminToken,
     labelSecret,
+    memberKeys,
     publicRpcUrl: url("PUBLIC_RPC_URL", ["http:", "https:"]),
     metricsToken,
     port: int("PORT", 3000, 0, 65_535),

@@ -34,7 +34,20 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       level,
       base: { service: "sealtrace" },
       redact: {
-        paths: ["req.headers.authorization", 'req.headers["webhook-signature"]', "apiKey", "webhookSecret", "secret", "*.apiKey", "*.secret"],
+        paths: [
+          "req.headers.authorization",
+          'req.headers["webhook-signature"]',
+          "req.headers.cookie",
+          "apiKey",
+          "webhookSecret",
+          "secret",
+          "*.apiKey",
+          "*.secret",
+          // A member's phone number is never logged (docs/MEMBERS.md): a field so named anywhere is redacted.
+          "phone",
+          "*.phone",
+          "*.*.phone",
+        ],
         censor: "[redacted]",
       },
       serializers: {

@@ -26,6 +26,8 @@ import { migrate } from "./db/migrate.ts";
 import { createPool, type Db } from "./db/pool.ts";
 import { ensurePartitions, PARTITIONS_INTERVAL_MS, partitionsJob } from "./ledger/partitions.ts";
 import { createReads, primaryOnly, type Reads } from "./db/replica.ts";
+import { createMemberKeys, devMemberKeys } from "./members/keys.ts";
+import { createMembersRepo } from "./members/repo.ts";
 import { createMetrics } from "./metrics.ts";
 import { createOutboxJobs } from "./outbox/jobs.ts";
 
@@ -180,6 +182,8 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
 
     const adminToken = await secretFor(config, config.adminToken, "admin-token", "adm_");
     const labelSecret = await secretFor(config, config.labelSecret, "label-secret", "");
+    // Embedded mode's member keys come from a secret kept under DATA_DIR (config.ts requires real ones with DATABASE_URL).
+    const memberKeys = config.memberKeys ?? devMemberKeys(await secretFor(config, null, "member-secret", ""));
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (role !== "worker") {
@@ -190,6 +194,7 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
         metrics,
         adminToken,
         labelSecret,
+        memberKeys,
         publicBaseUrl: () => config.publicBaseUrl ?? url ?? `http://${config.host}:${config.port}`,
         // Never CHAIN_RPC_URL (it may carry a provider's key): PUBLIC_RPC_URL, else the local chain, else none.
         publicRpc:
@@ -227,6 +232,19 @@ export async function startRuntime(config: Config, options: { role: Role; log: L
       });
       cleanups.push(() => outbox.close());
       await outbox.start();
+      // Members' housekeeping (docs/MEMBERS.md): forget expired codes and sessions, and move phone
+      // ciphertexts to the current MEMBER_KEYS key. Idempotent, so several workers may run it.
+      const members = createMembersRepo(db, createMemberKeys(memberKeys));
+      const memberLog = log.child({ component: "members" });
+      const housekeeping = setInterval(() => {
+        void (async () => {
+          await members.sweep();
+          const moved = await members.reencrypt();
+          if (moved > 0) memberLog.info({ moved }, "members' phone numbers re-encrypted under the current key");
+        })().catch((error: unknown) => memberLog.warn({ err: error }, "members' housekeeping failed; it runs again in a minute"));
+      }, 60_000);
+      housekeeping.unref();
+      cleanups.push(() => clearInterval(housekeeping));
     }
 
     return {

@@ -70,6 +70,8 @@ const SERVICE_ENV: Record<string, string> = {
   RATE_LIMIT_PER_IP: "1000000",
   RATE_LIMIT_PER_BOTTLE: "1000000",
   SCANS_PER_BOTTLE_PER_HOUR: "1000000",
+  MEMBER_KEYS: `k1:${randomBytes(32).toString("base64")}`,
+  MEMBER_HASH_KEY: randomBytes(32).toString("base64"),
 };
 
 interface Row {

@@ -59,6 +59,9 @@ export function checkBottle(
   // Chain order, not claimed times: whatever is received or sold after the opening is in the chain
   // (a cap-code scan appends an `opened` event too) is suspect, even if backdated.
   let openedAt: Date | null = null;
+  // Likewise a bottle its buyer claimed as a member (a `claimed` event, issue 20): received or sold
+  // again after it, it has come back into the trade (resold, or refilled).
+  let claimedAt: Date | null = null;
   const path: { party: string; name: string; region: string; type: string; at: string }[] = [];
   const received = new Set<string>();
   let sold = 0;
@@ -75,6 +78,10 @@ export function checkBottle(
     if ((event.type === "store_receiving" || event.type === "retail_sale") && openedAt !== null) {
       raise(event, event.type === "retail_sale" ? "sold_after_opened" : "received_after_opened", { openedAt: openedAt.toISOString() });
     }
+    if ((event.type === "store_receiving" || event.type === "retail_sale") && claimedAt !== null) {
+      raise(event, "resold_after_claim", { store: event.party, name: party?.name ?? null, eventType: event.type, claimedAt: claimedAt.toISOString() });
+    }
+    if (event.type === "claimed") claimedAt ??= event.at;
     if (event.type === "retail_sale") {
       if (sold > 0) raise(event, "sold_twice", { times: sold + 1 });
       if (event.party !== null && !received.has(event.party)) raise(event, "sold_without_receiving", { store: event.party });

@@ -38,10 +38,11 @@ export type StoreEventType = { [T in BrandEventType]: (typeof BRAND_EVENTS)[T]["
 export const STORE_EVENT_TYPES = BRAND_EVENT_TYPES.filter((type): type is StoreEventType => BRAND_EVENTS[type].store);
 
 /**
- * The event types only SealTrace writes: a consumer's scan of the QR code, and an EPCIS event that
- * is no lifecycle step. Both are recorded in a bottle's chain without changing its state.
+ * The event types only SealTrace writes: a consumer's scan of the QR code, an EPCIS event that is no
+ * lifecycle step, and a buyer's claim of the bottle as a member (issue 20: its data is a salted member
+ * reference only). All are recorded in a bottle's chain without changing its state.
  */
-export const SEALTRACE_EVENT_TYPES = ["consumer_scan", "epcis"] as const;
+export const SEALTRACE_EVENT_TYPES = ["consumer_scan", "epcis", "claimed"] as const;
 export type SealtraceEventType = (typeof SEALTRACE_EVENT_TYPES)[number];
 
 /** Every event type of a bottle's history (the `type` of `events` rows). */
@@ -64,6 +65,7 @@ export const ALERT_KINDS = [
   "sold_without_receiving",
   "unauthorised_receiver",
   "consumer_price_report",
+  "resold_after_claim",
 ] as const;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];

@@ -33,7 +33,12 @@ export type Warning =
    */
   | { kind: "sold_before"; at: Date; store: string | null; times: number; buyerScan: Date | null }
   | { kind: "out_of_region"; assigned: string; found: string; store: string }
-  | { kind: "copied_code"; first: string; second: string; hours: number; km: number };
+  | { kind: "copied_code"; first: string; second: string; hours: number; km: number }
+  /**
+   * Registered by its buyer as a member (a `claimed` step, issue 20), and the one looking now is not that
+   * member: a claimed bottle offered as new has been resold or refilled.
+   */
+  | { kind: "claimed"; at: Date };
 
 /**
  * What the page says about a bottle as a whole. `not_produced`: the brand minted the code (its label was
@@ -136,7 +141,15 @@ export function saleOf(input: { steps: StepFact[]; scans: ScanFact[]; now: Date 
  * recorded now, if any), at least those of the last RECENT_SCANS_MS and the first after the last sale;
  * only the recent ones are checked for a copy.
  */
-export function warningsFor(input: { steps: StepFact[]; openedAt: Date | null; assignedRegion: string | null; scans: ScanFact[]; now: Date }): Warning[] {
+export function warningsFor(input: {
+  steps: StepFact[];
+  openedAt: Date | null;
+  assignedRegion: string | null;
+  scans: ScanFact[];
+  now: Date;
+  /** Whether the one looking is the member who claimed the bottle (their member session): no `claimed` warning for them. */
+  viewerClaimed?: boolean;
+}): Warning[] {
   const warnings: Warning[] = [];
   // A minted code without a production step was never put on a produced bottle (EPCIS commissioning is a production step too).
   if (!input.steps.some((s) => s.type === "production")) warnings.push({ kind: "not_produced" });
@@ -155,5 +168,7 @@ export function warningsFor(input: { steps: StepFact[]; openedAt: Date | null; a
   }
   const copied = copiedCode(input.scans.filter((s) => input.now.getTime() - s.at.getTime() < RECENT_SCANS_MS));
   if (copied) warnings.push(copied);
+  const claimed = input.steps.find((s) => s.type === "claimed");
+  if (claimed !== undefined && input.viewerClaimed !== true) warnings.push({ kind: "claimed", at: claimed.at });
   return warnings;
 }

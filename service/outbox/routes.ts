@@ -93,24 +93,27 @@ export interface EndpointDestinations {
   resolve?: Resolver;
 }
 
-/** The endpoint URL, normalised, once its destination is allowed; a 422 naming `url` and why otherwise. */
-async function checkUrl(input: string, destinations: EndpointDestinations): Promise<string> {
+/**
+ * The endpoint URL, normalised, once its destination is allowed; a 422 naming `url` and why otherwise.
+ * Also the brand's SMS gateway URL (setup's settings, `field` smsGatewayUrl).
+ */
+export async function checkUrl(input: string, destinations: EndpointDestinations, field = "url"): Promise<string> {
   const parsed = parseWebhookUrl(input);
-  if ("problem" in parsed) throw invalid("url", parsed.problem);
+  if ("problem" in parsed) throw invalid(field, parsed.problem);
   const policy = { allowPrivate: destinations.allowPrivate, resolve: destinations.resolve ?? systemResolver };
   // A name that takes longer than this to resolve is refused like one that does not resolve.
   const addresses = await checkedAddresses(parsed.host, policy, AbortSignal.timeout(RESOLVE_TIMEOUT_MS)).catch(() => null);
   if (addresses !== null) return parsed.url.toString();
   if (parsed.host.kind === "ip") {
     throw invalid(
-      "url",
+      field,
       `${parsed.url.hostname} is not a public address (${classifyIp(parsed.host.ip).replace("_", "-")}); webhooks go to public addresses only, ` +
         "unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)",
     );
   }
   // One answer for both: which internal names exist is not the caller's to learn.
   throw invalid(
-    "url",
+    field,
     `${parsed.url.hostname} does not resolve, or resolves to an address that is not public; webhooks go to public addresses ` +
       "only, unless the operator allows private receivers (WEBHOOK_ALLOW_PRIVATE)",
   );

@@ -10,6 +10,8 @@ import { brandLabelKey, csvRow, labelFor, type Label } from "../core/labels.ts";
 import { newApiKey, newSerial, newWebhookSecret, tokenHash } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { conflict, invalid, notFound, type AppError } from "../http/errors.ts";
+import { levelPointsProblem } from "../core/members.ts";
+import { DEFAULT_MEMBER_SETTINGS, type MemberSettings } from "../members/repo.ts";
 
 export interface CreatedBrand {
   slug: string;
@@ -65,18 +67,38 @@ function regenerated(labelKey: Uint8Array, base: string, row: CodeRow): Label | 
 const notRegenerable = (what: string, field: string): AppError =>
   conflict(`${what} cannot be regenerated: minted before label codes were derived, or under a different LABEL_SECRET`, field);
 
-/** The brand's settings (columns of brands, migration 0013): its policy for its stores' own events. */
-export type BrandSettings = StorePolicy;
+/**
+ * The brand's settings (columns of brands): its policy for its stores' own events (migration 0013),
+ * and its members' points, levels and SMS gateway (migration 0018, docs/MEMBERS.md).
+ */
+export type BrandSettings = StorePolicy & MemberSettings;
 
 /** The brand's settings, read in the caller's transaction (the ingest reads them beside the bottles it locks). */
 export async function brandSettings(q: Db | Tx, brandId: number): Promise<BrandSettings> {
+  // One statement: the ingest reads the settings in every delivery's transaction.
   const {
     rows: [row],
-  } = await q.query<{ store_backdate_hours: number; store_sells_unreceived: boolean }>(
-    "SELECT store_backdate_hours, store_sells_unreceived FROM brands WHERE id = $1",
+  } = await q.query<{
+    store_backdate_hours: number;
+    store_sells_unreceived: boolean;
+    member_points_per_bottle: number;
+    member_level_points: number[];
+    sms_gateway_url: string | null;
+    sms_gateway_secret: string | null;
+  }>(
+    `SELECT store_backdate_hours, store_sells_unreceived, member_points_per_bottle, member_level_points, sms_gateway_url, sms_gateway_secret
+       FROM brands WHERE id = $1`,
     [brandId],
   );
-  return row === undefined ? { ...DEFAULT_STORE_POLICY } : { storeBackdateHours: row.store_backdate_hours, storeSellsUnreceived: row.store_sells_unreceived };
+  if (row === undefined) return { ...DEFAULT_STORE_POLICY, ...DEFAULT_MEMBER_SETTINGS };
+  return {
+    storeBackdateHours: row.store_backdate_hours,
+    storeSellsUnreceived: row.store_sells_unreceived,
+    memberPointsPerBottle: row.member_points_per_bottle,
+    memberLevelPoints: row.member_level_points,
+    smsGatewayUrl: row.sms_gateway_url,
+    smsGatewaySecret: row.sms_gateway_secret,
+  };
 }
 
 export type PartyKind = "factory" | "warehouse" | "distributor" | "store";
@@ -131,12 +153,35 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
 
     settings: (brandId: number): Promise<BrandSettings> => brandSettings(db, brandId),
 
-    /** Changes the settings given, keeps the others; returns them all. */
-    async updateSettings(brandId: number, change: Partial<BrandSettings>): Promise<BrandSettings> {
+    /**
+     * Changes the settings given, keeps the others; returns them all. The SMS gateway's secret is made
+     * when a gateway URL is first set (and kept while one is); clearing the URL clears it.
+     */
+    async updateSettings(brandId: number, change: Partial<Omit<BrandSettings, "smsGatewaySecret">>): Promise<BrandSettings> {
+      if (change.memberLevelPoints !== undefined) {
+        const problem = levelPointsProblem(change.memberLevelPoints);
+        if (problem !== null) throw invalid("memberLevelPoints", problem);
+      }
+      const gateway = change.smsGatewayUrl;
       await db.query(
         `UPDATE brands SET store_backdate_hours = COALESCE($2, store_backdate_hours),
-                           store_sells_unreceived = COALESCE($3, store_sells_unreceived) WHERE id = $1`,
-        [brandId, change.storeBackdateHours ?? null, change.storeSellsUnreceived ?? null],
+                           store_sells_unreceived = COALESCE($3, store_sells_unreceived),
+                           member_points_per_bottle = COALESCE($4, member_points_per_bottle),
+                           member_level_points = COALESCE($5, member_level_points),
+                           sms_gateway_url = CASE WHEN $6 THEN $7 ELSE sms_gateway_url END,
+                           sms_gateway_secret = CASE WHEN NOT $6 THEN sms_gateway_secret WHEN $7::text IS NULL THEN NULL
+                                                     ELSE COALESCE(sms_gateway_secret, $8) END
+          WHERE id = $1`,
+        [
+          brandId,
+          change.storeBackdateHours ?? null,
+          change.storeSellsUnreceived ?? null,
+          change.memberPointsPerBottle ?? null,
+          change.memberLevelPoints ?? null,
+          gateway !== undefined,
+          gateway ?? null,
+          newWebhookSecret(),
+        ],
       );
       return await brandSettings(db, brandId);
     },
@@ -246,6 +291,14 @@ export function createSetupRepo(db: Db, publicBaseUrl: () => string, labelSecret
     },
 
     /** An SVG QR code of one of the brand's bottles: its Digital Link URL (`?s=`), or its cap URL (`?o=`). */
+    /** The bottle page's URL (with its QR secret) of one of the brand's codes, re-derived; null when it cannot be (the member page's links). */
+    async bottlePageUrl(brandId: number, serial: string): Promise<string | null> {
+      const {
+        rows: [row],
+      } = await db.query<CodeRow>("SELECT serial, gtin, lot, region, secret_hash, cap_hash FROM codes WHERE serial = $1 AND brand_id = $2", [serial, brandId]);
+      return row === undefined ? null : (regenerated(labelKeyOf(brandId), publicBaseUrl(), row)?.url ?? null);
+    },
+
     async qrSvg(brandId: number, serial: string, which: "url" | "cap"): Promise<string> {
       const {
         rows: [row],

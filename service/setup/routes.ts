@@ -6,6 +6,8 @@ import { Type } from "@sinclair/typebox";
 import type { Api } from "../http/api.ts";
 import { attachment } from "../http/download.ts";
 import { MAX_STORE_BACKDATE_HOURS } from "../core/custody.ts";
+import { MAX_LEVELS } from "../core/members.ts";
+import { checkUrl, type EndpointDestinations } from "../outbox/routes.ts";
 import type { SetupRepo } from "./repo.ts";
 
 const Slug = Type.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "lowercase letters, digits and dashes" });
@@ -76,6 +78,30 @@ const Settings = Type.Object(
     storeSellsUnreceived: Type.Boolean({
       description: "whether a store may post the sale of a bottle it never recorded receiving (default false); a bottle another store holds stays refused",
     }),
+    memberPointsPerBottle: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description: "points a member earns per claimed bottle (default 10; docs/MEMBERS.md)",
+    }),
+    memberLevelPoints: Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000_000 }), {
+      minItems: 1,
+      maxItems: MAX_LEVELS,
+      description: "the points at which each member level starts, ascending, the first 0 (default [0, 100, 500]: levels 1, 2 and 3)",
+    }),
+    // Null first: with type coercion on, a string branch tried first would turn null into "".
+    smsGatewayUrl: Type.Union([Type.Null(), Type.String({ maxLength: 2048 })], {
+      description:
+        "the brand's SMS gateway: members' one-time codes are POSTed to it as a signed webhook (docs/MEMBERS.md); null (default): development sender, codes only logged and shown in the console",
+    }),
+  },
+  { additionalProperties: false },
+);
+const SettingsAnswer = Type.Object(
+  {
+    ...Settings.properties,
+    smsGatewaySecret: Type.Union([Type.String(), Type.Null()], {
+      description: "the Standard Webhooks secret (whsec_…) the SMS gateway webhooks are signed with; made when smsGatewayUrl is first set",
+    }),
   },
   { additionalProperties: false },
 );
@@ -83,7 +109,7 @@ const SettingsChange = Type.Partial(Settings, { additionalProperties: false, min
 
 const brandSecurity = [{ brandApiKey: [] }];
 
-export function setupRoutes(app: Api, deps: { repo: SetupRepo }): void {
+export function setupRoutes(app: Api, deps: { repo: SetupRepo; destinations: EndpointDestinations }): void {
   const { repo } = deps;
 
   app.post(
@@ -234,7 +260,12 @@ export function setupRoutes(app: Api, deps: { repo: SetupRepo }): void {
     "/api/v1/settings",
     {
       config: { auth: "brand" },
-      schema: { tags: ["set-up"], summary: "The brand's settings: what its stores' keys may write", security: brandSecurity, response: { 200: Settings } },
+      schema: {
+        tags: ["set-up"],
+        summary: "The brand's settings: what its stores' keys may write, and its members' points, levels and SMS gateway",
+        security: brandSecurity,
+        response: { 200: SettingsAnswer },
+      },
     },
     async (request) => {
       return await repo.settings(request.brand.id);
@@ -250,11 +281,13 @@ export function setupRoutes(app: Api, deps: { repo: SetupRepo }): void {
         summary: "Change some of the brand's settings (the others are kept); answers all of them",
         security: brandSecurity,
         body: SettingsChange,
-        response: { 200: Settings },
+        response: { 200: SettingsAnswer },
       },
     },
     async (request) => {
-      return await repo.updateSettings(request.brand.id, request.body);
+      const change = { ...request.body };
+      if (typeof change.smsGatewayUrl === "string") change.smsGatewayUrl = await checkUrl(change.smsGatewayUrl, deps.destinations, "smsGatewayUrl");
+      return await repo.updateSettings(request.brand.id, change);
     },
   );
 

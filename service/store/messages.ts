@@ -37,6 +37,8 @@ function zh(w: Warning | LifecycleFact): string {
       return `此编码在 ${w.hours} 小时内先后于${w.first}和${w.second}（相距约 ${w.km} 公里）被验证，可能已被复制。`;
     case "not_produced":
       return "此编码没有生产记录：标签从未用于已生产的酒瓶。";
+    case "claimed":
+      return `此瓶已于 ${time(w.at, "zh")} 由其买家登记为会员购买，不是新品：再次收货或销售会触发预警。`;
     case "already_sold":
       return `此瓶已于 ${time(w.at, "zh")} 售出${w.times > 1 ? `（共售出 ${w.times} 次）` : ""}。`;
     case "not_received_here":
@@ -68,6 +70,8 @@ function en(w: Warning | LifecycleFact): string {
       return `Verified in ${w.first} and in ${w.second} (about ${w.km} km apart) within ${w.hours} hours: the code may have been copied.`;
     case "not_produced":
       return "No production is recorded for this code: its label was never put on a produced bottle.";
+    case "claimed":
+      return `Registered by its buyer (a member) on ${time(w.at, "en")}: it is not a new bottle, and receiving or selling it again raises an alert.`;
     case "already_sold":
       return `Already sold on ${time(w.at, "en")}${w.times > 1 ? ` (sold ${w.times} times)` : ""}.`;
     case "not_received_here":

@@ -12,6 +12,8 @@ import { AppError, invalidEvents, type Problem } from "../http/errors.ts";
 import { rawJsonBodies } from "../http/json.ts";
 import { EventSchema, MAX_EVENTS_PER_REQUEST, parseEventsEnvelope, STORE_ID_NAMESPACE } from "../ingest/schema.ts";
 import type { IngestRepo } from "../ingest/repo.ts";
+import { insertAlerts, type NewAlert } from "../checks/alerts.ts";
+import { claimsOfBottles } from "../members/repo.ts";
 import { pickLang } from "../web/lang.ts";
 import { createStoreCheck, type Intent } from "./check.ts";
 import { createStoreKeys, type StoreRef } from "./keys.ts";
@@ -197,6 +199,25 @@ export function storeRoutes(app: Api, deps: StoreDeps): void {
       async (request, reply) => {
         const { store } = request;
         const events = parseEventsEnvelope(request.body);
+        async function claimedRefusals(actor: StoreRef, posted: unknown[], problems: readonly Problem[]): Promise<void> {
+          const refused = new Map<string, string>();
+          for (const problem of problems) {
+            const match = /^codes\[(\d+)\]$/.exec(problem.field ?? "");
+            const event = problem.index === undefined ? undefined : (posted[problem.index] as { type?: unknown; codes?: unknown } | undefined);
+            const serial = match === null || !Array.isArray(event?.codes) ? undefined : event.codes[Number(match[1])];
+            if (typeof serial === "string" && typeof event?.type === "string") refused.set(serial, event.type);
+          }
+          if (refused.size === 0) return;
+          const claims = await claimsOfBottles(deps.db, actor.brandId, [...refused.keys()]);
+          const alerts: NewAlert[] = [...claims.values()].map((claim) => ({
+            kind: "resold_after_claim",
+            serial: claim.serial,
+            eventId: null,
+            party: actor.party,
+            details: { store: actor.party, name: actor.name, eventType: refused.get(claim.serial)!, claimedAt: claim.claimedAt.toISOString(), refused: true },
+          }));
+          await insertAlerts(deps.db, actor.brandId, alerts);
+        }
 
         const prefix = idPrefix(store);
         const tooLong: Problem[] = [];
@@ -224,6 +245,10 @@ export function storeRoutes(app: Api, deps: StoreDeps): void {
             store: { party: store.party, region: store.region },
           });
         } catch (error) {
+          // A refused receiving or sale of a bottle its buyer claimed (issue 20): the store tried to take a
+          // registered bottle back into the trade. Nothing of the delivery is stored, but the attempt is
+          // the brand's to know: a resold_after_claim alert naming the store.
+          if (error instanceof AppError && error.problems !== undefined) await claimedRefusals(store, namespaced, error.problems);
           // the problems (422 invalid, 409 conflicting ids) name the store's own ids
           if (error instanceof AppError && error.problems !== undefined) {
             const problems = error.problems.map((p) => (p.id === undefined ? p : { ...p, id: own(p.id)! }));

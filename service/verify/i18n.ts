@@ -42,6 +42,7 @@ const zh = {
       times > 1 ? "一瓶酒只应售出一次，若有人将它作为新品卖给您，请询问原因。" : "若有人将它作为新品卖给您，它已被转卖或重新灌装。"
     }`,
   outOfRegion: (assigned: string, found: string, store: string) => `此瓶应在「${assigned}」销售，却出现在「${found}」的 ${store}（疑似窜货）。`,
+  claimedBefore: (time: string) => `此瓶已于 ${time} 由其买家登记：若有人将它作为新品卖给您，它已被转卖或重新灌装。`,
   copiedCode: (a: string, b: string, hours: number, km: number) =>
     `此编码在 ${hours} 小时内先后于${a}和${b}（相距约 ${km} 公里）被验证，可能已被复制到其他瓶上。`,
   verifyYourself: "自行核验",
@@ -118,6 +119,7 @@ const en: typeof zh = {
     }`,
   outOfRegion: (assigned: string, found: string, store: string) =>
     `This bottle is meant for sale in "${assigned}" but turned up in "${found}" at ${store} (possible diversion).`,
+  claimedBefore: (time: string) => `Registered by its buyer on ${time}: if it is offered to you as new, it has been resold or refilled.`,
   copiedCode: (a: string, b: string, hours: number, km: number) =>
     `This code was verified in ${a} and in ${b} (about ${km} km apart) within ${hours} hours: it may have been copied onto other bottles.`,
   verifyYourself: "Verify it yourself",

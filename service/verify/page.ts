@@ -36,6 +36,8 @@ export interface PageModel {
         qrGtin: string;
         /** The QR secret the page was opened with: the "report the price" form posts it back (absent: no form). */
         reportSecret?: string | undefined;
+        /** The members' claim offer (service/members/page.ts), shown after a genuine scan of a sold, unclaimed bottle. */
+        memberOffer?: SafeHtml | "";
       })
     | null;
 }
@@ -52,6 +54,8 @@ function warningText(w: Warning, m: Messages, lang: Lang): string {
       return m.outOfRegion(w.assigned, w.found, w.store);
     case "copied_code":
       return m.copiedCode(w.first, w.second, w.hours, w.km);
+    case "claimed":
+      return m.claimedBefore(formatTime(w.at, lang));
   }
 }
 
@@ -186,6 +190,7 @@ ${
     model.switchUrl,
     html`${verdict}
 <main>
+${b.memberOffer ?? ""}
 ${product}
 ${scanSection}
 ${b.steps.length > 0 ? timeline : ""}

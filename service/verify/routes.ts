@@ -11,12 +11,13 @@ import { normaliseGtin } from "../core/gtin.ts";
 import { notAScan } from "../core/previews.ts";
 import { band, guideInForce } from "../core/price.ts";
 import type { PublicRpc } from "../core/public-rpc.ts";
-import { saleOf, warningsFor } from "../core/warnings.ts";
+import { saleOf, verdictOf, warningsFor } from "../core/warnings.ts";
 import type { Db } from "../db/pool.ts";
 import type { Api } from "../http/api.ts";
 import { bearerToken } from "../http/auth.ts";
 import { AppError, invalid, notFound, unauthorized } from "../http/errors.ts";
-import { pickLang } from "../web/lang.ts";
+import type { SafeHtml } from "../web/html.ts";
+import { pickLang, type Lang } from "../web/lang.ts";
 import { afterVisit, scanSummary, type BottleRepo } from "./bottles.ts";
 import { etagMatches, FRESH_MS, type BundleCache } from "./bundle-cache.ts";
 import { renderPage } from "./page.ts";
@@ -37,6 +38,15 @@ export interface VerifyDeps {
   /** Consumer scans recorded per bottle per hour at most (SCANS_PER_BOTTLE_PER_HOUR). */
   scansPerBottlePerHour: number;
   linksAdded: (count: number) => void;
+  /**
+   * Members (service/members/, issue 20): whether the request's member session is the member who
+   * claimed the bottle (no "registered by its buyer" warning for them), and the claim offer shown
+   * after a genuine scan of a sold, unclaimed bottle.
+   */
+  members?: {
+    viewerClaimed: (request: FastifyRequest, brandId: number, serial: string) => Promise<boolean>;
+    offer: (lang: Lang, bottle: { gtin: string; serial: string; secret: string; brandName: string; brandSlug: string; storeName: string | null }) => SafeHtml;
+  };
 }
 
 const PlacesBody = Type.Object(
@@ -199,10 +209,26 @@ export function verifyRoutes(app: Api, deps: VerifyDeps): void {
       const soldAt = steps.find((st) => st.type === "retail_sale")?.at ?? null;
       const scans = scanSummary(facts, soldAt, now.getTime());
       const guide = guideInForce(view.guidePrices, bottle.region?.code ?? null, now);
+      // A claimed bottle: only its member (their session cookie) sees it without the "registered by its buyer" warning.
+      const claimed = steps.some((st) => st.type === "claimed");
+      const viewerClaimed = claimed && deps.members !== undefined ? await deps.members.viewerClaimed(request, bottle.brandId, bottle.serial) : false;
       // All the scans read, with this visit's if it was recorded: the buyer's first scan after the sale may be weeks old.
-      const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: facts, now });
+      const warnings = warningsFor({ steps, openedAt: bottle.openedAt, assignedRegion: bottle.region?.code ?? null, scans: facts, now, viewerClaimed });
       const sale = saleOf({ steps, scans: facts, now });
       const proofUrl = o !== undefined || s === undefined ? "" : `/api/v1/items/${encodeURIComponent(serial)}/proof?s=${encodeURIComponent(s)}`;
+      // The claim offer: after a genuine scan (the QR code, not the cap) of a sold bottle nobody has claimed.
+      const lastSale = steps.filter((st) => st.type === "retail_sale").at(-1);
+      const memberOffer =
+        deps.members !== undefined && o === undefined && s !== undefined && !claimed && lastSale !== undefined && verdictOf(warnings) === "genuine"
+          ? deps.members.offer(lang, {
+              gtin: gtin ?? bottle.gtin,
+              serial: bottle.serial,
+              secret: s,
+              brandName: bottle.brandName,
+              brandSlug: bottle.brandSlug,
+              storeName: lastSale.party?.name ?? null,
+            })
+          : "";
       return htmlReply(reply).send(
         renderPage({
           lang,
@@ -221,6 +247,7 @@ export function verifyRoutes(app: Api, deps: VerifyDeps): void {
             explorerUrl: deps.explorerUrl,
             qrGtin: gtin ?? bottle.gtin,
             reportSecret: o === undefined ? s : undefined,
+            memberOffer,
           },
         }),
       );

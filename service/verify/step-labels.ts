@@ -15,6 +15,7 @@ export const STEP_LABELS = {
     opened: "开瓶",
     consumer_scan: "消费者验证",
     epcis: "供应链作业",
+    claimed: "买家登记（会员）",
   }),
   en: labels<EventType>({
     production: "Produced",
@@ -25,5 +26,6 @@ export const STEP_LABELS = {
     opened: "Opened",
     consumer_scan: "Consumer verification",
     epcis: "Supply-chain step",
+    claimed: "Registered by its buyer (member)",
   }),
 };

@@ -20,8 +20,9 @@ describe("the domain vocabulary", () => {
   it("lists the brand's, the stores' and SealTrace's own event types as before", () => {
     expect(BRAND_EVENT_TYPES).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"]);
     expect(STORE_EVENT_TYPES).to.deep.equal(["store_receiving", "retail_sale"]);
-    expect(SEALTRACE_EVENT_TYPES).to.deep.equal(["consumer_scan", "epcis"]);
-    expect(ALL_EVENT_TYPES).to.have.length(8);
+    // issue 20 added a buyer's claim of the bottle as a member
+    expect(SEALTRACE_EVENT_TYPES).to.deep.equal(["consumer_scan", "epcis", "claimed"]);
+    expect(ALL_EVENT_TYPES).to.have.length(9);
     expect(WEBHOOK_EVENT_TYPES).to.deep.equal([...ALERT_KINDS, "batch.anchored"]);
   });
 

@@ -139,6 +139,9 @@ export async function stackEnv(options: StackOptions = {}): Promise<{ env: Recor
         DATABASE_URL: databaseUrl,
         // Required with a shared database: every process of the stack derives the same labels and CSRF tokens.
         LABEL_SECRET: randomBytes(32).toString("hex"),
+        // Likewise the members' phone keys (docs/MEMBERS.md).
+        MEMBER_KEYS: `k1:${randomBytes(32).toString("base64")}`,
+        MEMBER_HASH_KEY: randomBytes(32).toString("base64"),
         CHAIN_RPC_URL: options.chainUrl!,
         // The test chain has no key in its URL: the pages may offer it (PUBLIC_RPC_URL never defaults to it).
         PUBLIC_RPC_URL: options.chainUrl!,

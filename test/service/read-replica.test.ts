@@ -14,6 +14,9 @@ import { createReads, lsnBytes, type Reads } from "../../service/db/replica.ts";
 const PRIMARY = "postgres://sealtrace@db:5432/sealtrace";
 const REPLICA = "postgres://sealtrace@db-replica:5432/sealtrace";
 const LABEL_SECRET = "0123456789abcdef0123456789abcdef";
+// Required with DATABASE_URL too (docs/MEMBERS.md).
+const MEMBER_KEYS = `k1:${Buffer.alloc(32, 1).toString("base64")}`;
+const MEMBER_HASH_KEY = Buffer.alloc(32, 2).toString("base64");
 const log = pino({ level: "silent" });
 
 interface Fake {
@@ -40,23 +43,27 @@ const lsn = (bytes: number) => `0/${bytes.toString(16).toUpperCase()}`;
 
 describe("read replica: settings", () => {
   it("DATABASE_READ_URL is optional, needs DATABASE_URL, must differ from it; REPLICA_MAX_LAG_MS is bounded", () => {
-    const config = loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET });
+    const config = loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY });
     expect(config.databaseReadUrl).to.equal(null);
     expect(config.replicaMaxLagMs).to.equal(5_000);
-    expect(loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" })).to.include({
+    expect(
+      loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "2000" }),
+    ).to.include({
       databaseReadUrl: REPLICA,
       replicaMaxLagMs: 2_000,
     });
     expect(() => loadConfig({ DATABASE_READ_URL: REPLICA })).to.throw(ConfigError, /DATABASE_READ_URL is set without DATABASE_URL/);
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: PRIMARY })).to.throw(ConfigError, /same as DATABASE_URL/);
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: "mysql://x/y" })).to.throw(
+    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: PRIMARY })).to.throw(
+      ConfigError,
+      /same as DATABASE_URL/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: "mysql://x/y" })).to.throw(
       ConfigError,
       /DATABASE_READ_URL must be a postgres: or postgresql: URL/,
     );
-    expect(() => loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" })).to.throw(
-      ConfigError,
-      /REPLICA_MAX_LAG_MS must be an integer from 100/,
-    );
+    expect(() =>
+      loadConfig({ DATABASE_URL: PRIMARY, LABEL_SECRET, MEMBER_KEYS, MEMBER_HASH_KEY, DATABASE_READ_URL: REPLICA, REPLICA_MAX_LAG_MS: "10" }),
+    ).to.throw(ConfigError, /REPLICA_MAX_LAG_MS must be an integer from 100/);
   });
 });
 

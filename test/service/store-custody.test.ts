@@ -158,9 +158,12 @@ describe("store keys write only within their store (issue 16, point 3)", functio
     const both = await post(pudong, [receiving("store-pudong", [a!], at(-2 * HOUR)), sale("store-pudong", a!, at(-HOUR))]);
     expect(both.status, JSON.stringify(both.body)).to.equal(202);
 
+    // The members' settings (issue 20) travel with them.
+    const memberDefaults = { memberPointsPerBottle: 10, memberLevelPoints: [0, 100, 500], smsGatewayUrl: null, smsGatewaySecret: null };
     expect((await stack.request("GET", "/api/v1/settings", { token: brand.apiKey })).body).to.deep.equal({
       storeBackdateHours: 72,
       storeSellsUnreceived: false,
+      ...memberDefaults,
     });
     expect((await stack.request("PATCH", "/api/v1/settings", { token: pudong, body: { storeSellsUnreceived: true } })).status, "a store key").to.equal(401);
     expect((await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: {} })).status).to.equal(400);
@@ -168,7 +171,7 @@ describe("store keys write only within their store (issue 16, point 3)", functio
     expect((await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: { storeBackdateHours: 8761 } })).status).to.equal(400);
     const allowed = await stack.request("PATCH", "/api/v1/settings", { token: brand.apiKey, body: { storeSellsUnreceived: true } });
     expect(allowed.status).to.equal(200);
-    expect(allowed.body).to.deep.equal({ storeBackdateHours: 72, storeSellsUnreceived: true });
+    expect(allowed.body).to.deep.equal({ storeBackdateHours: 72, storeSellsUnreceived: true, ...memberDefaults });
 
     expect((await post(pudong, [sale("store-pudong", b!)])).status, "a shipped bottle it never received").to.equal(202);
     expect((await post(xuhui, [receiving("store-xuhui", [c!])])).status).to.equal(202);
