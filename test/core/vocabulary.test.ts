@@ -22,7 +22,7 @@ describe("the domain vocabulary", () => {
     expect(STORE_EVENT_TYPES).to.deep.equal(["store_receiving", "retail_sale"]);
     expect(SEALTRACE_EVENT_TYPES).to.deep.equal(["consumer_scan", "epcis"]);
     expect(ALL_EVENT_TYPES).to.have.length(8);
-    expect(WEBHOOK_EVENT_TYPES).to.deep.equal([...ALERT_KINDS, "batch.anchored"]);
+    expect(WEBHOOK_EVENT_TYPES).to.deep.equal([...ALERT_KINDS, "batch.anchored", "member.joined", "bottle.claimed"]);
   });
 
   it("labels every event type in both languages", () => {
