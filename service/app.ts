@@ -26,6 +26,9 @@ import { installAuth } from "./http/auth.ts";
 import { installErrorHandler } from "./http/errors.ts";
 import { installJsonParser } from "./http/json.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
+import { memberApiRoutes } from "./members/api-routes.ts";
+import { createMemberKeys, devMemberKeys, type MemberKeys } from "./members/keys.ts";
+import { createMembersRepo } from "./members/repo.ts";
 import { createIngestRepo } from "./ingest/repo.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
@@ -75,6 +78,11 @@ export interface AppDeps {
   bundleCache: { maxEntries: number; maxBytes: number };
   /** Private blocks webhook endpoints may point at (WEBHOOK_ALLOW_PRIVATE); otherwise public addresses only. */
   webhookAllowPrivate: readonly Cidr[];
+  /**
+   * The members' keys (MEMBER_KEYS, MEMBER_HASH_KEY: service/members/keys.ts). Until the runtime passes
+   * them, derived from LABEL_SECRET like embedded mode's (devMemberKeys).
+   */
+  memberKeys?: MemberKeys;
 }
 
 /**
@@ -200,6 +208,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     pingChain: deps.pingChain,
     metricsToken: deps.metricsToken,
   });
-  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, serverSecret: deps.labelSecret, ...deps.console });
+  const members = createMembersRepo(deps.db, deps.memberKeys ?? createMemberKeys(devMemberKeys(deps.labelSecret)));
+  memberApiRoutes(api, { members });
+  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, members, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }
