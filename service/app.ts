@@ -31,6 +31,7 @@ import { createMembersRepo } from "./members/repo.ts";
 import { cookieValue, memberCookieName, memberRoutes } from "./members/routes.ts";
 import { createSmsSender } from "./members/sms.ts";
 import { ingestRoutes } from "./ingest/routes.ts";
+import { memberApiRoutes } from "./members/api-routes.ts";
 import { createIngestRepo } from "./ingest/repo.ts";
 import type { Metrics } from "./metrics.ts";
 import { opsRoutes } from "./ops/routes.ts";
@@ -234,6 +235,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     pingChain: deps.pingChain,
     metricsToken: deps.metricsToken,
   });
-  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, serverSecret: deps.labelSecret, ...deps.console });
+  memberApiRoutes(api, { members });
+  consoleRoutes(api, { db: deps.db, reads: reads.readDb, setup, members, serverSecret: deps.labelSecret, ...deps.console });
   return app;
 }

@@ -7,10 +7,12 @@ import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/pool.ts";
 import type { ReadDb } from "../db/replica.ts";
 import type { Api } from "../http/api.ts";
+import type { MembersRepo } from "../members/repo.ts";
 import type { SetupRepo } from "../setup/repo.ts";
 import { bundledScript, sendScript } from "../web/assets.ts";
 import { brandAdminRoutes } from "./brand-admin.ts";
 import { brandRoutes } from "./brand.ts";
+import { memberRoutes } from "./members.ts";
 import { storeRoutes } from "./store.ts";
 import { createSessions, createUsers, MAX_PASSWORD, MIN_PASSWORD } from "./users.ts";
 import { consoleWeb } from "./web.ts";
@@ -23,6 +25,8 @@ export interface ConsoleDeps {
   /** Where the console's reports read (service/db/replica.ts). */
   reads?: ReadDb;
   setup: SetupRepo;
+  /** Members (issue 20): the store's and brand's member views and the audited export. */
+  members: MembersRepo;
   /** Etherscan-like explorer the batches link to (EXPLORER_URL), or null. */
   explorerUrl: string | null;
   secureCookies: boolean;
@@ -126,6 +130,7 @@ export function consoleRoutes(app: Api, deps: ConsoleDeps): void {
           brandRoutes(scope, web, { db: deps.db });
           brandAdminRoutes(scope, web, { db: deps.db, setup: deps.setup, users, explorerUrl: deps.explorerUrl });
           storeRoutes(scope, web, { db: deps.db });
+          memberRoutes(scope, web, { db: deps.db, members: deps.members });
         },
       );
     },

@@ -12,6 +12,7 @@ import { AppError } from "../http/errors.ts";
 import { createStoreCheck, type CheckResult, type Intent } from "../store/check.ts";
 import { html, type SafeHtml } from "../web/html.ts";
 import { formatMoney } from "../web/money.ts";
+import { MEMBER_MESSAGES } from "./members-i18n.ts";
 import { periodStart } from "./periods.ts";
 import { bestSellers, salesSeries } from "./sales.ts";
 import { createStoreData, MAX_LOW_STOCK } from "./store-data.ts";
@@ -26,7 +27,7 @@ export function scannedSerial(input: string): string {
 }
 
 /** For a brand user looking at a store: the store's own views, under the brand's navigation. */
-function storeNav(ctx: Ctx, store: Store): SafeHtml | "" {
+export function storeNav(ctx: Ctx, store: Store): SafeHtml | "" {
   if (ctx.user?.kind !== "brand") return "";
   const base = `/console/stores/${encodeURIComponent(store.id)}`;
   const here = ctx.url.pathname;
@@ -34,6 +35,7 @@ function storeNav(ctx: Ctx, store: Store): SafeHtml | "" {
     [base, ctx.m.nav.stock],
     [`${base}/sales`, ctx.m.nav.storeSales],
     [`${base}/check`, ctx.m.nav.check],
+    [`${base}/members`, MEMBER_MESSAGES[ctx.lang].nav],
   ] as const;
   return html`<nav class="sub-nav" aria-label="${store.name}"><ul>${items.map(([href, label]) => html`<li><a href="${href}"${href === here ? html` aria-current="page"` : ""}>${label}</a></li>`)}</ul></nav>`;
 }

@@ -10,6 +10,7 @@ import type { Lang } from "../web/lang.ts";
 import { pageDocument } from "../web/layout.ts";
 import { formatTime } from "../web/time.ts";
 import type { ConsoleMessages } from "./i18n.ts";
+import { MEMBER_MESSAGES } from "./members-i18n.ts";
 import type { ConsoleUser } from "./users.ts";
 
 /** What every console page is rendered with. */
@@ -45,6 +46,7 @@ function navItems(ctx: Ctx): { href: string; label: string }[] {
       { href: base, label: m.nav.stock },
       { href: `${base}/sales`, label: m.nav.storeSales },
       { href: `${base}/check`, label: m.nav.check },
+      { href: `${base}/members`, label: MEMBER_MESSAGES[ctx.lang].nav },
     ];
   }
   const items = [
@@ -57,6 +59,7 @@ function navItems(ctx: Ctx): { href: string; label: string }[] {
     ["webhooks", m.nav.webhooks],
     ["batches", m.nav.batches],
     ["stores", m.nav.stores],
+    ["members", MEMBER_MESSAGES[ctx.lang].nav],
   ].map(([path, label]) => ({ href: `/console/${path}`, label: label! }));
   if (user.admin) items.push({ href: "/console/users", label: m.nav.users });
   return items;

@@ -80,8 +80,14 @@ export const BATCH_ANCHORED = "batch.anchored";
  */
 export const BATCH_REANCHORED = "batch.reanchored";
 
-/** Every event type an outgoing-webhook endpoint can subscribe to: any alert kind, and `batch.anchored`. */
-export const WEBHOOK_EVENT_TYPES = [...ALERT_KINDS, BATCH_ANCHORED] as const;
+/** A consumer became a member of the brand (their first claimed bottle). No personal data: the member's id and store. */
+export const MEMBER_JOINED = "member.joined";
+
+/** A member claimed (registered) a bottle. No personal data: the member's id, the bottle, the store. */
+export const BOTTLE_CLAIMED = "bottle.claimed";
+
+/** Every event type an outgoing-webhook endpoint can subscribe to: any alert kind, `batch.anchored`, and the members' events. */
+export const WEBHOOK_EVENT_TYPES = [...ALERT_KINDS, BATCH_ANCHORED, MEMBER_JOINED, BOTTLE_CLAIMED] as const;
 
 /**
  * Words for every value of a vocabulary `K` (a missing one does not compile) that any string may

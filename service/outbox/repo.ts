@@ -9,6 +9,7 @@ import type { DeliveryError } from "../core/destinations.ts";
 import { newWebhookSecret } from "../core/secrets.ts";
 import { withTransaction, type Db, type Tx } from "../db/pool.ts";
 import { ADVISORY_LOCKS } from "../db/locks.ts";
+import { fanOutMembers, MEMBER_CURSORS_NOW } from "./members.ts";
 
 /** One fan-out at a time across all workers (transaction-scoped advisory lock). */
 const FANOUT_LOCK = ADVISORY_LOCKS.fanOut;
@@ -136,8 +137,9 @@ export function createOutboxRepo(db: Db) {
       const {
         rows: [row],
       } = await db.query<{ id: number }>(
-        `INSERT INTO endpoints (brand_id, url, types, secret, last_alert_id, last_batch_seq)
-         VALUES ($1, $2, $3, $4, (SELECT COALESCE(max(id), 0) FROM alerts), ${ANCHORED_PREFIX})
+        `INSERT INTO endpoints (brand_id, url, types, secret, last_alert_id, last_batch_seq, last_member_id, last_claim_event_id)
+         VALUES ($1, $2, $3, $4, (SELECT COALESCE(max(id), 0) FROM alerts), ${ANCHORED_PREFIX}, ${MEMBER_CURSORS_NOW.lastMemberId},
+                 ${MEMBER_CURSORS_NOW.lastClaimEventId})
          RETURNING id`,
         [brandId, url, types, secret],
       );
@@ -235,7 +237,7 @@ export function createOutboxRepo(db: Db) {
     },
 
     /**
-     * Turns new alerts and newly anchored batches into deliveries for every enabled endpoint that
+     * Turns new alerts, newly anchored batches and the members' events (members.ts) into deliveries for every enabled endpoint that
      * subscribes to them, and moves the endpoints' cursors on, in one transaction. Returns how many
      * deliveries it queued (0 when another worker is fanning out right now).
      */
@@ -317,7 +319,8 @@ export function createOutboxRepo(db: Db) {
             WHERE enabled AND (last_alert_id < $1::bigint OR last_batch_seq < $2::bigint)`,
           [mark!.alert_id ?? 0, mark!.batch_seq],
         );
-        return (alerts.rowCount ?? 0) + (corrections.rowCount ?? 0) + (batches.rowCount ?? 0);
+        const members = await fanOutMembers(tx);
+        return (alerts.rowCount ?? 0) + (corrections.rowCount ?? 0) + (batches.rowCount ?? 0) + members;
       });
     },
 

@@ -15,7 +15,9 @@ import { createOutboxRepo } from "./repo.ts";
 const EventType = Type.Union(
   WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)),
   {
-    description: "an alert kind, or batch.anchored (a batch holding the brand's links is anchored on chain)",
+    description:
+      "an alert kind, batch.anchored (a batch holding the brand's links is anchored on chain), member.joined (a consumer became a " +
+      "member) or bottle.claimed (a member registered a bottle); the members' events carry no phone number",
   },
 );
 const EndpointBody = Type.Object(
@@ -131,7 +133,8 @@ export function outboxRoutes(app: Api, deps: { db: Db; destinations: EndpointDes
         tags: ["outbox"],
         summary: "Add an endpoint for outgoing webhooks. Its signing secret is shown only here.",
         description:
-          "Alerts of the chosen kinds and, with batch.anchored, each anchored batch holding the brand's links are POSTed " +
+          "Alerts of the chosen kinds, with batch.anchored each anchored batch holding the brand's links, and with member.joined " +
+          "and bottle.claimed each new member and each claimed bottle (member id, store, bottle: no phone number) are POSTed " +
           "as {type, timestamp, data}, signed per Standard Webhooks with the endpoint's secret, from the moment it is created. " +
           "Failed attempts are retried with exponential backoff (8 s, 16 s, … up to an hour apart) for a day; a 410 answer disables the endpoint.",
         security: brandSecurity,

@@ -20,10 +20,10 @@ describe("the domain vocabulary", () => {
   it("lists the brand's, the stores' and SealTrace's own event types as before", () => {
     expect(BRAND_EVENT_TYPES).to.deep.equal(["production", "warehouse_in", "warehouse_out", "store_receiving", "retail_sale", "opened"]);
     expect(STORE_EVENT_TYPES).to.deep.equal(["store_receiving", "retail_sale"]);
-    // issue 20 added a buyer's claim of the bottle as a member
+    // issue 20 added a buyer's claim of the bottle as a member, and its two outgoing webhook types
     expect(SEALTRACE_EVENT_TYPES).to.deep.equal(["consumer_scan", "epcis", "claimed"]);
     expect(ALL_EVENT_TYPES).to.have.length(9);
-    expect(WEBHOOK_EVENT_TYPES).to.deep.equal([...ALERT_KINDS, "batch.anchored"]);
+    expect(WEBHOOK_EVENT_TYPES).to.deep.equal([...ALERT_KINDS, "batch.anchored", "member.joined", "bottle.claimed"]);
   });
 
   it("labels every event type in both languages", () => {

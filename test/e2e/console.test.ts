@@ -291,13 +291,15 @@ describe("console in the browser", function () {
         "/console/users",
         "/console/stores/store-guiyang",
         "/console/stores/store-guiyang/sales",
+        "/console/stores/store-guiyang/members",
+        "/console/members",
       ]) {
         const response = await page.goto(`${stack.url}${path}`);
         expect(response!.status(), path).to.equal(403);
         expect(await page.textContent("h1"), path).to.equal(m.forbidden);
       }
       await saveScreenshot(page, "console-375-store-forbidden");
-      expect(await page.locator(".console-nav a").count(), "a store user's menu has only its own views").to.equal(3);
+      expect(await page.locator(".console-nav a").count(), "a store user's menu has only its own views").to.equal(4);
 
       await page.click(".sign-out button");
       await at(page, "/console/sign-in");

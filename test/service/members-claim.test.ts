@@ -16,7 +16,7 @@ import {
   SENDS_PER_PHONE_PER_HOUR,
 } from "../../service/core/members.ts";
 import { verifyBundle } from "../../service/core/bundle.ts";
-import { claimBottle, codeIdOf, confirmClaim, devCode, getPage, pathOf, postForm, requestClaimCode } from "../helpers/members.ts";
+import { claimOverHttp, codeIdOf, confirmClaim, devCode, getPage, pathOf, postForm, requestClaimCode } from "../helpers/members.ts";
 import { lifecycle, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 describe("members: claiming a bottle from its page", function () {
@@ -104,7 +104,7 @@ describe("members: claiming a bottle from its page", function () {
   it("claims a bottle once: a second claim, a claim of an unsold bottle, and a code for another bottle are refused", async () => {
     const brand = await soldBrand(2);
     const [first, second] = brand.codes as [BrandFixture["codes"][0], BrandFixture["codes"][0]];
-    await claimBottle(stack.url, db, first.url, "13900139000", freshIp());
+    await claimOverHttp(stack.url, db, first.url, "13900139000", freshIp());
     const again = await requestClaimCode(stack.url, first.url, "13700137000", { ip: freshIp() });
     expect(again.status).to.equal(409);
     expect(again.text).to.include('data-error="already_claimed"');
@@ -204,7 +204,7 @@ describe("members: claiming a bottle from its page", function () {
     const brandA = await soldBrand(2);
     const brandB = await soldBrand(1);
     const ip = freshIp();
-    const { cookie } = await claimBottle(stack.url, db, brandA.codes[0]!.url, "13800138222", ip);
+    const { cookie } = await claimOverHttp(stack.url, db, brandA.codes[0]!.url, "13800138222", ip);
     // A code sent for A's second bottle, entered on B's bottle: another brand's code is no code there.
     const sentA = await requestClaimCode(stack.url, brandA.codes[1]!.url, "13800138333", { ip: freshIp() });
     const codeIdA = codeIdOf(sentA.text);
@@ -228,7 +228,7 @@ describe("members: claiming a bottle from its page", function () {
   it("anchors the claim: a claimed event with only a salted member reference, in a bundle that verifies; a later sale raises resold_after_claim", async () => {
     const brand = await soldBrand(1);
     const bottle = brand.codes[0]!;
-    await claimBottle(stack.url, db, bottle.url, "13800138444", freshIp());
+    await claimOverHttp(stack.url, db, bottle.url, "13800138444", freshIp());
     const bundle = await stack.waitAnchored(bottle.serial, bottle.secret);
     const claimed = bundle.events.filter((e) => e.event.type === "claimed");
     expect(claimed).to.have.length(1);
@@ -248,7 +248,7 @@ describe("members: claiming a bottle from its page", function () {
     // A store key posting a sale of another claimed bottle: refused by the custody rules (it is sold),
     // and the attempt is an alert naming the store.
     const other = await soldBrand(1);
-    await claimBottle(stack.url, db, other.codes[0]!.url, "13800138555", freshIp());
+    await claimOverHttp(stack.url, db, other.codes[0]!.url, "13800138555", freshIp());
     const key = (await stack.request("POST", "/api/v1/parties/store-pudong/store-keys", { token: other.apiKey })).body.storeKey as string;
     const sale = { id: "again-1", type: "retail_sale", codes: [other.codes[0]!.serial], occurredAt: new Date().toISOString(), party: "store-pudong" };
     const posted = await stack.request("POST", "/api/v1/store/events", { token: key, body: { events: [sale] } });
@@ -261,7 +261,7 @@ describe("members: claiming a bottle from its page", function () {
 
   it("signs a member in with a code on the member page; a non-member's number gets the same page and no code that works", async () => {
     const brand = await soldBrand(1);
-    await claimBottle(stack.url, db, brand.codes[0]!.url, "13800138666", freshIp());
+    await claimOverHttp(stack.url, db, brand.codes[0]!.url, "13800138666", freshIp());
     const asked = await postForm(stack.url, `/m/${brand.slug}/code`, { phone: "138 0013 8666", lang: "en" }, { ip: freshIp() });
     expect(asked.status).to.equal(200);
     const codeId = codeIdOf(asked.text);

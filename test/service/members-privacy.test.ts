@@ -12,7 +12,7 @@ import { expect } from "chai";
 import type pg from "pg";
 import { createLogger } from "../../service/log.ts";
 import { verifySignature, type SignedHeaders } from "../../service/ingest/signature.ts";
-import { claimBottle, codeIdOf, getPage, postForm, requestClaimCode } from "../helpers/members.ts";
+import { claimOverHttp, codeIdOf, getPage, postForm, requestClaimCode } from "../helpers/members.ts";
 import { lifecycle, startChainStack, type BrandFixture, type ChainStack, type Stack } from "../helpers/stack.ts";
 
 const run = promisify(execFile);
@@ -64,13 +64,13 @@ describe("members: the phone number stays private", function () {
     const national = "13812345678";
     const brand = await soldBrand(2);
     // Typed with spaces, claimed, signed in again by code on the member page, one bottle more.
-    const { cookie } = await claimBottle(stack.url, db, brand.codes[0]!.url, "138 1234 5678", freshIp());
+    const { cookie } = await claimOverHttp(stack.url, db, brand.codes[0]!.url, "138 1234 5678", freshIp());
     const page = await getPage(stack.url, `/m/${brand.slug}`, { cookie });
     expect(page.text).to.include("138****5678");
     const signIn = await postForm(stack.url, `/m/${brand.slug}/code`, { phone: "+86 138-1234-5678", lang: "en" }, { ip: freshIp() });
     expect(signIn.status).to.equal(200);
     expect(signIn.text).to.include("138****5678").and.not.to.include(national);
-    await claimBottle(stack.url, db, brand.codes[1]!.url, "8613812345678", freshIp());
+    await claimOverHttp(stack.url, db, brand.codes[1]!.url, "8613812345678", freshIp());
     // A wrong code and a refused request leave the number out too.
     await requestClaimCode(stack.url, brand.codes[0]!.url, "138 1234 5678", { ip: freshIp() });
 
@@ -135,7 +135,7 @@ describe("members: the phone number stays private", function () {
   it("erases the personal data when the member leaves, keeps the counts, and withdraws consent on its own", async () => {
     const national = "13655554444";
     const brand = await soldBrand(1);
-    const { cookie } = await claimBottle(stack.url, db, brand.codes[0]!.url, national, freshIp());
+    const { cookie } = await claimOverHttp(stack.url, db, brand.codes[0]!.url, national, freshIp());
     const brandId = (await db.query("SELECT id FROM brands WHERE slug = $1", [brand.slug])).rows[0].id as number;
     const origin = stack.url;
 

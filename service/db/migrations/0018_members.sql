@@ -101,7 +101,7 @@ CREATE TABLE member_claims (
   FOREIGN KEY (brand_id, serial) REFERENCES codes (brand_id, serial) ON DELETE CASCADE,
   FOREIGN KEY (brand_id, member_id) REFERENCES members (brand_id, id) ON DELETE CASCADE,
   FOREIGN KEY (brand_id, store_party) REFERENCES parties (brand_id, id),
-  FOREIGN KEY (brand_id, claim_event) REFERENCES events (brand_id, brand_event_id) ON DELETE CASCADE
+  FOREIGN KEY (brand_id, claim_event) REFERENCES event_keys (brand_id, brand_event_id) ON DELETE CASCADE
 );
 CREATE INDEX member_claims_member ON member_claims (brand_id, member_id, claimed_at);
 CREATE INDEX member_claims_store ON member_claims (brand_id, store_party, claimed_at);
