@@ -74,6 +74,19 @@ const SERVICE_ENV: Record<string, string> = {
   MEMBER_HASH_KEY: randomBytes(32).toString("base64"),
 };
 
+/** The run's figures with when, how long and on what, written to bench-results/<file>; returned as written. */
+function writeResults<T extends object>(file: string, fields: T) {
+  const output = {
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", loadAverage: { before: loadBefore, after: loadavg() }, node: process.version },
+    ...fields,
+  };
+  mkdirSync(join(ROOT, "bench-results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench-results", file), `${JSON.stringify(output, null, 2)}\n`);
+  return output;
+}
+
 interface Row {
   metric: string;
   goal: string;
@@ -764,15 +777,7 @@ if (args.cluster) {
   } finally {
     await cleanUp();
   }
-  const output = {
-    date: new Date().toISOString(),
-    seconds: Math.round((Date.now() - started) / 1000),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", loadAverage: { before: loadBefore, after: loadavg() }, node: process.version },
-    ratio: "measured / ceiling (the bare server with as many processes, same run)",
-    cluster: result,
-  };
-  mkdirSync(join(ROOT, "bench-results"), { recursive: true });
-  writeFileSync(join(ROOT, "bench-results", "cluster.json"), `${JSON.stringify(output, null, 2)}\n`);
+  const output = writeResults("cluster.json", { ratio: "measured / ceiling (the bare server with as many processes, same run)", cluster: result });
   process.stdout.write(
     `${clusterTable(result)}\n\n${cpuPerRequestTable(result)}\n\nratio = req/s ÷ the bare server's with as many processes; cores from /proc over each run's middle ${SECONDS - 2.5} s; ` +
       `uncached bundles/s: ${Object.entries(result.uncachedBundlesPerSecond)
@@ -792,16 +797,7 @@ try {
 } finally {
   await cleanUp();
 }
-const output = {
-  date: new Date().toISOString(),
-  seconds: Math.round((Date.now() - started) / 1000),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", loadAverage: { before: loadBefore, after: loadavg() }, node: process.version },
-  ratio: "measured / ceiling",
-  rows,
-  raw,
-};
-mkdirSync(join(ROOT, "bench-results"), { recursive: true });
-writeFileSync(join(ROOT, "bench-results", "latest.json"), `${JSON.stringify(output, null, 2)}\n`);
+const output = writeResults("latest.json", { ratio: "measured / ceiling", rows, raw });
 process.stdout.write(
   `${table()}\n\nratio = measured / ceiling; ${output.seconds} s; load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")} → ${output.machine.loadAverage.after.map((l) => l.toFixed(2)).join(" ")}; written to bench-results/latest.json\n`,
 );
