@@ -83,9 +83,9 @@ export async function checkLedger(options: {
             e.type IN ('consumer_scan', 'opened') AS visit,
             count(l.id)::int AS links, count(l.id) FILTER (WHERE bt.state = 'anchored')::int AS anchored
        FROM events e JOIN brands b ON b.id = e.brand_id
-       LEFT JOIN links l ON l.event_id = e.id LEFT JOIN batches bt ON bt.seq = link_batch(l.id, l.batch_seq)
+       LEFT JOIN links l ON l.brand_id = e.brand_id AND l.event_id = e.id LEFT JOIN batches bt ON bt.seq = link_batch(l.id, l.batch_seq)
       WHERE b.slug = ANY($1::text[])
-      GROUP BY b.slug, e.brand_event_id, e.id, e.type`,
+      GROUP BY b.slug, e.brand_event_id, e.id, e.brand_id, e.type`,
     [options.brands.map((b) => b.slug)],
   );
   const stored = new Map(events.map((e) => [e.key, e]));
