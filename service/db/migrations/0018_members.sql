@@ -7,22 +7,7 @@
 -- E.164 number) matches it, phone_cipher (AES-256-GCM under the MEMBER_KEYS key named by
 -- phone_key_id: 12-byte nonce || ciphertext || 16-byte tag) lets the brand contact the member.
 
--- The claim table names a bottle by (brand_id, serial): codes needs that unique key. Another change
--- may have added it already (codes keyed by (brand_id, serial)), so only add it when no unique or
--- primary key on exactly those columns exists.
-DO $$
-BEGIN
-  IF NOT EXISTS (
-    SELECT 1 FROM pg_constraint c
-     WHERE c.conrelid = 'codes'::regclass AND c.contype IN ('u', 'p')
-       AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
-              FROM unnest(c.conkey) AS k(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n)
-           = ARRAY['brand_id', 'serial']
-  ) THEN
-    ALTER TABLE codes ADD CONSTRAINT codes_brand_serial_key UNIQUE (brand_id, serial);
-  END IF;
-END
-$$;
+-- The claim table names a bottle by (brand_id, serial), codes' primary key since migration 0016.
 
 -- The brand's member settings (PATCH /api/v1/settings): points per claimed bottle, the points at
 -- which each level starts (level 1 at the first, which is 0), and the SMS gateway one-time codes are
@@ -173,4 +158,3 @@ ALTER TABLE brands
   DROP COLUMN sms_gateway_url,
   DROP COLUMN member_level_points,
   DROP COLUMN member_points_per_bottle;
-ALTER TABLE codes DROP CONSTRAINT IF EXISTS codes_brand_serial_key;

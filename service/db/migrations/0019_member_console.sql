@@ -3,22 +3,8 @@
 -- Members, the brand's side (issue 20, docs/MEMBERS.md "Console", "Webhooks"): the audited export of
 -- members' phone numbers, and the outgoing webhooks member.joined and bottle.claimed.
 
--- The export names the console user who made it. console_users is keyed by id alone; a key that
--- leads with brand_id lets the audit rows reference it the way every brand-owned table does (Citus:
--- a foreign key between distributed tables must include the distribution column).
-DO $$
-BEGIN
-  IF NOT EXISTS (
-    SELECT 1 FROM pg_constraint c
-     WHERE c.conrelid = 'console_users'::regclass AND c.contype IN ('u', 'p')
-       AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
-              FROM unnest(c.conkey) AS k(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n)
-           = ARRAY['brand_id', 'id']
-  ) THEN
-    ALTER TABLE console_users ADD CONSTRAINT console_users_brand_id_key UNIQUE (brand_id, id);
-  END IF;
-END
-$$;
+-- The export names the console user who made it, by console_users' primary key (brand_id, id) since
+-- migration 0016 (Citus: a foreign key between distributed tables includes the distribution column).
 
 -- One row per export of members' full phone numbers (the only place they leave the service): who,
 -- why (the purpose they stated), when, and how many members it held. The row is written before the
@@ -56,4 +42,3 @@ CREATE INDEX events_claimed ON events (id) WHERE type = 'claimed';
 DROP INDEX events_claimed, members_id;
 ALTER TABLE endpoints DROP COLUMN last_claim_event_id, DROP COLUMN last_member_id;
 DROP TABLE member_exports;
-ALTER TABLE console_users DROP CONSTRAINT IF EXISTS console_users_brand_id_key;
